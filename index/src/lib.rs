@@ -1,0 +1,15 @@
+//! `sextant-index`: builds, updates and reads sextant's on-disk index of a repository.
+//!
+//! The pipeline is walk → syntax (pure, parallel, per file) → lexical (tantivy), with `store`
+//! owning the disk layout, the manifest and atomic commits. This crate knows nothing of LLMs or
+//! workflows.
+
+pub mod facts;
+pub mod lang;
+pub mod syntax;
+
+pub use facts::{
+    Chunk, ChunkKind, ContentHash, FileFacts, Import, LineSpan, Reference, ReferenceKind, Symbol,
+    SymbolKind,
+};
+pub use lang::Language;

@@ -1,0 +1,477 @@
+//! Syntax facts for one file: runs tree-sitter and the language's tags query, and chunks the file.
+//!
+//! [`extract`] is a pure function of (language, text): no I/O and no shared mutable state, so
+//! the indexer runs it for many files at once under rayon.
+
+mod chunk;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use tree_sitter::{Node, Parser, StreamingIterator};
+
+use crate::facts::{FileFacts, Import, LineSpan, Reference, ReferenceKind, Symbol, SymbolKind};
+use crate::lang::Language;
+
+pub use chunk::{ChunkLimits, LineIndex};
+
+/// What a capture name in a tags query means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaptureRole {
+    /// `@name`: the identifier of the definition, reference or import in the same match.
+    Name,
+    /// `@doc`: a docstring belonging to the definition in the same match.
+    Doc,
+    /// `@definition.<kind>`: the whole definition node.
+    Definition(SymbolKind),
+    /// `@reference.<kind>`: the whole referencing node.
+    Reference(ReferenceKind),
+    /// `@import`: the whole import node; its `@name` is the module path.
+    Import,
+}
+
+impl CaptureRole {
+    /// Maps a capture name to its role, or `None` if sextant does not know it.
+    pub fn parse(capture: &str) -> Option<CaptureRole> {
+        if capture == "name" {
+            return Some(CaptureRole::Name);
+        }
+        if capture == "doc" {
+            return Some(CaptureRole::Doc);
+        }
+        if capture == "import" {
+            return Some(CaptureRole::Import);
+        }
+        if let Some(kind) = capture.strip_prefix("definition.") {
+            return SymbolKind::parse(kind).map(CaptureRole::Definition);
+        }
+        if let Some(kind) = capture.strip_prefix("reference.") {
+            return ReferenceKind::parse(kind).map(CaptureRole::Reference);
+        }
+        None
+    }
+}
+
+thread_local! {
+    /// Parsers are not `Sync` and cost an allocation to build, so each worker thread keeps one.
+    static PARSER: RefCell<Parser> = RefCell::new(Parser::new());
+}
+
+/// Longest signature kept, in characters; longer ones are cut with an ellipsis.
+const MAX_SIGNATURE_CHARS: usize = 240;
+/// Longest doc comment kept, in characters.
+const MAX_DOC_CHARS: usize = 600;
+
+/// Extracts symbols, references, imports and chunks from one file's text.
+///
+/// Never fails: a file the grammar cannot parse, or a language without a grammar, yields
+/// line-window chunks and no symbols, and syntax errors set `has_syntax_errors`.
+pub fn extract(language: Language, text: &str, limits: &ChunkLimits) -> FileFacts {
+    let lines = LineIndex::new(text);
+    let (Some(grammar), Some(Ok(query))) = (language.grammar(), language.tags_query()) else {
+        return text_facts(text, &lines, limits);
+    };
+    let tree = PARSER.with(|parser| {
+        let mut parser = parser.borrow_mut();
+        parser.set_language(&grammar).ok()?;
+        parser.parse(text, None)
+    });
+    let Some(tree) = tree else {
+        return text_facts(text, &lines, limits);
+    };
+    let root = tree.root_node();
+    let mut collector = Collector::new(text);
+    let roles: Vec<Option<CaptureRole>> = query
+        .capture_names()
+        .iter()
+        .map(|name| CaptureRole::parse(name))
+        .collect();
+    let mut cursor = tree_sitter::QueryCursor::new();
+    let mut matches = cursor.matches(query, root, text.as_bytes());
+    while let Some(found) = matches.next() {
+        let mut name = None;
+        let mut doc = None;
+        let mut role = None;
+        for capture in found.captures {
+            match roles[capture.index as usize] {
+                Some(CaptureRole::Name) => name = Some(capture.node),
+                Some(CaptureRole::Doc) => doc = Some(capture.node),
+                Some(other) => role = Some((other, capture.node)),
+                None => {}
+            }
+        }
+        if let (Some((role, node)), Some(name)) = (role, name) {
+            collector.add(role, node, name, doc, found.pattern_index);
+        }
+    }
+    let mut facts = collector.finish(&lines, limits);
+    facts.has_syntax_errors = root.has_error();
+    facts
+}
+
+/// Facts for a file without a grammar: line-window chunks only.
+fn text_facts(text: &str, lines: &LineIndex, limits: &ChunkLimits) -> FileFacts {
+    FileFacts {
+        chunks: chunk::text_chunks(text, lines, limits),
+        line_count: lines.line_count(),
+        ..FileFacts::default()
+    }
+}
+
+/// A definition as found in the tree, before containers and chunks are worked out.
+struct RawDefinition {
+    kind: SymbolKind,
+    name: String,
+    /// Byte range of the definition node (without doc comments), used for nesting.
+    bytes: std::ops::Range<usize>,
+    /// Lines including the doc comment and attributes above the node.
+    span: LineSpan,
+    signature: String,
+    doc: Option<String>,
+    pattern_index: usize,
+}
+
+struct RawReference {
+    kind: ReferenceKind,
+    name: String,
+    byte: usize,
+    line: u32,
+}
+
+/// Gathers query matches, removing the duplicates that overlapping patterns produce.
+struct Collector<'t> {
+    text: &'t str,
+    definitions: HashMap<(usize, usize), RawDefinition>,
+    /// Start bytes of definition names: a type pattern also matches the name being defined,
+    /// which is not a reference.
+    definition_names: std::collections::HashSet<usize>,
+    references: HashMap<(usize, ReferenceKind), RawReference>,
+    imports: Vec<Import>,
+}
+
+impl<'t> Collector<'t> {
+    fn new(text: &'t str) -> Self {
+        Collector {
+            text,
+            definitions: HashMap::new(),
+            definition_names: Default::default(),
+            references: HashMap::new(),
+            imports: Vec::new(),
+        }
+    }
+
+    fn node_text(&self, node: Node) -> &'t str {
+        &self.text[node.byte_range()]
+    }
+
+    fn add(
+        &mut self,
+        role: CaptureRole,
+        node: Node,
+        name: Node,
+        doc: Option<Node>,
+        pattern_index: usize,
+    ) {
+        let name_text = self.node_text(name).trim();
+        if name_text.is_empty() {
+            return;
+        }
+        match role {
+            CaptureRole::Definition(kind) => {
+                let key = (node.start_byte(), node.end_byte());
+                self.definition_names.insert(name.start_byte());
+                let doc_text = doc.map(|d| clean_doc(self.node_text(d)));
+                if let Some(existing) = self.definitions.get_mut(&key) {
+                    // Several patterns may match one node (a function that is also a method);
+                    // the earlier pattern in the query file is the more specific one by convention.
+                    if pattern_index < existing.pattern_index {
+                        existing.kind = kind;
+                        existing.pattern_index = pattern_index;
+                    }
+                    if existing.doc.is_none() {
+                        existing.doc = doc_text;
+                    }
+                    return;
+                }
+                let anchor = outermost_wrapper(node);
+                let (doc_start_row, comment_doc) = leading_comments(anchor, self.text);
+                let start_row = doc_start_row.unwrap_or(anchor.start_position().row);
+                self.definitions.insert(
+                    key,
+                    RawDefinition {
+                        kind,
+                        name: name_text.to_string(),
+                        bytes: node.byte_range(),
+                        span: LineSpan {
+                            start: row_to_line(start_row),
+                            end: end_line(node),
+                        },
+                        signature: signature(node, self.text),
+                        doc: doc_text.or(comment_doc),
+                        pattern_index,
+                    },
+                );
+            }
+            CaptureRole::Reference(kind) => {
+                let key = (name.start_byte(), kind);
+                self.references.entry(key).or_insert_with(|| RawReference {
+                    kind,
+                    name: name_text.to_string(),
+                    byte: name.start_byte(),
+                    line: row_to_line(name.start_position().row),
+                });
+            }
+            CaptureRole::Import => {
+                let path = name_text.trim_matches(|c| matches!(c, '"' | '\'' | '`' | '<' | '>'));
+                let line = row_to_line(node.start_position().row);
+                if !self
+                    .imports
+                    .iter()
+                    .any(|i| i.path == path && i.line == line)
+                {
+                    self.imports.push(Import {
+                        path: path.to_string(),
+                        line,
+                    });
+                }
+            }
+            CaptureRole::Name | CaptureRole::Doc => {}
+        }
+    }
+
+    fn finish(self, lines: &LineIndex, limits: &ChunkLimits) -> FileFacts {
+        let mut raw: Vec<RawDefinition> = self.definitions.into_values().collect();
+        // Outer definitions before the inner ones they contain.
+        raw.sort_by(|a, b| {
+            a.bytes
+                .start
+                .cmp(&b.bytes.start)
+                .then(b.bytes.end.cmp(&a.bytes.end))
+        });
+        let ranges: Vec<std::ops::Range<usize>> = raw.iter().map(|d| d.bytes.clone()).collect();
+        let containers = containers(ranges.iter().cloned());
+        let definition_names = self.definition_names;
+        let mut raw_references: Vec<RawReference> = self
+            .references
+            .into_values()
+            .filter(|r| !definition_names.contains(&r.byte))
+            .collect();
+        raw_references.sort_by_key(|r| (r.byte, r.kind));
+        let reference_containers = innermost_ranges(&ranges, raw_references.iter().map(|r| r.byte));
+        let symbols: Vec<Symbol> = raw
+            .into_iter()
+            .zip(&containers)
+            .map(|(d, container)| Symbol {
+                name: d.name,
+                kind: d.kind,
+                span: d.span,
+                container: *container,
+                signature: d.signature,
+                doc: d.doc,
+            })
+            .collect();
+        let references = raw_references
+            .into_iter()
+            .zip(reference_containers)
+            .map(|(r, container)| Reference {
+                name: r.name,
+                kind: r.kind,
+                line: r.line,
+                container,
+            })
+            .collect();
+        let mut imports = self.imports;
+        imports.sort_by(|a, b| (a.line, &a.path).cmp(&(b.line, &b.path)));
+        let chunks = chunk::definition_chunks(self.text, lines, &symbols, limits);
+        FileFacts {
+            symbols,
+            references,
+            imports,
+            chunks,
+            line_count: lines.line_count(),
+            has_syntax_errors: false,
+        }
+    }
+}
+
+/// For each range (sorted outer-first), the index of the innermost earlier range containing it.
+fn containers(ranges: impl Iterator<Item = std::ops::Range<usize>>) -> Vec<Option<u32>> {
+    let mut stack: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+    let mut result = Vec::new();
+    for (index, range) in ranges.enumerate() {
+        while let Some((_, open)) = stack.last() {
+            if open.start <= range.start && range.end <= open.end {
+                break;
+            }
+            stack.pop();
+        }
+        result.push(stack.last().map(|(i, _)| *i as u32));
+        stack.push((index, range));
+    }
+    result
+}
+
+/// For each byte offset (sorted), the index of the innermost range (sorted outer-first, nested
+/// or disjoint as syntax nodes are) that contains it. One merge pass, not a search per offset.
+fn innermost_ranges(
+    ranges: &[std::ops::Range<usize>],
+    offsets: impl Iterator<Item = usize>,
+) -> Vec<Option<u32>> {
+    let mut open: Vec<usize> = Vec::new();
+    let mut next = 0;
+    let mut result = Vec::new();
+    for offset in offsets {
+        while next < ranges.len() && ranges[next].start <= offset {
+            while open
+                .last()
+                .is_some_and(|&top| ranges[top].end <= ranges[next].start)
+            {
+                open.pop();
+            }
+            open.push(next);
+            next += 1;
+        }
+        while open.last().is_some_and(|&top| ranges[top].end <= offset) {
+            open.pop();
+        }
+        result.push(open.last().map(|&i| i as u32));
+    }
+    result
+}
+
+fn row_to_line(row: usize) -> u32 {
+    u32::try_from(row + 1).unwrap_or(u32::MAX)
+}
+
+/// Last line of a node; a node ending at column 0 ends on the line before.
+fn end_line(node: Node) -> u32 {
+    let end = node.end_position();
+    let row = if end.column == 0 && end.row > node.start_position().row {
+        end.row - 1
+    } else {
+        end.row
+    };
+    row_to_line(row)
+}
+
+/// Climbs from a definition to the node that wraps it syntactically, such as `export` in
+/// JavaScript, a decorator list in Python or `template <...>` in C++, so doc comments and
+/// decorators stay with the definition.
+///
+/// A parent counts as a wrapper when the definition is its `definition` or `declaration` field
+/// (how the grammars name wrapped declarations) or when both end at the same byte (a wrapper
+/// adds only a prefix). The root never counts. No per-language list of node kinds is needed.
+fn outermost_wrapper(node: Node) -> Node {
+    let mut current = node;
+    while let Some(parent) = current.parent() {
+        if parent.parent().is_none() {
+            break;
+        }
+        let is_field = ["definition", "declaration"].iter().any(|field| {
+            parent
+                .child_by_field_name(field)
+                .is_some_and(|child| child.id() == current.id())
+        });
+        if !is_field && parent.end_byte() != current.end_byte() {
+            break;
+        }
+        current = parent;
+    }
+    current
+}
+
+/// Comments directly above a node (attributes and annotations in between are allowed),
+/// returned as the row where they start and their cleaned text.
+fn leading_comments(node: Node, text: &str) -> (Option<usize>, Option<String>) {
+    let mut comments = Vec::new();
+    let mut start_row = None;
+    let mut next_row = node.start_position().row;
+    let mut sibling = node.prev_sibling();
+    while let Some(previous) = sibling {
+        let kind = previous.kind();
+        let adjacent = previous.end_position().row + 1 >= next_row;
+        if !adjacent {
+            break;
+        }
+        if kind.contains("comment") {
+            comments.push(&text[previous.byte_range()]);
+        } else if !(kind.contains("attribute")
+            || kind.contains("annotation")
+            || kind.contains("decorator"))
+        {
+            break;
+        }
+        start_row = Some(previous.start_position().row);
+        next_row = previous.start_position().row;
+        sibling = previous.prev_sibling();
+    }
+    if comments.is_empty() {
+        return (start_row, None);
+    }
+    comments.reverse();
+    let doc = clean_doc(&comments.join("\n"));
+    (start_row, (!doc.is_empty()).then_some(doc))
+}
+
+/// Strips comment and string markers from a doc comment or docstring and joins its lines.
+fn clean_doc(raw: &str) -> String {
+    let mut words = String::new();
+    for line in raw.lines() {
+        let line = line
+            .trim()
+            .trim_start_matches("///")
+            .trim_start_matches("//!")
+            .trim_start_matches("//")
+            .trim_start_matches("/**")
+            .trim_start_matches("/*")
+            .trim_end_matches("*/")
+            .trim_start_matches('*')
+            .trim_start_matches('#')
+            .trim_matches(|c| c == '"' || c == '\'')
+            .trim();
+        if line.is_empty() {
+            continue;
+        }
+        if !words.is_empty() {
+            words.push(' ');
+        }
+        words.push_str(line);
+        if words.len() > MAX_DOC_CHARS {
+            break;
+        }
+    }
+    truncate_chars(words, MAX_DOC_CHARS)
+}
+
+/// The declaration text up to the body, whitespace collapsed.
+fn signature(node: Node, text: &str) -> String {
+    let end = node
+        .child_by_field_name("body")
+        .map(|body| body.start_byte())
+        .unwrap_or_else(|| {
+            let start = node.start_byte();
+            text[start..node.end_byte()]
+                .find('\n')
+                .map_or(node.end_byte(), |n| start + n)
+        });
+    let raw = &text[node.start_byte()..end.max(node.start_byte())];
+    let collapsed = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    truncate_chars(
+        collapsed
+            .trim_end_matches(['{', ':', '='])
+            .trim_end()
+            .to_string(),
+        MAX_SIGNATURE_CHARS,
+    )
+}
+
+fn truncate_chars(mut text: String, max: usize) -> String {
+    if let Some((cut, _)) = text.char_indices().nth(max) {
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;
