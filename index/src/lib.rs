@@ -7,6 +7,7 @@
 pub mod facts;
 pub mod lang;
 pub mod syntax;
+pub mod walk;
 
 pub use facts::{
     Chunk, ChunkKind, ContentHash, FileFacts, Import, LineSpan, Reference, ReferenceKind, Symbol,

@@ -1,0 +1,447 @@
+//! Finds the files to index: a parallel walk that honours ignore files, then a read that
+//! rejects what cannot be indexed. Every rejected path is reported with its reason; nothing
+//! here fails the run except a missing root.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use ignore::{WalkBuilder, WalkState};
+use serde::{Deserialize, Serialize};
+
+use crate::facts::ContentHash;
+
+/// Name of sextant's own ignore file, read like `.gitignore` in every directory.
+pub const IGNORE_FILE_NAME: &str = ".sextantignore";
+
+/// Default largest file indexed: bigger files are almost always generated or data.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 1024 * 1024;
+
+/// Bytes inspected for a NUL when deciding a file is binary (the same window git uses).
+const BINARY_SNIFF_BYTES: usize = 8000;
+
+/// Directories never walked: version-control internals and sextant's default index folder.
+const ALWAYS_SKIPPED_DIRS: [&str; 4] = [".git", ".hg", ".svn", ".sextant"];
+
+/// Lock files: generated, large and full of hashes that only add noise to search.
+const LOCK_FILE_NAMES: [&str; 9] = [
+    "Cargo.lock",
+    "package-lock.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "poetry.lock",
+    "Pipfile.lock",
+    "composer.lock",
+    "Gemfile.lock",
+    "go.sum",
+];
+
+/// What the walk does, beyond the ignore files it always honours.
+#[derive(Clone, Debug)]
+pub struct WalkOptions {
+    /// Files larger than this many bytes are skipped.
+    pub max_file_size: u64,
+    /// Walker threads; 0 lets the walker choose.
+    pub threads: usize,
+    /// Directory excluded from the walk (the index itself, when it lives inside the repo).
+    pub exclude_dir: Option<PathBuf>,
+}
+
+impl Default for WalkOptions {
+    fn default() -> Self {
+        WalkOptions { max_file_size: DEFAULT_MAX_FILE_SIZE, threads: 0, exclude_dir: None }
+    }
+}
+
+/// A file the walk found and that may be indexed.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WalkedFile {
+    /// Path relative to the root, with `/` separators on every platform.
+    pub path: String,
+    /// Absolute path, for reading.
+    pub absolute: PathBuf,
+    /// Size in bytes when walked.
+    pub size: u64,
+}
+
+/// Why a path was not indexed.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Contains NUL bytes in its first 8000 bytes.
+    Binary,
+    /// Larger than the configured limit.
+    TooLarge {
+        /// Size of the file in bytes.
+        size: u64,
+        /// The limit in force.
+        limit: u64,
+    },
+    /// A symlink whose target does not exist.
+    BrokenSymlink,
+    /// A symlink that (eventually) points at itself.
+    SymlinkLoop,
+    /// A symlink to a directory or file: not followed, so nothing outside the repository is
+    /// read and nothing inside is indexed twice.
+    Symlink,
+    /// A lock file (`Cargo.lock`, `package-lock.json`...), generated and noisy.
+    LockFile,
+    /// The path is not valid UTF-8, so it cannot be stored or shown faithfully.
+    NonUtf8Path,
+    /// Reading failed (permissions, I/O error, file vanished).
+    Unreadable {
+        /// The error as the operating system put it.
+        error: String,
+    },
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::Binary => f.write_str("binary file"),
+            SkipReason::TooLarge { size, limit } => write!(f, "too large ({size} bytes; limit {limit})"),
+            SkipReason::BrokenSymlink => f.write_str("broken symlink"),
+            SkipReason::SymlinkLoop => f.write_str("symlink loop"),
+            SkipReason::Symlink => f.write_str("symlink (not followed)"),
+            SkipReason::LockFile => f.write_str("lock file"),
+            SkipReason::NonUtf8Path => f.write_str("path is not valid UTF-8"),
+            SkipReason::Unreadable { error } => write!(f, "unreadable: {error}"),
+        }
+    }
+}
+
+/// A path that was not indexed, and why.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Skip {
+    /// Path relative to the root (lossy if it was not UTF-8).
+    pub path: String,
+    /// Why it was skipped.
+    #[serde(flatten)]
+    pub reason: SkipReason,
+}
+
+/// The outcome of a walk, sorted by path so it is the same however many threads ran.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WalkOutcome {
+    /// Files to read.
+    pub files: Vec<WalkedFile>,
+    /// Paths rejected during the walk.
+    pub skipped: Vec<Skip>,
+}
+
+/// Errors that stop a walk before it starts.
+#[derive(Debug, thiserror::Error)]
+pub enum WalkError {
+    /// The root is missing or not a directory.
+    #[error("cannot index {path}: not a readable directory ({source})")]
+    BadRoot {
+        /// The root given.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+}
+
+enum Found {
+    File(WalkedFile),
+    Skipped(Skip),
+}
+
+/// Walks `root` in parallel, honouring `.gitignore`, `.ignore`, global git excludes and
+/// `.sextantignore`, and returns the candidate files and the paths it rejected.
+pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkOutcome, WalkError> {
+    let root = root
+        .canonicalize()
+        .and_then(|r| if r.is_dir() { Ok(r) } else { Err(std::io::Error::other("not a directory")) })
+        .map_err(|source| WalkError::BadRoot { path: root.to_path_buf(), source })?;
+    let exclude = options.exclude_dir.as_ref().and_then(|d| d.canonicalize().ok());
+    let mut builder = WalkBuilder::new(&root);
+    builder
+        .hidden(false)
+        .follow_links(false)
+        .git_ignore(true)
+        .git_global(true)
+        .git_exclude(true)
+        .ignore(true)
+        .parents(true)
+        .require_git(false)
+        .threads(options.threads)
+        .add_custom_ignore_filename(IGNORE_FILE_NAME);
+    let root_for_filter = root.clone();
+    builder.filter_entry(move |entry| {
+        let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+        if !is_dir || entry.path() == root_for_filter {
+            return true;
+        }
+        if exclude.as_deref().is_some_and(|e| entry.path() == e) {
+            return false;
+        }
+        let name = entry.file_name().to_str().unwrap_or("");
+        !ALWAYS_SKIPPED_DIRS.contains(&name)
+    });
+    let (sender, receiver) = mpsc::channel();
+    let max_file_size = options.max_file_size;
+    builder.build_parallel().run(|| {
+        let sender = sender.clone();
+        let root = root.clone();
+        Box::new(move |result| {
+            if let Some(found) = classify(&root, result, max_file_size) {
+                // The receiver outlives the walk, so a send cannot fail.
+                let _ = sender.send(found);
+            }
+            WalkState::Continue
+        })
+    });
+    drop(sender);
+    let mut outcome = WalkOutcome::default();
+    for found in receiver {
+        match found {
+            Found::File(file) => outcome.files.push(file),
+            Found::Skipped(skip) => outcome.skipped.push(skip),
+        }
+    }
+    outcome.files.sort();
+    outcome.skipped.sort();
+    Ok(outcome)
+}
+
+fn classify(root: &Path, result: Result<ignore::DirEntry, ignore::Error>, max_file_size: u64) -> Option<Found> {
+    let entry = match result {
+        Ok(entry) => entry,
+        Err(error) => {
+            let path = error_path(&error).map(|p| relative(root, p)).unwrap_or_default();
+            let reason = match &error {
+                e if is_loop(e) => SkipReason::SymlinkLoop,
+                e => SkipReason::Unreadable { error: innermost_message(e) },
+            };
+            return Some(Found::Skipped(Skip { path, reason }));
+        }
+    };
+    let file_type = entry.file_type()?;
+    if file_type.is_dir() {
+        return None;
+    }
+    let path = entry.path();
+    let Some(relative_path) = path.strip_prefix(root).ok().and_then(|p| p.to_str()).map(to_slashes) else {
+        return Some(Found::Skipped(Skip { path: relative(root, path), reason: SkipReason::NonUtf8Path }));
+    };
+    let skip = |reason| Some(Found::Skipped(Skip { path: relative_path.clone(), reason }));
+    if file_type.is_symlink() {
+        return match std::fs::metadata(path) {
+            Ok(_) => skip(SkipReason::Symlink),
+            // ELOOP: too many levels of symbolic links.
+            Err(e) if e.raw_os_error() == Some(40) => skip(SkipReason::SymlinkLoop),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => skip(SkipReason::BrokenSymlink),
+            Err(e) => skip(SkipReason::Unreadable { error: e.to_string() }),
+        };
+    }
+    if !file_type.is_file() {
+        return None;
+    }
+    if entry.file_name().to_str().is_some_and(|name| LOCK_FILE_NAMES.contains(&name)) {
+        return skip(SkipReason::LockFile);
+    }
+    let size = match entry.metadata() {
+        Ok(metadata) => metadata.len(),
+        Err(e) => return skip(SkipReason::Unreadable { error: innermost_message(&e) }),
+    };
+    if size > max_file_size {
+        return skip(SkipReason::TooLarge { size, limit: max_file_size });
+    }
+    Some(Found::File(WalkedFile { path: relative_path, absolute: path.to_path_buf(), size }))
+}
+
+fn to_slashes(path: &str) -> String {
+    if std::path::MAIN_SEPARATOR == '/' { path.to_string() } else { path.replace(std::path::MAIN_SEPARATOR, "/") }
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    to_slashes(&path.strip_prefix(root).unwrap_or(path).to_string_lossy())
+}
+
+fn error_path(error: &ignore::Error) -> Option<&Path> {
+    match error {
+        ignore::Error::WithPath { path, .. } => Some(path),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => error_path(err),
+        ignore::Error::Loop { child, .. } => Some(child),
+        _ => None,
+    }
+}
+
+fn is_loop(error: &ignore::Error) -> bool {
+    match error {
+        ignore::Error::Loop { .. } => true,
+        ignore::Error::WithPath { err, .. }
+        | ignore::Error::WithDepth { err, .. }
+        | ignore::Error::WithLineNumber { err, .. } => is_loop(err),
+        _ => false,
+    }
+}
+
+fn innermost_message(error: &ignore::Error) -> String {
+    match error {
+        ignore::Error::WithPath { err, .. }
+        | ignore::Error::WithDepth { err, .. }
+        | ignore::Error::WithLineNumber { err, .. } => innermost_message(err),
+        other => other.to_string(),
+    }
+}
+
+/// A file's text, ready for extraction.
+#[derive(Clone, Debug)]
+pub struct SourceText {
+    /// The text; invalid UTF-8 sequences replaced with U+FFFD when `lossy`.
+    pub text: String,
+    /// Hash of the bytes on disk (before any lossy decoding).
+    pub hash: ContentHash,
+    /// Size in bytes on disk.
+    pub size: u64,
+    /// Whether the bytes were not valid UTF-8 and were decoded lossily.
+    pub lossy: bool,
+}
+
+/// Reads a walked file, rejecting binary and oversized content.
+pub fn read_source(path: &Path, max_file_size: u64) -> Result<SourceText, SkipReason> {
+    let bytes = std::fs::read(path).map_err(|e| SkipReason::Unreadable { error: e.to_string() })?;
+    let size = bytes.len() as u64;
+    if size > max_file_size {
+        return Err(SkipReason::TooLarge { size, limit: max_file_size });
+    }
+    if bytes[..bytes.len().min(BINARY_SNIFF_BYTES)].contains(&0) {
+        return Err(SkipReason::Binary);
+    }
+    let hash = ContentHash::of(&bytes);
+    let (text, lossy) = match String::from_utf8(bytes) {
+        Ok(text) => (text, false),
+        Err(error) => (String::from_utf8_lossy(error.as_bytes()).into_owned(), true),
+    };
+    Ok(SourceText { text, hash, size, lossy })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, path: &str, content: &[u8]) {
+        let full = root.join(path);
+        std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+        std::fs::write(full, content).expect("write");
+    }
+
+    fn tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        write(root, "src/main.rs", b"fn main() {}\n");
+        write(root, "src/lib.rs", b"pub fn lib() {}\n");
+        write(root, ".gitignore", b"target/\n*.log\n");
+        write(root, "target/debug/out.rs", b"fn generated() {}\n");
+        write(root, "debug.log", b"noise\n");
+        write(root, ".sextantignore", b"vendor/\n");
+        write(root, "vendor/dep.rs", b"fn dep() {}\n");
+        write(root, ".git/HEAD", b"ref: refs/heads/main\n");
+        write(root, ".sextant/manifest", b"x");
+        write(root, ".github/workflows/ci.yml", b"on: push\n");
+        write(root, "Cargo.lock", b"# lock\n");
+        write(root, "big.txt", &vec![b'a'; 2048]);
+        for i in 0..40 {
+            write(root, &format!("many/dir{}/file{i}.py", i % 7), b"x = 1\n");
+        }
+        dir
+    }
+
+    fn paths(outcome: &WalkOutcome) -> Vec<&str> {
+        outcome.files.iter().map(|f| f.path.as_str()).collect()
+    }
+
+    #[test]
+    fn walk_honours_ignore_files_and_limits() {
+        let dir = tree();
+        let options = WalkOptions { max_file_size: 1024, ..WalkOptions::default() };
+        let outcome = walk(dir.path(), &options).expect("walk");
+        let found = paths(&outcome);
+        assert!(found.contains(&"src/main.rs"));
+        assert!(found.contains(&".github/workflows/ci.yml"));
+        assert!(found.contains(&".gitignore"));
+        for absent in ["target/debug/out.rs", "debug.log", "vendor/dep.rs", ".git/HEAD", ".sextant/manifest"] {
+            assert!(!found.contains(&absent), "{absent} should be ignored");
+        }
+        assert!(outcome.skipped.contains(&Skip { path: "Cargo.lock".into(), reason: SkipReason::LockFile }));
+        assert!(outcome.skipped.contains(&Skip {
+            path: "big.txt".into(),
+            reason: SkipReason::TooLarge { size: 2048, limit: 1024 }
+        }));
+    }
+
+    #[test]
+    fn walk_is_the_same_single_threaded_and_parallel() {
+        let dir = tree();
+        let single = walk(dir.path(), &WalkOptions { threads: 1, ..WalkOptions::default() }).expect("walk");
+        let parallel = walk(dir.path(), &WalkOptions { threads: 4, ..WalkOptions::default() }).expect("walk");
+        assert_eq!(single, parallel);
+        assert_eq!(single.files.len(), 46);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_are_reported_not_followed() {
+        let dir = tree();
+        let root = dir.path();
+        std::os::unix::fs::symlink(root.join("nowhere.rs"), root.join("broken.rs")).expect("symlink");
+        std::os::unix::fs::symlink(root.join("loop.rs"), root.join("loop.rs")).expect("symlink");
+        std::os::unix::fs::symlink(root.join("src/main.rs"), root.join("alias.rs")).expect("symlink");
+        std::os::unix::fs::symlink(root.join("src"), root.join("src-link")).expect("symlink");
+        let outcome = walk(root, &WalkOptions::default()).expect("walk");
+        let reason = |path: &str| outcome.skipped.iter().find(|s| s.path == path).map(|s| s.reason.clone());
+        assert_eq!(reason("broken.rs"), Some(SkipReason::BrokenSymlink));
+        assert_eq!(reason("loop.rs"), Some(SkipReason::SymlinkLoop));
+        assert_eq!(reason("alias.rs"), Some(SkipReason::Symlink));
+        assert_eq!(reason("src-link"), Some(SkipReason::Symlink));
+        assert!(!paths(&outcome).iter().any(|p| p.starts_with("src-link/")));
+    }
+
+    #[test]
+    fn missing_root_is_an_error() {
+        let error = walk(Path::new("/definitely/not/here"), &WalkOptions::default()).expect_err("missing");
+        assert!(error.to_string().contains("/definitely/not/here"));
+    }
+
+    #[test]
+    fn read_rejects_binary_and_decodes_bad_utf8_lossily() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let binary = dir.path().join("image.bin");
+        std::fs::write(&binary, b"PNG\0\x01\x02").expect("write");
+        assert_eq!(read_source(&binary, 1024).map(|s| s.size), Err(SkipReason::Binary));
+        let latin1 = dir.path().join("latin1.py");
+        std::fs::write(&latin1, b"name = 'caf\xe9'\n").expect("write");
+        let source = read_source(&latin1, 1024).expect("readable");
+        assert!(source.lossy);
+        assert_eq!(source.text, "name = 'caf\u{fffd}'\n");
+        assert_eq!(source.hash, ContentHash::of(b"name = 'caf\xe9'\n"));
+        let missing = read_source(&dir.path().join("gone.rs"), 1024).map(|s| s.size);
+        assert!(matches!(missing, Err(SkipReason::Unreadable { .. })));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn unreadable_files_are_reported() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secret = dir.path().join("secret.rs");
+        std::fs::write(&secret, b"fn x() {}\n").expect("write");
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+        // Root reads anything regardless of mode bits; the check only means something otherwise.
+        if std::fs::read(&secret).is_err() {
+            assert!(matches!(read_source(&secret, 1024), Err(SkipReason::Unreadable { .. })));
+        }
+        let locked_dir = dir.path().join("locked");
+        std::fs::create_dir(&locked_dir).expect("mkdir");
+        std::fs::write(locked_dir.join("inner.rs"), b"fn y() {}\n").expect("write");
+        std::fs::set_permissions(&locked_dir, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+        let outcome = walk(dir.path(), &WalkOptions::default());
+        std::fs::set_permissions(&locked_dir, std::fs::Permissions::from_mode(0o755)).expect("chmod back");
+        let outcome = outcome.expect("walk succeeds despite unreadable dir");
+        if std::fs::read_dir(&locked_dir).is_ok() {
+            return;
+        }
+        assert!(outcome.skipped.iter().any(|s| matches!(s.reason, SkipReason::Unreadable { .. })));
+    }
+}
