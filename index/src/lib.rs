@@ -6,7 +6,10 @@
 
 pub mod facts;
 pub mod lang;
+pub mod lexical;
+pub mod store;
 pub mod syntax;
+pub mod update;
 pub mod walk;
 
 pub use facts::{

@@ -48,7 +48,11 @@ pub struct WalkOptions {
 
 impl Default for WalkOptions {
     fn default() -> Self {
-        WalkOptions { max_file_size: DEFAULT_MAX_FILE_SIZE, threads: 0, exclude_dir: None }
+        WalkOptions {
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            threads: 0,
+            exclude_dir: None,
+        }
     }
 }
 
@@ -98,7 +102,9 @@ impl std::fmt::Display for SkipReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SkipReason::Binary => f.write_str("binary file"),
-            SkipReason::TooLarge { size, limit } => write!(f, "too large ({size} bytes; limit {limit})"),
+            SkipReason::TooLarge { size, limit } => {
+                write!(f, "too large ({size} bytes; limit {limit})")
+            }
             SkipReason::BrokenSymlink => f.write_str("broken symlink"),
             SkipReason::SymlinkLoop => f.write_str("symlink loop"),
             SkipReason::Symlink => f.write_str("symlink (not followed)"),
@@ -151,9 +157,21 @@ enum Found {
 pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkOutcome, WalkError> {
     let root = root
         .canonicalize()
-        .and_then(|r| if r.is_dir() { Ok(r) } else { Err(std::io::Error::other("not a directory")) })
-        .map_err(|source| WalkError::BadRoot { path: root.to_path_buf(), source })?;
-    let exclude = options.exclude_dir.as_ref().and_then(|d| d.canonicalize().ok());
+        .and_then(|r| {
+            if r.is_dir() {
+                Ok(r)
+            } else {
+                Err(std::io::Error::other("not a directory"))
+            }
+        })
+        .map_err(|source| WalkError::BadRoot {
+            path: root.to_path_buf(),
+            source,
+        })?;
+    let exclude = options
+        .exclude_dir
+        .as_ref()
+        .and_then(|d| d.canonicalize().ok());
     let mut builder = WalkBuilder::new(&root);
     builder
         .hidden(false)
@@ -204,14 +222,22 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkOutcome, WalkError
     Ok(outcome)
 }
 
-fn classify(root: &Path, result: Result<ignore::DirEntry, ignore::Error>, max_file_size: u64) -> Option<Found> {
+fn classify(
+    root: &Path,
+    result: Result<ignore::DirEntry, ignore::Error>,
+    max_file_size: u64,
+) -> Option<Found> {
     let entry = match result {
         Ok(entry) => entry,
         Err(error) => {
-            let path = error_path(&error).map(|p| relative(root, p)).unwrap_or_default();
+            let path = error_path(&error)
+                .map(|p| relative(root, p))
+                .unwrap_or_default();
             let reason = match &error {
                 e if is_loop(e) => SkipReason::SymlinkLoop,
-                e => SkipReason::Unreadable { error: innermost_message(e) },
+                e => SkipReason::Unreadable {
+                    error: innermost_message(e),
+                },
             };
             return Some(Found::Skipped(Skip { path, reason }));
         }
@@ -221,37 +247,71 @@ fn classify(root: &Path, result: Result<ignore::DirEntry, ignore::Error>, max_fi
         return None;
     }
     let path = entry.path();
-    let Some(relative_path) = path.strip_prefix(root).ok().and_then(|p| p.to_str()).map(to_slashes) else {
-        return Some(Found::Skipped(Skip { path: relative(root, path), reason: SkipReason::NonUtf8Path }));
+    let Some(relative_path) = path
+        .strip_prefix(root)
+        .ok()
+        .and_then(|p| p.to_str())
+        .map(to_slashes)
+    else {
+        return Some(Found::Skipped(Skip {
+            path: relative(root, path),
+            reason: SkipReason::NonUtf8Path,
+        }));
     };
-    let skip = |reason| Some(Found::Skipped(Skip { path: relative_path.clone(), reason }));
+    let skip = |reason| {
+        Some(Found::Skipped(Skip {
+            path: relative_path.clone(),
+            reason,
+        }))
+    };
     if file_type.is_symlink() {
         return match std::fs::metadata(path) {
             Ok(_) => skip(SkipReason::Symlink),
             // ELOOP: too many levels of symbolic links.
             Err(e) if e.raw_os_error() == Some(40) => skip(SkipReason::SymlinkLoop),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => skip(SkipReason::BrokenSymlink),
-            Err(e) => skip(SkipReason::Unreadable { error: e.to_string() }),
+            Err(e) => skip(SkipReason::Unreadable {
+                error: e.to_string(),
+            }),
         };
     }
     if !file_type.is_file() {
         return None;
     }
-    if entry.file_name().to_str().is_some_and(|name| LOCK_FILE_NAMES.contains(&name)) {
+    if entry
+        .file_name()
+        .to_str()
+        .is_some_and(|name| LOCK_FILE_NAMES.contains(&name))
+    {
         return skip(SkipReason::LockFile);
     }
     let size = match entry.metadata() {
         Ok(metadata) => metadata.len(),
-        Err(e) => return skip(SkipReason::Unreadable { error: innermost_message(&e) }),
+        Err(e) => {
+            return skip(SkipReason::Unreadable {
+                error: innermost_message(&e),
+            });
+        }
     };
     if size > max_file_size {
-        return skip(SkipReason::TooLarge { size, limit: max_file_size });
+        return skip(SkipReason::TooLarge {
+            size,
+            limit: max_file_size,
+        });
     }
-    Some(Found::File(WalkedFile { path: relative_path, absolute: path.to_path_buf(), size }))
+    Some(Found::File(WalkedFile {
+        path: relative_path,
+        absolute: path.to_path_buf(),
+        size,
+    }))
 }
 
 fn to_slashes(path: &str) -> String {
-    if std::path::MAIN_SEPARATOR == '/' { path.to_string() } else { path.replace(std::path::MAIN_SEPARATOR, "/") }
+    if std::path::MAIN_SEPARATOR == '/' {
+        path.to_string()
+    } else {
+        path.replace(std::path::MAIN_SEPARATOR, "/")
+    }
 }
 
 fn relative(root: &Path, path: &Path) -> String {
@@ -261,7 +321,9 @@ fn relative(root: &Path, path: &Path) -> String {
 fn error_path(error: &ignore::Error) -> Option<&Path> {
     match error {
         ignore::Error::WithPath { path, .. } => Some(path),
-        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => error_path(err),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            error_path(err)
+        }
         ignore::Error::Loop { child, .. } => Some(child),
         _ => None,
     }
@@ -301,10 +363,15 @@ pub struct SourceText {
 
 /// Reads a walked file, rejecting binary and oversized content.
 pub fn read_source(path: &Path, max_file_size: u64) -> Result<SourceText, SkipReason> {
-    let bytes = std::fs::read(path).map_err(|e| SkipReason::Unreadable { error: e.to_string() })?;
+    let bytes = std::fs::read(path).map_err(|e| SkipReason::Unreadable {
+        error: e.to_string(),
+    })?;
     let size = bytes.len() as u64;
     if size > max_file_size {
-        return Err(SkipReason::TooLarge { size, limit: max_file_size });
+        return Err(SkipReason::TooLarge {
+            size,
+            limit: max_file_size,
+        });
     }
     if bytes[..bytes.len().min(BINARY_SNIFF_BYTES)].contains(&0) {
         return Err(SkipReason::Binary);
@@ -314,7 +381,12 @@ pub fn read_source(path: &Path, max_file_size: u64) -> Result<SourceText, SkipRe
         Ok(text) => (text, false),
         Err(error) => (String::from_utf8_lossy(error.as_bytes()).into_owned(), true),
     };
-    Ok(SourceText { text, hash, size, lossy })
+    Ok(SourceText {
+        text,
+        hash,
+        size,
+        lossy,
+    })
 }
 
 #[cfg(test)]
@@ -355,27 +427,56 @@ mod tests {
     #[test]
     fn walk_honours_ignore_files_and_limits() {
         let dir = tree();
-        let options = WalkOptions { max_file_size: 1024, ..WalkOptions::default() };
+        let options = WalkOptions {
+            max_file_size: 1024,
+            ..WalkOptions::default()
+        };
         let outcome = walk(dir.path(), &options).expect("walk");
         let found = paths(&outcome);
         assert!(found.contains(&"src/main.rs"));
         assert!(found.contains(&".github/workflows/ci.yml"));
         assert!(found.contains(&".gitignore"));
-        for absent in ["target/debug/out.rs", "debug.log", "vendor/dep.rs", ".git/HEAD", ".sextant/manifest"] {
+        for absent in [
+            "target/debug/out.rs",
+            "debug.log",
+            "vendor/dep.rs",
+            ".git/HEAD",
+            ".sextant/manifest",
+        ] {
             assert!(!found.contains(&absent), "{absent} should be ignored");
         }
-        assert!(outcome.skipped.contains(&Skip { path: "Cargo.lock".into(), reason: SkipReason::LockFile }));
+        assert!(outcome.skipped.contains(&Skip {
+            path: "Cargo.lock".into(),
+            reason: SkipReason::LockFile
+        }));
         assert!(outcome.skipped.contains(&Skip {
             path: "big.txt".into(),
-            reason: SkipReason::TooLarge { size: 2048, limit: 1024 }
+            reason: SkipReason::TooLarge {
+                size: 2048,
+                limit: 1024
+            }
         }));
     }
 
     #[test]
     fn walk_is_the_same_single_threaded_and_parallel() {
         let dir = tree();
-        let single = walk(dir.path(), &WalkOptions { threads: 1, ..WalkOptions::default() }).expect("walk");
-        let parallel = walk(dir.path(), &WalkOptions { threads: 4, ..WalkOptions::default() }).expect("walk");
+        let single = walk(
+            dir.path(),
+            &WalkOptions {
+                threads: 1,
+                ..WalkOptions::default()
+            },
+        )
+        .expect("walk");
+        let parallel = walk(
+            dir.path(),
+            &WalkOptions {
+                threads: 4,
+                ..WalkOptions::default()
+            },
+        )
+        .expect("walk");
         assert_eq!(single, parallel);
         assert_eq!(single.files.len(), 46);
     }
@@ -385,12 +486,20 @@ mod tests {
     fn symlinks_are_reported_not_followed() {
         let dir = tree();
         let root = dir.path();
-        std::os::unix::fs::symlink(root.join("nowhere.rs"), root.join("broken.rs")).expect("symlink");
+        std::os::unix::fs::symlink(root.join("nowhere.rs"), root.join("broken.rs"))
+            .expect("symlink");
         std::os::unix::fs::symlink(root.join("loop.rs"), root.join("loop.rs")).expect("symlink");
-        std::os::unix::fs::symlink(root.join("src/main.rs"), root.join("alias.rs")).expect("symlink");
+        std::os::unix::fs::symlink(root.join("src/main.rs"), root.join("alias.rs"))
+            .expect("symlink");
         std::os::unix::fs::symlink(root.join("src"), root.join("src-link")).expect("symlink");
         let outcome = walk(root, &WalkOptions::default()).expect("walk");
-        let reason = |path: &str| outcome.skipped.iter().find(|s| s.path == path).map(|s| s.reason.clone());
+        let reason = |path: &str| {
+            outcome
+                .skipped
+                .iter()
+                .find(|s| s.path == path)
+                .map(|s| s.reason.clone())
+        };
         assert_eq!(reason("broken.rs"), Some(SkipReason::BrokenSymlink));
         assert_eq!(reason("loop.rs"), Some(SkipReason::SymlinkLoop));
         assert_eq!(reason("alias.rs"), Some(SkipReason::Symlink));
@@ -400,7 +509,8 @@ mod tests {
 
     #[test]
     fn missing_root_is_an_error() {
-        let error = walk(Path::new("/definitely/not/here"), &WalkOptions::default()).expect_err("missing");
+        let error =
+            walk(Path::new("/definitely/not/here"), &WalkOptions::default()).expect_err("missing");
         assert!(error.to_string().contains("/definitely/not/here"));
     }
 
@@ -409,7 +519,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let binary = dir.path().join("image.bin");
         std::fs::write(&binary, b"PNG\0\x01\x02").expect("write");
-        assert_eq!(read_source(&binary, 1024).map(|s| s.size), Err(SkipReason::Binary));
+        assert_eq!(
+            read_source(&binary, 1024).map(|s| s.size),
+            Err(SkipReason::Binary)
+        );
         let latin1 = dir.path().join("latin1.py");
         std::fs::write(&latin1, b"name = 'caf\xe9'\n").expect("write");
         let source = read_source(&latin1, 1024).expect("readable");
@@ -430,18 +543,28 @@ mod tests {
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).expect("chmod");
         // Root reads anything regardless of mode bits; the check only means something otherwise.
         if std::fs::read(&secret).is_err() {
-            assert!(matches!(read_source(&secret, 1024), Err(SkipReason::Unreadable { .. })));
+            assert!(matches!(
+                read_source(&secret, 1024),
+                Err(SkipReason::Unreadable { .. })
+            ));
         }
         let locked_dir = dir.path().join("locked");
         std::fs::create_dir(&locked_dir).expect("mkdir");
         std::fs::write(locked_dir.join("inner.rs"), b"fn y() {}\n").expect("write");
-        std::fs::set_permissions(&locked_dir, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+        std::fs::set_permissions(&locked_dir, std::fs::Permissions::from_mode(0o000))
+            .expect("chmod");
         let outcome = walk(dir.path(), &WalkOptions::default());
-        std::fs::set_permissions(&locked_dir, std::fs::Permissions::from_mode(0o755)).expect("chmod back");
+        std::fs::set_permissions(&locked_dir, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod back");
         let outcome = outcome.expect("walk succeeds despite unreadable dir");
         if std::fs::read_dir(&locked_dir).is_ok() {
             return;
         }
-        assert!(outcome.skipped.iter().any(|s| matches!(s.reason, SkipReason::Unreadable { .. })));
+        assert!(
+            outcome
+                .skipped
+                .iter()
+                .any(|s| matches!(s.reason, SkipReason::Unreadable { .. }))
+        );
     }
 }

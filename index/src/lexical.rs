@@ -1,0 +1,443 @@
+//! The lexical (BM25) index: one tantivy document per chunk, searched with a code-aware
+//! tokenizer.
+//!
+//! Only `store` decides where the index lives and when a commit becomes current; this module
+//! knows the schema, how to write chunks and how to search them.
+
+mod tokenizer;
+
+use std::path::Path;
+
+use tantivy::collector::TopDocs;
+use tantivy::query::QueryParser;
+use tantivy::schema::{
+    Field, IndexRecordOption, NumericOptions, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions, Value,
+};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use crate::facts::LineSpan;
+use crate::lang::Language;
+
+pub use tokenizer::{CODE_TOKENIZER, CodeTokenizer, code_terms, term_set};
+
+/// Boost of the defined-symbol field: a chunk that defines a searched name is usually what the
+/// search is for. 2.0 ranks `fn verify_token` above its callers on the fixture repo while
+/// still letting a chunk that mentions every query term many times win.
+pub const SYMBOL_FIELD_BOOST: f32 = 2.0;
+
+/// Boost of the path field: paths carry few, strong words (`auth`, `ratelimit`).
+pub const PATH_FIELD_BOOST: f32 = 1.0;
+
+/// Matched lines kept per hit: enough to show why a chunk matched without printing it all.
+const MAX_MATCHED_LINES: usize = 5;
+
+/// Longest matched line kept, in characters.
+const MAX_MATCHED_LINE_CHARS: usize = 200;
+
+/// Heap for the tantivy writer, shared by its threads (tantivy needs at least 15 MB a thread).
+const WRITER_HEAP_BYTES: usize = 96 * 1024 * 1024;
+
+/// Errors of the lexical index, with what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum LexicalError {
+    /// tantivy failed.
+    #[error("lexical index: {context}: {source}")]
+    Tantivy {
+        /// What was being done.
+        context: &'static str,
+        /// The tantivy error.
+        source: tantivy::TantivyError,
+    },
+    /// The directory holds an index with another schema.
+    #[error("lexical index has an unexpected schema (field {0} missing)")]
+    Schema(&'static str),
+}
+
+fn tantivy_error(context: &'static str) -> impl FnOnce(tantivy::TantivyError) -> LexicalError {
+    move |source| LexicalError::Tantivy { context, source }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Fields {
+    path: Field,
+    path_text: Field,
+    symbols: Field,
+    language: Field,
+    start_line: Field,
+    end_line: Field,
+    chunk_id: Field,
+    text: Field,
+}
+
+fn schema() -> Schema {
+    let mut builder = Schema::builder();
+    let code = |stored: bool| {
+        let indexing = TextFieldIndexing::default()
+            .set_tokenizer(CODE_TOKENIZER)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions);
+        let options = TextOptions::default().set_indexing_options(indexing);
+        if stored {
+            options.set_stored()
+        } else {
+            options
+        }
+    };
+    builder.add_text_field("path", STRING | STORED);
+    builder.add_text_field("path_text", code(false));
+    builder.add_text_field("symbols", code(true));
+    builder.add_text_field("language", STRING | STORED);
+    builder.add_u64_field("start_line", NumericOptions::default().set_stored());
+    builder.add_u64_field("end_line", NumericOptions::default().set_stored());
+    builder.add_u64_field("chunk_id", NumericOptions::default().set_stored());
+    builder.add_text_field("text", code(true));
+    builder.build()
+}
+
+fn fields(schema: &Schema) -> Result<Fields, LexicalError> {
+    let get = |name: &'static str| {
+        schema
+            .get_field(name)
+            .map_err(|_| LexicalError::Schema(name))
+    };
+    Ok(Fields {
+        path: get("path")?,
+        path_text: get("path_text")?,
+        symbols: get("symbols")?,
+        language: get("language")?,
+        start_line: get("start_line")?,
+        end_line: get("end_line")?,
+        chunk_id: get("chunk_id")?,
+        text: get("text")?,
+    })
+}
+
+/// One chunk to index.
+#[derive(Clone, Debug)]
+pub struct ChunkDocument<'a> {
+    /// File path relative to the repository root.
+    pub path: &'a str,
+    /// The file's language.
+    pub language: Language,
+    /// Stable id of the chunk (see `store::chunk_id`).
+    pub chunk_id: u64,
+    /// Lines covered.
+    pub span: LineSpan,
+    /// Names defined in the chunk, space separated.
+    pub symbols: String,
+    /// The chunk's text.
+    pub text: &'a str,
+}
+
+/// A line of a hit that contains query terms.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct MatchedLine {
+    /// 1-based line number in the file.
+    pub line: u32,
+    /// The line, trimmed and cut to 200 characters.
+    pub text: String,
+    /// The query terms found on it.
+    pub terms: Vec<String>,
+}
+
+/// A chunk that matched a search.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LexicalHit {
+    /// File path relative to the repository root.
+    pub path: String,
+    /// The file's language name.
+    pub language: String,
+    /// Lines of the chunk.
+    pub span: LineSpan,
+    /// BM25 score (with field boosts).
+    pub score: f32,
+    /// The chunk's id.
+    pub chunk_id: u64,
+    /// Names defined in the chunk.
+    pub symbols: Vec<String>,
+    /// Lines containing query terms, in order.
+    pub matched_lines: Vec<MatchedLine>,
+}
+
+/// A stored chunk document, as read back (used to compare indexes and to show chunks).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StoredChunk {
+    /// File path.
+    pub path: String,
+    /// Chunk id.
+    pub chunk_id: u64,
+    /// First line.
+    pub start_line: u64,
+    /// Last line.
+    pub end_line: u64,
+    /// Language name.
+    pub language: String,
+    /// Defined symbols, space separated.
+    pub symbols: String,
+    /// Text.
+    pub text: String,
+}
+
+/// An open lexical index.
+pub struct LexicalIndex {
+    index: Index,
+    fields: Fields,
+    reader: IndexReader,
+}
+
+impl LexicalIndex {
+    /// Opens the index in `dir`, or creates an empty one if the directory holds none.
+    pub fn open_or_create(dir: &Path) -> Result<LexicalIndex, LexicalError> {
+        std::fs::create_dir_all(dir).map_err(|e| LexicalError::Tantivy {
+            context: "creating index directory",
+            source: tantivy::TantivyError::from(
+                tantivy::directory::error::OpenDirectoryError::wrap_io_error(e, dir.to_path_buf()),
+            ),
+        })?;
+        let directory =
+            tantivy::directory::MmapDirectory::open(dir).map_err(|e| LexicalError::Tantivy {
+                context: "opening index directory",
+                source: e.into(),
+            })?;
+        let index =
+            Index::open_or_create(directory, schema()).map_err(tantivy_error("opening index"))?;
+        Self::from_index(index)
+    }
+
+    /// Opens an existing index; fails if there is none or it is damaged.
+    pub fn open(dir: &Path) -> Result<LexicalIndex, LexicalError> {
+        let index = Index::open_in_dir(dir).map_err(tantivy_error("opening index"))?;
+        Self::from_index(index)
+    }
+
+    fn from_index(index: Index) -> Result<LexicalIndex, LexicalError> {
+        index.tokenizers().register(CODE_TOKENIZER, CodeTokenizer);
+        let fields = fields(&index.schema())?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(tantivy_error("opening reader"))?;
+        Ok(LexicalIndex {
+            index,
+            fields,
+            reader,
+        })
+    }
+
+    /// The payload of the last commit: `store` keeps the generation there.
+    pub fn commit_payload(&self) -> Result<Option<String>, LexicalError> {
+        Ok(self
+            .index
+            .load_metas()
+            .map_err(tantivy_error("reading commit metadata"))?
+            .payload)
+    }
+
+    /// Number of chunk documents visible.
+    pub fn chunk_count(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Starts a writer. Tantivy allows one per index; `store`'s lock keeps processes apart.
+    pub fn writer(&self, threads: usize) -> Result<LexicalWriter, LexicalError> {
+        let threads = threads.clamp(1, 8);
+        let heap = WRITER_HEAP_BYTES.max(threads * 16 * 1024 * 1024);
+        let writer = self
+            .index
+            .writer_with_num_threads(threads, heap)
+            .map_err(tantivy_error("starting writer"))?;
+        Ok(LexicalWriter {
+            writer,
+            fields: self.fields,
+        })
+    }
+
+    /// BM25 search over chunk text, defined symbols and paths.
+    ///
+    /// The query is free text; tantivy query syntax is accepted but errors in it are forgiven
+    /// (the parts that parse are used), since tasks are written by people, not for parsers.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<LexicalHit>, LexicalError> {
+        self.reader
+            .reload()
+            .map_err(tantivy_error("reloading reader"))?;
+        let searcher = self.reader.searcher();
+        let mut parser = QueryParser::for_index(
+            &self.index,
+            vec![self.fields.text, self.fields.symbols, self.fields.path_text],
+        );
+        parser.set_field_boost(self.fields.symbols, SYMBOL_FIELD_BOOST);
+        parser.set_field_boost(self.fields.path_text, PATH_FIELD_BOOST);
+        let (parsed, _errors) = parser.parse_query_lenient(query);
+        let top = searcher
+            .search(&parsed, &TopDocs::with_limit(limit.max(1)))
+            .map_err(tantivy_error("searching"))?;
+        let query_terms = term_set(query);
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let document: TantivyDocument = searcher
+                .doc(address)
+                .map_err(tantivy_error("reading hit"))?;
+            let stored = self.stored_chunk(&document);
+            hits.push(LexicalHit {
+                matched_lines: matched_lines(&stored.text, stored.start_line as u32, &query_terms),
+                path: stored.path,
+                language: stored.language,
+                span: LineSpan {
+                    start: stored.start_line as u32,
+                    end: stored.end_line as u32,
+                },
+                score,
+                chunk_id: stored.chunk_id,
+                symbols: stored
+                    .symbols
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect(),
+            });
+        }
+        Ok(hits)
+    }
+
+    /// Every stored chunk, sorted: for comparing two indexes and for tests.
+    pub fn all_chunks(&self) -> Result<Vec<StoredChunk>, LexicalError> {
+        self.reader
+            .reload()
+            .map_err(tantivy_error("reloading reader"))?;
+        let searcher = self.reader.searcher();
+        let mut chunks = Vec::new();
+        for segment in searcher.segment_readers() {
+            let store = segment
+                .get_store_reader(64)
+                .map_err(|e| LexicalError::Tantivy {
+                    context: "reading stored documents",
+                    source: e.into(),
+                })?;
+            for doc_id in segment.doc_ids_alive() {
+                let document: TantivyDocument = store
+                    .get(doc_id)
+                    .map_err(tantivy_error("reading document"))?;
+                chunks.push(self.stored_chunk(&document));
+            }
+        }
+        chunks.sort();
+        Ok(chunks)
+    }
+
+    fn stored_chunk(&self, document: &TantivyDocument) -> StoredChunk {
+        let text = |field| {
+            document
+                .get_first(field)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        let number = |field| {
+            document
+                .get_first(field)
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0)
+        };
+        StoredChunk {
+            path: text(self.fields.path),
+            chunk_id: number(self.fields.chunk_id),
+            start_line: number(self.fields.start_line),
+            end_line: number(self.fields.end_line),
+            language: text(self.fields.language),
+            symbols: text(self.fields.symbols),
+            text: text(self.fields.text),
+        }
+    }
+}
+
+/// Lines of a chunk that contain any of the query terms.
+fn matched_lines(
+    text: &str,
+    first_line: u32,
+    query_terms: &std::collections::BTreeSet<String>,
+) -> Vec<MatchedLine> {
+    let mut matched = Vec::new();
+    for (offset, line) in text.lines().enumerate() {
+        let terms: Vec<String> = term_set(line).intersection(query_terms).cloned().collect();
+        if terms.is_empty() {
+            continue;
+        }
+        let trimmed = line.trim();
+        let cut = trimmed
+            .char_indices()
+            .nth(MAX_MATCHED_LINE_CHARS)
+            .map_or(trimmed.len(), |(i, _)| i);
+        matched.push(MatchedLine {
+            line: first_line + offset as u32,
+            text: trimmed[..cut].to_string(),
+            terms,
+        });
+        if matched.len() == MAX_MATCHED_LINES {
+            break;
+        }
+    }
+    matched
+}
+
+/// Writes chunk documents; nothing is visible until [`LexicalWriter::commit`].
+pub struct LexicalWriter {
+    writer: IndexWriter,
+    fields: Fields,
+}
+
+impl LexicalWriter {
+    /// Removes every chunk of a file.
+    pub fn remove_file(&self, path: &str) {
+        self.writer
+            .delete_term(Term::from_field_text(self.fields.path, path));
+    }
+
+    /// Removes every document.
+    pub fn remove_all(&self) -> Result<(), LexicalError> {
+        self.writer
+            .delete_all_documents()
+            .map_err(tantivy_error("clearing index"))?;
+        Ok(())
+    }
+
+    /// Adds one chunk. Safe to call from many threads at once.
+    pub fn add_chunk(&self, chunk: &ChunkDocument<'_>) -> Result<(), LexicalError> {
+        let f = &self.fields;
+        let mut document = TantivyDocument::default();
+        document.add_text(f.path, chunk.path);
+        document.add_text(f.path_text, chunk.path);
+        document.add_text(f.symbols, &chunk.symbols);
+        document.add_text(f.language, chunk.language.name());
+        document.add_u64(f.start_line, u64::from(chunk.span.start));
+        document.add_u64(f.end_line, u64::from(chunk.span.end));
+        document.add_u64(f.chunk_id, chunk.chunk_id);
+        document.add_text(f.text, chunk.text);
+        self.writer
+            .add_document(document)
+            .map_err(tantivy_error("adding document"))?;
+        Ok(())
+    }
+
+    /// Commits atomically with `payload` recorded in the commit's metadata, then waits for
+    /// background merges so the process can exit cleanly.
+    pub fn commit(mut self, payload: &str) -> Result<(), LexicalError> {
+        let mut prepared = self
+            .writer
+            .prepare_commit()
+            .map_err(tantivy_error("preparing commit"))?;
+        prepared.set_payload(payload);
+        prepared.commit().map_err(tantivy_error("committing"))?;
+        self.writer
+            .wait_merging_threads()
+            .map_err(tantivy_error("finishing merges"))?;
+        Ok(())
+    }
+
+    /// Drops uncommitted changes.
+    pub fn abandon(mut self) -> Result<(), LexicalError> {
+        self.writer
+            .rollback()
+            .map_err(tantivy_error("rolling back"))?;
+        Ok(())
+    }
+}

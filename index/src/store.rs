@@ -1,0 +1,262 @@
+//! The on-disk index: where each part lives, which generation is current, and how a new
+//! generation is committed atomically.
+//!
+//! Layout of the index directory (`<repo>/.sextant/` by default):
+//! ```text
+//! lock                 held (flock) by the one writer
+//! lexical/             tantivy index; its commit payload names the current generation
+//! manifest-<N>.bin     the manifest of generation N
+//! ```
+//! **Invariant:** the tantivy commit is the single commit point. A new generation's manifest is
+//! written (and synced) first, then tantivy commits with payload `generation:<N>`. A crash before
+//! the commit leaves the previous payload, whose manifest is still on disk; a crash after it
+//! leaves the new one complete. Manifests of other generations are garbage, removed by the next
+//! writer.
+
+pub mod manifest;
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::lexical::{LexicalError, LexicalIndex};
+pub use manifest::{ChunkRecord, FORMAT_VERSION, FileRecord, Manifest, ManifestError};
+
+/// Default index directory name, inside the repository root.
+pub const DEFAULT_INDEX_DIR: &str = ".sextant";
+
+const LEXICAL_DIR: &str = "lexical";
+const LOCK_FILE: &str = "lock";
+const PAYLOAD_PREFIX: &str = "generation:";
+
+/// Errors reading or writing the index directory.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No index has been committed in this directory yet.
+    #[error("no index at {0}")]
+    Missing(PathBuf),
+    /// The index exists but cannot be trusted.
+    #[error("index at {dir} is damaged: {reason}")]
+    Corrupt {
+        /// The index directory.
+        dir: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The index was written by an incompatible sextant.
+    #[error("index at {dir} has format {found}; this sextant reads format {expected}")]
+    Incompatible {
+        /// The index directory.
+        dir: PathBuf,
+        /// Format on disk.
+        found: u32,
+        /// Format this build reads.
+        expected: u32,
+    },
+    /// Another process holds the write lock.
+    #[error("another sextant process is updating the index at {0}")]
+    Locked(PathBuf),
+    /// A filesystem operation failed.
+    #[error("{context} {path}: {source}")]
+    Io {
+        /// What was being done.
+        context: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The lexical index failed.
+    #[error(transparent)]
+    Lexical(#[from] LexicalError),
+}
+
+impl StoreError {
+    /// Whether rebuilding from scratch is the cure (damaged or incompatible index).
+    pub fn needs_rebuild(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Corrupt { .. } | StoreError::Incompatible { .. }
+        )
+    }
+}
+
+fn io_error(context: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
+    let path = path.to_path_buf();
+    move |source| StoreError::Io {
+        context,
+        path,
+        source,
+    }
+}
+
+/// An index directory.
+#[derive(Clone, Debug)]
+pub struct IndexDir {
+    path: PathBuf,
+}
+
+/// A committed generation opened for reading.
+pub struct Snapshot {
+    /// The manifest of the generation.
+    pub manifest: Manifest,
+    /// The lexical index at that generation.
+    pub lexical: LexicalIndex,
+}
+
+/// The exclusive right to write an index directory; released when dropped (or when the
+/// process dies, since it is an OS file lock, so a killed writer never leaves a stale lock).
+pub struct WriteLock {
+    _file: File,
+}
+
+impl IndexDir {
+    /// The index directory at `path` (which need not exist yet).
+    pub fn new(path: impl Into<PathBuf>) -> IndexDir {
+        IndexDir { path: path.into() }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where the lexical index lives.
+    pub fn lexical_path(&self) -> PathBuf {
+        self.path.join(LEXICAL_DIR)
+    }
+
+    fn manifest_path(&self, generation: u64) -> PathBuf {
+        self.path.join(format!("manifest-{generation}.bin"))
+    }
+
+    /// Takes the write lock, failing at once if another process holds it.
+    pub fn lock(&self) -> Result<WriteLock, StoreError> {
+        std::fs::create_dir_all(&self.path)
+            .map_err(io_error("creating index directory", &self.path))?;
+        let path = self.path.join(LOCK_FILE);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_error("opening lock file", &path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(WriteLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked(self.path.clone())),
+            Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Io {
+                context: "locking",
+                path,
+                source,
+            }),
+        }
+    }
+
+    /// Opens the current generation for reading.
+    pub fn open(&self) -> Result<Snapshot, StoreError> {
+        // A writer may commit and delete the manifest we are about to read between our two
+        // reads; the second attempt sees the newer generation.
+        match self.open_once() {
+            Err(StoreError::Corrupt { .. }) => self.open_once(),
+            other => other,
+        }
+    }
+
+    fn open_once(&self) -> Result<Snapshot, StoreError> {
+        let lexical_path = self.lexical_path();
+        if !lexical_path.join("meta.json").exists() {
+            return Err(StoreError::Missing(self.path.clone()));
+        }
+        let corrupt = |reason: String| StoreError::Corrupt {
+            dir: self.path.clone(),
+            reason,
+        };
+        let lexical = LexicalIndex::open(&lexical_path).map_err(|e| corrupt(e.to_string()))?;
+        let payload = lexical
+            .commit_payload()
+            .map_err(|e| corrupt(e.to_string()))?;
+        let generation = payload
+            .as_deref()
+            .and_then(|p| p.strip_prefix(PAYLOAD_PREFIX))
+            .and_then(|g| g.parse::<u64>().ok())
+            .ok_or_else(|| corrupt(format!("lexical commit names no generation ({payload:?})")))?;
+        let manifest_path = self.manifest_path(generation);
+        let bytes = std::fs::read(&manifest_path)
+            .map_err(|e| corrupt(format!("cannot read {}: {e}", manifest_path.display())))?;
+        let manifest = manifest::decode(&bytes).map_err(|e| match e {
+            ManifestError::Corrupt(reason) => corrupt(reason),
+            ManifestError::Incompatible { found, expected } => StoreError::Incompatible {
+                dir: self.path.clone(),
+                found,
+                expected,
+            },
+        })?;
+        if manifest.generation != generation {
+            return Err(corrupt(format!(
+                "manifest is generation {} but the commit names {generation}",
+                manifest.generation
+            )));
+        }
+        Ok(Snapshot { manifest, lexical })
+    }
+
+    /// Writes a manifest for a generation about to be committed, durably (temp file, fsync,
+    /// rename, fsync of the directory).
+    pub fn write_manifest(&self, _lock: &WriteLock, manifest: &Manifest) -> Result<(), StoreError> {
+        let path = self.manifest_path(manifest.generation);
+        let temporary = path.with_extension("bin.tmp");
+        let mut file = File::create(&temporary).map_err(io_error("creating", &temporary))?;
+        file.write_all(&manifest::encode(manifest))
+            .map_err(io_error("writing", &temporary))?;
+        file.sync_all().map_err(io_error("syncing", &temporary))?;
+        std::fs::rename(&temporary, &path).map_err(io_error("renaming", &temporary))?;
+        sync_dir(&self.path)
+    }
+
+    /// The payload that marks a lexical commit as generation `generation`.
+    pub fn commit_payload(generation: u64) -> String {
+        format!("{PAYLOAD_PREFIX}{generation}")
+    }
+
+    /// Removes manifests and temporary files of every generation but `current`.
+    pub fn collect_garbage(&self, _lock: &WriteLock, current: u64) -> Result<(), StoreError> {
+        let keep = format!("manifest-{current}.bin");
+        let entries = std::fs::read_dir(&self.path).map_err(io_error("listing", &self.path))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("manifest-") && name != keep {
+                std::fs::remove_file(entry.path()).map_err(io_error("removing", &entry.path()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the lexical index so the next writer starts empty (after corruption).
+    pub fn reset(&self, _lock: &WriteLock) -> Result<(), StoreError> {
+        let lexical = self.lexical_path();
+        if lexical.exists() {
+            std::fs::remove_dir_all(&lexical).map_err(io_error("removing", &lexical))?;
+        }
+        Ok(())
+    }
+}
+
+fn sync_dir(path: &Path) -> Result<(), StoreError> {
+    File::open(path)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error("syncing", path))
+}
+
+/// A stable id for a chunk: the same path, lines and content give the same id on every machine.
+pub fn chunk_id(path: &str, span: crate::facts::LineSpan, hash: &crate::facts::ContentHash) -> u64 {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(path.as_bytes());
+    hasher.update(&span.start.to_le_bytes());
+    hasher.update(&span.end.to_le_bytes());
+    hasher.update(&hash.0);
+    let digest = hasher.finalize();
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&digest.as_bytes()[..8]);
+    u64::from_le_bytes(id)
+}

@@ -1,0 +1,584 @@
+//! Builds or updates the index of a repository: walk, compare with the manifest, extract only
+//! what changed, and commit a new generation atomically.
+//!
+//! Incremental by default: unchanged files (same content hash) are not read twice, parsed or
+//! re-indexed; vanished files are removed. The result equals a full rebuild of the same tree
+//! (`tests/incremental.rs` checks this over random edit sequences).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::facts::FileFacts;
+use crate::lang::Language;
+use crate::lexical::{ChunkDocument, LexicalError, LexicalIndex, LexicalWriter};
+use crate::store::{ChunkRecord, FileRecord, IndexDir, Manifest, StoreError, chunk_id};
+use crate::syntax::{ChunkLimits, LineIndex, extract};
+use crate::walk::{Skip, WalkError, WalkOptions, WalkedFile, read_source, walk};
+
+/// Settings that shape what is indexed. A change to any of them (other than threads) forces a
+/// full rebuild, so an index never mixes two configurations.
+#[derive(Clone, Debug)]
+pub struct IndexSettings {
+    /// Largest file indexed, in bytes.
+    pub max_file_size: u64,
+    /// How files are chunked.
+    pub chunk_limits: ChunkLimits,
+    /// Worker threads for walking, parsing and indexing; 0 means one per core.
+    pub threads: usize,
+}
+
+impl Default for IndexSettings {
+    fn default() -> Self {
+        IndexSettings {
+            max_file_size: crate::walk::DEFAULT_MAX_FILE_SIZE,
+            chunk_limits: ChunkLimits::default(),
+            threads: 0,
+        }
+    }
+}
+
+impl IndexSettings {
+    /// The part of the settings that, when changed, invalidates an index.
+    pub fn fingerprint(&self) -> String {
+        let limits = &self.chunk_limits;
+        format!(
+            "max_file_size={} max_lines={} text_window_lines={} small_lines={} group_max_lines={}",
+            self.max_file_size,
+            limits.max_lines,
+            limits.text_window_lines,
+            limits.small_lines,
+            limits.group_max_lines
+        )
+    }
+
+    fn effective_threads(&self) -> usize {
+        if self.threads > 0 {
+            self.threads
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
+    }
+}
+
+/// Reports progress of long phases; the CLI draws a bar, tests and CI pass [`NoProgress`].
+pub trait Progress: Sync {
+    /// A phase starts with `total` units of work.
+    fn start(&self, phase: &'static str, total: u64);
+    /// `units` more are done.
+    fn advance(&self, units: u64);
+    /// The phase is over.
+    fn finish(&self);
+}
+
+/// Progress that goes nowhere.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _phase: &'static str, _total: u64) {}
+    fn advance(&self, _units: u64) {}
+    fn finish(&self) {}
+}
+
+/// Errors that stop an index run. Per-file problems are never errors: they are skips.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// The root cannot be walked.
+    #[error(transparent)]
+    Walk(#[from] WalkError),
+    /// The index directory cannot be used.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// tantivy failed.
+    #[error(transparent)]
+    Lexical(#[from] LexicalError),
+    /// The thread pool could not start.
+    #[error("cannot start worker threads: {0}")]
+    Threads(String),
+}
+
+/// How many files each kind of change touched.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FileCounts {
+    /// New files indexed.
+    pub added: usize,
+    /// Files whose content changed and were re-indexed.
+    pub changed: usize,
+    /// Files no longer present (or now skipped), removed from the index.
+    pub removed: usize,
+    /// Files whose content hash matched the manifest.
+    pub unchanged: usize,
+}
+
+impl FileCounts {
+    /// Whether the index would change.
+    pub fn any_change(&self) -> bool {
+        self.added + self.changed + self.removed > 0
+    }
+}
+
+/// A file that was indexed, but with a caveat.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct FileWarning {
+    /// Path relative to the root.
+    pub path: String,
+    /// What to know about it.
+    pub warning: String,
+}
+
+/// Wall time of each phase, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Timings {
+    /// Walking the tree.
+    pub walk_ms: u64,
+    /// Reading and hashing every file.
+    pub scan_ms: u64,
+    /// Parsing changed files and adding their chunks.
+    pub extract_ms: u64,
+    /// Writing the manifest and committing.
+    pub commit_ms: u64,
+    /// The whole run.
+    pub total_ms: u64,
+}
+
+/// What an index run did.
+#[derive(Clone, Debug, Serialize)]
+pub struct IndexSummary {
+    /// The current generation after the run.
+    pub generation: u64,
+    /// Whether a new generation was committed (false when nothing changed).
+    pub committed: bool,
+    /// Whether every file was re-indexed.
+    pub full_rebuild: bool,
+    /// Why a full rebuild happened without being asked for, if it did.
+    pub rebuild_reason: Option<String>,
+    /// Changes by kind.
+    pub files: FileCounts,
+    /// Files in the index after the run.
+    pub indexed_files: usize,
+    /// Chunks in the index after the run.
+    pub indexed_chunks: usize,
+    /// Lines in the index after the run.
+    pub indexed_lines: u64,
+    /// Lines parsed in this run.
+    pub extracted_lines: u64,
+    /// Bytes parsed in this run.
+    pub extracted_bytes: u64,
+    /// Paths not indexed, with reasons.
+    pub skipped: Vec<Skip>,
+    /// Indexed files with caveats (lossy UTF-8, syntax errors).
+    pub warnings: Vec<FileWarning>,
+    /// Time per phase.
+    pub timings: Timings,
+}
+
+/// What a comparison of the tree with the manifest found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Files whose hash matches the manifest, with their records.
+    pub unchanged: Vec<(String, FileRecord)>,
+    /// Files to (re-)index, and whether each is new.
+    pub to_index: Vec<(WalkedFile, bool)>,
+    /// Paths in the manifest that are gone or now skipped.
+    pub removed: Vec<String>,
+    /// Paths not indexed, with reasons.
+    pub skipped: Vec<Skip>,
+    /// Time spent walking and reading, in milliseconds.
+    pub walk_ms: u64,
+    /// Time spent reading and hashing, in milliseconds.
+    pub scan_ms: u64,
+}
+
+impl Scan {
+    /// The counts this scan implies.
+    pub fn counts(&self) -> FileCounts {
+        let added = self.to_index.iter().filter(|(_, new)| *new).count();
+        FileCounts {
+            added,
+            changed: self.to_index.len() - added,
+            removed: self.removed.len(),
+            unchanged: self.unchanged.len(),
+        }
+    }
+}
+
+/// Walks the tree and hashes every file to find what differs from `previous`.
+pub fn scan(
+    root: &Path,
+    dir: &IndexDir,
+    settings: &IndexSettings,
+    previous: Option<&Manifest>,
+    progress: &dyn Progress,
+) -> Result<Scan, IndexError> {
+    let started = Instant::now();
+    let options = WalkOptions {
+        max_file_size: settings.max_file_size,
+        threads: settings.effective_threads(),
+        exclude_dir: Some(dir.path().to_path_buf()),
+    };
+    let walked = walk(root, &options)?;
+    let walk_ms = elapsed_ms(started);
+    let started = Instant::now();
+    progress.start("scanning", walked.files.len() as u64);
+    let empty = BTreeMap::new();
+    let known = previous.map_or(&empty, |m| &m.files);
+    let checked: Vec<Checked> = walked
+        .files
+        .into_par_iter()
+        .map(|file| {
+            let result = match read_source(&file.absolute, settings.max_file_size) {
+                Err(reason) => Checked::Skipped(Skip {
+                    path: file.path,
+                    reason,
+                }),
+                Ok(source) => match known.get(&file.path) {
+                    Some(record) if record.hash == source.hash => {
+                        Checked::Unchanged(file.path, record.clone())
+                    }
+                    Some(_) => Checked::Changed(file, false),
+                    None => Checked::Changed(file, true),
+                },
+            };
+            progress.advance(1);
+            result
+        })
+        .collect();
+    progress.finish();
+    let mut scan = Scan {
+        skipped: walked.skipped,
+        walk_ms,
+        ..Scan::default()
+    };
+    let mut present = std::collections::HashSet::new();
+    for checked in checked {
+        match checked {
+            Checked::Skipped(skip) => scan.skipped.push(skip),
+            Checked::Unchanged(path, record) => {
+                present.insert(path.clone());
+                scan.unchanged.push((path, record));
+            }
+            Checked::Changed(file, new) => {
+                present.insert(file.path.clone());
+                scan.to_index.push((file, new));
+            }
+        }
+    }
+    scan.removed = known
+        .keys()
+        .filter(|path| !present.contains(*path))
+        .cloned()
+        .collect();
+    scan.skipped.sort();
+    scan.scan_ms = elapsed_ms(started);
+    Ok(scan)
+}
+
+enum Checked {
+    Skipped(Skip),
+    Unchanged(String, FileRecord),
+    Changed(WalkedFile, bool),
+}
+
+/// Whether a full rebuild was requested.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UpdateOptions {
+    /// Re-index every file even if unchanged.
+    pub full: bool,
+}
+
+/// Brings the index in `dir` up to date with the tree at `root` and commits it.
+pub fn update_index(
+    root: &Path,
+    dir: &IndexDir,
+    settings: &IndexSettings,
+    options: UpdateOptions,
+    progress: &dyn Progress,
+) -> Result<IndexSummary, IndexError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(settings.effective_threads())
+        .build()
+        .map_err(|e| IndexError::Threads(e.to_string()))?;
+    pool.install(|| update_in_pool(root, dir, settings, options, progress))
+}
+
+fn update_in_pool(
+    root: &Path,
+    dir: &IndexDir,
+    settings: &IndexSettings,
+    options: UpdateOptions,
+    progress: &dyn Progress,
+) -> Result<IndexSummary, IndexError> {
+    let started = Instant::now();
+    let lock = dir.lock()?;
+    let mut rebuild_reason = None;
+    let previous = match dir.open() {
+        Ok(snapshot) => Some(snapshot),
+        Err(StoreError::Missing(_)) => None,
+        Err(error) if error.needs_rebuild() => {
+            rebuild_reason = Some(format!("{error}; rebuilding from scratch"));
+            dir.reset(&lock)?;
+            None
+        }
+        Err(error) => return Err(error.into()),
+    };
+    if let Some(snapshot) = &previous
+        && snapshot.manifest.settings_fingerprint != settings.fingerprint()
+    {
+        rebuild_reason = Some("index settings changed; rebuilding from scratch".to_string());
+    }
+    let full = options.full || rebuild_reason.is_some();
+    let previous_manifest = previous.as_ref().map(|s| &s.manifest);
+    let mut scan = scan(
+        root,
+        dir,
+        settings,
+        if full { None } else { previous_manifest },
+        progress,
+    )?;
+    if full && let Some(manifest) = previous_manifest {
+        // Everything is re-indexed; what is in the old manifest and not on disk is removed.
+        let present: std::collections::HashSet<&str> =
+            scan.to_index.iter().map(|(f, _)| f.path.as_str()).collect();
+        scan.removed = manifest
+            .files
+            .keys()
+            .filter(|p| !present.contains(p.as_str()))
+            .cloned()
+            .collect();
+        for (file, new) in &mut scan.to_index {
+            *new = !manifest.files.contains_key(&file.path);
+        }
+    }
+    let counts = scan.counts();
+    let previous_generation = previous_manifest.map_or(0, |m| m.generation);
+    let mut summary = IndexSummary {
+        generation: previous_generation,
+        committed: false,
+        full_rebuild: full,
+        rebuild_reason,
+        files: counts,
+        indexed_files: 0,
+        indexed_chunks: 0,
+        indexed_lines: 0,
+        extracted_lines: 0,
+        extracted_bytes: 0,
+        skipped: std::mem::take(&mut scan.skipped),
+        warnings: Vec::new(),
+        timings: Timings {
+            walk_ms: scan.walk_ms,
+            scan_ms: scan.scan_ms,
+            ..Timings::default()
+        },
+    };
+    if let Some(manifest) = previous_manifest
+        && !full
+        && !counts.any_change()
+    {
+        summary.indexed_files = manifest.files.len();
+        summary.indexed_chunks = manifest.chunk_count();
+        summary.indexed_lines = manifest.line_count();
+        summary.timings.total_ms = elapsed_ms(started);
+        return Ok(summary);
+    }
+    drop(previous);
+    let lexical = LexicalIndex::open_or_create(&dir.lexical_path())?;
+    let writer = lexical.writer(settings.effective_threads())?;
+    if full {
+        writer.remove_all()?;
+    }
+    for path in &scan.removed {
+        writer.remove_file(path);
+    }
+    let extract_started = Instant::now();
+    progress.start("indexing", scan.to_index.len() as u64);
+    let warnings = Mutex::new(Vec::new());
+    let indexed: Vec<Result<Option<(String, FileRecord)>, LexicalError>> = scan
+        .to_index
+        .par_iter()
+        .map(|(file, _)| {
+            let result = index_file(file, settings, &writer, &warnings);
+            progress.advance(1);
+            result
+        })
+        .collect();
+    progress.finish();
+    let mut files: BTreeMap<String, FileRecord> = scan.unchanged.into_iter().collect();
+    for result in indexed {
+        match result {
+            Ok(Some((path, record))) => {
+                summary.extracted_lines += u64::from(record.line_count);
+                summary.extracted_bytes += record.size;
+                files.insert(path, record);
+            }
+            Ok(None) => {}
+            Err(error) => {
+                writer.abandon()?;
+                return Err(error.into());
+            }
+        }
+    }
+    // A file that became unreadable or binary between scan and read is a skip; its old chunks
+    // were removed along with the re-index attempt.
+    let (warnings, late_skips): (Vec<_>, Vec<_>) = warnings
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .partition(|w: &Noted| w.skip.is_none());
+    summary.warnings = warnings.into_iter().map(|w| w.warning).collect();
+    summary.warnings.sort();
+    summary
+        .skipped
+        .extend(late_skips.into_iter().filter_map(|w| w.skip));
+    summary.skipped.sort();
+    summary.timings.extract_ms = elapsed_ms(extract_started);
+    let commit_started = Instant::now();
+    summary.indexed_files = files.len();
+    summary.indexed_chunks = files.values().map(|f| f.chunks.len()).sum();
+    summary.indexed_lines = files.values().map(|f| u64::from(f.line_count)).sum();
+    let manifest = manifest_with(previous_generation + 1, settings, files);
+    dir.write_manifest(&lock, &manifest)?;
+    failpoint("before-commit");
+    writer.commit(&IndexDir::commit_payload(manifest.generation))?;
+    failpoint("after-commit");
+    dir.collect_garbage(&lock, manifest.generation)?;
+    summary.generation = manifest.generation;
+    summary.committed = true;
+    summary.timings.commit_ms = elapsed_ms(commit_started);
+    summary.timings.total_ms = elapsed_ms(started);
+    Ok(summary)
+}
+
+fn manifest_with(
+    generation: u64,
+    settings: &IndexSettings,
+    files: BTreeMap<String, FileRecord>,
+) -> Manifest {
+    Manifest {
+        generation,
+        committed_at_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        settings_fingerprint: settings.fingerprint(),
+        files,
+    }
+}
+
+struct Noted {
+    warning: FileWarning,
+    skip: Option<Skip>,
+}
+
+/// Reads, extracts and adds one file's chunks; `None` when the file turned out unindexable.
+fn index_file(
+    file: &WalkedFile,
+    settings: &IndexSettings,
+    writer: &LexicalWriter,
+    notes: &Mutex<Vec<Noted>>,
+) -> Result<Option<(String, FileRecord)>, LexicalError> {
+    let note = |warning: String, skip: Option<Skip>| {
+        let noted = Noted {
+            warning: FileWarning {
+                path: file.path.clone(),
+                warning,
+            },
+            skip,
+        };
+        notes.lock().unwrap_or_else(|e| e.into_inner()).push(noted);
+    };
+    writer.remove_file(&file.path);
+    let source = match read_source(&file.absolute, settings.max_file_size) {
+        Ok(source) => source,
+        Err(reason) => {
+            note(
+                String::new(),
+                Some(Skip {
+                    path: file.path.clone(),
+                    reason,
+                }),
+            );
+            return Ok(None);
+        }
+    };
+    let language = Language::from_path(Path::new(&file.path));
+    let facts = extract(language, &source.text, &settings.chunk_limits);
+    if source.lossy {
+        note("invalid UTF-8 replaced with U+FFFD".to_string(), None);
+    }
+    if facts.has_syntax_errors {
+        note(
+            format!("{language} syntax errors; facts may be incomplete"),
+            None,
+        );
+    }
+    let chunks = add_chunks(&file.path, language, &source.text, &facts, writer)?;
+    let record = FileRecord {
+        hash: source.hash,
+        size: source.size,
+        language,
+        line_count: facts.line_count,
+        symbol_count: facts.symbols.len() as u32,
+        chunks,
+        lossy_utf8: source.lossy,
+        has_syntax_errors: facts.has_syntax_errors,
+    };
+    Ok(Some((file.path.clone(), record)))
+}
+
+fn add_chunks(
+    path: &str,
+    language: Language,
+    text: &str,
+    facts: &FileFacts,
+    writer: &LexicalWriter,
+) -> Result<Vec<ChunkRecord>, LexicalError> {
+    let lines = LineIndex::new(text);
+    let mut records = Vec::with_capacity(facts.chunks.len());
+    // Names may repeat in a chunk (overloads, impl blocks); index each once.
+    let mut seen: HashMap<&str, ()> = HashMap::new();
+    for chunk in &facts.chunks {
+        seen.clear();
+        let mut symbols = String::new();
+        for &index in &chunk.symbols {
+            let name = facts.symbols[index as usize].name.as_str();
+            if seen.insert(name, ()).is_none() {
+                if !symbols.is_empty() {
+                    symbols.push(' ');
+                }
+                symbols.push_str(name);
+            }
+        }
+        let id = chunk_id(path, chunk.span, &chunk.hash);
+        writer.add_chunk(&ChunkDocument {
+            path,
+            language,
+            chunk_id: id,
+            span: chunk.span,
+            symbols,
+            text: lines.slice(text, chunk.span),
+        })?;
+        records.push(ChunkRecord {
+            id,
+            span: chunk.span,
+            hash: chunk.hash,
+        });
+    }
+    Ok(records)
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Environment variable naming a point at which an index run aborts, as if killed: lets tests
+/// prove a crash at that point leaves a usable index. Unset in normal use.
+pub const FAILPOINT_ENV: &str = "SEXTANT_FAILPOINT";
+
+fn failpoint(name: &str) {
+    if std::env::var_os(FAILPOINT_ENV).is_some_and(|v| v == name) {
+        std::process::abort();
+    }
+}

@@ -1,0 +1,325 @@
+//! Incremental indexing must give exactly the index a full rebuild gives, whatever sequence of
+//! edits came before; plus the store's guarantees (lock, corruption, settings changes).
+
+use std::path::Path;
+
+use proptest::prelude::*;
+use sextant_index::lexical::StoredChunk;
+use sextant_index::store::{IndexDir, Manifest, StoreError};
+use sextant_index::update::{IndexSettings, NoProgress, UpdateOptions, update_index};
+
+const PATHS: [&str; 8] = [
+    "src/lib.rs",
+    "src/auth/jwt.rs",
+    "app/views.py",
+    "web/api.ts",
+    "cmd/main.go",
+    "README.md",
+    "native/x.c",
+    "deep/a/b/c/Util.java",
+];
+
+fn content(path: &str, variant: u8) -> String {
+    let name = format!("item_{variant}");
+    match Path::new(path).extension().and_then(|e| e.to_str()) {
+        Some("rs") => {
+            format!("/// Doc {variant}.\npub fn {name}() -> u32 {{\n    helper_{variant}()\n}}\n")
+        }
+        Some("py") => format!(
+            "def {name}():\n    \"\"\"Doc {variant}.\"\"\"\n    return helper_{variant}()\n"
+        ),
+        Some("ts") => {
+            format!("export function {name}(): number {{\n  return helper{variant}();\n}}\n")
+        }
+        Some("go") => {
+            format!("package main\n\nfunc {name}() int {{\n\treturn helper{variant}()\n}}\n")
+        }
+        Some("c") => format!("int {name}(void) {{\n    return helper_{variant}();\n}}\n"),
+        Some("java") => {
+            format!("class Util {{\n    int {name}() {{ return helper{variant}(); }}\n}}\n")
+        }
+        _ => format!(
+            "# Notes {variant}\n\n{}\n",
+            "word ".repeat(variant as usize + 1)
+        ),
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Edit {
+    Write(usize, u8),
+    Delete(usize),
+    Rename(usize, usize),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        (0..PATHS.len(), 0u8..4).prop_map(|(p, v)| Edit::Write(p, v)),
+        (0..PATHS.len()).prop_map(Edit::Delete),
+        (0..PATHS.len(), 0..PATHS.len()).prop_map(|(a, b)| Edit::Rename(a, b)),
+    ]
+}
+
+fn apply(root: &Path, edit: &Edit) {
+    match edit {
+        Edit::Write(path, variant) => {
+            let full = root.join(PATHS[*path]);
+            std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+            std::fs::write(full, content(PATHS[*path], *variant)).expect("write");
+        }
+        Edit::Delete(path) => {
+            let _ = std::fs::remove_file(root.join(PATHS[*path]));
+        }
+        Edit::Rename(from, to) => {
+            let source = root.join(PATHS[*from]);
+            let target = root.join(PATHS[*to]);
+            if source.exists() && from != to {
+                std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+                std::fs::rename(source, target).expect("rename");
+            }
+        }
+    }
+}
+
+fn settings() -> IndexSettings {
+    IndexSettings {
+        threads: 2,
+        ..IndexSettings::default()
+    }
+}
+
+fn index(root: &Path, dir: &IndexDir, full: bool) {
+    update_index(root, dir, &settings(), UpdateOptions { full }, &NoProgress).expect("index");
+}
+
+/// The manifest without what legitimately differs between runs.
+fn comparable(manifest: &Manifest) -> Manifest {
+    Manifest {
+        generation: 0,
+        committed_at_unix: 0,
+        ..manifest.clone()
+    }
+}
+
+fn contents(dir: &IndexDir) -> (Manifest, Vec<StoredChunk>) {
+    let snapshot = dir.open().expect("open");
+    (
+        comparable(&snapshot.manifest),
+        snapshot.lexical.all_chunks().expect("chunks"),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #[test]
+    fn incremental_equals_full_rebuild(
+        initial in proptest::collection::vec((0..PATHS.len(), 0u8..4), 0..6),
+        batches in proptest::collection::vec(proptest::collection::vec(edit(), 1..4), 1..5),
+    ) {
+        let repo = tempfile::tempdir().expect("repo");
+        let root = repo.path();
+        let incremental = IndexDir::new(root.join(".sextant"));
+        for (path, variant) in initial {
+            apply(root, &Edit::Write(path, variant));
+        }
+        index(root, &incremental, false);
+        for batch in &batches {
+            for edit in batch {
+                apply(root, edit);
+            }
+            index(root, &incremental, false);
+        }
+        let scratch = tempfile::tempdir().expect("scratch");
+        let full = IndexDir::new(scratch.path().join("index"));
+        index(root, &full, true);
+        let (incremental_manifest, incremental_chunks) = contents(&incremental);
+        let (full_manifest, full_chunks) = contents(&full);
+        prop_assert_eq!(incremental_manifest, full_manifest);
+        prop_assert_eq!(incremental_chunks, full_chunks);
+    }
+}
+
+fn fixture_repo() -> tempfile::TempDir {
+    let repo = tempfile::tempdir().expect("repo");
+    for (index, path) in PATHS.iter().enumerate() {
+        apply(repo.path(), &Edit::Write(index, 1));
+    }
+    repo
+}
+
+#[test]
+fn noop_reindex_commits_nothing() {
+    let repo = fixture_repo();
+    let dir = IndexDir::new(repo.path().join(".sextant"));
+    let first = update_index(
+        repo.path(),
+        &dir,
+        &settings(),
+        UpdateOptions::default(),
+        &NoProgress,
+    )
+    .expect("index");
+    assert!(first.committed);
+    assert_eq!(first.files.added, PATHS.len());
+    let second = update_index(
+        repo.path(),
+        &dir,
+        &settings(),
+        UpdateOptions::default(),
+        &NoProgress,
+    )
+    .expect("index");
+    assert!(!second.committed);
+    assert_eq!(second.generation, first.generation);
+    assert_eq!(second.files.unchanged, PATHS.len());
+    assert_eq!(second.indexed_chunks, first.indexed_chunks);
+}
+
+#[test]
+fn second_writer_is_refused_while_the_lock_is_held() {
+    let repo = fixture_repo();
+    let dir = IndexDir::new(repo.path().join(".sextant"));
+    let _held = dir.lock().expect("first lock");
+    let error = update_index(
+        repo.path(),
+        &dir,
+        &settings(),
+        UpdateOptions::default(),
+        &NoProgress,
+    )
+    .expect_err("second writer");
+    assert!(
+        error
+            .to_string()
+            .contains("another sextant process is updating the index"),
+        "{error}"
+    );
+}
+
+#[test]
+fn corrupt_manifest_is_detected_and_rebuilt() {
+    let repo = fixture_repo();
+    let dir = IndexDir::new(repo.path().join(".sextant"));
+    let first = update_index(
+        repo.path(),
+        &dir,
+        &settings(),
+        UpdateOptions::default(),
+        &NoProgress,
+    )
+    .expect("index");
+    let manifest = dir
+        .path()
+        .join(format!("manifest-{}.bin", first.generation));
+    let mut bytes = std::fs::read(&manifest).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&manifest, bytes).expect("write");
+    assert!(matches!(dir.open(), Err(StoreError::Corrupt { .. })));
+    let rebuilt = update_index(
+        repo.path(),
+        &dir,
+        &settings(),
+        UpdateOptions::default(),
+        &NoProgress,
+    )
+    .expect("rebuild");
+    assert!(rebuilt.full_rebuild);
+    let reason = rebuilt.rebuild_reason.expect("reason given");
+    assert!(
+        reason.contains("damaged") && reason.contains("checksum"),
+        "{reason}"
+    );
+    assert_eq!(
+        dir.open().expect("usable").manifest.files.len(),
+        PATHS.len()
+    );
+}
+
+#[test]
+fn corrupt_lexical_index_is_detected_and_rebuilt() {
+    let repo = fixture_repo();
+    let dir = IndexDir::new(repo.path().join(".sextant"));
+    update_index(
+        repo.path(),
+        &dir,
+        &settings(),
+        UpdateOptions::default(),
+        &NoProgress,
+    )
+    .expect("index");
+    std::fs::write(dir.lexical_path().join("meta.json"), b"{ not json").expect("damage");
+    assert!(matches!(dir.open(), Err(StoreError::Corrupt { .. })));
+    let rebuilt = update_index(
+        repo.path(),
+        &dir,
+        &settings(),
+        UpdateOptions::default(),
+        &NoProgress,
+    )
+    .expect("rebuild");
+    assert!(rebuilt.full_rebuild);
+    let snapshot = dir.open().expect("usable");
+    assert_eq!(
+        snapshot.lexical.all_chunks().expect("chunks").len(),
+        snapshot.manifest.chunk_count()
+    );
+}
+
+#[test]
+fn changed_settings_force_a_rebuild() {
+    let repo = fixture_repo();
+    let dir = IndexDir::new(repo.path().join(".sextant"));
+    update_index(
+        repo.path(),
+        &dir,
+        &settings(),
+        UpdateOptions::default(),
+        &NoProgress,
+    )
+    .expect("index");
+    let mut other = settings();
+    other.chunk_limits.max_lines = 10;
+    let summary = update_index(
+        repo.path(),
+        &dir,
+        &other,
+        UpdateOptions::default(),
+        &NoProgress,
+    )
+    .expect("index");
+    assert!(summary.full_rebuild);
+    assert_eq!(
+        summary.rebuild_reason.as_deref(),
+        Some("index settings changed; rebuilding from scratch")
+    );
+}
+
+#[test]
+fn search_finds_split_identifiers_with_matched_lines() {
+    let repo = fixture_repo();
+    let dir = IndexDir::new(repo.path().join(".sextant"));
+    update_index(
+        repo.path(),
+        &dir,
+        &settings(),
+        UpdateOptions::default(),
+        &NoProgress,
+    )
+    .expect("index");
+    let snapshot = dir.open().expect("open");
+    let hits = snapshot.lexical.search("helper 1", 5).expect("search");
+    assert!(!hits.is_empty());
+    let top = &hits[0];
+    assert!(!top.matched_lines.is_empty());
+    assert!(
+        top.matched_lines
+            .iter()
+            .all(|l| l.terms.iter().any(|t| t == "helper" || t == "1"))
+    );
+    let rust = snapshot.lexical.search("item_1", 10).expect("search");
+    assert!(
+        rust.iter()
+            .any(|h| h.path == "src/lib.rs" && h.symbols == ["item_1"])
+    );
+}
