@@ -9,7 +9,7 @@ mod tokenizer;
 use std::path::Path;
 
 use tantivy::collector::TopDocs;
-use tantivy::query::QueryParser;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, STORED, STRING, Schema, TextFieldIndexing,
     TextOptions, Value,
@@ -255,24 +255,39 @@ impl LexicalIndex {
 
     /// BM25 search over chunk text, defined symbols and paths.
     ///
-    /// The query is free text; tantivy query syntax is accepted but errors in it are forgiven
-    /// (the parts that parse are used), since tasks are written by people, not for parsers.
+    /// The query is free text, split into terms by the same code tokenizer as the documents;
+    /// any term may match (OR), and BM25 ranks chunks matching more and rarer terms higher.
+    /// No query syntax: tasks are written by people, and a stray quote or colon must not fail.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<LexicalHit>, LexicalError> {
         self.reader
             .reload()
             .map_err(tantivy_error("reloading reader"))?;
         let searcher = self.reader.searcher();
-        let mut parser = QueryParser::for_index(
-            &self.index,
-            vec![self.fields.text, self.fields.symbols, self.fields.path_text],
-        );
-        parser.set_field_boost(self.fields.symbols, SYMBOL_FIELD_BOOST);
-        parser.set_field_boost(self.fields.path_text, PATH_FIELD_BOOST);
-        let (parsed, _errors) = parser.parse_query_lenient(query);
-        let top = searcher
-            .search(&parsed, &TopDocs::with_limit(limit.max(1)))
-            .map_err(tantivy_error("searching"))?;
         let query_terms = term_set(query);
+        let fields = [
+            (self.fields.text, 1.0),
+            (self.fields.symbols, SYMBOL_FIELD_BOOST),
+            (self.fields.path_text, PATH_FIELD_BOOST),
+        ];
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for term in &query_terms {
+            for (field, boost) in fields {
+                let term_query = TermQuery::new(
+                    Term::from_field_text(field, term),
+                    IndexRecordOption::WithFreqs,
+                );
+                clauses.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(term_query), boost)),
+                ));
+            }
+        }
+        let top = searcher
+            .search(
+                &BooleanQuery::new(clauses),
+                &TopDocs::with_limit(limit.max(1)),
+            )
+            .map_err(tantivy_error("searching"))?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
             let document: TantivyDocument = searcher

@@ -381,6 +381,8 @@ fn update_in_pool(
         summary.indexed_files = manifest.files.len();
         summary.indexed_chunks = manifest.chunk_count();
         summary.indexed_lines = manifest.line_count();
+        // A writer killed after its commit may have left older manifests behind.
+        dir.collect_garbage(&lock, manifest.generation)?;
         summary.timings.total_ms = elapsed_ms(started);
         return Ok(summary);
     }

@@ -141,7 +141,7 @@ proptest! {
 
 fn fixture_repo() -> tempfile::TempDir {
     let repo = tempfile::tempdir().expect("repo");
-    for (index, path) in PATHS.iter().enumerate() {
+    for index in 0..PATHS.len() {
         apply(repo.path(), &Edit::Write(index, 1));
     }
     repo

@@ -1,1 +1,5 @@
+//! End-to-end tests of the `sextant` binary on real temporary repositories.
 
+mod crash;
+mod index_cli;
+mod support;

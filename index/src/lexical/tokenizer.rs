@@ -1,7 +1,7 @@
 //! A tokenizer for source code: identifiers are kept whole and also split into their words.
 //!
 //! `verifyToken`, `verify_token` and `VERIFY_TOKEN` all yield `verify` and `token`, plus the
-//! whole identifier lowercased, so a search for either spelling or for one word finds the others.
+//! whole identifier `verifytoken`, so a search for any spelling or for one word finds the others.
 //! Paths split the same way (`src/auth/jwt.rs` → `src`, `auth`, `jwt`, `rs`).
 
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
@@ -50,8 +50,14 @@ fn identifier_terms(run: &str, offset: usize, emit: &mut impl FnMut(usize, usize
     let words = split_words(run);
     let trimmed = run.trim_matches('_');
     if words.len() > 1 && trimmed.len() <= MAX_WHOLE_TOKEN_BYTES {
+        // The whole identifier is its words joined without separators, so `bucket_for`,
+        // `bucketFor` and `BUCKET_FOR` all index (and query) as `bucketfor`.
         let start = offset + (run.len() - run.trim_start_matches('_').len());
-        emit(start, start + trimmed.len(), &trimmed.to_lowercase());
+        let whole: String = words
+            .iter()
+            .map(|&(from, to)| run[from..to].to_lowercase())
+            .collect();
+        emit(start, start + trimmed.len(), &whole);
     }
     for (start, end) in words {
         emit(
@@ -151,8 +157,8 @@ mod tests {
     #[test]
     fn identifiers_are_kept_whole_and_split() {
         assert_eq!(terms("verifyToken"), ["verifytoken", "verify", "token"]);
-        assert_eq!(terms("verify_token"), ["verify_token", "verify", "token"]);
-        assert_eq!(terms("VERIFY_TOKEN"), ["verify_token", "verify", "token"]);
+        assert_eq!(terms("verify_token"), ["verifytoken", "verify", "token"]);
+        assert_eq!(terms("VERIFY_TOKEN"), ["verifytoken", "verify", "token"]);
         assert_eq!(terms("HTTPServer2"), ["httpserver2", "http", "server", "2"]);
         assert_eq!(terms("__init__"), ["init"]);
         assert_eq!(terms("x"), ["x"]);

@@ -1,0 +1,90 @@
+//! Command-line types (clap derive only; no behaviour lives here).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// sextant: understand a large repository before acting on it.
+#[derive(Debug, Parser)]
+#[command(name = "sextant", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Options shared by every subcommand.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Where the index lives [default: <repo>/.sextant].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub index_dir: Option<PathBuf>,
+    /// Print no progress and no summary beyond what was asked for.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Worker threads [default: one per core].
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build or update the index of a repository (incremental unless --full).
+    Index(IndexArgs),
+    /// Search the index (BM25 over chunks) and show matching lines.
+    Search(SearchArgs),
+    /// Show what is indexed and how stale the index is.
+    Status(StatusArgs),
+}
+
+/// `sextant index`.
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// Repository root [default: the current directory].
+    pub path: Option<PathBuf>,
+    /// Re-index every file, not just the changed ones.
+    #[arg(long)]
+    pub full: bool,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// CI mode: JSON summary, no progress, documented exit codes (0 ok, 1 error, 3 locked).
+    #[arg(long)]
+    pub ci: bool,
+    /// Skip files larger than this many bytes [default: 1048576, or `index.max_file_size` in sextant.toml].
+    #[arg(long, value_name = "BYTES")]
+    pub max_file_size: Option<u64>,
+}
+
+/// `sextant search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// What to look for: words, identifiers in any spelling, paths.
+    pub query: String,
+    /// Repository root [default: found from the current directory].
+    #[arg(long, value_name = "PATH")]
+    pub repo: Option<PathBuf>,
+    /// Most hits to show.
+    #[arg(long, short = 'n', default_value_t = 10)]
+    pub limit: usize,
+    /// Print hits as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sextant status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Repository root [default: found from the current directory].
+    pub path: Option<PathBuf>,
+    /// Print the status as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not scan the tree for changes (faster; staleness is then unknown).
+    #[arg(long)]
+    pub no_scan: bool,
+}

@@ -1,0 +1,16 @@
+//! One module per subcommand; `dispatch` picks the one the command line asked for.
+
+mod index;
+mod search;
+mod status;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the subcommand.
+pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Index(args) => index::run(&args, &cli.global),
+        Command::Search(args) => search::run(&args, &cli.global),
+        Command::Status(args) => status::run(&args, &cli.global),
+    }
+}

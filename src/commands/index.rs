@@ -1,0 +1,118 @@
+//! `sextant index`: build or update the index and say what changed.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use anyhow::Context;
+use sextant_index::update::{IndexSummary, UpdateOptions, update_index};
+
+use crate::cli::{GlobalArgs, IndexArgs};
+use crate::output::{counted, print, print_json, seconds, thousands};
+use crate::progress::TerminalProgress;
+use crate::settings::{Overrides, Settings};
+
+/// Skipped paths listed one by one up to this many; beyond, they are counted by reason.
+const MAX_LISTED_SKIPS: usize = 20;
+
+/// Runs `sextant index`.
+pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let overrides = Overrides {
+        max_file_size: args.max_file_size,
+    };
+    let settings = Settings::resolve(
+        Some(args.path.as_deref().unwrap_or(".".as_ref())),
+        global,
+        &overrides,
+    )?;
+    let json = args.json || args.ci;
+    let progress = TerminalProgress::new(!(settings.quiet || args.ci));
+    let options = UpdateOptions { full: args.full };
+    let summary = update_index(
+        &settings.root,
+        &settings.index_dir,
+        &settings.index,
+        options,
+        &progress,
+    )
+    .with_context(|| format!("indexing {}", settings.root.display()))?;
+    if json {
+        return print_json(&summary);
+    }
+    if settings.quiet {
+        return Ok(());
+    }
+    print(&render(&summary, &settings))
+}
+
+/// The human-readable summary.
+fn render(summary: &IndexSummary, settings: &Settings) -> String {
+    let mut out = String::new();
+    let files = &summary.files;
+    let _ = writeln!(
+        out,
+        "indexed {} into {}",
+        settings.root.display(),
+        settings.index_dir.path().display()
+    );
+    if let Some(reason) = &summary.rebuild_reason {
+        let _ = writeln!(out, "  note: {reason}");
+    }
+    let action = if summary.committed {
+        format!("generation {}", summary.generation)
+    } else {
+        "nothing changed; index is up to date".to_string()
+    };
+    let _ = writeln!(
+        out,
+        "  files: {} added, {} changed, {} removed, {} unchanged ({action})",
+        files.added, files.changed, files.removed, files.unchanged
+    );
+    let _ = writeln!(
+        out,
+        "  index: {}, {}, {}",
+        counted(summary.indexed_files as u64, "file"),
+        counted(summary.indexed_chunks as u64, "chunk"),
+        counted(summary.indexed_lines, "line")
+    );
+    let timings = &summary.timings;
+    if summary.extracted_lines > 0 {
+        let rate = summary.extracted_lines as f64 / (timings.total_ms.max(1) as f64 / 1000.0);
+        let _ = writeln!(
+            out,
+            "  parsed {} lines ({:.1} MB) in {} ({} lines/s)",
+            thousands(summary.extracted_lines),
+            summary.extracted_bytes as f64 / 1e6,
+            seconds(timings.total_ms),
+            thousands(rate as u64)
+        );
+    } else {
+        let _ = writeln!(out, "  took {}", seconds(timings.total_ms));
+    }
+    if !summary.skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "  skipped {}:",
+            counted(summary.skipped.len() as u64, "path")
+        );
+        if summary.skipped.len() <= MAX_LISTED_SKIPS {
+            for skip in &summary.skipped {
+                let _ = writeln!(out, "    {}: {}", skip.path, skip.reason);
+            }
+        } else {
+            let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
+            for skip in &summary.skipped {
+                let reason = skip.reason.to_string();
+                let key = reason.split(" (").next().unwrap_or(&reason).to_string();
+                *by_reason.entry(key).or_default() += 1;
+            }
+            for (reason, count) in by_reason {
+                let _ = writeln!(out, "    {count} × {reason}");
+            }
+            let _ = writeln!(out, "    (`sextant index --json` lists every path)");
+        }
+    }
+    for warning in &summary.warnings {
+        let _ = writeln!(out, "  warning: {}: {}", warning.path, warning.warning);
+    }
+    out
+}

@@ -1,0 +1,83 @@
+//! Writing what people and programs read: stdout that tolerates a closed pipe, JSON, and
+//! number formatting.
+
+use std::io::Write;
+
+/// Writes `text` to stdout; a closed pipe (`sextant search x | head`) surfaces as an error
+/// that `run` turns into a quiet exit 0.
+pub fn print(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// Writes a value as pretty JSON followed by a newline.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    print(&text)
+}
+
+/// Whether an error is stdout closing under us.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// `count` and a noun, pluralised with `s` (`1 file`, `2 files`).
+pub fn counted(count: u64, noun: &str) -> String {
+    format!(
+        "{} {noun}{}",
+        thousands(count),
+        if count == 1 { "" } else { "s" }
+    )
+}
+
+/// Milliseconds as seconds with two decimals.
+pub fn seconds(milliseconds: u64) -> String {
+    format!("{:.2} s", milliseconds as f64 / 1000.0)
+}
+
+/// A past moment relative to now, coarsely (`3 minutes ago`).
+pub fn ago(seconds_since_epoch: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let delta = now.saturating_sub(seconds_since_epoch);
+    let (amount, unit) = match delta {
+        0..60 => (delta, "second"),
+        60..3600 => (delta / 60, "minute"),
+        3600..86_400 => (delta / 3600, "hour"),
+        _ => (delta / 86_400, "day"),
+    };
+    format!("{amount} {unit}{} ago", if amount == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+}

@@ -1,0 +1,178 @@
+//! Resolves command-line options and the repository's `sextant.toml` into one `Settings`.
+//!
+//! Precedence: command-line flag, then `sextant.toml` at the repository root, then the
+//! built-in default.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+use sextant_index::store::{DEFAULT_INDEX_DIR, IndexDir};
+use sextant_index::update::IndexSettings;
+
+use crate::cli::GlobalArgs;
+
+/// Name of the per-repository configuration file.
+pub const CONFIG_FILE: &str = "sextant.toml";
+
+/// Everything a command needs to know about where and how to work.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Repository root (canonical).
+    pub root: PathBuf,
+    /// The index directory.
+    pub index_dir: IndexDir,
+    /// How to index.
+    pub index: IndexSettings,
+    /// Whether to keep quiet (no progress bars, no extra summary lines).
+    pub quiet: bool,
+}
+
+/// The `sextant.toml` file, as far as this build reads it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    index: IndexSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IndexSection {
+    max_file_size: Option<u64>,
+    threads: Option<usize>,
+}
+
+/// Command-specific overrides.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--max-file-size`.
+    pub max_file_size: Option<u64>,
+}
+
+impl Settings {
+    /// Resolves settings for a repository at `root` (or the one found from the current
+    /// directory when `None`).
+    pub fn resolve(
+        root: Option<&Path>,
+        global: &GlobalArgs,
+        overrides: &Overrides,
+    ) -> anyhow::Result<Settings> {
+        let root = match root {
+            Some(root) => root.to_path_buf(),
+            None => {
+                discover_root(&std::env::current_dir().context("reading the current directory")?)
+            }
+        };
+        let root = root
+            .canonicalize()
+            .with_context(|| format!("cannot use {} as the repository root", root.display()))?;
+        let config = read_config(&root)?;
+        let mut index = IndexSettings::default();
+        if let Some(size) = overrides.max_file_size.or(config.index.max_file_size) {
+            index.max_file_size = size;
+        }
+        if let Some(threads) = global.threads.or(config.index.threads) {
+            index.threads = threads;
+        }
+        let index_dir = match &global.index_dir {
+            Some(dir) => IndexDir::new(absolute(dir)?),
+            None => IndexDir::new(root.join(DEFAULT_INDEX_DIR)),
+        };
+        Ok(Settings {
+            root,
+            index_dir,
+            index,
+            quiet: global.quiet,
+        })
+    }
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    if path.is_absolute() {
+        return Ok(path.to_path_buf());
+    }
+    Ok(std::env::current_dir()
+        .context("reading the current directory")?
+        .join(path))
+}
+
+/// The nearest ancestor holding an index or a `.git`, else `start` itself.
+fn discover_root(start: &Path) -> PathBuf {
+    for marker in [DEFAULT_INDEX_DIR, ".git"] {
+        if let Some(found) = start.ancestors().find(|dir| dir.join(marker).exists()) {
+            return found.to_path_buf();
+        }
+    }
+    start.to_path_buf()
+}
+
+fn read_config(root: &Path) -> anyhow::Result<ConfigFile> {
+    let path = root.join(CONFIG_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text).with_context(|| format!("invalid {}", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_config_which_beats_defaults() {
+        let repo = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            repo.path().join(CONFIG_FILE),
+            "[index]\nmax_file_size = 500\nthreads = 3\n",
+        )
+        .expect("write");
+        let global = GlobalArgs {
+            index_dir: None,
+            quiet: false,
+            threads: None,
+        };
+        let from_config =
+            Settings::resolve(Some(repo.path()), &global, &Overrides::default()).expect("resolve");
+        assert_eq!(
+            (from_config.index.max_file_size, from_config.index.threads),
+            (500, 3)
+        );
+        let overrides = Overrides {
+            max_file_size: Some(7),
+        };
+        let global = GlobalArgs {
+            threads: Some(1),
+            ..global
+        };
+        let from_flags =
+            Settings::resolve(Some(repo.path()), &global, &overrides).expect("resolve");
+        assert_eq!(
+            (from_flags.index.max_file_size, from_flags.index.threads),
+            (7, 1)
+        );
+    }
+
+    #[test]
+    fn unknown_config_keys_are_errors() {
+        let repo = tempfile::tempdir().expect("tempdir");
+        std::fs::write(repo.path().join(CONFIG_FILE), "[index]\nmax_size = 5\n").expect("write");
+        let global = GlobalArgs {
+            index_dir: None,
+            quiet: false,
+            threads: None,
+        };
+        let error = Settings::resolve(Some(repo.path()), &global, &Overrides::default())
+            .expect_err("bad key");
+        assert!(format!("{error:#}").contains("max_size"), "{error:#}");
+    }
+
+    #[test]
+    fn root_is_discovered_from_a_subdirectory() {
+        let repo = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(repo.path().join(".git")).expect("mkdir");
+        std::fs::create_dir_all(repo.path().join("a/b")).expect("mkdir");
+        assert_eq!(discover_root(&repo.path().join("a/b")), repo.path());
+    }
+}

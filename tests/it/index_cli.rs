@@ -1,0 +1,195 @@
+//! `sextant index`, `search` and `status` on the polyglot fixture and on bad input.
+
+use insta::{assert_snapshot, with_settings};
+
+use crate::support::{copy_fixture, sextant, stable_filters, stdout_of};
+
+#[test]
+fn index_search_and_status_on_the_polyglot_fixture() {
+    let repo = copy_fixture("polyglot");
+    let filters = stable_filters(repo.path());
+    let filters: Vec<(&str, &str)> = filters
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let indexed = stdout_of(sextant(repo.path()).args(["index", "."]));
+    let searched =
+        stdout_of(sextant(repo.path()).args(["search", "verify token signature", "-n", "3"]));
+    let status = stdout_of(sextant(repo.path()).args(["status"]));
+    with_settings!({ filters => filters }, {
+        assert_snapshot!("index_polyglot", indexed);
+        assert_snapshot!("search_polyglot", searched);
+        assert_snapshot!("status_polyglot", status);
+    });
+}
+
+#[test]
+fn identifiers_match_in_any_spelling() {
+    let repo = copy_fixture("polyglot");
+    stdout_of(sextant(repo.path()).args(["index", "--quiet"]));
+    for query in ["bucketFor", "bucket_for", "BUCKET FOR"] {
+        let hits = stdout_of(sextant(repo.path()).args(["search", query, "--json", "-n", "1"]));
+        let hits: serde_json::Value = serde_json::from_str(&hits).expect("json");
+        assert_eq!(hits[0]["path"], "gateway/ratelimit.go", "{query}");
+    }
+}
+
+#[test]
+fn incremental_run_reports_what_changed() {
+    let repo = copy_fixture("polyglot");
+    stdout_of(sextant(repo.path()).args(["index", "--quiet"]));
+    std::fs::write(
+        repo.path().join("tools/new_tool.py"),
+        "def rotate_keys():\n    pass\n",
+    )
+    .expect("write");
+    std::fs::remove_file(repo.path().join("web/src/api.js")).expect("remove");
+    let auth = repo.path().join("server/src/auth.rs");
+    let text = std::fs::read_to_string(&auth).expect("read") + "\nfn revoke_token() {}\n";
+    std::fs::write(&auth, text).expect("write");
+    let summary = stdout_of(sextant(repo.path()).args(["index", "--ci"]));
+    let summary: serde_json::Value = serde_json::from_str(&summary).expect("json");
+    assert_eq!(summary["files"]["added"], 1);
+    assert_eq!(summary["files"]["changed"], 1);
+    assert_eq!(summary["files"]["removed"], 1);
+    assert_eq!(summary["committed"], true);
+    let hits = stdout_of(sextant(repo.path()).args(["search", "revoke_token", "--json"]));
+    assert!(hits.contains("server/src/auth.rs"));
+    let gone = stdout_of(sextant(repo.path()).args(["search", "fetchJson", "--json"]));
+    assert!(!gone.contains("web/src/api.js"), "{gone}");
+    let again = stdout_of(sextant(repo.path()).args(["index"]));
+    assert!(
+        again.contains("nothing changed; index is up to date"),
+        "{again}"
+    );
+}
+
+#[test]
+fn bad_files_are_reported_and_never_fail_the_run() {
+    let repo = copy_fixture("polyglot");
+    let root = repo.path();
+    std::fs::write(root.join("logo.png"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").expect("write");
+    std::fs::write(
+        root.join("huge.sql"),
+        "insert into t values (1);\n".repeat(60_000),
+    )
+    .expect("write");
+    std::fs::write(
+        root.join("legacy.py"),
+        b"# caf\xe9\ndef legacy_handler():\n    pass\n",
+    )
+    .expect("write");
+    std::fs::write(root.join("broken.rs"), "fn ok() {}\nfn broken( {\n").expect("write");
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(root.join("missing.rs"), root.join("dangling.rs"))
+            .expect("symlink");
+        std::os::unix::fs::symlink(root.join("self.rs"), root.join("self.rs")).expect("symlink");
+    }
+    let output = stdout_of(sextant(root).args(["index", "--json"]));
+    let summary: serde_json::Value = serde_json::from_str(&output).expect("json");
+    let reason = |path: &str| {
+        summary["skipped"]
+            .as_array()
+            .expect("skipped")
+            .iter()
+            .find(|s| s["path"] == path)
+            .map(|s| s["reason"].as_str().expect("reason").to_string())
+    };
+    assert_eq!(reason("logo.png").as_deref(), Some("binary"));
+    assert_eq!(reason("huge.sql").as_deref(), Some("too_large"));
+    #[cfg(unix)]
+    {
+        assert_eq!(reason("dangling.rs").as_deref(), Some("broken_symlink"));
+        assert_eq!(reason("self.rs").as_deref(), Some("symlink_loop"));
+    }
+    let warnings = summary["warnings"].to_string();
+    assert!(
+        warnings.contains("legacy.py") && warnings.contains("invalid UTF-8"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("broken.rs") && warnings.contains("syntax errors"),
+        "{warnings}"
+    );
+    let hits = stdout_of(sextant(root).args(["search", "legacy_handler", "--json"]));
+    assert!(
+        hits.contains("legacy.py"),
+        "lossy file still searchable: {hits}"
+    );
+    let human = stdout_of(sextant(root).args(["index", "--full"]));
+    assert!(
+        human.contains("huge.sql: too large (1560000 bytes; limit 1048576)"),
+        "{human}"
+    );
+}
+
+#[test]
+fn search_without_an_index_explains_what_to_do() {
+    let repo = copy_fixture("polyglot");
+    let output = sextant(repo.path())
+        .args(["search", "anything"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("error: opening the index"), "{stderr}");
+    assert!(stderr.contains("hint: run `sextant index`"), "{stderr}");
+}
+
+#[test]
+fn a_held_lock_gives_exit_code_3_and_a_hint() {
+    let repo = copy_fixture("polyglot");
+    let dir = sextant_index::store::IndexDir::new(repo.path().join(".sextant"));
+    let _lock = dir.lock().expect("lock");
+    let output = sextant(repo.path())
+        .args(["index", "--ci"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("another sextant process is updating the index"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: wait for the other run to finish"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_corrupt_index_is_rebuilt_with_a_message() {
+    let repo = copy_fixture("polyglot");
+    stdout_of(sextant(repo.path()).args(["index", "--quiet"]));
+    let manifest = repo.path().join(".sextant/manifest-1.bin");
+    std::fs::write(&manifest, b"SEXTANT\0garbage").expect("damage");
+    let output = sextant(repo.path())
+        .args(["search", "Verifier"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("hint: run `sextant index` to rebuild")
+    );
+    let rebuilt = stdout_of(sextant(repo.path()).args(["index"]));
+    assert!(
+        rebuilt.contains("note: index at") && rebuilt.contains("is damaged"),
+        "{rebuilt}"
+    );
+    assert!(
+        stdout_of(sextant(repo.path()).args(["search", "Verifier"])).contains("server/src/auth.rs")
+    );
+}
+
+#[test]
+fn index_dir_can_live_outside_the_repository() {
+    let repo = copy_fixture("polyglot");
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let dir = elsewhere.path().join("idx");
+    let dir_arg = dir.to_str().expect("utf-8");
+    stdout_of(sextant(repo.path()).args(["index", "--quiet", "--index-dir", dir_arg]));
+    assert!(!repo.path().join(".sextant").exists());
+    let hits = stdout_of(sextant(repo.path()).args(["search", "Limiter", "--index-dir", dir_arg]));
+    assert!(hits.contains("gateway/ratelimit.go"));
+}

@@ -1,0 +1,84 @@
+//! Helpers shared by the end-to-end tests: fixture copies and a command builder.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+/// The repository's `fixtures/` directory.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// A temporary copy of a fixture repository.
+pub fn copy_fixture(name: &str) -> tempfile::TempDir {
+    let target = tempfile::tempdir().expect("tempdir");
+    copy_dir(&fixtures().join(name), target.path());
+    target
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("read fixture") {
+        let entry = entry.expect("entry");
+        let destination = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            std::fs::create_dir_all(&destination).expect("mkdir");
+            copy_dir(&entry.path(), &destination);
+        } else {
+            std::fs::copy(entry.path(), &destination).expect("copy");
+        }
+    }
+}
+
+/// `sextant` run in `dir`, with no terminal and a fixed thread count.
+pub fn sextant(dir: &Path) -> Command {
+    let mut command = Command::cargo_bin("sextant").expect("binary built");
+    command
+        .current_dir(dir)
+        .env_remove("SEXTANT_FAILPOINT")
+        .env("NO_COLOR", "1");
+    command
+}
+
+/// Stdout of a successful run.
+pub fn stdout_of(command: &mut Command) -> String {
+    let output = command.output().expect("runs");
+    assert!(
+        output.status.success(),
+        "failed: {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+/// Filters that make output independent of the temp dir and the clock.
+pub fn stable_filters(root: &Path) -> Vec<(String, String)> {
+    let root = root.canonicalize().expect("canonical root");
+    vec![
+        (
+            regex_escape(&root.display().to_string()),
+            "[REPO]".to_string(),
+        ),
+        (r"\d+\.\d\d s".to_string(), "[TIME]".to_string()),
+        (r"[\d,]+ lines/s".to_string(), "[RATE] lines/s".to_string()),
+        (
+            r"committed \d+ \w+ ago".to_string(),
+            "committed [AGO]".to_string(),
+        ),
+        // Scores depend on float summation order across index segments; the order is checked.
+        (r"score \d+\.\d+".to_string(), "score [SCORE]".to_string()),
+    ]
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if "\\.+*?()|[]{}^$".contains(c) {
+                vec!['\\', c]
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
