@@ -39,6 +39,87 @@ pub enum Command {
     Search(SearchArgs),
     /// Show what is indexed and how stale the index is.
     Status(StatusArgs),
+    /// Talk to the configured language model server.
+    #[command(subcommand)]
+    Llm(LlmCommand),
+}
+
+/// `sextant llm ...`.
+#[derive(Debug, Subcommand)]
+pub enum LlmCommand {
+    /// Ping the server, list its models, check the configured model, measure tokens/s.
+    Check(LlmCheckArgs),
+    /// Send one prompt and print the reply as it streams.
+    Chat(LlmChatArgs),
+    /// Serve a scripted replay of LLM replies on 127.0.0.1 (for tests and demos).
+    Replay(LlmReplayArgs),
+}
+
+/// Flags that override the LLM settings for one command.
+#[derive(Debug, Args, Default)]
+pub struct LlmFlags {
+    /// Protocol of the server.
+    #[arg(long, value_enum)]
+    pub provider: Option<crate::llm::Provider>,
+    /// Server root URL (without /api or /v1).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Model name.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Context window to request, in tokens.
+    #[arg(long, value_name = "TOKENS")]
+    pub context_size: Option<u32>,
+    /// Most tokens to generate.
+    #[arg(long, value_name = "TOKENS")]
+    pub max_tokens: Option<u32>,
+    /// Longest wait for the server's next bytes, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub read_timeout: Option<f64>,
+}
+
+/// `sextant llm check`.
+#[derive(Debug, Args)]
+pub struct LlmCheckArgs {
+    /// LLM overrides.
+    #[command(flatten)]
+    pub llm: LlmFlags,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Skip the generation speed test.
+    #[arg(long)]
+    pub no_speed: bool,
+}
+
+/// `sextant llm chat`.
+#[derive(Debug, Args)]
+pub struct LlmChatArgs {
+    /// The prompt.
+    pub prompt: String,
+    /// LLM overrides.
+    #[command(flatten)]
+    pub llm: LlmFlags,
+    /// A JSON schema file the reply must match (validated, repaired once).
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
+    /// Wait for the whole reply instead of streaming it.
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Print the reply and its metrics as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sextant llm replay`.
+#[derive(Debug, Args)]
+pub struct LlmReplayArgs {
+    /// The replay script (JSON: `models`, `replies`).
+    #[arg(long, value_name = "FILE")]
+    pub script: PathBuf,
+    /// Port on 127.0.0.1 [default: any free port, printed on start].
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
 }
 
 /// `sextant index`.

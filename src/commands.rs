@@ -1,6 +1,7 @@
 //! One module per subcommand; `dispatch` picks the one the command line asked for.
 
 mod index;
+mod llm;
 mod search;
 mod status;
 
@@ -12,5 +13,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Index(args) => index::run(&args, &cli.global),
         Command::Search(args) => search::run(&args, &cli.global),
         Command::Status(args) => status::run(&args, &cli.global),
+        Command::Llm(command) => llm::run(&command, &cli.global),
     }
 }

@@ -11,6 +11,7 @@ use sextant_index::store::{DEFAULT_INDEX_DIR, IndexDir};
 use sextant_index::update::IndexSettings;
 
 use crate::cli::GlobalArgs;
+use crate::llm::config::{LlmConfig, LlmSettings, user_config_path};
 
 /// Name of the per-repository configuration file.
 pub const CONFIG_FILE: &str = "sextant.toml";
@@ -26,14 +27,19 @@ pub struct Settings {
     pub index: IndexSettings,
     /// Whether to keep quiet (no progress bars, no extra summary lines).
     pub quiet: bool,
+    /// The `[llm]` layers found in the user config and `sextant.toml`, in that order; the
+    /// environment and flags are applied on top by [`Settings::llm`].
+    llm_layers: Vec<LlmConfig>,
 }
 
-/// The `sextant.toml` file, as far as this build reads it.
+/// The `sextant.toml` file (and the user config, same shape), as far as this build reads it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     #[serde(default)]
     index: IndexSection,
+    #[serde(default)]
+    llm: LlmConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -67,24 +73,57 @@ impl Settings {
         let root = root
             .canonicalize()
             .with_context(|| format!("cannot use {} as the repository root", root.display()))?;
-        let config = read_config(&root)?;
+        let user_config = match user_config_path(|name| std::env::var(name).ok()) {
+            Some(path) => read_config_file(&path)?,
+            None => ConfigFile::default(),
+        };
+        let config = read_config_file(&root.join(CONFIG_FILE))?;
         let mut index = IndexSettings::default();
-        if let Some(size) = overrides.max_file_size.or(config.index.max_file_size) {
+        if let Some(size) = overrides
+            .max_file_size
+            .or(config.index.max_file_size)
+            .or(user_config.index.max_file_size)
+        {
             index.max_file_size = size;
         }
-        if let Some(threads) = global.threads.or(config.index.threads) {
+        if let Some(threads) = global
+            .threads
+            .or(config.index.threads)
+            .or(user_config.index.threads)
+        {
             index.threads = threads;
         }
         let index_dir = match &global.index_dir {
             Some(dir) => IndexDir::new(absolute(dir)?),
             None => IndexDir::new(root.join(DEFAULT_INDEX_DIR)),
         };
+        let llm_layers = vec![user_config.llm, config.llm];
         Ok(Settings {
             root,
             index_dir,
             index,
             quiet: global.quiet,
+            llm_layers,
         })
+    }
+
+    /// LLM settings: user config, then `sextant.toml`, then `SEXTANT_LLM_*` variables, then
+    /// `flags`.
+    pub fn llm(&self, flags: LlmConfig) -> anyhow::Result<LlmSettings> {
+        let environment =
+            LlmConfig::from_env(|name| std::env::var(name).ok()).map_err(anyhow::Error::msg)?;
+        let mut layers = self.llm_layers.clone();
+        layers.push(environment);
+        layers.push(flags);
+        LlmSettings::resolve(&layers, |name| std::env::var(name).ok()).map_err(anyhow::Error::msg)
+    }
+
+    /// Where LLM call metrics are appended.
+    pub fn llm_metrics_path(&self) -> PathBuf {
+        self.index_dir
+            .path()
+            .join("metrics")
+            .join("llm-calls.jsonl")
     }
 }
 
@@ -97,19 +136,26 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
         .join(path))
 }
 
-/// The nearest ancestor holding an index or a `.git`, else `start` itself.
+/// The nearest ancestor holding a committed index or a `.git`, else `start` itself. A bare
+/// `.sextant` folder (metrics only, say) does not mark a root.
 fn discover_root(start: &Path) -> PathBuf {
-    for marker in [DEFAULT_INDEX_DIR, ".git"] {
-        if let Some(found) = start.ancestors().find(|dir| dir.join(marker).exists()) {
-            return found.to_path_buf();
-        }
-    }
-    start.to_path_buf()
+    let is_root = |dir: &Path| {
+        dir.join(".git").exists()
+            || dir
+                .join(DEFAULT_INDEX_DIR)
+                .join("lexical")
+                .join("meta.json")
+                .exists()
+    };
+    start
+        .ancestors()
+        .find(|dir| is_root(dir))
+        .unwrap_or(start)
+        .to_path_buf()
 }
 
-fn read_config(root: &Path) -> anyhow::Result<ConfigFile> {
-    let path = root.join(CONFIG_FILE);
-    match std::fs::read_to_string(&path) {
+fn read_config_file(path: &Path) -> anyhow::Result<ConfigFile> {
+    match std::fs::read_to_string(path) {
         Ok(text) => toml::from_str(&text).with_context(|| format!("invalid {}", path.display())),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
         Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),

@@ -2,4 +2,6 @@
 
 mod crash;
 mod index_cli;
+mod llm;
+mod llm_cli;
 mod support;

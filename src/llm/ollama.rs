@@ -1,0 +1,202 @@
+//! Ollama's native API: `/api/chat` (streamed NDJSON or one JSON object) and `/api/tags`.
+//!
+//! `options.num_ctx` is always sent: Ollama's default context is small and it silently drops
+//! the start of a longer prompt, so sextant asks for its configured context and refuses prompts
+//! that would not fit it.
+
+use serde_json::{Value, json};
+
+use super::http::{HttpClient, LineFlow};
+use super::metrics::Stopwatch;
+use super::{
+    CallMetrics, ChatRequest, ChatResponse, FinishReason, LlmError, LlmSettings, ModelInfo,
+};
+
+/// A client for one Ollama server and model.
+#[derive(Clone)]
+pub struct OllamaClient {
+    http: HttpClient,
+    settings: LlmSettings,
+}
+
+/// What the final (or only) object of a reply says.
+#[derive(Default)]
+struct Reply {
+    content: String,
+    done_reason: Option<String>,
+    prompt_eval_count: Option<u32>,
+    eval_count: Option<u32>,
+    eval_duration_ns: Option<u64>,
+}
+
+impl Reply {
+    /// Takes in one JSON object of the reply; returns whether it was the last.
+    fn absorb(
+        &mut self,
+        object: &Value,
+        on_token: &(dyn Fn(&str) + Sync),
+        stopwatch: &mut Stopwatch,
+    ) -> Result<bool, LlmError> {
+        if let Some(error) = object.get("error") {
+            return Err(LlmError::Http {
+                status: 200,
+                detail: error.as_str().unwrap_or("unknown error").to_string(),
+            });
+        }
+        let piece = object
+            .pointer("/message/content")
+            .and_then(Value::as_str)
+            .ok_or_else(|| LlmError::Garbage(format!("no message.content in {object}")))?;
+        if !piece.is_empty() {
+            stopwatch.token();
+            on_token(piece);
+            self.content.push_str(piece);
+        }
+        let done = object.get("done").and_then(Value::as_bool).unwrap_or(false);
+        if done {
+            let count = |key: &str| object.get(key).and_then(Value::as_u64).map(|n| n as u32);
+            self.done_reason = object
+                .get("done_reason")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            self.prompt_eval_count = count("prompt_eval_count");
+            self.eval_count = count("eval_count");
+            self.eval_duration_ns = object.get("eval_duration").and_then(Value::as_u64);
+        }
+        Ok(done)
+    }
+}
+
+impl OllamaClient {
+    /// A client with these settings.
+    pub fn new(http: HttpClient, settings: LlmSettings) -> OllamaClient {
+        OllamaClient { http, settings }
+    }
+
+    /// One chat completion.
+    pub async fn chat(
+        &self,
+        request: &ChatRequest,
+        on_token: &(dyn Fn(&str) + Sync),
+    ) -> Result<ChatResponse, LlmError> {
+        let reply_tokens = request.max_tokens.unwrap_or(self.settings.max_tokens);
+        let context = self.settings.context_size;
+        let prompt_tokens = LlmSettings::estimate_prompt_tokens(&request.messages);
+        if prompt_tokens.saturating_add(reply_tokens) > context {
+            return Err(LlmError::PromptTooLong {
+                prompt_tokens,
+                reply_tokens,
+                context,
+            });
+        }
+        let mut body = json!({
+            "model": self.settings.model,
+            "messages": request.messages,
+            "stream": request.stream,
+            "options": {
+                "num_ctx": context,
+                "num_predict": reply_tokens,
+                "temperature": self.settings.temperature,
+            },
+        });
+        if let Some(schema) = &request.schema {
+            body["format"] = schema.schema.clone();
+        }
+        let mut stopwatch = Stopwatch::start();
+        let response = match self.http.post("/api/chat", &body).await {
+            Err(LlmError::Http {
+                status: 404,
+                detail,
+            }) if detail.contains("not found") => {
+                let available = self
+                    .models()
+                    .await
+                    .map(|m| m.into_iter().map(|m| m.name).collect())
+                    .unwrap_or_default();
+                return Err(LlmError::ModelMissing {
+                    model: self.settings.model.clone(),
+                    available,
+                });
+            }
+            other => other?,
+        };
+        let mut reply = Reply::default();
+        if request.stream {
+            self.http
+                .read_lines(response, |line| {
+                    let object: Value = serde_json::from_str(line).map_err(|e| {
+                        LlmError::Garbage(format!("a streamed line is not JSON ({e}): {line}"))
+                    })?;
+                    Ok(if reply.absorb(&object, on_token, &mut stopwatch)? {
+                        LineFlow::Done
+                    } else {
+                        LineFlow::More
+                    })
+                })
+                .await?;
+        } else {
+            let text = response
+                .text()
+                .await
+                .map_err(|e| self.http.transport_error(&e))?;
+            let object: Value = serde_json::from_str(&text)
+                .map_err(|e| LlmError::Garbage(format!("the reply is not JSON ({e})")))?;
+            reply.absorb(&object, on_token, &mut stopwatch)?;
+        }
+        // Ollama cuts an overlong prompt to fit num_ctx and says nothing; the count it reports
+        // then reaches the context. Treat that as the failure it is.
+        if let Some(evaluated) = reply.prompt_eval_count
+            && evaluated >= context
+        {
+            return Err(LlmError::PromptTooLong {
+                prompt_tokens: evaluated,
+                reply_tokens,
+                context,
+            });
+        }
+        let mut metrics = CallMetrics::new(&self.settings, request.stage.as_deref());
+        metrics.prompt_tokens = reply.prompt_eval_count;
+        metrics.completion_tokens = reply.eval_count;
+        let server_secs = reply
+            .eval_duration_ns
+            .filter(|&ns| ns > 0)
+            .map(|ns| ns as f64 / 1e9);
+        stopwatch.finish(&mut metrics, server_secs);
+        let finish_reason = match reply.done_reason.as_deref() {
+            Some("stop") | None => FinishReason::Stop,
+            Some("length") => FinishReason::Length,
+            Some(_) => FinishReason::Other,
+        };
+        Ok(ChatResponse {
+            content: reply.content,
+            finish_reason,
+            metrics,
+        })
+    }
+
+    /// The models the server has pulled.
+    pub async fn models(&self) -> Result<Vec<ModelInfo>, LlmError> {
+        let response = self.http.get("/api/tags").await?;
+        let object: Value = response
+            .json()
+            .await
+            .map_err(|e| LlmError::Garbage(format!("/api/tags: {e}")))?;
+        let models = object
+            .get("models")
+            .and_then(Value::as_array)
+            .ok_or_else(|| LlmError::Garbage("/api/tags has no models list".into()))?;
+        Ok(models
+            .iter()
+            .filter_map(|m| {
+                Some(ModelInfo {
+                    name: m
+                        .get("name")
+                        .or_else(|| m.get("model"))?
+                        .as_str()?
+                        .to_string(),
+                    size_bytes: m.get("size").and_then(Value::as_u64),
+                })
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,252 @@
+//! OpenAI-compatible servers: `/v1/chat/completions` (server-sent events or one JSON object)
+//! and `/v1/models`.
+//!
+//! Structured output is asked for with `response_format: {type: json_schema}`; servers that
+//! reject that (llama-cpp-python's server, some older ones) get `{type: json_object, schema}`
+//! instead, and the client remembers which form worked.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::{Value, json};
+
+use super::http::{HttpClient, LineFlow, STREAM_BROKEN};
+use super::metrics::Stopwatch;
+use super::{
+    CallMetrics, ChatRequest, ChatResponse, FinishReason, LlmError, LlmSettings, ModelInfo,
+};
+
+/// A client for one OpenAI-compatible server and model.
+#[derive(Clone)]
+pub struct OpenAiClient {
+    http: HttpClient,
+    settings: LlmSettings,
+    /// Set once the server has refused `json_schema`.
+    schema_fallback: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+struct Reply {
+    content: String,
+    finish_reason: Option<String>,
+    prompt_tokens: Option<u32>,
+    completion_tokens: Option<u32>,
+}
+
+impl Reply {
+    fn absorb_usage(&mut self, object: &Value) {
+        if let Some(usage) = object.get("usage").filter(|u| !u.is_null()) {
+            let count = |key: &str| usage.get(key).and_then(Value::as_u64).map(|n| n as u32);
+            self.prompt_tokens = count("prompt_tokens").or(self.prompt_tokens);
+            self.completion_tokens = count("completion_tokens").or(self.completion_tokens);
+        }
+    }
+}
+
+fn server_error(object: &Value) -> Option<LlmError> {
+    let error = object.get("error")?;
+    let detail = error
+        .get("message")
+        .and_then(Value::as_str)
+        .or_else(|| error.as_str())
+        .unwrap_or("unknown error")
+        .to_string();
+    Some(LlmError::Http {
+        status: 200,
+        detail,
+    })
+}
+
+impl OpenAiClient {
+    /// A client with these settings.
+    pub fn new(http: HttpClient, settings: LlmSettings) -> OpenAiClient {
+        OpenAiClient {
+            http,
+            settings,
+            schema_fallback: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn body(&self, request: &ChatRequest, fallback: bool) -> Value {
+        let mut body = json!({
+            "model": self.settings.model,
+            "messages": request.messages,
+            "stream": request.stream,
+            "temperature": self.settings.temperature,
+            "max_tokens": request.max_tokens.unwrap_or(self.settings.max_tokens),
+        });
+        if request.stream {
+            body["stream_options"] = json!({ "include_usage": true });
+        }
+        if let Some(schema) = &request.schema {
+            body["response_format"] = if fallback {
+                json!({ "type": "json_object", "schema": schema.schema })
+            } else {
+                json!({
+                    "type": "json_schema",
+                    "json_schema": { "name": schema.name, "schema": schema.schema, "strict": true },
+                })
+            };
+        }
+        body
+    }
+
+    async fn send(&self, request: &ChatRequest) -> Result<reqwest::Response, LlmError> {
+        let fallback = self.schema_fallback.load(Ordering::Relaxed);
+        match self
+            .http
+            .post("/v1/chat/completions", &self.body(request, fallback))
+            .await
+        {
+            Err(LlmError::Http { status, detail })
+                if request.schema.is_some()
+                    && !fallback
+                    && (400..600).contains(&status)
+                    && mentions_schema(&detail) =>
+            {
+                self.schema_fallback.store(true, Ordering::Relaxed);
+                self.http
+                    .post("/v1/chat/completions", &self.body(request, true))
+                    .await
+            }
+            Err(LlmError::Http {
+                status: 404,
+                detail,
+            }) if detail.to_lowercase().contains("model") => Err(LlmError::ModelMissing {
+                model: self.settings.model.clone(),
+                available: self.model_names().await,
+            }),
+            other => other,
+        }
+    }
+
+    async fn model_names(&self) -> Vec<String> {
+        self.models()
+            .await
+            .map(|m| m.into_iter().map(|m| m.name).collect())
+            .unwrap_or_default()
+    }
+
+    /// One chat completion.
+    pub async fn chat(
+        &self,
+        request: &ChatRequest,
+        on_token: &(dyn Fn(&str) + Sync),
+    ) -> Result<ChatResponse, LlmError> {
+        let mut stopwatch = Stopwatch::start();
+        let response = self.send(request).await?;
+        let mut reply = Reply::default();
+        if request.stream {
+            let result = self
+                .http
+                .read_lines(response, |line| {
+                    let Some(data) = line.strip_prefix("data:") else {
+                        // Comments (`: ping`), `event:` and `id:` lines carry nothing we need.
+                        return Ok(LineFlow::More);
+                    };
+                    let data = data.trim();
+                    if data == "[DONE]" {
+                        return Ok(LineFlow::Done);
+                    }
+                    let object: Value = serde_json::from_str(data).map_err(|e| {
+                        LlmError::Garbage(format!("an event is not JSON ({e}): {data}"))
+                    })?;
+                    if let Some(error) = server_error(&object) {
+                        return Err(error);
+                    }
+                    reply.absorb_usage(&object);
+                    if let Some(choice) = object.pointer("/choices/0") {
+                        if let Some(piece) =
+                            choice.pointer("/delta/content").and_then(Value::as_str)
+                            && !piece.is_empty()
+                        {
+                            stopwatch.token();
+                            on_token(piece);
+                            reply.content.push_str(piece);
+                        }
+                        if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+                            reply.finish_reason = Some(reason.to_string());
+                        }
+                    }
+                    Ok(LineFlow::More)
+                })
+                .await;
+            match result {
+                Ok(()) => {}
+                // Some servers end the stream after the finishing event without `[DONE]`.
+                Err(LlmError::Garbage(detail))
+                    if detail.starts_with(STREAM_BROKEN)
+                        && detail.ends_with("done")
+                        && reply.finish_reason.is_some() => {}
+                Err(error) => return Err(error),
+            }
+        } else {
+            let text = response
+                .text()
+                .await
+                .map_err(|e| self.http.transport_error(&e))?;
+            let object: Value = serde_json::from_str(&text)
+                .map_err(|e| LlmError::Garbage(format!("the reply is not JSON ({e})")))?;
+            if let Some(error) = server_error(&object) {
+                return Err(error);
+            }
+            reply.absorb_usage(&object);
+            let choice = object
+                .pointer("/choices/0")
+                .ok_or_else(|| LlmError::Garbage("the reply has no choices".into()))?;
+            let content = choice
+                .pointer("/message/content")
+                .and_then(Value::as_str)
+                .ok_or_else(|| LlmError::Garbage("the reply has no message content".into()))?;
+            reply.content = content.to_string();
+            on_token(content);
+            reply.finish_reason = choice
+                .get("finish_reason")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+        }
+        let mut metrics = CallMetrics::new(&self.settings, request.stage.as_deref());
+        metrics.prompt_tokens = reply.prompt_tokens;
+        metrics.completion_tokens = reply.completion_tokens;
+        stopwatch.finish(&mut metrics, None);
+        let finish_reason = match reply.finish_reason.as_deref() {
+            Some("stop") | None => FinishReason::Stop,
+            Some("length") => FinishReason::Length,
+            Some(_) => FinishReason::Other,
+        };
+        Ok(ChatResponse {
+            content: reply.content,
+            finish_reason,
+            metrics,
+        })
+    }
+
+    /// The models the server offers.
+    pub async fn models(&self) -> Result<Vec<ModelInfo>, LlmError> {
+        let response = self.http.get("/v1/models").await?;
+        let object: Value = response
+            .json()
+            .await
+            .map_err(|e| LlmError::Garbage(format!("/v1/models: {e}")))?;
+        let models = object
+            .get("data")
+            .and_then(Value::as_array)
+            .ok_or_else(|| LlmError::Garbage("/v1/models has no data list".into()))?;
+        Ok(models
+            .iter()
+            .filter_map(|m| {
+                Some(ModelInfo {
+                    name: m.get("id")?.as_str()?.to_string(),
+                    size_bytes: None,
+                })
+            })
+            .collect())
+    }
+}
+
+fn mentions_schema(detail: &str) -> bool {
+    let detail = detail.to_lowercase();
+    ["response_format", "json_schema", "schema"]
+        .iter()
+        .any(|w| detail.contains(w))
+}

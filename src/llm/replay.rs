@@ -1,0 +1,524 @@
+//! A scripted LLM server on 127.0.0.1 that speaks the Ollama and OpenAI protocols faithfully
+//! (streaming included) and replays prepared replies in order, faults included.
+//!
+//! Tests use it in-process ([`ReplayServer::start`]); `sextant llm replay --script FILE` runs it
+//! as a process for end-to-end scripts. It records every request so tests can check what
+//! sextant sent.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// A replay script: the models the server claims to have, and the replies in order.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Script {
+    /// Model names listed by `/api/tags` and `/v1/models`.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// Replies to chat requests, consumed one per request.
+    #[serde(default)]
+    pub replies: Vec<Reply>,
+    /// API key the server demands (`Authorization: Bearer ...`), if any.
+    #[serde(default)]
+    pub require_api_key: Option<String>,
+}
+
+/// One scripted reply, with the faults to inject.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Reply {
+    /// The text the model "generates".
+    pub content: String,
+    /// HTTP status; an error status sends `error` as the body instead of a reply.
+    pub status: u16,
+    /// Error message for an error status.
+    pub error: Option<String>,
+    /// Why generation stopped (`stop`, `length`).
+    pub finish_reason: String,
+    /// Wait before the response headers.
+    pub delay_ms: u64,
+    /// Wait between streamed chunks.
+    pub chunk_delay_ms: u64,
+    /// Characters per streamed chunk.
+    pub chunk_chars: usize,
+    /// Break the connection after this many streamed chunks, without the final event.
+    pub truncate_after_chunks: Option<usize>,
+    /// Send exactly this body (garbage, half JSON...) instead of a protocol reply.
+    pub raw_body: Option<String>,
+    /// Prompt tokens to report.
+    pub prompt_tokens: u32,
+    /// Completion tokens to report; by default one per chunk.
+    pub completion_tokens: Option<u32>,
+    /// Refuse `response_format` of type `json_schema` with a 400 (as older servers do).
+    pub reject_json_schema: bool,
+    /// Substrings the request body must contain; a mismatch answers 500 and names them.
+    pub expect_in_request: Vec<String>,
+}
+
+impl Default for Reply {
+    fn default() -> Self {
+        Reply {
+            content: String::new(),
+            status: 200,
+            error: None,
+            finish_reason: "stop".to_string(),
+            delay_ms: 0,
+            chunk_delay_ms: 0,
+            chunk_chars: 4,
+            truncate_after_chunks: None,
+            raw_body: None,
+            prompt_tokens: 10,
+            completion_tokens: None,
+            reject_json_schema: false,
+            expect_in_request: Vec::new(),
+        }
+    }
+}
+
+impl Reply {
+    /// A plain successful reply with `content`.
+    pub fn text(content: impl Into<String>) -> Reply {
+        Reply {
+            content: content.into(),
+            ..Reply::default()
+        }
+    }
+}
+
+/// A request the server received.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Recorded {
+    /// Request path.
+    pub path: String,
+    /// Parsed JSON body (null for GET).
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct Shared {
+    script: Script,
+    next: usize,
+    recorded: Vec<Recorded>,
+}
+
+type SharedState = Arc<Mutex<Shared>>;
+
+/// A running replay server.
+pub struct ReplayServer {
+    address: SocketAddr,
+    state: SharedState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ReplayServer {
+    /// Starts a server on an ephemeral 127.0.0.1 port, on its own thread and runtime.
+    pub fn start(script: Script) -> std::io::Result<ReplayServer> {
+        Self::start_on(script, "127.0.0.1:0")
+    }
+
+    /// Starts a server on `address` (which must be a loopback address).
+    pub fn start_on(script: Script, address: &str) -> std::io::Result<ReplayServer> {
+        let listener = std::net::TcpListener::bind(address)?;
+        let address = listener.local_addr()?;
+        if !address.ip().is_loopback() {
+            return Err(std::io::Error::other(
+                "the replay server only listens on loopback",
+            ));
+        }
+        listener.set_nonblocking(true)?;
+        let state: SharedState = Arc::new(Mutex::new(Shared {
+            script,
+            ..Shared::default()
+        }));
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = router(state.clone());
+        let thread = std::thread::Builder::new()
+            .name("replay-server".into())
+            .spawn(move || {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                runtime.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                });
+            })?;
+        Ok(ReplayServer {
+            address,
+            state,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .recorded
+            .clone()
+    }
+
+    /// Replies not yet consumed.
+    pub fn remaining(&self) -> usize {
+        let shared = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        shared.script.replies.len().saturating_sub(shared.next)
+    }
+
+    /// Blocks until the process is interrupted (for `sextant llm replay`).
+    pub fn wait(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for ReplayServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn router(state: SharedState) -> Router {
+    Router::new()
+        .route("/api/chat", post(ollama_chat))
+        .route("/api/tags", get(ollama_tags))
+        .route("/v1/chat/completions", post(openai_chat))
+        .route("/v1/models", get(openai_models))
+        .route("/_replay/requests", get(recorded))
+        .with_state(state)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Protocol {
+    Ollama,
+    OpenAi,
+}
+
+async fn ollama_tags(State(state): State<SharedState>) -> Response {
+    let models = record_get(&state, "/api/tags");
+    let list: Vec<Value> = models
+        .iter()
+        .map(|m| json!({ "name": m, "model": m, "size": 1000 }))
+        .collect();
+    axum::Json(json!({ "models": list })).into_response()
+}
+
+async fn openai_models(
+    State(state): State<SharedState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if let Some(refusal) = check_key(&state, &headers) {
+        return refusal;
+    }
+    let models = record_get(&state, "/v1/models");
+    let list: Vec<Value> = models
+        .iter()
+        .map(|m| json!({ "id": m, "object": "model" }))
+        .collect();
+    axum::Json(json!({ "object": "list", "data": list })).into_response()
+}
+
+async fn recorded(State(state): State<SharedState>) -> Response {
+    let shared = state.lock().unwrap_or_else(|e| e.into_inner());
+    axum::Json(json!(shared.recorded)).into_response()
+}
+
+fn record_get(state: &SharedState, path: &str) -> Vec<String> {
+    let mut shared = state.lock().unwrap_or_else(|e| e.into_inner());
+    shared.recorded.push(Recorded {
+        path: path.to_string(),
+        body: Value::Null,
+    });
+    shared.script.models.clone()
+}
+
+fn check_key(state: &SharedState, headers: &axum::http::HeaderMap) -> Option<Response> {
+    let shared = state.lock().unwrap_or_else(|e| e.into_inner());
+    let required = shared.script.require_api_key.as_ref()?;
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if given == Some(format!("Bearer {required}").as_str()) {
+        return None;
+    }
+    let body = json!({ "error": { "message": "Incorrect API key provided", "type": "invalid_request_error" } });
+    Some((StatusCode::UNAUTHORIZED, axum::Json(body)).into_response())
+}
+
+async fn ollama_chat(State(state): State<SharedState>, body: Bytes) -> Response {
+    chat(state, Protocol::Ollama, "/api/chat", body).await
+}
+
+async fn openai_chat(
+    State(state): State<SharedState>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(refusal) = check_key(&state, &headers) {
+        return refusal;
+    }
+    chat(state, Protocol::OpenAi, "/v1/chat/completions", body).await
+}
+
+async fn chat(state: SharedState, protocol: Protocol, path: &str, body: Bytes) -> Response {
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let request: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let asks_json_schema = request
+        .pointer("/response_format/type")
+        .and_then(Value::as_str)
+        == Some("json_schema");
+    let (reply, models) = {
+        let mut shared = state.lock().unwrap_or_else(|e| e.into_inner());
+        shared.recorded.push(Recorded {
+            path: path.to_string(),
+            body: request.clone(),
+        });
+        let reply = shared.script.replies.get(shared.next).cloned();
+        // A server that rejects the request format never gets to the scripted reply, so the
+        // reply stays for the retry in the format it accepts.
+        let rejected = protocol == Protocol::OpenAi
+            && asks_json_schema
+            && reply.as_ref().is_some_and(|r| r.reject_json_schema);
+        if reply.is_some() && !rejected {
+            shared.next += 1;
+        }
+        (reply, shared.script.models.clone())
+    };
+    let Some(reply) = reply else {
+        return error_response(
+            protocol,
+            500,
+            "replay script exhausted: no reply left for this request",
+        );
+    };
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if !models.is_empty() && !models.contains(&model) {
+        let message = match protocol {
+            Protocol::Ollama => format!("model '{model}' not found"),
+            Protocol::OpenAi => format!("The model `{model}` does not exist"),
+        };
+        return error_response(protocol, 404, &message);
+    }
+    let missing: Vec<&String> = reply
+        .expect_in_request
+        .iter()
+        .filter(|s| !text.contains(s.as_str()))
+        .collect();
+    if !missing.is_empty() {
+        return error_response(
+            protocol,
+            500,
+            &format!("replay: request lacks expected text {missing:?}"),
+        );
+    }
+    if reply.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(reply.delay_ms)).await;
+    }
+    if protocol == Protocol::OpenAi && reply.reject_json_schema && asks_json_schema {
+        return error_response(
+            protocol,
+            400,
+            "response_format type json_schema is not supported",
+        );
+    }
+    if reply.status != 200 {
+        return error_response(
+            protocol,
+            reply.status,
+            reply.error.as_deref().unwrap_or("scripted failure"),
+        );
+    }
+    if let Some(raw) = &reply.raw_body {
+        return Response::new(Body::from(raw.clone()));
+    }
+    let stream = request
+        .get("stream")
+        .and_then(Value::as_bool)
+        .unwrap_or(protocol == Protocol::Ollama);
+    if stream {
+        streamed(protocol, &model, &reply)
+    } else {
+        whole(protocol, &model, &reply)
+    }
+}
+
+fn error_response(protocol: Protocol, status: u16, message: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = match protocol {
+        Protocol::Ollama => json!({ "error": message }),
+        Protocol::OpenAi => json!({ "error": { "message": message, "type": "server_error" } }),
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+fn chunks(reply: &Reply) -> Vec<String> {
+    let characters: Vec<char> = reply.content.chars().collect();
+    characters
+        .chunks(reply.chunk_chars.max(1))
+        .map(|c| c.iter().collect())
+        .collect()
+}
+
+fn completion_tokens(reply: &Reply) -> u32 {
+    reply
+        .completion_tokens
+        .unwrap_or(chunks(reply).len() as u32)
+}
+
+fn whole(protocol: Protocol, model: &str, reply: &Reply) -> Response {
+    let body = match protocol {
+        Protocol::Ollama => json!({
+            "model": model,
+            "created_at": "2026-01-01T00:00:00Z",
+            "message": { "role": "assistant", "content": reply.content },
+            "done": true,
+            "done_reason": reply.finish_reason,
+            "prompt_eval_count": reply.prompt_tokens,
+            "eval_count": completion_tokens(reply),
+            "eval_duration": 1_000_000_000u64,
+        }),
+        Protocol::OpenAi => json!({
+            "id": "chatcmpl-replay",
+            "object": "chat.completion",
+            "model": model,
+            "choices": [{
+                "index": 0,
+                "message": { "role": "assistant", "content": reply.content },
+                "finish_reason": reply.finish_reason,
+            }],
+            "usage": {
+                "prompt_tokens": reply.prompt_tokens,
+                "completion_tokens": completion_tokens(reply),
+                "total_tokens": reply.prompt_tokens + completion_tokens(reply),
+            },
+        }),
+    };
+    axum::Json(body).into_response()
+}
+
+fn streamed(protocol: Protocol, model: &str, reply: &Reply) -> Response {
+    let pieces = chunks(reply);
+    let mut events: Vec<String> = pieces
+        .iter()
+        .map(|piece| match protocol {
+            Protocol::Ollama => json!({
+                "model": model,
+                "message": { "role": "assistant", "content": piece },
+                "done": false,
+            })
+            .to_string() + "\n",
+            Protocol::OpenAi => format!(
+                "data: {}\n\n",
+                json!({
+                    "id": "chatcmpl-replay",
+                    "object": "chat.completion.chunk",
+                    "choices": [{ "index": 0, "delta": { "content": piece }, "finish_reason": null }],
+                })
+            ),
+        })
+        .collect();
+    let finished = match protocol {
+        Protocol::Ollama => vec![
+            json!({
+                "model": model,
+                "message": { "role": "assistant", "content": "" },
+                "done": true,
+                "done_reason": reply.finish_reason,
+                "prompt_eval_count": reply.prompt_tokens,
+                "eval_count": completion_tokens(reply),
+                "eval_duration": 1_000_000_000u64,
+            })
+            .to_string()
+                + "\n",
+        ],
+        Protocol::OpenAi => vec![
+            format!(
+                "data: {}\n\n",
+                json!({
+                    "id": "chatcmpl-replay",
+                    "object": "chat.completion.chunk",
+                    "choices": [{ "index": 0, "delta": {}, "finish_reason": reply.finish_reason }],
+                    "usage": {
+                        "prompt_tokens": reply.prompt_tokens,
+                        "completion_tokens": completion_tokens(reply),
+                        "total_tokens": reply.prompt_tokens + completion_tokens(reply),
+                    },
+                })
+            ),
+            "data: [DONE]\n\n".to_string(),
+        ],
+    };
+    let truncate = reply.truncate_after_chunks;
+    if truncate.is_none() {
+        events.extend(finished);
+    } else if let Some(keep) = truncate {
+        events.truncate(keep);
+    }
+    let delay = Duration::from_millis(reply.chunk_delay_ms);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::spawn(async move {
+        for event in events {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            if sender.send(Ok(Bytes::from(event))).await.is_err() {
+                return;
+            }
+        }
+        if truncate.is_some() {
+            // An error ends the body without the final chunk: the client sees a broken stream.
+            let _ = sender
+                .send(Err(std::io::Error::other("replay: truncated on purpose")))
+                .await;
+        }
+    });
+    let body = Body::from_stream(futures_util::stream::unfold(
+        receiver,
+        |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) },
+    ));
+    let mut response = Response::new(body);
+    let content_type = match protocol {
+        Protocol::Ollama => "application/x-ndjson",
+        Protocol::OpenAi => "text/event-stream",
+    };
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}

@@ -1,0 +1,135 @@
+//! `sextant llm` end to end: check and chat against the replay server run as its own process,
+//! and Ctrl-C cancelling a call.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{sextant, stdout_of};
+
+/// A child process killed when the test ends, pass or fail.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `sextant llm replay` with `script` and returns the child and its URL.
+fn replay_process(dir: &std::path::Path, script: serde_json::Value) -> (Killed, String) {
+    let path = dir.join("script.json");
+    std::fs::write(&path, script.to_string()).expect("write script");
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("sextant"))
+        .args(["llm", "replay", "--script"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn replay");
+    let mut url = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut url)
+        .expect("url line");
+    (Killed(child), url.trim().to_string())
+}
+
+#[test]
+fn check_and_chat_through_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = json!({
+        "models": ["tiny"],
+        "replies": [
+            { "content": "1 2 3 4 5 6 7 8", "completion_tokens": 8 },
+            { "content": "hello from the model" },
+            { "content": "{\"answer\": 42}" },
+        ],
+    });
+    let (_server, url) = replay_process(dir.path(), script);
+    let base = [
+        "--provider",
+        "openai",
+        "--base-url",
+        url.as_str(),
+        "--model",
+        "tiny",
+    ];
+    let check = stdout_of(sextant(dir.path()).args(["llm", "check"]).args(base));
+    assert!(check.contains("model \"tiny\" is available"), "{check}");
+    assert!(check.contains("tokens/s"), "{check}");
+    let chat = stdout_of(
+        sextant(dir.path())
+            .args(["llm", "chat", "say hello"])
+            .args(base),
+    );
+    assert_eq!(chat.trim(), "hello from the model");
+    let schema = dir.path().join("schema.json");
+    std::fs::write(
+        &schema,
+        r#"{"type":"object","properties":{"answer":{"type":"integer"}},"required":["answer"]}"#,
+    )
+    .expect("schema");
+    let structured = stdout_of(
+        sextant(dir.path())
+            .args(["llm", "chat", "answer", "--json", "--schema"])
+            .arg(&schema)
+            .args(base),
+    );
+    let structured: serde_json::Value = serde_json::from_str(&structured).expect("json");
+    assert_eq!(structured["json"]["answer"], 42);
+    let log = std::fs::read_to_string(dir.path().join(".sextant/metrics/llm-calls.jsonl"))
+        .expect("metrics log");
+    assert_eq!(log.lines().count(), 3);
+}
+
+#[test]
+fn a_missing_model_fails_with_a_hint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_server, url) = replay_process(dir.path(), json!({ "models": ["tiny"], "replies": [] }));
+    let output = sextant(dir.path())
+        .args(["llm", "check", "--base-url", &url, "--model", "huge"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("model \"huge\" is not available on the server (available: tiny)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: pull it (`ollama pull huge`)"),
+        "{stderr}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_cancels_a_call_in_flight() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let slow = json!({ "models": [], "replies": [{ "content": "never mind", "delay_ms": 20000 }] });
+    let (_server, url) = replay_process(dir.path(), slow);
+    let child = Command::new(assert_cmd::cargo::cargo_bin("sextant"))
+        .args(["llm", "chat", "slow question", "--base-url", &url])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(700));
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(interrupted.success());
+    let started = std::time::Instant::now();
+    let output = child.wait_with_output().expect("wait");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped promptly"
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("error: cancelled"));
+}
