@@ -5,6 +5,7 @@
 //! workflows.
 
 pub mod facts;
+pub mod graph;
 pub mod lang;
 pub mod lexical;
 pub mod store;

@@ -6,13 +6,16 @@
 //! lock                 held (flock) by the one writer
 //! lexical/             tantivy index; its commit payload names the current generation
 //! manifest-<N>.bin     the manifest of generation N
+//! facts-<N>.bin        every file's symbols, references and imports at generation N
+//! graph-<N>.bin        the linked knowledge graph of generation N
 //! ```
 //! **Invariant:** the tantivy commit is the single commit point. A new generation's manifest is
 //! written (and synced) first, then tantivy commits with payload `generation:<N>`. A crash before
 //! the commit leaves the previous payload, whose manifest is still on disk; a crash after it
 //! leaves the new one complete. Manifests of other generations are garbage, removed by the next
-//! writer.
+//! writer. Manifest, facts and graph of a generation are all written before the commit.
 
+pub mod frame;
 pub mod manifest;
 
 use std::fs::File;
@@ -20,7 +23,16 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::lexical::{LexicalError, LexicalIndex};
-pub use manifest::{ChunkRecord, FORMAT_VERSION, FileRecord, Manifest, ManifestError};
+pub use frame::{FORMAT_VERSION, FrameError};
+pub use manifest::{ChunkRecord, FileRecord, Manifest};
+
+use crate::graph::{CodeGraph, LinkFacts};
+
+const FACTS_MAGIC: &[u8; 8] = b"SXFACTS\0";
+const GRAPH_MAGIC: &[u8; 8] = b"SXGRAPH\0";
+
+/// Every file's link facts, by path: what the graph is rebuilt from when files change.
+pub type FactsMap = std::collections::BTreeMap<String, LinkFacts>;
 
 /// Default index directory name, inside the repository root.
 pub const DEFAULT_INDEX_DIR: &str = ".sextant";
@@ -183,14 +195,7 @@ impl IndexDir {
         let manifest_path = self.manifest_path(generation);
         let bytes = std::fs::read(&manifest_path)
             .map_err(|e| corrupt(format!("cannot read {}: {e}", manifest_path.display())))?;
-        let manifest = manifest::decode(&bytes).map_err(|e| match e {
-            ManifestError::Corrupt(reason) => corrupt(reason),
-            ManifestError::Incompatible { found, expected } => StoreError::Incompatible {
-                dir: self.path.clone(),
-                found,
-                expected,
-            },
-        })?;
+        let manifest = manifest::decode(&bytes).map_err(|e| self.frame_error(e))?;
         if manifest.generation != generation {
             return Err(corrupt(format!(
                 "manifest is generation {} but the commit names {generation}",
@@ -200,16 +205,57 @@ impl IndexDir {
         Ok(Snapshot { manifest, lexical })
     }
 
-    /// Writes a manifest for a generation about to be committed, durably (temp file, fsync,
-    /// rename, fsync of the directory).
-    pub fn write_manifest(&self, _lock: &WriteLock, manifest: &Manifest) -> Result<(), StoreError> {
-        let path = self.manifest_path(manifest.generation);
+    fn frame_error(&self, error: FrameError) -> StoreError {
+        match error {
+            FrameError::Corrupt(reason) => StoreError::Corrupt { dir: self.path.clone(), reason },
+            FrameError::Incompatible { found, expected } => {
+                StoreError::Incompatible { dir: self.path.clone(), found, expected }
+            }
+        }
+    }
+
+    /// Writes a manifest for a generation about to be committed, durably.
+    pub fn write_manifest(&self, lock: &WriteLock, manifest: &Manifest) -> Result<(), StoreError> {
+        self.write_durably(lock, &self.manifest_path(manifest.generation), &manifest::encode(manifest))
+    }
+
+    /// Writes the link facts of a generation about to be committed, durably.
+    pub fn write_facts(&self, lock: &WriteLock, generation: u64, facts: &FactsMap) -> Result<(), StoreError> {
+        let path = self.path.join(format!("facts-{generation}.bin"));
+        self.write_durably(lock, &path, &frame::encode(FACTS_MAGIC, facts))
+    }
+
+    /// Writes the graph of a generation about to be committed, durably.
+    pub fn write_graph(&self, lock: &WriteLock, generation: u64, graph: &CodeGraph) -> Result<(), StoreError> {
+        let path = self.path.join(format!("graph-{generation}.bin"));
+        self.write_durably(lock, &path, &frame::encode(GRAPH_MAGIC, graph))
+    }
+
+    /// Reads the link facts of a committed generation.
+    pub fn read_facts(&self, generation: u64) -> Result<FactsMap, StoreError> {
+        self.read_framed(&self.path.join(format!("facts-{generation}.bin")), FACTS_MAGIC)
+    }
+
+    /// Reads the graph of a committed generation.
+    pub fn read_graph(&self, generation: u64) -> Result<CodeGraph, StoreError> {
+        self.read_framed(&self.path.join(format!("graph-{generation}.bin")), GRAPH_MAGIC)
+    }
+
+    fn read_framed<T: serde::de::DeserializeOwned>(&self, path: &Path, magic: &[u8; 8]) -> Result<T, StoreError> {
+        let bytes = std::fs::read(path).map_err(|e| StoreError::Corrupt {
+            dir: self.path.clone(),
+            reason: format!("cannot read {}: {e}", path.display()),
+        })?;
+        frame::decode(magic, &bytes).map_err(|e| self.frame_error(e))
+    }
+
+    /// Temp file, fsync, rename, fsync of the directory: the file is whole or absent.
+    fn write_durably(&self, _lock: &WriteLock, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         let temporary = path.with_extension("bin.tmp");
         let mut file = File::create(&temporary).map_err(io_error("creating", &temporary))?;
-        file.write_all(&manifest::encode(manifest))
-            .map_err(io_error("writing", &temporary))?;
+        file.write_all(bytes).map_err(io_error("writing", &temporary))?;
         file.sync_all().map_err(io_error("syncing", &temporary))?;
-        std::fs::rename(&temporary, &path).map_err(io_error("renaming", &temporary))?;
+        std::fs::rename(&temporary, path).map_err(io_error("renaming", &temporary))?;
         sync_dir(&self.path)
     }
 
@@ -218,14 +264,15 @@ impl IndexDir {
         format!("{PAYLOAD_PREFIX}{generation}")
     }
 
-    /// Removes manifests and temporary files of every generation but `current`.
+    /// Removes manifests, facts, graphs and temporary files of every generation but `current`.
     pub fn collect_garbage(&self, _lock: &WriteLock, current: u64) -> Result<(), StoreError> {
-        let keep = format!("manifest-{current}.bin");
+        let keep = [format!("manifest-{current}.bin"), format!("facts-{current}.bin"), format!("graph-{current}.bin")];
         let entries = std::fs::read_dir(&self.path).map_err(io_error("listing", &self.path))?;
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with("manifest-") && name != keep {
+            let generational = ["manifest-", "facts-", "graph-"].iter().any(|p| name.starts_with(p));
+            if generational && !keep.iter().any(|k| *k == name) {
                 std::fs::remove_file(entry.path()).map_err(io_error("removing", &entry.path()))?;
             }
         }

@@ -14,9 +14,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::facts::FileFacts;
+use crate::graph::{CodeGraph, LinkFacts, ResolutionStats};
 use crate::lang::Language;
 use crate::lexical::{ChunkDocument, LexicalError, LexicalIndex, LexicalWriter};
-use crate::store::{ChunkRecord, FileRecord, IndexDir, Manifest, StoreError, chunk_id};
+use crate::store::{ChunkRecord, FactsMap, FileRecord, IndexDir, Manifest, StoreError, chunk_id};
 use crate::syntax::{ChunkLimits, LineIndex, extract};
 use crate::walk::{Skip, WalkError, WalkOptions, WalkedFile, read_source, walk};
 
@@ -139,7 +140,9 @@ pub struct Timings {
     pub scan_ms: u64,
     /// Parsing changed files and adding their chunks.
     pub extract_ms: u64,
-    /// Writing the manifest and committing.
+    /// Linking the knowledge graph.
+    pub graph_ms: u64,
+    /// Writing the manifest, facts and graph, and committing.
     pub commit_ms: u64,
     /// The whole run.
     pub total_ms: u64,
@@ -172,8 +175,42 @@ pub struct IndexSummary {
     pub skipped: Vec<Skip>,
     /// Indexed files with caveats (lossy UTF-8, syntax errors).
     pub warnings: Vec<FileWarning>,
+    /// Size of the knowledge graph after the run (absent when nothing changed).
+    pub graph: Option<GraphSummary>,
     /// Time per phase.
     pub timings: Timings,
+}
+
+/// The size of the knowledge graph and how its references resolved.
+#[derive(Clone, Debug, Serialize)]
+pub struct GraphSummary {
+    /// File nodes.
+    pub files: usize,
+    /// Symbol nodes.
+    pub symbols: usize,
+    /// Edges of every kind.
+    pub edges: usize,
+    /// How references and imports resolved.
+    pub resolution: ResolutionStats,
+}
+
+impl GraphSummary {
+    /// Summarises a graph.
+    pub fn of(graph: &CodeGraph) -> GraphSummary {
+        GraphSummary {
+            files: graph.file_count(),
+            symbols: graph.symbol_count(),
+            edges: graph.graph.edge_count(),
+            resolution: graph.stats,
+        }
+    }
+}
+
+/// One re-indexed file: its manifest record and its facts for the linker.
+struct Indexed {
+    path: String,
+    record: FileRecord,
+    link: LinkFacts,
 }
 
 /// What a comparison of the tree with the manifest found.
@@ -330,6 +367,18 @@ fn update_in_pool(
     {
         rebuild_reason = Some("index settings changed; rebuilding from scratch".to_string());
     }
+    // The graph is relinked from every file's facts, so an incremental run needs the previous
+    // generation's facts; without them it starts over.
+    let mut previous_facts = FactsMap::new();
+    if let Some(snapshot) = &previous
+        && rebuild_reason.is_none()
+        && !options.full
+    {
+        match dir.read_facts(snapshot.manifest.generation) {
+            Ok(facts) => previous_facts = facts,
+            Err(error) => rebuild_reason = Some(format!("{error}; rebuilding from scratch")),
+        }
+    }
     let full = options.full || rebuild_reason.is_some();
     let previous_manifest = previous.as_ref().map(|s| &s.manifest);
     let mut scan = scan(
@@ -368,6 +417,7 @@ fn update_in_pool(
         extracted_bytes: 0,
         skipped: std::mem::take(&mut scan.skipped),
         warnings: Vec::new(),
+        graph: None,
         timings: Timings {
             walk_ms: scan.walk_ms,
             scan_ms: scan.scan_ms,
@@ -398,7 +448,7 @@ fn update_in_pool(
     let extract_started = Instant::now();
     progress.start("indexing", scan.to_index.len() as u64);
     let warnings = Mutex::new(Vec::new());
-    let indexed: Vec<Result<Option<(String, FileRecord)>, LexicalError>> = scan
+    let indexed: Vec<Result<Option<Indexed>, LexicalError>> = scan
         .to_index
         .par_iter()
         .map(|(file, _)| {
@@ -409,11 +459,16 @@ fn update_in_pool(
         .collect();
     progress.finish();
     let mut files: BTreeMap<String, FileRecord> = scan.unchanged.into_iter().collect();
+    let mut facts = if full { FactsMap::new() } else { previous_facts };
+    for path in scan.removed.iter().chain(scan.to_index.iter().map(|(file, _)| &file.path)) {
+        facts.remove(path);
+    }
     for result in indexed {
         match result {
-            Ok(Some((path, record))) => {
+            Ok(Some(Indexed { path, record, link })) => {
                 summary.extracted_lines += u64::from(record.line_count);
                 summary.extracted_bytes += record.size;
+                facts.insert(path.clone(), link);
                 files.insert(path, record);
             }
             Ok(None) => {}
@@ -437,11 +492,17 @@ fn update_in_pool(
         .extend(late_skips.into_iter().filter_map(|w| w.skip));
     summary.skipped.sort();
     summary.timings.extract_ms = elapsed_ms(extract_started);
+    let graph_started = Instant::now();
+    let graph = CodeGraph::build(&facts);
+    summary.graph = Some(GraphSummary::of(&graph));
+    summary.timings.graph_ms = elapsed_ms(graph_started);
     let commit_started = Instant::now();
     summary.indexed_files = files.len();
     summary.indexed_chunks = files.values().map(|f| f.chunks.len()).sum();
     summary.indexed_lines = files.values().map(|f| u64::from(f.line_count)).sum();
     let manifest = manifest_with(previous_generation + 1, settings, files);
+    dir.write_facts(&lock, manifest.generation, &facts)?;
+    dir.write_graph(&lock, manifest.generation, &graph)?;
     dir.write_manifest(&lock, &manifest)?;
     failpoint("before-commit");
     writer.commit(&IndexDir::commit_payload(manifest.generation))?;
@@ -480,7 +541,7 @@ fn index_file(
     settings: &IndexSettings,
     writer: &LexicalWriter,
     notes: &Mutex<Vec<Noted>>,
-) -> Result<Option<(String, FileRecord)>, LexicalError> {
+) -> Result<Option<Indexed>, LexicalError> {
     let note = |warning: String, skip: Option<Skip>| {
         let noted = Noted {
             warning: FileWarning {
@@ -527,7 +588,13 @@ fn index_file(
         lossy_utf8: source.lossy,
         has_syntax_errors: facts.has_syntax_errors,
     };
-    Ok(Some((file.path.clone(), record)))
+    let link = LinkFacts {
+        language: Some(language),
+        symbols: facts.symbols,
+        references: facts.references,
+        imports: facts.imports,
+    };
+    Ok(Some(Indexed { path: file.path.clone(), record, link }))
 }
 
 fn add_chunks(

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use proptest::prelude::*;
+use sextant_index::graph::CodeGraph;
 use sextant_index::lexical::StoredChunk;
 use sextant_index::store::{IndexDir, Manifest, StoreError};
 use sextant_index::update::{IndexSettings, NoProgress, UpdateOptions, update_index};
@@ -19,25 +20,31 @@ const PATHS: [&str; 8] = [
     "deep/a/b/c/Util.java",
 ];
 
+/// Source in the file's language defining `item_<variant>` and `helper_<next>`, calling
+/// helpers and items defined in other files, so the graph links across files and a change in one
+/// file changes how references in others resolve.
 fn content(path: &str, variant: u8) -> String {
     let name = format!("item_{variant}");
+    let next = (variant + 1) % 4;
     match Path::new(path).extension().and_then(|e| e.to_str()) {
-        Some("rs") => {
-            format!("/// Doc {variant}.\npub fn {name}() -> u32 {{\n    helper_{variant}()\n}}\n")
-        }
-        Some("py") => format!(
-            "def {name}():\n    \"\"\"Doc {variant}.\"\"\"\n    return helper_{variant}()\n"
+        Some("rs") => format!(
+            "mod auth;\nuse crate::auth::jwt;\n/// Doc {variant}.\npub fn {name}() -> u32 {{\n    helper_{variant}()\n}}\n\npub fn helper_{next}() -> u32 {{\n    item_{next}()\n}}\n"
         ),
-        Some("ts") => {
-            format!("export function {name}(): number {{\n  return helper{variant}();\n}}\n")
-        }
-        Some("go") => {
-            format!("package main\n\nfunc {name}() int {{\n\treturn helper{variant}()\n}}\n")
-        }
-        Some("c") => format!("int {name}(void) {{\n    return helper_{variant}();\n}}\n"),
-        Some("java") => {
-            format!("class Util {{\n    int {name}() {{ return helper{variant}(); }}\n}}\n")
-        }
+        Some("py") => format!(
+            "from .views import item_{next}\nimport web\n\ndef {name}():\n    \"\"\"Doc {variant}.\"\"\"\n    return helper_{variant}()\n\ndef helper_{next}():\n    return item_{next}()\n"
+        ),
+        Some("ts") => format!(
+            "import {{ x }} from \"../native/x\";\nexport function {name}(): number {{\n  return helper_{variant}();\n}}\n"
+        ),
+        Some("go") => format!(
+            "package main\n\nfunc {name}() int {{\n\treturn helper_{variant}()\n}}\n"
+        ),
+        Some("c") => format!(
+            "#include \"x.h\"\nint {name}(void) {{\n    return helper_{variant}();\n}}\n"
+        ),
+        Some("java") => format!(
+            "class Util {{\n    int {name}() {{ return helper_{variant}(); }}\n}}\n"
+        ),
         _ => format!(
             "# Notes {variant}\n\n{}\n",
             "word ".repeat(variant as usize + 1)
@@ -101,11 +108,13 @@ fn comparable(manifest: &Manifest) -> Manifest {
     }
 }
 
-fn contents(dir: &IndexDir) -> (Manifest, Vec<StoredChunk>) {
+fn contents(dir: &IndexDir) -> (Manifest, Vec<StoredChunk>, CodeGraph) {
     let snapshot = dir.open().expect("open");
+    let graph = dir.read_graph(snapshot.manifest.generation).expect("graph");
     (
         comparable(&snapshot.manifest),
         snapshot.lexical.all_chunks().expect("chunks"),
+        graph,
     )
 }
 
@@ -132,10 +141,12 @@ proptest! {
         let scratch = tempfile::tempdir().expect("scratch");
         let full = IndexDir::new(scratch.path().join("index"));
         index(root, &full, true);
-        let (incremental_manifest, incremental_chunks) = contents(&incremental);
-        let (full_manifest, full_chunks) = contents(&full);
+        let (incremental_manifest, incremental_chunks, incremental_graph) = contents(&incremental);
+        let (full_manifest, full_chunks, full_graph) = contents(&full);
         prop_assert_eq!(incremental_manifest, full_manifest);
         prop_assert_eq!(incremental_chunks, full_chunks);
+        prop_assert_eq!(incremental_graph.canonical_edges(), full_graph.canonical_edges());
+        prop_assert!(incremental_graph == full_graph);
     }
 }
 

@@ -1,8 +1,5 @@
-//! The manifest: what is indexed, file by file, in a versioned, checksummed bincode file.
-//!
-//! Layout on disk: 8-byte magic `SEXTANT\0`, format version (u32 little-endian), blake3 of the
-//! body (32 bytes), then the bincode body. The checksum catches truncation and bit rot; the
-//! version catches an index written by another sextant.
+//! The manifest: what is indexed, file by file, in a versioned, checksummed bincode file
+//! (framed by [`super::frame`]).
 
 use std::collections::BTreeMap;
 
@@ -11,12 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::facts::{ContentHash, LineSpan};
 use crate::lang::Language;
 
-/// Bumped whenever the manifest or any index format changes incompatibly; an index with
-/// another version is rebuilt from scratch.
-pub const FORMAT_VERSION: u32 = 1;
+use super::frame::FrameError;
 
 const MAGIC: &[u8; 8] = b"SEXTANT\0";
-const HEADER_LEN: usize = 8 + 4 + 32;
 
 /// One indexed chunk, as the manifest records it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,60 +70,14 @@ impl Manifest {
     }
 }
 
-/// Why a manifest could not be read.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ManifestError {
-    /// Not a sextant manifest, or cut short.
-    #[error("manifest is damaged: {0}")]
-    Corrupt(String),
-    /// Written by a sextant with another index format.
-    #[error("index format {found} is not the supported format {expected}")]
-    Incompatible {
-        /// Version found on disk.
-        found: u32,
-        /// Version this build reads.
-        expected: u32,
-    },
-}
-
 /// Serialises a manifest with its header.
 pub fn encode(manifest: &Manifest) -> Vec<u8> {
-    // Encoding plain owned data into a Vec cannot fail; an empty body would fail the checksum
-    // on read rather than go unnoticed.
-    let body =
-        bincode::serde::encode_to_vec(manifest, bincode::config::standard()).unwrap_or_default();
-    let mut bytes = Vec::with_capacity(HEADER_LEN + body.len());
-    bytes.extend_from_slice(MAGIC);
-    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    bytes.extend_from_slice(blake3::hash(&body).as_bytes());
-    bytes.extend_from_slice(&body);
-    bytes
+    super::frame::encode(MAGIC, manifest)
 }
 
 /// Parses and verifies a manifest.
-pub fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
-    if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
-        return Err(ManifestError::Corrupt("not a sextant manifest".into()));
-    }
-    let mut version = [0u8; 4];
-    version.copy_from_slice(&bytes[8..12]);
-    let found = u32::from_le_bytes(version);
-    if found != FORMAT_VERSION {
-        return Err(ManifestError::Incompatible {
-            found,
-            expected: FORMAT_VERSION,
-        });
-    }
-    let body = &bytes[HEADER_LEN..];
-    if blake3::hash(body).as_bytes() != &bytes[12..44] {
-        return Err(ManifestError::Corrupt("checksum mismatch".into()));
-    }
-    let (manifest, read) = bincode::serde::decode_from_slice(body, bincode::config::standard())
-        .map_err(|e| ManifestError::Corrupt(e.to_string()))?;
-    if read != body.len() {
-        return Err(ManifestError::Corrupt("trailing bytes".into()));
-    }
-    Ok(manifest)
+pub fn decode(bytes: &[u8]) -> Result<Manifest, FrameError> {
+    super::frame::decode(MAGIC, bytes)
 }
 
 #[cfg(test)]

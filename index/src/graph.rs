@@ -1,0 +1,265 @@
+//! The knowledge graph: files and symbols as nodes; `defines`, `contains`, `calls`,
+//! `references`, `implements` and `imports` as edges, linked across the repository after the
+//! per-file extraction.
+//!
+//! Linking is global and deterministic: the same facts give the same graph, node for node, so
+//! an incrementally updated index equals a full rebuild. See [`resolve`] for how a reference
+//! finds its definition.
+
+pub mod algo;
+pub mod resolve;
+
+use std::collections::BTreeMap;
+
+use petgraph::Direction;
+use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
+use petgraph::visit::EdgeRef;
+use serde::{Deserialize, Serialize};
+
+use crate::facts::{Import, LineSpan, Reference, Symbol, SymbolKind};
+use crate::lang::Language;
+
+/// What the linker needs of one file: its language and syntax facts (chunks are not needed).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkFacts {
+    /// The file's language, which decides how its imports resolve.
+    pub language: Option<Language>,
+    /// Definitions.
+    pub symbols: Vec<Symbol>,
+    /// References.
+    pub references: Vec<Reference>,
+    /// Imports.
+    pub imports: Vec<Import>,
+}
+
+/// A node: a file or a symbol.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Node {
+    /// A file, by path relative to the root.
+    File {
+        /// Path.
+        path: String,
+    },
+    /// A definition.
+    Symbol {
+        /// Stable id: `path::Container::name` (plus `@line` if the same id repeats in a file).
+        id: String,
+        /// The defined name.
+        name: String,
+        /// What it is.
+        kind: SymbolKind,
+        /// The file that defines it.
+        path: String,
+        /// Its lines.
+        span: LineSpan,
+    },
+}
+
+impl Node {
+    /// The file path of a file node or of a symbol's file.
+    pub fn path(&self) -> &str {
+        match self {
+            Node::File { path } | Node::Symbol { path, .. } => path,
+        }
+    }
+
+    /// The id shown to people: the path for files, the symbol id for symbols.
+    pub fn label(&self) -> &str {
+        match self {
+            Node::File { path } => path,
+            Node::Symbol { id, .. } => id,
+        }
+    }
+}
+
+/// What an edge says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EdgeKind {
+    /// File → top-level symbol it defines.
+    Defines,
+    /// Symbol → symbol nested in it.
+    Contains,
+    /// Caller (symbol, or file for top-level code) → called symbol.
+    Calls,
+    /// User → used type.
+    References,
+    /// Implementing type's site → implemented trait, interface or base class.
+    Implements,
+    /// File → file it imports or includes.
+    Imports,
+}
+
+impl EdgeKind {
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            EdgeKind::Defines => "defines",
+            EdgeKind::Contains => "contains",
+            EdgeKind::Calls => "calls",
+            EdgeKind::References => "references",
+            EdgeKind::Implements => "implements",
+            EdgeKind::Imports => "imports",
+        }
+    }
+}
+
+/// An edge's meaning and strength.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Edge {
+    /// What it says.
+    pub kind: EdgeKind,
+    /// How much it counts in ranking: confidence, discounted for common names and split
+    /// between ambiguous candidates.
+    pub weight: f32,
+    /// How sure the resolution is (1.0 for structural edges and same-file references).
+    pub confidence: f32,
+    /// Line of the reference or import in the source file (0 for structural edges).
+    pub line: u32,
+}
+
+/// Counts of how references resolved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolutionStats {
+    /// References resolved to exactly one definition.
+    pub resolved: u64,
+    /// References with several candidate definitions (capped low-confidence edges).
+    pub ambiguous: u64,
+    /// References with no definition in the repository (library calls, builtins).
+    pub unresolved: u64,
+    /// Imports resolved to a file in the repository.
+    pub imports_resolved: u64,
+    /// Imports of something outside the repository.
+    pub imports_external: u64,
+}
+
+/// The linked graph of a repository.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CodeGraph {
+    /// Nodes and edges.
+    pub graph: DiGraph<Node, Edge>,
+    /// How references and imports resolved.
+    pub stats: ResolutionStats,
+    /// File path → its node.
+    files: BTreeMap<String, NodeIndex>,
+    /// Symbol id → its node.
+    symbols: BTreeMap<String, NodeIndex>,
+}
+
+impl PartialEq for CodeGraph {
+    fn eq(&self, other: &Self) -> bool {
+        self.stats == other.stats && self.canonical_edges() == other.canonical_edges() && self.node_labels() == other.node_labels()
+    }
+}
+
+impl CodeGraph {
+    /// Links the facts of every file into a graph.
+    pub fn build(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
+        resolve::link(files)
+    }
+
+    /// The node of a file.
+    pub fn file(&self, path: &str) -> Option<NodeIndex> {
+        self.files.get(path).copied()
+    }
+
+    /// The node of a symbol id.
+    pub fn symbol(&self, id: &str) -> Option<NodeIndex> {
+        self.symbols.get(id).copied()
+    }
+
+    /// Symbols whose id or name is `query`: an exact id wins; otherwise every symbol with that
+    /// name (or whose id ends with `::query`), sorted by id.
+    pub fn find_symbols(&self, query: &str) -> Vec<NodeIndex> {
+        if let Some(node) = self.symbol(query) {
+            return vec![node];
+        }
+        let suffix = format!("::{query}");
+        let mut found: Vec<NodeIndex> = self
+            .symbols
+            .iter()
+            .filter(|(id, node)| {
+                id.ends_with(&suffix) || matches!(&self.graph[**node], Node::Symbol { name, .. } if name == query)
+            })
+            .map(|(_, node)| *node)
+            .collect();
+        found.dedup();
+        found
+    }
+
+    /// Number of file nodes.
+    pub fn file_count(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Number of symbol nodes.
+    pub fn symbol_count(&self) -> usize {
+        self.symbols.len()
+    }
+
+    /// Edge counts by kind.
+    pub fn edge_counts(&self) -> BTreeMap<EdgeKind, usize> {
+        let mut counts = BTreeMap::new();
+        for edge in self.graph.edge_weights() {
+            *counts.entry(edge.kind).or_default() += 1;
+        }
+        counts
+    }
+
+    /// Edges of `kinds` leaving (`Outgoing`) or entering (`Incoming`) a node, sorted by the
+    /// other end's label and line.
+    pub fn neighbours(&self, node: NodeIndex, direction: Direction, kinds: &[EdgeKind]) -> Vec<(NodeIndex, Edge)> {
+        let mut found: Vec<(NodeIndex, Edge)> = self
+            .graph
+            .edges_directed(node, direction)
+            .filter(|e| kinds.contains(&e.weight().kind))
+            .map(|e| (if direction == Direction::Outgoing { e.target() } else { e.source() }, *e.weight()))
+            .collect();
+        found.sort_by(|a, b| self.graph[a.0].label().cmp(self.graph[b.0].label()).then(a.1.line.cmp(&b.1.line)));
+        found
+    }
+
+    /// The file node a node belongs to (itself for files).
+    pub fn file_of(&self, node: NodeIndex) -> Option<NodeIndex> {
+        self.file(self.graph[node].path())
+    }
+
+    fn node_labels(&self) -> Vec<String> {
+        self.graph.node_weights().map(|n| n.label().to_string()).collect()
+    }
+
+    /// Edges as sorted (source, target, kind, line, weight bits) tuples: two graphs are equal
+    /// when these are.
+    pub fn canonical_edges(&self) -> Vec<(String, String, EdgeKind, u32, u32, u32)> {
+        let mut edges: Vec<_> = self
+            .graph
+            .edge_references()
+            .map(|e| {
+                let w = e.weight();
+                (
+                    self.graph[e.source()].label().to_string(),
+                    self.graph[e.target()].label().to_string(),
+                    w.kind,
+                    w.line,
+                    w.weight.to_bits(),
+                    w.confidence.to_bits(),
+                )
+            })
+            .collect();
+        edges.sort();
+        edges
+    }
+
+    pub(crate) fn from_parts(
+        graph: DiGraph<Node, Edge>,
+        stats: ResolutionStats,
+        files: BTreeMap<String, NodeIndex>,
+        symbols: BTreeMap<String, NodeIndex>,
+    ) -> CodeGraph {
+        CodeGraph { graph, stats, files, symbols }
+    }
+
+    /// An edge by index (for paths).
+    pub fn edge(&self, index: EdgeIndex) -> Edge {
+        self.graph[index]
+    }
+}

@@ -1,0 +1,65 @@
+//! The frame around every file `store` writes (manifest, facts, graph): 8-byte magic naming
+//! the content, format version (u32 little-endian), blake3 of the body (32 bytes), then the
+//! bincode body. The checksum catches truncation and bit rot; the version catches an index
+//! written by another sextant.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Bumped whenever any index format changes incompatibly; an index with another version is
+/// rebuilt from scratch. 2: facts and graph files added.
+pub const FORMAT_VERSION: u32 = 2;
+
+const HEADER_LEN: usize = 8 + 4 + 32;
+
+/// Why a framed file could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FrameError {
+    /// Not the expected file, or cut short.
+    #[error("file is damaged: {0}")]
+    Corrupt(String),
+    /// Written by a sextant with another index format.
+    #[error("index format {found} is not the supported format {expected}")]
+    Incompatible {
+        /// Version found on disk.
+        found: u32,
+        /// Version this build reads.
+        expected: u32,
+    },
+}
+
+/// Serialises `value` inside a frame with `magic`.
+pub fn encode<T: Serialize>(magic: &[u8; 8], value: &T) -> Vec<u8> {
+    // Encoding plain owned data into a Vec cannot fail; an empty body would fail the checksum
+    // on read rather than go unnoticed.
+    let body = bincode::serde::encode_to_vec(value, bincode::config::standard()).unwrap_or_default();
+    let mut bytes = Vec::with_capacity(HEADER_LEN + body.len());
+    bytes.extend_from_slice(magic);
+    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    bytes.extend_from_slice(blake3::hash(&body).as_bytes());
+    bytes.extend_from_slice(&body);
+    bytes
+}
+
+/// Verifies a frame with `magic` and deserialises its body.
+pub fn decode<T: DeserializeOwned>(magic: &[u8; 8], bytes: &[u8]) -> Result<T, FrameError> {
+    if bytes.len() < HEADER_LEN || &bytes[..8] != magic {
+        return Err(FrameError::Corrupt(format!("not a sextant {} file", String::from_utf8_lossy(magic).trim_end_matches('\0'))));
+    }
+    let mut version = [0u8; 4];
+    version.copy_from_slice(&bytes[8..12]);
+    let found = u32::from_le_bytes(version);
+    if found != FORMAT_VERSION {
+        return Err(FrameError::Incompatible { found, expected: FORMAT_VERSION });
+    }
+    let body = &bytes[HEADER_LEN..];
+    if blake3::hash(body).as_bytes() != &bytes[12..44] {
+        return Err(FrameError::Corrupt("checksum mismatch".into()));
+    }
+    let (value, read) = bincode::serde::decode_from_slice(body, bincode::config::standard())
+        .map_err(|e| FrameError::Corrupt(e.to_string()))?;
+    if read != body.len() {
+        return Err(FrameError::Corrupt("trailing bytes".into()));
+    }
+    Ok(value)
+}
