@@ -335,8 +335,17 @@ impl Llm {
                     return Ok(response);
                 }
                 let max_tokens = request.max_tokens.unwrap_or(self.settings.max_tokens);
-                let metrics = CallMetrics { outcome: "truncated".to_string(), ..response.metrics };
-                (LlmError::Truncated { max_tokens, metrics: Box::new(metrics.clone()) }, metrics)
+                let metrics = CallMetrics {
+                    outcome: "truncated".to_string(),
+                    ..response.metrics
+                };
+                (
+                    LlmError::Truncated {
+                        max_tokens,
+                        metrics: Box::new(metrics.clone()),
+                    },
+                    metrics,
+                )
             }
             Err((error, attempts)) => {
                 let mut metrics = CallMetrics::new(&self.settings, request.stage.as_deref());

@@ -147,7 +147,9 @@ pub struct CodeGraph {
 
 impl PartialEq for CodeGraph {
     fn eq(&self, other: &Self) -> bool {
-        self.stats == other.stats && self.canonical_edges() == other.canonical_edges() && self.node_labels() == other.node_labels()
+        self.stats == other.stats
+            && self.canonical_edges() == other.canonical_edges()
+            && self.node_labels() == other.node_labels()
     }
 }
 
@@ -178,7 +180,8 @@ impl CodeGraph {
             .symbols
             .iter()
             .filter(|(id, node)| {
-                id.ends_with(&suffix) || matches!(&self.graph[**node], Node::Symbol { name, .. } if name == query)
+                id.ends_with(&suffix)
+                    || matches!(&self.graph[**node], Node::Symbol { name, .. } if name == query)
             })
             .map(|(_, node)| *node)
             .collect();
@@ -207,14 +210,33 @@ impl CodeGraph {
 
     /// Edges of `kinds` leaving (`Outgoing`) or entering (`Incoming`) a node, sorted by the
     /// other end's label and line.
-    pub fn neighbours(&self, node: NodeIndex, direction: Direction, kinds: &[EdgeKind]) -> Vec<(NodeIndex, Edge)> {
+    pub fn neighbours(
+        &self,
+        node: NodeIndex,
+        direction: Direction,
+        kinds: &[EdgeKind],
+    ) -> Vec<(NodeIndex, Edge)> {
         let mut found: Vec<(NodeIndex, Edge)> = self
             .graph
             .edges_directed(node, direction)
             .filter(|e| kinds.contains(&e.weight().kind))
-            .map(|e| (if direction == Direction::Outgoing { e.target() } else { e.source() }, *e.weight()))
+            .map(|e| {
+                (
+                    if direction == Direction::Outgoing {
+                        e.target()
+                    } else {
+                        e.source()
+                    },
+                    *e.weight(),
+                )
+            })
             .collect();
-        found.sort_by(|a, b| self.graph[a.0].label().cmp(self.graph[b.0].label()).then(a.1.line.cmp(&b.1.line)));
+        found.sort_by(|a, b| {
+            self.graph[a.0]
+                .label()
+                .cmp(self.graph[b.0].label())
+                .then(a.1.line.cmp(&b.1.line))
+        });
         found
     }
 
@@ -224,7 +246,10 @@ impl CodeGraph {
     }
 
     fn node_labels(&self) -> Vec<String> {
-        self.graph.node_weights().map(|n| n.label().to_string()).collect()
+        self.graph
+            .node_weights()
+            .map(|n| n.label().to_string())
+            .collect()
     }
 
     /// Edges as sorted (source, target, kind, line, weight bits) tuples: two graphs are equal
@@ -255,7 +280,12 @@ impl CodeGraph {
         files: BTreeMap<String, NodeIndex>,
         symbols: BTreeMap<String, NodeIndex>,
     ) -> CodeGraph {
-        CodeGraph { graph, stats, files, symbols }
+        CodeGraph {
+            graph,
+            stats,
+            files,
+            symbols,
+        }
     }
 
     /// An edge by index (for paths).

@@ -207,41 +207,70 @@ impl IndexDir {
 
     fn frame_error(&self, error: FrameError) -> StoreError {
         match error {
-            FrameError::Corrupt(reason) => StoreError::Corrupt { dir: self.path.clone(), reason },
-            FrameError::Incompatible { found, expected } => {
-                StoreError::Incompatible { dir: self.path.clone(), found, expected }
-            }
+            FrameError::Corrupt(reason) => StoreError::Corrupt {
+                dir: self.path.clone(),
+                reason,
+            },
+            FrameError::Incompatible { found, expected } => StoreError::Incompatible {
+                dir: self.path.clone(),
+                found,
+                expected,
+            },
         }
     }
 
     /// Writes a manifest for a generation about to be committed, durably.
     pub fn write_manifest(&self, lock: &WriteLock, manifest: &Manifest) -> Result<(), StoreError> {
-        self.write_durably(lock, &self.manifest_path(manifest.generation), &manifest::encode(manifest))
+        self.write_durably(
+            lock,
+            &self.manifest_path(manifest.generation),
+            &manifest::encode(manifest),
+        )
     }
 
     /// Writes the link facts of a generation about to be committed, durably.
-    pub fn write_facts(&self, lock: &WriteLock, generation: u64, facts: &FactsMap) -> Result<(), StoreError> {
+    pub fn write_facts(
+        &self,
+        lock: &WriteLock,
+        generation: u64,
+        facts: &FactsMap,
+    ) -> Result<(), StoreError> {
         let path = self.path.join(format!("facts-{generation}.bin"));
         self.write_durably(lock, &path, &frame::encode(FACTS_MAGIC, facts))
     }
 
     /// Writes the graph of a generation about to be committed, durably.
-    pub fn write_graph(&self, lock: &WriteLock, generation: u64, graph: &CodeGraph) -> Result<(), StoreError> {
+    pub fn write_graph(
+        &self,
+        lock: &WriteLock,
+        generation: u64,
+        graph: &CodeGraph,
+    ) -> Result<(), StoreError> {
         let path = self.path.join(format!("graph-{generation}.bin"));
         self.write_durably(lock, &path, &frame::encode(GRAPH_MAGIC, graph))
     }
 
     /// Reads the link facts of a committed generation.
     pub fn read_facts(&self, generation: u64) -> Result<FactsMap, StoreError> {
-        self.read_framed(&self.path.join(format!("facts-{generation}.bin")), FACTS_MAGIC)
+        self.read_framed(
+            &self.path.join(format!("facts-{generation}.bin")),
+            FACTS_MAGIC,
+        )
     }
 
     /// Reads the graph of a committed generation.
     pub fn read_graph(&self, generation: u64) -> Result<CodeGraph, StoreError> {
-        self.read_framed(&self.path.join(format!("graph-{generation}.bin")), GRAPH_MAGIC)
+        self.read_framed(
+            &self.path.join(format!("graph-{generation}.bin")),
+            GRAPH_MAGIC,
+        )
     }
 
-    fn read_framed<T: serde::de::DeserializeOwned>(&self, path: &Path, magic: &[u8; 8]) -> Result<T, StoreError> {
+    fn read_framed<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &Path,
+        magic: &[u8; 8],
+    ) -> Result<T, StoreError> {
         let bytes = std::fs::read(path).map_err(|e| StoreError::Corrupt {
             dir: self.path.clone(),
             reason: format!("cannot read {}: {e}", path.display()),
@@ -250,10 +279,16 @@ impl IndexDir {
     }
 
     /// Temp file, fsync, rename, fsync of the directory: the file is whole or absent.
-    fn write_durably(&self, _lock: &WriteLock, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    fn write_durably(
+        &self,
+        _lock: &WriteLock,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
         let temporary = path.with_extension("bin.tmp");
         let mut file = File::create(&temporary).map_err(io_error("creating", &temporary))?;
-        file.write_all(bytes).map_err(io_error("writing", &temporary))?;
+        file.write_all(bytes)
+            .map_err(io_error("writing", &temporary))?;
         file.sync_all().map_err(io_error("syncing", &temporary))?;
         std::fs::rename(&temporary, path).map_err(io_error("renaming", &temporary))?;
         sync_dir(&self.path)
@@ -266,12 +301,18 @@ impl IndexDir {
 
     /// Removes manifests, facts, graphs and temporary files of every generation but `current`.
     pub fn collect_garbage(&self, _lock: &WriteLock, current: u64) -> Result<(), StoreError> {
-        let keep = [format!("manifest-{current}.bin"), format!("facts-{current}.bin"), format!("graph-{current}.bin")];
+        let keep = [
+            format!("manifest-{current}.bin"),
+            format!("facts-{current}.bin"),
+            format!("graph-{current}.bin"),
+        ];
         let entries = std::fs::read_dir(&self.path).map_err(io_error("listing", &self.path))?;
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            let generational = ["manifest-", "facts-", "graph-"].iter().any(|p| name.starts_with(p));
+            let generational = ["manifest-", "facts-", "graph-"]
+                .iter()
+                .any(|p| name.starts_with(p));
             if generational && !keep.iter().any(|k| *k == name) {
                 std::fs::remove_file(entry.path()).map_err(io_error("removing", &entry.path()))?;
             }

@@ -459,8 +459,16 @@ fn update_in_pool(
         .collect();
     progress.finish();
     let mut files: BTreeMap<String, FileRecord> = scan.unchanged.into_iter().collect();
-    let mut facts = if full { FactsMap::new() } else { previous_facts };
-    for path in scan.removed.iter().chain(scan.to_index.iter().map(|(file, _)| &file.path)) {
+    let mut facts = if full {
+        FactsMap::new()
+    } else {
+        previous_facts
+    };
+    for path in scan
+        .removed
+        .iter()
+        .chain(scan.to_index.iter().map(|(file, _)| &file.path))
+    {
         facts.remove(path);
     }
     for result in indexed {
@@ -594,7 +602,11 @@ fn index_file(
         references: facts.references,
         imports: facts.imports,
     };
-    Ok(Some(Indexed { path: file.path.clone(), record, link }))
+    Ok(Some(Indexed {
+        path: file.path.clone(),
+        record,
+        link,
+    }))
 }
 
 fn add_chunks(

@@ -31,20 +31,42 @@ impl Drop for Server {
 }
 
 fn start_server() -> Option<Server> {
-    let (Ok(binary), Ok(model)) = (std::env::var("SEXTANT_LLAMA_SERVER"), std::env::var("SEXTANT_LLAMA_MODEL")) else {
-        assert!(std::env::var_os("CI").is_none(), "CI must set SEXTANT_LLAMA_SERVER and SEXTANT_LLAMA_MODEL (.ci/run does)");
-        eprintln!("skipped: SEXTANT_LLAMA_SERVER / SEXTANT_LLAMA_MODEL not set (run .ci/run to build llama-server)");
+    let (Ok(binary), Ok(model)) = (
+        std::env::var("SEXTANT_LLAMA_SERVER"),
+        std::env::var("SEXTANT_LLAMA_MODEL"),
+    ) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must set SEXTANT_LLAMA_SERVER and SEXTANT_LLAMA_MODEL (.ci/run does)"
+        );
+        eprintln!(
+            "skipped: SEXTANT_LLAMA_SERVER / SEXTANT_LLAMA_MODEL not set (run .ci/run to build llama-server)"
+        );
         return None;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let child = Command::new(binary)
-        .args(["-m", &model, "--host", "127.0.0.1", "--port", &port.to_string()])
+        .args([
+            "-m",
+            &model,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ])
         .args(["-c", "4096", "-t", "2", "--alias", ALIAS])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("llama-server starts");
-    let server = Server { child, url: format!("http://127.0.0.1:{port}") };
+    let server = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let ready = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok_and(|mut stream| {
@@ -57,7 +79,10 @@ fn start_server() -> Option<Server> {
         if ready {
             return Some(server);
         }
-        assert!(Instant::now() < deadline, "llama-server did not become healthy within 120 s");
+        assert!(
+            Instant::now() < deadline,
+            "llama-server did not become healthy within 120 s"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
 }
@@ -66,15 +91,38 @@ fn start_server() -> Option<Server> {
 fn real_llama_server_speaks_openai_with_schema_valid_output() {
     let Some(server) = start_server() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
-    let base = ["--provider", "openai", "--base-url", &server.url, "--model", ALIAS, "--context-size", "4096", "--max-tokens", "512"];
-    let report = stdout_of(sextant(dir.path()).args(["llm", "check", "--json"]).args(base));
+    let base = [
+        "--provider",
+        "openai",
+        "--base-url",
+        &server.url,
+        "--model",
+        ALIAS,
+        "--context-size",
+        "4096",
+        "--max-tokens",
+        "512",
+    ];
+    let report = stdout_of(
+        sextant(dir.path())
+            .args(["llm", "check", "--json"])
+            .args(base),
+    );
     let report: serde_json::Value = serde_json::from_str(&report).expect("json");
     assert_eq!(report["models"][0]["name"], ALIAS);
     let speed = &report["speed"];
-    assert!(speed["completion_tokens"].as_u64().unwrap_or(0) > 0, "{report}");
-    let tokens_per_second = speed["tokens_per_second"].as_f64().expect("tokens/s measured");
+    assert!(
+        speed["completion_tokens"].as_u64().unwrap_or(0) > 0,
+        "{report}"
+    );
+    let tokens_per_second = speed["tokens_per_second"]
+        .as_f64()
+        .expect("tokens/s measured");
     assert!(tokens_per_second > 0.0);
-    eprintln!("llama-server SmolLM2-135M through sextant: {tokens_per_second:.1} tokens/s, first token after {} ms", speed["time_to_first_token_ms"]);
+    eprintln!(
+        "llama-server SmolLM2-135M through sextant: {tokens_per_second:.1} tokens/s, first token after {} ms",
+        speed["time_to_first_token_ms"]
+    );
 
     let settings = LlmSettings {
         provider: Provider::OpenAi,
@@ -113,9 +161,12 @@ fn real_llama_server_speaks_openai_with_schema_valid_output() {
             stage: Some("smoke".into()),
             ..ChatRequest::default()
         };
-        let reply = chat_structured::<Questions>(&llm, &request, &schema, &|_| {}).expect("schema-valid reply");
+        let reply = chat_structured::<Questions>(&llm, &request, &schema, &|_| {})
+            .expect("schema-valid reply");
         assert!((2..=4).contains(&reply.value.questions.len()));
         let metrics = &reply.calls[0].metrics;
-        assert!(metrics.prompt_tokens.unwrap_or(0) > 0 && metrics.completion_tokens.unwrap_or(0) > 0);
+        assert!(
+            metrics.prompt_tokens.unwrap_or(0) > 0 && metrics.completion_tokens.unwrap_or(0) > 0
+        );
     }
 }

@@ -139,7 +139,13 @@ fn length_cut_off_is_a_failure_not_a_result() {
             .chat(&request("plan", true), &|_| {})
             .expect_err("cut off");
         assert!(
-            matches!(error, LlmError::Truncated { max_tokens: 2048, .. }),
+            matches!(
+                error,
+                LlmError::Truncated {
+                    max_tokens: 2048,
+                    ..
+                }
+            ),
             "{provider:?}: {error}"
         );
     }

@@ -2,7 +2,7 @@
 
 mod crash;
 mod index_cli;
-mod llm;
 mod llama_smoke;
+mod llm;
 mod llm_cli;
 mod support;

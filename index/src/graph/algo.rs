@@ -26,7 +26,10 @@ pub fn file_projection(graph: &CodeGraph) -> BTreeMap<(NodeIndex, NodeIndex), f6
         if matches!(kind, EdgeKind::Defines | EdgeKind::Contains) {
             continue;
         }
-        let (Some(from), Some(to)) = (graph.file_of(edge.source()), graph.file_of(edge.target())) else { continue };
+        let (Some(from), Some(to)) = (graph.file_of(edge.source()), graph.file_of(edge.target()))
+        else {
+            continue;
+        };
         if from != to {
             *weights.entry((from, to)).or_default() += f64::from(edge.weight().weight);
         }
@@ -36,23 +39,32 @@ pub fn file_projection(graph: &CodeGraph) -> BTreeMap<(NodeIndex, NodeIndex), f6
 
 /// Personalised PageRank over the file projection, treated as undirected, restarting at the
 /// seed files (weights normalised). Returns each file's score, highest first.
-pub fn personalized_pagerank(graph: &CodeGraph, seeds: &BTreeMap<NodeIndex, f64>) -> Vec<(NodeIndex, f64)> {
+pub fn personalized_pagerank(
+    graph: &CodeGraph,
+    seeds: &BTreeMap<NodeIndex, f64>,
+) -> Vec<(NodeIndex, f64)> {
     let projection = file_projection(graph);
     let mut neighbours: BTreeMap<NodeIndex, Vec<(NodeIndex, f64)>> = BTreeMap::new();
     for (&(a, b), &w) in &projection {
         neighbours.entry(a).or_default().push((b, w));
         neighbours.entry(b).or_default().push((a, w));
     }
-    let out_weight: BTreeMap<NodeIndex, f64> =
-        neighbours.iter().map(|(n, list)| (*n, list.iter().map(|(_, w)| w).sum())).collect();
+    let out_weight: BTreeMap<NodeIndex, f64> = neighbours
+        .iter()
+        .map(|(n, list)| (*n, list.iter().map(|(_, w)| w).sum()))
+        .collect();
     let total_seed: f64 = seeds.values().sum();
     if total_seed <= 0.0 {
         return Vec::new();
     }
-    let restart: BTreeMap<NodeIndex, f64> = seeds.iter().map(|(n, w)| (*n, w / total_seed)).collect();
+    let restart: BTreeMap<NodeIndex, f64> =
+        seeds.iter().map(|(n, w)| (*n, w / total_seed)).collect();
     let mut rank = restart.clone();
     for _ in 0..PAGERANK_ITERATIONS {
-        let mut next: BTreeMap<NodeIndex, f64> = restart.iter().map(|(n, r)| (*n, (1.0 - PAGERANK_DAMPING) * r)).collect();
+        let mut next: BTreeMap<NodeIndex, f64> = restart
+            .iter()
+            .map(|(n, r)| (*n, (1.0 - PAGERANK_DAMPING) * r))
+            .collect();
         let mut dangling = 0.0;
         for (node, score) in &rank {
             match (neighbours.get(node), out_weight.get(node)) {
@@ -109,8 +121,17 @@ pub fn shortest_path(graph: &CodeGraph, from: NodeIndex, to: NodeIndex) -> Optio
         let mut steps: Vec<Hop> = Vec::new();
         for direction in [Direction::Outgoing, Direction::Incoming] {
             for edge in graph.graph.edges_directed(node, direction) {
-                let other = if direction == Direction::Outgoing { edge.target() } else { edge.source() };
-                steps.push(Hop { from: node, to: other, edge: *edge.weight(), reversed: direction == Direction::Incoming });
+                let other = if direction == Direction::Outgoing {
+                    edge.target()
+                } else {
+                    edge.source()
+                };
+                steps.push(Hop {
+                    from: node,
+                    to: other,
+                    edge: *edge.weight(),
+                    reversed: direction == Direction::Incoming,
+                });
             }
         }
         steps.sort_by(|a, b| a.to.cmp(&b.to).then(a.reversed.cmp(&b.reversed)));

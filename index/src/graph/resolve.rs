@@ -43,7 +43,12 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
     }
     // Symbols, with structural edges; `symbol_nodes[path][i]` is the node of symbol i.
     let mut symbol_nodes: BTreeMap<&str, Vec<NodeIndex>> = BTreeMap::new();
-    let structural = Edge { kind: EdgeKind::Defines, weight: 1.0, confidence: 1.0, line: 0 };
+    let structural = Edge {
+        kind: EdgeKind::Defines,
+        weight: 1.0,
+        confidence: 1.0,
+        line: 0,
+    };
     for (path, facts) in files {
         let mut nodes = Vec::with_capacity(facts.symbols.len());
         for symbol in &facts.symbols {
@@ -82,7 +87,10 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
     for (path, facts) in files {
         for (symbol, &node) in facts.symbols.iter().zip(&symbol_nodes[path.as_str()]) {
             if symbol.kind != SymbolKind::Impl {
-                definitions.entry(symbol.name.as_str()).or_default().push((path.as_str(), node));
+                definitions
+                    .entry(symbol.name.as_str())
+                    .or_default()
+                    .push((path.as_str(), node));
             }
         }
     }
@@ -106,7 +114,12 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
             }
         }
         for (&target, &line) in &imported {
-            let edge = Edge { kind: EdgeKind::Imports, weight: 1.0, confidence: 1.0, line };
+            let edge = Edge {
+                kind: EdgeKind::Imports,
+                weight: 1.0,
+                confidence: 1.0,
+                line,
+            };
             graph.add_edge(file_nodes[path], file_nodes[target], edge);
         }
         let mut scope: BTreeSet<&str> = imported.keys().copied().collect();
@@ -121,7 +134,9 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
         // Several references from one source to one target add up into one edge.
         let mut edges: BTreeMap<(NodeIndex, NodeIndex, EdgeKind), Edge> = BTreeMap::new();
         for reference in &facts.references {
-            let source = reference.container.map_or(file_nodes[path], |c| nodes[c as usize]);
+            let source = reference
+                .container
+                .map_or(file_nodes[path], |c| nodes[c as usize]);
             let kind = match reference.kind {
                 ReferenceKind::Call => EdgeKind::Calls,
                 ReferenceKind::Type => EdgeKind::References,
@@ -137,7 +152,11 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
             } else {
                 stats.ambiguous += 1;
             }
-            let defining_files = candidates.iter().map(|(p, _)| *p).collect::<BTreeSet<_>>().len();
+            let defining_files = candidates
+                .iter()
+                .map(|(p, _)| *p)
+                .collect::<BTreeSet<_>>()
+                .len();
             let discount = 1.0 / (1.0 + (defining_files as f32).ln());
             let share = confidence / chosen.len() as f32;
             for target in chosen {
@@ -161,12 +180,24 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
 }
 
 /// Picks the definitions a reference from `path` means, and the confidence they share.
-fn choose(path: &str, scope: &BTreeSet<&str>, candidates: &[(&str, NodeIndex)]) -> (Vec<NodeIndex>, f32) {
-    let same_file: Vec<NodeIndex> = candidates.iter().filter(|(p, _)| *p == path).map(|(_, n)| *n).collect();
+fn choose(
+    path: &str,
+    scope: &BTreeSet<&str>,
+    candidates: &[(&str, NodeIndex)],
+) -> (Vec<NodeIndex>, f32) {
+    let same_file: Vec<NodeIndex> = candidates
+        .iter()
+        .filter(|(p, _)| *p == path)
+        .map(|(_, n)| *n)
+        .collect();
     if !same_file.is_empty() {
         return (same_file, SAME_FILE_CONFIDENCE);
     }
-    let in_scope: Vec<NodeIndex> = candidates.iter().filter(|(p, _)| scope.contains(p)).map(|(_, n)| *n).collect();
+    let in_scope: Vec<NodeIndex> = candidates
+        .iter()
+        .filter(|(p, _)| scope.contains(p))
+        .map(|(_, n)| *n)
+        .collect();
     if !in_scope.is_empty() {
         return (in_scope, IMPORTED_CONFIDENCE);
     }
@@ -174,13 +205,28 @@ fn choose(path: &str, scope: &BTreeSet<&str>, candidates: &[(&str, NodeIndex)]) 
         return (vec![candidates[0].1], UNIQUE_GLOBAL_CONFIDENCE);
     }
     let mut nearest: Vec<&(&str, NodeIndex)> = candidates.iter().collect();
-    nearest.sort_by(|a, b| shared_prefix(path, b.0).cmp(&shared_prefix(path, a.0)).then(a.0.cmp(b.0)).then(a.1.cmp(&b.1)));
-    (nearest.into_iter().take(MAX_CANDIDATES).map(|(_, n)| *n).collect(), AMBIGUOUS_CONFIDENCE)
+    nearest.sort_by(|a, b| {
+        shared_prefix(path, b.0)
+            .cmp(&shared_prefix(path, a.0))
+            .then(a.0.cmp(b.0))
+            .then(a.1.cmp(&b.1))
+    });
+    (
+        nearest
+            .into_iter()
+            .take(MAX_CANDIDATES)
+            .map(|(_, n)| *n)
+            .collect(),
+        AMBIGUOUS_CONFIDENCE,
+    )
 }
 
 /// Number of leading path components two paths share.
 fn shared_prefix(a: &str, b: &str) -> usize {
-    a.split('/').zip(b.split('/')).take_while(|(x, y)| x == y).count()
+    a.split('/')
+        .zip(b.split('/'))
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 fn parent_dir(path: &str) -> &str {
@@ -188,7 +234,11 @@ fn parent_dir(path: &str) -> &str {
 }
 
 fn join(dir: &str, rest: &str) -> String {
-    if dir.is_empty() { rest.to_string() } else { format!("{dir}/{rest}") }
+    if dir.is_empty() {
+        rest.to_string()
+    } else {
+        format!("{dir}/{rest}")
+    }
 }
 
 /// Resolves `.` and `..` components; `None` if the path climbs above the root.
@@ -214,7 +264,9 @@ struct PathIndex<'a> {
     languages: HashMap<&'a str, Option<Language>>,
 }
 
-const SCRIPT_EXTENSIONS: [&str; 8] = [".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts"];
+const SCRIPT_EXTENSIONS: [&str; 8] = [
+    ".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts",
+];
 const C_SOURCE_EXTENSIONS: [&str; 4] = ["c", "cc", "cpp", "cxx"];
 
 impl<'a> PathIndex<'a> {
@@ -223,13 +275,19 @@ impl<'a> PathIndex<'a> {
         let mut python_modules: HashMap<String, Vec<&str>> = HashMap::new();
         for path in files.keys() {
             by_dir.entry(parent_dir(path)).or_default().push(path);
-            if let Some(module) = path.strip_suffix(".py").or_else(|| path.strip_suffix(".pyi")) {
+            if let Some(module) = path
+                .strip_suffix(".py")
+                .or_else(|| path.strip_suffix(".pyi"))
+            {
                 let module = module.strip_suffix("/__init__").unwrap_or(module);
                 let parts: Vec<&str> = module.split('/').collect();
                 // Every suffix is a possible import name, since source roots (`src/`, `lib/`)
                 // are not known: `src/pkg/mod.py` answers to `pkg.mod` and `src.pkg.mod`.
                 for start in 0..parts.len() {
-                    python_modules.entry(parts[start..].join(".")).or_default().push(path);
+                    python_modules
+                        .entry(parts[start..].join("."))
+                        .or_default()
+                        .push(path);
                 }
             }
         }
@@ -237,7 +295,10 @@ impl<'a> PathIndex<'a> {
             paths: files.keys().map(String::as_str).collect(),
             by_dir,
             python_modules,
-            languages: files.iter().map(|(p, f)| (p.as_str(), f.language)).collect(),
+            languages: files
+                .iter()
+                .map(|(p, f)| (p.as_str(), f.language))
+                .collect(),
         }
     }
 
@@ -246,11 +307,18 @@ impl<'a> PathIndex<'a> {
     }
 
     /// Files an import names, or `None` for an import of something outside the repository.
-    fn resolve_import(&self, path: &str, language: Option<Language>, import: &str) -> Option<Vec<&'a str>> {
+    fn resolve_import(
+        &self,
+        path: &str,
+        language: Option<Language>,
+        import: &str,
+    ) -> Option<Vec<&'a str>> {
         let found = match language? {
             Language::Rust => self.rust(path, import),
             Language::Python => self.python(path, import),
-            Language::JavaScript | Language::TypeScript | Language::Tsx => self.script(path, import),
+            Language::JavaScript | Language::TypeScript | Language::Tsx => {
+                self.script(path, import)
+            }
             Language::Go => self.go(import),
             Language::Java => self.java(import),
             Language::C | Language::Cpp => self.include(path, import),
@@ -270,7 +338,8 @@ impl<'a> PathIndex<'a> {
     }
 
     fn rust_module_file(&self, dir: &str) -> Option<&'a str> {
-        self.existing(&format!("{dir}.rs")).or_else(|| self.existing(&join(dir, "mod.rs")))
+        self.existing(&format!("{dir}.rs"))
+            .or_else(|| self.existing(&join(dir, "mod.rs")))
     }
 
     fn rust(&self, path: &str, import: &str) -> Vec<&'a str> {
@@ -281,9 +350,19 @@ impl<'a> PathIndex<'a> {
                 return vec![file];
             }
         }
-        let head = import.split("::{").next().unwrap_or(import).trim_start_matches("::");
-        let segments: Vec<&str> = head.split("::").map(str::trim).filter(|s| !s.is_empty()).collect();
-        let Some((first, rest)) = segments.split_first() else { return Vec::new() };
+        let head = import
+            .split("::{")
+            .next()
+            .unwrap_or(import)
+            .trim_start_matches("::");
+        let segments: Vec<&str> = head
+            .split("::")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        let Some((first, rest)) = segments.split_first() else {
+            return Vec::new();
+        };
         let base = match *first {
             "crate" => self.crate_root(path),
             "self" => Some(module_dir.clone()),
@@ -319,7 +398,9 @@ impl<'a> PathIndex<'a> {
     fn crate_root(&self, path: &str) -> Option<String> {
         let mut dir = parent_dir(path);
         loop {
-            if self.existing(&join(dir, "lib.rs")).is_some() || self.existing(&join(dir, "main.rs")).is_some() {
+            if self.existing(&join(dir, "lib.rs")).is_some()
+                || self.existing(&join(dir, "main.rs")).is_some()
+            {
                 return Some(dir.to_string());
             }
             if dir.is_empty() {
@@ -337,7 +418,11 @@ impl<'a> PathIndex<'a> {
             for _ in 1..dots {
                 dir = parent_dir(&dir).to_string();
             }
-            let relative = if name.is_empty() { dir.clone() } else { join(&dir, &name.replace('.', "/")) };
+            let relative = if name.is_empty() {
+                dir.clone()
+            } else {
+                join(&dir, &name.replace('.', "/"))
+            };
             let found = self
                 .existing(&format!("{relative}.py"))
                 .or_else(|| self.existing(&join(&relative, "__init__.py")));
@@ -358,12 +443,21 @@ impl<'a> PathIndex<'a> {
         if !import.starts_with('.') {
             return Vec::new();
         }
-        let Some(base) = normalise(&join(parent_dir(path), import)) else { return Vec::new() };
-        let stripped = SCRIPT_EXTENSIONS.iter().find_map(|e| base.strip_suffix(e)).unwrap_or(&base);
+        let Some(base) = normalise(&join(parent_dir(path), import)) else {
+            return Vec::new();
+        };
+        let stripped = SCRIPT_EXTENSIONS
+            .iter()
+            .find_map(|e| base.strip_suffix(e))
+            .unwrap_or(&base);
         let mut candidates = vec![base.clone()];
         candidates.extend(SCRIPT_EXTENSIONS.iter().map(|e| format!("{stripped}{e}")));
         candidates.extend(SCRIPT_EXTENSIONS.iter().map(|e| format!("{base}/index{e}")));
-        candidates.iter().find_map(|c| self.existing(c)).into_iter().collect()
+        candidates
+            .iter()
+            .find_map(|c| self.existing(c))
+            .into_iter()
+            .collect()
     }
 
     /// A Go import path names a package directory; the module prefix is not known without
@@ -392,7 +486,12 @@ impl<'a> PathIndex<'a> {
         for length in (1..=parts.len()).rev() {
             let suffix = parts[..length].join("/");
             let file = format!("{suffix}.java");
-            let found: Vec<&str> = self.paths.iter().filter(|p| **p == file || p.ends_with(&format!("/{file}"))).copied().collect();
+            let found: Vec<&str> = self
+                .paths
+                .iter()
+                .filter(|p| **p == file || p.ends_with(&format!("/{file}")))
+                .copied()
+                .collect();
             if !found.is_empty() {
                 return found;
             }
@@ -413,26 +512,54 @@ impl<'a> PathIndex<'a> {
     }
 
     fn include(&self, path: &str, import: &str) -> Vec<&'a str> {
-        if let Some(local) = normalise(&join(parent_dir(path), import)).and_then(|p| self.existing(&p)) {
+        if let Some(local) =
+            normalise(&join(parent_dir(path), import)).and_then(|p| self.existing(&p))
+        {
             return vec![local];
         }
         let suffix = format!("/{import}");
-        let mut found: Vec<&str> = self.paths.iter().filter(|p| **p == import || p.ends_with(&suffix)).copied().collect();
-        found.sort_by(|a, b| shared_prefix(path, b).cmp(&shared_prefix(path, a)).then(a.cmp(b)));
+        let mut found: Vec<&str> = self
+            .paths
+            .iter()
+            .filter(|p| **p == import || p.ends_with(&suffix))
+            .copied()
+            .collect();
+        found.sort_by(|a, b| {
+            shared_prefix(path, b)
+                .cmp(&shared_prefix(path, a))
+                .then(a.cmp(b))
+        });
         found.into_iter().take(1).collect()
     }
 
     /// Files in a file's scope without an import: Go and Java package peers (same directory,
     /// same language), and the source files paired with included C/C++ headers.
-    fn peers(&self, path: &str, language: Option<Language>, imported: &BTreeMap<&str, u32>) -> Vec<&'a str> {
+    fn peers(
+        &self,
+        path: &str,
+        language: Option<Language>,
+        imported: &BTreeMap<&str, u32>,
+    ) -> Vec<&'a str> {
         match language {
-            Some(Language::Go | Language::Java) => self.by_dir.get(parent_dir(path)).map_or_else(Vec::new, |files| {
-                files.iter().filter(|f| self.languages.get(**f) == Some(&language)).copied().collect()
-            }),
+            Some(Language::Go | Language::Java) => {
+                self.by_dir
+                    .get(parent_dir(path))
+                    .map_or_else(Vec::new, |files| {
+                        files
+                            .iter()
+                            .filter(|f| self.languages.get(**f) == Some(&language))
+                            .copied()
+                            .collect()
+                    })
+            }
             Some(Language::C | Language::Cpp) => imported
                 .keys()
                 .filter_map(|header| header.rsplit_once('.').map(|(stem, _)| stem))
-                .flat_map(|stem| C_SOURCE_EXTENSIONS.iter().filter_map(move |e| self.existing(&format!("{stem}.{e}"))))
+                .flat_map(|stem| {
+                    C_SOURCE_EXTENSIONS
+                        .iter()
+                        .filter_map(move |e| self.existing(&format!("{stem}.{e}")))
+                })
                 .collect(),
             _ => Vec::new(),
         }

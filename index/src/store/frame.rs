@@ -32,7 +32,8 @@ pub enum FrameError {
 pub fn encode<T: Serialize>(magic: &[u8; 8], value: &T) -> Vec<u8> {
     // Encoding plain owned data into a Vec cannot fail; an empty body would fail the checksum
     // on read rather than go unnoticed.
-    let body = bincode::serde::encode_to_vec(value, bincode::config::standard()).unwrap_or_default();
+    let body =
+        bincode::serde::encode_to_vec(value, bincode::config::standard()).unwrap_or_default();
     let mut bytes = Vec::with_capacity(HEADER_LEN + body.len());
     bytes.extend_from_slice(magic);
     bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -44,13 +45,19 @@ pub fn encode<T: Serialize>(magic: &[u8; 8], value: &T) -> Vec<u8> {
 /// Verifies a frame with `magic` and deserialises its body.
 pub fn decode<T: DeserializeOwned>(magic: &[u8; 8], bytes: &[u8]) -> Result<T, FrameError> {
     if bytes.len() < HEADER_LEN || &bytes[..8] != magic {
-        return Err(FrameError::Corrupt(format!("not a sextant {} file", String::from_utf8_lossy(magic).trim_end_matches('\0'))));
+        return Err(FrameError::Corrupt(format!(
+            "not a sextant {} file",
+            String::from_utf8_lossy(magic).trim_end_matches('\0')
+        )));
     }
     let mut version = [0u8; 4];
     version.copy_from_slice(&bytes[8..12]);
     let found = u32::from_le_bytes(version);
     if found != FORMAT_VERSION {
-        return Err(FrameError::Incompatible { found, expected: FORMAT_VERSION });
+        return Err(FrameError::Incompatible {
+            found,
+            expected: FORMAT_VERSION,
+        });
     }
     let body = &bytes[HEADER_LEN..];
     if blake3::hash(body).as_bytes() != &bytes[12..44] {

@@ -120,23 +120,23 @@ mod tests {
         let bytes = encode(&sample());
         assert!(matches!(
             decode(&bytes[..bytes.len() - 1]),
-            Err(ManifestError::Corrupt(_))
+            Err(FrameError::Corrupt(_))
         ));
-        assert!(matches!(decode(b"garbage"), Err(ManifestError::Corrupt(_))));
+        assert!(matches!(decode(b"garbage"), Err(FrameError::Corrupt(_))));
         let mut flipped = bytes.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 0xff;
         assert_eq!(
             decode(&flipped),
-            Err(ManifestError::Corrupt("checksum mismatch".into()))
+            Err(FrameError::Corrupt("checksum mismatch".into()))
         );
         let mut old = bytes;
         old[8] = 0;
         assert_eq!(
             decode(&old),
-            Err(ManifestError::Incompatible {
+            Err(FrameError::Incompatible {
                 found: 0,
-                expected: FORMAT_VERSION
+                expected: crate::store::FORMAT_VERSION
             })
         );
     }
