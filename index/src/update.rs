@@ -367,19 +367,7 @@ fn update_in_pool(
     {
         rebuild_reason = Some("index settings changed; rebuilding from scratch".to_string());
     }
-    // The graph is relinked from every file's facts, so an incremental run needs the previous
-    // generation's facts; without them it starts over.
-    let mut previous_facts = FactsMap::new();
-    if let Some(snapshot) = &previous
-        && rebuild_reason.is_none()
-        && !options.full
-    {
-        match dir.read_facts(snapshot.manifest.generation) {
-            Ok(facts) => previous_facts = facts,
-            Err(error) => rebuild_reason = Some(format!("{error}; rebuilding from scratch")),
-        }
-    }
-    let full = options.full || rebuild_reason.is_some();
+    let mut full = options.full || rebuild_reason.is_some();
     let previous_manifest = previous.as_ref().map(|s| &s.manifest);
     let mut scan = scan(
         root,
@@ -388,6 +376,36 @@ fn update_in_pool(
         if full { None } else { previous_manifest },
         progress,
     )?;
+    // The graph is relinked from every file's facts, so an incremental run with changes needs
+    // the previous generation's facts (read only then: a no-op run never pays for them);
+    // without them it starts over.
+    let mut previous_facts = FactsMap::new();
+    if let Some(manifest) = previous_manifest
+        && !full
+        && scan.counts().any_change()
+    {
+        match dir.read_facts(manifest.generation) {
+            Ok(facts) => previous_facts = facts,
+            Err(error) => {
+                rebuild_reason = Some(format!("{error}; rebuilding from scratch"));
+                full = true;
+                let unchanged = std::mem::take(&mut scan.unchanged);
+                scan.to_index
+                    .extend(unchanged.into_iter().map(|(path, record)| {
+                        let absolute = root.join(&path);
+                        (
+                            WalkedFile {
+                                path,
+                                absolute,
+                                size: record.size,
+                            },
+                            false,
+                        )
+                    }));
+                scan.to_index.sort();
+            }
+        }
+    }
     if full && let Some(manifest) = previous_manifest {
         // Everything is re-indexed; what is in the old manifest and not on disk is removed.
         let present: std::collections::HashSet<&str> =

@@ -334,3 +334,49 @@ fn search_finds_split_identifiers_with_matched_lines() {
             .any(|h| h.path == "src/lib.rs" && h.symbols.iter().any(|s| s == "item_1"))
     );
 }
+
+#[test]
+fn missing_facts_force_a_rebuild_when_files_change() {
+    let repo = fixture_repo();
+    let dir = IndexDir::new(repo.path().join(".sextant"));
+    let first = update_index(
+        repo.path(),
+        &dir,
+        &settings(),
+        UpdateOptions::default(),
+        &NoProgress,
+    )
+    .expect("index");
+    std::fs::remove_file(dir.path().join(format!("facts-{}.bin", first.generation)))
+        .expect("remove facts");
+    let noop = update_index(
+        repo.path(),
+        &dir,
+        &settings(),
+        UpdateOptions::default(),
+        &NoProgress,
+    )
+    .expect("no-op");
+    assert!(
+        !noop.committed,
+        "nothing changed, so the facts are not needed"
+    );
+    apply(repo.path(), &Edit::Write(0, 3));
+    let rebuilt = update_index(
+        repo.path(),
+        &dir,
+        &settings(),
+        UpdateOptions::default(),
+        &NoProgress,
+    )
+    .expect("rebuild");
+    assert!(rebuilt.full_rebuild);
+    assert!(
+        rebuilt
+            .rebuild_reason
+            .expect("reason")
+            .contains("facts-1.bin")
+    );
+    let graph = dir.read_graph(rebuilt.generation).expect("graph");
+    assert_eq!(graph.file_count(), PATHS.len());
+}

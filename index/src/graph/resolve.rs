@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use petgraph::graph::{DiGraph, NodeIndex};
+use rayon::prelude::*;
 
 use super::{CodeGraph, Edge, EdgeKind, LinkFacts, Node, ResolutionStats};
 use crate::facts::{ReferenceKind, SymbolKind};
@@ -128,38 +129,95 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
         scopes.insert(path.as_str(), scope);
     }
 
-    for (path, facts) in files {
-        let nodes = &symbol_nodes[path.as_str()];
-        let scope = &scopes[path.as_str()];
-        // Several references from one source to one target add up into one edge.
-        let mut edges: BTreeMap<(NodeIndex, NodeIndex, EdgeKind), Edge> = BTreeMap::new();
+    let defining_files: HashMap<&str, usize> = definitions
+        .iter()
+        .map(|(name, defs)| {
+            (
+                *name,
+                defs.iter().map(|(p, _)| *p).collect::<BTreeSet<_>>().len(),
+            )
+        })
+        .collect();
+    // Each file's references resolve independently of the others: in parallel, then added to
+    // the graph in path order so the result does not depend on scheduling.
+    let per_file: Vec<(
+        BTreeMap<(NodeIndex, NodeIndex, EdgeKind), Edge>,
+        ResolutionStats,
+    )> = files
+        .par_iter()
+        .map(|(path, facts)| {
+            let context = FileContext {
+                path,
+                nodes: &symbol_nodes[path.as_str()],
+                file_node: file_nodes[path],
+                scope: &scopes[path.as_str()],
+                definitions: &definitions,
+                defining_files: &defining_files,
+            };
+            context.resolve(facts)
+        })
+        .collect();
+    for (edges, file_stats) in per_file {
+        stats.resolved += file_stats.resolved;
+        stats.ambiguous += file_stats.ambiguous;
+        stats.unresolved += file_stats.unresolved;
+        for ((source, target, _), edge) in edges {
+            graph.add_edge(source, target, edge);
+        }
+    }
+    CodeGraph::from_parts(graph, stats, file_nodes, symbol_ids)
+}
+
+/// What resolving one file's references needs.
+struct FileContext<'a> {
+    path: &'a str,
+    nodes: &'a [NodeIndex],
+    file_node: NodeIndex,
+    scope: &'a BTreeSet<&'a str>,
+    definitions: &'a HashMap<&'a str, Vec<(&'a str, NodeIndex)>>,
+    defining_files: &'a HashMap<&'a str, usize>,
+}
+
+/// Edges from one file, keyed so several references from one source to one target add up.
+type FileEdges = BTreeMap<(NodeIndex, NodeIndex, EdgeKind), Edge>;
+
+impl FileContext<'_> {
+    fn resolve(&self, facts: &LinkFacts) -> (FileEdges, ResolutionStats) {
+        let mut edges = FileEdges::new();
+        let mut stats = ResolutionStats::default();
+        // The choice depends only on the name within one file: decide each name once.
+        let mut chosen_by_name: HashMap<&str, (Vec<NodeIndex>, f32, f32)> = HashMap::new();
         for reference in &facts.references {
             let source = reference
                 .container
-                .map_or(file_nodes[path], |c| nodes[c as usize]);
+                .map_or(self.file_node, |c| self.nodes[c as usize]);
             let kind = match reference.kind {
                 ReferenceKind::Call => EdgeKind::Calls,
                 ReferenceKind::Type => EdgeKind::References,
                 ReferenceKind::Implementation => EdgeKind::Implements,
             };
-            let Some(candidates) = definitions.get(reference.name.as_str()) else {
+            let Some(candidates) = self.definitions.get(reference.name.as_str()) else {
                 stats.unresolved += 1;
                 continue;
             };
-            let (chosen, confidence) = choose(path, scope, candidates);
+            let (chosen, confidence, discount) = chosen_by_name
+                .entry(reference.name.as_str())
+                .or_insert_with(|| {
+                    let (chosen, confidence) = choose(self.path, self.scope, candidates);
+                    let defining = self
+                        .defining_files
+                        .get(reference.name.as_str())
+                        .copied()
+                        .unwrap_or(1);
+                    (chosen, confidence, 1.0 / (1.0 + (defining as f32).ln()))
+                });
             if chosen.len() == 1 {
                 stats.resolved += 1;
             } else {
                 stats.ambiguous += 1;
             }
-            let defining_files = candidates
-                .iter()
-                .map(|(p, _)| *p)
-                .collect::<BTreeSet<_>>()
-                .len();
-            let discount = 1.0 / (1.0 + (defining_files as f32).ln());
-            let share = confidence / chosen.len() as f32;
-            for target in chosen {
+            let share = *confidence / chosen.len() as f32;
+            for &target in chosen.iter() {
                 if target == source {
                     continue;
                 }
@@ -169,14 +227,11 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
                     confidence: share,
                     line: reference.line,
                 });
-                edge.weight += share * discount;
+                edge.weight += share * *discount;
             }
         }
-        for ((source, target, _), edge) in edges {
-            graph.add_edge(source, target, edge);
-        }
+        (edges, stats)
     }
-    CodeGraph::from_parts(graph, stats, file_nodes, symbol_ids)
 }
 
 /// Picks the definitions a reference from `path` means, and the confidence they share.
