@@ -39,9 +39,59 @@ pub enum Command {
     Search(SearchArgs),
     /// Show what is indexed and how stale the index is.
     Status(StatusArgs),
+    /// Query the knowledge graph: callers, callees, dependencies, paths.
+    Graph(GraphArgs),
     /// Talk to the configured language model server.
     #[command(subcommand)]
     Llm(LlmCommand),
+}
+
+/// `sextant graph ...`.
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// What to ask.
+    #[command(subcommand)]
+    pub query: GraphQuery,
+    /// Repository root [default: found from the current directory].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub repo: Option<PathBuf>,
+    /// Print the answer as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The graph queries.
+#[derive(Debug, Subcommand)]
+pub enum GraphQuery {
+    /// Who calls a symbol (given by name or id, e.g. `verify` or `src/auth.rs::Verifier::verify`).
+    Callers {
+        /// Symbol name or id.
+        symbol: String,
+    },
+    /// What a symbol calls.
+    Callees {
+        /// Symbol name or id.
+        symbol: String,
+    },
+    /// Files a file depends on: its imports, and the files whose symbols it uses.
+    Deps {
+        /// File path relative to the root.
+        file: String,
+    },
+    /// Files that depend on a file.
+    Rdeps {
+        /// File path relative to the root.
+        file: String,
+    },
+    /// The shortest chain of edges between two files or symbols.
+    Path {
+        /// File path, symbol name or symbol id.
+        from: String,
+        /// File path, symbol name or symbol id.
+        to: String,
+    },
+    /// Node and edge counts, and how references resolved.
+    Stats,
 }
 
 /// `sextant llm ...`.

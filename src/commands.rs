@@ -1,5 +1,6 @@
 //! One module per subcommand; `dispatch` picks the one the command line asked for.
 
+mod graph;
 mod index;
 mod llm;
 mod search;
@@ -13,6 +14,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Index(args) => index::run(&args, &cli.global),
         Command::Search(args) => search::run(&args, &cli.global),
         Command::Status(args) => status::run(&args, &cli.global),
+        Command::Graph(args) => graph::run(&args, &cli.global),
         Command::Llm(command) => llm::run(&command, &cli.global),
     }
 }

@@ -177,6 +177,10 @@ pub struct Reference {
     pub line: u32,
     /// Index of the innermost symbol whose span contains the mention.
     pub container: Option<u32>,
+    /// The path or package the name is qualified with, where the syntax makes it a type,
+    /// module or package rather than a value: `HashMap` in `HashMap::new()` (Rust), `time` in
+    /// `time.Now()` (Go), `std` in `std::sort` (C++).
+    pub qualifier: Option<String>,
 }
 
 /// An import, include or use of another module.

@@ -9,6 +9,9 @@
 pub mod algo;
 pub mod resolve;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 
 use petgraph::Direction;

@@ -18,3 +18,5 @@ pub use facts::{
     SymbolKind,
 };
 pub use lang::Language;
+/// Re-exported so users of the graph need not depend on petgraph themselves.
+pub use petgraph;

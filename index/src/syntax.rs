@@ -28,6 +28,8 @@ pub enum CaptureRole {
     Reference(ReferenceKind),
     /// `@import`: the whole import node; its `@name` is the module path.
     Import,
+    /// `@qualifier`: the type, module or package a referenced name is qualified with.
+    Qualifier,
 }
 
 impl CaptureRole {
@@ -41,6 +43,9 @@ impl CaptureRole {
         }
         if capture == "import" {
             return Some(CaptureRole::Import);
+        }
+        if capture == "qualifier" {
+            return Some(CaptureRole::Qualifier);
         }
         if let Some(kind) = capture.strip_prefix("definition.") {
             return SymbolKind::parse(kind).map(CaptureRole::Definition);
@@ -92,16 +97,18 @@ pub fn extract(language: Language, text: &str, limits: &ChunkLimits) -> FileFact
         let mut name = None;
         let mut doc = None;
         let mut role = None;
+        let mut qualifier = None;
         for capture in found.captures {
             match roles[capture.index as usize] {
                 Some(CaptureRole::Name) => name = Some(capture.node),
                 Some(CaptureRole::Doc) => doc = Some(capture.node),
+                Some(CaptureRole::Qualifier) => qualifier = Some(capture.node),
                 Some(other) => role = Some((other, capture.node)),
                 None => {}
             }
         }
         if let (Some((role, node)), Some(name)) = (role, name) {
-            collector.add(role, node, name, doc, found.pattern_index);
+            collector.add(role, node, name, doc, qualifier, found.pattern_index);
         }
     }
     let mut facts = collector.finish(&lines, limits);
@@ -134,6 +141,7 @@ struct RawDefinition {
 struct RawReference {
     kind: ReferenceKind,
     name: String,
+    qualifier: Option<String>,
     byte: usize,
     line: u32,
 }
@@ -170,6 +178,7 @@ impl<'t> Collector<'t> {
         node: Node,
         name: Node,
         doc: Option<Node>,
+        qualifier: Option<Node>,
         pattern_index: usize,
     ) {
         let name_text = self.node_text(name).trim();
@@ -214,12 +223,18 @@ impl<'t> Collector<'t> {
             }
             CaptureRole::Reference(kind) => {
                 let key = (name.start_byte(), kind);
-                self.references.entry(key).or_insert_with(|| RawReference {
+                let qualifier = qualifier.map(|q| self.node_text(q).trim().to_string());
+                let reference = self.references.entry(key).or_insert_with(|| RawReference {
                     kind,
                     name: name_text.to_string(),
+                    qualifier: None,
                     byte: name.start_byte(),
                     line: row_to_line(name.start_position().row),
                 });
+                // A qualified pattern and a plain one may both match; the qualifier is kept.
+                if reference.qualifier.is_none() {
+                    reference.qualifier = qualifier;
+                }
             }
             CaptureRole::Import => {
                 let path = name_text.trim_matches(|c| matches!(c, '"' | '\'' | '`' | '<' | '>'));
@@ -235,7 +250,7 @@ impl<'t> Collector<'t> {
                     });
                 }
             }
-            CaptureRole::Name | CaptureRole::Doc => {}
+            CaptureRole::Name | CaptureRole::Doc | CaptureRole::Qualifier => {}
         }
     }
 
@@ -278,6 +293,7 @@ impl<'t> Collector<'t> {
                 kind: r.kind,
                 line: r.line,
                 container,
+                qualifier: r.qualifier,
             })
             .collect();
         let mut imports = self.imports;

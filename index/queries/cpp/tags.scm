@@ -27,6 +27,7 @@
 (preproc_def name: (identifier) @name) @definition.macro
 (preproc_function_def name: (identifier) @name) @definition.macro
 
+(call_expression function: (qualified_identifier scope: (_) @qualifier name: (identifier) @name)) @reference.call
 (call_expression function: [
   (identifier) @name
   (field_expression field: (field_identifier) @name)

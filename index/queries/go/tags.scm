@@ -11,6 +11,7 @@
 (const_spec name: (identifier) @name) @definition.constant
 
 (call_expression function: (identifier) @name) @reference.call
+(call_expression function: (selector_expression operand: (identifier) @qualifier field: (field_identifier) @name)) @reference.call
 (call_expression function: (selector_expression field: (field_identifier) @name)) @reference.call
 (type_identifier) @name @reference.type
 

@@ -28,7 +28,7 @@
 ; Calls: plain, method, path and turbofish calls, and macros.
 (call_expression function: (identifier) @name) @reference.call
 (call_expression function: (field_expression field: (field_identifier) @name)) @reference.call
-(call_expression function: (scoped_identifier name: (identifier) @name)) @reference.call
+(call_expression function: (scoped_identifier path: (_) @qualifier name: (identifier) @name)) @reference.call
 (call_expression function: (generic_function function: [
   (identifier) @name
   (scoped_identifier name: (identifier) @name)

@@ -83,8 +83,10 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
         symbol_nodes.insert(path.as_str(), nodes);
     }
 
-    // Where each name is defined. Impl blocks are not definitions of their type's name.
+    // Where each name is defined, and in what container. Impl blocks are not definitions of
+    // their type's name.
     let mut definitions: HashMap<&str, Vec<(&str, NodeIndex)>> = HashMap::new();
+    let mut containers: HashMap<NodeIndex, &str> = HashMap::new();
     for (path, facts) in files {
         for (symbol, &node) in facts.symbols.iter().zip(&symbol_nodes[path.as_str()]) {
             if symbol.kind != SymbolKind::Impl {
@@ -93,16 +95,27 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
                     .or_default()
                     .push((path.as_str(), node));
             }
+            if let Some(parent) = symbol.container {
+                containers.insert(node, facts.symbols[parent as usize].name.as_str());
+            }
         }
     }
 
     let paths = PathIndex::new(files);
     let mut stats = ResolutionStats::default();
     let mut scopes: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut packages: BTreeMap<&str, HashMap<&str, Vec<&str>>> = BTreeMap::new();
     for (path, facts) in files {
         let mut imported: BTreeMap<&str, u32> = BTreeMap::new();
+        let file_packages = packages.entry(path.as_str()).or_default();
         for import in &facts.imports {
-            match paths.resolve_import(path, facts.language, &import.path) {
+            let resolved = paths.resolve_import(path, facts.language, &import.path);
+            if facts.language == Some(Language::Go) {
+                // Go code names a package by the last segment of its import path.
+                let name = import.path.rsplit('/').next().unwrap_or(&import.path);
+                file_packages.insert(name, resolved.clone().unwrap_or_default());
+            }
+            match resolved {
                 Some(targets) => {
                     stats.imports_resolved += 1;
                     for target in targets {
@@ -148,10 +161,13 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
         .map(|(path, facts)| {
             let context = FileContext {
                 path,
+                language: facts.language,
                 nodes: &symbol_nodes[path.as_str()],
                 file_node: file_nodes[path],
                 scope: &scopes[path.as_str()],
+                packages: &packages[path.as_str()],
                 definitions: &definitions,
+                containers: &containers,
                 defining_files: &defining_files,
             };
             context.resolve(facts)
@@ -171,11 +187,25 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
 /// What resolving one file's references needs.
 struct FileContext<'a> {
     path: &'a str,
+    language: Option<Language>,
     nodes: &'a [NodeIndex],
     file_node: NodeIndex,
     scope: &'a BTreeSet<&'a str>,
+    /// Go: package name → the repository files of that package (empty when external).
+    packages: &'a HashMap<&'a str, Vec<&'a str>>,
     definitions: &'a HashMap<&'a str, Vec<(&'a str, NodeIndex)>>,
+    containers: &'a HashMap<NodeIndex, &'a str>,
     defining_files: &'a HashMap<&'a str, usize>,
+}
+
+/// What a qualifier says about where a name is defined.
+enum Qualified<'a> {
+    /// No qualifier, or one that says nothing (`self`, a Go variable): resolve by scope.
+    Unqualified,
+    /// Only these candidates can be meant.
+    Only(Vec<(&'a str, NodeIndex)>),
+    /// The qualifier names something outside the repository (`HashMap`, `time`): no edge.
+    External,
 }
 
 /// Edges from one file, keyed so several references from one source to one target add up.
@@ -185,8 +215,9 @@ impl FileContext<'_> {
     fn resolve(&self, facts: &LinkFacts) -> (FileEdges, ResolutionStats) {
         let mut edges = FileEdges::new();
         let mut stats = ResolutionStats::default();
-        // The choice depends only on the name within one file: decide each name once.
-        let mut chosen_by_name: HashMap<&str, (Vec<NodeIndex>, f32, f32)> = HashMap::new();
+        // The choice depends only on the name and qualifier within one file: decide each once.
+        let mut chosen_by_name: HashMap<(&str, Option<&str>), Option<(Vec<NodeIndex>, f32, f32)>> =
+            HashMap::new();
         for reference in &facts.references {
             let source = reference
                 .container
@@ -196,21 +227,27 @@ impl FileContext<'_> {
                 ReferenceKind::Type => EdgeKind::References,
                 ReferenceKind::Implementation => EdgeKind::Implements,
             };
-            let Some(candidates) = self.definitions.get(reference.name.as_str()) else {
+            let key = (reference.name.as_str(), reference.qualifier.as_deref());
+            let decided = chosen_by_name.entry(key).or_insert_with(|| {
+                let candidates = self.definitions.get(reference.name.as_str())?;
+                let (chosen, confidence) =
+                    match self.qualified(reference.qualifier.as_deref(), candidates) {
+                        Qualified::External => return None,
+                        Qualified::Only(only) if only.is_empty() => return None,
+                        Qualified::Only(only) => choose(self.path, self.scope, &only),
+                        Qualified::Unqualified => choose(self.path, self.scope, candidates),
+                    };
+                let defining = self
+                    .defining_files
+                    .get(reference.name.as_str())
+                    .copied()
+                    .unwrap_or(1);
+                Some((chosen, confidence, 1.0 / (1.0 + (defining as f32).ln())))
+            });
+            let Some((chosen, confidence, discount)) = decided else {
                 stats.unresolved += 1;
                 continue;
             };
-            let (chosen, confidence, discount) = chosen_by_name
-                .entry(reference.name.as_str())
-                .or_insert_with(|| {
-                    let (chosen, confidence) = choose(self.path, self.scope, candidates);
-                    let defining = self
-                        .defining_files
-                        .get(reference.name.as_str())
-                        .copied()
-                        .unwrap_or(1);
-                    (chosen, confidence, 1.0 / (1.0 + (defining as f32).ln()))
-                });
             if chosen.len() == 1 {
                 stats.resolved += 1;
             } else {
@@ -231,6 +268,57 @@ impl FileContext<'_> {
             }
         }
         (edges, stats)
+    }
+
+    /// Narrows the candidates for a qualified name.
+    fn qualified<'c>(
+        &self,
+        qualifier: Option<&str>,
+        candidates: &'c [(&'c str, NodeIndex)],
+    ) -> Qualified<'c> {
+        let Some(qualifier) = qualifier else {
+            return Qualified::Unqualified;
+        };
+        if self.language == Some(Language::Go) {
+            // Only a package name qualifies in Go; `b.refill()` is a method on a value.
+            return match self.packages.get(qualifier) {
+                None => Qualified::Unqualified,
+                Some(files) if files.is_empty() => Qualified::External,
+                Some(files) => Qualified::Only(
+                    candidates
+                        .iter()
+                        .filter(|(p, _)| files.contains(p))
+                        .copied()
+                        .collect(),
+                ),
+            };
+        }
+        // Rust paths and C++ scopes: `a::b::Type` qualifies by its last segment.
+        let last = qualifier.rsplit("::").next().unwrap_or(qualifier).trim();
+        if matches!(last, "Self" | "self" | "super" | "crate" | "") {
+            return Qualified::Unqualified;
+        }
+        let module_stem = |path: &str| {
+            let file = path.rsplit('/').next().unwrap_or(path);
+            let stem = file.split('.').next().unwrap_or(file);
+            if stem == "mod" {
+                path.rsplit('/').nth(1).unwrap_or(stem).to_string()
+            } else {
+                stem.to_string()
+            }
+        };
+        let known = self.definitions.contains_key(last)
+            || candidates.iter().any(|(p, _)| module_stem(p) == last);
+        if !known {
+            return Qualified::External;
+        }
+        Qualified::Only(
+            candidates
+                .iter()
+                .filter(|(p, n)| self.containers.get(n) == Some(&last) || module_stem(p) == last)
+                .copied()
+                .collect(),
+        )
     }
 }
 

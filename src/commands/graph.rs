@@ -1,0 +1,323 @@
+//! `sextant graph`: callers, callees, dependencies, paths and statistics from the knowledge graph.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use sextant_index::graph::algo::{Hop, file_projection, shortest_path};
+use sextant_index::graph::{CodeGraph, EdgeKind, Node};
+use sextant_index::petgraph::Direction;
+use sextant_index::petgraph::graph::NodeIndex;
+
+use crate::cli::{GlobalArgs, GraphArgs, GraphQuery};
+use crate::output::{print, print_json, thousands};
+use crate::settings::{Overrides, Settings};
+
+/// Runs a graph query.
+pub fn run(args: &GraphArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let settings = Settings::resolve(args.repo.as_deref(), global, &Overrides::default())?;
+    let snapshot = settings.index_dir.open().context("opening the index")?;
+    let graph = settings
+        .index_dir
+        .read_graph(snapshot.manifest.generation)
+        .context("reading the graph")?;
+    match &args.query {
+        GraphQuery::Callers { symbol } => {
+            neighbours(&graph, symbol, Direction::Incoming, args.json)
+        }
+        GraphQuery::Callees { symbol } => {
+            neighbours(&graph, symbol, Direction::Outgoing, args.json)
+        }
+        GraphQuery::Deps { file } => dependencies(&graph, file, Direction::Outgoing, args.json),
+        GraphQuery::Rdeps { file } => dependencies(&graph, file, Direction::Incoming, args.json),
+        GraphQuery::Path { from, to } => path(&graph, from, to, args.json),
+        GraphQuery::Stats => stats(&graph, args.json),
+    }
+}
+
+/// A node as printed.
+#[derive(Debug, Serialize)]
+struct NodeView {
+    id: String,
+    kind: String,
+    path: String,
+    line: Option<u32>,
+}
+
+fn view(graph: &CodeGraph, node: NodeIndex) -> NodeView {
+    match &graph.graph[node] {
+        Node::File { path } => NodeView {
+            id: path.clone(),
+            kind: "file".into(),
+            path: path.clone(),
+            line: None,
+        },
+        Node::Symbol {
+            id,
+            kind,
+            path,
+            span,
+            ..
+        } => NodeView {
+            id: id.clone(),
+            kind: kind.name().into(),
+            path: path.clone(),
+            line: Some(span.start),
+        },
+    }
+}
+
+/// Finds the one node a query names: a file path, a symbol id, or a symbol name that only one
+/// symbol has. An ambiguous name is an error listing the candidates.
+fn one_node(graph: &CodeGraph, query: &str) -> anyhow::Result<NodeIndex> {
+    if let Some(file) = graph.file(query) {
+        return Ok(file);
+    }
+    let found = graph.find_symbols(query);
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => bail!("no file or symbol named {query:?} in the graph"),
+        many => {
+            let mut message = format!("{query:?} names {} symbols; give one id:", many.len());
+            for node in many {
+                let _ = write!(message, "\n  {}", graph.graph[*node].label());
+            }
+            bail!(message)
+        }
+    }
+}
+
+/// One caller or callee.
+#[derive(Debug, Serialize)]
+struct Link {
+    node: NodeView,
+    line: u32,
+    confidence: f32,
+}
+
+fn neighbours(
+    graph: &CodeGraph,
+    query: &str,
+    direction: Direction,
+    json: bool,
+) -> anyhow::Result<()> {
+    let node = one_node(graph, query)?;
+    let links: Vec<Link> = graph
+        .neighbours(node, direction, &[EdgeKind::Calls])
+        .into_iter()
+        .map(|(other, edge)| Link {
+            node: view(graph, other),
+            line: edge.line,
+            confidence: edge.confidence,
+        })
+        .collect();
+    if json {
+        return print_json(&links);
+    }
+    let label = graph.graph[node].label();
+    let mut out = String::new();
+    let (verb, none) = match direction {
+        Direction::Incoming => ("called by", "no callers found"),
+        Direction::Outgoing => ("calls", "calls nothing defined in the repository"),
+    };
+    if links.is_empty() {
+        let _ = writeln!(out, "{label}: {none}");
+    } else {
+        let _ = writeln!(out, "{label} {verb}:");
+    }
+    for link in &links {
+        // The line is where the call is written: in the caller's file for both directions.
+        let at = match direction {
+            Direction::Incoming => format!("{}:{}", link.node.path, link.line),
+            Direction::Outgoing => format!("{}:{}", graph.graph[node].path(), link.line),
+        };
+        let certainty = if link.confidence < 1.0 {
+            format!("  (confidence {:.2})", link.confidence)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(out, "  {}  at {at}{certainty}", link.node.id);
+    }
+    print(&out)
+}
+
+/// A dependency of a file.
+#[derive(Debug, Serialize)]
+struct Dependency {
+    path: String,
+    imports: bool,
+    weight: f64,
+}
+
+fn dependencies(
+    graph: &CodeGraph,
+    file: &str,
+    direction: Direction,
+    json: bool,
+) -> anyhow::Result<()> {
+    let node = graph
+        .file(file)
+        .with_context(|| format!("{file:?} is not an indexed file"))?;
+    let mut found: BTreeMap<NodeIndex, Dependency> = BTreeMap::new();
+    for (other, _) in graph.neighbours(node, direction, &[EdgeKind::Imports]) {
+        found.insert(
+            other,
+            Dependency {
+                path: graph.graph[other].path().to_string(),
+                imports: true,
+                weight: 0.0,
+            },
+        );
+    }
+    for ((from, to), weight) in file_projection(graph) {
+        let other = match direction {
+            Direction::Outgoing if from == node => to,
+            Direction::Incoming if to == node => from,
+            _ => continue,
+        };
+        found
+            .entry(other)
+            .or_insert(Dependency {
+                path: graph.graph[other].path().to_string(),
+                imports: false,
+                weight: 0.0,
+            })
+            .weight += weight;
+    }
+    let mut list: Vec<Dependency> = found.into_values().collect();
+    list.sort_by(|a, b| b.weight.total_cmp(&a.weight).then(a.path.cmp(&b.path)));
+    if json {
+        return print_json(&list);
+    }
+    let mut out = String::new();
+    let title = match direction {
+        Direction::Outgoing => "depends on",
+        Direction::Incoming => "is used by",
+    };
+    let _ = writeln!(out, "{file} {title} {} files:", list.len());
+    for dependency in &list {
+        let how = if dependency.imports {
+            "imports"
+        } else {
+            "uses"
+        };
+        let _ = writeln!(
+            out,
+            "  {:<60} {how:<8} weight {:.2}",
+            dependency.path, dependency.weight
+        );
+    }
+    print(&out)
+}
+
+/// One hop of a path, as printed with `--json`.
+#[derive(Debug, Serialize)]
+struct HopView {
+    from: NodeView,
+    to: NodeView,
+    relation: String,
+    reversed: bool,
+    line: u32,
+}
+
+/// A hop as a phrase: "`a` calls `b`" or, walked backwards, "`a` is called by `b`".
+pub fn describe(graph: &CodeGraph, hop: &Hop) -> String {
+    let name = |n: NodeIndex| match &graph.graph[n] {
+        Node::File { path } => path.clone(),
+        Node::Symbol { name, path, .. } => format!("`{name}` in {path}"),
+    };
+    let verb = match (hop.edge.kind, hop.reversed) {
+        (EdgeKind::Calls, false) => "calls",
+        (EdgeKind::Calls, true) => "is called by",
+        (EdgeKind::References, false) => "uses",
+        (EdgeKind::References, true) => "is used by",
+        (EdgeKind::Implements, false) => "implements",
+        (EdgeKind::Implements, true) => "is implemented by",
+        (EdgeKind::Imports, false) => "imports",
+        (EdgeKind::Imports, true) => "is imported by",
+        (EdgeKind::Defines, false) => "defines",
+        (EdgeKind::Defines, true) => "is defined in",
+        (EdgeKind::Contains, false) => "contains",
+        (EdgeKind::Contains, true) => "is inside",
+    };
+    format!("{} {verb} {}", name(hop.from), name(hop.to))
+}
+
+fn path(graph: &CodeGraph, from: &str, to: &str, json: bool) -> anyhow::Result<()> {
+    let start = one_node(graph, from)?;
+    let end = one_node(graph, to)?;
+    let Some(hops) = shortest_path(graph, start, end) else {
+        bail!("no path between {from:?} and {to:?}");
+    };
+    if json {
+        let views: Vec<HopView> = hops
+            .iter()
+            .map(|hop| HopView {
+                from: view(graph, hop.from),
+                to: view(graph, hop.to),
+                relation: hop.edge.kind.name().into(),
+                reversed: hop.reversed,
+                line: hop.edge.line,
+            })
+            .collect();
+        return print_json(&views);
+    }
+    let mut out = String::new();
+    for hop in &hops {
+        let _ = writeln!(out, "{}", describe(graph, hop));
+    }
+    print(&out)
+}
+
+/// `graph stats --json`.
+#[derive(Debug, Serialize)]
+struct Stats {
+    files: usize,
+    symbols: usize,
+    edges: BTreeMap<String, usize>,
+    resolution: sextant_index::graph::ResolutionStats,
+}
+
+fn stats(graph: &CodeGraph, json: bool) -> anyhow::Result<()> {
+    let stats = Stats {
+        files: graph.file_count(),
+        symbols: graph.symbol_count(),
+        edges: graph
+            .edge_counts()
+            .into_iter()
+            .map(|(k, n)| (k.name().to_string(), n))
+            .collect(),
+        resolution: graph.stats,
+    };
+    if json {
+        return print_json(&stats);
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "nodes: {} files, {} symbols",
+        thousands(stats.files as u64),
+        thousands(stats.symbols as u64)
+    );
+    let total: usize = stats.edges.values().sum();
+    let _ = writeln!(out, "edges: {}", thousands(total as u64));
+    for (kind, count) in &stats.edges {
+        let _ = writeln!(out, "  {kind:>10}: {}", thousands(*count as u64));
+    }
+    let r = &stats.resolution;
+    let _ = writeln!(
+        out,
+        "references: {} resolved, {} ambiguous, {} unresolved (outside the repository)",
+        thousands(r.resolved),
+        thousands(r.ambiguous),
+        thousands(r.unresolved)
+    );
+    let _ = writeln!(
+        out,
+        "imports: {} resolved, {} external",
+        thousands(r.imports_resolved),
+        thousands(r.imports_external)
+    );
+    print(&out)
+}
