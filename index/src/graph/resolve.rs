@@ -153,10 +153,7 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
         .collect();
     // Each file's references resolve independently of the others: in parallel, then added to
     // the graph in path order so the result does not depend on scheduling.
-    let per_file: Vec<(
-        BTreeMap<(NodeIndex, NodeIndex, EdgeKind), Edge>,
-        ResolutionStats,
-    )> = files
+    let per_file: Vec<(FileEdges, ResolutionStats)> = files
         .par_iter()
         .map(|(path, facts)| {
             let context = FileContext {
@@ -208,6 +205,9 @@ enum Qualified<'a> {
     External,
 }
 
+/// The targets chosen for a name, the confidence they share, and the common-name discount.
+type Choice = (Vec<NodeIndex>, f32, f32);
+
 /// Edges from one file, keyed so several references from one source to one target add up.
 type FileEdges = BTreeMap<(NodeIndex, NodeIndex, EdgeKind), Edge>;
 
@@ -216,8 +216,7 @@ impl FileContext<'_> {
         let mut edges = FileEdges::new();
         let mut stats = ResolutionStats::default();
         // The choice depends only on the name and qualifier within one file: decide each once.
-        let mut chosen_by_name: HashMap<(&str, Option<&str>), Option<(Vec<NodeIndex>, f32, f32)>> =
-            HashMap::new();
+        let mut chosen_by_name: HashMap<(&str, Option<&str>), Option<Choice>> = HashMap::new();
         for reference in &facts.references {
             let source = reference
                 .container
@@ -488,10 +487,11 @@ impl<'a> PathIndex<'a> {
     fn rust(&self, path: &str, import: &str) -> Vec<&'a str> {
         let module_dir = Self::rust_module_dir(path);
         // `mod foo;`: a bare identifier.
-        if !import.contains("::") && !import.contains('{') {
-            if let Some(file) = self.rust_module_file(&join(&module_dir, import)) {
-                return vec![file];
-            }
+        if !import.contains("::")
+            && !import.contains('{')
+            && let Some(file) = self.rust_module_file(&join(&module_dir, import))
+        {
+            return vec![file];
         }
         let head = import
             .split("::{")
