@@ -181,6 +181,10 @@ pub struct Reference {
     /// module or package rather than a value: `HashMap` in `HashMap::new()` (Rust), `time` in
     /// `time.Now()` (Go), `std` in `std::sort` (C++).
     pub qualifier: Option<String>,
+    /// Whether the name is called or used on a value (`x.len()`, `self.verify()`): such a
+    /// method name says little on its own, so it is not resolved by name across the whole
+    /// repository, only in the file and its scope.
+    pub on_value: bool,
 }
 
 /// An import, include or use of another module.

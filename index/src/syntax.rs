@@ -30,6 +30,8 @@ pub enum CaptureRole {
     Import,
     /// `@qualifier`: the type, module or package a referenced name is qualified with.
     Qualifier,
+    /// `@receiver`: the value a method is called on.
+    Receiver,
 }
 
 impl CaptureRole {
@@ -46,6 +48,9 @@ impl CaptureRole {
         }
         if capture == "qualifier" {
             return Some(CaptureRole::Qualifier);
+        }
+        if capture == "receiver" {
+            return Some(CaptureRole::Receiver);
         }
         if let Some(kind) = capture.strip_prefix("definition.") {
             return SymbolKind::parse(kind).map(CaptureRole::Definition);
@@ -98,17 +103,23 @@ pub fn extract(language: Language, text: &str, limits: &ChunkLimits) -> FileFact
         let mut doc = None;
         let mut role = None;
         let mut qualifier = None;
+        let mut on_value = false;
         for capture in found.captures {
             match roles[capture.index as usize] {
                 Some(CaptureRole::Name) => name = Some(capture.node),
                 Some(CaptureRole::Doc) => doc = Some(capture.node),
                 Some(CaptureRole::Qualifier) => qualifier = Some(capture.node),
+                Some(CaptureRole::Receiver) => on_value = true,
                 Some(other) => role = Some((other, capture.node)),
                 None => {}
             }
         }
         if let (Some((role, node)), Some(name)) = (role, name) {
-            collector.add(role, node, name, doc, qualifier, found.pattern_index);
+            let context = ReferenceContext {
+                qualifier,
+                on_value,
+            };
+            collector.add(role, node, name, doc, context, found.pattern_index);
         }
     }
     let mut facts = collector.finish(&lines, limits);
@@ -138,10 +149,17 @@ struct RawDefinition {
     pattern_index: usize,
 }
 
+/// How a reference is written, beyond its name.
+struct ReferenceContext<'tree> {
+    qualifier: Option<Node<'tree>>,
+    on_value: bool,
+}
+
 struct RawReference {
     kind: ReferenceKind,
     name: String,
     qualifier: Option<String>,
+    on_value: bool,
     byte: usize,
     line: u32,
 }
@@ -178,7 +196,7 @@ impl<'t> Collector<'t> {
         node: Node,
         name: Node,
         doc: Option<Node>,
-        qualifier: Option<Node>,
+        context: ReferenceContext,
         pattern_index: usize,
     ) {
         let name_text = self.node_text(name).trim();
@@ -223,11 +241,14 @@ impl<'t> Collector<'t> {
             }
             CaptureRole::Reference(kind) => {
                 let key = (name.start_byte(), kind);
-                let qualifier = qualifier.map(|q| self.node_text(q).trim().to_string());
+                let qualifier = context
+                    .qualifier
+                    .map(|q| self.node_text(q).trim().to_string());
                 let reference = self.references.entry(key).or_insert_with(|| RawReference {
                     kind,
                     name: name_text.to_string(),
                     qualifier: None,
+                    on_value: false,
                     byte: name.start_byte(),
                     line: row_to_line(name.start_position().row),
                 });
@@ -235,6 +256,7 @@ impl<'t> Collector<'t> {
                 if reference.qualifier.is_none() {
                     reference.qualifier = qualifier;
                 }
+                reference.on_value |= context.on_value;
             }
             CaptureRole::Import => {
                 let path = name_text.trim_matches(|c| matches!(c, '"' | '\'' | '`' | '<' | '>'));
@@ -250,7 +272,10 @@ impl<'t> Collector<'t> {
                     });
                 }
             }
-            CaptureRole::Name | CaptureRole::Doc | CaptureRole::Qualifier => {}
+            CaptureRole::Name
+            | CaptureRole::Doc
+            | CaptureRole::Qualifier
+            | CaptureRole::Receiver => {}
         }
     }
 
@@ -294,6 +319,7 @@ impl<'t> Collector<'t> {
                 line: r.line,
                 container,
                 qualifier: r.qualifier,
+                on_value: r.on_value,
             })
             .collect();
         let mut imports = self.imports;

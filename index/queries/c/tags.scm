@@ -18,7 +18,7 @@
 (preproc_function_def name: (identifier) @name) @definition.macro
 
 (call_expression function: (identifier) @name) @reference.call
-(call_expression function: (field_expression field: (field_identifier) @name)) @reference.call
+(call_expression function: (field_expression argument: (_) @receiver field: (field_identifier) @name)) @reference.call
 (type_identifier) @name @reference.type
 
 (preproc_include path: [(string_literal) (system_lib_string)] @name) @import

@@ -30,7 +30,7 @@
 (call_expression function: (qualified_identifier scope: (_) @qualifier name: (identifier) @name)) @reference.call
 (call_expression function: [
   (identifier) @name
-  (field_expression field: (field_identifier) @name)
+  (field_expression argument: (_) @receiver field: (field_identifier) @name)
   (qualified_identifier name: (identifier) @name)
   (template_function name: (identifier) @name)
 ]) @reference.call

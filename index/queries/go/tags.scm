@@ -12,7 +12,7 @@
 
 (call_expression function: (identifier) @name) @reference.call
 (call_expression function: (selector_expression operand: (identifier) @qualifier field: (field_identifier) @name)) @reference.call
-(call_expression function: (selector_expression field: (field_identifier) @name)) @reference.call
+(call_expression function: (selector_expression operand: (_) @receiver field: (field_identifier) @name)) @reference.call
 (type_identifier) @name @reference.type
 
 (import_spec path: (interpreted_string_literal) @name) @import

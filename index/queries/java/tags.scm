@@ -8,6 +8,7 @@
 (method_declaration name: (identifier) @name) @definition.method
 (constructor_declaration name: (identifier) @name) @definition.method
 
+(method_invocation object: (_) @receiver name: (identifier) @name) @reference.call
 (method_invocation name: (identifier) @name) @reference.call
 (object_creation_expression type: (type_identifier) @name) @reference.call
 (superclass (type_identifier) @name) @reference.implementation

@@ -16,7 +16,7 @@
   right: [(arrow_function) (function_expression)])) @definition.function
 
 (call_expression function: (identifier) @name) @reference.call
-(call_expression function: (member_expression property: (property_identifier) @name)) @reference.call
+(call_expression function: (member_expression object: (_) @receiver property: (property_identifier) @name)) @reference.call
 (new_expression constructor: (identifier) @name) @reference.call
 (class_heritage (identifier) @name) @reference.implementation
 (class_heritage (member_expression property: (property_identifier) @name)) @reference.implementation

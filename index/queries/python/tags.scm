@@ -22,7 +22,7 @@
   (#match? @name "^[A-Z][A-Z0-9_]*$"))
 
 (call function: (identifier) @name) @reference.call
-(call function: (attribute attribute: (identifier) @name)) @reference.call
+(call function: (attribute object: (_) @receiver attribute: (identifier) @name)) @reference.call
 
 (class_definition superclasses: (argument_list [
   (identifier) @name

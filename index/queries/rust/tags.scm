@@ -27,12 +27,12 @@
 
 ; Calls: plain, method, path and turbofish calls, and macros.
 (call_expression function: (identifier) @name) @reference.call
-(call_expression function: (field_expression field: (field_identifier) @name)) @reference.call
+(call_expression function: (field_expression value: (_) @receiver field: (field_identifier) @name)) @reference.call
 (call_expression function: (scoped_identifier path: (_) @qualifier name: (identifier) @name)) @reference.call
 (call_expression function: (generic_function function: [
   (identifier) @name
   (scoped_identifier name: (identifier) @name)
-  (field_expression field: (field_identifier) @name)
+  (field_expression value: (_) @receiver field: (field_identifier) @name)
 ])) @reference.call
 (macro_invocation macro: [
   (identifier) @name

@@ -23,7 +23,7 @@
   right: [(arrow_function) (function_expression)])) @definition.function
 
 (call_expression function: (identifier) @name) @reference.call
-(call_expression function: (member_expression property: (property_identifier) @name)) @reference.call
+(call_expression function: (member_expression object: (_) @receiver property: (property_identifier) @name)) @reference.call
 (new_expression constructor: (identifier) @name) @reference.call
 (extends_clause value: (identifier) @name) @reference.implementation
 (extends_type_clause type: (type_identifier) @name) @reference.implementation

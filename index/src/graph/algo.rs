@@ -1,7 +1,7 @@
 //! Graph algorithms the ranking uses: file-level projection, personalised PageRank from seed
 //! files, and the shortest explanation path between two nodes.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use petgraph::Direction;
 use petgraph::graph::NodeIndex;
@@ -100,25 +100,34 @@ pub struct Hop {
     pub reversed: bool,
 }
 
-/// The shortest path from `from` to `to` over meaningful edges in either direction (fewest hops,
-/// ties broken by stable node order), for sentences like "`login` calls `verify_token`".
+/// The most convincing path from `from` to `to`, over edges in either direction, for sentences
+/// like "`login` calls `verify_token`": Dijkstra with each hop costing `1 / confidence`, so a
+/// chain of certain links beats a shortcut through an ambiguous one. Ties break by node order,
+/// so the answer is deterministic.
 pub fn shortest_path(graph: &CodeGraph, from: NodeIndex, to: NodeIndex) -> Option<Vec<Hop>> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+
+    // Costs in thousandths keep the heap on integers (total order, no float comparisons).
+    let hop_cost = |edge: &Edge| (1000.0 / f64::from(edge.confidence.max(0.01))).round() as u64;
+    let mut best: BTreeMap<NodeIndex, u64> = BTreeMap::from([(from, 0)]);
     let mut previous: BTreeMap<NodeIndex, Hop> = BTreeMap::new();
-    let mut queue = VecDeque::from([from]);
-    let mut seen = std::collections::BTreeSet::from([from]);
-    while let Some(node) = queue.pop_front() {
+    let mut heap = BinaryHeap::from([Reverse((0u64, from))]);
+    while let Some(Reverse((cost, node))) = heap.pop() {
         if node == to {
             let mut hops = Vec::new();
             let mut current = to;
             while current != from {
-                let hop = previous.remove(&current)?;
+                let hop = previous.get(&current)?.clone();
                 current = hop.from;
                 hops.push(hop);
             }
             hops.reverse();
             return Some(hops);
         }
-        let mut steps: Vec<Hop> = Vec::new();
+        if best.get(&node).is_some_and(|&b| cost > b) {
+            continue;
+        }
         for direction in [Direction::Outgoing, Direction::Incoming] {
             for edge in graph.graph.edges_directed(node, direction) {
                 let other = if direction == Direction::Outgoing {
@@ -126,19 +135,19 @@ pub fn shortest_path(graph: &CodeGraph, from: NodeIndex, to: NodeIndex) -> Optio
                 } else {
                     edge.source()
                 };
-                steps.push(Hop {
-                    from: node,
-                    to: other,
-                    edge: *edge.weight(),
-                    reversed: direction == Direction::Incoming,
-                });
-            }
-        }
-        steps.sort_by(|a, b| a.to.cmp(&b.to).then(a.reversed.cmp(&b.reversed)));
-        for step in steps {
-            if seen.insert(step.to) {
-                queue.push_back(step.to);
-                previous.insert(step.to, step);
+                let next = cost + hop_cost(edge.weight());
+                let better = best.get(&other).is_none_or(|&b| next < b);
+                if better {
+                    best.insert(other, next);
+                    let hop = Hop {
+                        from: node,
+                        to: other,
+                        edge: *edge.weight(),
+                        reversed: direction == Direction::Incoming,
+                    };
+                    previous.insert(other, hop);
+                    heap.push(Reverse((next, other)));
+                }
             }
         }
     }

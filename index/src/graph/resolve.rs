@@ -216,7 +216,8 @@ impl FileContext<'_> {
         let mut edges = FileEdges::new();
         let mut stats = ResolutionStats::default();
         // The choice depends only on the name and qualifier within one file: decide each once.
-        let mut chosen_by_name: HashMap<(&str, Option<&str>), Option<Choice>> = HashMap::new();
+        let mut chosen_by_name: HashMap<(&str, Option<&str>, bool), Option<Choice>> =
+            HashMap::new();
         for reference in &facts.references {
             let source = reference
                 .container
@@ -226,15 +227,21 @@ impl FileContext<'_> {
                 ReferenceKind::Type => EdgeKind::References,
                 ReferenceKind::Implementation => EdgeKind::Implements,
             };
-            let key = (reference.name.as_str(), reference.qualifier.as_deref());
+            let key = (
+                reference.name.as_str(),
+                reference.qualifier.as_deref(),
+                reference.on_value,
+            );
             let decided = chosen_by_name.entry(key).or_insert_with(|| {
                 let candidates = self.definitions.get(reference.name.as_str())?;
                 let (chosen, confidence) =
                     match self.qualified(reference.qualifier.as_deref(), candidates) {
                         Qualified::External => return None,
                         Qualified::Only(only) if only.is_empty() => return None,
-                        Qualified::Only(only) => choose(self.path, self.scope, &only),
-                        Qualified::Unqualified => choose(self.path, self.scope, candidates),
+                        Qualified::Only(only) => choose(self.path, self.scope, &only, true)?,
+                        Qualified::Unqualified => {
+                            choose(self.path, self.scope, candidates, !reference.on_value)?
+                        }
                     };
                 let defining = self
                     .defining_files
@@ -321,19 +328,21 @@ impl FileContext<'_> {
     }
 }
 
-/// Picks the definitions a reference from `path` means, and the confidence they share.
+/// Picks the definitions a reference from `path` means, and the confidence they share; with
+/// `global` false, only the file and its scope are searched.
 fn choose(
     path: &str,
     scope: &BTreeSet<&str>,
     candidates: &[(&str, NodeIndex)],
-) -> (Vec<NodeIndex>, f32) {
+    global: bool,
+) -> Option<(Vec<NodeIndex>, f32)> {
     let same_file: Vec<NodeIndex> = candidates
         .iter()
         .filter(|(p, _)| *p == path)
         .map(|(_, n)| *n)
         .collect();
     if !same_file.is_empty() {
-        return (same_file, SAME_FILE_CONFIDENCE);
+        return Some((same_file, SAME_FILE_CONFIDENCE));
     }
     let in_scope: Vec<NodeIndex> = candidates
         .iter()
@@ -341,26 +350,30 @@ fn choose(
         .map(|(_, n)| *n)
         .collect();
     if !in_scope.is_empty() {
-        return (in_scope, IMPORTED_CONFIDENCE);
+        return Some((in_scope, IMPORTED_CONFIDENCE));
+    }
+    if !global {
+        return None;
     }
     if candidates.len() == 1 {
-        return (vec![candidates[0].1], UNIQUE_GLOBAL_CONFIDENCE);
+        return Some((vec![candidates[0].1], UNIQUE_GLOBAL_CONFIDENCE));
     }
-    let mut nearest: Vec<&(&str, NodeIndex)> = candidates.iter().collect();
-    nearest.sort_by(|a, b| {
-        shared_prefix(path, b.0)
-            .cmp(&shared_prefix(path, a.0))
-            .then(a.0.cmp(b.0))
-            .then(a.1.cmp(&b.1))
-    });
-    (
-        nearest
-            .into_iter()
-            .take(MAX_CANDIDATES)
-            .map(|(_, n)| *n)
-            .collect(),
+    let mut nearest: Vec<(usize, &str, NodeIndex)> = candidates
+        .iter()
+        .map(|(p, n)| (shared_prefix(path, p), *p, *n))
+        .collect();
+    let by_nearness = |a: &(usize, &str, NodeIndex), b: &(usize, &str, NodeIndex)| {
+        b.0.cmp(&a.0).then(a.1.cmp(b.1)).then(a.2.cmp(&b.2))
+    };
+    if nearest.len() > MAX_CANDIDATES {
+        nearest.select_nth_unstable_by(MAX_CANDIDATES - 1, by_nearness);
+        nearest.truncate(MAX_CANDIDATES);
+    }
+    nearest.sort_by(by_nearness);
+    Some((
+        nearest.into_iter().map(|(_, _, n)| n).collect(),
         AMBIGUOUS_CONFIDENCE,
-    )
+    ))
 }
 
 /// Number of leading path components two paths share.
