@@ -39,50 +39,58 @@ pub fn file_projection(graph: &CodeGraph) -> BTreeMap<(NodeIndex, NodeIndex), f6
 
 /// Personalised PageRank over the file projection, treated as undirected, restarting at the
 /// seed files (weights normalised). Returns each file's score, highest first.
-pub fn personalized_pagerank(
-    graph: &CodeGraph,
-    seeds: &BTreeMap<NodeIndex, f64>,
-) -> Vec<(NodeIndex, f64)> {
-    let projection = file_projection(graph);
-    let mut neighbours: BTreeMap<NodeIndex, Vec<(NodeIndex, f64)>> = BTreeMap::new();
-    for (&(a, b), &w) in &projection {
-        neighbours.entry(a).or_default().push((b, w));
-        neighbours.entry(b).or_default().push((a, w));
-    }
-    let out_weight: BTreeMap<NodeIndex, f64> = neighbours
-        .iter()
-        .map(|(n, list)| (*n, list.iter().map(|(_, w)| w).sum()))
-        .collect();
+pub fn personalized_pagerank(graph: &CodeGraph, seeds: &BTreeMap<NodeIndex, f64>) -> Vec<(NodeIndex, f64)> {
     let total_seed: f64 = seeds.values().sum();
     if total_seed <= 0.0 {
         return Vec::new();
     }
-    let restart: BTreeMap<NodeIndex, f64> =
-        seeds.iter().map(|(n, w)| (*n, w / total_seed)).collect();
+    // Dense vectors indexed by node: the iterations touch every file edge 30 times, so they
+    // must not go through maps.
+    let size = graph.graph.node_count();
+    let mut neighbours: Vec<Vec<(usize, f64)>> = vec![Vec::new(); size];
+    for ((a, b), w) in file_projection(graph) {
+        neighbours[a.index()].push((b.index(), w));
+        neighbours[b.index()].push((a.index(), w));
+    }
+    let out_weight: Vec<f64> = neighbours.iter().map(|list| list.iter().map(|(_, w)| w).sum()).collect();
+    let mut restart = vec![0.0; size];
+    for (node, weight) in seeds {
+        if node.index() < size {
+            restart[node.index()] += weight / total_seed;
+        }
+    }
     let mut rank = restart.clone();
+    let mut next = vec![0.0; size];
     for _ in 0..PAGERANK_ITERATIONS {
-        let mut next: BTreeMap<NodeIndex, f64> = restart
-            .iter()
-            .map(|(n, r)| (*n, (1.0 - PAGERANK_DAMPING) * r))
-            .collect();
+        for (slot, r) in next.iter_mut().zip(&restart) {
+            *slot = (1.0 - PAGERANK_DAMPING) * r;
+        }
         let mut dangling = 0.0;
-        for (node, score) in &rank {
-            match (neighbours.get(node), out_weight.get(node)) {
-                (Some(list), Some(&total)) if total > 0.0 => {
-                    for (other, w) in list {
-                        *next.entry(*other).or_default() += PAGERANK_DAMPING * score * w / total;
-                    }
+        for (node, &score) in rank.iter().enumerate() {
+            if score == 0.0 {
+                continue;
+            }
+            if out_weight[node] > 0.0 {
+                let share = PAGERANK_DAMPING * score / out_weight[node];
+                for &(other, w) in &neighbours[node] {
+                    next[other] += share * w;
                 }
-                _ => dangling += score,
+            } else {
+                dangling += score;
             }
         }
         // Mass at files with no edges goes back to the seeds.
-        for (node, r) in &restart {
-            *next.entry(*node).or_default() += PAGERANK_DAMPING * dangling * r;
+        for (slot, r) in next.iter_mut().zip(&restart) {
+            *slot += PAGERANK_DAMPING * dangling * r;
         }
-        rank = next;
+        std::mem::swap(&mut rank, &mut next);
     }
-    let mut ranked: Vec<(NodeIndex, f64)> = rank.into_iter().collect();
+    let mut ranked: Vec<(NodeIndex, f64)> = rank
+        .into_iter()
+        .enumerate()
+        .filter(|(_, score)| *score > 0.0)
+        .map(|(i, score)| (NodeIndex::new(i), score))
+        .collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     ranked
 }

@@ -330,25 +330,27 @@ impl FileContext<'_> {
 
 /// Picks the definitions a reference from `path` means, and the confidence they share; with
 /// `global` false, only the file and its scope are searched.
+///
+/// `candidates` are sorted by path (they are collected in path order), so the same-file and
+/// scope tiers are binary searches and the nearest candidates of an ambiguous name sit around
+/// `path`'s position: linking stays near-linear in the repository's size even for names like
+/// `new` that thousands of files define.
 fn choose(
     path: &str,
     scope: &BTreeSet<&str>,
     candidates: &[(&str, NodeIndex)],
     global: bool,
 ) -> Option<(Vec<NodeIndex>, f32)> {
-    let same_file: Vec<NodeIndex> = candidates
-        .iter()
-        .filter(|(p, _)| *p == path)
-        .map(|(_, n)| *n)
-        .collect();
+    let in_file = |file: &str| {
+        let start = candidates.partition_point(|(p, _)| *p < file);
+        let end = candidates.partition_point(|(p, _)| *p <= file);
+        candidates[start..end].iter().map(|(_, n)| *n)
+    };
+    let same_file: Vec<NodeIndex> = in_file(path).collect();
     if !same_file.is_empty() {
         return Some((same_file, SAME_FILE_CONFIDENCE));
     }
-    let in_scope: Vec<NodeIndex> = candidates
-        .iter()
-        .filter(|(p, _)| scope.contains(p))
-        .map(|(_, n)| *n)
-        .collect();
+    let in_scope: Vec<NodeIndex> = scope.iter().flat_map(|file| in_file(file)).collect();
     if !in_scope.is_empty() {
         return Some((in_scope, IMPORTED_CONFIDENCE));
     }
@@ -358,22 +360,16 @@ fn choose(
     if candidates.len() == 1 {
         return Some((vec![candidates[0].1], UNIQUE_GLOBAL_CONFIDENCE));
     }
-    let mut nearest: Vec<(usize, &str, NodeIndex)> = candidates
-        .iter()
-        .map(|(p, n)| (shared_prefix(path, p), *p, *n))
-        .collect();
-    let by_nearness = |a: &(usize, &str, NodeIndex), b: &(usize, &str, NodeIndex)| {
-        b.0.cmp(&a.0).then(a.1.cmp(b.1)).then(a.2.cmp(&b.2))
-    };
-    if nearest.len() > MAX_CANDIDATES {
-        nearest.select_nth_unstable_by(MAX_CANDIDATES - 1, by_nearness);
-        nearest.truncate(MAX_CANDIDATES);
-    }
-    nearest.sort_by(by_nearness);
-    Some((
-        nearest.into_iter().map(|(_, _, n)| n).collect(),
-        AMBIGUOUS_CONFIDENCE,
-    ))
+    // Paths sharing the most leading components with `path` sort next to it; a window around
+    // its position holds the nearest ones.
+    let position = candidates.partition_point(|(p, _)| *p < path);
+    let reach = 4 * MAX_CANDIDATES;
+    let window = &candidates[position.saturating_sub(reach)..(position + reach).min(candidates.len())];
+    let mut nearest: Vec<(usize, &str, NodeIndex)> =
+        window.iter().map(|(p, n)| (shared_prefix(path, p), *p, *n)).collect();
+    nearest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)).then(a.2.cmp(&b.2)));
+    nearest.truncate(MAX_CANDIDATES);
+    Some((nearest.into_iter().map(|(_, _, n)| n).collect(), AMBIGUOUS_CONFIDENCE))
 }
 
 /// Number of leading path components two paths share.
