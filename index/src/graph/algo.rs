@@ -39,7 +39,10 @@ pub fn file_projection(graph: &CodeGraph) -> BTreeMap<(NodeIndex, NodeIndex), f6
 
 /// Personalised PageRank over the file projection, treated as undirected, restarting at the
 /// seed files (weights normalised). Returns each file's score, highest first.
-pub fn personalized_pagerank(graph: &CodeGraph, seeds: &BTreeMap<NodeIndex, f64>) -> Vec<(NodeIndex, f64)> {
+pub fn personalized_pagerank(
+    graph: &CodeGraph,
+    seeds: &BTreeMap<NodeIndex, f64>,
+) -> Vec<(NodeIndex, f64)> {
     let total_seed: f64 = seeds.values().sum();
     if total_seed <= 0.0 {
         return Vec::new();
@@ -52,7 +55,10 @@ pub fn personalized_pagerank(graph: &CodeGraph, seeds: &BTreeMap<NodeIndex, f64>
         neighbours[a.index()].push((b.index(), w));
         neighbours[b.index()].push((a.index(), w));
     }
-    let out_weight: Vec<f64> = neighbours.iter().map(|list| list.iter().map(|(_, w)| w).sum()).collect();
+    let out_weight: Vec<f64> = neighbours
+        .iter()
+        .map(|list| list.iter().map(|(_, w)| w).sum())
+        .collect();
     let mut restart = vec![0.0; size];
     for (node, weight) in seeds {
         if node.index() < size {

@@ -83,20 +83,38 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
         symbol_nodes.insert(path.as_str(), nodes);
     }
 
-    // Where each name is defined, and in what container. Impl blocks are not definitions of
-    // their type's name.
+    // Where each name is defined. Impl blocks are not definitions of their type's name.
     let mut definitions: HashMap<&str, Vec<(&str, NodeIndex)>> = HashMap::new();
-    let mut containers: HashMap<NodeIndex, &str> = HashMap::new();
+    // Definitions by (qualifier, name): `Type::f` finds `f` inside `Type` (or an impl of it)
+    // and `module::f` finds `f` in file `module.rs`; every qualifier known in the repository.
+    let mut qualified: HashMap<(&str, &str), Vec<(&str, NodeIndex)>> = HashMap::new();
+    let mut known_qualifiers: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for (path, facts) in files {
+        let module = module_stem(path);
+        known_qualifiers.insert(module);
         for (symbol, &node) in facts.symbols.iter().zip(&symbol_nodes[path.as_str()]) {
-            if symbol.kind != SymbolKind::Impl {
-                definitions
-                    .entry(symbol.name.as_str())
+            known_qualifiers.insert(symbol.name.as_str());
+            if symbol.kind == SymbolKind::Impl {
+                continue;
+            }
+            definitions
+                .entry(symbol.name.as_str())
+                .or_default()
+                .push((path.as_str(), node));
+            let container = symbol
+                .container
+                .map(|parent| facts.symbols[parent as usize].name.as_str());
+            if let Some(container) = container {
+                qualified
+                    .entry((container, symbol.name.as_str()))
                     .or_default()
                     .push((path.as_str(), node));
             }
-            if let Some(parent) = symbol.container {
-                containers.insert(node, facts.symbols[parent as usize].name.as_str());
+            if container != Some(module) {
+                qualified
+                    .entry((module, symbol.name.as_str()))
+                    .or_default()
+                    .push((path.as_str(), node));
             }
         }
     }
@@ -164,7 +182,8 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
                 scope: &scopes[path.as_str()],
                 packages: &packages[path.as_str()],
                 definitions: &definitions,
-                containers: &containers,
+                qualified: &qualified,
+                known_qualifiers: &known_qualifiers,
                 defining_files: &defining_files,
             };
             context.resolve(facts)
@@ -191,7 +210,8 @@ struct FileContext<'a> {
     /// Go: package name → the repository files of that package (empty when external).
     packages: &'a HashMap<&'a str, Vec<&'a str>>,
     definitions: &'a HashMap<&'a str, Vec<(&'a str, NodeIndex)>>,
-    containers: &'a HashMap<NodeIndex, &'a str>,
+    qualified: &'a HashMap<(&'a str, &'a str), Vec<(&'a str, NodeIndex)>>,
+    known_qualifiers: &'a std::collections::HashSet<&'a str>,
     defining_files: &'a HashMap<&'a str, usize>,
 }
 
@@ -234,15 +254,18 @@ impl FileContext<'_> {
             );
             let decided = chosen_by_name.entry(key).or_insert_with(|| {
                 let candidates = self.definitions.get(reference.name.as_str())?;
-                let (chosen, confidence) =
-                    match self.qualified(reference.qualifier.as_deref(), candidates) {
-                        Qualified::External => return None,
-                        Qualified::Only(only) if only.is_empty() => return None,
-                        Qualified::Only(only) => choose(self.path, self.scope, &only, true)?,
-                        Qualified::Unqualified => {
-                            choose(self.path, self.scope, candidates, !reference.on_value)?
-                        }
-                    };
+                let (chosen, confidence) = match self.qualified(
+                    reference.name.as_str(),
+                    reference.qualifier.as_deref(),
+                    candidates,
+                ) {
+                    Qualified::External => return None,
+                    Qualified::Only(only) if only.is_empty() => return None,
+                    Qualified::Only(only) => choose(self.path, self.scope, &only, true)?,
+                    Qualified::Unqualified => {
+                        choose(self.path, self.scope, candidates, !reference.on_value)?
+                    }
+                };
                 let defining = self
                     .defining_files
                     .get(reference.name.as_str())
@@ -278,7 +301,8 @@ impl FileContext<'_> {
 
     /// Narrows the candidates for a qualified name.
     fn qualified<'c>(
-        &self,
+        &'c self,
+        name: &str,
         qualifier: Option<&str>,
         candidates: &'c [(&'c str, NodeIndex)],
     ) -> Qualified<'c> {
@@ -304,27 +328,26 @@ impl FileContext<'_> {
         if matches!(last, "Self" | "self" | "super" | "crate" | "") {
             return Qualified::Unqualified;
         }
-        let module_stem = |path: &str| {
-            let file = path.rsplit('/').next().unwrap_or(path);
-            let stem = file.split('.').next().unwrap_or(file);
-            if stem == "mod" {
-                path.rsplit('/').nth(1).unwrap_or(stem).to_string()
-            } else {
-                stem.to_string()
-            }
-        };
-        let known = self.definitions.contains_key(last)
-            || candidates.iter().any(|(p, _)| module_stem(p) == last);
-        if !known {
+        if !self.known_qualifiers.contains(last) {
             return Qualified::External;
         }
         Qualified::Only(
-            candidates
-                .iter()
-                .filter(|(p, n)| self.containers.get(n) == Some(&last) || module_stem(p) == last)
-                .copied()
-                .collect(),
+            self.qualified
+                .get(&(last, name))
+                .cloned()
+                .unwrap_or_default(),
         )
+    }
+}
+
+/// The module name a file stands for: its stem, or its directory's name for `mod.rs`.
+fn module_stem(path: &str) -> &str {
+    let (dir, file) = path.rsplit_once('/').unwrap_or(("", path));
+    let stem = file.split('.').next().unwrap_or(file);
+    if stem == "mod" {
+        dir.rsplit('/').next().unwrap_or(stem)
+    } else {
+        stem
     }
 }
 
@@ -364,12 +387,18 @@ fn choose(
     // its position holds the nearest ones.
     let position = candidates.partition_point(|(p, _)| *p < path);
     let reach = 4 * MAX_CANDIDATES;
-    let window = &candidates[position.saturating_sub(reach)..(position + reach).min(candidates.len())];
-    let mut nearest: Vec<(usize, &str, NodeIndex)> =
-        window.iter().map(|(p, n)| (shared_prefix(path, p), *p, *n)).collect();
+    let window =
+        &candidates[position.saturating_sub(reach)..(position + reach).min(candidates.len())];
+    let mut nearest: Vec<(usize, &str, NodeIndex)> = window
+        .iter()
+        .map(|(p, n)| (shared_prefix(path, p), *p, *n))
+        .collect();
     nearest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)).then(a.2.cmp(&b.2)));
     nearest.truncate(MAX_CANDIDATES);
-    Some((nearest.into_iter().map(|(_, _, n)| n).collect(), AMBIGUOUS_CONFIDENCE))
+    Some((
+        nearest.into_iter().map(|(_, _, n)| n).collect(),
+        AMBIGUOUS_CONFIDENCE,
+    ))
 }
 
 /// Number of leading path components two paths share.
