@@ -103,6 +103,17 @@ pub enum FinishReason {
     Other,
 }
 
+impl FinishReason {
+    /// Reads the reason a server gives (`stop`, `length`, ...); none given means a normal stop.
+    pub fn from_server(reason: Option<&str>) -> FinishReason {
+        match reason {
+            Some("stop") | None => FinishReason::Stop,
+            Some("length") => FinishReason::Length,
+            Some(_) => FinishReason::Other,
+        }
+    }
+}
+
 /// A completed reply.
 #[derive(Clone, Debug)]
 pub struct ChatResponse {

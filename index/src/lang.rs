@@ -103,18 +103,33 @@ impl Language {
     /// The source of this language's tags query (definitions, references, imports).
     ///
     /// The queries are data under `index/queries/<lang>/tags.scm`; they are compiled into the
-    /// binary so an installed `sextant` needs no files beside it. TSX shares TypeScript's query
-    /// and adds nothing of its own, since JSX elements are not symbols.
+    /// binary so an installed `sextant` needs no files beside it. Related grammars share
+    /// patterns instead of copying them: JavaScript and TypeScript each add theirs to
+    /// `ecma/tags.scm`, C++ adds its own to C's (the language's own come first, so they win
+    /// where both match). TSX uses TypeScript's query, since JSX elements are not symbols.
     pub fn tags_query_source(self) -> Option<&'static str> {
         Some(match self {
             Language::Rust => include_str!("../queries/rust/tags.scm"),
             Language::Python => include_str!("../queries/python/tags.scm"),
-            Language::JavaScript => include_str!("../queries/javascript/tags.scm"),
-            Language::TypeScript | Language::Tsx => include_str!("../queries/typescript/tags.scm"),
+            Language::JavaScript => {
+                concat!(
+                    include_str!("../queries/javascript/tags.scm"),
+                    include_str!("../queries/ecma/tags.scm")
+                )
+            }
+            Language::TypeScript | Language::Tsx => {
+                concat!(
+                    include_str!("../queries/typescript/tags.scm"),
+                    include_str!("../queries/ecma/tags.scm")
+                )
+            }
             Language::Go => include_str!("../queries/go/tags.scm"),
             Language::Java => include_str!("../queries/java/tags.scm"),
             Language::C => include_str!("../queries/c/tags.scm"),
-            Language::Cpp => include_str!("../queries/cpp/tags.scm"),
+            Language::Cpp => concat!(
+                include_str!("../queries/cpp/tags.scm"),
+                include_str!("../queries/c/tags.scm")
+            ),
             Language::Text => return None,
         })
     }

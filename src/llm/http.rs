@@ -53,6 +53,24 @@ impl HttpClient {
         self.send(request).await
     }
 
+    /// GET `path` and return the JSON array under `key` (`/api/tags` → `models`,
+    /// `/v1/models` → `data`).
+    pub async fn get_list(
+        &self,
+        path: &str,
+        key: &str,
+    ) -> Result<Vec<serde_json::Value>, LlmError> {
+        let response = self.get(path).await?;
+        let mut object: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| LlmError::Garbage(format!("{path}: {e}")))?;
+        match object.get_mut(key).map(serde_json::Value::take) {
+            Some(serde_json::Value::Array(items)) => Ok(items),
+            _ => Err(LlmError::Garbage(format!("{path} has no {key} list"))),
+        }
+    }
+
     /// POST `body` as JSON to `path`; an error status becomes an `LlmError`.
     pub async fn post(
         &self,

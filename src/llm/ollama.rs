@@ -162,11 +162,7 @@ impl OllamaClient {
             .filter(|&ns| ns > 0)
             .map(|ns| ns as f64 / 1e9);
         stopwatch.finish(&mut metrics, server_secs);
-        let finish_reason = match reply.done_reason.as_deref() {
-            Some("stop") | None => FinishReason::Stop,
-            Some("length") => FinishReason::Length,
-            Some(_) => FinishReason::Other,
-        };
+        let finish_reason = FinishReason::from_server(reply.done_reason.as_deref());
         Ok(ChatResponse {
             content: reply.content,
             finish_reason,
@@ -176,15 +172,7 @@ impl OllamaClient {
 
     /// The models the server has pulled.
     pub async fn models(&self) -> Result<Vec<ModelInfo>, LlmError> {
-        let response = self.http.get("/api/tags").await?;
-        let object: Value = response
-            .json()
-            .await
-            .map_err(|e| LlmError::Garbage(format!("/api/tags: {e}")))?;
-        let models = object
-            .get("models")
-            .and_then(Value::as_array)
-            .ok_or_else(|| LlmError::Garbage("/api/tags has no models list".into()))?;
+        let models = self.http.get_list("/api/tags", "models").await?;
         Ok(models
             .iter()
             .filter_map(|m| {

@@ -209,11 +209,7 @@ impl OpenAiClient {
         metrics.prompt_tokens = reply.prompt_tokens;
         metrics.completion_tokens = reply.completion_tokens;
         stopwatch.finish(&mut metrics, None);
-        let finish_reason = match reply.finish_reason.as_deref() {
-            Some("stop") | None => FinishReason::Stop,
-            Some("length") => FinishReason::Length,
-            Some(_) => FinishReason::Other,
-        };
+        let finish_reason = FinishReason::from_server(reply.finish_reason.as_deref());
         Ok(ChatResponse {
             content: reply.content,
             finish_reason,
@@ -223,15 +219,7 @@ impl OpenAiClient {
 
     /// The models the server offers.
     pub async fn models(&self) -> Result<Vec<ModelInfo>, LlmError> {
-        let response = self.http.get("/v1/models").await?;
-        let object: Value = response
-            .json()
-            .await
-            .map_err(|e| LlmError::Garbage(format!("/v1/models: {e}")))?;
-        let models = object
-            .get("data")
-            .and_then(Value::as_array)
-            .ok_or_else(|| LlmError::Garbage("/v1/models has no data list".into()))?;
+        let models = self.http.get_list("/v1/models", "data").await?;
         Ok(models
             .iter()
             .filter_map(|m| {
