@@ -7,7 +7,9 @@ use proptest::prelude::*;
 use sextant_index::graph::CodeGraph;
 use sextant_index::lexical::StoredChunk;
 use sextant_index::store::{IndexDir, Manifest, StoreError};
-use sextant_index::update::{IndexSettings, NoProgress, UpdateOptions, update_index};
+use sextant_index::update::{
+    IndexError, IndexSettings, IndexSummary, NoProgress, UpdateOptions, update_index,
+};
 
 const PATHS: [&str; 8] = [
     "src/lib.rs",
@@ -158,28 +160,25 @@ fn fixture_repo() -> tempfile::TempDir {
     repo
 }
 
+/// One default (incremental) index run.
+fn index_incrementally(root: &Path, dir: &IndexDir) -> Result<IndexSummary, IndexError> {
+    update_index(
+        root,
+        dir,
+        &settings(),
+        UpdateOptions::default(),
+        &NoProgress,
+    )
+}
+
 #[test]
 fn noop_reindex_commits_nothing() {
     let repo = fixture_repo();
     let dir = IndexDir::new(repo.path().join(".sextant"));
-    let first = update_index(
-        repo.path(),
-        &dir,
-        &settings(),
-        UpdateOptions::default(),
-        &NoProgress,
-    )
-    .expect("index");
+    let first = index_incrementally(repo.path(), &dir).expect("index");
     assert!(first.committed);
     assert_eq!(first.files.added, PATHS.len());
-    let second = update_index(
-        repo.path(),
-        &dir,
-        &settings(),
-        UpdateOptions::default(),
-        &NoProgress,
-    )
-    .expect("index");
+    let second = index_incrementally(repo.path(), &dir).expect("index");
     assert!(!second.committed);
     assert_eq!(second.generation, first.generation);
     assert_eq!(second.files.unchanged, PATHS.len());
@@ -191,14 +190,7 @@ fn second_writer_is_refused_while_the_lock_is_held() {
     let repo = fixture_repo();
     let dir = IndexDir::new(repo.path().join(".sextant"));
     let _held = dir.lock().expect("first lock");
-    let error = update_index(
-        repo.path(),
-        &dir,
-        &settings(),
-        UpdateOptions::default(),
-        &NoProgress,
-    )
-    .expect_err("second writer");
+    let error = index_incrementally(repo.path(), &dir).expect_err("second writer");
     assert!(
         error
             .to_string()
@@ -211,14 +203,7 @@ fn second_writer_is_refused_while_the_lock_is_held() {
 fn corrupt_manifest_is_detected_and_rebuilt() {
     let repo = fixture_repo();
     let dir = IndexDir::new(repo.path().join(".sextant"));
-    let first = update_index(
-        repo.path(),
-        &dir,
-        &settings(),
-        UpdateOptions::default(),
-        &NoProgress,
-    )
-    .expect("index");
+    let first = index_incrementally(repo.path(), &dir).expect("index");
     let manifest = dir
         .path()
         .join(format!("manifest-{}.bin", first.generation));
@@ -227,14 +212,7 @@ fn corrupt_manifest_is_detected_and_rebuilt() {
     bytes[middle] ^= 0x55;
     std::fs::write(&manifest, bytes).expect("write");
     assert!(matches!(dir.open(), Err(StoreError::Corrupt { .. })));
-    let rebuilt = update_index(
-        repo.path(),
-        &dir,
-        &settings(),
-        UpdateOptions::default(),
-        &NoProgress,
-    )
-    .expect("rebuild");
+    let rebuilt = index_incrementally(repo.path(), &dir).expect("rebuild");
     assert!(rebuilt.full_rebuild);
     let reason = rebuilt.rebuild_reason.expect("reason given");
     assert!(
@@ -251,24 +229,10 @@ fn corrupt_manifest_is_detected_and_rebuilt() {
 fn corrupt_lexical_index_is_detected_and_rebuilt() {
     let repo = fixture_repo();
     let dir = IndexDir::new(repo.path().join(".sextant"));
-    update_index(
-        repo.path(),
-        &dir,
-        &settings(),
-        UpdateOptions::default(),
-        &NoProgress,
-    )
-    .expect("index");
+    index_incrementally(repo.path(), &dir).expect("index");
     std::fs::write(dir.lexical_path().join("meta.json"), b"{ not json").expect("damage");
     assert!(matches!(dir.open(), Err(StoreError::Corrupt { .. })));
-    let rebuilt = update_index(
-        repo.path(),
-        &dir,
-        &settings(),
-        UpdateOptions::default(),
-        &NoProgress,
-    )
-    .expect("rebuild");
+    let rebuilt = index_incrementally(repo.path(), &dir).expect("rebuild");
     assert!(rebuilt.full_rebuild);
     let snapshot = dir.open().expect("usable");
     assert_eq!(
@@ -281,14 +245,7 @@ fn corrupt_lexical_index_is_detected_and_rebuilt() {
 fn changed_settings_force_a_rebuild() {
     let repo = fixture_repo();
     let dir = IndexDir::new(repo.path().join(".sextant"));
-    update_index(
-        repo.path(),
-        &dir,
-        &settings(),
-        UpdateOptions::default(),
-        &NoProgress,
-    )
-    .expect("index");
+    index_incrementally(repo.path(), &dir).expect("index");
     let mut other = settings();
     other.chunk_limits.max_lines = 10;
     let summary = update_index(
@@ -310,14 +267,7 @@ fn changed_settings_force_a_rebuild() {
 fn search_finds_split_identifiers_with_matched_lines() {
     let repo = fixture_repo();
     let dir = IndexDir::new(repo.path().join(".sextant"));
-    update_index(
-        repo.path(),
-        &dir,
-        &settings(),
-        UpdateOptions::default(),
-        &NoProgress,
-    )
-    .expect("index");
+    index_incrementally(repo.path(), &dir).expect("index");
     let snapshot = dir.open().expect("open");
     let hits = snapshot.lexical.search("helper 1", 5).expect("search");
     assert!(!hits.is_empty());
@@ -339,37 +289,16 @@ fn search_finds_split_identifiers_with_matched_lines() {
 fn missing_facts_force_a_rebuild_when_files_change() {
     let repo = fixture_repo();
     let dir = IndexDir::new(repo.path().join(".sextant"));
-    let first = update_index(
-        repo.path(),
-        &dir,
-        &settings(),
-        UpdateOptions::default(),
-        &NoProgress,
-    )
-    .expect("index");
+    let first = index_incrementally(repo.path(), &dir).expect("index");
     std::fs::remove_file(dir.path().join(format!("facts-{}.bin", first.generation)))
         .expect("remove facts");
-    let noop = update_index(
-        repo.path(),
-        &dir,
-        &settings(),
-        UpdateOptions::default(),
-        &NoProgress,
-    )
-    .expect("no-op");
+    let noop = index_incrementally(repo.path(), &dir).expect("no-op");
     assert!(
         !noop.committed,
         "nothing changed, so the facts are not needed"
     );
     apply(repo.path(), &Edit::Write(0, 3));
-    let rebuilt = update_index(
-        repo.path(),
-        &dir,
-        &settings(),
-        UpdateOptions::default(),
-        &NoProgress,
-    )
-    .expect("rebuild");
+    let rebuilt = index_incrementally(repo.path(), &dir).expect("rebuild");
     assert!(rebuilt.full_rebuild);
     assert!(
         rebuilt

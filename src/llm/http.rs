@@ -91,6 +91,19 @@ impl HttpClient {
         Err(status_error(status, &body))
     }
 
+    /// Reads a whole (non-streamed) response body as one JSON value.
+    pub async fn read_json(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<serde_json::Value, LlmError> {
+        let text = response
+            .text()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        serde_json::from_str(&text)
+            .map_err(|e| LlmError::Garbage(format!("the reply is not JSON ({e})")))
+    }
+
     /// Maps a reqwest failure (no HTTP status) to the error the user should see.
     pub fn transport_error(&self, error: &reqwest::Error) -> LlmError {
         if error.is_timeout() {

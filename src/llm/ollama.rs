@@ -135,12 +135,7 @@ impl OllamaClient {
                 })
                 .await?;
         } else {
-            let text = response
-                .text()
-                .await
-                .map_err(|e| self.http.transport_error(&e))?;
-            let object: Value = serde_json::from_str(&text)
-                .map_err(|e| LlmError::Garbage(format!("the reply is not JSON ({e})")))?;
+            let object = self.http.read_json(response).await?;
             reply.absorb(&object, on_token, &mut stopwatch)?;
         }
         // Ollama cuts an overlong prompt to fit num_ctx and says nothing; the count it reports

@@ -181,12 +181,7 @@ impl OpenAiClient {
                 Err(error) => return Err(error),
             }
         } else {
-            let text = response
-                .text()
-                .await
-                .map_err(|e| self.http.transport_error(&e))?;
-            let object: Value = serde_json::from_str(&text)
-                .map_err(|e| LlmError::Garbage(format!("the reply is not JSON ({e})")))?;
+            let object = self.http.read_json(response).await?;
             if let Some(error) = server_error(&object) {
                 return Err(error);
             }

@@ -10,8 +10,8 @@ fn search_paths(root: &Path, query: &str) -> String {
     stdout_of(sextant(root).args(["search", query, "--json", "-n", "50"]))
 }
 
-#[test]
-fn abort_before_commit_keeps_the_previous_generation() {
+/// Indexes the fixture, adds a file, and runs an index that aborts at `failpoint`.
+fn index_then_crash_at(failpoint: &str) -> tempfile::TempDir {
     let repo = copy_fixture("polyglot");
     let root = repo.path();
     stdout_of(sextant(root).args(["index", "--quiet"]));
@@ -22,13 +22,20 @@ fn abort_before_commit_keeps_the_previous_generation() {
     .expect("write");
     let crashed = sextant(root)
         .args(["index", "--quiet"])
-        .env("SEXTANT_FAILPOINT", "before-commit")
+        .env("SEXTANT_FAILPOINT", failpoint)
         .output()
         .expect("runs");
     assert!(
         !crashed.status.success(),
         "the failpoint aborts the process"
     );
+    repo
+}
+
+#[test]
+fn abort_before_commit_keeps_the_previous_generation() {
+    let repo = index_then_crash_at("before-commit");
+    let root = repo.path();
     // The old generation is intact: old content found, new content not yet.
     assert!(search_paths(root, "Verifier").contains("server/src/auth.rs"));
     assert!(!search_paths(root, "rotate_signing_keys").contains("rotate.rs"));
@@ -44,20 +51,8 @@ fn abort_before_commit_keeps_the_previous_generation() {
 
 #[test]
 fn abort_after_commit_leaves_the_new_generation() {
-    let repo = copy_fixture("polyglot");
+    let repo = index_then_crash_at("after-commit");
     let root = repo.path();
-    stdout_of(sextant(root).args(["index", "--quiet"]));
-    std::fs::write(
-        root.join("server/src/rotate.rs"),
-        "pub fn rotate_signing_keys() {}\n",
-    )
-    .expect("write");
-    let crashed = sextant(root)
-        .args(["index", "--quiet"])
-        .env("SEXTANT_FAILPOINT", "after-commit")
-        .output()
-        .expect("runs");
-    assert!(!crashed.status.success());
     assert!(search_paths(root, "rotate_signing_keys").contains("rotate.rs"));
     let summary = stdout_of(sextant(root).args(["index", "--ci"]));
     assert!(
