@@ -41,9 +41,31 @@ pub enum Command {
     Status(StatusArgs),
     /// Query the knowledge graph: callers, callees, dependencies, paths.
     Graph(GraphArgs),
+    /// Measure retrieval quality on the repository's own history (commit messages as queries).
+    Eval(EvalArgs),
     /// Talk to the configured language model server.
     #[command(subcommand)]
     Llm(LlmCommand),
+}
+
+/// `sextant eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The git repository (work tree or bare) [default: the current directory].
+    #[arg(long, value_name = "PATH")]
+    pub repo: Option<PathBuf>,
+    /// Evaluate the history up to this commit.
+    #[arg(long, default_value = "HEAD", value_name = "REV")]
+    pub commit: String,
+    /// Number of queries (recent qualifying commits).
+    #[arg(long, short = 'n', default_value_t = 50)]
+    pub queries: usize,
+    /// Weight of the graph signal in the hybrid ranking (0 turns it off).
+    #[arg(long, default_value_t = crate::eval::GRAPH_WEIGHT, value_name = "W")]
+    pub graph_weight: f64,
+    /// Print scores and every query's ranking as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `sextant graph ...`.

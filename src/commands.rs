@@ -1,5 +1,6 @@
 //! One module per subcommand; `dispatch` picks the one the command line asked for.
 
+mod eval;
 mod graph;
 mod index;
 mod llm;
@@ -15,6 +16,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Search(args) => search::run(&args, &cli.global),
         Command::Status(args) => status::run(&args, &cli.global),
         Command::Graph(args) => graph::run(&args, &cli.global),
+        Command::Eval(args) => eval::run(&args, &cli.global),
         Command::Llm(command) => llm::run(&command, &cli.global),
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod eval;
 pub mod llm;
 pub mod output;
 pub mod progress;

@@ -204,6 +204,34 @@ impl LexicalIndex {
         Self::from_index(index)
     }
 
+    /// An in-memory index with one document per whole file: the plain BM25 baseline that
+    /// `sextant eval` compares against.
+    pub fn whole_files<'a>(
+        files: impl Iterator<Item = (&'a str, Language, &'a str)>,
+    ) -> Result<LexicalIndex, LexicalError> {
+        let index = Index::create_in_ram(schema());
+        let lexical = Self::from_index(index)?;
+        let writer = lexical.writer(1)?;
+        for (path, language, text) in files {
+            let lines = u32::try_from(text.lines().count())
+                .unwrap_or(u32::MAX)
+                .max(1);
+            writer.add_chunk(&ChunkDocument {
+                path,
+                language,
+                chunk_id: 0,
+                span: LineSpan {
+                    start: 1,
+                    end: lines,
+                },
+                symbols: String::new(),
+                text,
+            })?;
+        }
+        writer.commit("whole-files")?;
+        Ok(lexical)
+    }
+
     /// Opens an existing index; fails if there is none or it is damaged.
     pub fn open(dir: &Path) -> Result<LexicalIndex, LexicalError> {
         let index = Index::open_in_dir(dir).map_err(tantivy_error("opening index"))?;

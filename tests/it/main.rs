@@ -1,6 +1,7 @@
 //! End-to-end tests of the `sextant` binary on real temporary repositories.
 
 mod crash;
+mod eval_cli;
 mod graph_cli;
 mod index_cli;
 mod llama_smoke;

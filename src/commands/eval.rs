@@ -1,0 +1,154 @@
+//! `sextant eval`: retrieval quality on the repository's own history, hybrid vs plain BM25.
+
+use std::fmt::Write;
+
+use anyhow::Context;
+use serde::Serialize;
+use sextant_index::lexical::LexicalIndex;
+use sextant_index::store::IndexDir;
+use sextant_index::update::{IndexSettings, UpdateOptions, update_index};
+
+use crate::cli::{EvalArgs, GlobalArgs};
+use crate::eval::{
+    EvalQuery, Scores, materialize, rank_hybrid, rank_whole_files, score, select_queries, timed,
+};
+use crate::output::{print, print_json};
+use crate::progress::TerminalProgress;
+
+/// Ranked files kept per query in the JSON report.
+const REPORTED_RANKS: usize = 15;
+
+/// One query's outcome.
+#[derive(Debug, Serialize)]
+struct Row {
+    #[serde(flatten)]
+    query: EvalQuery,
+    hybrid: Vec<String>,
+    bm25_whole_file: Vec<String>,
+}
+
+/// The whole report.
+#[derive(Debug, Serialize)]
+struct Report {
+    repository: String,
+    base_commit: String,
+    queries: usize,
+    indexed_files: usize,
+    indexed_lines: u64,
+    hybrid: Scores,
+    bm25_whole_file: Scores,
+    rows: Vec<Row>,
+}
+
+/// Runs `sextant eval`.
+pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let repo = match &args.repo {
+        Some(repo) => repo.clone(),
+        None => std::env::current_dir().context("reading the current directory")?,
+    };
+    let (base, queries) = select_queries(&repo, &args.commit, args.queries)?;
+    let work = tempfile::tempdir().context("creating a scratch directory")?;
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(&tree)?;
+    materialize(&repo, &base, &tree).with_context(|| format!("writing out commit {base}"))?;
+    let dir = IndexDir::new(work.path().join("index"));
+    let settings = IndexSettings {
+        threads: global.threads.unwrap_or(0),
+        ..IndexSettings::default()
+    };
+    let progress = TerminalProgress::new(!global.quiet && !args.json);
+    let summary = update_index(
+        &tree,
+        &dir,
+        &settings,
+        UpdateOptions { full: true },
+        &progress,
+    )
+    .with_context(|| format!("indexing commit {base}"))?;
+    let snapshot = dir.open()?;
+    let graph = dir.read_graph(snapshot.manifest.generation).ok();
+    let texts: Vec<(String, sextant_index::Language, String)> = snapshot
+        .manifest
+        .files
+        .iter()
+        .filter_map(|(path, record)| {
+            Some((
+                path.clone(),
+                record.language,
+                std::fs::read_to_string(tree.join(path)).ok()?,
+            ))
+        })
+        .collect();
+    let whole =
+        LexicalIndex::whole_files(texts.iter().map(|(p, l, t)| (p.as_str(), *l, t.as_str())))?;
+    let mut rows = Vec::new();
+    let (mut hybrid_rows, mut baseline_rows) = (Vec::new(), Vec::new());
+    let (mut hybrid_ms, mut baseline_ms) = (Vec::new(), Vec::new());
+    for query in queries {
+        let (hybrid, ms) = timed(|| {
+            rank_hybrid(
+                &snapshot.lexical,
+                graph.as_ref(),
+                args.graph_weight,
+                &query.message,
+            )
+        });
+        hybrid_ms.push(ms);
+        let (baseline, ms) = timed(|| rank_whole_files(&whole, &query.message));
+        baseline_ms.push(ms);
+        let (hybrid, baseline) = (hybrid?, baseline?);
+        hybrid_rows.push((hybrid.clone(), query.gold.clone()));
+        baseline_rows.push((baseline.clone(), query.gold.clone()));
+        rows.push(Row {
+            query,
+            hybrid: hybrid.into_iter().take(REPORTED_RANKS).collect(),
+            bm25_whole_file: baseline.into_iter().take(REPORTED_RANKS).collect(),
+        });
+    }
+    let report = Report {
+        repository: repo.display().to_string(),
+        base_commit: base,
+        queries: rows.len(),
+        indexed_files: summary.indexed_files,
+        indexed_lines: summary.indexed_lines,
+        hybrid: score(&hybrid_rows, &mut hybrid_ms),
+        bm25_whole_file: score(&baseline_rows, &mut baseline_ms),
+        rows,
+    };
+    if args.json {
+        return print_json(&report);
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} queries from {} (index of {} at {}: {} files, {} lines)",
+        report.queries,
+        report.repository,
+        args.commit,
+        &report.base_commit[..report.base_commit.len().min(12)],
+        report.indexed_files,
+        report.indexed_lines
+    );
+    let _ = writeln!(
+        out,
+        "{:<16} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>9}",
+        "ranker", "R@1", "R@5", "R@10", "R@15", "Acc@5", "MRR", "p50 ms"
+    );
+    for (name, scores) in [
+        ("sextant hybrid", &report.hybrid),
+        ("bm25 whole-file", &report.bm25_whole_file),
+    ] {
+        let _ = writeln!(
+            out,
+            "{name:<16} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>9.1}",
+            scores.recall["@1"],
+            scores.recall["@5"],
+            scores.recall["@10"],
+            scores.recall["@15"],
+            scores.accuracy_at_5,
+            scores.mrr,
+            scores.latency_p50_ms
+        );
+    }
+    print(&out)
+}

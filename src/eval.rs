@@ -1,0 +1,404 @@
+//! `sextant eval`: how good is the context sextant picks, on this repository's own history?
+//!
+//! Queries are the messages of recent commits that changed 1–4 existing non-test source files;
+//! the answer is those files. Every query runs against one index of the repository as it was
+//! just before the oldest selected commit, so no query can see its own change (nor any later
+//! one); the price is that later queries see a slightly older tree than their own parent. Two
+//! rankers run on the same rows: plain BM25 over whole files (the baseline) and sextant's
+//! ranking (BM25 over chunks, fused per file, expanded through the knowledge graph).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use sextant_index::Language;
+use sextant_index::graph::CodeGraph;
+use sextant_index::graph::algo::personalized_pagerank;
+use sextant_index::lexical::LexicalIndex;
+
+/// Most files a commit may change to be a query: more is a refactoring, not a task.
+pub const MAX_GOLD_FILES: usize = 4;
+/// Fewest words a commit subject needs to be a descriptive query.
+pub const MIN_MESSAGE_WORDS: usize = 4;
+/// Chunk hits gathered per query before fusing them per file.
+const CHUNK_HITS: usize = 200;
+/// Weight of a file's second and third best chunk relative to its best: a file with several
+/// matching places is more likely the one, but one strong match should still win.
+const SECOND_CHUNK_WEIGHT: f64 = 0.5;
+const THIRD_CHUNK_WEIGHT: f64 = 0.25;
+/// Files seeding the graph expansion.
+const GRAPH_SEEDS: usize = 10;
+/// Default weight of the graph signal (personalised PageRank, normalised to the top file)
+/// against the normalised BM25 score; `sextant eval --graph-weight` varies it. 0.3 is a starting
+/// value: round 1 of the development benchmark (benches/RESULTS.md) has the measurements.
+pub const GRAPH_WEIGHT: f64 = 0.3;
+/// Ranks evaluated.
+const CUTOFFS: [usize; 4] = [1, 5, 10, 15];
+
+/// One query: a commit, its message and the files it changed.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalQuery {
+    /// Commit id.
+    pub commit: String,
+    /// The query text (the subject, without a trailing PR number).
+    pub message: String,
+    /// Files the commit modified.
+    pub gold: Vec<String>,
+}
+
+/// Whether a path looks like a test, which a task message rarely names.
+fn is_test_path(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    lower.split('/').any(|part| {
+        matches!(
+            part,
+            "test" | "tests" | "testing" | "testdata" | "__tests__" | "spec"
+        )
+    }) || lower.contains("_test.")
+        || lower.contains(".test.")
+        || lower.contains(".spec.")
+        || lower
+            .rsplit('/')
+            .next()
+            .is_some_and(|name| name.starts_with("test_"))
+}
+
+fn git(repo: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .output()
+        .context("running git")?;
+    if !output.status.success() {
+        bail!(
+            "git {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The subject as a query: `rt: add foo (#123)` → `rt: add foo`.
+fn query_text(subject: &str) -> String {
+    let trimmed = subject.trim();
+    let without_pr = match trimmed.rfind(" (#") {
+        Some(at) if trimmed.ends_with(')') => &trimmed[..at],
+        _ => trimmed,
+    };
+    without_pr.trim().to_string()
+}
+
+/// Picks up to `count` recent commits usable as queries, newest first, and the commit whose
+/// tree the index is built from (the parent of the oldest one picked).
+pub fn select_queries(
+    repo: &Path,
+    head: &str,
+    count: usize,
+) -> anyhow::Result<(String, Vec<EvalQuery>)> {
+    let log = git(
+        repo,
+        &[
+            "log",
+            "--first-parent",
+            "--no-merges",
+            "-n",
+            "3000",
+            "--format=%H%x1f%P%x1f%s",
+            head,
+        ],
+    )?;
+    let mut queries = Vec::new();
+    let mut base = None;
+    for line in log.lines() {
+        let mut fields = line.split('\u{1f}');
+        let (Some(commit), Some(parents), Some(subject)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let Some(parent) = parents.split_whitespace().next() else {
+            continue;
+        };
+        let message = query_text(subject);
+        let lower = message.to_ascii_lowercase();
+        let boring = [
+            "merge",
+            "bump",
+            "revert",
+            "release",
+            "chore(deps)",
+            "update dependencies",
+            "prepare",
+        ]
+        .iter()
+        .any(|p| lower.starts_with(p));
+        if boring || message.split_whitespace().count() < MIN_MESSAGE_WORDS {
+            continue;
+        }
+        let changes = git(
+            repo,
+            &["diff-tree", "--no-commit-id", "--name-status", "-r", commit],
+        )?;
+        let mut gold = Vec::new();
+        let mut usable = true;
+        for change in changes.lines() {
+            let mut parts = change.split('\t');
+            let (Some(status), Some(path)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            if is_test_path(path) || Language::from_path(Path::new(path)) == Language::Text {
+                continue;
+            }
+            // Only modified files can be found in the index of the parent tree.
+            if status != "M" {
+                usable = false;
+                break;
+            }
+            gold.push(path.to_string());
+        }
+        if !usable || gold.is_empty() || gold.len() > MAX_GOLD_FILES {
+            continue;
+        }
+        gold.sort();
+        base = Some(parent.to_string());
+        queries.push(EvalQuery {
+            commit: commit.to_string(),
+            message,
+            gold,
+        });
+        if queries.len() == count {
+            break;
+        }
+    }
+    let Some(base) = base else {
+        bail!("no commit in the history qualifies as a query")
+    };
+    Ok((base, queries))
+}
+
+/// Writes the tree of `commit` into `out` (works on bare repositories; blobs the repository
+/// lacks, such as files left out of a partial snapshot, are skipped).
+pub fn materialize(repo: &Path, commit: &str, out: &Path) -> anyhow::Result<usize> {
+    let listing = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["ls-tree", "-r", "-z", commit])
+        .output()?;
+    if !listing.status.success() {
+        bail!(
+            "git ls-tree {commit} failed: {}",
+            String::from_utf8_lossy(&listing.stderr).trim()
+        );
+    }
+    let mut blobs = Vec::new();
+    for entry in listing.stdout.split(|&b| b == 0).filter(|e| !e.is_empty()) {
+        let Some(tab) = entry.iter().position(|&b| b == b'\t') else {
+            continue;
+        };
+        let meta = String::from_utf8_lossy(&entry[..tab]);
+        let path = String::from_utf8_lossy(&entry[tab + 1..]).into_owned();
+        let fields: Vec<&str> = meta.split(' ').collect();
+        if fields.len() == 3
+            && fields[1] == "blob"
+            && (fields[0] == "100644" || fields[0] == "100755")
+        {
+            blobs.push((fields[2].to_string(), path));
+        }
+    }
+    let mut child = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["cat-file", "--batch"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("running git cat-file")?;
+    let mut input = child.stdin.take().context("git stdin")?;
+    let mut output = BufReader::new(child.stdout.take().context("git stdout")?);
+    let mut written = 0;
+    for (oid, path) in &blobs {
+        writeln!(input, "{oid}")?;
+        input.flush()?;
+        let mut header = String::new();
+        output.read_line(&mut header)?;
+        let parts: Vec<&str> = header.split_whitespace().collect();
+        if parts.len() < 3 {
+            continue;
+        }
+        let size: usize = parts[2].parse().context("blob size")?;
+        let mut data = vec![0; size + 1];
+        output.read_exact(&mut data)?;
+        data.truncate(size);
+        let target = out.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&target, &data)?;
+        written += 1;
+    }
+    drop(input);
+    child.wait()?;
+    Ok(written)
+}
+
+/// Quality of one ranker over all queries.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Scores {
+    /// Mean fraction of gold files in the top 1, 5, 10, 15.
+    pub recall: BTreeMap<String, f64>,
+    /// Share of queries with every gold file in the top 5.
+    pub accuracy_at_5: f64,
+    /// Mean reciprocal rank of the first gold file.
+    pub mrr: f64,
+    /// Median milliseconds per query.
+    pub latency_p50_ms: f64,
+}
+
+/// Scores rankings against gold answers; `latencies` in milliseconds.
+pub fn score(rows: &[(Vec<String>, Vec<String>)], latencies: &mut [f64]) -> Scores {
+    let count = rows.len().max(1) as f64;
+    let mut scores = Scores::default();
+    for cutoff in CUTOFFS {
+        let total: f64 = rows
+            .iter()
+            .map(|(ranked, gold)| {
+                let top: BTreeSet<&String> = ranked.iter().take(cutoff).collect();
+                gold.iter().filter(|g| top.contains(g)).count() as f64 / gold.len().max(1) as f64
+            })
+            .sum();
+        scores.recall.insert(format!("@{cutoff}"), total / count);
+    }
+    scores.accuracy_at_5 = rows
+        .iter()
+        .filter(|(ranked, gold)| gold.iter().all(|g| ranked.iter().take(5).any(|r| r == g)))
+        .count() as f64
+        / count;
+    scores.mrr = rows
+        .iter()
+        .map(|(ranked, gold)| {
+            ranked
+                .iter()
+                .position(|r| gold.contains(r))
+                .map_or(0.0, |p| 1.0 / (p as f64 + 1.0))
+        })
+        .sum::<f64>()
+        / count;
+    latencies.sort_by(f64::total_cmp);
+    scores.latency_p50_ms = latencies.get(latencies.len() / 2).copied().unwrap_or(0.0);
+    scores
+}
+
+/// Files ranked by plain BM25 over whole files.
+pub fn rank_whole_files(index: &LexicalIndex, query: &str) -> anyhow::Result<Vec<String>> {
+    let hits = index.search(query, 50)?;
+    Ok(hits.into_iter().map(|h| h.path).collect())
+}
+
+/// Files ranked by sextant: chunk BM25 fused per file (best chunk, plus a share of the second
+/// and third), normalised, plus the graph signal from the top files.
+pub fn rank_hybrid(
+    index: &LexicalIndex,
+    graph: Option<&CodeGraph>,
+    graph_weight: f64,
+    query: &str,
+) -> anyhow::Result<Vec<String>> {
+    let hits = index.search(query, CHUNK_HITS)?;
+    let mut per_file: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for hit in hits {
+        per_file
+            .entry(hit.path)
+            .or_default()
+            .push(f64::from(hit.score));
+    }
+    let mut lexical: BTreeMap<String, f64> = per_file
+        .into_iter()
+        .map(|(path, mut scores)| {
+            scores.sort_by(|a, b| b.total_cmp(a));
+            let weights = [1.0, SECOND_CHUNK_WEIGHT, THIRD_CHUNK_WEIGHT];
+            (path, scores.iter().zip(weights).map(|(s, w)| s * w).sum())
+        })
+        .collect();
+    let top = lexical.values().copied().fold(0.0, f64::max);
+    if top > 0.0 {
+        lexical.values_mut().for_each(|v| *v /= top);
+    }
+    let mut combined = lexical.clone();
+    if let Some(graph) = graph.filter(|_| graph_weight > 0.0) {
+        let mut seeds: Vec<(&String, &f64)> = lexical.iter().collect();
+        seeds.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
+        let seeds: BTreeMap<_, f64> = seeds
+            .iter()
+            .take(GRAPH_SEEDS)
+            .filter_map(|(path, score)| Some((graph.file(path)?, **score)))
+            .collect();
+        let ranked = personalized_pagerank(graph, &seeds);
+        let best = ranked.iter().map(|(_, s)| *s).fold(0.0, f64::max);
+        if best > 0.0 {
+            for (node, score) in ranked {
+                let path = graph.graph[node].path().to_string();
+                *combined.entry(path).or_default() += graph_weight * score / best;
+            }
+        }
+    }
+    let mut ranked: Vec<(String, f64)> = combined.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(ranked.into_iter().map(|(path, _)| path).take(50).collect())
+}
+
+/// Times a ranking call in milliseconds.
+pub fn timed<T>(work: impl FnOnce() -> T) -> (T, f64) {
+    let started = Instant::now();
+    let value = work();
+    (value, started.elapsed().as_secs_f64() * 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_text_drops_pull_request_numbers() {
+        assert_eq!(query_text("rt: add the thing (#8364)"), "rt: add the thing");
+        assert_eq!(query_text("plain subject"), "plain subject");
+    }
+
+    #[test]
+    fn tests_are_recognised() {
+        for path in [
+            "tests/a.rs",
+            "pkg/foo_test.go",
+            "web/x.spec.ts",
+            "mypy/test/testcheck.py",
+            "test_x.py",
+        ] {
+            assert!(is_test_path(path), "{path}");
+        }
+        assert!(!is_test_path("src/contest.rs"));
+    }
+
+    #[test]
+    fn scores_follow_their_definitions() {
+        let rows = vec![
+            (
+                vec!["a".to_string(), "b".to_string()],
+                vec!["b".to_string()],
+            ),
+            (
+                vec!["c".to_string()],
+                vec!["x".to_string(), "c".to_string()],
+            ),
+        ];
+        let scores = score(&rows, &mut [3.0, 1.0, 2.0]);
+        assert_eq!(scores.recall["@1"], (0.0 + 0.5) / 2.0);
+        assert_eq!(scores.recall["@5"], (1.0 + 0.5) / 2.0);
+        assert_eq!(scores.accuracy_at_5, 0.5);
+        assert_eq!(scores.mrr, (0.5 + 1.0) / 2.0);
+        assert_eq!(scores.latency_p50_ms, 2.0);
+    }
+}

@@ -1,0 +1,104 @@
+//! `sextant eval` on a real git repository built in the test: commits whose messages name what
+//! they change, so the right file is known.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::{copy_fixture, sextant, stdout_of};
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?}");
+}
+
+fn append(dir: &Path, path: &str, text: &str) {
+    let full = dir.join(path);
+    let mut content = std::fs::read_to_string(&full).expect("read");
+    content.push_str(text);
+    std::fs::write(full, content).expect("write");
+}
+
+#[test]
+fn eval_scores_history_queries_against_the_parent_tree() {
+    let repo = copy_fixture("polyglot");
+    let root = repo.path();
+    git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["add", "-A"]);
+    git(
+        root,
+        &["commit", "-q", "-m", "initial import of the service"],
+    );
+    append(
+        root,
+        "gateway/ratelimit.go",
+        "\n// Burst limits now refill per client bucket.\n",
+    );
+    git(
+        root,
+        &[
+            "commit",
+            "-qam",
+            "refill the rate limiter bucket for each client",
+        ],
+    );
+    append(
+        root,
+        "server/src/auth.rs",
+        "\n/// Expired tokens are refused by the verifier.\nfn expired() {}\n",
+    );
+    git(
+        root,
+        &[
+            "commit",
+            "-qam",
+            "refuse expired session tokens in the verifier (#12)",
+        ],
+    );
+    append(root, "tools/report.py", "\n# totals per customer\n");
+    git(root, &["commit", "-qam", "wip"]);
+    let report = stdout_of(sextant(root).args(["eval", "--json", "-n", "10"]));
+    let report: serde_json::Value = serde_json::from_str(&report).expect("json");
+    // "wip" is too short to be a query; the initial commit adds files.
+    assert_eq!(report["queries"], 2, "{report}");
+    let rows = report["rows"].as_array().expect("rows");
+    assert_eq!(
+        rows[0]["message"],
+        "refuse expired session tokens in the verifier"
+    );
+    assert_eq!(rows[0]["gold"], serde_json::json!(["server/src/auth.rs"]));
+    let top3 = |row: &serde_json::Value| -> Vec<String> {
+        row["hybrid"]
+            .as_array()
+            .expect("ranking")
+            .iter()
+            .take(3)
+            .map(|p| p.as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    assert!(
+        top3(&rows[0]).contains(&"server/src/auth.rs".to_string()),
+        "{}",
+        rows[0]
+    );
+    assert_eq!(rows[1]["hybrid"][0], "gateway/ratelimit.go", "{}", rows[1]);
+    assert_eq!(report["hybrid"]["recall"]["@5"], 1.0);
+    assert_eq!(report["bm25_whole_file"]["recall"]["@5"], 1.0);
+    // The index is of the tree before both commits: the added doc comment is not in it.
+    let human = stdout_of(sextant(root).args(["eval", "-n", "10"]));
+    assert!(
+        human.contains("sextant hybrid") && human.contains("bm25 whole-file"),
+        "{human}"
+    );
+}
