@@ -33,6 +33,30 @@ pub struct LinkFacts {
     pub references: Vec<Reference>,
     /// Imports.
     pub imports: Vec<Import>,
+    /// The package a manifest declares (a `Cargo.toml`'s `[package] name`), so imports of that
+    /// package by name resolve to its sources.
+    pub package: Option<String>,
+}
+
+/// The `[package] name` of a `Cargo.toml`, read line by line (no full TOML parse needed for one
+/// key; a manifest that does not follow the common layout simply declares nothing).
+pub fn cargo_package_name(text: &str) -> Option<String> {
+    let mut in_package = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+            continue;
+        }
+        if in_package
+            && let Some((key, value)) = line.split_once('=')
+            && key.trim() == "name"
+        {
+            let name = value.trim().trim_matches('"').trim_matches('\'');
+            return (!name.is_empty()).then(|| name.to_string());
+        }
+    }
+    None
 }
 
 /// A node: a file or a symbol.

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::facts::FileFacts;
-use crate::graph::{CodeGraph, LinkFacts, ResolutionStats};
+use crate::graph::{CodeGraph, LinkFacts, ResolutionStats, cargo_package_name};
 use crate::lang::Language;
 use crate::lexical::{ChunkDocument, LexicalError, LexicalIndex, LexicalWriter};
 use crate::store::{ChunkRecord, FactsMap, FileRecord, IndexDir, Manifest, StoreError, chunk_id};
@@ -614,11 +614,17 @@ fn index_file(
         lossy_utf8: source.lossy,
         has_syntax_errors: facts.has_syntax_errors,
     };
+    let is_cargo_manifest = file.path == "Cargo.toml" || file.path.ends_with("/Cargo.toml");
     let link = LinkFacts {
         language: Some(language),
         symbols: facts.symbols,
         references: facts.references,
         imports: facts.imports,
+        package: if is_cargo_manifest {
+            cargo_package_name(&source.text)
+        } else {
+            None
+        },
     };
     Ok(Some(Indexed {
         path: file.path.clone(),

@@ -439,6 +439,8 @@ fn normalise(path: &str) -> Option<String> {
 /// Lookups over the set of indexed paths that import resolution needs.
 struct PathIndex<'a> {
     paths: BTreeSet<&'a str>,
+    /// Rust package name (with `-` as `_`, as code writes it) → its `src` directory.
+    rust_crates: HashMap<String, String>,
     by_dir: BTreeMap<&'a str, Vec<&'a str>>,
     python_modules: HashMap<String, Vec<&'a str>>,
     languages: HashMap<&'a str, Option<Language>>,
@@ -471,8 +473,18 @@ impl<'a> PathIndex<'a> {
                 }
             }
         }
+        let paths: BTreeSet<&str> = files.keys().map(String::as_str).collect();
+        let rust_crates = files
+            .iter()
+            .filter_map(|(path, facts)| {
+                let source = join(parent_dir(path), "src");
+                let has_lib = paths.contains(join(&source, "lib.rs").as_str());
+                Some((facts.package.as_ref()?.replace('-', "_"), source)).filter(|_| has_lib)
+            })
+            .collect();
         PathIndex {
-            paths: files.keys().map(String::as_str).collect(),
+            paths,
+            rust_crates,
             by_dir,
             python_modules,
             languages: files
@@ -559,6 +571,17 @@ impl<'a> PathIndex<'a> {
             }
             _ => None,
         };
+        if base.is_none()
+            && let Some(source) = self.rust_crates.get(*first)
+        {
+            // `use other_crate::a::b` in a workspace: the crate's own sources.
+            let found = self.rust_longest(source, rest);
+            return if found.is_empty() {
+                self.existing(&join(source, "lib.rs")).into_iter().collect()
+            } else {
+                found
+            };
+        }
         match base {
             Some(base) => self.rust_longest(&base, rest),
             // `use foo::bar` relative to the current module (a sibling `mod foo`).

@@ -38,6 +38,7 @@ fn fixture_facts() -> (BTreeMap<String, LinkFacts>, BTreeMap<String, String>) {
                 symbols: extracted.symbols,
                 references: extracted.references,
                 imports: extracted.imports,
+                package: None,
             },
         );
         texts.insert(path, text);
@@ -220,4 +221,60 @@ fn explanation_path_follows_calls() {
     assert_eq!(hops.len(), 1);
     assert_eq!(hops[0].edge.kind, EdgeKind::Calls);
     assert!(!hops[0].reversed);
+}
+
+#[test]
+fn rust_workspace_crates_resolve_by_package_name() {
+    let sources = [
+        (
+            "core/Cargo.toml",
+            "[package]\nname = \"acme-core\"\nversion = \"0.1.0\"\n",
+        ),
+        ("core/src/lib.rs", "pub mod util;\n"),
+        ("core/src/util.rs", "pub fn helper() -> u32 { 1 }\n"),
+        (
+            "app/Cargo.toml",
+            "[package]\nname = \"app\"\n\n[dependencies]\nname = \"not-a-package\"\n",
+        ),
+        (
+            "app/src/main.rs",
+            "use acme_core::util::helper;\nfn main() { helper(); }\n",
+        ),
+    ];
+    let facts: BTreeMap<String, LinkFacts> = sources
+        .iter()
+        .map(|(path, text)| {
+            let language = Language::from_path(Path::new(path));
+            let extracted = extract(language, text, &ChunkLimits::default());
+            let package = path
+                .ends_with("Cargo.toml")
+                .then(|| super::cargo_package_name(text))
+                .flatten();
+            let link = LinkFacts {
+                language: Some(language),
+                symbols: extracted.symbols,
+                references: extracted.references,
+                imports: extracted.imports,
+                package,
+            };
+            (path.to_string(), link)
+        })
+        .collect();
+    assert_eq!(facts["app/Cargo.toml"].package.as_deref(), Some("app"));
+    let graph = CodeGraph::build(&facts);
+    let main = graph.file("app/src/main.rs").expect("main");
+    let imports: Vec<&str> = graph
+        .neighbours(main, petgraph::Direction::Outgoing, &[EdgeKind::Imports])
+        .into_iter()
+        .map(|(n, _)| graph.graph[n].label())
+        .collect();
+    assert_eq!(imports, ["core/src/util.rs"]);
+    let caller = graph.symbol("app/src/main.rs::main").expect("main fn");
+    let callees = graph.neighbours(caller, petgraph::Direction::Outgoing, &[EdgeKind::Calls]);
+    assert_eq!(callees.len(), 1);
+    assert_eq!(
+        graph.graph[callees[0].0].label(),
+        "core/src/util.rs::helper"
+    );
+    assert_eq!(callees[0].1.confidence, super::resolve::IMPORTED_CONFIDENCE);
 }
