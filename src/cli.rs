@@ -63,6 +63,9 @@ pub struct EvalArgs {
     /// Weight of the graph signal in the hybrid ranking (0 turns it off).
     #[arg(long, default_value_t = crate::eval::GRAPH_WEIGHT, value_name = "W")]
     pub graph_weight: f64,
+    /// Weight of whole-file BM25 in the hybrid ranking (0 turns it off).
+    #[arg(long, default_value_t = crate::eval::WHOLE_FILE_WEIGHT, value_name = "W")]
+    pub whole_file_weight: f64,
     /// Print scores and every query's ranking as JSON.
     #[arg(long)]
     pub json: bool,

@@ -5,7 +5,8 @@
 //! just before the oldest selected commit, so no query can see its own change (nor any later
 //! one); the price is that later queries see a slightly older tree than their own parent. Two
 //! rankers run on the same rows: plain BM25 over whole files (the baseline) and sextant's
-//! ranking (BM25 over chunks, fused per file, expanded through the knowledge graph).
+//! ranking (BM25 over chunks fused per file, plus whole-file BM25, optionally expanded through
+//! the knowledge graph).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -33,9 +34,16 @@ const THIRD_CHUNK_WEIGHT: f64 = 0.25;
 /// Files seeding the graph expansion.
 const GRAPH_SEEDS: usize = 10;
 /// Default weight of the graph signal (personalised PageRank, normalised to the top file)
-/// against the normalised BM25 score; `sextant eval --graph-weight` varies it. 0.3 is a starting
-/// value: round 1 of the development benchmark (benches/RESULTS.md) has the measurements.
-pub const GRAPH_WEIGHT: f64 = 0.3;
+/// against the normalised chunk score; `sextant eval --graph-weight` varies it. 0: in round 1 of
+/// the development benchmark (benches/RESULTS.md) adding PageRank as a plain additive term never
+/// raised mean Recall@10 over tokio, mypy and prometheus (0.750 without, 0.731 with 0.3, at
+/// whole-file weight 2), so it stays off until the graph enters the ranking in a better form.
+pub const GRAPH_WEIGHT: f64 = 0.0;
+/// Default weight of whole-file BM25 (normalised to the best file) next to the chunk score. 2.0
+/// gave the best mean Recall@10 of the weights tried (0, 0.5, 1, 2, 4) over tokio, mypy and
+/// prometheus in round 1 of the development benchmark (benches/RESULTS.md): 0.750, against 0.680
+/// for chunks alone and 0.684 for whole-file BM25 alone.
+pub const WHOLE_FILE_WEIGHT: f64 = 2.0;
 /// Ranks evaluated.
 const CUTOFFS: [usize; 4] = [1, 5, 10, 15];
 
@@ -300,14 +308,33 @@ pub fn rank_whole_files(index: &LexicalIndex, query: &str) -> anyhow::Result<Vec
     Ok(hits.into_iter().map(|h| h.path).collect())
 }
 
+/// The indexes a ranking draws on.
+pub struct Signals<'a> {
+    /// BM25 over chunks (the index proper).
+    pub chunks: &'a LexicalIndex,
+    /// BM25 over whole files, when built.
+    pub whole_files: Option<&'a LexicalIndex>,
+    /// The knowledge graph, when present.
+    pub graph: Option<&'a CodeGraph>,
+}
+
+/// How much each signal counts next to the normalised chunk score.
+#[derive(Clone, Copy, Debug)]
+pub struct Weights {
+    /// Personalised PageRank from the top files, normalised to the best file.
+    pub graph: f64,
+    /// Whole-file BM25, normalised to the best file.
+    pub whole_file: f64,
+}
+
 /// Files ranked by sextant: chunk BM25 fused per file (best chunk, plus a share of the second
 /// and third), normalised, plus the graph signal from the top files.
 pub fn rank_hybrid(
-    index: &LexicalIndex,
-    graph: Option<&CodeGraph>,
-    graph_weight: f64,
+    signals: &Signals<'_>,
+    weights: &Weights,
     query: &str,
 ) -> anyhow::Result<Vec<String>> {
+    let (index, graph, graph_weight) = (signals.chunks, signals.graph, weights.graph);
     let hits = index.search(query, CHUNK_HITS)?;
     let mut per_file: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for hit in hits {
@@ -329,6 +356,16 @@ pub fn rank_hybrid(
         lexical.values_mut().for_each(|v| *v /= top);
     }
     let mut combined = lexical.clone();
+    if let Some(whole) = signals.whole_files.filter(|_| weights.whole_file > 0.0) {
+        let hits = whole.search(query, CHUNK_HITS)?;
+        let best = hits.first().map_or(0.0, |h| f64::from(h.score));
+        if best > 0.0 {
+            for hit in hits {
+                *combined.entry(hit.path).or_default() +=
+                    weights.whole_file * f64::from(hit.score) / best;
+            }
+        }
+    }
     if let Some(graph) = graph.filter(|_| graph_weight > 0.0) {
         let mut seeds: Vec<(&String, &f64)> = lexical.iter().collect();
         seeds.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));

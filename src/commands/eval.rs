@@ -10,7 +10,8 @@ use sextant_index::update::{IndexSettings, UpdateOptions, update_index};
 
 use crate::cli::{EvalArgs, GlobalArgs};
 use crate::eval::{
-    EvalQuery, Scores, materialize, rank_hybrid, rank_whole_files, score, select_queries, timed,
+    EvalQuery, Scores, Signals, Weights, materialize, rank_hybrid, rank_whole_files, score,
+    select_queries, timed,
 };
 use crate::output::{print, print_json};
 use crate::progress::TerminalProgress;
@@ -81,18 +82,20 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         .collect();
     let whole =
         LexicalIndex::whole_files(texts.iter().map(|(p, l, t)| (p.as_str(), *l, t.as_str())))?;
+    let signals = Signals {
+        chunks: &snapshot.lexical,
+        whole_files: Some(&whole),
+        graph: graph.as_ref(),
+    };
+    let weights = Weights {
+        graph: args.graph_weight,
+        whole_file: args.whole_file_weight,
+    };
     let mut rows = Vec::new();
     let (mut hybrid_rows, mut baseline_rows) = (Vec::new(), Vec::new());
     let (mut hybrid_ms, mut baseline_ms) = (Vec::new(), Vec::new());
     for query in queries {
-        let (hybrid, ms) = timed(|| {
-            rank_hybrid(
-                &snapshot.lexical,
-                graph.as_ref(),
-                args.graph_weight,
-                &query.message,
-            )
-        });
+        let (hybrid, ms) = timed(|| rank_hybrid(&signals, &weights, &query.message));
         hybrid_ms.push(ms);
         let (baseline, ms) = timed(|| rank_whole_files(&whole, &query.message));
         baseline_ms.push(ms);
