@@ -304,7 +304,7 @@ pub fn score(rows: &[(Vec<String>, Vec<String>)], latencies: &mut [f64]) -> Scor
 
 /// Files ranked by plain BM25 over whole files.
 pub fn rank_whole_files(index: &LexicalIndex, query: &str) -> anyhow::Result<Vec<String>> {
-    let hits = index.search(query, 50)?;
+    let hits = index.search_scores(query, 50)?;
     Ok(hits.into_iter().map(|h| h.path).collect())
 }
 
@@ -335,7 +335,7 @@ pub fn rank_hybrid(
     query: &str,
 ) -> anyhow::Result<Vec<String>> {
     let (index, graph, graph_weight) = (signals.chunks, signals.graph, weights.graph);
-    let hits = index.search(query, CHUNK_HITS)?;
+    let hits = index.search_scores(query, CHUNK_HITS)?;
     let mut per_file: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for hit in hits {
         per_file
@@ -357,7 +357,7 @@ pub fn rank_hybrid(
     }
     let mut combined = lexical.clone();
     if let Some(whole) = signals.whole_files.filter(|_| weights.whole_file > 0.0) {
-        let hits = whole.search(query, CHUNK_HITS)?;
+        let hits = whole.search_scores(query, CHUNK_HITS)?;
         let best = hits.first().map_or(0.0, |h| f64::from(h.score));
         if best > 0.0 {
             for hit in hits {

@@ -287,6 +287,25 @@ impl LexicalIndex {
     /// any term may match (OR), and BM25 ranks chunks matching more and rarer terms higher.
     /// No query syntax: tasks are written by people, and a stray quote or colon must not fail.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<LexicalHit>, LexicalError> {
+        self.search_with(query, limit, true)
+    }
+
+    /// Like [`LexicalIndex::search`] without the matched lines: for rankers that only need
+    /// paths and scores, where finding the lines of hundreds of hits would dominate the time.
+    pub fn search_scores(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<LexicalHit>, LexicalError> {
+        self.search_with(query, limit, false)
+    }
+
+    fn search_with(
+        &self,
+        query: &str,
+        limit: usize,
+        with_lines: bool,
+    ) -> Result<Vec<LexicalHit>, LexicalError> {
         self.reader
             .reload()
             .map_err(tantivy_error("reloading reader"))?;
@@ -323,7 +342,11 @@ impl LexicalIndex {
                 .map_err(tantivy_error("reading hit"))?;
             let stored = self.stored_chunk(&document);
             hits.push(LexicalHit {
-                matched_lines: matched_lines(&stored.text, stored.start_line as u32, &query_terms),
+                matched_lines: if with_lines {
+                    matched_lines(&stored.text, stored.start_line as u32, &query_terms)
+                } else {
+                    Vec::new()
+                },
                 path: stored.path,
                 language: stored.language,
                 span: LineSpan {
