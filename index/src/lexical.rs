@@ -52,6 +52,14 @@ pub enum LexicalError {
     /// The directory holds an index with another schema.
     #[error("lexical index has an unexpected schema (field {0} missing)")]
     Schema(&'static str),
+    /// The index directory could not be created.
+    #[error("cannot create the lexical index directory {path}: {source}")]
+    CreateDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 fn tantivy_error(context: &'static str) -> impl FnOnce(tantivy::TantivyError) -> LexicalError {
@@ -188,11 +196,9 @@ pub struct LexicalIndex {
 impl LexicalIndex {
     /// Opens the index in `dir`, or creates an empty one if the directory holds none.
     pub fn open_or_create(dir: &Path) -> Result<LexicalIndex, LexicalError> {
-        std::fs::create_dir_all(dir).map_err(|e| LexicalError::Tantivy {
-            context: "creating index directory",
-            source: tantivy::TantivyError::from(
-                tantivy::directory::error::OpenDirectoryError::wrap_io_error(e, dir.to_path_buf()),
-            ),
+        std::fs::create_dir_all(dir).map_err(|source| LexicalError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
         })?;
         let directory =
             tantivy::directory::MmapDirectory::open(dir).map_err(|e| LexicalError::Tantivy {

@@ -74,6 +74,18 @@ fn render(summary: &IndexSummary, settings: &Settings) -> String {
         counted(summary.indexed_chunks as u64, "chunk"),
         counted(summary.indexed_lines, "line")
     );
+    if let Some(graph) = &summary.graph {
+        let r = &graph.resolution;
+        let _ = writeln!(
+            out,
+            "  graph: {}, {}; references {} resolved, {} ambiguous, {} outside the repository",
+            counted(graph.symbols as u64, "symbol"),
+            counted(graph.edges as u64, "edge"),
+            thousands(r.resolved),
+            thousands(r.ambiguous),
+            thousands(r.unresolved)
+        );
+    }
     let timings = &summary.timings;
     if summary.extracted_lines > 0 {
         let rate = summary.extracted_lines as f64 / (timings.total_ms.max(1) as f64 / 1000.0);
