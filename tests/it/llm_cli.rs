@@ -118,7 +118,8 @@ fn ctrl_c_cancels_a_call_in_flight() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    std::thread::sleep(Duration::from_millis(700));
+    // Long enough for the process to start and install its Ctrl-C handler even on a busy machine.
+    std::thread::sleep(Duration::from_millis(1500));
     let interrupted = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
