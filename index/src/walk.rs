@@ -541,7 +541,16 @@ mod tests {
         let secret = dir.path().join("secret.rs");
         std::fs::write(&secret, b"fn x() {}\n").expect("write");
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).expect("chmod");
-        // Root reads anything regardless of mode bits; the check only means something otherwise.
+        // A read error is a reported skip whatever causes it; reading a directory fails even for
+        // root, so this part always runs.
+        let error = read_source(dir.path(), 1024)
+            .map(|s| s.size)
+            .expect_err("a directory cannot be read");
+        assert!(
+            matches!(&error, SkipReason::Unreadable { error } if !error.is_empty()),
+            "{error:?}"
+        );
+        // Root reads anything regardless of mode bits; the mode check only means something otherwise.
         if std::fs::read(&secret).is_err() {
             assert!(matches!(
                 read_source(&secret, 1024),
