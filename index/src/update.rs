@@ -181,6 +181,15 @@ pub struct IndexSummary {
     pub timings: Timings,
 }
 
+impl IndexSummary {
+    /// Takes the index totals (files, chunks, lines) from the manifest of the current generation.
+    fn record_totals(&mut self, manifest: &Manifest) {
+        self.indexed_files = manifest.files.len();
+        self.indexed_chunks = manifest.chunk_count();
+        self.indexed_lines = manifest.line_count();
+    }
+}
+
 /// The size of the knowledge graph and how its references resolved.
 #[derive(Clone, Debug, Serialize)]
 pub struct GraphSummary {
@@ -446,9 +455,7 @@ fn update_in_pool(
         && !full
         && !counts.any_change()
     {
-        summary.indexed_files = manifest.files.len();
-        summary.indexed_chunks = manifest.chunk_count();
-        summary.indexed_lines = manifest.line_count();
+        summary.record_totals(manifest);
         // A writer killed after its commit may have left older manifests behind.
         dir.collect_garbage(&lock, manifest.generation)?;
         summary.timings.total_ms = elapsed_ms(started);
@@ -523,10 +530,8 @@ fn update_in_pool(
     summary.graph = Some(GraphSummary::of(&graph));
     summary.timings.graph_ms = elapsed_ms(graph_started);
     let commit_started = Instant::now();
-    summary.indexed_files = files.len();
-    summary.indexed_chunks = files.values().map(|f| f.chunks.len()).sum();
-    summary.indexed_lines = files.values().map(|f| u64::from(f.line_count)).sum();
     let manifest = manifest_with(previous_generation + 1, settings, files);
+    summary.record_totals(&manifest);
     dir.write_facts(&lock, manifest.generation, &facts)?;
     dir.write_graph(&lock, manifest.generation, &graph)?;
     dir.write_manifest(&lock, &manifest)?;
