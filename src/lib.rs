@@ -45,7 +45,15 @@ fn report_error(error: &anyhow::Error) -> u8 {
     }
     eprintln!("{message}");
     let store_error = error.chain().find_map(store_error_in);
-    if let Some(hint) = store_error.and_then(hint_for) {
+    let llm_hint = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<llm::LlmError>())
+        .and_then(llm::LlmError::hint);
+    if let Some(hint) = store_error
+        .and_then(hint_for)
+        .map(str::to_string)
+        .or(llm_hint)
+    {
         eprintln!("hint: {hint}");
     }
     match store_error {

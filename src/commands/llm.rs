@@ -47,14 +47,6 @@ fn connect(flags: &LlmFlags, global: &GlobalArgs) -> anyhow::Result<Llm> {
     Ok(Llm::new(llm_settings, Some(settings.llm_metrics_path()))?)
 }
 
-/// An LLM error with its hint, for the CLI edge.
-fn explain(error: LlmError) -> anyhow::Error {
-    match error.hint() {
-        Some(hint) => anyhow::anyhow!("{error}\nhint: {hint}"),
-        None => anyhow::Error::new(error),
-    }
-}
-
 /// What `llm check` found.
 #[derive(Debug, Serialize)]
 struct CheckReport {
@@ -69,7 +61,7 @@ struct CheckReport {
 fn check(args: &LlmCheckArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let llm = connect(&args.llm, global)?;
     let settings = llm.settings().clone();
-    let models = llm.check_model().map_err(explain)?;
+    let models = llm.check_model()?;
     let speed = if args.no_speed {
         None
     } else {
@@ -84,7 +76,7 @@ fn check(args: &LlmCheckArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         match llm.chat(&request, &|_| {}) {
             Ok(response) => Some(response.metrics),
             Err(LlmError::Truncated { metrics, .. }) => Some(*metrics),
-            Err(error) => return Err(explain(error)),
+            Err(error) => return Err(error.into()),
         }
     };
     let report = CheckReport {
@@ -173,8 +165,7 @@ fn chat(args: &LlmChatArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                 schema,
             };
             let structured =
-                chat_structured::<serde_json::Value>(&llm, &request, &schema, &on_token)
-                    .map_err(explain)?;
+                chat_structured::<serde_json::Value>(&llm, &request, &schema, &on_token)?;
             let content = structured
                 .calls
                 .last()
@@ -187,7 +178,7 @@ fn chat(args: &LlmChatArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             }
         }
         None => {
-            let response = llm.chat(&request, &on_token).map_err(explain)?;
+            let response = llm.chat(&request, &on_token)?;
             ChatOutput {
                 content: response.content,
                 json: None,
