@@ -409,6 +409,23 @@ fn shared_prefix(a: &str, b: &str) -> usize {
         .count()
 }
 
+fn last_component(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// The candidates (paths) that are `suffix` or end with `/suffix`.
+fn ends_with_path<'a>(candidates: Option<&Vec<&'a str>>, suffix: &str) -> Vec<&'a str> {
+    let slashed = format!("/{suffix}");
+    candidates
+        .map(|list| {
+            list.iter()
+                .filter(|p| **p == suffix || p.ends_with(&slashed))
+                .copied()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn parent_dir(path: &str) -> &str {
     path.rsplit_once('/').map_or("", |(dir, _)| dir)
 }
@@ -442,6 +459,11 @@ struct PathIndex<'a> {
     /// Rust package name (with `-` as `_`, as code writes it) → its `src` directory.
     rust_crates: HashMap<String, String>,
     by_dir: BTreeMap<&'a str, Vec<&'a str>>,
+    /// File name → paths with that name, and directory name → directories with that name, in
+    /// path order: suffix lookups (`com/acme/X.java`, `include/x.h`) then look only at files
+    /// that can match instead of scanning every path for every import.
+    by_file_name: HashMap<&'a str, Vec<&'a str>>,
+    dirs_by_name: HashMap<&'a str, Vec<&'a str>>,
     python_modules: HashMap<String, Vec<&'a str>>,
     languages: HashMap<&'a str, Option<Language>>,
 }
@@ -482,9 +504,25 @@ impl<'a> PathIndex<'a> {
                 Some((facts.package.as_ref()?.replace('-', "_"), source)).filter(|_| has_lib)
             })
             .collect();
+        let mut by_file_name: HashMap<&str, Vec<&str>> = HashMap::new();
+        for path in &paths {
+            by_file_name
+                .entry(last_component(path))
+                .or_default()
+                .push(path);
+        }
+        let mut dirs_by_name: HashMap<&str, Vec<&str>> = HashMap::new();
+        for dir in by_dir.keys() {
+            dirs_by_name
+                .entry(last_component(dir))
+                .or_default()
+                .push(dir);
+        }
         PathIndex {
             paths,
             rust_crates,
+            by_file_name,
+            dirs_by_name,
             by_dir,
             python_modules,
             languages: files
@@ -690,23 +728,22 @@ impl<'a> PathIndex<'a> {
         for length in (1..=parts.len()).rev() {
             let suffix = parts[..length].join("/");
             let file = format!("{suffix}.java");
-            let found: Vec<&str> = self
-                .paths
-                .iter()
-                .filter(|p| **p == file || p.ends_with(&format!("/{file}")))
-                .copied()
-                .collect();
+            let found = self.files_ending_with(&file);
             if !found.is_empty() {
                 return found;
             }
             if length == parts.len() {
                 // A package import (`com.acme.*`): every class in that directory.
-                let package: Vec<&str> = self
-                    .by_dir
-                    .iter()
-                    .filter(|(dir, _)| **dir == suffix || dir.ends_with(&format!("/{suffix}")))
-                    .flat_map(|(_, files)| files.iter().filter(|f| f.ends_with(".java")).copied())
-                    .collect();
+                let package: Vec<&str> =
+                    ends_with_path(self.dirs_by_name.get(last_component(&suffix)), &suffix)
+                        .into_iter()
+                        .flat_map(|dir| {
+                            self.by_dir[dir]
+                                .iter()
+                                .filter(|f| f.ends_with(".java"))
+                                .copied()
+                        })
+                        .collect();
                 if !package.is_empty() {
                     return package;
                 }
@@ -721,19 +758,18 @@ impl<'a> PathIndex<'a> {
         {
             return vec![local];
         }
-        let suffix = format!("/{import}");
-        let mut found: Vec<&str> = self
-            .paths
-            .iter()
-            .filter(|p| **p == import || p.ends_with(&suffix))
-            .copied()
-            .collect();
+        let mut found = self.files_ending_with(import);
         found.sort_by(|a, b| {
             shared_prefix(path, b)
                 .cmp(&shared_prefix(path, a))
                 .then(a.cmp(b))
         });
         found.into_iter().take(1).collect()
+    }
+
+    /// Indexed files whose path is `suffix` or ends with `/suffix`, in path order.
+    fn files_ending_with(&self, suffix: &str) -> Vec<&'a str> {
+        ends_with_path(self.by_file_name.get(last_component(suffix)), suffix)
     }
 
     /// Files in a file's scope without an import: Go and Java package peers (same directory,
