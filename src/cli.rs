@@ -37,6 +37,8 @@ pub enum Command {
     Index(IndexArgs),
     /// Search the index (BM25 over chunks) and show matching lines.
     Search(SearchArgs),
+    /// The files that matter for a task, within a token budget, and why each was picked.
+    WhyRelevant(WhyRelevantArgs),
     /// Show what is indexed and how stale the index is.
     Status(StatusArgs),
     /// Query the knowledge graph: callers, callees, dependencies, paths.
@@ -60,15 +62,73 @@ pub struct EvalArgs {
     /// Number of queries (recent qualifying commits).
     #[arg(long, short = 'n', default_value_t = 50)]
     pub queries: usize,
-    /// Weight of the graph signal in the hybrid ranking (0 turns it off).
-    #[arg(long, default_value_t = crate::eval::GRAPH_WEIGHT, value_name = "W")]
-    pub graph_weight: f64,
-    /// Weight of whole-file BM25 in the hybrid ranking (0 turns it off).
-    #[arg(long, default_value_t = crate::eval::WHOLE_FILE_WEIGHT, value_name = "W")]
-    pub whole_file_weight: f64,
+    /// Signal weights to try instead of the configured ones.
+    #[command(flatten)]
+    pub weights: WeightArgs,
     /// Print scores and every query's ranking as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Signal weights of the ranking, overriding `[rank]` in sextant.toml (0 turns a signal off).
+#[derive(Debug, Args, Default)]
+pub struct WeightArgs {
+    /// Weight of whole-file BM25.
+    #[arg(long, value_name = "W")]
+    pub whole_file_weight: Option<f64>,
+    /// Weight of exact definitions of identifiers the task names.
+    #[arg(long, value_name = "W")]
+    pub symbol_weight: Option<f64>,
+    /// Weight of files the task names by path.
+    #[arg(long, value_name = "W")]
+    pub path_weight: Option<f64>,
+    /// Weight of graph links to the best lexical matches.
+    #[arg(long, value_name = "W")]
+    pub graph_weight: Option<f64>,
+}
+
+impl WeightArgs {
+    /// `weights` with the flags given applied.
+    pub fn apply(&self, weights: crate::rank::Weights) -> crate::rank::Weights {
+        crate::rank::Weights {
+            whole_file: self.whole_file_weight.unwrap_or(weights.whole_file),
+            symbol: self.symbol_weight.unwrap_or(weights.symbol),
+            path: self.path_weight.unwrap_or(weights.path),
+            graph: self.graph_weight.unwrap_or(weights.graph),
+        }
+    }
+}
+
+/// `sextant why-relevant`.
+#[derive(Debug, Args)]
+pub struct WhyRelevantArgs {
+    /// The task, in words: "add rate limiting to the login endpoint".
+    #[arg(required_unless_present = "print_schema")]
+    pub task: Option<String>,
+    /// Repository root [default: found from the current directory].
+    #[arg(long, value_name = "PATH")]
+    pub repo: Option<PathBuf>,
+    /// Token budget of the selected context [default: 32000, or `[rank] budget`].
+    #[arg(long, value_name = "TOKENS")]
+    pub budget: Option<usize>,
+    /// Most files to select [default: 15, or `[rank] max_files`].
+    #[arg(long, value_name = "N")]
+    pub max_files: Option<usize>,
+    /// BPE tokenizer counting the budget: cl100k_base or o200k_base [default: cl100k_base].
+    #[arg(long, value_name = "NAME")]
+    pub tokenizer: Option<String>,
+    /// Signal weights.
+    #[command(flatten)]
+    pub weights: WeightArgs,
+    /// Print the selection as JSON (see --print-schema).
+    #[arg(long, conflicts_with = "context")]
+    pub json: bool,
+    /// Print the JSON schema of --json and exit.
+    #[arg(long, exclusive = true)]
+    pub print_schema: bool,
+    /// Print the packed context itself, ready to paste into an LLM.
+    #[arg(long)]
+    pub context: bool,
 }
 
 /// `sextant graph ...`.

@@ -6,6 +6,7 @@ mod index;
 mod llm;
 mod search;
 mod status;
+mod why_relevant;
 
 use crate::cli::{Cli, Command};
 
@@ -14,6 +15,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Index(args) => index::run(&args, &cli.global),
         Command::Search(args) => search::run(&args, &cli.global),
+        Command::WhyRelevant(args) => why_relevant::run(&args, &cli.global),
         Command::Status(args) => status::run(&args, &cli.global),
         Command::Graph(args) => graph::run(&args, &cli.global),
         Command::Eval(args) => eval::run(&args, &cli.global),

@@ -5,8 +5,7 @@
 //! just before the oldest selected commit, so no query can see its own change (nor any later
 //! one); the price is that later queries see a slightly older tree than their own parent. Two
 //! rankers run on the same rows: plain BM25 over whole files (the baseline) and sextant's
-//! ranking (BM25 over chunks fused per file, plus whole-file BM25, optionally expanded through
-//! the knowledge graph).
+//! ranking ([`crate::rank`], exactly as `why-relevant` uses it).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -17,33 +16,15 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use serde::Serialize;
 use sextant_index::Language;
-use sextant_index::graph::CodeGraph;
-use sextant_index::graph::algo::personalized_pagerank;
 use sextant_index::lexical::LexicalIndex;
+
+use crate::rank::query::TaskQuery;
+use crate::rank::{Sources, Weights, rank};
 
 /// Most files a commit may change to be a query: more is a refactoring, not a task.
 pub const MAX_GOLD_FILES: usize = 4;
 /// Fewest words a commit subject needs to be a descriptive query.
 pub const MIN_MESSAGE_WORDS: usize = 4;
-/// Chunk hits gathered per query before fusing them per file.
-const CHUNK_HITS: usize = 200;
-/// Weight of a file's second and third best chunk relative to its best: a file with several
-/// matching places is more likely the one, but one strong match should still win.
-const SECOND_CHUNK_WEIGHT: f64 = 0.5;
-const THIRD_CHUNK_WEIGHT: f64 = 0.25;
-/// Files seeding the graph expansion.
-const GRAPH_SEEDS: usize = 10;
-/// Default weight of the graph signal (personalised PageRank, normalised to the top file)
-/// against the normalised chunk score; `sextant eval --graph-weight` varies it. 0: in round 1 of
-/// the development benchmark (benches/RESULTS.md) adding PageRank as a plain additive term never
-/// raised mean Recall@10 over tokio, mypy and prometheus (0.750 without, 0.731 with 0.3, at
-/// whole-file weight 2), so it stays off until the graph enters the ranking in a better form.
-pub const GRAPH_WEIGHT: f64 = 0.0;
-/// Default weight of whole-file BM25 (normalised to the best file) next to the chunk score. 2.0
-/// gave the best mean Recall@10 of the weights tried (0, 0.5, 1, 2, 4) over tokio, mypy and
-/// prometheus in round 1 of the development benchmark (benches/RESULTS.md): 0.750, against 0.680
-/// for chunks alone and 0.684 for whole-file BM25 alone.
-pub const WHOLE_FILE_WEIGHT: f64 = 2.0;
 /// Ranks evaluated.
 const CUTOFFS: [usize; 4] = [1, 5, 10, 15];
 
@@ -302,90 +283,20 @@ pub fn score(rows: &[(Vec<String>, Vec<String>)], latencies: &mut [f64]) -> Scor
     scores
 }
 
-/// Files ranked by plain BM25 over whole files.
+/// Files ranked by plain BM25 over whole files: the baseline, given the raw message.
 pub fn rank_whole_files(index: &LexicalIndex, query: &str) -> anyhow::Result<Vec<String>> {
-    let hits = index.search_scores(query, 50)?;
+    let hits = index.search_files(query, 50)?;
     Ok(hits.into_iter().map(|h| h.path).collect())
 }
 
-/// The indexes a ranking draws on.
-pub struct Signals<'a> {
-    /// BM25 over chunks (the index proper).
-    pub chunks: &'a LexicalIndex,
-    /// BM25 over whole files, when built.
-    pub whole_files: Option<&'a LexicalIndex>,
-    /// The knowledge graph, when present.
-    pub graph: Option<&'a CodeGraph>,
-}
-
-/// How much each signal counts next to the normalised chunk score.
-#[derive(Clone, Copy, Debug)]
-pub struct Weights {
-    /// Personalised PageRank from the top files, normalised to the best file.
-    pub graph: f64,
-    /// Whole-file BM25, normalised to the best file.
-    pub whole_file: f64,
-}
-
-/// Files ranked by sextant: chunk BM25 fused per file (best chunk, plus a share of the second
-/// and third), normalised, plus the graph signal from the top files.
+/// Files ranked by sextant, as `why-relevant` ranks them.
 pub fn rank_hybrid(
-    signals: &Signals<'_>,
+    sources: &Sources<'_>,
     weights: &Weights,
-    query: &str,
+    message: &str,
 ) -> anyhow::Result<Vec<String>> {
-    let (index, graph, graph_weight) = (signals.chunks, signals.graph, weights.graph);
-    let hits = index.search_scores(query, CHUNK_HITS)?;
-    let mut per_file: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for hit in hits {
-        per_file
-            .entry(hit.path)
-            .or_default()
-            .push(f64::from(hit.score));
-    }
-    let mut lexical: BTreeMap<String, f64> = per_file
-        .into_iter()
-        .map(|(path, mut scores)| {
-            scores.sort_by(|a, b| b.total_cmp(a));
-            let weights = [1.0, SECOND_CHUNK_WEIGHT, THIRD_CHUNK_WEIGHT];
-            (path, scores.iter().zip(weights).map(|(s, w)| s * w).sum())
-        })
-        .collect();
-    let top = lexical.values().copied().fold(0.0, f64::max);
-    if top > 0.0 {
-        lexical.values_mut().for_each(|v| *v /= top);
-    }
-    let mut combined = lexical.clone();
-    if let Some(whole) = signals.whole_files.filter(|_| weights.whole_file > 0.0) {
-        let hits = whole.search_scores(query, CHUNK_HITS)?;
-        let best = hits.first().map_or(0.0, |h| f64::from(h.score));
-        if best > 0.0 {
-            for hit in hits {
-                *combined.entry(hit.path).or_default() +=
-                    weights.whole_file * f64::from(hit.score) / best;
-            }
-        }
-    }
-    if let Some(graph) = graph.filter(|_| graph_weight > 0.0) {
-        let mut seeds: Vec<(&String, &f64)> = lexical.iter().collect();
-        seeds.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
-        let seeds: BTreeMap<_, f64> = seeds
-            .iter()
-            .take(GRAPH_SEEDS)
-            .filter_map(|(path, score)| Some((graph.file(path)?, **score)))
-            .collect();
-        let ranked = personalized_pagerank(graph, &seeds);
-        let best = ranked.iter().map(|(_, s)| *s).fold(0.0, f64::max);
-        if best > 0.0 {
-            for (node, score) in ranked {
-                let path = graph.graph[node].path().to_string();
-                *combined.entry(path).or_default() += graph_weight * score / best;
-            }
-        }
-    }
-    let mut ranked: Vec<(String, f64)> = combined.into_iter().collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    Ok(ranked.into_iter().map(|(path, _)| path).take(50).collect())
+    let ranked = rank(sources, weights, &TaskQuery::parse(message), 50)?;
+    Ok(ranked.into_iter().map(|file| file.path).collect())
 }
 
 /// Times a ranking call in milliseconds.

@@ -10,6 +10,7 @@ pub mod eval;
 pub mod llm;
 pub mod output;
 pub mod progress;
+pub mod rank;
 pub mod settings;
 
 use std::process::ExitCode;

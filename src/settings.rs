@@ -12,6 +12,8 @@ use sextant_index::update::IndexSettings;
 
 use crate::cli::GlobalArgs;
 use crate::llm::config::{LlmConfig, LlmSettings, user_config_path};
+use crate::rank::Weights;
+use crate::rank::pack::{Budget, DEFAULT_TOKENIZER};
 
 /// Name of the per-repository configuration file.
 pub const CONFIG_FILE: &str = "sextant.toml";
@@ -27,6 +29,8 @@ pub struct Settings {
     pub index: IndexSettings,
     /// Whether to keep quiet (no progress bars, no extra summary lines).
     pub quiet: bool,
+    /// How to rank and pack (`[rank]`).
+    pub rank: RankSettings,
     /// The `[llm]` layers found in the user config and `sextant.toml`, in that order; the
     /// environment and flags are applied on top by [`Settings::llm`].
     llm_layers: Vec<LlmConfig>,
@@ -40,6 +44,57 @@ struct ConfigFile {
     index: IndexSection,
     #[serde(default)]
     llm: LlmConfig,
+    #[serde(default)]
+    rank: RankSection,
+}
+
+/// Ranking and packing settings.
+#[derive(Clone, Debug)]
+pub struct RankSettings {
+    /// Signal weights.
+    pub weights: Weights,
+    /// Token budget and file count.
+    pub budget: Budget,
+    /// Name of the BPE tokenizer that counts tokens.
+    pub tokenizer: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RankSection {
+    whole_file_weight: Option<f64>,
+    symbol_weight: Option<f64>,
+    path_weight: Option<f64>,
+    graph_weight: Option<f64>,
+    budget: Option<usize>,
+    max_files: Option<usize>,
+    tokenizer: Option<String>,
+}
+
+impl RankSection {
+    /// Settings from the repository's section, then the user's, then the defaults.
+    fn resolve(repo: &RankSection, user: &RankSection) -> RankSettings {
+        let defaults = Weights::default();
+        let budget = Budget::default();
+        let pick = |a: Option<f64>, b: Option<f64>, default: f64| a.or(b).unwrap_or(default);
+        RankSettings {
+            weights: Weights {
+                whole_file: pick(repo.whole_file_weight, user.whole_file_weight, defaults.whole_file),
+                symbol: pick(repo.symbol_weight, user.symbol_weight, defaults.symbol),
+                path: pick(repo.path_weight, user.path_weight, defaults.path),
+                graph: pick(repo.graph_weight, user.graph_weight, defaults.graph),
+            },
+            budget: Budget {
+                tokens: repo.budget.or(user.budget).unwrap_or(budget.tokens),
+                max_files: repo.max_files.or(user.max_files).unwrap_or(budget.max_files),
+            },
+            tokenizer: repo
+                .tokenizer
+                .clone()
+                .or_else(|| user.tokenizer.clone())
+                .unwrap_or_else(|| DEFAULT_TOKENIZER.to_string()),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -97,12 +152,14 @@ impl Settings {
             Some(dir) => IndexDir::new(absolute(dir)?),
             None => IndexDir::new(root.join(DEFAULT_INDEX_DIR)),
         };
+        let rank = RankSection::resolve(&config.rank, &user_config.rank);
         let llm_layers = vec![user_config.llm, config.llm];
         Ok(Settings {
             root,
             index_dir,
             index,
             quiet: global.quiet,
+            rank,
             llm_layers,
         })
     }

@@ -1,5 +1,9 @@
-//! The lexical (BM25) index: one tantivy document per chunk, searched with a code-aware
-//! tokenizer.
+//! The lexical (BM25) index: one tantivy document per chunk and one per whole file, searched
+//! with a code-aware tokenizer.
+//!
+//! Chunks and files share one tantivy index so that one commit makes both current, but they
+//! use disjoint fields and each kind is scored with its own statistics (document count, average
+//! length), so a file search scores exactly as an index of files alone would.
 //!
 //! Only `store` decides where the index lives and when a commit becomes current; this module
 //! knows the schema, how to write chunks and how to search them.
@@ -8,13 +12,13 @@ mod tokenizer;
 
 use std::path::Path;
 
-use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{Bm25StatisticsProvider, BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, STORED, STRING, Schema, TextFieldIndexing,
     TextOptions, Value,
 };
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 use crate::facts::LineSpan;
 use crate::lang::Language;
@@ -76,6 +80,27 @@ struct Fields {
     end_line: Field,
     chunk_id: Field,
     text: Field,
+    kind: Field,
+    file_text: Field,
+    file_path_text: Field,
+}
+
+/// The two kinds of documents in the index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DocKind {
+    /// A chunk of a file: what `search` ranks and shows.
+    Chunk,
+    /// A whole file: plain BM25 over files, a ranking signal of its own.
+    File,
+}
+
+impl DocKind {
+    fn name(self) -> &'static str {
+        match self {
+            DocKind::Chunk => "chunk",
+            DocKind::File => "file",
+        }
+    }
 }
 
 fn schema() -> Schema {
@@ -99,6 +124,9 @@ fn schema() -> Schema {
     builder.add_u64_field("end_line", NumericOptions::default().set_stored());
     builder.add_u64_field("chunk_id", NumericOptions::default().set_stored());
     builder.add_text_field("text", code(true));
+    builder.add_text_field("kind", STRING | STORED);
+    builder.add_text_field("file_text", code(false));
+    builder.add_text_field("file_path_text", code(false));
     builder.build()
 }
 
@@ -117,6 +145,9 @@ fn fields(schema: &Schema) -> Result<Fields, LexicalError> {
         end_line: get("end_line")?,
         chunk_id: get("chunk_id")?,
         text: get("text")?,
+        kind: get("kind")?,
+        file_text: get("file_text")?,
+        file_path_text: get("file_path_text")?,
     })
 }
 
@@ -210,34 +241,6 @@ impl LexicalIndex {
         Self::from_index(index)
     }
 
-    /// An in-memory index with one document per whole file: the plain BM25 baseline that
-    /// `sextant eval` compares against.
-    pub fn whole_files<'a>(
-        files: impl Iterator<Item = (&'a str, Language, &'a str)>,
-    ) -> Result<LexicalIndex, LexicalError> {
-        let index = Index::create_in_ram(schema());
-        let lexical = Self::from_index(index)?;
-        let writer = lexical.writer(1)?;
-        for (path, language, text) in files {
-            let lines = u32::try_from(text.lines().count())
-                .unwrap_or(u32::MAX)
-                .max(1);
-            writer.add_chunk(&ChunkDocument {
-                path,
-                language,
-                chunk_id: 0,
-                span: LineSpan {
-                    start: 1,
-                    end: lines,
-                },
-                symbols: String::new(),
-                text,
-            })?;
-        }
-        writer.commit("whole-files")?;
-        Ok(lexical)
-    }
-
     /// Opens an existing index; fails if there is none or it is damaged.
     pub fn open(dir: &Path) -> Result<LexicalIndex, LexicalError> {
         let index = Index::open_in_dir(dir).map_err(tantivy_error("opening index"))?;
@@ -269,8 +272,22 @@ impl LexicalIndex {
     }
 
     /// Number of chunk documents visible.
-    pub fn chunk_count(&self) -> u64 {
-        self.reader.searcher().num_docs()
+    pub fn chunk_count(&self) -> Result<u64, LexicalError> {
+        self.reader
+            .reload()
+            .map_err(tantivy_error("reloading reader"))?;
+        self.count(&self.reader.searcher(), DocKind::Chunk)
+    }
+
+    fn count(&self, searcher: &Searcher, kind: DocKind) -> Result<u64, LexicalError> {
+        let query = TermQuery::new(
+            Term::from_field_text(self.fields.kind, kind.name()),
+            IndexRecordOption::Basic,
+        );
+        let count = searcher
+            .search(&query, &Count)
+            .map_err(tantivy_error("counting documents"))?;
+        Ok(count as u64)
     }
 
     /// Starts a writer. Tantivy allows one per index; `store`'s lock keeps processes apart.
@@ -293,7 +310,7 @@ impl LexicalIndex {
     /// any term may match (OR), and BM25 ranks chunks matching more and rarer terms higher.
     /// No query syntax: tasks are written by people, and a stray quote or colon must not fail.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<LexicalHit>, LexicalError> {
-        self.search_with(query, limit, true)
+        self.search_with(query, limit, DocKind::Chunk, true)
     }
 
     /// Like [`LexicalIndex::search`] without the matched lines: for rankers that only need
@@ -303,13 +320,23 @@ impl LexicalIndex {
         query: &str,
         limit: usize,
     ) -> Result<Vec<LexicalHit>, LexicalError> {
-        self.search_with(query, limit, false)
+        self.search_with(query, limit, DocKind::Chunk, false)
+    }
+
+    /// Plain BM25 over whole files (text and path, no boosts): one hit per file, spanning it.
+    pub fn search_files(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<LexicalHit>, LexicalError> {
+        self.search_with(query, limit, DocKind::File, false)
     }
 
     fn search_with(
         &self,
         query: &str,
         limit: usize,
+        kind: DocKind,
         with_lines: bool,
     ) -> Result<Vec<LexicalHit>, LexicalError> {
         self.reader
@@ -317,14 +344,17 @@ impl LexicalIndex {
             .map_err(tantivy_error("reloading reader"))?;
         let searcher = self.reader.searcher();
         let query_terms = term_set(query);
-        let fields = [
-            (self.fields.text, 1.0),
-            (self.fields.symbols, SYMBOL_FIELD_BOOST),
-            (self.fields.path_text, PATH_FIELD_BOOST),
-        ];
+        let fields = match kind {
+            DocKind::Chunk => vec![
+                (self.fields.text, 1.0),
+                (self.fields.symbols, SYMBOL_FIELD_BOOST),
+                (self.fields.path_text, PATH_FIELD_BOOST),
+            ],
+            DocKind::File => vec![(self.fields.file_text, 1.0), (self.fields.file_path_text, 1.0)],
+        };
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for term in &query_terms {
-            for (field, boost) in fields {
+            for &(field, boost) in &fields {
                 let term_query = TermQuery::new(
                     Term::from_field_text(field, term),
                     IndexRecordOption::WithFreqs,
@@ -335,10 +365,15 @@ impl LexicalIndex {
                 ));
             }
         }
+        let statistics = KindStatistics {
+            searcher: &searcher,
+            documents: self.count(&searcher, kind)?,
+        };
         let top = searcher
-            .search(
+            .search_with_statistics_provider(
                 &BooleanQuery::new(clauses),
                 &TopDocs::with_limit(limit.max(1)),
+                &statistics,
             )
             .map_err(tantivy_error("searching"))?;
         let mut hits = Vec::with_capacity(top.len());
@@ -389,7 +424,10 @@ impl LexicalIndex {
                 let document: TantivyDocument = store
                     .get(doc_id)
                     .map_err(tantivy_error("reading document"))?;
-                chunks.push(self.stored_chunk(&document));
+                let kind = document.get_first(self.fields.kind).and_then(|v| v.as_str());
+                if kind == Some(DocKind::Chunk.name()) {
+                    chunks.push(self.stored_chunk(&document));
+                }
             }
         }
         chunks.sort();
@@ -422,8 +460,29 @@ impl LexicalIndex {
     }
 }
 
-/// Lines of a chunk that contain any of the query terms.
-fn matched_lines(
+/// BM25 statistics of one kind of document: tantivy's own count every document in the index,
+/// which would score files against the average length of chunks and the other way round.
+struct KindStatistics<'a> {
+    searcher: &'a Searcher,
+    documents: u64,
+}
+
+impl Bm25StatisticsProvider for KindStatistics<'_> {
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        self.searcher.total_num_tokens(field)
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        Ok(self.documents.max(1))
+    }
+
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        self.searcher.doc_freq(term)
+    }
+}
+
+/// Lines of `text` (starting at line `first_line`) that contain any of the query terms.
+pub fn matched_lines(
     text: &str,
     first_line: u32,
     query_terms: &std::collections::BTreeSet<String>,
@@ -484,6 +543,32 @@ impl LexicalWriter {
         document.add_u64(f.end_line, u64::from(chunk.span.end));
         document.add_u64(f.chunk_id, chunk.chunk_id);
         document.add_text(f.text, chunk.text);
+        document.add_text(f.kind, DocKind::Chunk.name());
+        self.add(document)
+    }
+
+    /// Adds a whole file (indexed, not stored: the chunks hold the text). Safe to call from
+    /// many threads at once.
+    pub fn add_file(
+        &self,
+        path: &str,
+        language: Language,
+        lines: u32,
+        text: &str,
+    ) -> Result<(), LexicalError> {
+        let f = &self.fields;
+        let mut document = TantivyDocument::default();
+        document.add_text(f.path, path);
+        document.add_text(f.file_path_text, path);
+        document.add_text(f.language, language.name());
+        document.add_u64(f.start_line, 1);
+        document.add_u64(f.end_line, u64::from(lines.max(1)));
+        document.add_text(f.file_text, text);
+        document.add_text(f.kind, DocKind::File.name());
+        self.add(document)
+    }
+
+    fn add(&self, document: TantivyDocument) -> Result<(), LexicalError> {
         self.writer
             .add_document(document)
             .map_err(tantivy_error("adding document"))?;

@@ -609,6 +609,7 @@ fn index_file(
         );
     }
     let chunks = add_chunks(&file.path, language, &source.text, &facts, writer)?;
+    writer.add_file(&file.path, language, facts.line_count, &source.text)?;
     let record = FileRecord {
         hash: source.hash,
         size: source.size,

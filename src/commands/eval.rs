@@ -4,15 +4,14 @@ use std::fmt::Write;
 
 use anyhow::Context;
 use serde::Serialize;
-use sextant_index::lexical::LexicalIndex;
 use sextant_index::store::IndexDir;
 use sextant_index::update::{IndexSettings, UpdateOptions, update_index};
 
 use crate::cli::{EvalArgs, GlobalArgs};
 use crate::eval::{
-    EvalQuery, Scores, Signals, Weights, materialize, rank_hybrid, rank_whole_files, score,
-    select_queries, timed,
+    EvalQuery, Scores, materialize, rank_hybrid, rank_whole_files, score, select_queries, timed,
 };
+use crate::rank::{Sources, Weights};
 use crate::output::{print, print_json};
 use crate::progress::TerminalProgress;
 
@@ -38,6 +37,7 @@ struct Report {
     indexed_lines: u64,
     hybrid: Scores,
     bm25_whole_file: Scores,
+    weights: Weights,
     rows: Vec<Row>,
 }
 
@@ -68,36 +68,19 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     .with_context(|| format!("indexing commit {base}"))?;
     let snapshot = dir.open()?;
     let graph = dir.read_graph(snapshot.manifest.generation).ok();
-    let texts: Vec<(String, sextant_index::Language, String)> = snapshot
-        .manifest
-        .files
-        .iter()
-        .filter_map(|(path, record)| {
-            Some((
-                path.clone(),
-                record.language,
-                std::fs::read_to_string(tree.join(path)).ok()?,
-            ))
-        })
-        .collect();
-    let whole =
-        LexicalIndex::whole_files(texts.iter().map(|(p, l, t)| (p.as_str(), *l, t.as_str())))?;
-    let signals = Signals {
-        chunks: &snapshot.lexical,
-        whole_files: Some(&whole),
+    let sources = Sources {
+        lexical: &snapshot.lexical,
+        manifest: &snapshot.manifest,
         graph: graph.as_ref(),
     };
-    let weights = Weights {
-        graph: args.graph_weight,
-        whole_file: args.whole_file_weight,
-    };
+    let weights = args.weights.apply(Weights::default());
     let mut rows = Vec::new();
     let (mut hybrid_rows, mut baseline_rows) = (Vec::new(), Vec::new());
     let (mut hybrid_ms, mut baseline_ms) = (Vec::new(), Vec::new());
     for query in queries {
-        let (hybrid, ms) = timed(|| rank_hybrid(&signals, &weights, &query.message));
+        let (hybrid, ms) = timed(|| rank_hybrid(&sources, &weights, &query.message));
         hybrid_ms.push(ms);
-        let (baseline, ms) = timed(|| rank_whole_files(&whole, &query.message));
+        let (baseline, ms) = timed(|| rank_whole_files(&snapshot.lexical, &query.message));
         baseline_ms.push(ms);
         let (hybrid, baseline) = (hybrid?, baseline?);
         hybrid_rows.push((hybrid.clone(), query.gold.clone()));
@@ -116,6 +99,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         indexed_lines: summary.indexed_lines,
         hybrid: score(&hybrid_rows, &mut hybrid_ms),
         bm25_whole_file: score(&baseline_rows, &mut baseline_ms),
+        weights,
         rows,
     };
     if args.json {

@@ -8,3 +8,4 @@ mod llama_smoke;
 mod llm;
 mod llm_cli;
 mod support;
+mod why_relevant_cli;

@@ -7,8 +7,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Bumped whenever any index format changes incompatibly; an index with another version is
-/// rebuilt from scratch. 2: facts and graph files added.
-pub const FORMAT_VERSION: u32 = 2;
+/// rebuilt from scratch. 2: facts and graph files added. 3: whole-file documents in the
+/// lexical index.
+pub const FORMAT_VERSION: u32 = 3;
 
 const HEADER_LEN: usize = 8 + 4 + 32;
 

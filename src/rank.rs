@@ -1,0 +1,545 @@
+//! Ranking: which files matter for a task, fused from every signal the index has, each file
+//! with the evidence for its place.
+//!
+//! Signals, all optional but BM25 (an index without a graph still ranks):
+//! - **chunks**: BM25 over chunks, fused per file (best chunk + ½ second + ¼ third), normalised
+//!   to the best file: finds the places that talk about the task;
+//! - **whole file**: BM25 over whole files, normalised: files about the task as a whole;
+//! - **symbols**: the task names an identifier (`verify_token`, `JoinSet::spawn`) that a file
+//!   defines;
+//! - **paths**: the task names a file or directory;
+//! - **graph**: files linked (calls, references, imports) to the best lexical matches, by
+//!   edge weight: what the matches use and what uses them.
+//!
+//! The fused score is the weighted sum; each weight is a named constant whose value was chosen
+//! on the development benchmark (`sextant eval` over tokio, mypy and prometheus, recorded in
+//! benches/RESULTS.md), and `sextant eval` can vary them.
+
+pub mod explain;
+pub mod pack;
+pub mod query;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use petgraph::Direction;
+use petgraph::graph::NodeIndex;
+use petgraph::visit::EdgeRef;
+use serde::Serialize;
+use sextant_index::LineSpan;
+use sextant_index::graph::{CodeGraph, EdgeKind, Node};
+use sextant_index::lexical::LexicalIndex;
+use sextant_index::store::Manifest;
+use sextant_index::petgraph;
+
+use self::explain::Explanation;
+use self::query::TaskQuery;
+
+/// Chunk hits gathered per query before fusing them per file.
+const CHUNK_HITS: usize = 200;
+/// Weight of a file's second and third best chunk relative to its best: a file with several
+/// matching places is more likely the one, but one strong match should still win.
+const SECOND_CHUNK_WEIGHT: f64 = 0.5;
+const THIRD_CHUNK_WEIGHT: f64 = 0.25;
+/// Chunks kept per file as evidence.
+const EVIDENCE_CHUNKS: usize = 3;
+/// A name defined in more files than this says little about which one is meant.
+const MAX_SYMBOL_FILES: usize = 5;
+/// Best lexical files whose graph neighbours are considered. Of 1, 2, 3, 5 and 10 seeds (graph
+/// weight 0.45), 3 gave the best mean Recall@10 on the development benchmark, round 2
+/// (benches/RESULTS.md): 0.754, 0.780, 0.784, 0.774, 0.767.
+const GRAPH_SEEDS: usize = 3;
+
+/// Default weight of whole-file BM25 (normalised to the best file) next to the normalised chunk
+/// score. 2.0 gave the best mean Recall@10 of the weights tried (0, 0.5, 1, 2, 4) over tokio,
+/// mypy and prometheus in round 1 of the development benchmark (benches/RESULTS.md): 0.750,
+/// against 0.680 for chunks alone and 0.684 for whole-file BM25 alone.
+pub const WHOLE_FILE_WEIGHT: f64 = 2.0;
+/// Default weight of an exact definition of an identifier the task names (shared between the
+/// files defining it): as much as the chunk signal. The development benchmark cannot tune it
+/// (commit subjects rarely name identifiers: 0.5, 1 and 2 gave the same Recall@10 in round 2,
+/// benches/RESULTS.md); the fixture tests hold the cases where it decides.
+pub const SYMBOL_WEIGHT: f64 = 1.0;
+/// Default weight of a file the task names by path or file name: as much as whole-file BM25,
+/// since a user who names a file means it. Not tunable on the benchmark for the same reason.
+pub const PATH_WEIGHT: f64 = 2.0;
+/// Default weight of the graph signal (links to the best lexical files, normalised to the best
+/// linked file). On the development benchmark, round 2 (benches/RESULTS.md), mean Recall@10 over
+/// tokio, mypy and prometheus was 0.750 without it and 0.779 / 0.784 / 0.781 at 0.3 / 0.45 / 0.6
+/// (3 seeds).
+pub const GRAPH_WEIGHT: f64 = 0.45;
+
+/// The indexes a ranking draws on.
+pub struct Sources<'a> {
+    /// BM25 over chunks and whole files.
+    pub lexical: &'a LexicalIndex,
+    /// Every indexed file (for path matches).
+    pub manifest: &'a Manifest,
+    /// The knowledge graph, when present.
+    pub graph: Option<&'a CodeGraph>,
+}
+
+/// How much each signal counts next to the normalised chunk score (which counts 1).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Weights {
+    /// Whole-file BM25, normalised to the best file.
+    pub whole_file: f64,
+    /// Exact definitions of identifiers the task names.
+    pub symbol: f64,
+    /// Files the task names.
+    pub path: f64,
+    /// Links to the best lexical files.
+    pub graph: f64,
+}
+
+impl Default for Weights {
+    fn default() -> Weights {
+        Weights {
+            whole_file: WHOLE_FILE_WEIGHT,
+            symbol: SYMBOL_WEIGHT,
+            path: PATH_WEIGHT,
+            graph: GRAPH_WEIGHT,
+        }
+    }
+}
+
+/// A chunk that matched, kept as evidence.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChunkEvidence {
+    /// Its lines.
+    pub span: LineSpan,
+    /// Its BM25 score.
+    pub score: f64,
+    /// Names it defines.
+    pub symbols: Vec<String>,
+}
+
+/// A definition of a name the task mentions.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SymbolMatch {
+    /// The identifier as the task wrote it.
+    pub query: String,
+    /// The symbol's id.
+    pub id: String,
+    /// Where it starts.
+    pub line: u32,
+}
+
+/// The strongest graph link from a file to one of the best lexical files.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GraphLink {
+    /// The lexical file it links to.
+    pub seed: String,
+    /// What the link is: "`login` calls `verify_token` in auth/jwt.py".
+    pub description: String,
+    /// Line of the reference, when the link is one.
+    pub line: Option<u32>,
+}
+
+/// Every signal's contribution to one file, before weighting.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct FileSignals {
+    /// Fused chunk BM25, normalised to the best file (0–1).
+    pub chunks: f64,
+    /// The best chunks.
+    pub chunk_hits: Vec<ChunkEvidence>,
+    /// Whole-file BM25, normalised to the best file (0–1).
+    pub whole_file: f64,
+    /// Share of the task's identifiers defined here.
+    pub symbol: f64,
+    /// The definitions found.
+    pub symbols: Vec<SymbolMatch>,
+    /// 1 when the task names this file.
+    pub path: f64,
+    /// The task's paths that name it.
+    pub paths: Vec<String>,
+    /// Link strength to the best lexical files, normalised to the best linked file (0–1).
+    pub graph: f64,
+    /// The strongest link.
+    pub graph_link: Option<GraphLink>,
+}
+
+/// A file with its fused score and the signals behind it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RankedFile {
+    /// Path relative to the repository root.
+    pub path: String,
+    /// Fused score.
+    pub score: f64,
+    /// What it was fused from.
+    pub signals: FileSignals,
+}
+
+impl RankedFile {
+    /// The explanation tree of the score.
+    pub fn explain(&self, weights: &Weights, query: &TaskQuery) -> Explanation {
+        let s = &self.signals;
+        let mut root = Explanation::new(self.score, "fused score, sum of:");
+        if s.chunks > 0.0 {
+            let mut node = Explanation::new(
+                s.chunks,
+                "BM25 over chunks (best + ½ second + ¼ third, relative to the best file)",
+            );
+            for hit in &s.chunk_hits {
+                let defines = if hit.symbols.is_empty() {
+                    String::new()
+                } else {
+                    format!(", defines {}", hit.symbols.join(", "))
+                };
+                node.push(Explanation::evidence(format!(
+                    "lines {}-{} (score {:.2}{defines})",
+                    hit.span.start, hit.span.end, hit.score
+                )));
+            }
+            root.push(node);
+        }
+        if s.whole_file > 0.0 {
+            root.push(Explanation::new(
+                weights.whole_file * s.whole_file,
+                format!(
+                    "BM25 over whole files, {:.3} × weight {}",
+                    s.whole_file, weights.whole_file
+                ),
+            ));
+        }
+        if s.symbol > 0.0 {
+            let mut node = Explanation::new(
+                weights.symbol * s.symbol,
+                format!(
+                    "defines what the task names, {:.3} × weight {}",
+                    s.symbol, weights.symbol
+                ),
+            );
+            for found in &s.symbols {
+                node.push(Explanation::evidence(format!(
+                    "`{}` at line {} ({})",
+                    found.query, found.line, found.id
+                )));
+            }
+            root.push(node);
+        }
+        if s.path > 0.0 {
+            root.push(Explanation::new(
+                weights.path * s.path,
+                format!("the task names it: {}", s.paths.join(", ")),
+            ));
+        }
+        if s.graph > 0.0 {
+            let mut node = Explanation::new(
+                weights.graph * s.graph,
+                format!(
+                    "linked to the best matches, {:.3} × weight {}",
+                    s.graph, weights.graph
+                ),
+            );
+            if let Some(link) = &s.graph_link {
+                node.push(Explanation::evidence(link.description.clone()));
+            }
+            root.push(node);
+        }
+        if root.details.is_empty() && !query.is_empty() {
+            root.push(Explanation::evidence("no signal fired"));
+        }
+        root
+    }
+}
+
+/// Ranks files for a task: every file any signal found, best first (ties by path), at most
+/// `limit`.
+pub fn rank(
+    sources: &Sources<'_>,
+    weights: &Weights,
+    query: &TaskQuery,
+    limit: usize,
+) -> anyhow::Result<Vec<RankedFile>> {
+    let text = query.search_text();
+    let mut files: BTreeMap<String, FileSignals> = BTreeMap::new();
+    if !text.trim().is_empty() {
+        chunk_signal(sources.lexical, text, &mut files)?;
+        if weights.whole_file > 0.0 {
+            whole_file_signal(sources.lexical, text, &mut files)?;
+        }
+    }
+    if weights.path > 0.0 {
+        path_signal(sources.manifest, query, &mut files);
+    }
+    if let Some(graph) = sources.graph {
+        if weights.symbol > 0.0 {
+            symbol_signal(graph, query, &mut files);
+        }
+        if weights.graph > 0.0 {
+            graph_signal(graph, weights, &mut files);
+        }
+    }
+    let mut ranked: Vec<RankedFile> = files
+        .into_iter()
+        .map(|(path, signals)| RankedFile {
+            score: fused(&signals, weights),
+            path,
+            signals,
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.path.cmp(&b.path)));
+    ranked.truncate(limit);
+    Ok(ranked)
+}
+
+fn fused(signals: &FileSignals, weights: &Weights) -> f64 {
+    signals.chunks
+        + weights.whole_file * signals.whole_file
+        + weights.symbol * signals.symbol
+        + weights.path * signals.path
+        + weights.graph * signals.graph
+}
+
+/// The lexical part of the score, which picks the graph's seeds.
+fn lexical_score(signals: &FileSignals, weights: &Weights) -> f64 {
+    signals.chunks + weights.whole_file * signals.whole_file
+}
+
+fn normalise(values: impl Iterator<Item = f64>) -> f64 {
+    let best = values.fold(0.0, f64::max);
+    if best > 0.0 { best } else { 1.0 }
+}
+
+fn chunk_signal(
+    lexical: &LexicalIndex,
+    text: &str,
+    files: &mut BTreeMap<String, FileSignals>,
+) -> anyhow::Result<()> {
+    let mut per_file: BTreeMap<String, Vec<ChunkEvidence>> = BTreeMap::new();
+    for hit in lexical.search_scores(text, CHUNK_HITS)? {
+        per_file.entry(hit.path).or_default().push(ChunkEvidence {
+            span: hit.span,
+            score: f64::from(hit.score),
+            symbols: hit.symbols,
+        });
+    }
+    let fused: Vec<(String, f64, Vec<ChunkEvidence>)> = per_file
+        .into_iter()
+        .map(|(path, mut hits)| {
+            // Hits arrive best first; keep that order.
+            hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+            let share = [1.0, SECOND_CHUNK_WEIGHT, THIRD_CHUNK_WEIGHT];
+            let score = hits.iter().zip(share).map(|(h, w)| h.score * w).sum();
+            hits.truncate(EVIDENCE_CHUNKS);
+            (path, score, hits)
+        })
+        .collect();
+    let best = normalise(fused.iter().map(|(_, s, _)| *s));
+    for (path, score, hits) in fused {
+        let entry = files.entry(path).or_default();
+        entry.chunks = score / best;
+        entry.chunk_hits = hits;
+    }
+    Ok(())
+}
+
+fn whole_file_signal(
+    lexical: &LexicalIndex,
+    text: &str,
+    files: &mut BTreeMap<String, FileSignals>,
+) -> anyhow::Result<()> {
+    let hits = lexical.search_files(text, CHUNK_HITS)?;
+    let best = normalise(hits.iter().map(|h| f64::from(h.score)));
+    for hit in hits {
+        files.entry(hit.path).or_default().whole_file = f64::from(hit.score) / best;
+    }
+    Ok(())
+}
+
+fn path_signal(manifest: &Manifest, query: &TaskQuery, files: &mut BTreeMap<String, FileSignals>) {
+    for wanted in &query.paths {
+        let wanted = wanted.trim_start_matches("./").trim_end_matches('/');
+        let directory = format!("{wanted}/");
+        let suffix = format!("/{wanted}");
+        for path in manifest.files.keys() {
+            if path == wanted || path.ends_with(&suffix) || path.starts_with(&directory) {
+                let entry = files.entry(path.clone()).or_default();
+                entry.path = 1.0;
+                entry.paths.push(wanted.to_string());
+            }
+        }
+    }
+}
+
+fn symbol_signal(graph: &CodeGraph, query: &TaskQuery, files: &mut BTreeMap<String, FileSignals>) {
+    let names: Vec<&String> = query.identifiers.iter().filter(|i| i.len() > 2).collect();
+    if names.is_empty() {
+        return;
+    }
+    let share = 1.0 / names.len() as f64;
+    for name in names {
+        let found = graph.find_symbols(name);
+        let defining: BTreeSet<&str> = found.iter().map(|n| graph.graph[*n].path()).collect();
+        if defining.is_empty() || defining.len() > MAX_SYMBOL_FILES {
+            continue;
+        }
+        let each = share / defining.len() as f64;
+        for node in found {
+            let Node::Symbol { id, path, span, .. } = &graph.graph[node] else {
+                continue;
+            };
+            let entry = files.entry(path.clone()).or_default();
+            // One definition per name and file is evidence enough (impl blocks repeat names).
+            if entry.symbols.iter().any(|s| &s.query == name) {
+                continue;
+            }
+            entry.symbol += each;
+            entry.symbols.push(SymbolMatch {
+                query: name.clone(),
+                id: id.clone(),
+                line: span.start,
+            });
+        }
+    }
+}
+
+/// The file node and every symbol it defines, directly or nested.
+fn file_nodes(graph: &CodeGraph, file: NodeIndex) -> Vec<NodeIndex> {
+    let mut nodes = vec![file];
+    let mut next = 0;
+    while next < nodes.len() {
+        let node = nodes[next];
+        next += 1;
+        for edge in graph.graph.edges_directed(node, Direction::Outgoing) {
+            if matches!(edge.weight().kind, EdgeKind::Defines | EdgeKind::Contains) {
+                nodes.push(edge.target());
+            }
+        }
+    }
+    nodes
+}
+
+fn short_name(graph: &CodeGraph, node: NodeIndex) -> String {
+    match &graph.graph[node] {
+        Node::File { path } => path.clone(),
+        Node::Symbol { name, .. } => format!("`{name}`"),
+    }
+}
+
+/// A link in words, from the linked file's side: "`login` in api/routes.py calls `verify_token`
+/// defined here", "imported by api/routes.py".
+fn link_description(
+    graph: &CodeGraph,
+    source: NodeIndex,
+    target: NodeIndex,
+    kind: EdgeKind,
+    seed: &str,
+    direction: Direction,
+) -> String {
+    let seed_is_source = direction == Direction::Outgoing;
+    match (kind, seed_is_source) {
+        (EdgeKind::Imports, true) => format!("imported by {seed}"),
+        (EdgeKind::Imports, false) => format!("imports {seed}"),
+        (_, true) => format!(
+            "{} in {seed} {} {} defined here",
+            short_name(graph, source),
+            kind.name(),
+            short_name(graph, target)
+        ),
+        (_, false) => format!(
+            "{} here {} {} in {seed}",
+            short_name(graph, source),
+            kind.name(),
+            short_name(graph, target)
+        ),
+    }
+}
+
+/// Files linked to the best lexical files: for each seed, every cross-file edge of its symbols
+/// counts for the file at the other end, combined as a noisy-or of edge weights (so many weak
+/// links do not outweigh a strong one without bound) and scaled by the seed's lexical score.
+fn graph_signal(graph: &CodeGraph, weights: &Weights, files: &mut BTreeMap<String, FileSignals>) {
+    let mut seeds: Vec<(String, f64)> = files
+        .iter()
+        .map(|(path, s)| (path.clone(), lexical_score(s, weights)))
+        .filter(|(_, score)| *score > 0.0)
+        .collect();
+    seeds.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    seeds.truncate(GRAPH_SEEDS);
+    let top = normalise(seeds.iter().map(|(_, s)| *s));
+    let mut linked: BTreeMap<String, (f64, Option<(f64, GraphLink)>)> = BTreeMap::new();
+    for (seed, seed_score) in &seeds {
+        let Some(seed_node) = graph.file(seed) else {
+            continue;
+        };
+        // Per linked file: product of (1 - weight) over its edges with this seed, and the best.
+        let mut per_file: BTreeMap<&str, (f64, f64, GraphLink)> = BTreeMap::new();
+        for node in file_nodes(graph, seed_node) {
+            for direction in [Direction::Outgoing, Direction::Incoming] {
+                for edge in graph.graph.edges_directed(node, direction) {
+                    let e = edge.weight();
+                    if matches!(e.kind, EdgeKind::Defines | EdgeKind::Contains) {
+                        continue;
+                    }
+                    let other = if direction == Direction::Outgoing {
+                        edge.target()
+                    } else {
+                        edge.source()
+                    };
+                    let other_path = graph.graph[other].path();
+                    if other_path == seed {
+                        continue;
+                    }
+                    let weight = f64::from(e.weight).clamp(0.0, 1.0);
+                    let description = link_description(graph, edge.source(), edge.target(), e.kind, seed, direction);
+                    let link = GraphLink {
+                        seed: seed.clone(),
+                        description,
+                        line: (e.line > 0).then_some(e.line),
+                    };
+                    let slot = per_file
+                        .entry(other_path)
+                        .or_insert((1.0, -1.0, link.clone()));
+                    slot.0 *= 1.0 - weight;
+                    // The link shown: a call or reference says more than an import.
+                    let telling = weight + if e.kind == EdgeKind::Imports { 0.0 } else { 1.0 };
+                    if telling > slot.1 {
+                        slot.1 = telling;
+                        slot.2 = link;
+                    }
+                }
+            }
+        }
+        for (path, (miss, telling, link)) in per_file {
+            let strength = (1.0 - miss) * seed_score / top;
+            let slot = linked.entry(path.to_string()).or_insert((0.0, None));
+            slot.0 += strength;
+            let contribution = telling * seed_score;
+            if slot.1.as_ref().is_none_or(|(c, _)| contribution > *c) {
+                slot.1 = Some((contribution, link));
+            }
+        }
+    }
+    let best = normalise(linked.values().map(|(s, _)| *s));
+    for (path, (strength, link)) in linked {
+        let entry = files.entry(path).or_default();
+        entry.graph = strength / best;
+        entry.graph_link = link.map(|(_, l)| l);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fused_score_is_the_weighted_sum() {
+        let signals = FileSignals {
+            chunks: 0.5,
+            whole_file: 0.25,
+            symbol: 1.0,
+            path: 1.0,
+            graph: 0.5,
+            ..FileSignals::default()
+        };
+        let weights = Weights {
+            whole_file: 2.0,
+            symbol: 1.0,
+            path: 3.0,
+            graph: 0.5,
+        };
+        assert!((fused(&signals, &weights) - (0.5 + 0.5 + 1.0 + 3.0 + 0.25)).abs() < 1e-9);
+        assert!((lexical_score(&signals, &weights) - 1.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,419 @@
+//! Budgeted selection: the ranked files packed into a token budget, counted with a real BPE
+//! tokenizer, each whole when it fits, else as an outline (its signatures) plus the regions
+//! that matched.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use anyhow::bail;
+use serde::Serialize;
+use sextant_index::store::Manifest;
+use sextant_index::syntax::{ChunkLimits, extract};
+use sextant_index::walk::read_source;
+use sextant_index::{Language, LineSpan};
+
+use super::RankedFile;
+
+/// Default token budget of the packed context.
+pub const DEFAULT_BUDGET: usize = 32_000;
+/// Default most files selected.
+pub const DEFAULT_MAX_FILES: usize = 15;
+/// Files selected before the relevance cut-off may stop the selection.
+pub const MIN_FILES: usize = 10;
+/// Past [`MIN_FILES`], a file scoring below this share of the best file is not worth its
+/// tokens: the ranking's tail is mostly noise.
+pub const RELATIVE_CUTOFF: f64 = 0.2;
+/// Share of the budget one whole file may take: beyond it, the file is shown as an outline so
+/// one big file cannot crowd out the rest.
+pub const WHOLE_FILE_SHARE: f64 = 0.25;
+/// Most bytes of source one cl100k_base token covers in practice (long runs of spaces or
+/// repeated punctuation); used only to skip counting files that cannot fit.
+const MAX_BYTES_PER_TOKEN: usize = 8;
+/// Below this many tokens left, no section is worth adding (a header and a few lines).
+const MIN_SECTION_TOKENS: usize = 200;
+/// Longest matching region shown in an outline, in lines.
+const MAX_REGION_LINES: u32 = 60;
+/// Default tokenizer: OpenAI's cl100k_base BPE, a reasonable stand-in for most code models'
+/// tokenizers (within a few percent on source code); configurable.
+pub const DEFAULT_TOKENIZER: &str = "cl100k_base";
+
+/// Counts tokens the way a model would, with OpenAI's BPE vocabularies (GitHub's `bpe`
+/// implementation: the same counts as tiktoken, several times faster, which matters because
+/// counting is most of packing's time).
+pub struct TokenCounter {
+    name: String,
+    bpe: &'static bpe_openai::Tokenizer,
+}
+
+impl TokenCounter {
+    /// A built-in BPE by name: `cl100k_base` (GPT-4; most code models' counts are within a
+    /// few percent of it) or `o200k_base` (GPT-4o).
+    pub fn named(name: &str) -> anyhow::Result<TokenCounter> {
+        let bpe = match name {
+            "cl100k_base" => bpe_openai::cl100k_base(),
+            "o200k_base" => bpe_openai::o200k_base(),
+            other => bail!("unknown tokenizer {other:?} (known: cl100k_base, o200k_base)"),
+        };
+        // The vocabulary loads on first use; load it here, not in the middle of packing.
+        bpe.count("");
+        Ok(TokenCounter {
+            name: name.to_string(),
+            bpe,
+        })
+    }
+
+    /// The tokenizer's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Tokens in `text`.
+    pub fn count(&self, text: &str) -> usize {
+        self.bpe.count(text)
+    }
+}
+
+/// How much to select.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Budget {
+    /// Tokens the packed context may use.
+    pub tokens: usize,
+    /// Most files selected.
+    pub max_files: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Budget {
+        Budget {
+            tokens: DEFAULT_BUDGET,
+            max_files: DEFAULT_MAX_FILES,
+        }
+    }
+}
+
+/// How a selected file is included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Inclusion {
+    /// The whole file.
+    Whole,
+    /// Signatures of its definitions plus the regions that matched.
+    Outline,
+    /// Only the regions that matched.
+    Regions,
+    /// Only the signatures.
+    Signatures,
+}
+
+impl Inclusion {
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Inclusion::Whole => "whole",
+            Inclusion::Outline => "outline",
+            Inclusion::Regions => "regions",
+            Inclusion::Signatures => "signatures",
+        }
+    }
+}
+
+/// A selected file and the text that represents it in the context.
+#[derive(Clone, Debug, Serialize)]
+pub struct PackedFile {
+    /// Path relative to the repository root.
+    pub path: String,
+    /// How it is included.
+    pub inclusion: Inclusion,
+    /// Tokens its section of the context takes.
+    pub tokens: usize,
+    /// Line ranges shown (the whole file is one range).
+    pub lines: Vec<LineSpan>,
+    /// Lines in the file.
+    pub line_count: u32,
+    /// Whether the file changed since it was indexed (lines may have moved).
+    pub stale: bool,
+    /// The section of the context: a header and the fenced text.
+    #[serde(skip)]
+    pub section: String,
+}
+
+/// A ranked file that was not selected, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct Passed {
+    /// Path.
+    pub path: String,
+    /// Why it was left out.
+    pub reason: String,
+}
+
+/// The selection.
+#[derive(Clone, Debug, Serialize)]
+pub struct Packed {
+    /// Selected files, in rank order.
+    pub files: Vec<PackedFile>,
+    /// Tokens used by all sections.
+    pub tokens: usize,
+    /// Ranked files considered and left out.
+    pub passed: Vec<Passed>,
+}
+
+/// Packs ranked files into the budget. Files are read from the working tree under `root`.
+pub fn pack(
+    root: &Path,
+    manifest: &Manifest,
+    ranked: &[RankedFile],
+    counter: &TokenCounter,
+    budget: &Budget,
+) -> Packed {
+    let mut packed = Packed {
+        files: Vec::new(),
+        tokens: 0,
+        passed: Vec::new(),
+    };
+    let best = ranked.first().map_or(0.0, |f| f.score);
+    let whole_cap = (budget.tokens as f64 * WHOLE_FILE_SHARE) as usize;
+    for file in ranked {
+        if packed.files.len() == budget.max_files {
+            break;
+        }
+        if packed.files.len() >= MIN_FILES && file.score < RELATIVE_CUTOFF * best {
+            break;
+        }
+        let remaining = budget.tokens.saturating_sub(packed.tokens);
+        if remaining < MIN_SECTION_TOKENS {
+            packed.passed.push(Passed {
+                path: file.path.clone(),
+                reason: format!("budget spent ({remaining} tokens left)"),
+            });
+            break;
+        }
+        let pass = |reason: String| Passed {
+            path: file.path.clone(),
+            reason,
+        };
+        let Some(record) = manifest.files.get(&file.path) else {
+            packed.passed.push(pass("not in the index".into()));
+            continue;
+        };
+        let source = match read_source(&root.join(&file.path), u64::MAX) {
+            Ok(source) => source,
+            Err(reason) => {
+                packed.passed.push(pass(format!("cannot read it: {reason}")));
+                continue;
+            }
+        };
+        let stale = source.hash != record.hash;
+        let language = Language::from_path(Path::new(&file.path));
+        let mut chosen = None;
+        // Whole first, counted only when it could fit: cl100k_base never packs more than
+        // ~8 bytes of code into a token, so a longer file cannot, and tokenizing it is the
+        // slowest part of packing.
+        let whole_cap = whole_cap.min(remaining);
+        if source.text.len() / MAX_BYTES_PER_TOKEN <= whole_cap {
+            let (lines, section) = whole_section(&file.path, language, &source.text);
+            let tokens = counter.count(&section);
+            if tokens <= whole_cap {
+                chosen = Some((Inclusion::Whole, lines, section, tokens));
+            }
+        }
+        if chosen.is_none() {
+            for (inclusion, lines, section) in partial_sections(&file.path, language, &source.text, file) {
+                let tokens = counter.count(&section);
+                if tokens <= remaining {
+                    chosen = Some((inclusion, lines, section, tokens));
+                    break;
+                }
+            }
+        }
+        let Some((inclusion, lines, section, tokens)) = chosen else {
+            packed.passed.push(pass(format!(
+                "does not fit the {remaining} tokens left, even as an outline"
+            )));
+            continue;
+        };
+        packed.tokens += tokens;
+        packed.files.push(PackedFile {
+            path: file.path.clone(),
+            inclusion,
+            tokens,
+            lines,
+            line_count: line_count(&source.text),
+            stale,
+            section,
+        });
+    }
+    packed
+}
+
+fn line_count(text: &str) -> u32 {
+    u32::try_from(text.lines().count()).unwrap_or(u32::MAX)
+}
+
+/// The whole file as a section.
+fn whole_section(path: &str, language: Language, text: &str) -> (Vec<LineSpan>, String) {
+    let total = line_count(text).max(1);
+    let whole = LineSpan {
+        start: 1,
+        end: total,
+    };
+    (
+        vec![whole],
+        section(path, language, &format!("whole file, {total} lines"), text),
+    )
+}
+
+/// The ways to show part of a file, most complete first.
+fn partial_sections(
+    path: &str,
+    language: Language,
+    text: &str,
+    file: &RankedFile,
+) -> Vec<(Inclusion, Vec<LineSpan>, String)> {
+    let total = line_count(text).max(1);
+    let lines: Vec<&str> = text.lines().collect();
+    let mut candidates = Vec::new();
+    let regions = merge_spans(
+        file.signals
+            .chunk_hits
+            .iter()
+            .map(|hit| LineSpan {
+                start: hit.span.start,
+                end: hit.span.end.min(hit.span.start + MAX_REGION_LINES - 1),
+            })
+            .filter(|span| span.start <= total)
+            .collect(),
+    );
+    let facts = extract(language, text, &ChunkLimits::default());
+    let signatures: Vec<(u32, String)> = facts
+        .symbols
+        .iter()
+        .map(|s| (s.span.start, s.signature.clone()))
+        .collect();
+    let numbered = |shown: &[(u32, String)]| {
+        let mut body = String::new();
+        let mut last = 0;
+        for (line, content) in shown {
+            if *line > last + 1 {
+                body.push_str("     …\n");
+            }
+            let _ = writeln!(body, "{line:>5}| {content}");
+            last = *line;
+        }
+        body
+    };
+    let region_lines = |spans: &[LineSpan]| -> Vec<(u32, String)> {
+        spans
+            .iter()
+            .flat_map(|span| span.start..=span.end.min(total))
+            .filter_map(|line| {
+                lines
+                    .get(line as usize - 1)
+                    .map(|l| (line, (*l).to_string()))
+            })
+            .collect()
+    };
+    let in_regions = |line: u32| regions.iter().any(|s| s.start <= line && line <= s.end);
+    let mut outline: Vec<(u32, String)> = signatures
+        .iter()
+        .filter(|(line, _)| !in_regions(*line))
+        .cloned()
+        .chain(region_lines(&regions))
+        .collect();
+    outline.sort_by_key(|(line, _)| *line);
+    let signature_spans = |shown: &[(u32, String)]| -> Vec<LineSpan> {
+        merge_spans(
+            shown
+                .iter()
+                .map(|(line, _)| LineSpan {
+                    start: *line,
+                    end: *line,
+                })
+                .collect(),
+        )
+    };
+    if !regions.is_empty() && !signatures.is_empty() {
+        candidates.push((
+            Inclusion::Outline,
+            signature_spans(&outline),
+            section(
+                path,
+                language,
+                &format!("outline of {total} lines: signatures and matching regions"),
+                &numbered(&outline),
+            ),
+        ));
+    }
+    if !regions.is_empty() {
+        candidates.push((
+            Inclusion::Regions,
+            regions.clone(),
+            section(
+                path,
+                language,
+                &format!("matching regions of {total} lines"),
+                &numbered(&region_lines(&regions)),
+            ),
+        ));
+    }
+    if !signatures.is_empty() {
+        candidates.push((
+            Inclusion::Signatures,
+            signature_spans(&signatures),
+            section(
+                path,
+                language,
+                &format!("signatures of {total} lines"),
+                &numbered(&signatures),
+            ),
+        ));
+    }
+    candidates
+}
+
+/// Sorted, overlapping or adjacent spans joined.
+fn merge_spans(mut spans: Vec<LineSpan>) -> Vec<LineSpan> {
+    spans.sort_by_key(|s| (s.start, s.end));
+    let mut merged: Vec<LineSpan> = Vec::new();
+    for span in spans {
+        match merged.last_mut() {
+            Some(last) if span.start <= last.end + 1 => last.end = last.end.max(span.end),
+            _ => merged.push(span),
+        }
+    }
+    merged
+}
+
+/// A file's section of the context: a Markdown header and a fenced block.
+fn section(path: &str, language: Language, what: &str, body: &str) -> String {
+    let fence = if body.contains("```") { "````" } else { "```" };
+    let mut out = format!("### {path} ({what})\n{fence}{}\n", language.name());
+    out.push_str(body);
+    if !body.ends_with('\n') {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{fence}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_real_bpe_tokens() {
+        let counter = TokenCounter::named(DEFAULT_TOKENIZER).expect("tokenizer");
+        // cl100k_base: "hello world" is two tokens; code splits finer than words.
+        assert_eq!(counter.count("hello world"), 2);
+        assert!(counter.count("fn verify_token(token: &str) -> bool {}") > 8);
+        assert!(TokenCounter::named("gpt2-ish").is_err());
+    }
+
+    #[test]
+    fn merges_overlapping_and_adjacent_spans() {
+        let span = |start, end| LineSpan { start, end };
+        assert_eq!(
+            merge_spans(vec![span(10, 20), span(1, 3), span(4, 5), span(15, 30), span(40, 41)]),
+            vec![span(1, 5), span(10, 30), span(40, 41)]
+        );
+    }
+}

@@ -1,0 +1,191 @@
+//! `sextant why-relevant` on the shop fixture (a small Python web shop) where the right files
+//! are known: found by words, by a named identifier, by a named path, and by the call graph
+//! alone (`app/auth/passwords.py` shares no word with its task; `login` in `app/routes.py`
+//! calls `verify_password` there).
+
+use insta::{assert_snapshot, with_settings};
+use serde_json::Value;
+
+use crate::support::{copy_fixture, sextant, stable_filters, stdout_of};
+
+fn indexed_shop() -> tempfile::TempDir {
+    let repo = copy_fixture("shop");
+    stdout_of(sextant(repo.path()).args(["index", "--quiet"]));
+    repo
+}
+
+fn why_json(root: &std::path::Path, args: &[&str]) -> Value {
+    let mut command = sextant(root);
+    command.arg("why-relevant").args(args).arg("--json");
+    serde_json::from_str(&stdout_of(&mut command)).expect("json")
+}
+
+fn paths(report: &Value) -> Vec<String> {
+    report["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["path"].as_str().expect("path").to_string())
+        .collect()
+}
+
+const LOCKOUT: &str = "login endpoint should lock account after five failed attempts";
+
+#[test]
+fn the_graph_finds_what_shares_no_word_with_the_task() {
+    let repo = indexed_shop();
+    let with_graph = why_json(repo.path(), &[LOCKOUT]);
+    let found = paths(&with_graph);
+    assert_eq!(found[0], "app/routes.py", "{found:?}");
+    let passwords = with_graph["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .find(|f| f["path"] == "app/auth/passwords.py")
+        .unwrap_or_else(|| panic!("passwords.py not selected: {found:?}"));
+    assert_eq!(passwords["signals"]["chunks"], 0.0);
+    assert_eq!(
+        passwords["signals"]["graph_link"]["description"],
+        "`login` in app/routes.py calls `verify_password` defined here"
+    );
+    let without_graph = why_json(repo.path(), &[LOCKOUT, "--graph-weight", "0"]);
+    assert!(
+        !paths(&without_graph).contains(&"app/auth/passwords.py".to_string()),
+        "{:?}",
+        paths(&without_graph)
+    );
+}
+
+#[test]
+fn named_identifiers_and_paths_come_first() {
+    let repo = indexed_shop();
+    let by_symbol = why_json(repo.path(), &["verify_token rejects tokens without an expiry"]);
+    assert_eq!(paths(&by_symbol)[0], "app/auth/jwt.py");
+    assert_eq!(
+        by_symbol["files"][0]["signals"]["symbols"][0]["id"],
+        "app/auth/jwt.py::verify_token"
+    );
+    let by_path = why_json(repo.path(), &["tidy up app/config.py"]);
+    assert_eq!(paths(&by_path)[0], "app/config.py");
+    let by_words = why_json(repo.path(), &["refund the payment when an order is cancelled"]);
+    let found = paths(&by_words);
+    assert_eq!(found[0], "app/orders/service.py", "{found:?}");
+    assert!(
+        found[..4].contains(&"app/payments/stripe_client.py".to_string()),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn json_follows_the_published_schema_and_the_budget() {
+    let repo = indexed_shop();
+    let schema_text = stdout_of(sextant(repo.path()).args(["why-relevant", "--print-schema"]));
+    let schema: Value = serde_json::from_str(&schema_text).expect("schema is json");
+    let validator = jsonschema::validator_for(&schema).expect("valid schema");
+    for budget in ["32000", "400"] {
+        let report = why_json(repo.path(), &[LOCKOUT, "--budget", budget]);
+        let errors: Vec<String> = validator
+            .iter_errors(&report)
+            .map(|e| format!("{e} at {}", e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+        let used = report["tokens_used"].as_u64().expect("tokens");
+        let sum: u64 = report["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .map(|f| f["tokens"].as_u64().expect("tokens"))
+            .sum();
+        assert_eq!(used, sum);
+        assert!(used <= budget.parse::<u64>().expect("number"), "{used}");
+    }
+    // 400 tokens do not hold everything: something is cut to an outline or left out.
+    let tight = why_json(repo.path(), &[LOCKOUT, "--budget", "400"]);
+    let cut = tight["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .any(|f| f["inclusion"] != "whole");
+    assert!(cut || !tight["passed"].as_array().expect("passed").is_empty());
+}
+
+#[test]
+fn a_big_file_is_shown_as_an_outline_with_its_matching_region() {
+    let repo = indexed_shop();
+    // A long module: the budget's whole-file share (a quarter) cannot hold it.
+    let mut text = String::from("\"\"\"Inventory bookkeeping.\"\"\"\n\n");
+    for i in 0..400 {
+        text.push_str(&format!(
+            "def stock_level_{i}(sku):\n    \"\"\"Units of a product on the shelf.\"\"\"\n    return {i}\n\n"
+        ));
+    }
+    text.push_str("def reorder_threshold(sku):\n    \"\"\"When to reorder a warehouse item.\"\"\"\n    return 5\n");
+    std::fs::write(repo.path().join("app/inventory.py"), text).expect("write");
+    stdout_of(sextant(repo.path()).args(["index", "--quiet"]));
+    let task = "reorder threshold for warehouse items";
+    let report = why_json(repo.path(), &[task]);
+    let inventory = report["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .find(|f| f["path"] == "app/inventory.py")
+        .unwrap_or_else(|| panic!("inventory not selected: {:?}", paths(&report)));
+    assert_eq!(inventory["inclusion"], "outline");
+    // Too tight for 400 signatures: only the matching region is left.
+    let tight = why_json(repo.path(), &[task, "--budget", "3000"]);
+    let inventory = tight["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .find(|f| f["path"] == "app/inventory.py")
+        .unwrap_or_else(|| panic!("inventory not selected: {:?}", paths(&tight)));
+    assert_eq!(inventory["inclusion"], "regions");
+    let context = stdout_of(sextant(repo.path()).args(["why-relevant", task, "--context"]));
+    assert!(context.contains("### app/inventory.py (outline of 1605 lines"), "{context}");
+    assert!(context.contains("| def reorder_threshold(sku):"), "{context}");
+    assert!(context.contains("| def stock_level_7(sku)"), "{context}");
+}
+
+#[test]
+fn human_output_and_context() {
+    let repo = indexed_shop();
+    let table = stdout_of(sextant(repo.path()).args(["why-relevant", LOCKOUT]));
+    let context = stdout_of(sextant(repo.path()).args([
+        "why-relevant",
+        "verify_token rejects tokens without an expiry",
+        "--max-files",
+        "2",
+        "--context",
+    ]));
+    let mut filters = stable_filters(repo.path());
+    // Scores move in the last digits with index segment layout; the order is what matters.
+    filters.push((r"\b\d+\.\d\d\b".to_string(), "[S]".to_string()));
+    let filters: Vec<(&str, &str)> = filters
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    with_settings!({ filters => filters }, {
+        assert_snapshot!("why_relevant_table", table);
+        assert_snapshot!("why_relevant_context", context);
+    });
+}
+
+#[test]
+fn a_stale_file_is_flagged_and_a_missing_index_is_explained() {
+    let repo = indexed_shop();
+    let jwt = repo.path().join("app/auth/jwt.py");
+    let text = std::fs::read_to_string(&jwt).expect("read");
+    std::fs::write(&jwt, format!("# edited\n{text}")).expect("write");
+    let report = why_json(repo.path(), &["verify_token rejects tokens without an expiry"]);
+    assert_eq!(report["files"][0]["path"], "app/auth/jwt.py");
+    assert_eq!(report["files"][0]["stale"], true);
+
+    let empty = tempfile::tempdir().expect("tempdir");
+    let output = sextant(empty.path())
+        .args(["why-relevant", "anything at all"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("sextant index"), "{stderr}");
+}
