@@ -28,8 +28,8 @@ use serde::Serialize;
 use sextant_index::LineSpan;
 use sextant_index::graph::{CodeGraph, EdgeKind, Node};
 use sextant_index::lexical::LexicalIndex;
-use sextant_index::store::Manifest;
 use sextant_index::petgraph;
+use sextant_index::store::Manifest;
 
 use self::explain::Explanation;
 use self::query::TaskQuery;
@@ -482,7 +482,14 @@ fn graph_signal(graph: &CodeGraph, weights: &Weights, files: &mut BTreeMap<Strin
                         continue;
                     }
                     let weight = f64::from(e.weight).clamp(0.0, 1.0);
-                    let description = link_description(graph, edge.source(), edge.target(), e.kind, seed, direction);
+                    let description = link_description(
+                        graph,
+                        edge.source(),
+                        edge.target(),
+                        e.kind,
+                        seed,
+                        direction,
+                    );
                     let link = GraphLink {
                         seed: seed.clone(),
                         description,
@@ -493,7 +500,12 @@ fn graph_signal(graph: &CodeGraph, weights: &Weights, files: &mut BTreeMap<Strin
                         .or_insert((1.0, -1.0, link.clone()));
                     slot.0 *= 1.0 - weight;
                     // The link shown: a call or reference says more than an import.
-                    let telling = weight + if e.kind == EdgeKind::Imports { 0.0 } else { 1.0 };
+                    let telling = weight
+                        + if e.kind == EdgeKind::Imports {
+                            0.0
+                        } else {
+                            1.0
+                        };
                     if telling > slot.1 {
                         slot.1 = telling;
                         slot.2 = link;

@@ -79,14 +79,21 @@ impl RankSection {
         let pick = |a: Option<f64>, b: Option<f64>, default: f64| a.or(b).unwrap_or(default);
         RankSettings {
             weights: Weights {
-                whole_file: pick(repo.whole_file_weight, user.whole_file_weight, defaults.whole_file),
+                whole_file: pick(
+                    repo.whole_file_weight,
+                    user.whole_file_weight,
+                    defaults.whole_file,
+                ),
                 symbol: pick(repo.symbol_weight, user.symbol_weight, defaults.symbol),
                 path: pick(repo.path_weight, user.path_weight, defaults.path),
                 graph: pick(repo.graph_weight, user.graph_weight, defaults.graph),
             },
             budget: Budget {
                 tokens: repo.budget.or(user.budget).unwrap_or(budget.tokens),
-                max_files: repo.max_files.or(user.max_files).unwrap_or(budget.max_files),
+                max_files: repo
+                    .max_files
+                    .or(user.max_files)
+                    .unwrap_or(budget.max_files),
             },
             tokenizer: repo
                 .tokenizer

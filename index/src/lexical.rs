@@ -324,11 +324,7 @@ impl LexicalIndex {
     }
 
     /// Plain BM25 over whole files (text and path, no boosts): one hit per file, spanning it.
-    pub fn search_files(
-        &self,
-        query: &str,
-        limit: usize,
-    ) -> Result<Vec<LexicalHit>, LexicalError> {
+    pub fn search_files(&self, query: &str, limit: usize) -> Result<Vec<LexicalHit>, LexicalError> {
         self.search_with(query, limit, DocKind::File, false)
     }
 
@@ -350,7 +346,10 @@ impl LexicalIndex {
                 (self.fields.symbols, SYMBOL_FIELD_BOOST),
                 (self.fields.path_text, PATH_FIELD_BOOST),
             ],
-            DocKind::File => vec![(self.fields.file_text, 1.0), (self.fields.file_path_text, 1.0)],
+            DocKind::File => vec![
+                (self.fields.file_text, 1.0),
+                (self.fields.file_path_text, 1.0),
+            ],
         };
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for term in &query_terms {
@@ -424,7 +423,9 @@ impl LexicalIndex {
                 let document: TantivyDocument = store
                     .get(doc_id)
                     .map_err(tantivy_error("reading document"))?;
-                let kind = document.get_first(self.fields.kind).and_then(|v| v.as_str());
+                let kind = document
+                    .get_first(self.fields.kind)
+                    .and_then(|v| v.as_str());
                 if kind == Some(DocKind::Chunk.name()) {
                     chunks.push(self.stored_chunk(&document));
                 }

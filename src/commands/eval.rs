@@ -11,9 +11,9 @@ use crate::cli::{EvalArgs, GlobalArgs};
 use crate::eval::{
     EvalQuery, Scores, materialize, rank_hybrid, rank_whole_files, score, select_queries, timed,
 };
-use crate::rank::{Sources, Weights};
 use crate::output::{print, print_json};
 use crate::progress::TerminalProgress;
+use crate::rank::{Sources, Weights};
 
 /// Ranked files kept per query in the JSON report.
 const REPORTED_RANKS: usize = 15;

@@ -110,9 +110,7 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     };
     let query = TaskQuery::parse(task);
     if query.is_empty() {
-        anyhow::bail!(
-            "the task {task:?} has no words to search for once filler is dropped"
-        );
+        anyhow::bail!("the task {task:?} has no words to search for once filler is dropped");
     }
     let sources = Sources {
         lexical: &snapshot.lexical,
@@ -123,7 +121,13 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let ranked = rank(&sources, &weights, &query, CANDIDATES).context("ranking")?;
     let rank_ms = ms(ranking);
     let packing = Instant::now();
-    let packed = pack(&settings.root, &snapshot.manifest, &ranked, &counter, &budget);
+    let packed = pack(
+        &settings.root,
+        &snapshot.manifest,
+        &ranked,
+        &counter,
+        &budget,
+    );
     let pack_ms = ms(packing);
 
     if args.context {
@@ -193,7 +197,9 @@ fn evidence_lines(root: &Path, file: &RankedFile, terms: &BTreeSet<String>) -> V
         }
         let text = lines[start..end].join("\n");
         for line in matched_lines(&text, hit.span.start, terms) {
-            if found.len() < EVIDENCE_LINES && !found.iter().any(|l: &MatchedLine| l.line == line.line) {
+            if found.len() < EVIDENCE_LINES
+                && !found.iter().any(|l: &MatchedLine| l.line == line.line)
+            {
                 found.push(line);
             }
         }
@@ -259,7 +265,11 @@ fn render(report: &Report<'_>) -> String {
         "#", "file", "score", "tokens", "shown"
     );
     for file in &report.files {
-        let stale = if file.stale { " (changed since indexed)" } else { "" };
+        let stale = if file.stale {
+            " (changed since indexed)"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
             "{:>3}  {:<width$}  {:>6.2}  {:>6}  {:<10}  {}{stale}",
@@ -281,7 +291,10 @@ fn render(report: &Report<'_>) -> String {
         }
     }
     if !report.signals.graph {
-        let _ = writeln!(out, "note: no knowledge graph in the index; ranked on text alone");
+        let _ = writeln!(
+            out,
+            "note: no knowledge graph in the index; ranked on text alone"
+        );
     }
     out
 }

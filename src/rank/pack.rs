@@ -198,7 +198,9 @@ pub fn pack(
         let source = match read_source(&root.join(&file.path), u64::MAX) {
             Ok(source) => source,
             Err(reason) => {
-                packed.passed.push(pass(format!("cannot read it: {reason}")));
+                packed
+                    .passed
+                    .push(pass(format!("cannot read it: {reason}")));
                 continue;
             }
         };
@@ -217,7 +219,9 @@ pub fn pack(
             }
         }
         if chosen.is_none() {
-            for (inclusion, lines, section) in partial_sections(&file.path, language, &source.text, file) {
+            for (inclusion, lines, section) in
+                partial_sections(&file.path, language, &source.text, file)
+            {
                 let tokens = counter.count(&section);
                 if tokens <= remaining {
                     chosen = Some((inclusion, lines, section, tokens));
@@ -412,7 +416,13 @@ mod tests {
     fn merges_overlapping_and_adjacent_spans() {
         let span = |start, end| LineSpan { start, end };
         assert_eq!(
-            merge_spans(vec![span(10, 20), span(1, 3), span(4, 5), span(15, 30), span(40, 41)]),
+            merge_spans(vec![
+                span(10, 20),
+                span(1, 3),
+                span(4, 5),
+                span(15, 30),
+                span(40, 41)
+            ]),
             vec![span(1, 5), span(10, 30), span(40, 41)]
         );
     }

@@ -122,11 +122,11 @@ fn split_quoted(text: &str) -> (Vec<String>, String) {
 
 /// Sorts one token into words, identifiers or paths.
 fn classify(raw: &str, is_code: bool, query: &mut TaskQuery) {
-    let token = raw.trim_end_matches(|c: char| matches!(c, ',' | ';' | ':' | '!' | '?' | '.'));
+    let token = raw.trim_end_matches([',', ';', ':', '!', '?', '.']);
     let token = token.strip_suffix("()").unwrap_or(token);
     let token = token
-        .trim_start_matches(|c: char| matches!(c, '\'' | '(' | '[' | '{' | '<'))
-        .trim_end_matches(|c: char| matches!(c, '\'' | ')' | ']' | '}' | '>'));
+        .trim_start_matches(['\'', '(', '[', '{', '<'])
+        .trim_end_matches(['\'', ')', ']', '}', '>']);
     if token.is_empty() {
         return;
     }

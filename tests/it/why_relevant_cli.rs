@@ -59,7 +59,10 @@ fn the_graph_finds_what_shares_no_word_with_the_task() {
 #[test]
 fn named_identifiers_and_paths_come_first() {
     let repo = indexed_shop();
-    let by_symbol = why_json(repo.path(), &["verify_token rejects tokens without an expiry"]);
+    let by_symbol = why_json(
+        repo.path(),
+        &["verify_token rejects tokens without an expiry"],
+    );
     assert_eq!(paths(&by_symbol)[0], "app/auth/jwt.py");
     assert_eq!(
         by_symbol["files"][0]["signals"]["symbols"][0]["id"],
@@ -67,7 +70,10 @@ fn named_identifiers_and_paths_come_first() {
     );
     let by_path = why_json(repo.path(), &["tidy up app/config.py"]);
     assert_eq!(paths(&by_path)[0], "app/config.py");
-    let by_words = why_json(repo.path(), &["refund the payment when an order is cancelled"]);
+    let by_words = why_json(
+        repo.path(),
+        &["refund the payment when an order is cancelled"],
+    );
     let found = paths(&by_words);
     assert_eq!(found[0], "app/orders/service.py", "{found:?}");
     assert!(
@@ -141,8 +147,14 @@ fn a_big_file_is_shown_as_an_outline_with_its_matching_region() {
         .unwrap_or_else(|| panic!("inventory not selected: {:?}", paths(&tight)));
     assert_eq!(inventory["inclusion"], "regions");
     let context = stdout_of(sextant(repo.path()).args(["why-relevant", task, "--context"]));
-    assert!(context.contains("### app/inventory.py (outline of 1605 lines"), "{context}");
-    assert!(context.contains("| def reorder_threshold(sku):"), "{context}");
+    assert!(
+        context.contains("### app/inventory.py (outline of 1605 lines"),
+        "{context}"
+    );
+    assert!(
+        context.contains("| def reorder_threshold(sku):"),
+        "{context}"
+    );
     assert!(context.contains("| def stock_level_7(sku)"), "{context}");
 }
 
@@ -176,7 +188,10 @@ fn a_stale_file_is_flagged_and_a_missing_index_is_explained() {
     let jwt = repo.path().join("app/auth/jwt.py");
     let text = std::fs::read_to_string(&jwt).expect("read");
     std::fs::write(&jwt, format!("# edited\n{text}")).expect("write");
-    let report = why_json(repo.path(), &["verify_token rejects tokens without an expiry"]);
+    let report = why_json(
+        repo.path(),
+        &["verify_token rejects tokens without an expiry"],
+    );
     assert_eq!(report["files"][0]["path"], "app/auth/jwt.py");
     assert_eq!(report["files"][0]["stale"], true);
 
