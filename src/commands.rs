@@ -4,6 +4,7 @@ mod eval;
 mod graph;
 mod index;
 mod llm;
+mod models;
 mod search;
 mod status;
 mod why_relevant;
@@ -20,5 +21,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Graph(args) => graph::run(&args, &cli.global),
         Command::Eval(args) => eval::run(&args, &cli.global),
         Command::Llm(command) => llm::run(&command, &cli.global),
+        Command::Models(command) => models::run(&command),
     }
 }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod eval;
 pub mod llm;
+pub mod models;
 pub mod output;
 pub mod progress;
 pub mod rank;

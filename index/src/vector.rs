@@ -1,0 +1,350 @@
+//! The vector index: compact semantic units embedded with an ONNX model (fastembed), cached by
+//! content, searched through HNSW (hnsw_rs).
+//!
+//! It follows the lexical index: a generation's lexical, graph and manifest are committed
+//! first (retrieval works at once); then [`update_vectors`] embeds only units the cache lacks,
+//! rebuilds the HNSW graph from the cached vectors and writes `vectors/units-N.bin` last, which
+//! marks generation N's vectors complete. Deletions need no tombstones: the graph is rebuilt
+//! from the cache (measured against the alternative in benches/RESULTS.md).
+//!
+//! ```text
+//! <index dir>/vectors/embeddings-<model id>.bin   cache: unit hash → vector, append-only
+//! <index dir>/vectors/hnsw-N.hnsw.{graph,data}    HNSW of generation N
+//! <index dir>/vectors/units-N.bin                 units of generation N (framed, checksummed)
+//! ```
+
+pub mod ann;
+pub mod cache;
+pub mod embed;
+pub mod units;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::facts::ContentHash;
+use crate::store::{FactsMap, IndexDir, WriteLock};
+use crate::update::Progress;
+
+use self::ann::AnnIndex;
+use self::cache::EmbeddingCache;
+use self::embed::{BATCH_SIZE, Embedder, ModelPaths};
+use self::units::{Unit, UnitDesign, symbol_units};
+
+/// Subdirectory of the index directory holding the vector files.
+pub const VECTOR_DIR: &str = "vectors";
+
+const UNITS_MAGIC: &[u8; 8] = b"SXUNITS\0";
+
+/// Errors of the vector index.
+#[derive(Debug, thiserror::Error)]
+pub enum VectorError {
+    /// A model file is missing or unreadable.
+    #[error("cannot read model file {path}: {source}")]
+    ModelFile {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// ONNX Runtime could not be loaded.
+    #[error("{0}")]
+    Runtime(String),
+    /// The model failed to load or run.
+    #[error("embedding model: {0}")]
+    Model(String),
+    /// The HNSW graph could not be written or read.
+    #[error("vector index: {0}")]
+    Ann(String),
+    /// Reading or writing a vector file failed.
+    #[error("{context} {path}: {source}")]
+    Io {
+        /// What was being done.
+        context: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A stored file is damaged.
+    #[error("vector index {path} is damaged: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A unit as stored with the index (without its text, which only the cache key stands for).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredUnit {
+    /// File path.
+    pub path: String,
+    /// First line.
+    pub line: u32,
+    /// Symbol id or path.
+    pub label: String,
+    /// Cache key.
+    pub key: ContentHash,
+}
+
+/// What a generation's vectors were built with, and the units in HNSW id order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnitTable {
+    /// The lexical generation these vectors belong to.
+    pub generation: u64,
+    /// The model's content id.
+    pub model_id: String,
+    /// How units were cut.
+    pub design: UnitDesign,
+    /// Vector length.
+    pub dimension: usize,
+    /// Units; a unit's position is its HNSW id.
+    pub units: Vec<StoredUnit>,
+}
+
+/// How to build vectors.
+#[derive(Clone, Debug)]
+pub struct VectorOptions {
+    /// The model and runtime.
+    pub model: ModelPaths,
+    /// How units are cut.
+    pub design: UnitDesign,
+    /// ONNX Runtime threads (0 = its default).
+    pub threads: usize,
+}
+
+/// What a vector run did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct VectorSummary {
+    /// Units in the index.
+    pub units: usize,
+    /// Units embedded in this run (the rest came from the cache).
+    pub embedded: usize,
+    /// Milliseconds loading the model.
+    pub load_ms: u64,
+    /// Milliseconds embedding.
+    pub embed_ms: u64,
+    /// Units embedded per second in this run.
+    pub units_per_second: f64,
+    /// Milliseconds building and writing the HNSW graph.
+    pub ann_ms: u64,
+    /// The model's content id.
+    pub model_id: String,
+}
+
+fn vector_dir(dir: &IndexDir) -> PathBuf {
+    dir.path().join(VECTOR_DIR)
+}
+
+fn units_path(dir: &IndexDir, generation: u64) -> PathBuf {
+    vector_dir(dir).join(format!("units-{generation}.bin"))
+}
+
+fn ann_basename(generation: u64) -> String {
+    format!("hnsw-{generation}")
+}
+
+fn ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Units of every file, in path order.
+pub fn collect_units(facts: &FactsMap) -> Vec<Unit> {
+    facts
+        .iter()
+        .flat_map(|(path, link)| symbol_units(path, link))
+        .collect()
+}
+
+/// Whether generation `generation` already has complete vectors.
+pub fn has_vectors(dir: &IndexDir, generation: u64) -> bool {
+    units_path(dir, generation).exists()
+}
+
+/// Embeds what the cache lacks and writes generation `generation`'s vectors.
+pub fn update_vectors(
+    dir: &IndexDir,
+    _lock: &WriteLock,
+    generation: u64,
+    units: Vec<Unit>,
+    options: &VectorOptions,
+    progress: &dyn Progress,
+) -> Result<VectorSummary, VectorError> {
+    let vectors_dir = vector_dir(dir);
+    std::fs::create_dir_all(&vectors_dir).map_err(|source| VectorError::Io {
+        context: "creating",
+        path: vectors_dir.clone(),
+        source,
+    })?;
+    let started = Instant::now();
+    let mut embedder = Embedder::load(&options.model, options.threads)?;
+    let load_ms = ms(started);
+    let mut cache = EmbeddingCache::open(&vectors_dir, embedder.id(), embedder.dimension())?;
+
+    // Units the cache lacks, each text once, shortest first so batches pad little.
+    let mut seen = HashSet::new();
+    let mut missing: Vec<&Unit> = units
+        .iter()
+        .filter(|u| cache.get(&u.key).is_none() && seen.insert(u.key))
+        .collect();
+    missing.sort_by_key(|u| (u.text.len(), u.key));
+    let embedding = Instant::now();
+    progress.start("embed", missing.len() as u64);
+    for batch in missing.chunks(BATCH_SIZE) {
+        let texts: Vec<&str> = batch.iter().map(|u| u.text.as_str()).collect();
+        let vectors = embedder.embed(&texts)?;
+        cache.append(batch.iter().map(|u| u.key).zip(vectors).collect())?;
+        progress.advance(batch.len() as u64);
+    }
+    progress.finish();
+    let embed_ms = ms(embedding);
+
+    let building = Instant::now();
+    let vectors: Vec<&[f32]> = units
+        .iter()
+        .map(|u| {
+            cache.get(&u.key).ok_or_else(|| VectorError::Corrupt {
+                path: vectors_dir.clone(),
+                reason: format!("no cached vector for {}", u.label),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let ann = AnnIndex::build(&vectors);
+    ann.dump(&vectors_dir, &ann_basename(generation))?;
+    let table = UnitTable {
+        generation,
+        model_id: embedder.id().to_string(),
+        design: UnitDesign::Symbols,
+        dimension: embedder.dimension(),
+        units: units
+            .iter()
+            .map(|u| StoredUnit {
+                path: u.path.clone(),
+                line: u.line,
+                label: u.label.clone(),
+                key: u.key,
+            })
+            .collect(),
+    };
+    write_units(dir, generation, &table)?;
+    let ann_ms = ms(building);
+    let keep: HashSet<ContentHash> = units.iter().map(|u| u.key).collect();
+    cache.compact(&keep)?;
+    remove_other_generations(&vectors_dir, generation);
+    Ok(VectorSummary {
+        units: units.len(),
+        embedded: missing.len(),
+        load_ms,
+        embed_ms,
+        units_per_second: if embed_ms > 0 {
+            missing.len() as f64 * 1000.0 / embed_ms as f64
+        } else {
+            0.0
+        },
+        ann_ms,
+        model_id: embedder.id().to_string(),
+    })
+}
+
+fn write_units(dir: &IndexDir, generation: u64, table: &UnitTable) -> Result<(), VectorError> {
+    let path = units_path(dir, generation);
+    let bytes = crate::store::frame::encode(UNITS_MAGIC, table);
+    let temporary = path.with_extension("bin.tmp");
+    let io = |context, source| VectorError::Io {
+        context,
+        path: temporary.clone(),
+        source,
+    };
+    std::fs::write(&temporary, &bytes).map_err(|e| io("writing", e))?;
+    std::fs::File::open(&temporary)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io("syncing", e))?;
+    std::fs::rename(&temporary, &path).map_err(|e| io("renaming", e))?;
+    Ok(())
+}
+
+/// Deletes units and HNSW files of other generations (the cache stays).
+fn remove_other_generations(vectors_dir: &Path, generation: u64) {
+    let keep_units = format!("units-{generation}.bin");
+    let keep_ann = format!("{}.", ann_basename(generation));
+    let Ok(entries) = std::fs::read_dir(vectors_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let generational = name.starts_with("units-") || name.starts_with("hnsw-");
+        if generational && name != keep_units && !name.starts_with(&keep_ann) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// A generation's vectors, opened for search.
+pub struct VectorSnapshot {
+    /// The units, by HNSW id.
+    pub table: UnitTable,
+    /// The graph.
+    pub ann: AnnIndex,
+}
+
+/// A unit found by similarity.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VectorHit {
+    /// The unit.
+    pub unit: StoredUnit,
+    /// Cosine similarity to the query.
+    pub similarity: f32,
+}
+
+impl VectorSnapshot {
+    /// Opens generation `generation`'s vectors; `None` when they were not built (yet).
+    pub fn open(dir: &IndexDir, generation: u64) -> Result<Option<VectorSnapshot>, VectorError> {
+        let path = units_path(dir, generation);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(VectorError::Io {
+                    context: "reading",
+                    path,
+                    source,
+                });
+            }
+        };
+        let table: UnitTable =
+            crate::store::frame::decode(UNITS_MAGIC, &bytes).map_err(|e| VectorError::Corrupt {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        let ann = AnnIndex::load(&vector_dir(dir), &ann_basename(generation))?;
+        if ann.len() != table.units.len() {
+            return Err(VectorError::Corrupt {
+                path,
+                reason: format!(
+                    "{} units but {} vectors in the graph",
+                    table.units.len(),
+                    ann.len()
+                ),
+            });
+        }
+        Ok(Some(VectorSnapshot { table, ann }))
+    }
+
+    /// The units nearest to a query vector.
+    pub fn search(&self, query: &[f32], limit: usize) -> Vec<VectorHit> {
+        self.ann
+            .search(query, limit)
+            .into_iter()
+            .filter_map(|(id, similarity)| {
+                Some(VectorHit {
+                    unit: self.table.units.get(id)?.clone(),
+                    similarity,
+                })
+            })
+            .collect()
+    }
+}
