@@ -295,6 +295,22 @@ pub struct IndexArgs {
     /// Skip files larger than this many bytes [default: 1048576, or `index.max_file_size` in sextant.toml].
     #[arg(long, value_name = "BYTES")]
     pub max_file_size: Option<u64>,
+    /// Vector index: `auto` builds it when a model is installed, `sync` requires it (exit 1
+    /// without it), `off` skips it [default: auto, or `vectors.mode` in sextant.toml].
+    #[arg(long, value_name = "MODE")]
+    pub vectors: Option<VectorMode>,
+}
+
+/// Whether `sextant index` builds the vector index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VectorMode {
+    /// Build vectors when a model is installed; say so when not.
+    Auto,
+    /// Build vectors; a missing model is an error (after the lexical index is committed).
+    Sync,
+    /// No vectors.
+    Off,
 }
 
 /// `sextant search`.

@@ -33,7 +33,7 @@ impl Progress for TerminalProgress {
         self.with_bar(|slot| {
             let bar = ProgressBar::new(total);
             let style =
-                ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} files ({eta} left)")
+                ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} ({eta} left)")
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
                     .progress_chars("=> ");
             bar.set_style(style);

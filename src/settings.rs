@@ -10,7 +10,7 @@ use serde::Deserialize;
 use sextant_index::store::{DEFAULT_INDEX_DIR, IndexDir};
 use sextant_index::update::IndexSettings;
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, VectorMode};
 use crate::llm::config::{LlmConfig, LlmSettings, user_config_path};
 use crate::rank::Weights;
 use crate::rank::pack::{Budget, DEFAULT_TOKENIZER};
@@ -31,6 +31,8 @@ pub struct Settings {
     pub quiet: bool,
     /// How to rank and pack (`[rank]`).
     pub rank: RankSettings,
+    /// The embedding model and when to build vectors (`[vectors]`, repository over user).
+    pub vectors: VectorSection,
     /// The `[llm]` layers found in the user config and `sextant.toml`, in that order; the
     /// environment and flags are applied on top by [`Settings::llm`].
     llm_layers: Vec<LlmConfig>,
@@ -46,6 +48,34 @@ struct ConfigFile {
     llm: LlmConfig,
     #[serde(default)]
     rank: RankSection,
+    #[serde(default)]
+    vectors: VectorSection,
+}
+
+/// `[vectors]`: the embedding model and when to build vectors.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorSection {
+    /// `auto`, `sync` or `off`.
+    pub mode: Option<VectorMode>,
+    /// A fastembed-compatible ONNX model directory (model.onnx, tokenizer.json, config.json,
+    /// special_tokens_map.json, tokenizer_config.json) instead of the installed default.
+    pub model_dir: Option<PathBuf>,
+    /// The ONNX Runtime library instead of the installed one.
+    pub runtime: Option<PathBuf>,
+    /// ONNX Runtime threads (0 = its default).
+    pub threads: Option<usize>,
+}
+
+impl VectorSection {
+    fn over(self, user: VectorSection) -> VectorSection {
+        VectorSection {
+            mode: self.mode.or(user.mode),
+            model_dir: self.model_dir.or(user.model_dir),
+            runtime: self.runtime.or(user.runtime),
+            threads: self.threads.or(user.threads),
+        }
+    }
 }
 
 /// Ranking and packing settings.
@@ -160,6 +190,7 @@ impl Settings {
             None => IndexDir::new(root.join(DEFAULT_INDEX_DIR)),
         };
         let rank = RankSection::resolve(&config.rank, &user_config.rank);
+        let vectors = config.vectors.over(user_config.vectors);
         let llm_layers = vec![user_config.llm, config.llm];
         Ok(Settings {
             root,
@@ -167,6 +198,7 @@ impl Settings {
             index,
             quiet: global.quiet,
             rank,
+            vectors,
             llm_layers,
         })
     }
@@ -180,6 +212,16 @@ impl Settings {
         layers.push(environment);
         layers.push(flags);
         LlmSettings::resolve(&layers, |name| std::env::var(name).ok()).map_err(anyhow::Error::msg)
+    }
+
+    /// The model to embed with, or why there is none.
+    pub fn vector_model(&self) -> anyhow::Result<sextant_index::vector::embed::ModelPaths> {
+        let home = crate::models::sextant_home(|name| std::env::var(name).ok())?;
+        crate::models::resolve(
+            &home,
+            self.vectors.model_dir.as_deref(),
+            self.vectors.runtime.as_deref(),
+        )
     }
 
     /// Where LLM call metrics are appended.

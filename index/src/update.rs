@@ -17,7 +17,10 @@ use crate::facts::FileFacts;
 use crate::graph::{CodeGraph, LinkFacts, ResolutionStats, cargo_package_name};
 use crate::lang::Language;
 use crate::lexical::{ChunkDocument, LexicalError, LexicalIndex, LexicalWriter};
-use crate::store::{ChunkRecord, FactsMap, FileRecord, IndexDir, Manifest, StoreError, chunk_id};
+use crate::store::{
+    ChunkRecord, FactsMap, FileRecord, IndexDir, Manifest, StoreError, WriteLock, chunk_id,
+};
+use crate::vector::{VectorOptions, VectorSummary, collect_units, has_vectors, update_vectors};
 use crate::syntax::{ChunkLimits, LineIndex, extract};
 use crate::walk::{Skip, WalkError, WalkOptions, WalkedFile, read_source, walk};
 
@@ -144,6 +147,8 @@ pub struct Timings {
     pub graph_ms: u64,
     /// Writing the manifest, facts and graph, and committing.
     pub commit_ms: u64,
+    /// Embedding and building the vector index (after the commit).
+    pub vectors_ms: u64,
     /// The whole run.
     pub total_ms: u64,
 }
@@ -177,6 +182,11 @@ pub struct IndexSummary {
     pub warnings: Vec<FileWarning>,
     /// Size of the knowledge graph after the run (absent when nothing changed).
     pub graph: Option<GraphSummary>,
+    /// What the vector step did, when it ran and succeeded.
+    pub vectors: Option<VectorSummary>,
+    /// Why the index has no current vectors, when it has none (vectors off, model missing,
+    /// embedding failed): the lexical index and graph are committed regardless.
+    pub vectors_missing: Option<String>,
     /// Time per phase.
     pub timings: Timings,
 }
@@ -329,11 +339,13 @@ enum Checked {
     Changed(WalkedFile, bool),
 }
 
-/// Whether a full rebuild was requested.
-#[derive(Clone, Copy, Debug, Default)]
+/// What an index run should do beyond bringing the lexical index and graph up to date.
+#[derive(Clone, Debug, Default)]
 pub struct UpdateOptions {
     /// Re-index every file even if unchanged.
     pub full: bool,
+    /// Build the vector index after the commit, with this model (`None`: no vectors).
+    pub vectors: Option<VectorOptions>,
 }
 
 /// Brings the index in `dir` up to date with the tree at `root` and commits it.
@@ -445,6 +457,8 @@ fn update_in_pool(
         skipped: std::mem::take(&mut scan.skipped),
         warnings: Vec::new(),
         graph: None,
+        vectors: None,
+        vectors_missing: None,
         timings: Timings {
             walk_ms: scan.walk_ms,
             scan_ms: scan.scan_ms,
@@ -458,6 +472,21 @@ fn update_in_pool(
         summary.record_totals(manifest);
         // A writer killed after its commit may have left older manifests behind.
         dir.collect_garbage(&lock, manifest.generation)?;
+        // Vectors of this generation may be missing (first run with a model, or an
+        // interrupted embedding): build them, resuming from the cache.
+        if let Some(vectors) = &options.vectors
+            && !has_vectors(dir, manifest.generation)
+        {
+            match dir.read_facts(manifest.generation) {
+                Ok(facts) => {
+                    run_vectors(dir, &lock, manifest.generation, &facts, vectors, progress, &mut summary);
+                }
+                Err(error) => summary.vectors_missing = Some(format!("cannot read facts: {error}")),
+            }
+        }
+        if options.vectors.is_none() && !has_vectors(dir, manifest.generation) {
+            summary.vectors_missing = Some("vectors are off".to_string());
+        }
         summary.timings.total_ms = elapsed_ms(started);
         return Ok(summary);
     }
@@ -542,8 +571,39 @@ fn update_in_pool(
     summary.generation = manifest.generation;
     summary.committed = true;
     summary.timings.commit_ms = elapsed_ms(commit_started);
+    match &options.vectors {
+        Some(vectors) => {
+            run_vectors(dir, &lock, manifest.generation, &facts, vectors, progress, &mut summary);
+        }
+        None => summary.vectors_missing = Some("vectors are off".to_string()),
+    }
     summary.timings.total_ms = elapsed_ms(started);
     Ok(summary)
+}
+
+/// The vector step after a commit: a failure is recorded in the summary, never fatal, since
+/// the committed lexical index and graph serve retrieval without vectors.
+fn run_vectors(
+    dir: &IndexDir,
+    lock: &WriteLock,
+    generation: u64,
+    facts: &FactsMap,
+    options: &VectorOptions,
+    progress: &dyn Progress,
+    summary: &mut IndexSummary,
+) {
+    let started = Instant::now();
+    // The model runtime and the HNSW library are foreign code; a panic in them must not take
+    // the committed index with it, only the vectors.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        update_vectors(dir, lock, generation, collect_units(facts), options, progress)
+    }));
+    match outcome {
+        Ok(Ok(vectors)) => summary.vectors = Some(vectors),
+        Ok(Err(error)) => summary.vectors_missing = Some(error.to_string()),
+        Err(_) => summary.vectors_missing = Some("the vector step crashed".to_string()),
+    }
+    summary.timings.vectors_ms = elapsed_ms(started);
 }
 
 fn manifest_with(

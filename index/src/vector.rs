@@ -3,9 +3,11 @@
 //!
 //! It follows the lexical index: a generation's lexical, graph and manifest are committed
 //! first (retrieval works at once); then [`update_vectors`] embeds only units the cache lacks,
-//! rebuilds the HNSW graph from the cached vectors and writes `vectors/units-N.bin` last, which
-//! marks generation N's vectors complete. Deletions need no tombstones: the graph is rebuilt
-//! from the cache (measured against the alternative in benches/RESULTS.md).
+//! updates the HNSW graph and writes `vectors/units-N.bin` last, which marks generation N's
+//! vectors complete. The graph is updated in place: a unit that is unchanged keeps its id, a
+//! new one is inserted under a new id, a vanished one becomes a tombstone that searches skip;
+//! when tombstones pass a quarter of the ids the graph is rebuilt from the cache (the two
+//! costs are measured in benches/RESULTS.md).
 //!
 //! ```text
 //! <index dir>/vectors/embeddings-<model id>.bin   cache: unit hash → vector, append-only
@@ -79,7 +81,7 @@ pub enum VectorError {
 }
 
 /// A unit as stored with the index (without its text, which only the cache key stands for).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StoredUnit {
     /// File path.
     pub path: String,
@@ -102,9 +104,19 @@ pub struct UnitTable {
     pub design: UnitDesign,
     /// Vector length.
     pub dimension: usize,
-    /// Units; a unit's position is its HNSW id.
-    pub units: Vec<StoredUnit>,
+    /// Units by HNSW id; `None` marks a tombstone (a unit since removed).
+    pub units: Vec<Option<StoredUnit>>,
 }
+
+impl UnitTable {
+    /// Live units.
+    pub fn live(&self) -> usize {
+        self.units.iter().filter(|u| u.is_some()).count()
+    }
+}
+
+/// Share of tombstones beyond which the graph is rebuilt rather than patched.
+const MAX_TOMBSTONE_SHARE: f64 = 0.25;
 
 /// How to build vectors.
 #[derive(Clone, Debug)]
@@ -130,8 +142,10 @@ pub struct VectorSummary {
     pub embed_ms: u64,
     /// Units embedded per second in this run.
     pub units_per_second: f64,
-    /// Milliseconds building and writing the HNSW graph.
+    /// Milliseconds building or patching, and writing, the HNSW graph.
     pub ann_ms: u64,
+    /// Whether the graph was rebuilt from scratch (else patched in place).
+    pub ann_rebuilt: bool,
     /// The model's content id.
     pub model_id: String,
 }
@@ -204,32 +218,74 @@ pub fn update_vectors(
     let embed_ms = ms(embedding);
 
     let building = Instant::now();
-    let vectors: Vec<&[f32]> = units
-        .iter()
-        .map(|u| {
-            cache.get(&u.key).ok_or_else(|| VectorError::Corrupt {
-                path: vectors_dir.clone(),
-                reason: format!("no cached vector for {}", u.label),
-            })
+    let vector_of = |unit: &StoredUnit| {
+        cache.get(&unit.key).ok_or_else(|| VectorError::Corrupt {
+            path: vectors_dir.clone(),
+            reason: format!("no cached vector for {}", unit.label),
         })
-        .collect::<Result<_, _>>()?;
-    let ann = AnnIndex::build(&vectors);
-    ann.dump(&vectors_dir, &ann_basename(generation))?;
-    let table = UnitTable {
-        generation,
-        model_id: embedder.id().to_string(),
-        design: UnitDesign::Symbols,
-        dimension: embedder.dimension(),
-        units: units
-            .iter()
-            .map(|u| StoredUnit {
-                path: u.path.clone(),
-                line: u.line,
-                label: u.label.clone(),
-                key: u.key,
-            })
-            .collect(),
     };
+    let stored: Vec<StoredUnit> = units
+        .iter()
+        .map(|u| StoredUnit {
+            path: u.path.clone(),
+            line: u.line,
+            label: u.label.clone(),
+            key: u.key,
+        })
+        .collect();
+    let previous = previous_table(dir, generation, embedder.id(), embedder.dimension());
+    let (table, ann, rebuilt) = match previous {
+        Some((mut table, ann)) => {
+            // Keep ids of unchanged units, tombstone vanished ones, append new ones.
+            let current: HashSet<&StoredUnit> = stored.iter().collect();
+            let mut known: HashSet<StoredUnit> = HashSet::new();
+            for slot in &mut table.units {
+                if let Some(unit) = slot {
+                    if current.contains(unit) && known.insert(unit.clone()) {
+                        continue;
+                    }
+                    *slot = None;
+                }
+            }
+            let mut added = Vec::new();
+            for unit in &stored {
+                if !known.contains(unit) {
+                    known.insert(unit.clone());
+                    added.push((vector_of(unit)?, table.units.len()));
+                    table.units.push(Some(unit.clone()));
+                }
+            }
+            let dead = table.units.len() - table.live();
+            if (dead as f64) > MAX_TOMBSTONE_SHARE * table.units.len() as f64 {
+                (None, None, true)
+            } else {
+                ann.insert(&added);
+                table.generation = generation;
+                (Some(table), Some(ann), false)
+            }
+        }
+        None => (None, None, true),
+    };
+    let (table, ann) = match (table, ann) {
+        (Some(table), Some(ann)) => (table, ann),
+        _ => {
+            let items: Vec<(&[f32], usize)> = stored
+                .iter()
+                .enumerate()
+                .map(|(id, unit)| Ok((vector_of(unit)?, id)))
+                .collect::<Result<_, VectorError>>()?;
+            let ann = AnnIndex::build(&items);
+            let table = UnitTable {
+                generation,
+                model_id: embedder.id().to_string(),
+                design: UnitDesign::Symbols,
+                dimension: embedder.dimension(),
+                units: stored.into_iter().map(Some).collect(),
+            };
+            (table, ann)
+        }
+    };
+    ann.dump(&vectors_dir, &ann_basename(generation))?;
     write_units(dir, generation, &table)?;
     let ann_ms = ms(building);
     let keep: HashSet<ContentHash> = units.iter().map(|u| u.key).collect();
@@ -246,8 +302,30 @@ pub fn update_vectors(
             0.0
         },
         ann_ms,
+        ann_rebuilt: rebuilt,
         model_id: embedder.id().to_string(),
     })
+}
+
+/// The newest earlier generation's vectors built with the same model, to patch.
+fn previous_table(
+    dir: &IndexDir,
+    generation: u64,
+    model_id: &str,
+    dimension: usize,
+) -> Option<(UnitTable, AnnIndex)> {
+    let entries = std::fs::read_dir(vector_dir(dir)).ok()?;
+    let newest = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_prefix("units-")?.strip_suffix(".bin")?.parse::<u64>().ok()
+        })
+        .filter(|g| *g <= generation)
+        .max()?;
+    let snapshot = VectorSnapshot::open(dir, newest).ok()??;
+    (snapshot.table.model_id == model_id && snapshot.table.dimension == dimension)
+        .then_some((snapshot.table, snapshot.ann))
 }
 
 fn write_units(dir: &IndexDir, generation: u64, table: &UnitTable) -> Result<(), VectorError> {
@@ -334,14 +412,16 @@ impl VectorSnapshot {
         Ok(Some(VectorSnapshot { table, ann }))
     }
 
-    /// The units nearest to a query vector.
+    /// The live units nearest to a query vector.
     pub fn search(&self, query: &[f32], limit: usize) -> Vec<VectorHit> {
+        let units = &self.table.units;
+        let live = |id: usize| units.get(id).is_some_and(Option::is_some);
         self.ann
-            .search(query, limit)
+            .search(query, limit, &live)
             .into_iter()
             .filter_map(|(id, similarity)| {
                 Some(VectorHit {
-                    unit: self.table.units.get(id)?.clone(),
+                    unit: units.get(id)?.clone()?,
                     similarity,
                 })
             })

@@ -62,7 +62,10 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         &tree,
         &dir,
         &settings,
-        UpdateOptions { full: true },
+        UpdateOptions {
+            full: true,
+            vectors: None,
+        },
         &progress,
     )
     .with_context(|| format!("indexing commit {base}"))?;

@@ -5,8 +5,10 @@ use std::fmt::Write;
 
 use anyhow::Context;
 use sextant_index::update::{IndexSummary, UpdateOptions, update_index};
+use sextant_index::vector::VectorOptions;
+use sextant_index::vector::units::UnitDesign;
 
-use crate::cli::{GlobalArgs, IndexArgs};
+use crate::cli::{GlobalArgs, IndexArgs, VectorMode};
 use crate::output::{counted, print, print_json, seconds, thousands};
 use crate::progress::TerminalProgress;
 use crate::settings::{Overrides, Settings};
@@ -26,8 +28,29 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     )?;
     let json = args.json || args.ci;
     let progress = TerminalProgress::new(!(settings.quiet || args.ci));
-    let options = UpdateOptions { full: args.full };
-    let summary = update_index(
+    let mode = args
+        .vectors
+        .or(settings.vectors.mode)
+        .unwrap_or(VectorMode::Auto);
+    let (vectors, no_model) = match mode {
+        VectorMode::Off => (None, None),
+        VectorMode::Auto | VectorMode::Sync => match settings.vector_model() {
+            Ok(model) => (
+                Some(VectorOptions {
+                    model,
+                    design: UnitDesign::Symbols,
+                    threads: settings.vectors.threads.unwrap_or(settings.index.threads),
+                }),
+                None,
+            ),
+            Err(error) => (None, Some(format!("{error:#}"))),
+        },
+    };
+    let options = UpdateOptions {
+        full: args.full,
+        vectors,
+    };
+    let mut summary = update_index(
         &settings.root,
         &settings.index_dir,
         &settings.index,
@@ -35,13 +58,24 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         &progress,
     )
     .with_context(|| format!("indexing {}", settings.root.display()))?;
+    if let Some(reason) = no_model {
+        summary.vectors_missing = Some(reason);
+    }
     if json {
-        return print_json(&summary);
+        print_json(&summary)?;
+    } else if !settings.quiet {
+        print(&render(&summary, &settings))?;
     }
-    if settings.quiet {
-        return Ok(());
+    match (&summary.vectors_missing, mode) {
+        (Some(reason), VectorMode::Sync) => {
+            anyhow::bail!("no vector index ({reason}); the lexical index and graph are committed")
+        }
+        (Some(reason), VectorMode::Auto) if settings.quiet && !json => {
+            eprintln!("note: no vector index: {reason}");
+            Ok(())
+        }
+        _ => Ok(()),
     }
-    print(&render(&summary, &settings))
 }
 
 /// The human-readable summary.
@@ -85,6 +119,19 @@ fn render(summary: &IndexSummary, settings: &Settings) -> String {
             thousands(r.ambiguous),
             thousands(r.unresolved)
         );
+    }
+    if let Some(vectors) = &summary.vectors {
+        let _ = writeln!(
+            out,
+            "  vectors: {} units, {} embedded now ({:.0} units/s), the rest cached; {} model {}",
+            thousands(vectors.units as u64),
+            thousands(vectors.embedded as u64),
+            vectors.units_per_second,
+            seconds(summary.timings.vectors_ms),
+            vectors.model_id
+        );
+    } else if let Some(reason) = &summary.vectors_missing {
+        let _ = writeln!(out, "  vectors: none — {reason}; ranking uses text and graph only");
     }
     let timings = &summary.timings;
     if summary.extracted_lines > 0 {
