@@ -68,6 +68,9 @@ pub struct EvalArgs {
     /// Signal weights to try instead of the configured ones.
     #[command(flatten)]
     pub weights: WeightArgs,
+    /// Vectors: `auto` uses them when a model is installed, `sync` requires them, `off`.
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    pub vectors: VectorMode,
     /// Print scores and every query's ranking as JSON.
     #[arg(long)]
     pub json: bool,
@@ -88,6 +91,9 @@ pub struct WeightArgs {
     /// Weight of graph links to the best lexical matches.
     #[arg(long, value_name = "W")]
     pub graph_weight: Option<f64>,
+    /// Weight of similarity in meaning (the vector index).
+    #[arg(long, value_name = "W")]
+    pub vector_weight: Option<f64>,
 }
 
 impl WeightArgs {
@@ -98,6 +104,7 @@ impl WeightArgs {
             symbol: self.symbol_weight.unwrap_or(weights.symbol),
             path: self.path_weight.unwrap_or(weights.path),
             graph: self.graph_weight.unwrap_or(weights.graph),
+            vector: self.vector_weight.unwrap_or(weights.vector),
         }
     }
 }
@@ -324,6 +331,9 @@ pub struct SearchArgs {
     /// Most hits to show.
     #[arg(long, short = 'n', default_value_t = 10)]
     pub limit: usize,
+    /// Nearest units by meaning (the vector index) instead of BM25.
+    #[arg(long)]
+    pub semantic: bool,
     /// Print hits as JSON.
     #[arg(long)]
     pub json: bool,

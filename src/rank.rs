@@ -18,6 +18,7 @@
 pub mod explain;
 pub mod pack;
 pub mod query;
+pub mod semantic;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,6 +31,7 @@ use sextant_index::graph::{CodeGraph, EdgeKind, Node};
 use sextant_index::lexical::LexicalIndex;
 use sextant_index::petgraph;
 use sextant_index::store::Manifest;
+use sextant_index::vector::VectorSnapshot;
 
 use self::explain::Explanation;
 use self::query::TaskQuery;
@@ -62,6 +64,15 @@ pub const SYMBOL_WEIGHT: f64 = 1.0;
 /// Default weight of a file the task names by path or file name: as much as whole-file BM25,
 /// since a user who names a file means it. Not tunable on the benchmark for the same reason.
 pub const PATH_WEIGHT: f64 = 2.0;
+/// Default weight of the vector signal (similarity of the task to a file's units, above the
+/// similarity floor of the nearest units, normalised to the best file). Chosen on the
+/// development benchmark, vectors round 1 (benches/RESULTS.md).
+pub const VECTOR_WEIGHT: f64 = 1.0;
+/// Nearest units gathered for the vector signal.
+const VECTOR_HITS: usize = 100;
+/// Weight of a file's second most similar unit relative to its best.
+const SECOND_UNIT_WEIGHT: f64 = 0.5;
+
 /// Default weight of the graph signal (links to the best lexical files, normalised to the best
 /// linked file). On the development benchmark, round 2 (benches/RESULTS.md), mean Recall@10 over
 /// tokio, mypy and prometheus was 0.750 without it and 0.779 / 0.784 / 0.781 at 0.3 / 0.45 / 0.6
@@ -76,6 +87,8 @@ pub struct Sources<'a> {
     pub manifest: &'a Manifest,
     /// The knowledge graph, when present.
     pub graph: Option<&'a CodeGraph>,
+    /// The vector index and the task's embedding, when both exist.
+    pub vectors: Option<(&'a VectorSnapshot, &'a [f32])>,
 }
 
 /// How much each signal counts next to the normalised chunk score (which counts 1).
@@ -89,6 +102,8 @@ pub struct Weights {
     pub path: f64,
     /// Links to the best lexical files.
     pub graph: f64,
+    /// Similarity of the task to the file's units.
+    pub vector: f64,
 }
 
 impl Default for Weights {
@@ -98,8 +113,20 @@ impl Default for Weights {
             symbol: SYMBOL_WEIGHT,
             path: PATH_WEIGHT,
             graph: GRAPH_WEIGHT,
+            vector: VECTOR_WEIGHT,
         }
     }
+}
+
+/// The unit most similar to the task in a file.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SimilarUnit {
+    /// Its symbol id or path.
+    pub label: String,
+    /// Its first line.
+    pub line: u32,
+    /// Cosine similarity to the task.
+    pub similarity: f64,
 }
 
 /// A chunk that matched, kept as evidence.
@@ -156,6 +183,11 @@ pub struct FileSignals {
     pub graph: f64,
     /// The strongest link.
     pub graph_link: Option<GraphLink>,
+    /// Similarity to the task above the floor of the nearest units, normalised to the best
+    /// file (0–1).
+    pub vector: f64,
+    /// The most similar unit.
+    pub similar: Option<SimilarUnit>,
 }
 
 /// A file with its fused score and the signals behind it.
@@ -236,6 +268,22 @@ impl RankedFile {
             }
             root.push(node);
         }
+        if s.vector > 0.0 {
+            let mut node = Explanation::new(
+                weights.vector * s.vector,
+                format!(
+                    "similar in meaning, {:.3} × weight {}",
+                    s.vector, weights.vector
+                ),
+            );
+            if let Some(similar) = &s.similar {
+                node.push(Explanation::evidence(format!(
+                    "most similar: {} at line {} (cosine {:.3})",
+                    similar.label, similar.line, similar.similarity
+                )));
+            }
+            root.push(node);
+        }
         if root.details.is_empty() && !query.is_empty() {
             root.push(Explanation::evidence("no signal fired"));
         }
@@ -261,6 +309,11 @@ pub fn rank(
     }
     if weights.path > 0.0 {
         path_signal(sources.manifest, query, &mut files);
+    }
+    if let Some((vectors, embedding)) = sources.vectors
+        && weights.vector > 0.0
+    {
+        vector_signal(vectors, embedding, &mut files);
     }
     if let Some(graph) = sources.graph {
         if weights.symbol > 0.0 {
@@ -289,6 +342,7 @@ fn fused(signals: &FileSignals, weights: &Weights) -> f64 {
         + weights.symbol * signals.symbol
         + weights.path * signals.path
         + weights.graph * signals.graph
+        + weights.vector * signals.vector
 }
 
 /// The lexical part of the score, which picks the graph's seeds.
@@ -345,6 +399,54 @@ fn whole_file_signal(
         files.entry(hit.path).or_default().whole_file = f64::from(hit.score) / best;
     }
     Ok(())
+}
+
+/// Files whose units are nearest to the task: per file, the best similarity plus half the
+/// second, above the similarity of the farthest unit gathered (so a uniformly lukewarm
+/// neighbourhood scores nothing), normalised to the best file.
+fn vector_signal(
+    vectors: &VectorSnapshot,
+    embedding: &[f32],
+    files: &mut BTreeMap<String, FileSignals>,
+) {
+    let hits = vectors.search(embedding, VECTOR_HITS);
+    let Some(floor) = hits.last().map(|h| f64::from(h.similarity)) else {
+        return;
+    };
+    let mut per_file: BTreeMap<&str, Vec<(f64, &sextant_index::vector::StoredUnit)>> =
+        BTreeMap::new();
+    for hit in &hits {
+        per_file
+            .entry(hit.unit.path.as_str())
+            .or_default()
+            .push((f64::from(hit.similarity), &hit.unit));
+    }
+    let scored: Vec<(&str, f64, SimilarUnit)> = per_file
+        .into_iter()
+        .filter_map(|(path, units)| {
+            // Hits come best first.
+            let (best, unit) = units[0];
+            let second = units.get(1).map_or(floor, |u| u.0);
+            let score = (best - floor) + SECOND_UNIT_WEIGHT * (second - floor);
+            (score > 0.0).then(|| {
+                (
+                    path,
+                    score,
+                    SimilarUnit {
+                        label: unit.label.clone(),
+                        line: unit.line,
+                        similarity: best,
+                    },
+                )
+            })
+        })
+        .collect();
+    let top = normalise(scored.iter().map(|(_, s, _)| *s));
+    for (path, score, similar) in scored {
+        let entry = files.entry(path.to_string()).or_default();
+        entry.vector = score / top;
+        entry.similar = Some(similar);
+    }
 }
 
 fn path_signal(manifest: &Manifest, query: &TaskQuery, files: &mut BTreeMap<String, FileSignals>) {
@@ -550,6 +652,7 @@ mod tests {
             symbol: 1.0,
             path: 3.0,
             graph: 0.5,
+            vector: 0.0,
         };
         assert!((fused(&signals, &weights) - (0.5 + 0.5 + 1.0 + 3.0 + 0.25)).abs() < 1e-9);
         assert!((lexical_score(&signals, &weights) - 1.0).abs() < 1e-9);

@@ -96,6 +96,7 @@ struct RankSection {
     symbol_weight: Option<f64>,
     path_weight: Option<f64>,
     graph_weight: Option<f64>,
+    vector_weight: Option<f64>,
     budget: Option<usize>,
     max_files: Option<usize>,
     tokenizer: Option<String>,
@@ -117,6 +118,7 @@ impl RankSection {
                 symbol: pick(repo.symbol_weight, user.symbol_weight, defaults.symbol),
                 path: pick(repo.path_weight, user.path_weight, defaults.path),
                 graph: pick(repo.graph_weight, user.graph_weight, defaults.graph),
+                vector: pick(repo.vector_weight, user.vector_weight, defaults.vector),
             },
             budget: Budget {
                 tokens: repo.budget.or(user.budget).unwrap_or(budget.tokens),

@@ -748,7 +748,8 @@ fn elapsed_ms(since: Instant) -> u64 {
 /// prove a crash at that point leaves a usable index. Unset in normal use.
 pub const FAILPOINT_ENV: &str = "SEXTANT_FAILPOINT";
 
-fn failpoint(name: &str) {
+/// Aborts the process if the failpoint `name` is armed (see [`FAILPOINT_ENV`]).
+pub(crate) fn failpoint(name: &str) {
     if std::env::var_os(FAILPOINT_ENV).is_some_and(|v| v == name) {
         std::process::abort();
     }

@@ -71,7 +71,7 @@ pub enum VectorError {
         source: std::io::Error,
     },
     /// A stored file is damaged.
-    #[error("vector index {path} is damaged: {reason}")]
+    #[error("vector index {path} is damaged ({reason}); `sextant index` rebuilds it")]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -174,9 +174,13 @@ pub fn collect_units(facts: &FactsMap) -> Vec<Unit> {
         .collect()
 }
 
-/// Whether generation `generation` already has complete vectors.
+/// Whether generation `generation` already has complete, readable vectors (a damaged unit
+/// table counts as missing, so the next index run rebuilds it).
 pub fn has_vectors(dir: &IndexDir, generation: u64) -> bool {
-    units_path(dir, generation).exists()
+    std::fs::read(units_path(dir, generation))
+        .ok()
+        .and_then(|bytes| crate::store::frame::decode::<UnitTable>(UNITS_MAGIC, &bytes).ok())
+        .is_some_and(|table| table.generation == generation)
 }
 
 /// Embeds what the cache lacks and writes generation `generation`'s vectors.
@@ -213,6 +217,7 @@ pub fn update_vectors(
         let vectors = embedder.embed(&texts)?;
         cache.append(batch.iter().map(|u| u.key).zip(vectors).collect())?;
         progress.advance(batch.len() as u64);
+        crate::update::failpoint("after-embed-batch");
     }
     progress.finish();
     let embed_ms = ms(embedding);

@@ -7,7 +7,10 @@ use serde::Serialize;
 use sextant_index::store::IndexDir;
 use sextant_index::update::{IndexSettings, UpdateOptions, update_index};
 
-use crate::cli::{EvalArgs, GlobalArgs};
+use crate::cli::{EvalArgs, GlobalArgs, VectorMode};
+use crate::rank::semantic::Semantic;
+use sextant_index::vector::VectorOptions;
+use sextant_index::vector::units::UnitDesign;
 use crate::eval::{
     EvalQuery, Scores, materialize, rank_hybrid, rank_whole_files, score, select_queries, timed,
 };
@@ -52,7 +55,26 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let tree = work.path().join("tree");
     std::fs::create_dir_all(&tree)?;
     materialize(&repo, &base, &tree).with_context(|| format!("writing out commit {base}"))?;
-    let dir = IndexDir::new(work.path().join("index"));
+    // A given --index-dir is kept, and with it the embedding cache, so repeated evaluations of
+    // the same history embed nothing twice.
+    let dir = match &global.index_dir {
+        Some(path) => IndexDir::new(path.clone()),
+        None => IndexDir::new(work.path().join("index")),
+    };
+    let vectors_model = match args.vectors {
+        VectorMode::Off => None,
+        mode => {
+            let home = crate::models::sextant_home(|name| std::env::var(name).ok())?;
+            match (crate::models::resolve(&home, None, None), mode) {
+                (Ok(model), _) => Some(model),
+                (Err(error), VectorMode::Sync) => return Err(error),
+                (Err(error), _) => {
+                    eprintln!("note: evaluating without vectors: {error:#}");
+                    None
+                }
+            }
+        }
+    };
     let settings = IndexSettings {
         threads: global.threads.unwrap_or(0),
         ..IndexSettings::default()
@@ -64,24 +86,42 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         &settings,
         UpdateOptions {
             full: true,
-            vectors: None,
+            vectors: vectors_model.clone().map(|model| VectorOptions {
+                model,
+                design: UnitDesign::Symbols,
+                threads: 0,
+            }),
         },
         &progress,
     )
     .with_context(|| format!("indexing commit {base}"))?;
     let snapshot = dir.open()?;
     let graph = dir.read_graph(snapshot.manifest.generation).ok();
-    let sources = Sources {
-        lexical: &snapshot.lexical,
-        manifest: &snapshot.manifest,
-        graph: graph.as_ref(),
-    };
     let weights = args.weights.apply(Weights::default());
+    let mut semantic = match &vectors_model {
+        Some(model) => Semantic::open(&dir, snapshot.manifest.generation, model, 0)?,
+        None => None,
+    };
     let mut rows = Vec::new();
     let (mut hybrid_rows, mut baseline_rows) = (Vec::new(), Vec::new());
     let (mut hybrid_ms, mut baseline_ms) = (Vec::new(), Vec::new());
     for query in queries {
-        let (hybrid, ms) = timed(|| rank_hybrid(&sources, &weights, &query.message));
+        let (hybrid, ms) = timed(|| -> anyhow::Result<Vec<String>> {
+            let embedding = match &mut semantic {
+                Some(semantic) => Some(semantic.embed(&query.message)?),
+                None => None,
+            };
+            let sources = Sources {
+                lexical: &snapshot.lexical,
+                manifest: &snapshot.manifest,
+                graph: graph.as_ref(),
+                vectors: semantic
+                    .as_ref()
+                    .zip(embedding.as_deref())
+                    .map(|(s, e)| (&s.snapshot, e)),
+            };
+            rank_hybrid(&sources, &weights, &query.message)
+        });
         hybrid_ms.push(ms);
         let (baseline, ms) = timed(|| rank_whole_files(&snapshot.lexical, &query.message));
         baseline_ms.push(ms);

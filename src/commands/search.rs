@@ -4,6 +4,8 @@ use std::fmt::Write;
 
 use anyhow::Context;
 use sextant_index::lexical::LexicalHit;
+use sextant_index::vector::VectorSnapshot;
+use sextant_index::vector::embed::Embedder;
 
 use crate::cli::{GlobalArgs, SearchArgs};
 use crate::output::{print, print_json};
@@ -13,6 +15,9 @@ use crate::settings::{Overrides, Settings};
 pub fn run(args: &SearchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let settings = Settings::resolve(args.repo.as_deref(), global, &Overrides::default())?;
     let snapshot = settings.index_dir.open().context("opening the index")?;
+    if args.semantic {
+        return semantic(args, &settings, snapshot.manifest.generation);
+    }
     let hits = snapshot
         .lexical
         .search(&args.query, args.limit)
@@ -48,4 +53,37 @@ fn render(hits: &[LexicalHit]) -> String {
         }
     }
     out
+}
+
+/// `sextant search --semantic`: the units nearest to the query's embedding.
+fn semantic(args: &SearchArgs, settings: &Settings, generation: u64) -> anyhow::Result<()> {
+    let vectors = VectorSnapshot::open(&settings.index_dir, generation)
+        .context("opening the vector index")?
+        .context("the index has no vectors for its current state; run `sextant index` with a model installed (`sextant models install`)")?;
+    let model = settings.vector_model()?;
+    let mut embedder = Embedder::load(&model, settings.vectors.threads.unwrap_or(0))?;
+    if embedder.id() != vectors.table.model_id {
+        anyhow::bail!(
+            "the vector index was built with model {} but the configured model is {}; run `sextant index`",
+            vectors.table.model_id,
+            embedder.id()
+        );
+    }
+    let query = embedder.embed(&[args.query.as_str()])?;
+    let hits = vectors.search(query.first().map_or(&[][..], Vec::as_slice), args.limit);
+    if args.json {
+        return print_json(&hits);
+    }
+    let mut out = String::new();
+    for hit in &hits {
+        let _ = writeln!(
+            out,
+            "{:.3}  {}:{}  {}",
+            hit.similarity, hit.unit.path, hit.unit.line, hit.unit.label
+        );
+    }
+    if hits.is_empty() && !settings.quiet {
+        eprintln!("the vector index is empty");
+    }
+    print(&out)
 }

@@ -16,6 +16,7 @@ use crate::output::{print, print_json, thousands};
 use crate::rank::explain::Explanation;
 use crate::rank::pack::{Budget, Packed, Passed, TokenCounter, pack};
 use crate::rank::query::{TaskQuery, is_filler};
+use crate::rank::semantic::Semantic;
 use crate::rank::{FileSignals, RankedFile, Sources, Weights, rank};
 use crate::settings::{Overrides, Settings};
 
@@ -59,6 +60,7 @@ struct Report<'a> {
     task: &'a str,
     query: &'a TaskQuery,
     signals: Available,
+    vectors_missing: Option<&'a str>,
     weights: Weights,
     budget: Budget,
     tokenizer: &'a str,
@@ -96,6 +98,19 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             None
         }
     };
+    let mut semantic = match settings.vector_model() {
+        Ok(model) => match Semantic::open(
+            &settings.index_dir,
+            snapshot.manifest.generation,
+            &model,
+            settings.vectors.threads.unwrap_or(0),
+        ) {
+            Ok(Some(semantic)) => Ok(semantic),
+            Ok(None) => Err("the index has no vectors for its current state".to_string()),
+            Err(error) => Err(format!("{error:#}")),
+        },
+        Err(error) => Err(format!("{error:#}")),
+    };
     let tokenizer = args
         .tokenizer
         .clone()
@@ -112,12 +127,20 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     if query.is_empty() {
         anyhow::bail!("the task {task:?} has no words to search for once filler is dropped");
     }
+    let ranking = Instant::now();
+    let embedding = match &mut semantic {
+        Ok(semantic) => Some(semantic.embed(task)?),
+        Err(_) => None,
+    };
     let sources = Sources {
         lexical: &snapshot.lexical,
         manifest: &snapshot.manifest,
         graph: graph.as_ref(),
+        vectors: match (&semantic, &embedding) {
+            (Ok(semantic), Some(embedding)) => Some((&semantic.snapshot, embedding.as_slice())),
+            _ => None,
+        },
     };
-    let ranking = Instant::now();
     let ranked = rank(&sources, &weights, &query, CANDIDATES).context("ranking")?;
     let rank_ms = ms(ranking);
     let packing = Instant::now();
@@ -162,8 +185,9 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         signals: Available {
             lexical: true,
             graph: graph.is_some(),
-            vectors: false,
+            vectors: semantic.is_ok(),
         },
+        vectors_missing: semantic.as_ref().err().map(String::as_str),
         weights,
         budget,
         tokenizer: &tokenizer,
@@ -233,6 +257,15 @@ fn reasons(file: &Selected<'_>) -> String {
             ));
         }
     }
+    if let Some(similar) = &s.similar
+        && s.vector > 0.0
+    {
+        parts.push(format!(
+            "similar: {} ({:.2})",
+            similar.label.rsplit("::").next().unwrap_or(&similar.label),
+            similar.similarity
+        ));
+    }
     if let Some(link) = &s.graph_link
         && s.graph > 0.0
     {
@@ -291,9 +324,12 @@ fn render(report: &Report<'_>) -> String {
         }
     }
     if !report.signals.graph {
+        let _ = writeln!(out, "note: no knowledge graph in the index; ranked without it");
+    }
+    if let Some(reason) = report.vectors_missing {
         let _ = writeln!(
             out,
-            "note: no knowledge graph in the index; ranked on text alone"
+            "note: no vectors ({reason}); ranked without similarity in meaning"
         );
     }
     out

@@ -8,4 +8,5 @@ mod llama_smoke;
 mod llm;
 mod llm_cli;
 mod support;
+mod vectors_cli;
 mod why_relevant_cli;

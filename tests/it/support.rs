@@ -29,12 +29,18 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// A `$SEXTANT_HOME` with nothing installed.
+pub const NO_MODELS: &str = "/nonexistent/sextant-home";
+
 /// `sextant` run in `dir`, with no terminal and a fixed thread count.
 pub fn sextant(dir: &Path) -> Command {
     let mut command = Command::cargo_bin("sextant").expect("binary built");
     command
         .current_dir(dir)
         .env_remove("SEXTANT_FAILPOINT")
+        // No embedding model unless a test asks for one (vectors_cli.rs), so outputs do not
+        // depend on what the machine has installed.
+        .env("SEXTANT_HOME", NO_MODELS)
         .env("NO_COLOR", "1");
     command
 }

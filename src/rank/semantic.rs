@@ -1,0 +1,44 @@
+//! The vector signal's query side: a generation's vector index with the model that built it,
+//! ready to embed task texts.
+
+use anyhow::bail;
+use sextant_index::store::IndexDir;
+use sextant_index::vector::VectorSnapshot;
+use sextant_index::vector::embed::{Embedder, ModelPaths};
+
+/// A vector index and its model.
+pub struct Semantic {
+    /// The vector index.
+    pub snapshot: VectorSnapshot,
+    embedder: Embedder,
+}
+
+impl Semantic {
+    /// Opens generation `generation`'s vectors with the model at `model`; `None` when the
+    /// generation has no vectors. A model other than the one that built them is an error (its
+    /// vectors would not be comparable).
+    pub fn open(
+        dir: &IndexDir,
+        generation: u64,
+        model: &ModelPaths,
+        threads: usize,
+    ) -> anyhow::Result<Option<Semantic>> {
+        let Some(snapshot) = VectorSnapshot::open(dir, generation)? else {
+            return Ok(None);
+        };
+        let embedder = Embedder::load(model, threads)?;
+        if embedder.id() != snapshot.table.model_id {
+            bail!(
+                "the vector index was built with model {} but the configured model is {}; run `sextant index`",
+                snapshot.table.model_id,
+                embedder.id()
+            );
+        }
+        Ok(Some(Semantic { snapshot, embedder }))
+    }
+
+    /// The embedding of a text.
+    pub fn embed(&mut self, text: &str) -> anyhow::Result<Vec<f32>> {
+        Ok(self.embedder.embed(&[text])?.into_iter().next().unwrap_or_default())
+    }
+}

@@ -1,0 +1,124 @@
+//! The vector index end to end with the real model (all-MiniLM-L6-v2 int8 on ONNX Runtime,
+//! installed by `sextant models install` into `$SEXTANT_HOME`; `.ci/run` installs them). Where
+//! the model is not installed these tests are skipped, except under CI, where that fails.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::support::{copy_fixture, sextant, stdout_of};
+
+/// `$SEXTANT_HOME` with the model installed, or `None` (skip) outside CI.
+fn model_home() -> Option<PathBuf> {
+    let home = std::env::var_os("SEXTANT_HOME").map(PathBuf::from);
+    let installed = home
+        .as_ref()
+        .is_some_and(|h| h.join("models/minilm-l6-v2-int8/model.onnx").is_file());
+    if installed {
+        return home;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must install the embedding model (sextant models install) and set SEXTANT_HOME"
+    );
+    eprintln!("skipped: no embedding model in $SEXTANT_HOME");
+    None
+}
+
+fn index_json(root: &std::path::Path, home: &std::path::Path, extra: &[&str]) -> Value {
+    let mut command = sextant(root);
+    command.env("SEXTANT_HOME", home).args(["index", "--json"]).args(extra);
+    serde_json::from_str(&stdout_of(&mut command)).expect("json")
+}
+
+#[test]
+fn vectors_find_by_meaning_and_update_incrementally() {
+    let Some(home) = model_home() else { return };
+    let repo = copy_fixture("shop");
+    let first = index_json(repo.path(), &home, &[]);
+    let vectors = &first["vectors"];
+    let units = vectors["units"].as_u64().expect("units");
+    assert!(units > 30, "{vectors}");
+    assert_eq!(vectors["embedded"], units);
+
+    // "rate limiting" shares no word with app/throttle.py; meaning finds it.
+    let hits = stdout_of(
+        sextant(repo.path())
+            .env("SEXTANT_HOME", &home)
+            .args(["search", "--semantic", "rate limiting", "-n", "3", "--json"]),
+    );
+    let hits: Value = serde_json::from_str(&hits).expect("json");
+    assert_eq!(hits[0]["unit"]["path"], "app/throttle.py", "{hits}");
+    assert!(hits[0]["similarity"].as_f64().expect("similarity") > 0.3);
+
+    // One changed function: only its units are embedded again, the graph is patched.
+    let cache = repo.path().join("app/cache.py");
+    let text = std::fs::read_to_string(&cache).expect("read");
+    std::fs::write(&cache, text.replace("maxsize=1024", "maxsize=4096")).expect("write");
+    std::fs::write(repo.path().join("app/email.py"), "\"\"\"Outgoing mail.\"\"\"\n").expect("write");
+    let second = index_json(repo.path(), &home, &[]);
+    let vectors = &second["vectors"];
+    assert_eq!(vectors["ann_rebuilt"], false, "{vectors}");
+    let embedded = vectors["embedded"].as_u64().expect("embedded");
+    assert!((1..=3).contains(&embedded), "{vectors}");
+    // The removed function is gone from the results.
+    let hits = stdout_of(
+        sextant(repo.path())
+            .env("SEXTANT_HOME", &home)
+            .args(["search", "--semantic", "email the receipt", "-n", "40", "--json"]),
+    );
+    assert!(!hits.contains("send_receipt\""), "{hits}");
+}
+
+#[test]
+fn an_interrupted_embedding_resumes_from_the_cache() {
+    let Some(home) = model_home() else { return };
+    let repo = copy_fixture("shop");
+    // Abort after the first batch has been embedded and cached.
+    let status = sextant(repo.path())
+        .env("SEXTANT_HOME", &home)
+        .env("SEXTANT_FAILPOINT", "after-embed-batch")
+        .args(["index", "--quiet"])
+        .output()
+        .expect("runs")
+        .status;
+    assert!(!status.success());
+    // The lexical index was committed before the vectors started.
+    stdout_of(sextant(repo.path()).args(["search", "verify_token"]));
+    let resumed = index_json(repo.path(), &home, &[]);
+    let vectors = &resumed["vectors"];
+    let units = vectors["units"].as_u64().expect("units");
+    let embedded = vectors["embedded"].as_u64().expect("embedded");
+    assert_eq!(embedded, units - 32, "{vectors}");
+}
+
+#[test]
+fn without_a_model_the_index_says_so_and_keeps_working() {
+    let empty_home = tempfile::tempdir().expect("tempdir");
+    let repo = copy_fixture("shop");
+    let summary = index_json(repo.path(), empty_home.path(), &[]);
+    assert!(summary["vectors"].is_null());
+    let reason = summary["vectors_missing"].as_str().expect("reason");
+    assert!(reason.contains("sextant models install"), "{reason}");
+    let human = stdout_of(
+        sextant(repo.path())
+            .env("SEXTANT_HOME", empty_home.path())
+            .args(["index", "--full"]),
+    );
+    assert!(human.contains("vectors: none"), "{human}");
+    let output = sextant(repo.path())
+        .env("SEXTANT_HOME", empty_home.path())
+        .args(["index", "--vectors", "sync"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("sextant models install"), "{stderr}");
+    // why-relevant ranks without vectors and says why.
+    let table = stdout_of(
+        sextant(repo.path())
+            .env("SEXTANT_HOME", empty_home.path())
+            .args(["why-relevant", "verify_token rejects expired tokens"]),
+    );
+    assert!(table.contains("note: no vectors"), "{table}");
+}
