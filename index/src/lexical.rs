@@ -279,6 +279,33 @@ impl LexicalIndex {
         self.count(&self.reader.searcher(), DocKind::Chunk)
     }
 
+    /// The BM25 score of a document of `kind` that contains every term of `query` in its text
+    /// at saturating frequency: Σ idf(term) × (k1 + 1). Scores relative to it say how much of
+    /// the query a document matches, which scores relative to the best hit cannot (the best of
+    /// a bad lot is still 1.0 of the best).
+    pub fn full_match_score(&self, query: &str, kind: DocKind) -> Result<f32, LexicalError> {
+        const K1_PLUS_ONE: f32 = 2.2;
+        self.reader
+            .reload()
+            .map_err(tantivy_error("reloading reader"))?;
+        let searcher = self.reader.searcher();
+        let documents = self.count(&searcher, kind)?.max(1) as f32;
+        let field = match kind {
+            DocKind::Chunk => self.fields.text,
+            DocKind::File => self.fields.file_text,
+        };
+        let mut total = 0.0;
+        for term in term_set(query) {
+            let frequency = searcher
+                .doc_freq(&Term::from_field_text(field, &term))
+                .map_err(tantivy_error("reading term statistics"))?
+                as f32;
+            // A term found nowhere still counts: it is part of what was asked for.
+            total += (1.0 + (documents - frequency + 0.5) / (frequency + 0.5)).ln();
+        }
+        Ok(total * K1_PLUS_ONE)
+    }
+
     fn count(&self, searcher: &Searcher, kind: DocKind) -> Result<u64, LexicalError> {
         let query = TermQuery::new(
             Term::from_field_text(self.fields.kind, kind.name()),

@@ -20,8 +20,8 @@ use crate::lexical::{ChunkDocument, LexicalError, LexicalIndex, LexicalWriter};
 use crate::store::{
     ChunkRecord, FactsMap, FileRecord, IndexDir, Manifest, StoreError, WriteLock, chunk_id,
 };
-use crate::vector::{VectorOptions, VectorSummary, collect_units, has_vectors, update_vectors};
 use crate::syntax::{ChunkLimits, LineIndex, extract};
+use crate::vector::{VectorOptions, VectorSummary, collect_units, has_vectors, update_vectors};
 use crate::walk::{Skip, WalkError, WalkOptions, WalkedFile, read_source, walk};
 
 /// Settings that shape what is indexed. A change to any of them (other than threads) forces a
@@ -479,7 +479,15 @@ fn update_in_pool(
         {
             match dir.read_facts(manifest.generation) {
                 Ok(facts) => {
-                    run_vectors(dir, &lock, manifest.generation, &facts, vectors, progress, &mut summary);
+                    run_vectors(
+                        dir,
+                        &lock,
+                        manifest.generation,
+                        &facts,
+                        vectors,
+                        progress,
+                        &mut summary,
+                    );
                 }
                 Err(error) => summary.vectors_missing = Some(format!("cannot read facts: {error}")),
             }
@@ -573,7 +581,15 @@ fn update_in_pool(
     summary.timings.commit_ms = elapsed_ms(commit_started);
     match &options.vectors {
         Some(vectors) => {
-            run_vectors(dir, &lock, manifest.generation, &facts, vectors, progress, &mut summary);
+            run_vectors(
+                dir,
+                &lock,
+                manifest.generation,
+                &facts,
+                vectors,
+                progress,
+                &mut summary,
+            );
         }
         None => summary.vectors_missing = Some("vectors are off".to_string()),
     }
@@ -596,7 +612,11 @@ fn run_vectors(
     // The model runtime and the HNSW library are foreign code; a panic in them must not take
     // the committed index with it, only the vectors.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        update_vectors(dir, lock, generation, collect_units(facts), options, progress)
+        let lexical = LexicalIndex::open(&dir.lexical_path()).map_err(|e| {
+            crate::vector::VectorError::Ann(format!("opening the lexical index: {e}"))
+        })?;
+        let units = collect_units(options.design, facts, &lexical)?;
+        update_vectors(dir, lock, generation, units, options, progress)
     }));
     match outcome {
         Ok(Ok(vectors)) => summary.vectors = Some(vectors),

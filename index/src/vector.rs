@@ -166,12 +166,25 @@ fn ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Units of every file, in path order.
-pub fn collect_units(facts: &FactsMap) -> Vec<Unit> {
-    facts
-        .iter()
-        .flat_map(|(path, link)| symbol_units(path, link))
-        .collect()
+/// Units of every file, in path order: from the facts (symbol design) or from the chunks
+/// stored in the lexical index (chunk design).
+pub fn collect_units(
+    design: UnitDesign,
+    facts: &FactsMap,
+    lexical: &crate::lexical::LexicalIndex,
+) -> Result<Vec<Unit>, VectorError> {
+    Ok(match design {
+        UnitDesign::Symbols => facts
+            .iter()
+            .flat_map(|(path, link)| symbol_units(path, link))
+            .collect(),
+        UnitDesign::Chunks => lexical
+            .all_chunks()
+            .map_err(|e| VectorError::Ann(format!("reading chunks: {e}")))?
+            .into_iter()
+            .map(|c| units::chunk_unit(&c.path, c.start_line as u32, c.end_line as u32, &c.text))
+            .collect(),
+    })
 }
 
 /// Whether generation `generation` already has complete, readable vectors (a damaged unit
@@ -238,7 +251,13 @@ pub fn update_vectors(
             key: u.key,
         })
         .collect();
-    let previous = previous_table(dir, generation, embedder.id(), embedder.dimension());
+    let previous = previous_table(
+        dir,
+        generation,
+        embedder.id(),
+        embedder.dimension(),
+        options.design,
+    );
     let (table, ann, rebuilt) = match previous {
         Some((mut table, ann)) => {
             // Keep ids of unchanged units, tombstone vanished ones, append new ones.
@@ -283,7 +302,7 @@ pub fn update_vectors(
             let table = UnitTable {
                 generation,
                 model_id: embedder.id().to_string(),
-                design: UnitDesign::Symbols,
+                design: options.design,
                 dimension: embedder.dimension(),
                 units: stored.into_iter().map(Some).collect(),
             };
@@ -318,18 +337,24 @@ fn previous_table(
     generation: u64,
     model_id: &str,
     dimension: usize,
+    design: UnitDesign,
 ) -> Option<(UnitTable, AnnIndex)> {
     let entries = std::fs::read_dir(vector_dir(dir)).ok()?;
     let newest = entries
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            name.strip_prefix("units-")?.strip_suffix(".bin")?.parse::<u64>().ok()
+            name.strip_prefix("units-")?
+                .strip_suffix(".bin")?
+                .parse::<u64>()
+                .ok()
         })
         .filter(|g| *g <= generation)
         .max()?;
     let snapshot = VectorSnapshot::open(dir, newest).ok()??;
-    (snapshot.table.model_id == model_id && snapshot.table.dimension == dimension)
+    (snapshot.table.model_id == model_id
+        && snapshot.table.dimension == dimension
+        && snapshot.table.design == design)
         .then_some((snapshot.table, snapshot.ann))
 }
 

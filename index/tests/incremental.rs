@@ -98,7 +98,17 @@ fn settings() -> IndexSettings {
 }
 
 fn index(root: &Path, dir: &IndexDir, full: bool) {
-    update_index(root, dir, &settings(), UpdateOptions { full, vectors: None }, &NoProgress).expect("index");
+    update_index(
+        root,
+        dir,
+        &settings(),
+        UpdateOptions {
+            full,
+            vectors: None,
+        },
+        &NoProgress,
+    )
+    .expect("index");
 }
 
 /// The manifest without what legitimately differs between runs.

@@ -8,15 +8,14 @@ use sextant_index::store::IndexDir;
 use sextant_index::update::{IndexSettings, UpdateOptions, update_index};
 
 use crate::cli::{EvalArgs, GlobalArgs, VectorMode};
-use crate::rank::semantic::Semantic;
-use sextant_index::vector::VectorOptions;
-use sextant_index::vector::units::UnitDesign;
 use crate::eval::{
     EvalQuery, Scores, materialize, rank_hybrid, rank_whole_files, score, select_queries, timed,
 };
 use crate::output::{print, print_json};
 use crate::progress::TerminalProgress;
+use crate::rank::semantic::Semantic;
 use crate::rank::{Sources, Weights};
+use sextant_index::vector::VectorOptions;
 
 /// Ranked files kept per query in the JSON report.
 const REPORTED_RANKS: usize = 15;
@@ -88,7 +87,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             full: true,
             vectors: vectors_model.clone().map(|model| VectorOptions {
                 model,
-                design: UnitDesign::Symbols,
+                design: args.units,
                 threads: 0,
             }),
         },

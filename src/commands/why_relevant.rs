@@ -324,7 +324,10 @@ fn render(report: &Report<'_>) -> String {
         }
     }
     if !report.signals.graph {
-        let _ = writeln!(out, "note: no knowledge graph in the index; ranked without it");
+        let _ = writeln!(
+            out,
+            "note: no knowledge graph in the index; ranked without it"
+        );
     }
     if let Some(reason) = report.vectors_missing {
         let _ = writeln!(

@@ -39,6 +39,11 @@ impl Semantic {
 
     /// The embedding of a text.
     pub fn embed(&mut self, text: &str) -> anyhow::Result<Vec<f32>> {
-        Ok(self.embedder.embed(&[text])?.into_iter().next().unwrap_or_default())
+        Ok(self
+            .embedder
+            .embed(&[text])?
+            .into_iter()
+            .next()
+            .unwrap_or_default())
     }
 }

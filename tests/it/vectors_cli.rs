@@ -27,7 +27,10 @@ fn model_home() -> Option<PathBuf> {
 
 fn index_json(root: &std::path::Path, home: &std::path::Path, extra: &[&str]) -> Value {
     let mut command = sextant(root);
-    command.env("SEXTANT_HOME", home).args(["index", "--json"]).args(extra);
+    command
+        .env("SEXTANT_HOME", home)
+        .args(["index", "--json"])
+        .args(extra);
     serde_json::from_str(&stdout_of(&mut command)).expect("json")
 }
 
@@ -42,31 +45,67 @@ fn vectors_find_by_meaning_and_update_incrementally() {
     assert_eq!(vectors["embedded"], units);
 
     // "rate limiting" shares no word with app/throttle.py; meaning finds it.
-    let hits = stdout_of(
-        sextant(repo.path())
-            .env("SEXTANT_HOME", &home)
-            .args(["search", "--semantic", "rate limiting", "-n", "3", "--json"]),
-    );
+    let hits = stdout_of(sextant(repo.path()).env("SEXTANT_HOME", &home).args([
+        "search",
+        "--semantic",
+        "rate limiting",
+        "-n",
+        "3",
+        "--json",
+    ]));
     let hits: Value = serde_json::from_str(&hits).expect("json");
     assert_eq!(hits[0]["unit"]["path"], "app/throttle.py", "{hits}");
     assert!(hits[0]["similarity"].as_f64().expect("similarity") > 0.3);
+
+    // why-relevant: only meaning links the task to the file.
+    let why = |extra: &[&str]| -> Value {
+        let mut command = sextant(repo.path());
+        command
+            .env("SEXTANT_HOME", &home)
+            .args(["why-relevant", "rate limiting", "--json"])
+            .args(extra);
+        serde_json::from_str(&stdout_of(&mut command)).expect("json")
+    };
+    let with_vectors = why(&[]);
+    assert_eq!(with_vectors["signals"]["vectors"], true);
+    assert_eq!(
+        with_vectors["files"][0]["path"], "app/throttle.py",
+        "{with_vectors}"
+    );
+    assert_eq!(with_vectors["files"][0]["signals"]["chunks"], 0.0);
+    assert_eq!(
+        with_vectors["files"][0]["signals"]["similar"]["label"],
+        "app/throttle.py::throttle_requests"
+    );
+    let without = why(&["--vector-weight", "0"]);
+    assert!(
+        !without.to_string().contains("app/throttle.py"),
+        "{without}"
+    );
 
     // One changed function: only its units are embedded again, the graph is patched.
     let cache = repo.path().join("app/cache.py");
     let text = std::fs::read_to_string(&cache).expect("read");
     std::fs::write(&cache, text.replace("maxsize=1024", "maxsize=4096")).expect("write");
-    std::fs::write(repo.path().join("app/email.py"), "\"\"\"Outgoing mail.\"\"\"\n").expect("write");
+    std::fs::write(
+        repo.path().join("app/email.py"),
+        "\"\"\"Outgoing mail.\"\"\"\n",
+    )
+    .expect("write");
     let second = index_json(repo.path(), &home, &[]);
     let vectors = &second["vectors"];
     assert_eq!(vectors["ann_rebuilt"], false, "{vectors}");
     let embedded = vectors["embedded"].as_u64().expect("embedded");
     assert!((1..=3).contains(&embedded), "{vectors}");
     // The removed function is gone from the results.
-    let hits = stdout_of(
-        sextant(repo.path())
-            .env("SEXTANT_HOME", &home)
-            .args(["search", "--semantic", "email the receipt", "-n", "40", "--json"]),
-    );
+    let hits = stdout_of(sextant(repo.path()).env("SEXTANT_HOME", &home).args([
+        "search",
+        "--semantic",
+        "email the receipt",
+        "-n",
+        "40",
+        "--json",
+    ]));
     assert!(!hits.contains("send_receipt\""), "{hits}");
 }
 

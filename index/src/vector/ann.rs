@@ -74,7 +74,12 @@ impl AnnIndex {
     }
 
     /// The `limit` nearest ids for which `live` holds, with cosine similarity, best first.
-    pub fn search(&self, query: &[f32], limit: usize, live: &dyn Fn(usize) -> bool) -> Vec<(usize, f32)> {
+    pub fn search(
+        &self,
+        query: &[f32],
+        limit: usize,
+        live: &dyn Fn(usize) -> bool,
+    ) -> Vec<(usize, f32)> {
         if self.is_empty() || limit == 0 {
             return Vec::new();
         }
@@ -101,8 +106,11 @@ mod tests {
     #[test]
     fn finds_the_nearest_and_survives_a_reload() {
         let vectors: Vec<Vec<f32>> = (0..200).map(|i| unit(i as f32 * 0.01)).collect();
-        let items: Vec<(&[f32], usize)> =
-            vectors.iter().enumerate().map(|(i, v)| (v.as_slice(), i)).collect();
+        let items: Vec<(&[f32], usize)> = vectors
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.as_slice(), i))
+            .collect();
         let index = AnnIndex::build(&items);
         let all = |_: usize| true;
         let found = index.search(&unit(0.505), 3, &all);

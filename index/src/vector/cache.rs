@@ -25,7 +25,11 @@ pub struct EmbeddingCache {
 
 impl EmbeddingCache {
     /// Opens (or starts) the cache file for a model in `dir`.
-    pub fn open(dir: &Path, model_id: &str, dimension: usize) -> Result<EmbeddingCache, VectorError> {
+    pub fn open(
+        dir: &Path,
+        model_id: &str,
+        dimension: usize,
+    ) -> Result<EmbeddingCache, VectorError> {
         let path = dir.join(format!("embeddings-{model_id}.bin"));
         let io = |source| VectorError::Io {
             context: "reading the embedding cache",
@@ -129,7 +133,10 @@ impl EmbeddingCache {
     /// Drops vectors of units no longer in `keep` and rewrites the file, when more than half of
     /// it is dead: the cache serves other branches too, so it is compacted only when it has
     /// clearly outgrown the tree.
-    pub fn compact(&mut self, keep: &std::collections::HashSet<ContentHash>) -> Result<bool, VectorError> {
+    pub fn compact(
+        &mut self,
+        keep: &std::collections::HashSet<ContentHash>,
+    ) -> Result<bool, VectorError> {
         let dead = self.vectors.keys().filter(|k| !keep.contains(k)).count();
         if dead * 2 <= self.vectors.len().max(1) || dead < 1000 {
             return Ok(false);
@@ -163,9 +170,14 @@ mod tests {
         let key = |n: u8| ContentHash([n; 32]);
         let mut cache = EmbeddingCache::open(dir.path(), "m", 3).expect("open");
         cache
-            .append(vec![(key(1), vec![1.0, 0.0, 0.0]), (key(2), vec![0.0, 1.0, 0.0])])
+            .append(vec![
+                (key(1), vec![1.0, 0.0, 0.0]),
+                (key(2), vec![0.0, 1.0, 0.0]),
+            ])
             .expect("append");
-        cache.append(vec![(key(3), vec![0.0, 0.0, 1.0])]).expect("append");
+        cache
+            .append(vec![(key(3), vec![0.0, 0.0, 1.0])])
+            .expect("append");
         let path = dir.path().join("embeddings-m.bin");
         // A crash mid-record leaves a partial record behind.
         let mut file = OpenOptions::new().append(true).open(&path).expect("open");
@@ -175,7 +187,9 @@ mod tests {
         assert_eq!(cache.len(), 3);
         assert_eq!(cache.get(&key(2)), Some(&[0.0, 1.0, 0.0][..]));
         // Appending after the cut stays aligned.
-        cache.append(vec![(key(4), vec![0.5, 0.5, 0.0])]).expect("append");
+        cache
+            .append(vec![(key(4), vec![0.5, 0.5, 0.0])])
+            .expect("append");
         let cache = EmbeddingCache::open(dir.path(), "m", 3).expect("reopen");
         assert_eq!(cache.len(), 4);
         assert_eq!(cache.get(&key(4)), Some(&[0.5, 0.5, 0.0][..]));

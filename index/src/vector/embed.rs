@@ -82,7 +82,8 @@ impl Embedder {
             special_tokens_map_file: read(&paths.model_dir, "special_tokens_map.json")?,
             tokenizer_config_file: read(&paths.model_dir, "tokenizer_config.json")?,
         };
-        let model = UserDefinedEmbeddingModel::new(onnx, tokenizer_files).with_pooling(Pooling::Mean);
+        let model =
+            UserDefinedEmbeddingModel::new(onnx, tokenizer_files).with_pooling(Pooling::Mean);
         let mut options = InitOptionsUserDefined::new().with_max_length(MAX_TOKENS);
         if threads > 0 {
             options = options.with_intra_threads(threads);

@@ -22,11 +22,24 @@ const MAX_FILE_NAMES: usize = 24;
 
 /// How units are cut from a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum UnitDesign {
     /// One unit per definition plus one per file.
     Symbols,
     /// One unit per chunk.
     Chunks,
+}
+
+impl std::str::FromStr for UnitDesign {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<UnitDesign, String> {
+        match name {
+            "symbols" => Ok(UnitDesign::Symbols),
+            "chunks" => Ok(UnitDesign::Chunks),
+            other => Err(format!("unknown unit design {other:?} (symbols or chunks)")),
+        }
+    }
 }
 
 impl UnitDesign {
@@ -93,7 +106,11 @@ pub fn symbol_units(path: &str, facts: &LinkFacts) -> Vec<Unit> {
                 used.insert(reference.name.as_str());
             }
         }
-        let mut text = format!("{path}\n{name} ({})\n{}", symbol.kind.name(), symbol.signature);
+        let mut text = format!(
+            "{path}\n{name} ({})\n{}",
+            symbol.kind.name(),
+            symbol.signature
+        );
         if let Some(doc) = &symbol.doc {
             let cut = doc
                 .char_indices()
@@ -162,7 +179,11 @@ mod tests {
         let labels: Vec<&str> = units.iter().map(|u| u.label.as_str()).collect();
         assert_eq!(
             labels,
-            ["src/auth.rs::verify_token", "src/auth.rs::Claims", "src/auth.rs"]
+            [
+                "src/auth.rs::verify_token",
+                "src/auth.rs::Claims",
+                "src/auth.rs"
+            ]
         );
         assert_eq!(
             units[0].text,
