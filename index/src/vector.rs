@@ -211,10 +211,21 @@ pub fn update_vectors(
         path: vectors_dir.clone(),
         source,
     })?;
+    // The model is loaded only when something needs embedding (a fifth of a second that a
+    // small change should not pay); its id and dimension come from its file and the cache.
     let started = Instant::now();
-    let mut embedder = Embedder::load(&options.model, options.threads)?;
-    let load_ms = ms(started);
-    let mut cache = EmbeddingCache::open(&vectors_dir, embedder.id(), embedder.dimension())?;
+    let model_id = embed::model_id(&options.model)?;
+    let mut embedder = None;
+    let dimension = match EmbeddingCache::stored_dimension(&vectors_dir, &model_id) {
+        Some(dimension) => dimension,
+        None => {
+            let loaded = Embedder::load(&options.model, options.threads)?;
+            let dimension = loaded.dimension();
+            embedder = Some(loaded);
+            dimension
+        }
+    };
+    let mut cache = EmbeddingCache::open(&vectors_dir, &model_id, dimension)?;
 
     // Units the cache lacks, each text once, shortest first so batches pad little.
     let mut seen = HashSet::new();
@@ -223,10 +234,17 @@ pub fn update_vectors(
         .filter(|u| cache.get(&u.key).is_none() && seen.insert(u.key))
         .collect();
     missing.sort_by_key(|u| (u.text.len(), u.key));
+    if !missing.is_empty() && embedder.is_none() {
+        embedder = Some(Embedder::load(&options.model, options.threads)?);
+    }
+    let load_ms = ms(started);
     let embedding = Instant::now();
     progress.start("embed", missing.len() as u64);
     for batch in missing.chunks(BATCH_SIZE) {
         let texts: Vec<&str> = batch.iter().map(|u| u.text.as_str()).collect();
+        let Some(embedder) = embedder.as_mut() else {
+            break;
+        };
         let vectors = embedder.embed(&texts)?;
         cache.append(batch.iter().map(|u| u.key).zip(vectors).collect())?;
         progress.advance(batch.len() as u64);
@@ -251,13 +269,7 @@ pub fn update_vectors(
             key: u.key,
         })
         .collect();
-    let previous = previous_table(
-        dir,
-        generation,
-        embedder.id(),
-        embedder.dimension(),
-        options.design,
-    );
+    let previous = previous_table(dir, generation, &model_id, dimension, options.design);
     let (table, ann, rebuilt) = match previous {
         Some((mut table, ann)) => {
             // Keep ids of unchanged units, tombstone vanished ones, append new ones.
@@ -301,9 +313,9 @@ pub fn update_vectors(
             let ann = AnnIndex::build(&items);
             let table = UnitTable {
                 generation,
-                model_id: embedder.id().to_string(),
+                model_id: model_id.clone(),
                 design: options.design,
-                dimension: embedder.dimension(),
+                dimension,
                 units: stored.into_iter().map(Some).collect(),
             };
             (table, ann)
@@ -327,7 +339,7 @@ pub fn update_vectors(
         },
         ann_ms,
         ann_rebuilt: rebuilt,
-        model_id: embedder.id().to_string(),
+        model_id,
     })
 }
 

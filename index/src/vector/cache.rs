@@ -77,6 +77,16 @@ impl EmbeddingCache {
         })
     }
 
+    /// The vector length recorded in a model's cache file, if the file exists and is valid.
+    pub fn stored_dimension(dir: &Path, model_id: &str) -> Option<usize> {
+        let mut header = [0u8; 12];
+        let mut file = File::open(dir.join(format!("embeddings-{model_id}.bin"))).ok()?;
+        file.read_exact(&mut header).ok()?;
+        (&header[..8] == MAGIC)
+            .then(|| u32::from_le_bytes([header[8], header[9], header[10], header[11]]) as usize)
+            .filter(|d| *d > 0)
+    }
+
     /// The cached vector of a unit.
     pub fn get(&self, key: &ContentHash) -> Option<&[f32]> {
         self.vectors.get(key).map(Vec::as_slice)

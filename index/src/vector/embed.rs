@@ -72,10 +72,19 @@ fn read(dir: &Path, name: &str) -> Result<Vec<u8>, VectorError> {
 impl Embedder {
     /// Loads the model; `threads` caps ONNX Runtime's intra-op threads (0 = its default).
     pub fn load(paths: &ModelPaths, threads: usize) -> Result<Embedder, VectorError> {
+        Embedder::load_with_length(paths, threads, MAX_TOKENS)
+    }
+
+    /// Like [`Embedder::load`], cutting inputs at `max_tokens` instead of [`MAX_TOKENS`]
+    /// (for benchmarks).
+    pub fn load_with_length(
+        paths: &ModelPaths,
+        threads: usize,
+        max_tokens: usize,
+    ) -> Result<Embedder, VectorError> {
         load_runtime(&paths.runtime)?;
         let onnx = read(&paths.model_dir, "model.onnx")?;
-        // The id names the model by content, so a changed model never reuses cached vectors.
-        let id = format!("onnx-{}", &blake3::hash(&onnx).to_hex()[..16]);
+        let id = id_of(&onnx);
         let tokenizer_files = TokenizerFiles {
             tokenizer_file: read(&paths.model_dir, "tokenizer.json")?,
             config_file: read(&paths.model_dir, "config.json")?,
@@ -84,7 +93,7 @@ impl Embedder {
         };
         let model =
             UserDefinedEmbeddingModel::new(onnx, tokenizer_files).with_pooling(Pooling::Mean);
-        let mut options = InitOptionsUserDefined::new().with_max_length(MAX_TOKENS);
+        let mut options = InitOptionsUserDefined::new().with_max_length(max_tokens);
         if threads > 0 {
             options = options.with_intra_threads(threads);
         }
@@ -125,6 +134,16 @@ impl Embedder {
         }
         Ok(vectors)
     }
+}
+
+/// The id of the model at `paths`, without loading it: names the model by content, so a
+/// changed model never reuses cached vectors.
+pub fn model_id(paths: &ModelPaths) -> Result<String, VectorError> {
+    Ok(id_of(&read(&paths.model_dir, "model.onnx")?))
+}
+
+fn id_of(onnx: &[u8]) -> String {
+    format!("onnx-{}", &blake3::hash(onnx).to_hex()[..16])
 }
 
 /// Scales a vector to length 1 (a zero vector stays zero).
