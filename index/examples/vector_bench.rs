@@ -48,7 +48,12 @@ fn main() {
         units.len(),
         chunks.len()
     );
-    let tokenizer = tokenizers::Tokenizer::from_file(model.model_dir.join("tokenizer.json"))
+    // tokenizer.json pads and truncates to 128 itself; real counts need neither.
+    let mut tokenizer = tokenizers::Tokenizer::from_file(model.model_dir.join("tokenizer.json"))
+        .unwrap_or_else(|e| fail(e.to_string()));
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(None)
         .unwrap_or_else(|e| fail(e.to_string()));
 
     for (name, pool) in [("symbols", &units), ("chunks", &chunks)] {

@@ -128,7 +128,7 @@ fn an_interrupted_embedding_resumes_from_the_cache() {
     let vectors = &resumed["vectors"];
     let units = vectors["units"].as_u64().expect("units");
     let embedded = vectors["embedded"].as_u64().expect("embedded");
-    assert_eq!(embedded, units - 32, "{vectors}");
+    assert_eq!(embedded, units - 8, "{vectors}");
 }
 
 #[test]

@@ -23,8 +23,11 @@ pub const MODEL_FILES: [&str; 5] = [
 /// cost grows with the square of the length).
 pub const MAX_TOKENS: usize = 128;
 
-/// Texts per forward pass. Units are sorted by length first so a batch pads little.
-pub const BATCH_SIZE: usize = 32;
+/// Texts per forward pass. Units are sorted by length first so a batch pads little. On 2 cores
+/// (`vector_bench` on tokio's units, benches/RESULTS.md) batches of 8 embedded 156 symbol
+/// units/s at 128 tokens against 128/s for 32 and 109/s for 64: larger batches only add
+/// padding here.
+pub const BATCH_SIZE: usize = 8;
 
 /// Where a model and the runtime that runs it are.
 #[derive(Clone, Debug, PartialEq, Eq)]
