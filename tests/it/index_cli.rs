@@ -193,3 +193,26 @@ fn index_dir_can_live_outside_the_repository() {
     let hits = stdout_of(sextant(repo.path()).args(["search", "Limiter", "--index-dir", dir_arg]));
     assert!(hits.contains("gateway/ratelimit.go"));
 }
+
+#[test]
+fn analyse_reads_manifests_and_the_index() {
+    let repo = tempfile::tempdir().expect("tempdir");
+    let root = repo.path();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[package]\nname = \"svc\"\n[dependencies]\naxum = \"0.8\"\nsqlx = \"0.8\"\n",
+    )
+    .expect("write");
+    std::fs::create_dir_all(root.join("src")).expect("mkdir");
+    std::fs::write(root.join("src/main.rs"), "fn main() {}\n").expect("write");
+    std::fs::create_dir_all(root.join(".github/workflows")).expect("mkdir");
+    std::fs::write(root.join(".github/workflows/ci.yml"), "on: push\n").expect("write");
+    stdout_of(sextant(root).args(["index", "--quiet", "--vectors", "off"]));
+    let json = stdout_of(sextant(root).args(["analyse", "--json"]));
+    let analysis: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(analysis["languages"], serde_json::json!(["rust"]));
+    assert_eq!(analysis["test_commands"], serde_json::json!(["cargo test"]));
+    assert_eq!(analysis["frameworks"], serde_json::json!(["axum"]));
+    assert_eq!(analysis["databases"], serde_json::json!(["sqlx"]));
+    assert_eq!(analysis["ci"], serde_json::json!([".github/workflows"]));
+}

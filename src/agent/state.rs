@@ -1,0 +1,291 @@
+//! The run state machine, enforced in code: a stage whose preconditions do not hold cannot
+//! start, whatever the model or the user asks. Persisted per run, so a run survives a crash or
+//! Ctrl-C and resumes where it stood.
+//!
+//! ```text
+//! Analysed → Asked → Answered → Planned → Approved → Executing(1..n) → Reviewed → Done
+//!     any state but Done → Failed;   Executing / Reviewed / Failed → RolledBack
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Where a run stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RunState {
+    /// The repository was analysed.
+    Analysed,
+    /// Clarifying questions were asked.
+    Asked,
+    /// Every question has an answer.
+    Answered,
+    /// TODO.md holds a valid plan.
+    Planned,
+    /// The user approved the plan (of this content hash).
+    Approved,
+    /// Executing step `step` (1-based); earlier steps are committed.
+    Executing {
+        /// The step under way.
+        step: usize,
+    },
+    /// Every step is done and the change was reviewed.
+    Reviewed,
+    /// Finished.
+    Done,
+    /// Stopped by a failure.
+    Failed {
+        /// What failed.
+        reason: String,
+    },
+    /// Step commits were reverted.
+    RolledBack,
+}
+
+impl RunState {
+    /// Short name for messages.
+    pub fn name(&self) -> String {
+        match self {
+            RunState::Executing { step } => format!("executing step {step}"),
+            RunState::Failed { .. } => "failed".to_string(),
+            other => format!("{other:?}").to_lowercase(),
+        }
+    }
+}
+
+/// Facts a transition's preconditions are checked against.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Evidence {
+    /// Questions asked.
+    pub questions: usize,
+    /// Questions answered.
+    pub answers: usize,
+    /// Steps of the validated plan (0 if none).
+    pub plan_steps: usize,
+    /// Whether the plan file still has the content that was approved.
+    pub plan_unchanged_since_approval: bool,
+}
+
+/// Why a transition was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("cannot go from {from} to {to}: {reason}")]
+pub struct Refused {
+    /// Current state.
+    pub from: String,
+    /// Requested state.
+    pub to: String,
+    /// The unmet precondition.
+    pub reason: String,
+}
+
+/// Checks a transition; `Ok` means it may happen.
+pub fn check(from: &RunState, to: &RunState, evidence: &Evidence) -> Result<(), Refused> {
+    use RunState::*;
+    let refuse = |reason: &str| {
+        Err(Refused {
+            from: from.name(),
+            to: to.name(),
+            reason: reason.to_string(),
+        })
+    };
+    match (from, to) {
+        (Done, _) => refuse("the run is finished"),
+        (_, Failed { .. }) => Ok(()),
+        (Executing { .. } | Reviewed | Failed { .. }, RolledBack) => Ok(()),
+        (Analysed, Asked) if (2..=4).contains(&evidence.questions) => Ok(()),
+        (Analysed, Asked) => refuse("a run asks 2 to 4 questions"),
+        (Asked, Answered) if evidence.answers == evidence.questions && evidence.questions > 0 => {
+            Ok(())
+        }
+        (Asked, Answered) => refuse("every question needs an answer"),
+        (Answered, Planned) | (Planned, Planned) if (5..=12).contains(&evidence.plan_steps) => {
+            Ok(())
+        }
+        (Answered | Planned, Planned) => refuse("a plan has 5 to 12 valid steps"),
+        (Planned, Approved) if evidence.plan_steps > 0 => Ok(()),
+        (Approved, Executing { step: 1 }) if evidence.plan_unchanged_since_approval => Ok(()),
+        (Approved, Executing { .. }) => refuse(
+            "the plan changed since it was approved (or execution must start at step 1); approve it again",
+        ),
+        (Executing { step }, Executing { step: next })
+            if *next == step + 1 && *next <= evidence.plan_steps =>
+        {
+            Ok(())
+        }
+        (Executing { step }, Reviewed) if *step == evidence.plan_steps => Ok(()),
+        (Executing { .. }, Reviewed) => refuse("steps remain to execute"),
+        (Reviewed, Done) => Ok(()),
+        (_, Executing { .. }) => refuse("execution needs an approved plan, one step at a time"),
+        (_, Approved) => refuse("only a validated plan can be approved"),
+        _ => refuse("not a step of the workflow"),
+    }
+}
+
+/// A persisted run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    /// Run id (directory name).
+    pub id: String,
+    /// The task.
+    pub task: String,
+    /// Current state.
+    pub state: RunState,
+    /// States passed through, oldest first, with Unix times.
+    pub history: Vec<(u64, RunState)>,
+}
+
+impl Run {
+    /// A run that has just been analysed.
+    pub fn new(id: &str, task: &str) -> Run {
+        Run {
+            id: id.to_string(),
+            task: task.to_string(),
+            state: RunState::Analysed,
+            history: vec![(now(), RunState::Analysed)],
+        }
+    }
+
+    /// Moves to `to` if the preconditions hold.
+    pub fn advance(&mut self, to: RunState, evidence: &Evidence) -> Result<(), Refused> {
+        check(&self.state, &to, evidence)?;
+        self.history.push((now(), to.clone()));
+        self.state = to;
+        Ok(())
+    }
+
+    /// The run's directory under the index directory.
+    pub fn dir(runs: &Path, id: &str) -> PathBuf {
+        runs.join(id)
+    }
+
+    /// Writes `run.json` atomically (temporary file, fsync, rename).
+    pub fn save(&self, runs: &Path) -> anyhow::Result<()> {
+        use std::io::Write;
+        let dir = Run::dir(runs, &self.id);
+        std::fs::create_dir_all(&dir)?;
+        let temporary = dir.join("run.json.tmp");
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(&serde_json::to_vec_pretty(self)?)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, dir.join("run.json"))?;
+        Ok(())
+    }
+
+    /// Reads a run back.
+    pub fn load(runs: &Path, id: &str) -> anyhow::Result<Run> {
+        let path = Run::dir(runs, id).join("run.json");
+        let bytes = std::fs::read(&path)
+            .map_err(|e| anyhow::anyhow!("no run {id} ({}): {e}", path.display()))?;
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RunState::*;
+
+    fn ready(plan_steps: usize) -> Evidence {
+        Evidence {
+            questions: 3,
+            answers: 3,
+            plan_steps,
+            plan_unchanged_since_approval: true,
+        }
+    }
+
+    #[test]
+    fn the_whole_workflow_in_order() {
+        let mut run = Run::new("r1", "add caching");
+        let evidence = ready(5);
+        for next in [Asked, Answered, Planned, Approved] {
+            run.advance(next, &evidence).expect("legal");
+        }
+        for step in 1..=5 {
+            run.advance(Executing { step }, &evidence).expect("legal");
+        }
+        run.advance(Reviewed, &evidence).expect("legal");
+        run.advance(Done, &evidence).expect("legal");
+        assert_eq!(run.history.len(), 12);
+    }
+
+    #[test]
+    fn every_skip_is_refused() {
+        let evidence = ready(5);
+        let states = [
+            Analysed,
+            Asked,
+            Answered,
+            Planned,
+            Approved,
+            Executing { step: 1 },
+            Reviewed,
+            Done,
+        ];
+        // Only the next state (or staying planned, or a failure) is legal from each state.
+        for (i, from) in states.iter().enumerate() {
+            for (j, to) in states.iter().enumerate() {
+                let legal = check(from, to, &evidence).is_ok();
+                // Review waits for the last of the 5 steps, not the first.
+                let early_review = from == &(Executing { step: 1 }) && to == &Reviewed;
+                let expected =
+                    (j == i + 1 && !early_review) || (from == &Planned && to == &Planned);
+                assert_eq!(legal, expected, "{from:?} → {to:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn preconditions_are_checked() {
+        let mut evidence = ready(5);
+        evidence.questions = 1;
+        assert!(check(&Analysed, &Asked, &evidence).is_err());
+        evidence.questions = 5;
+        assert!(check(&Analysed, &Asked, &evidence).is_err());
+        let mut evidence = ready(5);
+        evidence.answers = 2;
+        assert!(check(&Asked, &Answered, &evidence).is_err());
+        for steps in [0, 4, 13, 16] {
+            assert!(
+                check(&Answered, &Planned, &ready(steps)).is_err(),
+                "{steps}"
+            );
+        }
+        // Executing without approval, or after the plan was edited, is refused.
+        assert!(check(&Planned, &Executing { step: 1 }, &ready(5)).is_err());
+        let mut edited = ready(5);
+        edited.plan_unchanged_since_approval = false;
+        let error = check(&Approved, &Executing { step: 1 }, &edited).expect_err("edited");
+        assert!(error.to_string().contains("approve it again"), "{error}");
+        // Steps go one at a time and review waits for the last one.
+        assert!(check(&Executing { step: 1 }, &Executing { step: 3 }, &ready(5)).is_err());
+        assert!(check(&Executing { step: 4 }, &Reviewed, &ready(5)).is_err());
+        assert!(check(&Executing { step: 5 }, &Reviewed, &ready(5)).is_ok());
+        // Failure is always possible before the end; rollback only once something ran.
+        let failed = Failed {
+            reason: "tests".into(),
+        };
+        assert!(check(&Executing { step: 2 }, &failed, &ready(5)).is_ok());
+        assert!(check(&failed, &RolledBack, &ready(5)).is_ok());
+        assert!(check(&Planned, &RolledBack, &ready(5)).is_err());
+        assert!(check(&Done, &failed, &ready(5)).is_err());
+    }
+
+    #[test]
+    fn a_run_survives_a_restart() {
+        let runs = tempfile::tempdir().expect("tempdir");
+        let mut run = Run::new("r2", "fix the bug");
+        run.advance(Asked, &ready(5)).expect("legal");
+        run.save(runs.path()).expect("save");
+        let back = Run::load(runs.path(), "r2").expect("load");
+        assert_eq!(back, run);
+        assert!(Run::load(runs.path(), "nope").is_err());
+    }
+}
