@@ -5,4 +5,6 @@
 
 pub mod analyse;
 pub mod plan;
+pub mod planner;
+pub mod questions;
 pub mod state;

@@ -48,6 +48,10 @@ pub enum Command {
     /// Talk to the configured language model server.
     #[command(subcommand)]
     Llm(LlmCommand),
+    /// Start the plan-first workflow for a task: analyse, ask, plan into TODO.md.
+    Run(RunArgs),
+    /// Approve the plan in TODO.md (after reviewing or editing it).
+    Approve(ApproveArgs),
     /// What the repository is: languages, build and test commands, frameworks, databases,
     /// auth, CI, read off its manifests (the first stage of `sextant run`).
     Analyse(AnalyseArgs),
@@ -193,6 +197,37 @@ pub enum GraphQuery {
     },
     /// Node and edge counts, and how references resolved.
     Stats,
+}
+
+/// `sextant run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The task, in words.
+    pub task: String,
+    /// Repository root [default: found from the current directory].
+    #[arg(long, value_name = "PATH")]
+    pub repo: Option<PathBuf>,
+    /// Answers to the clarifying questions, one per line (or a JSON array), instead of the
+    /// terminal.
+    #[arg(long, value_name = "FILE")]
+    pub answers: Option<PathBuf>,
+    /// Where to write the plan, relative to the repository root [default: TODO.md].
+    #[arg(long, value_name = "PATH")]
+    pub todo: Option<PathBuf>,
+    /// LLM overrides.
+    #[command(flatten)]
+    pub llm: LlmFlags,
+}
+
+/// `sextant approve`.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The run to approve [default: the newest].
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+    /// Repository root [default: found from the current directory].
+    #[arg(long, value_name = "PATH")]
+    pub repo: Option<PathBuf>,
 }
 
 /// `sextant analyse`.

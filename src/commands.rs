@@ -4,8 +4,9 @@ mod analyse;
 mod eval;
 mod graph;
 mod index;
-mod llm;
+pub(crate) mod llm;
 mod models;
+mod run;
 mod search;
 mod status;
 mod why_relevant;
@@ -24,5 +25,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Llm(command) => llm::run(&command, &cli.global),
         Command::Models(command) => models::run(&command),
         Command::Analyse(args) => analyse::run(&args, &cli.global),
+        Command::Run(args) => run::run(&args, &cli.global),
+        Command::Approve(args) => run::approve(&args, &cli.global),
     }
 }

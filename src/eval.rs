@@ -18,6 +18,7 @@ use serde::Serialize;
 use sextant_index::Language;
 use sextant_index::lexical::LexicalIndex;
 
+use crate::git::git;
 use crate::rank::query::TaskQuery;
 use crate::rank::{Sources, Weights, rank};
 
@@ -54,23 +55,6 @@ fn is_test_path(path: &str) -> bool {
             .rsplit('/')
             .next()
             .is_some_and(|name| name.starts_with("test_"))
-}
-
-fn git(repo: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .output()
-        .context("running git")?;
-    if !output.status.success() {
-        bail!(
-            "git {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// The subject as a query: `rt: add foo (#123)` → `rt: add foo`.

@@ -8,6 +8,7 @@ pub mod agent;
 pub mod cli;
 pub mod commands;
 pub mod eval;
+pub mod git;
 pub mod llm;
 pub mod models;
 pub mod output;

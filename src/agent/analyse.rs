@@ -211,6 +211,23 @@ pub fn analyse(root: &Path, languages: Vec<String>) -> Analysis {
     analysis
 }
 
+/// Languages of an index by indexed lines, largest first (plain text left out).
+pub fn indexed_languages(manifest: &sextant_index::store::Manifest) -> Vec<String> {
+    let mut lines: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for record in manifest.files.values() {
+        *lines.entry(record.language.name()).or_default() += u64::from(record.line_count);
+    }
+    let mut sorted: Vec<(&str, u64)> = lines
+        .into_iter()
+        .filter(|(name, _)| *name != "text")
+        .collect();
+    sorted.sort_by_key(|(name, lines)| (std::cmp::Reverse(*lines), *name));
+    sorted
+        .into_iter()
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
 /// Whether `needle` appears as a whole dependency name (not inside another word).
 fn mentions(text: &str, needle: &str) -> bool {
     text.match_indices(needle).any(|(at, _)| {

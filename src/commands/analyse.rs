@@ -1,9 +1,8 @@
 //! `sextant analyse`: what the repository is, read off its manifests and its index.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::agent::analyse::analyse;
+use crate::agent::analyse::{analyse, indexed_languages};
 use crate::cli::{AnalyseArgs, GlobalArgs};
 use crate::output::{print, print_json};
 use crate::settings::{Overrides, Settings};
@@ -13,21 +12,7 @@ pub fn run(args: &AnalyseArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let settings = Settings::resolve(args.path.as_deref(), global, &Overrides::default())?;
     // Languages by indexed lines, when there is an index.
     let languages = match settings.index_dir.open() {
-        Ok(snapshot) => {
-            let mut lines: BTreeMap<&str, u64> = BTreeMap::new();
-            for record in snapshot.manifest.files.values() {
-                *lines.entry(record.language.name()).or_default() += u64::from(record.line_count);
-            }
-            let mut sorted: Vec<(&str, u64)> = lines
-                .into_iter()
-                .filter(|(name, _)| *name != "text")
-                .collect();
-            sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-            sorted
-                .into_iter()
-                .map(|(name, _)| name.to_string())
-                .collect()
-        }
+        Ok(snapshot) => indexed_languages(&snapshot.manifest),
         Err(_) => Vec::new(),
     };
     let analysis = analyse(&settings.root, languages);

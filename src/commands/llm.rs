@@ -29,7 +29,8 @@ pub fn run(command: &LlmCommand, global: &GlobalArgs) -> anyhow::Result<()> {
     }
 }
 
-fn flags_layer(flags: &LlmFlags) -> LlmConfig {
+/// The `[llm]` layer the command-line flags make.
+pub(crate) fn flags_layer(flags: &LlmFlags) -> LlmConfig {
     LlmConfig {
         provider: flags.provider,
         base_url: flags.base_url.clone(),

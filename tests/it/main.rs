@@ -7,6 +7,7 @@ mod index_cli;
 mod llama_smoke;
 mod llm;
 mod llm_cli;
+mod run_cli;
 mod support;
 mod vectors_cli;
 mod why_relevant_cli;

@@ -1,0 +1,433 @@
+//! `sextant run` and `sextant approve`: the plan-first workflow up to an approved plan.
+//!
+//! `run` analyses the repository (manifests + the index's ranking for the task), asks 2–4
+//! specific questions, takes the answers (`--answers FILE` or the terminal), has the model
+//! plan, validates the plan, writes TODO.md and commits it. `approve` re-reads TODO.md (the
+//! user may have edited it), validates it again, shows what changed and records the approval.
+//! Every stage goes through the run state machine, which refuses anything out of order.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::agent::analyse::{Analysis, analyse, indexed_languages};
+use crate::agent::plan::{Plan, SPLIT_ABOVE};
+use crate::agent::planner::{self, Planned};
+use crate::agent::questions::{self, Question};
+use crate::agent::state::{Evidence, Run, RunState};
+use crate::cli::{ApproveArgs, GlobalArgs, RunArgs};
+use crate::git::git;
+use crate::llm::Llm;
+use crate::output::print;
+use crate::rank::query::TaskQuery;
+use crate::rank::{Sources, Weights, rank};
+use crate::settings::{Overrides, Settings};
+
+/// Relevant files listed to the model.
+const CONTEXT_FILES: usize = 12;
+
+/// What a run keeps beside its state.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Record {
+    analysis: Option<serde_json::Value>,
+    relevant: Vec<(String, String)>,
+    questions: Vec<Question>,
+    answers: Vec<String>,
+    todo: String,
+    /// blake3 of TODO.md as approved.
+    approved_hash: Option<String>,
+}
+
+fn runs_dir(settings: &Settings) -> PathBuf {
+    settings.index_dir.path().join("runs")
+}
+
+fn record_path(settings: &Settings, id: &str) -> PathBuf {
+    Run::dir(&runs_dir(settings), id).join("record.json")
+}
+
+fn save_record(settings: &Settings, id: &str, record: &Record) -> anyhow::Result<()> {
+    let path = record_path(settings, id);
+    std::fs::create_dir_all(path.parent().context("run dir")?)?;
+    let temporary = path.with_extension("json.tmp");
+    std::fs::write(&temporary, serde_json::to_vec_pretty(record)?)?;
+    std::fs::rename(&temporary, &path)?;
+    Ok(())
+}
+
+fn load_record(settings: &Settings, id: &str) -> anyhow::Result<Record> {
+    Ok(serde_json::from_slice(&std::fs::read(record_path(
+        settings, id,
+    ))?)?)
+}
+
+/// Paths that must never reach a model: secrets by name.
+pub fn is_secret_path(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    name.starts_with(".env")
+        || name.ends_with(".pem")
+        || name.ends_with(".key")
+        || name.ends_with(".p12")
+        || name.ends_with(".pfx")
+        || name.starts_with("id_rsa")
+        || name.starts_with("id_ed25519")
+        || name.contains("secret")
+        || name.contains("credential")
+        || name == ".npmrc"
+        || name == ".pypirc"
+        || name == ".netrc"
+}
+
+/// A path inside the repository, refused if it climbs out of it (`..`, absolute paths).
+pub fn inside_repo(root: &Path, relative: &Path) -> anyhow::Result<PathBuf> {
+    if relative.is_absolute()
+        || relative
+            .components()
+            .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)))
+    {
+        bail!("{} is outside the repository", relative.display());
+    }
+    Ok(root.join(relative))
+}
+
+fn run_id(task: &str) -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let slug: String = task
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(5)
+        .collect::<Vec<_>>()
+        .join("-");
+    format!("{seconds}-{slug}")
+}
+
+/// The files the index ranks highest for the task, with a one-line reason each.
+fn relevant_files(settings: &Settings, task: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let snapshot = settings
+        .index_dir
+        .open()
+        .context("opening the index (run `sextant index` first)")?;
+    let graph = settings
+        .index_dir
+        .read_graph(snapshot.manifest.generation)
+        .ok();
+    let sources = Sources {
+        lexical: &snapshot.lexical,
+        manifest: &snapshot.manifest,
+        graph: graph.as_ref(),
+        vectors: None,
+    };
+    let weights = Weights {
+        vector: 0.0,
+        ..settings.rank.weights
+    };
+    let ranked = rank(
+        &sources,
+        &weights,
+        &TaskQuery::parse(task),
+        CONTEXT_FILES * 2,
+    )?;
+    Ok(ranked
+        .into_iter()
+        .filter(|f| !is_secret_path(&f.path))
+        .take(CONTEXT_FILES)
+        .map(|f| {
+            let s = &f.signals;
+            let reason = if let Some(symbol) = s.symbols.first() {
+                format!("defines {}", symbol.query)
+            } else if let Some(link) = s.graph_link.as_ref().filter(|_| s.chunks == 0.0) {
+                link.description.clone()
+            } else {
+                format!("text matches (score {:.2})", f.score)
+            };
+            (f.path, reason)
+        })
+        .collect())
+}
+
+fn context_text(analysis: &Analysis, relevant: &[(String, String)]) -> String {
+    let mut out = serde_json::to_string_pretty(analysis).unwrap_or_default();
+    out.push_str("\n\nRelevant files:\n");
+    for (path, reason) in relevant {
+        let _ = writeln!(out, "- {path}: {reason}");
+    }
+    out
+}
+
+fn read_answers(args: &RunArgs, questions: &[Question]) -> anyhow::Result<Vec<String>> {
+    if let Some(file) = &args.answers {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading answers from {}", file.display()))?;
+        return questions::answers_from(&text, questions.len());
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        bail!("the questions need answers: give them with --answers FILE (one per line)");
+    }
+    let mut answers = Vec::new();
+    let mut lines = stdin.lock().lines();
+    for (index, question) in questions.iter().enumerate() {
+        eprint!("answer {} > ", index + 1);
+        std::io::stderr().flush()?;
+        let line = lines.next().context("no answer")??;
+        let line = line.trim();
+        // A number picks an option.
+        let answer = line
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| question.options.get(n.wrapping_sub(1)))
+            .cloned()
+            .unwrap_or_else(|| line.to_string());
+        answers.push(answer);
+    }
+    Ok(answers)
+}
+
+fn commit_todo(root: &Path, todo: &Path, message: &str) -> anyhow::Result<bool> {
+    if !root.join(".git").exists() {
+        return Ok(false);
+    }
+    let relative = todo.strip_prefix(root).unwrap_or(todo);
+    let relative = relative.to_string_lossy();
+    git(root, &["add", "--", &relative])?;
+    let staged = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["diff", "--cached", "--quiet", "--", &relative])
+        .status()?;
+    if staged.success() {
+        return Ok(false);
+    }
+    git(
+        root,
+        &[
+            "-c",
+            "user.name=sextant",
+            "-c",
+            "user.email=sextant@localhost",
+            "commit",
+            "--quiet",
+            "--only",
+            "-m",
+            message,
+            "--",
+            &relative,
+        ],
+    )?;
+    Ok(true)
+}
+
+fn evidence(record: &Record, plan_steps: usize, todo_hash: Option<&str>) -> Evidence {
+    Evidence {
+        questions: record.questions.len(),
+        answers: record.answers.len(),
+        plan_steps,
+        plan_unchanged_since_approval: todo_hash.is_some()
+            && record.approved_hash.as_deref() == todo_hash,
+    }
+}
+
+/// Runs `sextant run`.
+pub fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let settings = Settings::resolve(args.repo.as_deref(), global, &Overrides::default())?;
+    let todo = inside_repo(
+        &settings.root,
+        args.todo.as_deref().unwrap_or(Path::new("TODO.md")),
+    )?;
+    let runs = runs_dir(&settings);
+    let languages = settings
+        .index_dir
+        .open()
+        .map(|s| indexed_languages(&s.manifest))
+        .unwrap_or_default();
+    let analysis = analyse(&settings.root, languages);
+    let relevant = relevant_files(&settings, &args.task)?;
+    let id = run_id(&args.task);
+    let mut run = Run::new(&id, &args.task);
+    let mut record = Record {
+        analysis: Some(serde_json::to_value(&analysis)?),
+        relevant: relevant.clone(),
+        todo: todo.display().to_string(),
+        ..Record::default()
+    };
+    run.save(&runs)?;
+    save_record(&settings, &id, &record)?;
+    eprintln!("run {id}: analysed ({} relevant files)", relevant.len());
+
+    let llm = Llm::new(
+        settings.llm(crate::commands::llm::flags_layer(&args.llm))?,
+        Some(settings.llm_metrics_path()),
+    )?;
+    let context = context_text(&analysis, &relevant);
+    let fail = |run: &mut Run, reason: String| -> anyhow::Result<()> {
+        run.advance(RunState::Failed { reason }, &Evidence::default())?;
+        run.save(&runs)
+    };
+    let asked = match questions::ask(&llm, &args.task, &context) {
+        Ok(asked) => asked,
+        Err(error) => {
+            fail(&mut run, format!("{error:#}"))?;
+            return Err(error);
+        }
+    };
+    record.questions = asked.clone();
+    run.advance(RunState::Asked, &evidence(&record, 0, None))?;
+    save_record(&settings, &id, &record)?;
+    run.save(&runs)?;
+    let mut shown = String::new();
+    for (index, question) in asked.iter().enumerate() {
+        let _ = writeln!(
+            shown,
+            "{}. {} [{}]",
+            index + 1,
+            question.question,
+            question.decision
+        );
+        for (n, option) in question.options.iter().enumerate() {
+            let _ = writeln!(shown, "     {}) {option}", n + 1);
+        }
+    }
+    eprint!("{shown}");
+    record.answers = read_answers(args, &asked)?;
+    run.advance(RunState::Answered, &evidence(&record, 0, None))?;
+    save_record(&settings, &id, &record)?;
+    run.save(&runs)?;
+
+    let test_command = analysis
+        .test_commands
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "true".to_string());
+    let planned = match planner::plan(
+        &llm,
+        &args.task,
+        &context,
+        &asked,
+        &record.answers,
+        &test_command,
+    ) {
+        Ok(planned) => planned,
+        Err(error) => {
+            fail(&mut run, format!("{error:#}"))?;
+            return Err(error);
+        }
+    };
+    let plan = match planned {
+        Planned::Plan(plan) => plan,
+        Planned::TooBig { steps } => {
+            let reason = format!(
+                "the plan needs {steps} steps (more than {SPLIT_ABOVE}): split the task into sub-tasks and run `sextant run` for each"
+            );
+            fail(&mut run, reason.clone())?;
+            bail!("{reason}");
+        }
+    };
+    let text = plan.render();
+    std::fs::write(&todo, &text).with_context(|| format!("writing {}", todo.display()))?;
+    let committed = commit_todo(
+        &settings.root,
+        &todo,
+        &format!("sextant: plan for {}", args.task),
+    )?;
+    run.advance(
+        RunState::Planned,
+        &evidence(&record, plan.steps.len(), None),
+    )?;
+    save_record(&settings, &id, &record)?;
+    run.save(&runs)?;
+    print(&format!(
+        "run {id}: planned {} steps in {}{}\nreview or edit it, then `sextant approve`\n",
+        plan.steps.len(),
+        todo.display(),
+        if committed { " (committed)" } else { "" }
+    ))
+}
+
+/// The newest run, by id (ids start with the creation time).
+fn latest_run(runs: &Path) -> anyhow::Result<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(runs)
+        .with_context(|| format!("no runs in {}", runs.display()))?
+        .flatten()
+        .filter(|e| e.path().join("run.json").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    ids.sort_by_key(|id| {
+        (
+            id.split('-')
+                .next()
+                .and_then(|t| t.parse::<u64>().ok())
+                .unwrap_or(0),
+            id.clone(),
+        )
+    });
+    ids.pop()
+        .context("no runs yet: start one with `sextant run \"TASK\"`")
+}
+
+/// Runs `sextant approve`.
+pub fn approve(args: &ApproveArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let settings = Settings::resolve(args.repo.as_deref(), global, &Overrides::default())?;
+    let runs = runs_dir(&settings);
+    let id = match &args.run {
+        Some(id) => id.clone(),
+        None => latest_run(&runs)?,
+    };
+    let mut run = Run::load(&runs, &id)?;
+    let mut record = load_record(&settings, &id)?;
+    if run.state != RunState::Planned {
+        bail!(
+            "run {id} is {}: only a planned run can be approved",
+            run.state.name()
+        );
+    }
+    let todo = PathBuf::from(&record.todo);
+    let text =
+        std::fs::read_to_string(&todo).with_context(|| format!("reading {}", todo.display()))?;
+    let plan =
+        Plan::parse(&text).with_context(|| format!("{} cannot be approved", todo.display()))?;
+    let mut out = String::new();
+    // What the user changed since sextant wrote it, if anything.
+    let committed = git(
+        &settings.root,
+        &[
+            "show",
+            &format!(
+                "HEAD:{}",
+                todo.strip_prefix(&settings.root).unwrap_or(&todo).display()
+            ),
+        ],
+    )
+    .unwrap_or_default();
+    if !committed.is_empty() && committed != text {
+        let diff = similar::TextDiff::from_lines(&committed, &text);
+        let _ = writeln!(out, "TODO.md was edited; changes since it was written:");
+        let _ = write!(
+            out,
+            "{}",
+            diff.unified_diff()
+                .context_radius(1)
+                .header("planned", "approved")
+        );
+        commit_todo(
+            &settings.root,
+            &todo,
+            &format!("sextant: edited plan for {}", run.task),
+        )?;
+    }
+    let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
+    run.advance(
+        RunState::Approved,
+        &evidence(&record, plan.steps.len(), None),
+    )?;
+    record.approved_hash = Some(hash);
+    save_record(&settings, &id, &record)?;
+    run.save(&runs)?;
+    let _ = writeln!(out, "run {id}: approved {} steps", plan.steps.len());
+    print(&out)
+}

@@ -1,0 +1,239 @@
+//! `sextant run` and `sextant approve` end to end on the shop fixture (a real git repository,
+//! a real index) with the scripted LLM server on loopback: questions (vague ones rejected),
+//! answers from a file, the plan written to TODO.md and committed, the approval gate, edits
+//! re-validated, an oversized plan refused, secrets never sent.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use sextant::llm::replay::{ReplayServer, Reply, Script};
+
+use crate::support::{copy_fixture, sextant, stdout_of};
+
+fn git(root: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+        .args(args)
+        .output()
+        .expect("git");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The shop fixture as a committed git repository, indexed, with an answers file.
+fn shop_repo() -> tempfile::TempDir {
+    let repo = copy_fixture("shop");
+    let root = repo.path();
+    std::fs::write(root.join(".env"), "SHOP_SECRET=hunter2-do-not-send\n").expect("write");
+    std::fs::write(root.join(".gitignore"), ".sextant/\n").expect("write");
+    git(root, &["init", "--quiet"]);
+    git(root, &["add", "."]);
+    git(root, &["commit", "--quiet", "-m", "shop"]);
+    stdout_of(sextant(root).args(["index", "--quiet"]));
+    std::fs::write(root.join("answers.txt"), "database column\n15 minutes\n").expect("write");
+    repo
+}
+
+fn questions(vague: bool) -> Reply {
+    let value = if vague {
+        json!({"questions": [
+            {"question": "What are your requirements for this?", "decision": "requirements", "options": ["a", "b"]},
+            {"question": "Anything else we should know?", "decision": "misc", "options": ["yes", "no"]}
+        ]})
+    } else {
+        json!({"questions": [
+            {"question": "Where should the failed-login counter be stored?", "decision": "counter store",
+             "options": ["database column", "in-memory dict"]},
+            {"question": "How long should a locked account stay locked?", "decision": "lockout duration",
+             "options": ["15 minutes", "until an admin unlocks it"]}
+        ]})
+    };
+    Reply::text(value.to_string())
+}
+
+fn plan(steps: usize) -> Reply {
+    let steps: Vec<Value> = (1..=steps)
+        .map(|n| {
+            json!({
+                "title": format!("Lockout step {n}"),
+                "files": [format!("app/auth/lockout{n}.py"), "app/routes.py"],
+                "tests": [format!("tests/test_lockout{n}.py")],
+                "validate": "python -m pytest -q",
+                "rollback": "revert this step's commit"
+            })
+        })
+        .collect();
+    Reply::text(
+        json!({"steps": steps, "impact": "Login gains a lockout; watch support tickets. Roll back by reverting the branch."})
+            .to_string(),
+    )
+}
+
+fn start(replies: Vec<Reply>) -> ReplayServer {
+    ReplayServer::start(Script {
+        models: vec!["tiny".into()],
+        replies,
+        require_api_key: None,
+    })
+    .expect("replay server")
+}
+
+fn run_command(root: &Path, server: &ReplayServer) -> assert_cmd::Command {
+    let mut command = sextant(root);
+    command.args([
+        "run",
+        "lock the account after five failed login attempts",
+        "--answers",
+        "answers.txt",
+        "--provider",
+        "openai",
+        "--base-url",
+        &server.url(),
+        "--model",
+        "tiny",
+    ]);
+    command
+}
+
+fn run_state(root: &Path) -> Value {
+    let runs = root.join(".sextant/runs");
+    let run = std::fs::read_dir(&runs)
+        .expect("runs")
+        .flatten()
+        .next()
+        .expect("a run");
+    serde_json::from_slice(&std::fs::read(run.path().join("run.json")).expect("run.json"))
+        .expect("json")
+}
+
+#[test]
+fn vague_questions_are_rejected_then_the_plan_is_written_committed_and_approved() {
+    let repo = shop_repo();
+    let root = repo.path();
+    let server = start(vec![questions(true), questions(false), plan(6)]);
+    let out = stdout_of(&mut run_command(root, &server));
+    assert!(out.contains("planned 6 steps"), "{out}");
+    let requests = server.requests();
+    let chats: Vec<&Value> = requests
+        .iter()
+        .filter(|r| r.path.contains("chat"))
+        .map(|r| &r.body)
+        .collect();
+    assert_eq!(chats.len(), 3);
+    assert!(
+        chats[1]
+            .to_string()
+            .contains("Those questions are rejected"),
+        "{}",
+        chats[1]
+    );
+    // The answers reached the planner; the secret never reached the model.
+    assert!(chats[2].to_string().contains("15 minutes"));
+    for chat in &chats {
+        let text = chat.to_string();
+        assert!(
+            !text.contains("hunter2") && !text.contains(".env"),
+            "{text}"
+        );
+    }
+    let todo = std::fs::read_to_string(root.join("TODO.md")).expect("TODO.md");
+    assert!(todo.contains("### 6. [ ] Lockout step 6"), "{todo}");
+    assert!(git(root, &["log", "--oneline"]).contains("sextant: plan for lock the account"));
+    assert_eq!(run_state(root)["state"]["state"], "planned");
+
+    let approved = stdout_of(sextant(root).arg("approve"));
+    assert!(approved.contains("approved 6 steps"), "{approved}");
+    assert_eq!(run_state(root)["state"]["state"], "approved");
+    // Approving twice is refused by the state machine.
+    let again = sextant(root).arg("approve").output().expect("runs");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("only a planned run can be approved"));
+}
+
+#[test]
+fn an_edited_plan_is_revalidated_before_approval() {
+    let repo = shop_repo();
+    let root = repo.path();
+    let server = start(vec![questions(false), plan(5)]);
+    stdout_of(&mut run_command(root, &server));
+    let todo = root.join("TODO.md");
+    let text = std::fs::read_to_string(&todo).expect("read");
+    // Broken: step 2 loses its validation command.
+    let broken = text.replacen("- Validate: `python -m pytest -q`\n", "", 2);
+    std::fs::write(&todo, &broken).expect("write");
+    let refused = sextant(root).arg("approve").output().expect("runs");
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("step 1 has no validation command"),
+        "{stderr}"
+    );
+    assert_eq!(run_state(root)["state"]["state"], "planned");
+    // A valid edit is shown and approved.
+    std::fs::write(
+        &todo,
+        text.replace("Lockout step 3", "Add the lockout migration"),
+    )
+    .expect("write");
+    let approved = stdout_of(sextant(root).arg("approve"));
+    assert!(approved.contains("TODO.md was edited"), "{approved}");
+    assert!(
+        approved.contains("+### 3. [ ] Add the lockout migration"),
+        "{approved}"
+    );
+    assert!(git(root, &["log", "--oneline"]).contains("sextant: edited plan"));
+}
+
+#[test]
+fn a_plan_of_more_than_fifteen_steps_is_refused() {
+    let repo = shop_repo();
+    let root = repo.path();
+    let server = start(vec![questions(false), plan(16)]);
+    let output = run_command(root, &server).output().expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("split the task into sub-tasks"), "{stderr}");
+    assert_eq!(run_state(root)["state"]["state"], "failed");
+    assert!(!root.join("TODO.md").exists());
+}
+
+#[test]
+fn answers_are_required_and_the_plan_stays_inside_the_repository() {
+    let repo = shop_repo();
+    let root = repo.path();
+    let server = start(vec![questions(false)]);
+    let output = sextant(root)
+        .args([
+            "run",
+            "lock accounts",
+            "--provider",
+            "openai",
+            "--base-url",
+            &server.url(),
+            "--model",
+            "tiny",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--answers FILE"));
+    let outside = sextant(root)
+        .args([
+            "run",
+            "lock accounts",
+            "--todo",
+            "../TODO.md",
+            "--base-url",
+            &server.url(),
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(outside.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&outside.stderr).contains("outside the repository"));
+}
