@@ -29,7 +29,8 @@ struct Reply {
 }
 
 /// The schema a plan reply must follow. Step counts are checked in code (a plan of more than
-/// 15 steps must be refused with a reason, not silently cut by the schema).
+/// 15 steps must be refused with a reason, not silently cut by the schema, so the schema lets
+/// one step more through).
 pub fn schema() -> OutputSchema {
     OutputSchema {
         name: "plan".into(),
@@ -39,15 +40,15 @@ pub fn schema() -> OutputSchema {
                 "steps": {
                     "type": "array",
                     "minItems": 1,
-                    "maxItems": 20,
+                    "maxItems": SPLIT_ABOVE + 1,
                     "items": {
                         "type": "object",
                         "properties": {
-                            "title": { "type": "string", "maxLength": 100 },
-                            "files": { "type": "array", "minItems": 1, "maxItems": 6, "items": { "type": "string", "maxLength": 100 } },
-                            "tests": { "type": "array", "maxItems": 4, "items": { "type": "string", "maxLength": 100 } },
-                            "validate": { "type": "string", "maxLength": 100 },
-                            "rollback": { "type": "string", "maxLength": 100 }
+                            "title": { "type": "string", "maxLength": 80 },
+                            "files": { "type": "array", "minItems": 1, "maxItems": 4, "items": { "type": "string", "maxLength": 80 } },
+                            "tests": { "type": "array", "maxItems": 3, "items": { "type": "string", "maxLength": 80 } },
+                            "validate": { "type": "string", "maxLength": 80 },
+                            "rollback": { "type": "string", "maxLength": 80 }
                         },
                         "required": ["title", "files", "tests", "validate", "rollback"]
                     }

@@ -30,7 +30,7 @@ impl Drop for Server {
     }
 }
 
-fn start_server() -> Option<Server> {
+fn start_server(context: u32) -> Option<Server> {
     let (Ok(binary), Ok(model)) = (
         std::env::var("SEXTANT_LLAMA_SERVER"),
         std::env::var("SEXTANT_LLAMA_MODEL"),
@@ -58,7 +58,7 @@ fn start_server() -> Option<Server> {
             "--port",
             &port.to_string(),
         ])
-        .args(["-c", "4096", "-t", "2", "--alias", ALIAS])
+        .args(["-c", &context.to_string(), "-t", "2", "--alias", ALIAS])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -89,7 +89,9 @@ fn start_server() -> Option<Server> {
 
 #[test]
 fn real_llama_server_speaks_openai_with_schema_valid_output() {
-    let Some(server) = start_server() else { return };
+    let Some(server) = start_server(4096) else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let base = [
         "--provider",
@@ -173,4 +175,44 @@ fn real_llama_server_speaks_openai_with_schema_valid_output() {
             metrics.prompt_tokens.unwrap_or(0) > 0 && metrics.completion_tokens.unwrap_or(0) > 0
         );
     }
+}
+
+#[test]
+fn real_llama_server_answers_the_agent_questions_schema() {
+    let Some(server) = start_server(4096) else {
+        return;
+    };
+    let settings = LlmSettings {
+        provider: Provider::OpenAi,
+        base_url: server.url.clone(),
+        model: ALIAS.into(),
+        context_size: 4096,
+        temperature: 0.0,
+        // The questions schema's worst case is ~2,300 characters of JSON.
+        max_tokens: 2048,
+        ..LlmSettings::default()
+    };
+    let llm = Llm::new(settings, None).expect("client");
+    #[derive(serde::Deserialize)]
+    struct Questions {
+        questions: Vec<serde_json::Value>,
+    }
+    let ask = ChatRequest {
+        messages: vec![
+            Message::system(
+                "Ask 2 clarifying questions, each with a decision and 2 options. JSON only.",
+            ),
+            Message::user("Task: add caching to the order lookup of a Python web shop."),
+        ],
+        stage: Some("smoke-ask".into()),
+        ..ChatRequest::default()
+    };
+    let questions =
+        chat_structured::<Questions>(&llm, &ask, &sextant::agent::questions::schema(), &|_| {})
+            .expect("schema-valid questions");
+    assert!((2..=4).contains(&questions.value.questions.len()));
+
+    // The plan stage is not smoke-tested here: under the plan schema's grammar SmolLM2-135M
+    // with greedy decoding ran to 7,500 tokens (8k context) without closing the JSON. The
+    // plan stage's structure is covered by the replay-server tests (tests/it/run_cli.rs).
 }
