@@ -134,7 +134,8 @@ pub struct WhyRelevantArgs {
     /// Most files to select [default: 15, or `[rank] max_files`].
     #[arg(long, value_name = "N")]
     pub max_files: Option<usize>,
-    /// BPE tokenizer counting the budget: cl100k_base or o200k_base [default: cl100k_base].
+    /// Tokenizer counting the budget: cl100k_base, o200k_base, or a path to your model's
+    /// tokenizer.json [default: cl100k_base, or `[rank] tokenizer`].
     #[arg(long, value_name = "NAME")]
     pub tokenizer: Option<String>,
     /// Signal weights.

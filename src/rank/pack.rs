@@ -37,28 +37,44 @@ const MAX_REGION_LINES: u32 = 60;
 /// tokenizers (within a few percent on source code); configurable.
 pub const DEFAULT_TOKENIZER: &str = "cl100k_base";
 
-/// Counts tokens the way a model would, with OpenAI's BPE vocabularies (GitHub's `bpe`
+/// Counts tokens the way a model would: with OpenAI's BPE vocabularies (GitHub's `bpe`
 /// implementation: the same counts as tiktoken, several times faster, which matters because
-/// counting is most of packing's time).
+/// counting is most of packing's time), or with the user's model's own `tokenizer.json`.
 pub struct TokenCounter {
     name: String,
-    bpe: &'static bpe_openai::Tokenizer,
+    kind: CounterKind,
+}
+
+enum CounterKind {
+    Bpe(&'static bpe_openai::Tokenizer),
+    HuggingFace(Box<tokenizers::Tokenizer>),
 }
 
 impl TokenCounter {
-    /// A built-in BPE by name: `cl100k_base` (GPT-4; most code models' counts are within a
-    /// few percent of it) or `o200k_base` (GPT-4o).
+    /// A built-in BPE by name — `cl100k_base` (GPT-4; most code models' counts are within a
+    /// few percent of it) or `o200k_base` (GPT-4o) — or a path to a Hugging Face
+    /// `tokenizer.json` (the model's own tokenizer, exact for it).
     pub fn named(name: &str) -> anyhow::Result<TokenCounter> {
-        let bpe = match name {
-            "cl100k_base" => bpe_openai::cl100k_base(),
-            "o200k_base" => bpe_openai::o200k_base(),
-            other => bail!("unknown tokenizer {other:?} (known: cl100k_base, o200k_base)"),
+        let kind = match name {
+            "cl100k_base" => CounterKind::Bpe(bpe_openai::cl100k_base()),
+            "o200k_base" => CounterKind::Bpe(bpe_openai::o200k_base()),
+            path if path.ends_with(".json") => {
+                let mut tokenizer = tokenizers::Tokenizer::from_file(path)
+                    .map_err(|e| anyhow::anyhow!("cannot load tokenizer {path}: {e}"))?;
+                // Counting wants the text's own tokens: no padding, no truncation.
+                tokenizer.with_padding(None);
+                tokenizer
+                    .with_truncation(None)
+                    .map_err(|e| anyhow::anyhow!("tokenizer {path}: {e}"))?;
+                CounterKind::HuggingFace(Box::new(tokenizer))
+            }
+            other => bail!(
+                "unknown tokenizer {other:?} (cl100k_base, o200k_base, or a path to a tokenizer.json)"
+            ),
         };
-        // The vocabulary loads on first use; load it here, not in the middle of packing.
-        bpe.count("");
         Ok(TokenCounter {
             name: name.to_string(),
-            bpe,
+            kind,
         })
     }
 
@@ -69,7 +85,12 @@ impl TokenCounter {
 
     /// Tokens in `text`.
     pub fn count(&self, text: &str) -> usize {
-        self.bpe.count(text)
+        match &self.kind {
+            CounterKind::Bpe(bpe) => bpe.count(text),
+            CounterKind::HuggingFace(tokenizer) => tokenizer
+                .encode(text, false)
+                .map_or(text.len() / 3, |e| e.get_ids().len()),
+        }
     }
 }
 
@@ -410,6 +431,7 @@ mod tests {
         assert_eq!(counter.count("hello world"), 2);
         assert!(counter.count("fn verify_token(token: &str) -> bool {}") > 8);
         assert!(TokenCounter::named("gpt2-ish").is_err());
+        assert!(TokenCounter::named("/nonexistent/tokenizer.json").is_err());
     }
 
     #[test]

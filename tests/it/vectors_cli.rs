@@ -77,6 +77,18 @@ fn vectors_find_by_meaning_and_update_incrementally() {
         with_vectors["files"][0]["signals"]["similar"]["label"],
         "app/throttle.py::throttle_requests"
     );
+    // The budget can be counted with the model's own tokenizer.json.
+    let own = home.join("models/minilm-l6-v2-int8/tokenizer.json");
+    let own = own.to_string_lossy().into_owned();
+    let counted = why(&["--tokenizer", &own]);
+    assert_eq!(counted["tokenizer"], own.as_str());
+    let tokens = |v: &Value| v["files"][0]["tokens"].as_u64().expect("tokens");
+    assert!(tokens(&counted) > 0);
+    assert_ne!(
+        tokens(&counted),
+        tokens(&with_vectors),
+        "WordPiece and cl100k differ"
+    );
     let without = why(&["--vector-weight", "0"]);
     assert!(
         !without.to_string().contains("app/throttle.py"),
