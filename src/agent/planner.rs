@@ -7,8 +7,8 @@ use serde_json::json;
 
 use super::plan::{Plan, SPLIT_ABOVE, Step};
 use super::questions::Question;
-use crate::llm::structured::chat_structured;
-use crate::llm::{ChatRequest, Llm, Message, OutputSchema};
+use crate::llm::structured::chat_until_accepted;
+use crate::llm::{Llm, Message, OutputSchema};
 
 /// Attempts at a valid plan before the run fails.
 pub const MAX_ATTEMPTS: usize = 3;
@@ -86,7 +86,7 @@ pub fn plan(
         .zip(answers)
         .map(|(q, a)| format!("- {} ({}): {a}\n", q.question, q.decision))
         .collect();
-    let mut messages = vec![
+    let messages = vec![
         Message::system(format!(
             "You are a senior engineer planning a change. Write a plan of 5 to 12 small steps. \
              Each step lists the files to change or create, the tests to add, the command that \
@@ -97,55 +97,43 @@ pub fn plan(
             "Task: {task}\n\nRepository:\n{context}\n\nDecisions:\n{decisions}"
         )),
     ];
-    let mut last = String::new();
-    for _ in 0..MAX_ATTEMPTS {
-        let request = ChatRequest {
-            messages: messages.clone(),
-            stage: Some("plan".into()),
-            ..ChatRequest::default()
-        };
-        let reply = chat_structured::<Reply>(llm, &request, &schema(), &|_| {})?;
-        let proposed = reply.value;
-        if proposed.steps.len() > SPLIT_ABOVE {
-            return Ok(Planned::TooBig {
-                steps: proposed.steps.len(),
-            });
-        }
-        let candidate = Plan {
-            task: task.to_string(),
-            steps: proposed
-                .steps
-                .into_iter()
-                .map(|s| Step {
-                    title: s.title,
-                    files: s.files,
-                    tests: s.tests,
-                    validate: if s.validate.trim().is_empty() {
-                        test_command.to_string()
-                    } else {
-                        s.validate
-                    },
-                    rollback: s.rollback,
-                    done: false,
-                })
-                .collect(),
-            impact: proposed.impact,
-        };
-        match Plan::parse(&candidate.render()) {
-            Ok(plan) => return Ok(Planned::Plan(plan)),
-            Err(invalid) => {
-                let content = reply
-                    .calls
-                    .last()
-                    .map(|c| c.content.clone())
-                    .unwrap_or_default();
-                messages.push(Message::assistant(content));
-                messages.push(Message::user(format!(
-                    "{invalid}\nFix every problem and reply with the whole plan again."
-                )));
-                last = invalid.to_string();
+    chat_until_accepted(
+        llm,
+        messages,
+        &schema(),
+        "plan",
+        MAX_ATTEMPTS,
+        |proposed: Reply| {
+            if proposed.steps.len() > SPLIT_ABOVE {
+                return Ok(Planned::TooBig {
+                    steps: proposed.steps.len(),
+                });
             }
-        }
-    }
-    anyhow::bail!("no valid plan after {MAX_ATTEMPTS} attempts; {last}")
+            let candidate = Plan {
+                task: task.to_string(),
+                steps: proposed
+                    .steps
+                    .into_iter()
+                    .map(|s| Step {
+                        title: s.title,
+                        files: s.files,
+                        tests: s.tests,
+                        validate: if s.validate.trim().is_empty() {
+                            test_command.to_string()
+                        } else {
+                            s.validate
+                        },
+                        rollback: s.rollback,
+                        done: false,
+                    })
+                    .collect(),
+                impact: proposed.impact,
+            };
+            Plan::parse(&candidate.render())
+                .map(Planned::Plan)
+                .map_err(|invalid| {
+                    format!("{invalid}\nFix every problem and reply with the whole plan again.")
+                })
+        },
+    )
 }

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::llm::structured::chat_structured;
-use crate::llm::{ChatRequest, Llm, Message, OutputSchema};
+use crate::llm::structured::chat_until_accepted;
+use crate::llm::{Llm, Message, OutputSchema};
 
 /// Attempts at a set of specific questions before the run fails.
 pub const MAX_ATTEMPTS: usize = 3;
@@ -110,7 +110,7 @@ pub fn vagueness(question: &Question) -> Option<String> {
 /// Asks the model for 2–4 specific questions about `task` given `context`; vague sets are
 /// sent back with the reasons, up to [`MAX_ATTEMPTS`] times.
 pub fn ask(llm: &Llm, task: &str, context: &str) -> anyhow::Result<Vec<Question>> {
-    let mut messages = vec![
+    let messages = vec![
         Message::system(
             "You are a senior engineer preparing to change a repository. Before planning, ask 2 to 4 \
              clarifying questions. Each question must name one concrete decision the task leaves \
@@ -121,37 +121,27 @@ pub fn ask(llm: &Llm, task: &str, context: &str) -> anyhow::Result<Vec<Question>
             "Task: {task}\n\nWhat we know about the repository:\n{context}"
         )),
     ];
-    let mut last_problems = Vec::new();
-    for _ in 0..MAX_ATTEMPTS {
-        let request = ChatRequest {
-            messages: messages.clone(),
-            stage: Some("ask".into()),
-            ..ChatRequest::default()
-        };
-        let reply = chat_structured::<Reply>(llm, &request, &schema(), &|_| {})?;
-        let questions = reply.value.questions;
-        let mut problems: Vec<String> = questions.iter().filter_map(vagueness).collect();
-        if !(2..=4).contains(&questions.len()) {
-            problems.push(format!("{} questions; ask 2 to 4", questions.len()));
-        }
-        if problems.is_empty() {
-            return Ok(questions);
-        }
-        let content = reply
-            .calls
-            .last()
-            .map(|c| c.content.clone())
-            .unwrap_or_default();
-        messages.push(Message::assistant(content));
-        messages.push(Message::user(format!(
-            "Those questions are rejected: {}. Ask again: each question names a decision and its options.",
-            problems.join("; ")
-        )));
-        last_problems = problems;
-    }
-    anyhow::bail!(
-        "the model asked only vague questions {MAX_ATTEMPTS} times (last: {})",
-        last_problems.join("; ")
+    chat_until_accepted(
+        llm,
+        messages,
+        &schema(),
+        "ask",
+        MAX_ATTEMPTS,
+        |reply: Reply| {
+            let questions = reply.questions;
+            let mut problems: Vec<String> = questions.iter().filter_map(vagueness).collect();
+            if !(2..=4).contains(&questions.len()) {
+                problems.push(format!("{} questions; ask 2 to 4", questions.len()));
+            }
+            if problems.is_empty() {
+                Ok(questions)
+            } else {
+                Err(format!(
+                    "Those questions are rejected: {}. Ask again: each question names a decision and its options.",
+                    problems.join("; ")
+                ))
+            }
+        },
     )
 }
 

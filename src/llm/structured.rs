@@ -102,6 +102,42 @@ pub fn chat_structured<T: DeserializeOwned>(
     }
 }
 
+/// Asks for a schema-valid reply that also passes `accept` (rules no schema can say: vague
+/// questions, an invalid plan); a rejected reply goes back to the model with the reason, up to
+/// `attempts` times. Returns the accepted value, or the last reason.
+pub fn chat_until_accepted<T: DeserializeOwned, R>(
+    llm: &Llm,
+    mut messages: Vec<Message>,
+    schema: &OutputSchema,
+    stage: &str,
+    attempts: usize,
+    mut accept: impl FnMut(T) -> Result<R, String>,
+) -> anyhow::Result<R> {
+    let mut last = String::new();
+    for _ in 0..attempts {
+        let request = ChatRequest {
+            messages: messages.clone(),
+            stage: Some(stage.to_string()),
+            ..ChatRequest::default()
+        };
+        let reply = chat_structured::<T>(llm, &request, schema, &|_| {})?;
+        let content = reply
+            .calls
+            .last()
+            .map(|c| c.content.clone())
+            .unwrap_or_default();
+        match accept(reply.value) {
+            Ok(accepted) => return Ok(accepted),
+            Err(reason) => {
+                messages.push(Message::assistant(content));
+                messages.push(Message::user(reason.clone()));
+                last = reason;
+            }
+        }
+    }
+    anyhow::bail!("no acceptable {stage} reply after {attempts} attempts; last problem: {last}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
