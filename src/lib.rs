@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod cli;
 pub mod commands;
+pub mod edit;
 pub mod eval;
 pub mod git;
 pub mod llm;

@@ -1,0 +1,371 @@
+//! Applying model-proposed edits safely: search/replace blocks against the current file text
+//! (a block applies only if its search text occurs exactly once) and whole new files, all or
+//! nothing, never outside the repository.
+//!
+//! The format the model writes (an empty SEARCH part creates a new file):
+//!
+//! ```text
+//! app/cache.py
+//! <<<<<<< SEARCH
+//!     return functools.lru_cache(maxsize=1024)(function)
+//! =======
+//!     return functools.lru_cache(maxsize=4096)(function)
+//! >>>>>>> REPLACE
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Serialize;
+
+const SEARCH: &str = "<<<<<<< SEARCH";
+const DIVIDER: &str = "=======";
+const REPLACE: &str = ">>>>>>> REPLACE";
+
+/// One proposed edit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Edit {
+    /// File path relative to the repository root.
+    pub path: String,
+    /// Text to find (exactly once); empty for a new file.
+    pub search: String,
+    /// Text to put in its place (the whole file for a new one).
+    pub replace: String,
+}
+
+/// Why edits were not applied. Nothing is written when any edit fails.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EditError {
+    /// The reply's blocks are malformed.
+    #[error("malformed edit block at line {line}: {reason}")]
+    Malformed {
+        /// 1-based line in the reply.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A path leaves the repository or touches sextant's or git's own files.
+    #[error("refused to edit {path}: {reason}")]
+    Refused {
+        /// The path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The search text is not in the file exactly once.
+    #[error("{path}: the search text occurs {count} times (it must occur exactly once)")]
+    NoUniqueMatch {
+        /// The file.
+        path: String,
+        /// How often it occurs.
+        count: usize,
+    },
+    /// A new file's path already exists, or an edited file does not.
+    #[error("{path}: {reason}")]
+    Existence {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Reading or writing failed.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        message: String,
+    },
+}
+
+/// Parses every edit block of a reply; text outside blocks is ignored.
+pub fn parse(reply: &str) -> Result<Vec<Edit>, EditError> {
+    let lines: Vec<&str> = reply.lines().collect();
+    let mut edits = Vec::new();
+    let mut index = 0;
+    while index < lines.len() {
+        if lines[index].trim_end() != SEARCH {
+            index += 1;
+            continue;
+        }
+        let start = index + 1;
+        let path = (0..index)
+            .rev()
+            .map(|i| lines[i].trim().trim_matches('`'))
+            .find(|l| !l.is_empty() && !l.starts_with("```"))
+            .filter(|p| !p.contains(' ') || p.contains('/'))
+            .ok_or_else(|| EditError::Malformed {
+                line: start,
+                reason: "no file path on the line before the block".into(),
+            })?
+            .to_string();
+        let divider = (start..lines.len())
+            .find(|&i| lines[i].trim_end() == DIVIDER)
+            .ok_or_else(|| EditError::Malformed {
+                line: start,
+                reason: format!("no {DIVIDER} line"),
+            })?;
+        let end = (divider + 1..lines.len())
+            .find(|&i| lines[i].trim_end() == REPLACE)
+            .ok_or_else(|| EditError::Malformed {
+                line: divider + 1,
+                reason: format!("no {REPLACE} line"),
+            })?;
+        let join = |range: std::ops::Range<usize>| {
+            let mut text = lines[range].join("\n");
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text
+        };
+        edits.push(Edit {
+            path,
+            search: join(start..divider),
+            replace: join(divider + 1..end),
+        });
+        index = end + 1;
+    }
+    Ok(edits)
+}
+
+/// Checks that `relative` names a file inside `root` (no `..`, not absolute, not through a
+/// symlink leading out, not in `.git` or `.sextant`) and returns its absolute path.
+pub fn safe_path(root: &Path, relative: &str) -> Result<PathBuf, EditError> {
+    let refuse = |reason: &str| EditError::Refused {
+        path: relative.to_string(),
+        reason: reason.to_string(),
+    };
+    let path = Path::new(relative);
+    if relative.is_empty() || path.is_absolute() {
+        return Err(refuse("not a relative path"));
+    }
+    let mut parts = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => parts.push(part),
+            Component::CurDir => {}
+            _ => return Err(refuse("it leaves the repository")),
+        }
+    }
+    if parts
+        .first()
+        .is_some_and(|p| *p == ".git" || *p == ".sextant")
+    {
+        return Err(refuse("git's and sextant's own files are off limits"));
+    }
+    let root = root
+        .canonicalize()
+        .map_err(|e| refuse(&format!("cannot resolve the repository root: {e}")))?;
+    let target = root.join(path);
+    // The deepest existing ancestor (or the file itself) must resolve inside the root: a
+    // symlinked directory or file pointing out is refused.
+    let mut existing = target.clone();
+    while !existing.exists() && existing.symlink_metadata().is_err() {
+        if !existing.pop() {
+            break;
+        }
+    }
+    let resolved = existing
+        .canonicalize()
+        .map_err(|_| refuse("it goes through a broken symlink"))?;
+    if !resolved.starts_with(&root) {
+        return Err(refuse("it resolves outside the repository (symlink)"));
+    }
+    Ok(target)
+}
+
+/// A file as it will be written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// Path relative to the root.
+    pub path: String,
+    /// The text before (`None` for a new file).
+    pub before: Option<String>,
+    /// The text after.
+    pub after: String,
+}
+
+impl Change {
+    /// A unified diff of the change.
+    pub fn diff(&self) -> String {
+        let before = self.before.as_deref().unwrap_or("");
+        similar::TextDiff::from_lines(before, &self.after)
+            .unified_diff()
+            .context_radius(3)
+            .header(
+                &if self.before.is_some() {
+                    format!("a/{}", self.path)
+                } else {
+                    "/dev/null".to_string()
+                },
+                &format!("b/{}", self.path),
+            )
+            .to_string()
+    }
+}
+
+/// Works out every edit against the current files, in order (several edits may touch one
+/// file); fails on the first problem without touching anything.
+pub fn plan_changes(root: &Path, edits: &[Edit]) -> Result<Vec<Change>, EditError> {
+    let mut files: BTreeMap<String, Change> = BTreeMap::new();
+    for edit in edits {
+        let absolute = safe_path(root, &edit.path)?;
+        let change = match files.remove(&edit.path) {
+            Some(change) => change,
+            None => {
+                let before = match std::fs::read_to_string(&absolute) {
+                    Ok(text) => Some(text),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(e) => {
+                        return Err(EditError::Io {
+                            path: edit.path.clone(),
+                            message: e.to_string(),
+                        });
+                    }
+                };
+                Change {
+                    path: edit.path.clone(),
+                    after: before.clone().unwrap_or_default(),
+                    before,
+                }
+            }
+        };
+        let after = if edit.search.is_empty() {
+            if change.before.is_some() || !change.after.is_empty() {
+                return Err(EditError::Existence {
+                    path: edit.path.clone(),
+                    reason: "an empty search creates a new file, but the file exists".into(),
+                });
+            }
+            edit.replace.clone()
+        } else {
+            if change.before.is_none() && change.after.is_empty() {
+                return Err(EditError::Existence {
+                    path: edit.path.clone(),
+                    reason: "no such file to edit".into(),
+                });
+            }
+            let count = change.after.matches(&edit.search).count();
+            if count != 1 {
+                return Err(EditError::NoUniqueMatch {
+                    path: edit.path.clone(),
+                    count,
+                });
+            }
+            change.after.replacen(&edit.search, &edit.replace, 1)
+        };
+        files.insert(edit.path.clone(), Change { after, ..change });
+    }
+    Ok(files.into_values().collect())
+}
+
+/// Writes planned changes (each file replaced atomically: temporary file, then rename).
+pub fn write_changes(root: &Path, changes: &[Change]) -> Result<(), EditError> {
+    for change in changes {
+        let absolute = safe_path(root, &change.path)?;
+        let io = |e: std::io::Error| EditError::Io {
+            path: change.path.clone(),
+            message: e.to_string(),
+        };
+        if let Some(parent) = absolute.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let temporary = absolute.with_extension("sextant-tmp");
+        std::fs::write(&temporary, &change.after).map_err(io)?;
+        std::fs::rename(&temporary, &absolute).map_err(io)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPLY: &str = "I will raise the cache size.\n\napp/cache.py\n<<<<<<< SEARCH\n    return functools.lru_cache(maxsize=1024)(function)\n=======\n    return functools.lru_cache(maxsize=4096)(function)\n>>>>>>> REPLACE\n\nAnd add a test:\n\ntests/test_cache.py\n<<<<<<< SEARCH\n=======\ndef test_size():\n    assert True\n>>>>>>> REPLACE\n";
+
+    fn repo() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("app")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("app/cache.py"),
+            "import functools\n\ndef memoize(function):\n    return functools.lru_cache(maxsize=1024)(function)\n",
+        )
+        .expect("write");
+        dir
+    }
+
+    #[test]
+    fn parses_replacements_and_new_files() {
+        let edits = parse(REPLY).expect("parses");
+        assert_eq!(edits.len(), 2);
+        assert_eq!(edits[0].path, "app/cache.py");
+        assert!(edits[0].search.contains("maxsize=1024"));
+        assert_eq!(edits[1].path, "tests/test_cache.py");
+        assert!(edits[1].search.is_empty());
+        assert!(parse("a.py\n<<<<<<< SEARCH\nx\n").is_err());
+    }
+
+    #[test]
+    fn applies_all_or_nothing() {
+        let dir = repo();
+        let edits = parse(REPLY).expect("parses");
+        let changes = plan_changes(dir.path(), &edits).expect("plans");
+        assert!(
+            changes[0]
+                .diff()
+                .contains("+    return functools.lru_cache(maxsize=4096)(function)")
+        );
+        write_changes(dir.path(), &changes).expect("writes");
+        let text = std::fs::read_to_string(dir.path().join("app/cache.py")).expect("read");
+        assert!(text.contains("maxsize=4096"));
+        assert!(dir.path().join("tests/test_cache.py").exists());
+        // Applying again fails: the search text is gone and the new file exists; nothing moves.
+        let error = plan_changes(dir.path(), &edits).expect_err("stale");
+        assert_eq!(
+            error,
+            EditError::NoUniqueMatch {
+                path: "app/cache.py".into(),
+                count: 0
+            }
+        );
+    }
+
+    #[test]
+    fn an_ambiguous_search_is_refused() {
+        let dir = repo();
+        std::fs::write(dir.path().join("twice.py"), "x = 1\nx = 1\n").expect("write");
+        let edits = vec![Edit {
+            path: "twice.py".into(),
+            search: "x = 1\n".into(),
+            replace: "x = 2\n".into(),
+        }];
+        assert!(matches!(
+            plan_changes(dir.path(), &edits),
+            Err(EditError::NoUniqueMatch { count: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn paths_outside_the_repository_are_refused() {
+        let dir = repo();
+        for bad in [
+            "../escape.py",
+            "/etc/passwd",
+            ".git/config",
+            ".sextant/manifest-1.bin",
+            "",
+        ] {
+            assert!(
+                matches!(safe_path(dir.path(), bad), Err(EditError::Refused { .. })),
+                "{bad}"
+            );
+        }
+        let outside = tempfile::tempdir().expect("tempdir");
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).expect("symlink");
+        assert!(matches!(
+            safe_path(dir.path(), "link/evil.py"),
+            Err(EditError::Refused { .. })
+        ));
+        assert!(safe_path(dir.path(), "app/new/file.py").is_ok());
+    }
+}
