@@ -8,3 +8,4 @@ pub mod plan;
 pub mod planner;
 pub mod questions;
 pub mod state;
+pub mod validate;

@@ -52,6 +52,8 @@ pub enum Command {
     Run(RunArgs),
     /// Approve the plan in TODO.md (after reviewing or editing it).
     Approve(ApproveArgs),
+    /// Execute the approved plan step by step: edit, validate, commit (or `--dry-run`).
+    Execute(ExecuteArgs),
     /// What the repository is: languages, build and test commands, frameworks, databases,
     /// auth, CI, read off its manifests (the first stage of `sextant run`).
     Analyse(AnalyseArgs),
@@ -229,6 +231,29 @@ pub struct ApproveArgs {
     /// Repository root [default: found from the current directory].
     #[arg(long, value_name = "PATH")]
     pub repo: Option<PathBuf>,
+}
+
+/// `sextant execute`.
+#[derive(Debug, Args)]
+pub struct ExecuteArgs {
+    /// The run to execute [default: the newest].
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+    /// Repository root [default: found from the current directory].
+    #[arg(long, value_name = "PATH")]
+    pub repo: Option<PathBuf>,
+    /// Execute in a temporary worktree, print the whole diff, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Attempts per step (the first plus fixes after failed validation).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub attempts: usize,
+    /// Seconds a validation command may run.
+    #[arg(long, default_value_t = 600.0, value_name = "SECONDS")]
+    pub timeout: f64,
+    /// LLM overrides.
+    #[command(flatten)]
+    pub llm: LlmFlags,
 }
 
 /// `sextant analyse`.

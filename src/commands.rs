@@ -2,6 +2,7 @@
 
 mod analyse;
 mod eval;
+mod execute;
 mod graph;
 mod index;
 pub(crate) mod llm;
@@ -27,5 +28,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Analyse(args) => analyse::run(&args, &cli.global),
         Command::Run(args) => run::run(&args, &cli.global),
         Command::Approve(args) => run::approve(&args, &cli.global),
+        Command::Execute(args) => execute::run(&args, &cli.global),
     }
 }

@@ -31,17 +31,17 @@ const CONTEXT_FILES: usize = 12;
 
 /// What a run keeps beside its state.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct Record {
-    analysis: Option<serde_json::Value>,
-    relevant: Vec<(String, String)>,
-    questions: Vec<Question>,
-    answers: Vec<String>,
-    todo: String,
+pub(super) struct Record {
+    pub(super) analysis: Option<serde_json::Value>,
+    pub(super) relevant: Vec<(String, String)>,
+    pub(super) questions: Vec<Question>,
+    pub(super) answers: Vec<String>,
+    pub(super) todo: String,
     /// blake3 of TODO.md as approved.
-    approved_hash: Option<String>,
+    pub(super) approved_hash: Option<String>,
 }
 
-fn runs_dir(settings: &Settings) -> PathBuf {
+pub(super) fn runs_dir(settings: &Settings) -> PathBuf {
     settings.index_dir.path().join("runs")
 }
 
@@ -49,7 +49,7 @@ fn record_path(settings: &Settings, id: &str) -> PathBuf {
     Run::dir(&runs_dir(settings), id).join("record.json")
 }
 
-fn save_record(settings: &Settings, id: &str, record: &Record) -> anyhow::Result<()> {
+pub(super) fn save_record(settings: &Settings, id: &str, record: &Record) -> anyhow::Result<()> {
     let path = record_path(settings, id);
     std::fs::create_dir_all(path.parent().context("run dir")?)?;
     let temporary = path.with_extension("json.tmp");
@@ -58,7 +58,7 @@ fn save_record(settings: &Settings, id: &str, record: &Record) -> anyhow::Result
     Ok(())
 }
 
-fn load_record(settings: &Settings, id: &str) -> anyhow::Result<Record> {
+pub(super) fn load_record(settings: &Settings, id: &str) -> anyhow::Result<Record> {
     Ok(serde_json::from_slice(&std::fs::read(record_path(
         settings, id,
     ))?)?)
@@ -189,7 +189,7 @@ fn read_answers(args: &RunArgs, questions: &[Question]) -> anyhow::Result<Vec<St
     Ok(answers)
 }
 
-fn commit_todo(root: &Path, todo: &Path, message: &str) -> anyhow::Result<bool> {
+pub(super) fn commit_todo(root: &Path, todo: &Path, message: &str) -> anyhow::Result<bool> {
     if !root.join(".git").exists() {
         return Ok(false);
     }
@@ -223,7 +223,7 @@ fn commit_todo(root: &Path, todo: &Path, message: &str) -> anyhow::Result<bool> 
     Ok(true)
 }
 
-fn evidence(record: &Record, plan_steps: usize, todo_hash: Option<&str>) -> Evidence {
+pub(super) fn evidence(record: &Record, plan_steps: usize, todo_hash: Option<&str>) -> Evidence {
     Evidence {
         questions: record.questions.len(),
         answers: record.answers.len(),
@@ -350,7 +350,7 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<()> {
 }
 
 /// The newest run, by id (ids start with the creation time).
-fn latest_run(runs: &Path) -> anyhow::Result<String> {
+pub(super) fn latest_run(runs: &Path) -> anyhow::Result<String> {
     let mut ids: Vec<String> = std::fs::read_dir(runs)
         .with_context(|| format!("no runs in {}", runs.display()))?
         .flatten()

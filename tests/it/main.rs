@@ -2,6 +2,7 @@
 
 mod crash;
 mod eval_cli;
+mod execute_cli;
 mod graph_cli;
 mod index_cli;
 mod llama_smoke;

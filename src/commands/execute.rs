@@ -1,0 +1,292 @@
+//! `sextant execute`: the approved plan, one step at a time, on a branch (or, with
+//! `--dry-run`, in a temporary worktree that is thrown away): the model proposes search/replace
+//! edits, sextant applies them, runs the step's approved validation command, commits on
+//! success and ticks TODO.md; a failure goes back to the model a bounded number of times, then
+//! the run stops with that step uncommitted and the earlier steps intact.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use super::run::{
+    Record, evidence, is_secret_path, latest_run, load_record, runs_dir, save_record,
+};
+use crate::agent::plan::Plan;
+use crate::agent::state::{Run, RunState};
+use crate::agent::validate;
+use crate::cli::{ExecuteArgs, GlobalArgs};
+use crate::edit;
+use crate::git::git;
+use crate::llm::{ChatRequest, Llm, Message};
+use crate::output::print;
+use crate::settings::{Overrides, Settings};
+
+/// Largest file shown to the model whole, in bytes.
+const MAX_SHOWN_FILE: usize = 40_000;
+
+const EDIT_FORMAT: &str = "Reply with edits only, as search/replace blocks: the file path on its own line, then\n\
+<<<<<<< SEARCH\n(exact lines from the current file; empty to create a new file)\n=======\n(the new lines)\n>>>>>>> REPLACE\n\
+The search text must occur exactly once in the file. Change only what the step needs.";
+
+fn commit_all(dir: &Path, message: &str) -> anyhow::Result<()> {
+    git(dir, &["add", "-A"])?;
+    git(
+        dir,
+        &[
+            "-c",
+            "user.name=sextant",
+            "-c",
+            "user.email=sextant@localhost",
+            "commit",
+            "--quiet",
+            "--allow-empty",
+            "-m",
+            message,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Throws away uncommitted changes of a failed attempt (tracked and new files; ignored files
+/// are left alone).
+fn reset_tree(dir: &Path) -> anyhow::Result<()> {
+    git(dir, &["reset", "--quiet", "--hard", "HEAD"])?;
+    git(dir, &["clean", "--quiet", "-fd"])?;
+    Ok(())
+}
+
+fn step_prompt(dir: &Path, plan: &Plan, index: usize) -> String {
+    let step = &plan.steps[index];
+    let mut prompt = format!(
+        "Task: {}\n\nStep {}/{}: {}\nFiles: {}\nTests: {}\nValidation: `{}`\n\n",
+        plan.task,
+        index + 1,
+        plan.steps.len(),
+        step.title,
+        step.files.join(", "),
+        step.tests.join(", "),
+        step.validate
+    );
+    for file in step.files.iter().chain(&step.tests) {
+        if is_secret_path(file) {
+            continue;
+        }
+        let Ok(path) = edit::safe_path(dir, file) else {
+            continue;
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) if text.len() <= MAX_SHOWN_FILE => {
+                let _ = write!(prompt, "Current {file}:\n```\n{text}```\n\n");
+            }
+            Ok(_) => {
+                let _ = writeln!(prompt, "{file} is too large to show whole.\n");
+            }
+            Err(_) => {
+                let _ = writeln!(prompt, "{file} does not exist yet.\n");
+            }
+        }
+    }
+    prompt
+}
+
+/// Ticks step `index` in TODO.md.
+fn tick(todo: &Path, plan: &mut Plan, index: usize) -> anyhow::Result<()> {
+    plan.steps[index].done = true;
+    std::fs::write(todo, plan.render()).with_context(|| format!("ticking {}", todo.display()))
+}
+
+/// Runs `sextant execute`.
+pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let settings = Settings::resolve(args.repo.as_deref(), global, &Overrides::default())?;
+    let runs = runs_dir(&settings);
+    let id = match &args.run {
+        Some(id) => id.clone(),
+        None => latest_run(&runs)?,
+    };
+    let mut run = Run::load(&runs, &id)?;
+    let record: Record = load_record(&settings, &id)?;
+    let todo = PathBuf::from(&record.todo);
+    let text =
+        std::fs::read_to_string(&todo).with_context(|| format!("reading {}", todo.display()))?;
+    let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
+    let plan = Plan::parse(&text)?;
+    match run.state {
+        RunState::Approved | RunState::Executing { .. } => {}
+        ref other => bail!(
+            "run {id} is {}: only an approved plan can be executed (`sextant approve` first)",
+            other.name()
+        ),
+    }
+    let evidence_now = evidence(&record, plan.steps.len(), Some(&hash));
+    if run.state == RunState::Approved && !evidence_now.plan_unchanged_since_approval {
+        bail!("TODO.md changed since it was approved; run `sextant approve` again");
+    }
+    let root = settings.root.clone();
+    let dirty = git(
+        &root,
+        &["status", "--porcelain", "--untracked-files=normal"],
+    )?;
+    if !dirty.trim().is_empty() {
+        bail!("the working tree has uncommitted changes; commit or stash them first:\n{dirty}");
+    }
+    // Where the steps happen: a throwaway worktree for a dry run, else a branch of the repo.
+    let scratch = tempfile::tempdir().context("creating a scratch directory")?;
+    let work = if args.dry_run {
+        let path = scratch.path().join("worktree");
+        git(
+            &root,
+            &[
+                "worktree",
+                "add",
+                "--quiet",
+                "--detach",
+                &path.to_string_lossy(),
+                "HEAD",
+            ],
+        )?;
+        path
+    } else {
+        let branch = format!("sextant/{id}");
+        let exists = git(&root, &["branch", "--list", &branch])?;
+        if exists.trim().is_empty() {
+            git(&root, &["checkout", "--quiet", "-b", &branch])?;
+        } else {
+            git(&root, &["checkout", "--quiet", &branch])?;
+        }
+        root.clone()
+    };
+    let todo_in_work = work.join(todo.strip_prefix(&root).unwrap_or(&todo));
+    let start_commit = git(&work, &["rev-parse", "HEAD"])?.trim().to_string();
+    // Resuming: the ticks on the branch say which steps are committed (a step interrupted
+    // before its commit is done again from the start).
+    let mut plan = Plan::parse(
+        &std::fs::read_to_string(&todo_in_work)
+            .with_context(|| format!("reading {}", todo_in_work.display()))?,
+    )?;
+    let first = plan
+        .steps
+        .iter()
+        .position(|s| !s.done)
+        .unwrap_or(plan.steps.len());
+
+    let llm = Llm::new(
+        settings.llm(crate::commands::llm::flags_layer(&args.llm))?,
+        Some(settings.llm_metrics_path()),
+    )?;
+    let timeout = Duration::from_secs_f64(args.timeout);
+    let mut out = String::new();
+    let result = (|| -> anyhow::Result<()> {
+        for index in first..plan.steps.len() {
+            let number = index + 1;
+            let here = RunState::Executing { step: number };
+            if !args.dry_run && run.state != here {
+                run.advance(here, &evidence(&record, plan.steps.len(), Some(&hash)))?;
+                run.save(&runs)?;
+            }
+            let mut messages = vec![
+                Message::system(format!(
+                    "You are a careful engineer carrying out one step of an approved plan. {EDIT_FORMAT}"
+                )),
+                Message::user(step_prompt(&work, &plan, index)),
+            ];
+            let mut passed = false;
+            for attempt in 1..=args.attempts {
+                let request = ChatRequest {
+                    messages: messages.clone(),
+                    stage: Some(format!("execute-{number}")),
+                    ..ChatRequest::default()
+                };
+                let reply = llm.chat(&request, &|_| {})?;
+                let feedback = match edit::parse(&reply.content)
+                    .and_then(|edits| edit::plan_changes(&work, &edits))
+                {
+                    Err(error) => {
+                        format!("Your edits could not be applied: {error}. Send corrected blocks.")
+                    }
+                    Ok(changes) if changes.is_empty() => {
+                        "No edit blocks found. Send search/replace blocks.".to_string()
+                    }
+                    Ok(changes) => {
+                        edit::write_changes(&work, &changes)?;
+                        let outcome = validate::run(&plan.steps[index].validate, &work, timeout)?;
+                        if outcome.passed {
+                            passed = true;
+                            break;
+                        }
+                        reset_tree(&work)?;
+                        format!(
+                            "The validation `{}` failed ({}). Output:\n{}\nFix the step; send new blocks against the original files.",
+                            plan.steps[index].validate,
+                            if outcome.timed_out {
+                                "timed out".to_string()
+                            } else {
+                                format!("exit {:?}", outcome.code)
+                            },
+                            outcome.output
+                        )
+                    }
+                };
+                let _ = writeln!(out, "step {number}: attempt {attempt} failed");
+                messages.push(Message::assistant(reply.content));
+                messages.push(Message::user(feedback));
+            }
+            if !passed {
+                bail!(
+                    "step {number} ({}) failed {} times; earlier steps are committed",
+                    plan.steps[index].title,
+                    args.attempts
+                );
+            }
+            tick(&todo_in_work, &mut plan, index)?;
+            commit_all(
+                &work,
+                &format!(
+                    "step {number}/{}: {}",
+                    plan.steps.len(),
+                    plan.steps[index].title
+                ),
+            )?;
+            let _ = writeln!(
+                out,
+                "step {number}/{}: {} — validated and committed",
+                plan.steps.len(),
+                plan.steps[index].title
+            );
+        }
+        Ok(())
+    })();
+    if args.dry_run {
+        let diff = git(&work, &["diff", &start_commit, "HEAD"]).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "dry run: nothing was written to {}; the whole diff:\n{diff}",
+            root.display()
+        );
+        let _ = git(
+            &root,
+            &["worktree", "remove", "--force", &work.to_string_lossy()],
+        );
+        print(&out)?;
+        return result;
+    }
+    if let Err(error) = &result {
+        run.advance(
+            RunState::Failed {
+                reason: format!("{error:#}"),
+            },
+            &Default::default(),
+        )?;
+        run.save(&runs)?;
+        print(&out)?;
+        return result;
+    }
+    save_record(&settings, &id, &record)?;
+    let _ = writeln!(
+        out,
+        "run {id}: all {} steps done on branch sextant/{id}; `sextant review` next",
+        plan.steps.len()
+    );
+    print(&out)
+}

@@ -1,0 +1,329 @@
+//! `sextant execute` end to end: a real git repository, real validation commands (python3),
+//! the scripted LLM server proposing edits. Happy path, a step fixed on retry, a step that
+//! exhausts its attempts, a dry run that writes nothing, and the approval gate.
+
+use std::path::Path;
+
+use serde_json::json;
+use sextant::llm::replay::{ReplayServer, Reply, Script};
+
+use crate::support::{sextant, stdout_of};
+
+const STEPS: usize = 5;
+
+fn git(root: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+        .args(args)
+        .output()
+        .expect("git");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::write(
+        root.join("calc.py"),
+        "\"\"\"Small calculator.\"\"\"\n# end\n",
+    )
+    .expect("write");
+    std::fs::write(root.join(".gitignore"), ".sextant/\n").expect("write");
+    std::fs::write(root.join("answers.txt"), "plain functions\nno\n").expect("write");
+    git(root, &["init", "--quiet", "-b", "main"]);
+    git(root, &["add", "."]);
+    git(root, &["commit", "--quiet", "-m", "start"]);
+    stdout_of(sextant(root).args(["index", "--quiet"]));
+    dir
+}
+
+fn questions() -> Reply {
+    Reply::text(
+        json!({"questions": [
+            {"question": "Should the helpers be plain functions or a class?", "decision": "shape",
+             "options": ["plain functions", "a class"]},
+            {"question": "Should the helpers log their results to stdout?", "decision": "logging",
+             "options": ["no", "yes"]}
+        ]})
+        .to_string(),
+    )
+}
+
+fn plan() -> Reply {
+    let steps: Vec<serde_json::Value> = (1..=STEPS)
+        .map(|k| {
+            json!({
+                "title": format!("Add f{k}"),
+                "files": ["calc.py"],
+                "tests": [],
+                "validate": format!("python3 -c 'import calc; assert calc.f{k}() == {k}'"),
+                "rollback": "revert this step's commit"
+            })
+        })
+        .collect();
+    Reply::text(
+        json!({"steps": steps, "impact": "calc.py gains helpers; nothing else changes."})
+            .to_string(),
+    )
+}
+
+fn add(k: usize, value: usize) -> Reply {
+    Reply::text(format!(
+        "calc.py\n<<<<<<< SEARCH\n# end\n=======\ndef f{k}():\n    return {value}\n\n\n# end\n>>>>>>> REPLACE\n"
+    ))
+}
+
+fn server(replies: Vec<Reply>) -> ReplayServer {
+    ReplayServer::start(Script {
+        models: vec!["tiny".into()],
+        replies,
+        require_api_key: None,
+    })
+    .expect("replay server")
+}
+
+fn llm_args(server: &ReplayServer) -> Vec<String> {
+    [
+        "--provider",
+        "openai",
+        "--base-url",
+        &server.url(),
+        "--model",
+        "tiny",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn plan_and_approve(root: &Path, server: &ReplayServer) {
+    stdout_of(
+        sextant(root)
+            .args([
+                "run",
+                "add five helper functions",
+                "--answers",
+                "answers.txt",
+            ])
+            .args(llm_args(server)),
+    );
+    stdout_of(sextant(root).arg("approve"));
+}
+
+fn execute(root: &Path, server: &ReplayServer, extra: &[&str]) -> std::process::Output {
+    sextant(root)
+        .arg("execute")
+        .args(extra)
+        .args(llm_args(server))
+        .output()
+        .expect("runs")
+}
+
+#[test]
+fn every_step_is_validated_committed_and_ticked() {
+    let dir = repo();
+    let root = dir.path();
+    let mut replies = vec![questions(), plan()];
+    replies.extend((1..=STEPS).map(|k| add(k, k)));
+    let server = server(replies);
+    plan_and_approve(root, &server);
+    let output = execute(root, &server, &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let log = git(root, &["log", "--format=%s"]);
+    for k in 1..=STEPS {
+        assert!(
+            log.contains(&format!("step {k}/{STEPS}: Add f{k}")),
+            "{log}"
+        );
+    }
+    assert!(git(root, &["branch", "--show-current"]).starts_with("sextant/"));
+    let todo = std::fs::read_to_string(root.join("TODO.md")).expect("todo");
+    assert_eq!(todo.matches("[x]").count(), STEPS, "{todo}");
+    assert!(git(root, &["status", "--porcelain"]).trim().is_empty());
+}
+
+#[test]
+fn a_failing_step_is_fixed_on_retry_with_the_failure_fed_back() {
+    let dir = repo();
+    let root = dir.path();
+    let mut replies = vec![questions(), plan(), add(1, 42), add(1, 1)];
+    replies.extend((2..=STEPS).map(|k| add(k, k)));
+    let server = server(replies);
+    plan_and_approve(root, &server);
+    let output = execute(root, &server, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let requests = server.requests();
+    let chats: Vec<String> = requests
+        .iter()
+        .filter(|r| r.path.contains("chat"))
+        .map(|r| r.body.to_string())
+        .collect();
+    // questions, plan, step 1 (bad), step 1 (fix) ...
+    assert!(chats[3].contains("AssertionError"), "{}", chats[3]);
+    assert!(git(root, &["log", "--format=%s"]).contains("step 1/5: Add f1"));
+    let calc = std::fs::read_to_string(root.join("calc.py")).expect("calc");
+    assert!(
+        calc.contains("return 1") && !calc.contains("return 42"),
+        "{calc}"
+    );
+}
+
+#[test]
+fn a_step_that_keeps_failing_stops_the_run_with_earlier_steps_intact() {
+    let dir = repo();
+    let root = dir.path();
+    let server = server(vec![
+        questions(),
+        plan(),
+        add(1, 1),
+        add(2, 7),
+        add(2, 7),
+        add(2, 7),
+    ]);
+    plan_and_approve(root, &server);
+    let output = execute(root, &server, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("step 2 (Add f2) failed 3 times"),
+        "{stderr}"
+    );
+    let log = git(root, &["log", "--format=%s"]);
+    assert!(
+        log.contains("step 1/5: Add f1") && !log.contains("step 2/5"),
+        "{log}"
+    );
+    let calc = std::fs::read_to_string(root.join("calc.py")).expect("calc");
+    assert!(
+        calc.contains("def f1") && !calc.contains("def f2"),
+        "{calc}"
+    );
+    let runs = root.join(".sextant/runs");
+    let run = std::fs::read_dir(&runs)
+        .expect("runs")
+        .flatten()
+        .next()
+        .expect("run");
+    let state = std::fs::read_to_string(run.path().join("run.json")).expect("state");
+    assert!(state.contains("\"failed\""), "{state}");
+}
+
+#[test]
+fn a_dry_run_prints_the_whole_diff_and_writes_nothing() {
+    let dir = repo();
+    let root = dir.path();
+    let mut replies = vec![questions(), plan()];
+    replies.extend((1..=STEPS).map(|k| add(k, k)));
+    let server = server(replies);
+    plan_and_approve(root, &server);
+    let head = git(root, &["rev-parse", "HEAD"]);
+    let output = execute(root, &server, &["--dry-run"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("+def f5():"), "{stdout}");
+    assert_eq!(git(root, &["rev-parse", "HEAD"]), head);
+    assert_eq!(git(root, &["branch", "--show-current"]).trim(), "main");
+    assert!(git(root, &["status", "--porcelain"]).trim().is_empty());
+    assert!(
+        !std::fs::read_to_string(root.join("calc.py"))
+            .expect("calc")
+            .contains("def f1")
+    );
+    assert!(git(root, &["worktree", "list"]).lines().count() == 1);
+}
+
+#[test]
+fn execution_needs_an_approved_unchanged_plan() {
+    let dir = repo();
+    let root = dir.path();
+    let server = server(vec![questions(), plan()]);
+    stdout_of(
+        sextant(root)
+            .args([
+                "run",
+                "add five helper functions",
+                "--answers",
+                "answers.txt",
+            ])
+            .args(llm_args(&server)),
+    );
+    let output = execute(root, &server, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("only an approved plan can be executed")
+    );
+    stdout_of(sextant(root).arg("approve"));
+    let todo = root.join("TODO.md");
+    let text = std::fs::read_to_string(&todo).expect("todo");
+    std::fs::write(&todo, text.replace("Add f3", "Add the third helper")).expect("write");
+    git(root, &["commit", "--quiet", "-am", "edit plan"]);
+    let output = execute(root, &server, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("changed since it was approved"));
+}
+
+#[test]
+fn a_killed_execution_resumes_at_the_interrupted_step() {
+    let dir = repo();
+    let root = dir.path();
+    let mut stalled = add(3, 3);
+    stalled.delay_ms = 60_000;
+    let first = server(vec![questions(), plan(), add(1, 1), add(2, 2), stalled]);
+    plan_and_approve(root, &first);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("sextant"))
+        .current_dir(root)
+        .env("SEXTANT_HOME", crate::support::NO_MODELS)
+        .arg("execute")
+        .args(llm_args(&first))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !git(root, &["log", "--format=%s"]).contains("step 2/5") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "step 2 never committed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Killed while waiting for step 3's edits.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let second = server((3..=STEPS).map(|k| add(k, k)).collect());
+    let output = execute(root, &second, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let log = git(root, &["log", "--format=%s"]);
+    for k in 1..=STEPS {
+        assert_eq!(
+            log.matches(&format!("step {k}/{STEPS}:")).count(),
+            1,
+            "{log}"
+        );
+    }
+}
