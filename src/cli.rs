@@ -54,6 +54,10 @@ pub enum Command {
     Approve(ApproveArgs),
     /// Execute the approved plan step by step: edit, validate, commit (or `--dry-run`).
     Execute(ExecuteArgs),
+    /// Plan against what was done, the diff stat and the diff, before merging.
+    Review(ReviewArgs),
+    /// Revert the commits of a step and every later one (all steps by default).
+    Rollback(RollbackArgs),
     /// What the repository is: languages, build and test commands, frameworks, databases,
     /// auth, CI, read off its manifests (the first stage of `sextant run`).
     Analyse(AnalyseArgs),
@@ -254,6 +258,33 @@ pub struct ExecuteArgs {
     /// LLM overrides.
     #[command(flatten)]
     pub llm: LlmFlags,
+}
+
+/// `sextant review`.
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// The run [default: the newest].
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+    /// Repository root [default: found from the current directory].
+    #[arg(long, value_name = "PATH")]
+    pub repo: Option<PathBuf>,
+    /// Only the diff stat, not the whole diff.
+    #[arg(long)]
+    pub stat: bool,
+}
+
+/// `sextant rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// First step to revert [default: 1, every step].
+    pub step: Option<usize>,
+    /// The run [default: the newest].
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+    /// Repository root [default: found from the current directory].
+    #[arg(long, value_name = "PATH")]
+    pub repo: Option<PathBuf>,
 }
 
 /// `sextant analyse`.

@@ -106,7 +106,7 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         None => latest_run(&runs)?,
     };
     let mut run = Run::load(&runs, &id)?;
-    let record: Record = load_record(&settings, &id)?;
+    let mut record: Record = load_record(&settings, &id)?;
     let todo = PathBuf::from(&record.todo);
     let text =
         std::fs::read_to_string(&todo).with_context(|| format!("reading {}", todo.display()))?;
@@ -148,6 +148,10 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         )?;
         path
     } else {
+        if record.base_commit.is_none() {
+            record.base_commit = Some(git(&root, &["rev-parse", "HEAD"])?.trim().to_string());
+            save_record(&settings, &id, &record)?;
+        }
         let branch = format!("sextant/{id}");
         let exists = git(&root, &["branch", "--list", &branch])?;
         if exists.trim().is_empty() {
@@ -289,4 +293,128 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         plan.steps.len()
     );
     print(&out)
+}
+
+fn step_commits(
+    dir: &Path,
+    base: &str,
+    steps: usize,
+) -> anyhow::Result<Vec<(usize, String, String)>> {
+    let log = git(dir, &["log", "--format=%H%x1f%s", &format!("{base}..HEAD")])?;
+    let mut commits = Vec::new();
+    for line in log.lines() {
+        let Some((sha, subject)) = line.split_once('\u{1f}') else {
+            continue;
+        };
+        let Some(rest) = subject.strip_prefix("step ") else {
+            continue;
+        };
+        if let Some((number, _)) = rest.split_once('/')
+            && let Ok(number) = number.parse::<usize>()
+            && (1..=steps).contains(&number)
+        {
+            commits.push((number, sha.to_string(), subject.to_string()));
+        }
+    }
+    Ok(commits)
+}
+
+/// Runs `sextant review`: plan against what was done, then the diff; records the review.
+pub fn review(args: &crate::cli::ReviewArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let settings = Settings::resolve(args.repo.as_deref(), global, &Overrides::default())?;
+    let runs = runs_dir(&settings);
+    let id = match &args.run {
+        Some(id) => id.clone(),
+        None => latest_run(&runs)?,
+    };
+    let mut run = Run::load(&runs, &id)?;
+    let record = load_record(&settings, &id)?;
+    let base = record
+        .base_commit
+        .clone()
+        .context("this run has not executed anything yet")?;
+    let root = &settings.root;
+    let todo = PathBuf::from(&record.todo);
+    let plan = Plan::parse(&std::fs::read_to_string(&todo)?)?;
+    let commits = step_commits(root, &base, plan.steps.len())?;
+    let mut out = format!("run {id}: {}\n\nplan vs done:\n", plan.task);
+    for (index, step) in plan.steps.iter().enumerate() {
+        let commit = commits
+            .iter()
+            .find(|(n, _, _)| *n == index + 1)
+            .map_or("not committed".to_string(), |(_, sha, _)| {
+                sha[..10].to_string()
+            });
+        let _ = writeln!(
+            out,
+            "  [{}] {}. {}  ({commit})",
+            if step.done { "x" } else { " " },
+            index + 1,
+            step.title
+        );
+    }
+    let _ = write!(out, "\n{}", git(root, &["diff", "--stat", &base, "HEAD"])?);
+    if !args.stat {
+        let _ = write!(out, "\n{}", git(root, &["diff", &base, "HEAD"])?);
+    }
+    let all_done = plan.steps.iter().all(|s| s.done);
+    if all_done && run.state != RunState::Reviewed {
+        run.advance(
+            RunState::Reviewed,
+            &evidence(&record, plan.steps.len(), None),
+        )?;
+        run.save(&runs)?;
+        let _ = writeln!(
+            out,
+            "\nreviewed: merge the branch when satisfied (`sextant rollback` undoes steps)"
+        );
+    }
+    print(&out)
+}
+
+/// Runs `sextant rollback [STEP]`: reverts the commits of STEP and every later step (all steps
+/// by default), newest first, as new commits; the run ends rolled back.
+pub fn rollback(args: &crate::cli::RollbackArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let settings = Settings::resolve(args.repo.as_deref(), global, &Overrides::default())?;
+    let runs = runs_dir(&settings);
+    let id = match &args.run {
+        Some(id) => id.clone(),
+        None => latest_run(&runs)?,
+    };
+    let mut run = Run::load(&runs, &id)?;
+    let record = load_record(&settings, &id)?;
+    let base = record
+        .base_commit
+        .clone()
+        .context("this run has not executed anything yet")?;
+    let root = &settings.root;
+    let plan = Plan::parse(&std::fs::read_to_string(&record.todo)?)?;
+    let from = args.step.unwrap_or(1);
+    let commits = step_commits(root, &base, plan.steps.len())?;
+    let mut reverted = 0;
+    // Newest first: git log lists them that way.
+    for (number, sha, _) in commits.iter().filter(|(n, _, _)| *n >= from) {
+        git(
+            root,
+            &[
+                "-c",
+                "user.name=sextant",
+                "-c",
+                "user.email=sextant@localhost",
+                "revert",
+                "--no-edit",
+                sha,
+            ],
+        )
+        .with_context(|| format!("reverting step {number}"))?;
+        reverted += 1;
+    }
+    run.advance(
+        RunState::RolledBack,
+        &evidence(&record, plan.steps.len(), None),
+    )?;
+    run.save(&runs)?;
+    print(&format!(
+        "run {id}: reverted {reverted} step commits (steps {from} and later)\n"
+    ))
 }

@@ -39,6 +39,9 @@ pub(super) struct Record {
     pub(super) todo: String,
     /// blake3 of TODO.md as approved.
     pub(super) approved_hash: Option<String>,
+    /// The commit execution started from.
+    #[serde(default)]
+    pub(super) base_commit: Option<String>,
 }
 
 pub(super) fn runs_dir(settings: &Settings) -> PathBuf {

@@ -152,6 +152,30 @@ fn every_step_is_validated_committed_and_ticked() {
     let todo = std::fs::read_to_string(root.join("TODO.md")).expect("todo");
     assert_eq!(todo.matches("[x]").count(), STEPS, "{todo}");
     assert!(git(root, &["status", "--porcelain"]).trim().is_empty());
+
+    // Review: plan against what was done, and the diff.
+    let review = stdout_of(sextant(root).args(["review"]));
+    assert!(review.contains("[x] 5. Add f5"), "{review}");
+    assert!(review.contains("calc.py"), "{review}");
+    assert!(review.contains("+def f3():"), "{review}");
+    assert!(review.contains("reviewed:"), "{review}");
+
+    // Rollback from step 3: steps 3-5 reverted, 1-2 stay.
+    let rolled = stdout_of(sextant(root).args(["rollback", "3"]));
+    assert!(rolled.contains("reverted 3 step commits"), "{rolled}");
+    let calc = std::fs::read_to_string(root.join("calc.py")).expect("calc");
+    assert!(
+        calc.contains("def f2") && !calc.contains("def f3"),
+        "{calc}"
+    );
+    let runs = root.join(".sextant/runs");
+    let run = std::fs::read_dir(&runs)
+        .expect("runs")
+        .flatten()
+        .next()
+        .expect("run");
+    let state = std::fs::read_to_string(run.path().join("run.json")).expect("state");
+    assert!(state.contains("rolled_back"), "{state}");
 }
 
 #[test]
