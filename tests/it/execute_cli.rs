@@ -351,3 +351,33 @@ fn a_killed_execution_resumes_at_the_interrupted_step() {
         );
     }
 }
+
+#[test]
+fn an_edit_outside_the_repository_is_refused_and_fed_back() {
+    let dir = repo();
+    let root = dir.path();
+    let evil =
+        Reply::text("../evil.py\n<<<<<<< SEARCH\n=======\nprint('escaped')\n>>>>>>> REPLACE\n");
+    let mut replies = vec![questions(), plan(), evil, add(1, 1)];
+    replies.extend((2..=STEPS).map(|k| add(k, k)));
+    let server = server(replies);
+    plan_and_approve(root, &server);
+    let output = execute(root, &server, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!root.parent().expect("parent").join("evil.py").exists());
+    let chats: Vec<String> = server
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("chat"))
+        .map(|r| r.body.to_string())
+        .collect();
+    assert!(
+        chats[3].contains("refused to edit ../evil.py"),
+        "{}",
+        chats[3]
+    );
+}
