@@ -138,13 +138,15 @@ fn render(summary: &IndexSummary, settings: &Settings) -> String {
     }
     let timings = &summary.timings;
     if summary.extracted_lines > 0 {
-        let rate = summary.extracted_lines as f64 / (timings.total_ms.max(1) as f64 / 1000.0);
+        // The rate is the text index's; embedding has its own line above.
+        let indexing_ms = timings.total_ms.saturating_sub(timings.vectors_ms).max(1);
+        let rate = summary.extracted_lines as f64 / (indexing_ms as f64 / 1000.0);
         let _ = writeln!(
             out,
             "  parsed {} lines ({:.1} MB) in {} ({} lines/s)",
             thousands(summary.extracted_lines),
             summary.extracted_bytes as f64 / 1e6,
-            seconds(timings.total_ms),
+            seconds(indexing_ms),
             thousands(rate as u64)
         );
     } else {
