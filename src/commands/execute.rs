@@ -10,18 +10,15 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use super::run::{
-    Record, evidence, is_secret_path, latest_run, load_record, runs_dir, save_record,
-};
+use super::run::{OpenRun, evidence, is_secret_path, open_run, save_record};
 use crate::agent::plan::Plan;
-use crate::agent::state::{Run, RunState};
+use crate::agent::state::RunState;
 use crate::agent::validate;
 use crate::cli::{ExecuteArgs, GlobalArgs};
 use crate::edit;
 use crate::git::git;
 use crate::llm::{ChatRequest, Llm, Message};
 use crate::output::print;
-use crate::settings::{Overrides, Settings};
 
 /// Largest file shown to the model whole, in bytes.
 const MAX_SHOWN_FILE: usize = 40_000;
@@ -99,14 +96,13 @@ fn tick(todo: &Path, plan: &mut Plan, index: usize) -> anyhow::Result<()> {
 
 /// Runs `sextant execute`.
 pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
-    let settings = Settings::resolve(args.repo.as_deref(), global, &Overrides::default())?;
-    let runs = runs_dir(&settings);
-    let id = match &args.run {
-        Some(id) => id.clone(),
-        None => latest_run(&runs)?,
-    };
-    let mut run = Run::load(&runs, &id)?;
-    let mut record: Record = load_record(&settings, &id)?;
+    let OpenRun {
+        settings,
+        runs,
+        id,
+        mut run,
+        mut record,
+    } = open_run(args.repo.as_deref(), args.run.as_deref(), global)?;
     let todo = PathBuf::from(&record.todo);
     let text =
         std::fs::read_to_string(&todo).with_context(|| format!("reading {}", todo.display()))?;
@@ -321,14 +317,13 @@ fn step_commits(
 
 /// Runs `sextant review`: plan against what was done, then the diff; records the review.
 pub fn review(args: &crate::cli::ReviewArgs, global: &GlobalArgs) -> anyhow::Result<()> {
-    let settings = Settings::resolve(args.repo.as_deref(), global, &Overrides::default())?;
-    let runs = runs_dir(&settings);
-    let id = match &args.run {
-        Some(id) => id.clone(),
-        None => latest_run(&runs)?,
-    };
-    let mut run = Run::load(&runs, &id)?;
-    let record = load_record(&settings, &id)?;
+    let OpenRun {
+        settings,
+        runs,
+        id,
+        mut run,
+        record,
+    } = open_run(args.repo.as_deref(), args.run.as_deref(), global)?;
     let base = record
         .base_commit
         .clone()
@@ -375,14 +370,13 @@ pub fn review(args: &crate::cli::ReviewArgs, global: &GlobalArgs) -> anyhow::Res
 /// Runs `sextant rollback [STEP]`: reverts the commits of STEP and every later step (all steps
 /// by default), newest first, as new commits; the run ends rolled back.
 pub fn rollback(args: &crate::cli::RollbackArgs, global: &GlobalArgs) -> anyhow::Result<()> {
-    let settings = Settings::resolve(args.repo.as_deref(), global, &Overrides::default())?;
-    let runs = runs_dir(&settings);
-    let id = match &args.run {
-        Some(id) => id.clone(),
-        None => latest_run(&runs)?,
-    };
-    let mut run = Run::load(&runs, &id)?;
-    let record = load_record(&settings, &id)?;
+    let OpenRun {
+        settings,
+        runs,
+        id,
+        mut run,
+        record,
+    } = open_run(args.repo.as_deref(), args.run.as_deref(), global)?;
     let base = record
         .base_commit
         .clone()

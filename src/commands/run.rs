@@ -61,7 +61,7 @@ pub(super) fn save_record(settings: &Settings, id: &str, record: &Record) -> any
     Ok(())
 }
 
-pub(super) fn load_record(settings: &Settings, id: &str) -> anyhow::Result<Record> {
+fn load_record(settings: &Settings, id: &str) -> anyhow::Result<Record> {
     Ok(serde_json::from_slice(&std::fs::read(record_path(
         settings, id,
     ))?)?)
@@ -353,7 +353,7 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<()> {
 }
 
 /// The newest run, by id (ids start with the creation time).
-pub(super) fn latest_run(runs: &Path) -> anyhow::Result<String> {
+fn latest_run(runs: &Path) -> anyhow::Result<String> {
     let mut ids: Vec<String> = std::fs::read_dir(runs)
         .with_context(|| format!("no runs in {}", runs.display()))?
         .flatten()
@@ -373,16 +373,47 @@ pub(super) fn latest_run(runs: &Path) -> anyhow::Result<String> {
         .context("no runs yet: start one with `sextant run \"TASK\"`")
 }
 
-/// Runs `sextant approve`.
-pub fn approve(args: &ApproveArgs, global: &GlobalArgs) -> anyhow::Result<()> {
-    let settings = Settings::resolve(args.repo.as_deref(), global, &Overrides::default())?;
+/// An existing run, opened for a later stage.
+pub(super) struct OpenRun {
+    pub(super) settings: Settings,
+    pub(super) runs: PathBuf,
+    pub(super) id: String,
+    pub(super) run: Run,
+    pub(super) record: Record,
+}
+
+/// Opens the run `id` (the newest when `None`) of the repository at `repo`.
+pub(super) fn open_run(
+    repo: Option<&Path>,
+    id: Option<&str>,
+    global: &GlobalArgs,
+) -> anyhow::Result<OpenRun> {
+    let settings = Settings::resolve(repo, global, &Overrides::default())?;
     let runs = runs_dir(&settings);
-    let id = match &args.run {
-        Some(id) => id.clone(),
+    let id = match id {
+        Some(id) => id.to_string(),
         None => latest_run(&runs)?,
     };
-    let mut run = Run::load(&runs, &id)?;
-    let mut record = load_record(&settings, &id)?;
+    let run = Run::load(&runs, &id)?;
+    let record = load_record(&settings, &id)?;
+    Ok(OpenRun {
+        settings,
+        runs,
+        id,
+        run,
+        record,
+    })
+}
+
+/// Runs `sextant approve`.
+pub fn approve(args: &ApproveArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let OpenRun {
+        settings,
+        runs,
+        id,
+        mut run,
+        mut record,
+    } = open_run(args.repo.as_deref(), args.run.as_deref(), global)?;
     if run.state != RunState::Planned {
         bail!(
             "run {id} is {}: only a planned run can be approved",

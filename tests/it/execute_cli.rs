@@ -7,25 +7,9 @@ use std::path::Path;
 use serde_json::json;
 use sextant::llm::replay::{ReplayServer, Reply, Script};
 
-use crate::support::{sextant, stdout_of};
+use crate::support::{chat_bodies, git, only_run_state, sextant, stdout_of};
 
 const STEPS: usize = 5;
-
-fn git(root: &Path, args: &[&str]) -> String {
-    let output = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-        .args(args)
-        .output()
-        .expect("git");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 fn repo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -168,13 +152,7 @@ fn every_step_is_validated_committed_and_ticked() {
         calc.contains("def f2") && !calc.contains("def f3"),
         "{calc}"
     );
-    let runs = root.join(".sextant/runs");
-    let run = std::fs::read_dir(&runs)
-        .expect("runs")
-        .flatten()
-        .next()
-        .expect("run");
-    let state = std::fs::read_to_string(run.path().join("run.json")).expect("state");
+    let state = only_run_state(root);
     assert!(state.contains("rolled_back"), "{state}");
 }
 
@@ -192,12 +170,7 @@ fn a_failing_step_is_fixed_on_retry_with_the_failure_fed_back() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let requests = server.requests();
-    let chats: Vec<String> = requests
-        .iter()
-        .filter(|r| r.path.contains("chat"))
-        .map(|r| r.body.to_string())
-        .collect();
+    let chats = chat_bodies(&server);
     // questions, plan, step 1 (bad), step 1 (fix) ...
     assert!(chats[3].contains("AssertionError"), "{}", chats[3]);
     assert!(git(root, &["log", "--format=%s"]).contains("step 1/5: Add f1"));
@@ -238,13 +211,7 @@ fn a_step_that_keeps_failing_stops_the_run_with_earlier_steps_intact() {
         calc.contains("def f1") && !calc.contains("def f2"),
         "{calc}"
     );
-    let runs = root.join(".sextant/runs");
-    let run = std::fs::read_dir(&runs)
-        .expect("runs")
-        .flatten()
-        .next()
-        .expect("run");
-    let state = std::fs::read_to_string(run.path().join("run.json")).expect("state");
+    let state = only_run_state(root);
     assert!(state.contains("\"failed\""), "{state}");
 }
 
@@ -369,12 +336,7 @@ fn an_edit_outside_the_repository_is_refused_and_fed_back() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(!root.parent().expect("parent").join("evil.py").exists());
-    let chats: Vec<String> = server
-        .requests()
-        .iter()
-        .filter(|r| r.path.contains("chat"))
-        .map(|r| r.body.to_string())
-        .collect();
+    let chats = chat_bodies(&server);
     assert!(
         chats[3].contains("refused to edit ../evil.py"),
         "{}",

@@ -8,23 +8,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 use sextant::llm::replay::{ReplayServer, Reply, Script};
 
-use crate::support::{copy_fixture, sextant, stdout_of};
-
-fn git(root: &Path, args: &[&str]) -> String {
-    let output = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-        .args(args)
-        .output()
-        .expect("git");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use crate::support::{chat_bodies, copy_fixture, git, only_run_state, sextant, stdout_of};
 
 /// The shop fixture as a committed git repository, indexed, with an answers file.
 fn shop_repo() -> tempfile::TempDir {
@@ -102,14 +86,7 @@ fn run_command(root: &Path, server: &ReplayServer) -> assert_cmd::Command {
 }
 
 fn run_state(root: &Path) -> Value {
-    let runs = root.join(".sextant/runs");
-    let run = std::fs::read_dir(&runs)
-        .expect("runs")
-        .flatten()
-        .next()
-        .expect("a run");
-    serde_json::from_slice(&std::fs::read(run.path().join("run.json")).expect("run.json"))
-        .expect("json")
+    serde_json::from_str(&only_run_state(root)).expect("json")
 }
 
 #[test]
@@ -119,12 +96,7 @@ fn vague_questions_are_rejected_then_the_plan_is_written_committed_and_approved(
     let server = start(vec![questions(true), questions(false), plan(6)]);
     let out = stdout_of(&mut run_command(root, &server));
     assert!(out.contains("planned 6 steps"), "{out}");
-    let requests = server.requests();
-    let chats: Vec<&Value> = requests
-        .iter()
-        .filter(|r| r.path.contains("chat"))
-        .map(|r| &r.body)
-        .collect();
+    let chats = chat_bodies(&server);
     assert_eq!(chats.len(), 3);
     assert!(
         chats[1]

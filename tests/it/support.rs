@@ -88,3 +88,41 @@ fn regex_escape(text: &str) -> String {
         })
         .collect()
 }
+
+/// Runs git in `root` (with a throwaway identity) and returns stdout; panics on failure.
+pub fn git(root: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+        .args(args)
+        .output()
+        .expect("git");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The bodies of the chat requests a replay server received, as JSON text.
+pub fn chat_bodies(server: &sextant::llm::replay::ReplayServer) -> Vec<String> {
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("chat"))
+        .map(|r| r.body.to_string())
+        .collect()
+}
+
+/// The `run.json` of the only run under `root`'s index, as text.
+pub fn only_run_state(root: &Path) -> String {
+    let runs = root.join(".sextant/runs");
+    let run = std::fs::read_dir(&runs)
+        .expect("runs")
+        .flatten()
+        .next()
+        .expect("a run");
+    std::fs::read_to_string(run.path().join("run.json")).expect("run.json")
+}
