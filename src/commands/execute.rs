@@ -315,23 +315,33 @@ fn step_commits(
     Ok(commits)
 }
 
+/// The plan of an executed run and its step commits since execution began (newest first).
+type StepCommit = (usize, String, String);
+
+fn executed(open: &OpenRun) -> anyhow::Result<(Plan, Vec<StepCommit>)> {
+    let base = open
+        .record
+        .base_commit
+        .as_deref()
+        .context("this run has not executed anything yet")?;
+    let plan = Plan::parse(&std::fs::read_to_string(&open.record.todo)?)?;
+    let commits = step_commits(&open.settings.root, base, plan.steps.len())?;
+    Ok((plan, commits))
+}
+
 /// Runs `sextant review`: plan against what was done, then the diff; records the review.
 pub fn review(args: &crate::cli::ReviewArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let open = open_run(args.repo.as_deref(), args.run.as_deref(), global)?;
+    let (plan, commits) = executed(&open)?;
     let OpenRun {
         settings,
         runs,
         id,
         mut run,
         record,
-    } = open_run(args.repo.as_deref(), args.run.as_deref(), global)?;
-    let base = record
-        .base_commit
-        .clone()
-        .context("this run has not executed anything yet")?;
+    } = open;
+    let base = record.base_commit.clone().unwrap_or_default();
     let root = &settings.root;
-    let todo = PathBuf::from(&record.todo);
-    let plan = Plan::parse(&std::fs::read_to_string(&todo)?)?;
-    let commits = step_commits(root, &base, plan.steps.len())?;
     let mut out = format!("run {id}: {}\n\nplan vs done:\n", plan.task);
     for (index, step) in plan.steps.iter().enumerate() {
         let commit = commits
@@ -370,21 +380,17 @@ pub fn review(args: &crate::cli::ReviewArgs, global: &GlobalArgs) -> anyhow::Res
 /// Runs `sextant rollback [STEP]`: reverts the commits of STEP and every later step (all steps
 /// by default), newest first, as new commits; the run ends rolled back.
 pub fn rollback(args: &crate::cli::RollbackArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let open = open_run(args.repo.as_deref(), args.run.as_deref(), global)?;
+    let (plan, commits) = executed(&open)?;
     let OpenRun {
         settings,
         runs,
         id,
         mut run,
         record,
-    } = open_run(args.repo.as_deref(), args.run.as_deref(), global)?;
-    let base = record
-        .base_commit
-        .clone()
-        .context("this run has not executed anything yet")?;
+    } = open;
     let root = &settings.root;
-    let plan = Plan::parse(&std::fs::read_to_string(&record.todo)?)?;
     let from = args.step.unwrap_or(1);
-    let commits = step_commits(root, &base, plan.steps.len())?;
     let mut reverted = 0;
     // Newest first: git log lists them that way.
     for (number, sha, _) in commits.iter().filter(|(n, _, _)| *n >= from) {
