@@ -8,4 +8,5 @@ pub mod plan;
 pub mod planner;
 pub mod questions;
 pub mod state;
+pub mod templates;
 pub mod validate;

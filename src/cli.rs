@@ -221,6 +221,10 @@ pub struct RunArgs {
     /// Where to write the plan, relative to the repository root [default: TODO.md].
     #[arg(long, value_name = "PATH")]
     pub todo: Option<PathBuf>,
+    /// A task template (add-endpoint, fix-bug, refactor-module, add-caching, add-tests,
+    /// update-docs, or your own in .sextant/templates/NAME.toml).
+    #[arg(long, value_name = "NAME")]
+    pub template: Option<String>,
     /// LLM overrides.
     #[command(flatten)]
     pub llm: LlmFlags,

@@ -18,6 +18,7 @@ use crate::agent::plan::{Plan, SPLIT_ABOVE};
 use crate::agent::planner::{self, Planned};
 use crate::agent::questions::{self, Question};
 use crate::agent::state::{Evidence, Run, RunState};
+use crate::agent::templates;
 use crate::cli::{ApproveArgs, GlobalArgs, RunArgs};
 use crate::git::git;
 use crate::llm::Llm;
@@ -244,6 +245,14 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         args.todo.as_deref().unwrap_or(Path::new("TODO.md")),
     )?;
     let runs = runs_dir(&settings);
+    // A template is resolved before anything starts, so a wrong name costs nothing.
+    let template = match &args.template {
+        Some(name) => Some(templates::find(
+            name,
+            &settings.index_dir.path().join("templates"),
+        )?),
+        None => None,
+    };
     let languages = settings
         .index_dir
         .open()
@@ -267,7 +276,11 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         settings.llm(crate::commands::llm::flags_layer(&args.llm))?,
         Some(settings.llm_metrics_path()),
     )?;
-    let context = context_text(&analysis, &relevant);
+    let mut context = context_text(&analysis, &relevant);
+    if let Some(template) = &template {
+        context.push('\n');
+        context.push_str(&template.guidance());
+    }
     let fail = |run: &mut Run, reason: String| -> anyhow::Result<()> {
         run.advance(RunState::Failed { reason }, &Evidence::default())?;
         run.save(&runs)

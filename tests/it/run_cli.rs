@@ -209,3 +209,33 @@ fn answers_are_required_and_the_plan_stays_inside_the_repository() {
     assert_eq!(outside.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&outside.stderr).contains("outside the repository"));
 }
+
+#[test]
+fn a_template_guides_the_questions_and_the_plan() {
+    let repo = shop_repo();
+    let root = repo.path();
+    let server = start(vec![questions(false), plan(5)]);
+    let output = run_command(root, &server)
+        .args(["--template", "add-caching"])
+        .output()
+        .expect("runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let chats = chat_bodies(&server);
+    assert!(
+        chats[0].contains("expiry and invalidation on writes"),
+        "{}",
+        chats[0]
+    );
+    assert!(chats[1].contains("Invalidate on writes"), "{}", chats[1]);
+    // An unknown template is refused before anything starts, naming the known ones.
+    let unknown = run_command(root, &server)
+        .args(["--template", "make-coffee"])
+        .output()
+        .expect("runs");
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("add-endpoint, add-tests"));
+}
