@@ -58,6 +58,8 @@ pub enum Command {
     Review(ReviewArgs),
     /// Revert the commits of a step and every later one (all steps by default).
     Rollback(RollbackArgs),
+    /// How agent runs went: success rate, time to completion, failure types, cost per stage.
+    Stats(StatsArgs),
     /// What the repository is: languages, build and test commands, frameworks, databases,
     /// auth, CI, read off its manifests (the first stage of `sextant run`).
     Analyse(AnalyseArgs),
@@ -289,6 +291,17 @@ pub struct RollbackArgs {
     /// Repository root [default: found from the current directory].
     #[arg(long, value_name = "PATH")]
     pub repo: Option<PathBuf>,
+}
+
+/// `sextant stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Repository root [default: found from the current directory].
+    #[arg(long, value_name = "PATH")]
+    pub repo: Option<PathBuf>,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `sextant analyse`.

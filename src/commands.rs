@@ -9,6 +9,7 @@ pub(crate) mod llm;
 mod models;
 mod run;
 mod search;
+mod stats;
 mod status;
 mod why_relevant;
 
@@ -31,5 +32,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Execute(args) => execute::run(&args, &cli.global),
         Command::Review(args) => execute::review(&args, &cli.global),
         Command::Rollback(args) => execute::rollback(&args, &cli.global),
+        Command::Stats(args) => stats::run(&args, &cli.global),
     }
 }

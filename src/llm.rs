@@ -301,6 +301,7 @@ impl Client {
 /// The blocking entry point the rest of sextant uses.
 pub struct Llm {
     settings: LlmSettings,
+    run: Option<String>,
     client: Client,
     runtime: tokio::runtime::Runtime,
     log: Option<metrics::MetricsLog>,
@@ -316,10 +317,17 @@ impl Llm {
         let client = Client::new(&settings)?;
         Ok(Llm {
             settings,
+            run: None,
             client,
             runtime,
             log: log.map(metrics::MetricsLog::new),
         })
+    }
+
+    /// Labels every call's metrics with an agent run id, so per-run statistics can be drawn.
+    pub fn for_run(mut self, run: &str) -> Llm {
+        self.run = Some(run.to_string());
+        self
     }
 
     /// The settings in force.
@@ -400,8 +408,12 @@ impl Llm {
 
     fn record(&self, metrics: &CallMetrics) {
         if let Some(log) = &self.log {
+            let labelled = CallMetrics {
+                run: self.run.clone(),
+                ..metrics.clone()
+            };
             // Losing a metrics line must not fail the call it describes.
-            let _ = log.append(metrics);
+            let _ = log.append(&labelled);
         }
     }
 

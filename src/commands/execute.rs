@@ -174,7 +174,8 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let llm = Llm::new(
         settings.llm(crate::commands::llm::flags_layer(&args.llm))?,
         Some(settings.llm_metrics_path()),
-    )?;
+    )?
+    .for_run(&id);
     let timeout = Duration::from_secs_f64(args.timeout);
     let mut out = String::new();
     let result = (|| -> anyhow::Result<()> {

@@ -275,7 +275,8 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let llm = Llm::new(
         settings.llm(crate::commands::llm::flags_layer(&args.llm))?,
         Some(settings.llm_metrics_path()),
-    )?;
+    )?
+    .for_run(&id);
     let mut context = context_text(&analysis, &relevant);
     if let Some(template) = &template {
         context.push('\n');

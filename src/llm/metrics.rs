@@ -19,6 +19,9 @@ pub struct CallMetrics {
     pub model: String,
     /// Workflow stage, if the caller named one.
     pub stage: Option<String>,
+    /// The agent run the call belongs to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
     /// Prompt tokens as the server counted them.
     pub prompt_tokens: Option<u32>,
     /// Generated tokens as the server counted them.
@@ -43,6 +46,7 @@ impl CallMetrics {
             provider: settings.provider.name().to_string(),
             model: settings.model.clone(),
             stage: stage.map(str::to_string),
+            run: None,
             prompt_tokens: None,
             completion_tokens: None,
             time_to_first_token_ms: None,

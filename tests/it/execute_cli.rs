@@ -179,6 +179,10 @@ fn a_failing_step_is_fixed_on_retry_with_the_failure_fed_back() {
         calc.contains("return 1") && !calc.contains("return 42"),
         "{calc}"
     );
+    let stats = stdout_of(sextant(root).arg("stats"));
+    assert!(stats.contains("1 runs: 1 completed, 0 failed"), "{stats}");
+    assert!(stats.contains("success rate 100 %"), "{stats}");
+    assert!(stats.contains("execute: 6 calls"), "{stats}");
 }
 
 #[test]
@@ -213,6 +217,14 @@ fn a_step_that_keeps_failing_stops_the_run_with_earlier_steps_intact() {
     );
     let state = only_run_state(root);
     assert!(state.contains("\"failed\""), "{state}");
+    let stats: serde_json::Value =
+        serde_json::from_str(&stdout_of(sextant(root).args(["stats", "--json"]))).expect("json");
+    assert_eq!(stats["failed"], 1, "{stats}");
+    assert_eq!(stats["success_rate"], 0.0, "{stats}");
+    assert_eq!(stats["failure_types"]["step validation"], 1, "{stats}");
+    assert_eq!(stats["stages"]["ask"]["calls"], 1, "{stats}");
+    assert_eq!(stats["stages"]["plan"]["calls"], 1, "{stats}");
+    assert_eq!(stats["stages"]["execute"]["calls"], 4, "{stats}");
 }
 
 #[test]

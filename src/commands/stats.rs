@@ -1,0 +1,207 @@
+//! `sextant stats`: how agent runs went — success rate, time to completion, failure types —
+//! and what each stage cost in model calls, tokens and time (from the per-call metrics log).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::agent::state::{Run, RunState};
+use crate::cli::{GlobalArgs, StatsArgs};
+use crate::llm::metrics::CallMetrics;
+use crate::output::{print, print_json};
+use crate::settings::{Overrides, Settings};
+
+/// Totals for one workflow stage.
+#[derive(Debug, Default, Serialize)]
+struct StageCost {
+    calls: usize,
+    failed_calls: usize,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    wall_ms: u64,
+    tokens_per_second_median: Option<f64>,
+    #[serde(skip)]
+    speeds: Vec<f64>,
+}
+
+/// The report.
+#[derive(Debug, Default, Serialize)]
+struct Stats {
+    runs: usize,
+    completed: usize,
+    failed: usize,
+    rolled_back: usize,
+    in_progress: usize,
+    success_rate: Option<f64>,
+    completion_seconds_median: Option<f64>,
+    failure_types: BTreeMap<String, usize>,
+    stages: BTreeMap<String, StageCost>,
+}
+
+/// Sorts a failure reason into a kind people can count.
+fn failure_type(reason: &str) -> &'static str {
+    let lower = reason.to_lowercase();
+    if lower.contains("question") || lower.contains("ask reply") {
+        "questions"
+    } else if lower.contains("split the task") {
+        "plan too big"
+    } else if lower.contains("plan") {
+        "plan"
+    } else if lower.starts_with("step ") && lower.contains("failed") {
+        "step validation"
+    } else if lower.contains("connect") || lower.contains("timed out") || lower.contains("server") {
+        "model server"
+    } else {
+        "other"
+    }
+}
+
+fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
+}
+
+/// Runs `sextant stats`.
+pub fn run(args: &StatsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let settings = Settings::resolve(args.repo.as_deref(), global, &Overrides::default())?;
+    let runs_dir = settings.index_dir.path().join("runs");
+    let mut stats = Stats::default();
+    let mut durations = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(&runs_dir) {
+        for entry in entries.flatten() {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            let Ok(run) = Run::load(&runs_dir, &id) else {
+                continue;
+            };
+            stats.runs += 1;
+            let started = run.history.first().map_or(0, |(t, _)| *t);
+            let ended = run.history.last().map_or(0, |(t, _)| *t);
+            let executed_all = run
+                .history
+                .iter()
+                .any(|(_, s)| matches!(s, RunState::Executing { .. }))
+                && std::fs::read_to_string(runs_dir.join(&id).join("record.json"))
+                    .ok()
+                    .and_then(|r| serde_json::from_str::<serde_json::Value>(&r).ok())
+                    .and_then(|r| r["todo"].as_str().map(str::to_string))
+                    .and_then(|todo| std::fs::read_to_string(todo).ok())
+                    .and_then(|text| crate::agent::plan::Plan::parse(&text).ok())
+                    .is_some_and(|plan| plan.steps.iter().all(|s| s.done));
+            match &run.state {
+                RunState::Reviewed | RunState::Done => {
+                    stats.completed += 1;
+                    durations.push(ended.saturating_sub(started) as f64);
+                }
+                RunState::Executing { .. } if executed_all => {
+                    stats.completed += 1;
+                    durations.push(ended.saturating_sub(started) as f64);
+                }
+                RunState::Failed { reason } => {
+                    stats.failed += 1;
+                    *stats
+                        .failure_types
+                        .entry(failure_type(reason).to_string())
+                        .or_default() += 1;
+                }
+                RunState::RolledBack => stats.rolled_back += 1,
+                _ => stats.in_progress += 1,
+            }
+        }
+    }
+    let finished = stats.completed + stats.failed;
+    stats.success_rate = (finished > 0).then(|| stats.completed as f64 / finished as f64);
+    stats.completion_seconds_median = median(&mut durations);
+    if let Ok(log) = std::fs::read_to_string(settings.llm_metrics_path()) {
+        for line in log.lines() {
+            let Ok(call) = serde_json::from_str::<CallMetrics>(line) else {
+                continue;
+            };
+            if call.run.is_none() {
+                continue;
+            }
+            // `execute-3` counts as `execute`.
+            let stage = call
+                .stage
+                .as_deref()
+                .unwrap_or("other")
+                .split('-')
+                .next()
+                .unwrap_or("other")
+                .to_string();
+            let cost = stats.stages.entry(stage).or_default();
+            cost.calls += 1;
+            if call.outcome != "ok" {
+                cost.failed_calls += 1;
+            }
+            cost.prompt_tokens += u64::from(call.prompt_tokens.unwrap_or(0));
+            cost.completion_tokens += u64::from(call.completion_tokens.unwrap_or(0));
+            cost.wall_ms += call.wall_ms;
+            cost.speeds.extend(call.tokens_per_second);
+        }
+    }
+    for cost in stats.stages.values_mut() {
+        cost.tokens_per_second_median = median(&mut cost.speeds);
+    }
+    if args.json {
+        return print_json(&stats);
+    }
+    let mut out = format!(
+        "{} runs: {} completed, {} failed, {} rolled back, {} in progress\n",
+        stats.runs, stats.completed, stats.failed, stats.rolled_back, stats.in_progress
+    );
+    if let Some(rate) = stats.success_rate {
+        let _ = writeln!(out, "success rate {:.0} %", rate * 100.0);
+    }
+    if let Some(seconds) = stats.completion_seconds_median {
+        let _ = writeln!(out, "median time to completion {seconds:.0} s");
+    }
+    for (kind, count) in &stats.failure_types {
+        let _ = writeln!(out, "failures: {count} × {kind}");
+    }
+    for (stage, cost) in &stats.stages {
+        let _ = writeln!(
+            out,
+            "{stage:>8}: {} calls ({} failed), {} tokens in, {} out, {:.1} s{}",
+            cost.calls,
+            cost.failed_calls,
+            cost.prompt_tokens,
+            cost.completion_tokens,
+            cost.wall_ms as f64 / 1000.0,
+            cost.tokens_per_second_median
+                .map_or(String::new(), |t| format!(", {t:.0} tokens/s median"))
+        );
+    }
+    print(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_sorted_into_kinds() {
+        assert_eq!(
+            failure_type("step 2 (Add f2) failed 3 times; earlier steps are committed"),
+            "step validation"
+        );
+        assert_eq!(
+            failure_type("the plan needs 16 steps (more than 15): split the task"),
+            "plan too big"
+        );
+        assert_eq!(
+            failure_type(
+                "no acceptable ask reply after 3 attempts; last problem: Those questions are rejected"
+            ),
+            "questions"
+        );
+        assert_eq!(
+            failure_type("no acceptable plan reply after 3 attempts"),
+            "plan"
+        );
+        assert_eq!(
+            failure_type("cannot connect to http://127.0.0.1:1"),
+            "model server"
+        );
+    }
+}
