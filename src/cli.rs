@@ -261,6 +261,9 @@ pub struct ExecuteArgs {
     /// Seconds a validation command may run.
     #[arg(long, default_value_t = 600.0, value_name = "SECONDS")]
     pub timeout: f64,
+    /// Ask for confirmation on the terminal before each step.
+    #[arg(long)]
+    pub confirm_steps: bool,
     /// LLM overrides.
     #[command(flatten)]
     pub llm: LlmFlags,

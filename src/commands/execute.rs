@@ -5,6 +5,7 @@
 //! the run stops with that step uncommitted and the earlier steps intact.
 
 use std::fmt::Write as _;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -88,6 +89,16 @@ fn step_prompt(dir: &Path, plan: &Plan, index: usize) -> String {
     prompt
 }
 
+/// Asks on the terminal whether to run a step.
+fn confirm(number: usize, total: usize, title: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, Write};
+    eprint!("step {number}/{total}: {title} — run it? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
 /// Ticks step `index` in TODO.md.
 fn tick(todo: &Path, plan: &mut Plan, index: usize) -> anyhow::Result<()> {
     plan.steps[index].done = true;
@@ -118,6 +129,9 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let evidence_now = evidence(&record, plan.steps.len(), Some(&hash));
     if run.state == RunState::Approved && !evidence_now.plan_unchanged_since_approval {
         bail!("TODO.md changed since it was approved; run `sextant approve` again");
+    }
+    if args.confirm_steps && !std::io::stdin().is_terminal() {
+        bail!("--confirm-steps needs a terminal to answer on");
     }
     let root = settings.root.clone();
     let dirty = git(
@@ -181,6 +195,9 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let result = (|| -> anyhow::Result<()> {
         for index in first..plan.steps.len() {
             let number = index + 1;
+            if args.confirm_steps && !confirm(number, plan.steps.len(), &plan.steps[index].title)? {
+                bail!("stopped before step {number} at your request; `sextant execute` resumes");
+            }
             let here = RunState::Executing { step: number };
             if !args.dry_run && run.state != here {
                 run.advance(here, &evidence(&record, plan.steps.len(), Some(&hash)))?;

@@ -276,6 +276,10 @@ fn execution_needs_an_approved_unchanged_plan() {
         String::from_utf8_lossy(&output.stderr).contains("only an approved plan can be executed")
     );
     stdout_of(sextant(root).arg("approve"));
+    // Per-step confirmation needs someone at a terminal.
+    let confirm = execute(root, &server, &["--confirm-steps"]);
+    assert_eq!(confirm.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&confirm.stderr).contains("needs a terminal"));
     let todo = root.join("TODO.md");
     let text = std::fs::read_to_string(&todo).expect("todo");
     std::fs::write(&todo, text.replace("Add f3", "Add the third helper")).expect("write");
