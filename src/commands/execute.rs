@@ -89,6 +89,11 @@ fn step_prompt(dir: &Path, plan: &Plan, index: usize) -> String {
     prompt
 }
 
+/// The user declined a step: the run pauses there (it is not a failure).
+#[derive(Debug, thiserror::Error)]
+#[error("paused before step {0}")]
+struct Paused(usize);
+
 /// Asks on the terminal whether to run a step.
 fn confirm(number: usize, total: usize, title: &str) -> anyhow::Result<bool> {
     use std::io::{BufRead, Write};
@@ -196,7 +201,7 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         for index in first..plan.steps.len() {
             let number = index + 1;
             if args.confirm_steps && !confirm(number, plan.steps.len(), &plan.steps[index].title)? {
-                bail!("stopped before step {number} at your request; `sextant execute` resumes");
+                return Err(Paused(number).into());
             }
             let here = RunState::Executing { step: number };
             if !args.dry_run && run.state != here {
@@ -288,6 +293,17 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         );
         print(&out)?;
         return result;
+    }
+    if let Some(Paused(step)) = result
+        .as_ref()
+        .err()
+        .and_then(|e| e.downcast_ref::<Paused>())
+    {
+        let _ = writeln!(
+            out,
+            "paused before step {step} at your request; `sextant execute` resumes there"
+        );
+        return print(&out);
     }
     if let Err(error) = &result {
         run.advance(

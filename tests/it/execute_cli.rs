@@ -359,3 +359,37 @@ fn an_edit_outside_the_repository_is_refused_and_fed_back() {
         chats[3]
     );
 }
+
+#[test]
+fn a_declined_step_pauses_the_run_where_it_stands() {
+    // `script` gives the command a terminal to be asked on (util-linux, on every Debian).
+    let dir = repo();
+    let root = dir.path();
+    let server = server(vec![questions(), plan(), add(1, 1)]);
+    plan_and_approve(root, &server);
+    let binary = assert_cmd::cargo::cargo_bin("sextant");
+    let command = format!(
+        "{} execute --confirm-steps {}",
+        binary.display(),
+        llm_args(&server).join(" ")
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qc", &command, "/dev/null"])
+        .current_dir(root)
+        .env("SEXTANT_HOME", crate::support::NO_MODELS)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"y\nn\n").expect("answers");
+    }
+    let output = child.wait_with_output().expect("runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("paused before step 2"), "{stdout}");
+    assert!(git(root, &["log", "--format=%s"]).contains("step 1/5: Add f1"));
+    assert!(only_run_state(root).contains("\"executing\""));
+}
