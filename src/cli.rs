@@ -50,6 +50,8 @@ pub enum Command {
     Llm(LlmCommand),
     /// Start the plan-first workflow for a task: analyse, ask, plan into TODO.md.
     Run(RunArgs),
+    /// Continue a run stopped before its plan (killed, or waiting for answers).
+    Resume(ResumeArgs),
     /// Approve the plan in TODO.md (after reviewing or editing it).
     Approve(ApproveArgs),
     /// Execute the approved plan step by step: edit, validate, commit (or `--dry-run`).
@@ -227,6 +229,23 @@ pub struct RunArgs {
     /// update-docs, or your own in .sextant/templates/NAME.toml).
     #[arg(long, value_name = "NAME")]
     pub template: Option<String>,
+    /// LLM overrides.
+    #[command(flatten)]
+    pub llm: LlmFlags,
+}
+
+/// `sextant resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run [default: the newest].
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+    /// Repository root [default: found from the current directory].
+    #[arg(long, value_name = "PATH")]
+    pub repo: Option<PathBuf>,
+    /// Answers to the clarifying questions, one per line (or a JSON array).
+    #[arg(long, value_name = "FILE")]
+    pub answers: Option<PathBuf>,
     /// LLM overrides.
     #[command(flatten)]
     pub llm: LlmFlags,

@@ -29,6 +29,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Analyse(args) => analyse::run(&args, &cli.global),
         Command::Run(args) => run::run(&args, &cli.global),
         Command::Approve(args) => run::approve(&args, &cli.global),
+        Command::Resume(args) => run::resume(&args, &cli.global),
         Command::Execute(args) => execute::run(&args, &cli.global),
         Command::Review(args) => execute::review(&args, &cli.global),
         Command::Rollback(args) => execute::rollback(&args, &cli.global),

@@ -19,7 +19,7 @@ use crate::agent::planner::{self, Planned};
 use crate::agent::questions::{self, Question};
 use crate::agent::state::{Evidence, Run, RunState};
 use crate::agent::templates;
-use crate::cli::{ApproveArgs, GlobalArgs, RunArgs};
+use crate::cli::{ApproveArgs, GlobalArgs, ResumeArgs, RunArgs};
 use crate::git::git;
 use crate::llm::Llm;
 use crate::output::print;
@@ -43,6 +43,12 @@ pub(super) struct Record {
     /// The commit execution started from.
     #[serde(default)]
     pub(super) base_commit: Option<String>,
+    /// What the model is told about the repository (analysis, relevant files, template).
+    #[serde(default)]
+    pub(super) context: String,
+    /// The validation command a step gets by default.
+    #[serde(default)]
+    pub(super) test_command: String,
 }
 
 pub(super) fn runs_dir(settings: &Settings) -> PathBuf {
@@ -164,8 +170,8 @@ fn context_text(analysis: &Analysis, relevant: &[(String, String)]) -> String {
     out
 }
 
-fn read_answers(args: &RunArgs, questions: &[Question]) -> anyhow::Result<Vec<String>> {
-    if let Some(file) = &args.answers {
+fn read_answers(file: Option<&Path>, questions: &[Question]) -> anyhow::Result<Vec<String>> {
+    if let Some(file) = file {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("reading answers from {}", file.display()))?;
         return questions::answers_from(&text, questions.len());
@@ -261,77 +267,118 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let analysis = analyse(&settings.root, languages);
     let relevant = relevant_files(&settings, &args.task)?;
     let id = run_id(&args.task);
-    let mut run = Run::new(&id, &args.task);
-    let mut record = Record {
-        analysis: Some(serde_json::to_value(&analysis)?),
-        relevant: relevant.clone(),
-        todo: todo.display().to_string(),
-        ..Record::default()
-    };
-    run.save(&runs)?;
-    save_record(&settings, &id, &record)?;
-    eprintln!("run {id}: analysed ({} relevant files)", relevant.len());
-
-    let llm = Llm::new(
-        settings.llm(crate::commands::llm::flags_layer(&args.llm))?,
-        Some(settings.llm_metrics_path()),
-    )?
-    .for_run(&id);
+    let run = Run::new(&id, &args.task);
     let mut context = context_text(&analysis, &relevant);
     if let Some(template) = &template {
         context.push('\n');
         context.push_str(&template.guidance());
     }
+    let record = Record {
+        analysis: Some(serde_json::to_value(&analysis)?),
+        relevant: relevant.clone(),
+        todo: todo.display().to_string(),
+        context,
+        test_command: analysis
+            .test_commands
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "true".to_string()),
+        ..Record::default()
+    };
+    run.save(&runs)?;
+    save_record(&settings, &id, &record)?;
+    eprintln!("run {id}: analysed ({} relevant files)", relevant.len());
+    let mut open = OpenRun {
+        settings,
+        runs,
+        id,
+        run,
+        record,
+    };
+    continue_stages(&mut open, &args.llm, args.answers.as_deref())
+}
+
+/// Runs `sextant resume`: a run interrupted before its plan continues from the stage it
+/// reached (questions already asked are not asked again).
+pub fn resume(args: &ResumeArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let mut open = open_run(args.repo.as_deref(), args.run.as_deref(), global)?;
+    match open.run.state {
+        RunState::Analysed | RunState::Asked | RunState::Answered => {}
+        ref other => bail!(
+            "run {} is {}: resume continues runs stopped before their plan (`sextant execute` resumes execution)",
+            open.id,
+            other.name()
+        ),
+    }
+    continue_stages(&mut open, &args.llm, args.answers.as_deref())
+}
+
+/// Takes a run from wherever it stands before planning up to a written plan.
+fn continue_stages(
+    open: &mut OpenRun,
+    flags: &crate::cli::LlmFlags,
+    answers_file: Option<&Path>,
+) -> anyhow::Result<()> {
+    let OpenRun {
+        settings,
+        runs,
+        id,
+        run,
+        record,
+    } = open;
+    let llm = Llm::new(
+        settings.llm(crate::commands::llm::flags_layer(flags))?,
+        Some(settings.llm_metrics_path()),
+    )?
+    .for_run(id);
+    let task = run.task.clone();
     let fail = |run: &mut Run, reason: String| -> anyhow::Result<()> {
         run.advance(RunState::Failed { reason }, &Evidence::default())?;
-        run.save(&runs)
+        run.save(runs)
     };
-    let asked = match questions::ask(&llm, &args.task, &context) {
-        Ok(asked) => asked,
-        Err(error) => {
-            fail(&mut run, format!("{error:#}"))?;
-            return Err(error);
+    if run.state == RunState::Analysed {
+        match questions::ask(&llm, &task, &record.context) {
+            Ok(asked) => record.questions = asked,
+            Err(error) => {
+                fail(run, format!("{error:#}"))?;
+                return Err(error);
+            }
         }
-    };
-    record.questions = asked.clone();
-    run.advance(RunState::Asked, &evidence(&record, 0, None))?;
-    save_record(&settings, &id, &record)?;
-    run.save(&runs)?;
-    let mut shown = String::new();
-    for (index, question) in asked.iter().enumerate() {
-        let _ = writeln!(
-            shown,
-            "{}. {} [{}]",
-            index + 1,
-            question.question,
-            question.decision
-        );
-        for (n, option) in question.options.iter().enumerate() {
-            let _ = writeln!(shown, "     {}) {option}", n + 1);
-        }
+        run.advance(RunState::Asked, &evidence(record, 0, None))?;
+        save_record(settings, id, record)?;
+        run.save(runs)?;
     }
-    eprint!("{shown}");
-    record.answers = read_answers(args, &asked)?;
-    run.advance(RunState::Answered, &evidence(&record, 0, None))?;
-    save_record(&settings, &id, &record)?;
-    run.save(&runs)?;
-
-    let test_command = analysis
-        .test_commands
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "true".to_string());
+    if run.state == RunState::Asked {
+        let mut shown = String::new();
+        for (index, question) in record.questions.iter().enumerate() {
+            let _ = writeln!(
+                shown,
+                "{}. {} [{}]",
+                index + 1,
+                question.question,
+                question.decision
+            );
+            for (n, option) in question.options.iter().enumerate() {
+                let _ = writeln!(shown, "     {}) {option}", n + 1);
+            }
+        }
+        eprint!("{shown}");
+        record.answers = read_answers(answers_file, &record.questions)?;
+        run.advance(RunState::Answered, &evidence(record, 0, None))?;
+        save_record(settings, id, record)?;
+        run.save(runs)?;
+    }
     let planned = match planner::plan(
         &llm,
-        &args.task,
-        &context,
-        &asked,
+        &task,
+        &record.context,
+        &record.questions,
         &record.answers,
-        &test_command,
+        &record.test_command,
     ) {
         Ok(planned) => planned,
         Err(error) => {
-            fail(&mut run, format!("{error:#}"))?;
+            fail(run, format!("{error:#}"))?;
             return Err(error);
         }
     };
@@ -341,23 +388,16 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             let reason = format!(
                 "the plan needs {steps} steps (more than {SPLIT_ABOVE}): split the task into sub-tasks and run `sextant run` for each"
             );
-            fail(&mut run, reason.clone())?;
+            fail(run, reason.clone())?;
             bail!("{reason}");
         }
     };
-    let text = plan.render();
-    std::fs::write(&todo, &text).with_context(|| format!("writing {}", todo.display()))?;
-    let committed = commit_todo(
-        &settings.root,
-        &todo,
-        &format!("sextant: plan for {}", args.task),
-    )?;
-    run.advance(
-        RunState::Planned,
-        &evidence(&record, plan.steps.len(), None),
-    )?;
-    save_record(&settings, &id, &record)?;
-    run.save(&runs)?;
+    let todo = PathBuf::from(&record.todo);
+    std::fs::write(&todo, plan.render()).with_context(|| format!("writing {}", todo.display()))?;
+    let committed = commit_todo(&settings.root, &todo, &format!("sextant: plan for {task}"))?;
+    run.advance(RunState::Planned, &evidence(record, plan.steps.len(), None))?;
+    save_record(settings, id, record)?;
+    run.save(runs)?;
     print(&format!(
         "run {id}: planned {} steps in {}{}\nreview or edit it, then `sextant approve`\n",
         plan.steps.len(),

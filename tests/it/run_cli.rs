@@ -176,7 +176,7 @@ fn a_plan_of_more_than_fifteen_steps_is_refused() {
 }
 
 #[test]
-fn answers_are_required_and_the_plan_stays_inside_the_repository() {
+fn answers_are_required_a_waiting_run_resumes_and_the_plan_stays_inside_the_repository() {
     let repo = shop_repo();
     let root = repo.path();
     let server = start(vec![questions(false)]);
@@ -195,6 +195,28 @@ fn answers_are_required_and_the_plan_stays_inside_the_repository() {
         .expect("runs");
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--answers FILE"));
+    assert_eq!(run_state(root)["state"]["state"], "asked");
+    // The run waits at its questions; resume takes the answers and plans, asking nothing again.
+    let planner = start(vec![plan(5)]);
+    let resumed = stdout_of(sextant(root).args([
+        "resume",
+        "--answers",
+        "answers.txt",
+        "--provider",
+        "openai",
+        "--base-url",
+        &planner.url(),
+        "--model",
+        "tiny",
+    ]));
+    assert!(resumed.contains("planned 5 steps"), "{resumed}");
+    let chats = chat_bodies(&planner);
+    assert_eq!(chats.len(), 1);
+    assert!(chats[0].contains("database column"), "{}", chats[0]);
+    assert_eq!(run_state(root)["state"]["state"], "planned");
+    let again = sextant(root).arg("resume").output().expect("runs");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("`sextant execute` resumes execution"));
     let outside = sextant(root)
         .args([
             "run",
