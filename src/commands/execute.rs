@@ -165,6 +165,10 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     } else {
         if record.base_commit.is_none() {
             record.base_commit = Some(git(&root, &["rev-parse", "HEAD"])?.trim().to_string());
+            let branch = git(&root, &["branch", "--show-current"])?
+                .trim()
+                .to_string();
+            record.base_branch = (!branch.is_empty()).then_some(branch);
             save_record(&settings, &id, &record)?;
         }
         let branch = format!("sextant/{id}");
@@ -397,7 +401,26 @@ pub fn review(args: &crate::cli::ReviewArgs, global: &GlobalArgs) -> anyhow::Res
         let _ = write!(out, "\n{}", git(root, &["diff", &base, "HEAD"])?);
     }
     let all_done = plan.steps.iter().all(|s| s.done);
-    if all_done && run.state != RunState::Reviewed {
+    // Merged into the branch it started from: the run is done.
+    let merged = record.base_branch.as_deref().is_some_and(|base| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args([
+                "merge-base",
+                "--is-ancestor",
+                &format!("sextant/{id}"),
+                base,
+            ])
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if run.state == RunState::Reviewed && merged {
+        run.advance(RunState::Done, &evidence(&record, plan.steps.len(), None))?;
+        run.save(&runs)?;
+        let _ = writeln!(out, "\ndone: sextant/{id} is merged");
+    }
+    if all_done && matches!(run.state, RunState::Executing { .. }) {
         run.advance(
             RunState::Reviewed,
             &evidence(&record, plan.steps.len(), None),

@@ -43,6 +43,9 @@ pub(super) struct Record {
     /// The commit execution started from.
     #[serde(default)]
     pub(super) base_commit: Option<String>,
+    /// The branch execution started from (where the run's branch is merged back).
+    #[serde(default)]
+    pub(super) base_branch: Option<String>,
     /// What the model is told about the repository (analysis, relevant files, template).
     #[serde(default)]
     pub(super) context: String,

@@ -393,3 +393,34 @@ fn a_declined_step_pauses_the_run_where_it_stands() {
     assert!(git(root, &["log", "--format=%s"]).contains("step 1/5: Add f1"));
     assert!(only_run_state(root).contains("\"executing\""));
 }
+
+#[test]
+fn a_reviewed_run_is_done_once_its_branch_is_merged() {
+    let dir = repo();
+    let root = dir.path();
+    let mut replies = vec![questions(), plan()];
+    replies.extend((1..=STEPS).map(|k| add(k, k)));
+    let server = server(replies);
+    plan_and_approve(root, &server);
+    assert!(execute(root, &server, &[]).status.success());
+    let review = stdout_of(sextant(root).args(["review", "--stat"]));
+    assert!(
+        review.contains("reviewed:") && !review.contains("is merged"),
+        "{review}"
+    );
+    let branch = git(root, &["branch", "--show-current"]).trim().to_string();
+    git(root, &["checkout", "--quiet", "main"]);
+    git(
+        root,
+        &["merge", "--quiet", "--no-ff", "-m", "merge", &branch],
+    );
+    let done = stdout_of(sextant(root).args(["review", "--stat"]));
+    assert!(
+        done.contains(&format!("done: {branch} is merged")),
+        "{done}"
+    );
+    assert!(only_run_state(root).contains("\"done\""));
+    let rollback = sextant(root).arg("rollback").output().expect("runs");
+    assert_eq!(rollback.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&rollback.stderr).contains("the run is finished"));
+}
