@@ -64,6 +64,13 @@ fn add(k: usize, value: usize) -> Reply {
     ))
 }
 
+/// Questions, the plan, then a correct edit for every step.
+fn every_step_right() -> Vec<Reply> {
+    let mut replies = vec![questions(), plan()];
+    replies.extend((1..=STEPS).map(|k| add(k, k)));
+    replies
+}
+
 fn server(replies: Vec<Reply>) -> ReplayServer {
     ReplayServer::start(Script {
         models: vec!["tiny".into()],
@@ -114,9 +121,7 @@ fn execute(root: &Path, server: &ReplayServer, extra: &[&str]) -> std::process::
 fn every_step_is_validated_committed_and_ticked() {
     let dir = repo();
     let root = dir.path();
-    let mut replies = vec![questions(), plan()];
-    replies.extend((1..=STEPS).map(|k| add(k, k)));
-    let server = server(replies);
+    let server = server(every_step_right());
     plan_and_approve(root, &server);
     let output = execute(root, &server, &[]);
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -231,9 +236,7 @@ fn a_step_that_keeps_failing_stops_the_run_with_earlier_steps_intact() {
 fn a_dry_run_prints_the_whole_diff_and_writes_nothing() {
     let dir = repo();
     let root = dir.path();
-    let mut replies = vec![questions(), plan()];
-    replies.extend((1..=STEPS).map(|k| add(k, k)));
-    let server = server(replies);
+    let server = server(every_step_right());
     plan_and_approve(root, &server);
     let head = git(root, &["rev-parse", "HEAD"]);
     let output = execute(root, &server, &["--dry-run"]);
@@ -398,9 +401,7 @@ fn a_declined_step_pauses_the_run_where_it_stands() {
 fn a_reviewed_run_is_done_once_its_branch_is_merged() {
     let dir = repo();
     let root = dir.path();
-    let mut replies = vec![questions(), plan()];
-    replies.extend((1..=STEPS).map(|k| add(k, k)));
-    let server = server(replies);
+    let server = server(every_step_right());
     plan_and_approve(root, &server);
     assert!(execute(root, &server, &[]).status.success());
     let review = stdout_of(sextant(root).args(["review", "--stat"]));
