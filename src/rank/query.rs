@@ -41,6 +41,9 @@ pub struct TaskQuery {
     pub paths: Vec<String>,
     /// Quoted strings, without the quotes.
     pub quoted: Vec<String>,
+    /// The component a task is scoped to by a leading `name:` or `[name]` (`tsdb: fix …`,
+    /// `[mypyc] …`), a common convention in commit subjects and issue titles.
+    pub scope: Option<String>,
 }
 
 impl TaskQuery {
@@ -50,6 +53,7 @@ impl TaskQuery {
             text: text.to_string(),
             ..TaskQuery::default()
         };
+        query.scope = leading_scope(text);
         let (quoted, rest) = split_quoted(text);
         for phrase in quoted {
             // A backticked single token is code, not a phrase to find verbatim.
@@ -87,6 +91,19 @@ impl TaskQuery {
 /// as evidence).
 pub fn is_filler(word: &str) -> bool {
     word.len() < 2 || FILLER.contains(&word)
+}
+
+/// `tsdb` from `tsdb: fix …` or `[mypyc] …`: one word, no path separators.
+fn leading_scope(text: &str) -> Option<String> {
+    let first = text.split_whitespace().next()?;
+    let word = first
+        .strip_suffix(':')
+        .or_else(|| first.strip_prefix('[').and_then(|f| f.strip_suffix(']')))?;
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    plain.then(|| word.to_lowercase())
 }
 
 fn push_unique(list: &mut Vec<String>, value: String) {
@@ -220,6 +237,20 @@ mod tests {
         let query = TaskQuery::parse("The `Verifier` must reject expired tokens in auth/jwt.py");
         assert_eq!(query.words, ["reject", "expired", "tokens"]);
         assert_eq!(query.identifiers, ["Verifier"]);
+    }
+
+    #[test]
+    fn a_leading_component_is_the_scope() {
+        assert_eq!(
+            TaskQuery::parse("tsdb: fix compaction").scope.as_deref(),
+            Some("tsdb")
+        );
+        assert_eq!(
+            TaskQuery::parse("[mypyc] Speed up calls").scope.as_deref(),
+            Some("mypyc")
+        );
+        assert_eq!(TaskQuery::parse("discovery/kubernetes: fix").scope, None);
+        assert_eq!(TaskQuery::parse("fix the tsdb").scope, None);
     }
 
     #[test]

@@ -70,6 +70,10 @@ fn named_identifiers_and_paths_come_first() {
     );
     let by_path = why_json(repo.path(), &["tidy up app/config.py"]);
     assert_eq!(paths(&by_path)[0], "app/config.py");
+    // A leading `component:` scopes the task to that directory.
+    let by_scope = why_json(repo.path(), &["auth: rotate the signing secret"]);
+    let top2: Vec<String> = paths(&by_scope).into_iter().take(2).collect();
+    assert!(top2.iter().all(|p| p.starts_with("app/auth/")), "{top2:?}");
     let by_words = why_json(
         repo.path(),
         &["refund the payment when an order is cancelled"],
