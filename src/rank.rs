@@ -7,9 +7,11 @@
 //! - **whole file**: BM25 over whole files, normalised: files about the task as a whole;
 //! - **symbols**: the task names an identifier (`verify_token`, `JoinSet::spawn`) that a file
 //!   defines;
-//! - **paths**: the task names a file or directory;
+//! - **paths**: the task names a file or directory, or starts with a component (`tsdb: …`)
+//!   that names a directory;
 //! - **graph**: files linked (calls, references, imports) to the best lexical matches, by
-//!   edge weight: what the matches use and what uses them.
+//!   edge weight: what the matches use and what uses them;
+//! - **vectors**: the task's embedding near the file's definitions (when the index has them).
 //!
 //! The fused score is the weighted sum; each weight is a named constant whose value was chosen
 //! on the development benchmark (`sextant eval` over tokio, mypy and prometheus, recorded in
