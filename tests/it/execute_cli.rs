@@ -5,9 +5,11 @@
 use std::path::Path;
 
 use serde_json::json;
-use sextant::llm::replay::{ReplayServer, Reply, Script};
+use sextant::llm::replay::{ReplayServer, Reply};
 
-use crate::support::{chat_bodies, git, only_run_state, sextant, stdout_of};
+use crate::support::{
+    chat_bodies, fails_with, git, only_run_state, sextant, stdout_of, tiny_model,
+};
 
 const STEPS: usize = 5;
 
@@ -71,15 +73,6 @@ fn every_step_right() -> Vec<Reply> {
     replies
 }
 
-fn server(replies: Vec<Reply>) -> ReplayServer {
-    ReplayServer::start(Script {
-        models: vec!["tiny".into()],
-        replies,
-        require_api_key: None,
-    })
-    .expect("replay server")
-}
-
 fn llm_args(server: &ReplayServer) -> Vec<String> {
     [
         "--provider",
@@ -121,7 +114,7 @@ fn execute(root: &Path, server: &ReplayServer, extra: &[&str]) -> std::process::
 fn every_step_is_validated_committed_and_ticked() {
     let dir = repo();
     let root = dir.path();
-    let server = server(every_step_right());
+    let server = tiny_model(every_step_right());
     plan_and_approve(root, &server);
     let output = execute(root, &server, &[]);
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -167,7 +160,7 @@ fn a_failing_step_is_fixed_on_retry_with_the_failure_fed_back() {
     let root = dir.path();
     let mut replies = vec![questions(), plan(), add(1, 42), add(1, 1)];
     replies.extend((2..=STEPS).map(|k| add(k, k)));
-    let server = server(replies);
+    let server = tiny_model(replies);
     plan_and_approve(root, &server);
     let output = execute(root, &server, &[]);
     assert!(
@@ -194,7 +187,7 @@ fn a_failing_step_is_fixed_on_retry_with_the_failure_fed_back() {
 fn a_step_that_keeps_failing_stops_the_run_with_earlier_steps_intact() {
     let dir = repo();
     let root = dir.path();
-    let server = server(vec![
+    let server = tiny_model(vec![
         questions(),
         plan(),
         add(1, 1),
@@ -204,12 +197,7 @@ fn a_step_that_keeps_failing_stops_the_run_with_earlier_steps_intact() {
     ]);
     plan_and_approve(root, &server);
     let output = execute(root, &server, &[]);
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("step 2 (Add f2) failed 3 times"),
-        "{stderr}"
-    );
+    fails_with(&output, "step 2 (Add f2) failed 3 times");
     let log = git(root, &["log", "--format=%s"]);
     assert!(
         log.contains("step 1/5: Add f1") && !log.contains("step 2/5"),
@@ -236,7 +224,7 @@ fn a_step_that_keeps_failing_stops_the_run_with_earlier_steps_intact() {
 fn a_dry_run_prints_the_whole_diff_and_writes_nothing() {
     let dir = repo();
     let root = dir.path();
-    let server = server(every_step_right());
+    let server = tiny_model(every_step_right());
     plan_and_approve(root, &server);
     let head = git(root, &["rev-parse", "HEAD"]);
     let output = execute(root, &server, &["--dry-run"]);
@@ -262,7 +250,7 @@ fn a_dry_run_prints_the_whole_diff_and_writes_nothing() {
 fn execution_needs_an_approved_unchanged_plan() {
     let dir = repo();
     let root = dir.path();
-    let server = server(vec![questions(), plan()]);
+    let server = tiny_model(vec![questions(), plan()]);
     stdout_of(
         sextant(root)
             .args([
@@ -274,22 +262,17 @@ fn execution_needs_an_approved_unchanged_plan() {
             .args(llm_args(&server)),
     );
     let output = execute(root, &server, &[]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("only an approved plan can be executed")
-    );
+    fails_with(&output, "only an approved plan can be executed");
     stdout_of(sextant(root).arg("approve"));
     // Per-step confirmation needs someone at a terminal.
     let confirm = execute(root, &server, &["--confirm-steps"]);
-    assert_eq!(confirm.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&confirm.stderr).contains("needs a terminal"));
+    fails_with(&confirm, "needs a terminal");
     let todo = root.join("TODO.md");
     let text = std::fs::read_to_string(&todo).expect("todo");
     std::fs::write(&todo, text.replace("Add f3", "Add the third helper")).expect("write");
     git(root, &["commit", "--quiet", "-am", "edit plan"]);
     let output = execute(root, &server, &[]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("changed since it was approved"));
+    fails_with(&output, "changed since it was approved");
 }
 
 #[test]
@@ -298,7 +281,7 @@ fn a_killed_execution_resumes_at_the_interrupted_step() {
     let root = dir.path();
     let mut stalled = add(3, 3);
     stalled.delay_ms = 60_000;
-    let first = server(vec![questions(), plan(), add(1, 1), add(2, 2), stalled]);
+    let first = tiny_model(vec![questions(), plan(), add(1, 1), add(2, 2), stalled]);
     plan_and_approve(root, &first);
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("sextant"))
         .current_dir(root)
@@ -321,7 +304,7 @@ fn a_killed_execution_resumes_at_the_interrupted_step() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     child.kill().expect("kill");
     child.wait().expect("wait");
-    let second = server((3..=STEPS).map(|k| add(k, k)).collect());
+    let second = tiny_model((3..=STEPS).map(|k| add(k, k)).collect());
     let output = execute(root, &second, &[]);
     assert!(
         output.status.success(),
@@ -346,7 +329,7 @@ fn an_edit_outside_the_repository_is_refused_and_fed_back() {
         Reply::text("../evil.py\n<<<<<<< SEARCH\n=======\nprint('escaped')\n>>>>>>> REPLACE\n");
     let mut replies = vec![questions(), plan(), evil, add(1, 1)];
     replies.extend((2..=STEPS).map(|k| add(k, k)));
-    let server = server(replies);
+    let server = tiny_model(replies);
     plan_and_approve(root, &server);
     let output = execute(root, &server, &[]);
     assert!(
@@ -368,7 +351,7 @@ fn a_declined_step_pauses_the_run_where_it_stands() {
     // `script` gives the command a terminal to be asked on (util-linux, on every Debian).
     let dir = repo();
     let root = dir.path();
-    let server = server(vec![questions(), plan(), add(1, 1)]);
+    let server = tiny_model(vec![questions(), plan(), add(1, 1)]);
     plan_and_approve(root, &server);
     let binary = assert_cmd::cargo::cargo_bin("sextant");
     let command = format!(
@@ -401,7 +384,7 @@ fn a_declined_step_pauses_the_run_where_it_stands() {
 fn a_reviewed_run_is_done_once_its_branch_is_merged() {
     let dir = repo();
     let root = dir.path();
-    let server = server(every_step_right());
+    let server = tiny_model(every_step_right());
     plan_and_approve(root, &server);
     assert!(execute(root, &server, &[]).status.success());
     let review = stdout_of(sextant(root).args(["review", "--stat"]));
@@ -422,6 +405,5 @@ fn a_reviewed_run_is_done_once_its_branch_is_merged() {
     );
     assert!(only_run_state(root).contains("\"done\""));
     let rollback = sextant(root).arg("rollback").output().expect("runs");
-    assert_eq!(rollback.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&rollback.stderr).contains("the run is finished"));
+    fails_with(&rollback, "the run is finished");
 }

@@ -6,9 +6,11 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use sextant::llm::replay::{ReplayServer, Reply, Script};
+use sextant::llm::replay::{ReplayServer, Reply};
 
-use crate::support::{chat_bodies, copy_fixture, git, only_run_state, sextant, stdout_of};
+use crate::support::{
+    chat_bodies, copy_fixture, fails_with, git, only_run_state, sextant, stdout_of, tiny_model,
+};
 
 /// The shop fixture as a committed git repository, indexed, with an answers file.
 fn shop_repo() -> tempfile::TempDir {
@@ -59,15 +61,6 @@ fn plan(steps: usize) -> Reply {
     )
 }
 
-fn start(replies: Vec<Reply>) -> ReplayServer {
-    ReplayServer::start(Script {
-        models: vec!["tiny".into()],
-        replies,
-        require_api_key: None,
-    })
-    .expect("replay server")
-}
-
 fn run_command(root: &Path, server: &ReplayServer) -> assert_cmd::Command {
     let mut command = sextant(root);
     command.args([
@@ -93,7 +86,7 @@ fn run_state(root: &Path) -> Value {
 fn vague_questions_are_rejected_then_the_plan_is_written_committed_and_approved() {
     let repo = shop_repo();
     let root = repo.path();
-    let server = start(vec![questions(true), questions(false), plan(6)]);
+    let server = tiny_model(vec![questions(true), questions(false), plan(6)]);
     let out = stdout_of(&mut run_command(root, &server));
     assert!(out.contains("planned 6 steps"), "{out}");
     let chats = chat_bodies(&server);
@@ -124,15 +117,14 @@ fn vague_questions_are_rejected_then_the_plan_is_written_committed_and_approved(
     assert_eq!(run_state(root)["state"]["state"], "approved");
     // Approving twice is refused by the state machine.
     let again = sextant(root).arg("approve").output().expect("runs");
-    assert_eq!(again.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&again.stderr).contains("only a planned run can be approved"));
+    fails_with(&again, "only a planned run can be approved");
 }
 
 #[test]
 fn an_edited_plan_is_revalidated_before_approval() {
     let repo = shop_repo();
     let root = repo.path();
-    let server = start(vec![questions(false), plan(5)]);
+    let server = tiny_model(vec![questions(false), plan(5)]);
     stdout_of(&mut run_command(root, &server));
     let todo = root.join("TODO.md");
     let text = std::fs::read_to_string(&todo).expect("read");
@@ -140,12 +132,7 @@ fn an_edited_plan_is_revalidated_before_approval() {
     let broken = text.replacen("- Validate: `python -m pytest -q`\n", "", 2);
     std::fs::write(&todo, &broken).expect("write");
     let refused = sextant(root).arg("approve").output().expect("runs");
-    assert_eq!(refused.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(
-        stderr.contains("step 1 has no validation command"),
-        "{stderr}"
-    );
+    fails_with(&refused, "step 1 has no validation command");
     assert_eq!(run_state(root)["state"]["state"], "planned");
     // A valid edit is shown and approved.
     std::fs::write(
@@ -166,11 +153,9 @@ fn an_edited_plan_is_revalidated_before_approval() {
 fn a_plan_of_more_than_fifteen_steps_is_refused() {
     let repo = shop_repo();
     let root = repo.path();
-    let server = start(vec![questions(false), plan(16)]);
+    let server = tiny_model(vec![questions(false), plan(16)]);
     let output = run_command(root, &server).output().expect("runs");
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("split the task into sub-tasks"), "{stderr}");
+    fails_with(&output, "split the task into sub-tasks");
     assert_eq!(run_state(root)["state"]["state"], "failed");
     assert!(!root.join("TODO.md").exists());
 }
@@ -179,7 +164,7 @@ fn a_plan_of_more_than_fifteen_steps_is_refused() {
 fn answers_are_required_a_waiting_run_resumes_and_the_plan_stays_inside_the_repository() {
     let repo = shop_repo();
     let root = repo.path();
-    let server = start(vec![questions(false)]);
+    let server = tiny_model(vec![questions(false)]);
     let output = sextant(root)
         .args([
             "run",
@@ -193,11 +178,10 @@ fn answers_are_required_a_waiting_run_resumes_and_the_plan_stays_inside_the_repo
         ])
         .output()
         .expect("runs");
-    assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--answers FILE"));
+    fails_with(&output, "--answers FILE");
     assert_eq!(run_state(root)["state"]["state"], "asked");
     // The run waits at its questions; resume takes the answers and plans, asking nothing again.
-    let planner = start(vec![plan(5)]);
+    let planner = tiny_model(vec![plan(5)]);
     let resumed = stdout_of(sextant(root).args([
         "resume",
         "--answers",
@@ -215,8 +199,7 @@ fn answers_are_required_a_waiting_run_resumes_and_the_plan_stays_inside_the_repo
     assert!(chats[0].contains("database column"), "{}", chats[0]);
     assert_eq!(run_state(root)["state"]["state"], "planned");
     let again = sextant(root).arg("resume").output().expect("runs");
-    assert_eq!(again.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&again.stderr).contains("`sextant execute` resumes execution"));
+    fails_with(&again, "`sextant execute` resumes execution");
     let outside = sextant(root)
         .args([
             "run",
@@ -228,15 +211,14 @@ fn answers_are_required_a_waiting_run_resumes_and_the_plan_stays_inside_the_repo
         ])
         .output()
         .expect("runs");
-    assert_eq!(outside.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&outside.stderr).contains("outside the repository"));
+    fails_with(&outside, "outside the repository");
 }
 
 #[test]
 fn a_template_guides_the_questions_and_the_plan() {
     let repo = shop_repo();
     let root = repo.path();
-    let server = start(vec![questions(false), plan(5)]);
+    let server = tiny_model(vec![questions(false), plan(5)]);
     let output = run_command(root, &server)
         .args(["--template", "add-caching"])
         .output()
@@ -258,6 +240,5 @@ fn a_template_guides_the_questions_and_the_plan() {
         .args(["--template", "make-coffee"])
         .output()
         .expect("runs");
-    assert_eq!(unknown.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("add-endpoint, add-tests"));
+    fails_with(&unknown, "add-endpoint, add-tests");
 }

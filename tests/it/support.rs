@@ -126,3 +126,20 @@ pub fn only_run_state(root: &Path) -> String {
         .expect("a run");
     std::fs::read_to_string(run.path().join("run.json")).expect("run.json")
 }
+
+/// A replay server on loopback offering model `tiny` and answering with `replies` in order.
+pub fn tiny_model(replies: Vec<sextant::llm::replay::Reply>) -> sextant::llm::replay::ReplayServer {
+    sextant::llm::replay::ReplayServer::start(sextant::llm::replay::Script {
+        models: vec!["tiny".into()],
+        replies,
+        require_api_key: None,
+    })
+    .expect("replay server")
+}
+
+/// Asserts that a run failed with exit code 1 and that its stderr says `expected`.
+pub fn fails_with(output: &std::process::Output, expected: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+}
