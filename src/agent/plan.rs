@@ -174,10 +174,17 @@ impl Plan {
                 steps.len()
             ));
         }
+        let mut titles = std::collections::HashMap::new();
         for (index, step) in steps.iter().enumerate() {
             let n = index + 1;
             if step.title.is_empty() {
                 problems.push(format!("step {n} has no title"));
+            } else if let Some(first) = titles.insert(step.title.to_lowercase(), n) {
+                titles.insert(step.title.to_lowercase(), first);
+                problems.push(format!(
+                    "step {n} repeats step {first} ({:?}): each step does something different",
+                    step.title
+                ));
             }
             if step.files.is_empty() {
                 problems.push(format!("step {n} names no files"));
@@ -244,6 +251,16 @@ mod tests {
             "{huge}"
         );
         assert!(Plan::parse(&plan(12).render()).is_ok());
+    }
+
+    #[test]
+    fn a_step_that_repeats_another_is_refused() {
+        let text = plan(5).render().replace("step number 4", "Step number 2");
+        let error = Plan::parse(&text).expect_err("repeated step");
+        assert!(
+            error.to_string().contains("step 4 repeats step 2"),
+            "{error}"
+        );
     }
 
     #[test]

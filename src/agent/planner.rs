@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::plan::{Plan, SPLIT_ABOVE, Step};
+use super::plan::{MIN_STEPS, Plan, SPLIT_ABOVE, Step};
 use super::questions::Question;
 use crate::llm::structured::chat_until_accepted;
 use crate::llm::{Llm, Message, OutputSchema};
@@ -28,9 +28,11 @@ struct Reply {
     impact: String,
 }
 
-/// The schema a plan reply must follow. Step counts are checked in code (a plan of more than
-/// 15 steps must be refused with a reason, not silently cut by the schema, so the schema lets
-/// one step more through).
+/// The schema a plan reply must follow. Every string and list is bounded and no extra keys
+/// are allowed, so a server that compiles the schema into a grammar (llama.cpp) must close the
+/// JSON within a known length: a small model cannot ramble forever. The upper step count is
+/// checked in code (a plan of more than 15 steps must be refused with a reason, not silently
+/// cut by the schema, so the schema lets one step more through).
 pub fn schema() -> OutputSchema {
     OutputSchema {
         name: "plan".into(),
@@ -39,23 +41,25 @@ pub fn schema() -> OutputSchema {
             "properties": {
                 "steps": {
                     "type": "array",
-                    "minItems": 1,
+                    "minItems": MIN_STEPS,
                     "maxItems": SPLIT_ABOVE + 1,
                     "items": {
                         "type": "object",
                         "properties": {
-                            "title": { "type": "string", "maxLength": 80 },
-                            "files": { "type": "array", "minItems": 1, "maxItems": 4, "items": { "type": "string", "maxLength": 80 } },
-                            "tests": { "type": "array", "maxItems": 3, "items": { "type": "string", "maxLength": 80 } },
+                            "title": { "type": "string", "minLength": 3, "maxLength": 80 },
+                            "files": { "type": "array", "minItems": 1, "maxItems": 4, "items": { "type": "string", "minLength": 1, "maxLength": 80 } },
+                            "tests": { "type": "array", "maxItems": 3, "items": { "type": "string", "minLength": 1, "maxLength": 80 } },
                             "validate": { "type": "string", "maxLength": 80 },
-                            "rollback": { "type": "string", "maxLength": 80 }
+                            "rollback": { "type": "string", "minLength": 3, "maxLength": 80 }
                         },
-                        "required": ["title", "files", "tests", "validate", "rollback"]
+                        "required": ["title", "files", "tests", "validate", "rollback"],
+                        "additionalProperties": false
                     }
                 },
-                "impact": { "type": "string", "maxLength": 600 }
+                "impact": { "type": "string", "minLength": 10, "maxLength": 600 }
             },
-            "required": ["steps", "impact"]
+            "required": ["steps", "impact"],
+            "additionalProperties": false
         }),
     }
 }
@@ -72,21 +76,21 @@ pub enum Planned {
     },
 }
 
-/// Asks for a plan of 5–12 steps; invalid plans go back with every problem named.
-pub fn plan(
-    llm: &Llm,
+/// The conversation that asks for a plan: the rules in the system message, then the task, what
+/// is known about the repository and the decisions the user made.
+pub fn messages(
     task: &str,
     context: &str,
     questions: &[Question],
     answers: &[String],
     test_command: &str,
-) -> anyhow::Result<Planned> {
+) -> Vec<Message> {
     let decisions: String = questions
         .iter()
         .zip(answers)
         .map(|(q, a)| format!("- {} ({}): {a}\n", q.question, q.decision))
         .collect();
-    let messages = vec![
+    vec![
         Message::system(format!(
             "You are a senior engineer planning a change. Write a plan of 5 to 12 small steps. \
              Each step lists the files to change or create, the tests to add, the command that \
@@ -96,7 +100,19 @@ pub fn plan(
         Message::user(format!(
             "Task: {task}\n\nRepository:\n{context}\n\nDecisions:\n{decisions}"
         )),
-    ];
+    ]
+}
+
+/// Asks for a plan of 5–12 steps; invalid plans go back with every problem named.
+pub fn plan(
+    llm: &Llm,
+    task: &str,
+    context: &str,
+    questions: &[Question],
+    answers: &[String],
+    test_command: &str,
+) -> anyhow::Result<Planned> {
+    let messages = messages(task, context, questions, answers, test_command);
     chat_until_accepted(
         llm,
         messages,
@@ -115,15 +131,15 @@ pub fn plan(
                     .steps
                     .into_iter()
                     .map(|s| Step {
-                        title: s.title,
-                        files: s.files,
-                        tests: s.tests,
+                        title: one_line(&s.title),
+                        files: distinct(s.files.iter().map(|f| one_line(f))),
+                        tests: s.tests.iter().map(|t| one_line(t)).collect(),
                         validate: if s.validate.trim().is_empty() {
                             test_command.to_string()
                         } else {
-                            s.validate
+                            one_line(&s.validate)
                         },
-                        rollback: s.rollback,
+                        rollback: one_line(&s.rollback),
                         done: false,
                     })
                     .collect(),
@@ -136,4 +152,51 @@ pub fn plan(
                 })
         },
     )
+}
+
+/// A model's field as one line: TODO.md is line-oriented, so a newline inside a title or a
+/// path would start a new (bogus) line when the plan is rendered.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The items in their first-seen order, each once.
+fn distinct(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    items.filter(|item| seen.insert(item.clone())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_kept_on_one_line() {
+        assert_eq!(
+            one_line("  add\n### 9. [ ] injected\tstep "),
+            "add ### 9. [ ] injected step"
+        );
+    }
+
+    #[test]
+    fn the_schema_bounds_every_string_and_list() {
+        fn check(value: &serde_json::Value, at: &str) {
+            match value["type"].as_str() {
+                Some("string") => assert!(value["maxLength"].is_u64(), "{at} unbounded"),
+                Some("array") => {
+                    assert!(value["maxItems"].is_u64(), "{at} unbounded");
+                    check(&value["items"], &format!("{at}[]"));
+                }
+                Some("object") => {
+                    assert_eq!(value["additionalProperties"], false, "{at} open");
+                    for (key, field) in value["properties"].as_object().into_iter().flatten() {
+                        check(field, &format!("{at}.{key}"));
+                    }
+                }
+                other => panic!("{at}: unexpected type {other:?}"),
+            }
+        }
+        check(&schema().schema, "plan");
+        check(&crate::agent::questions::schema().schema, "questions");
+    }
 }

@@ -40,20 +40,22 @@ pub fn schema() -> OutputSchema {
                     "items": {
                         "type": "object",
                         "properties": {
-                            "question": { "type": "string", "maxLength": 200 },
-                            "decision": { "type": "string", "maxLength": 60 },
+                            "question": { "type": "string", "minLength": 10, "maxLength": 200 },
+                            "decision": { "type": "string", "minLength": 3, "maxLength": 60 },
                             "options": {
                                 "type": "array",
                                 "minItems": 2,
                                 "maxItems": 4,
-                                "items": { "type": "string", "maxLength": 80 }
+                                "items": { "type": "string", "minLength": 1, "maxLength": 80 }
                             }
                         },
-                        "required": ["question", "decision", "options"]
+                        "required": ["question", "decision", "options"],
+                        "additionalProperties": false
                     }
                 }
             },
-            "required": ["questions"]
+            "required": ["questions"],
+            "additionalProperties": false
         }),
     }
 }
@@ -98,6 +100,14 @@ pub fn vagueness(question: &Question) -> Option<String> {
             question.question
         ));
     }
+    let distinct: std::collections::HashSet<String> =
+        options.iter().map(|o| normalised(o)).collect();
+    if distinct.len() < options.len() {
+        return Some(format!(
+            "{:?} offers the same option twice",
+            question.question
+        ));
+    }
     if question.question.split_whitespace().count() < 4 {
         return Some(format!(
             "{:?} is too short to be specific",
@@ -107,20 +117,65 @@ pub fn vagueness(question: &Question) -> Option<String> {
     None
 }
 
-/// Asks the model for 2–4 specific questions about `task` given `context`; vague sets are
-/// sent back with the reasons, up to [`MAX_ATTEMPTS`] times.
-pub fn ask(llm: &Llm, task: &str, context: &str) -> anyhow::Result<Vec<Question>> {
-    let messages = vec![
+/// Lower-case words only: what two texts must not share to count as different.
+fn normalised(text: &str) -> String {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Questions that repeat an earlier one (same wording or same decision): each question must
+/// settle a different decision, or the user answers the same thing twice.
+pub fn repeats(questions: &[Question]) -> Vec<String> {
+    let mut seen_questions = std::collections::HashSet::new();
+    let mut seen_decisions = std::collections::HashSet::new();
+    let mut problems = Vec::new();
+    for (index, question) in questions.iter().enumerate() {
+        let same_text = !seen_questions.insert(normalised(&question.question));
+        let same_decision = !seen_decisions.insert(normalised(&question.decision));
+        if same_text || same_decision {
+            problems.push(format!(
+                "question {} repeats an earlier {} ({:?})",
+                index + 1,
+                if same_text { "question" } else { "decision" },
+                if same_text {
+                    &question.question
+                } else {
+                    &question.decision
+                }
+            ));
+        }
+    }
+    problems
+}
+
+/// The conversation that asks for questions: the rules and an example in the system message,
+/// then the task and what is known about the repository.
+pub fn messages(task: &str, context: &str) -> Vec<Message> {
+    vec![
         Message::system(
             "You are a senior engineer preparing to change a repository. Before planning, ask 2 to 4 \
              clarifying questions. Each question must name one concrete decision the task leaves \
              open and offer 2 to 4 specific options. Never ask vague questions such as \"what are \
-             your requirements?\". Reply with JSON only.",
+             your requirements?\". Reply with JSON only, shaped like this example for the task \
+             \"rate-limit the login endpoint\": {\"questions\": [{\"question\": \"Where should the \
+             per-user attempt counters be kept?\", \"decision\": \"counter store\", \"options\": \
+             [\"in-process memory\", \"Redis\"]}, {\"question\": \"What should a client over the \
+             limit receive?\", \"decision\": \"limit response\", \"options\": [\"HTTP 429 with \
+             Retry-After\", \"a silent delay\"]}]}",
         ),
         Message::user(format!(
             "Task: {task}\n\nWhat we know about the repository:\n{context}"
         )),
-    ];
+    ]
+}
+
+/// Asks the model for 2–4 specific questions about `task` given `context`; vague sets are
+/// sent back with the reasons, up to [`MAX_ATTEMPTS`] times.
+pub fn ask(llm: &Llm, task: &str, context: &str) -> anyhow::Result<Vec<Question>> {
+    let messages = messages(task, context);
     chat_until_accepted(
         llm,
         messages,
@@ -130,6 +185,7 @@ pub fn ask(llm: &Llm, task: &str, context: &str) -> anyhow::Result<Vec<Question>
         |reply: Reply| {
             let questions = reply.questions;
             let mut problems: Vec<String> = questions.iter().filter_map(vagueness).collect();
+            problems.extend(repeats(&questions));
             if !(2..=4).contains(&questions.len()) {
                 problems.push(format!("{} questions; ask 2 to 4", questions.len()));
             }
@@ -172,6 +228,18 @@ mod tests {
             decision: "cache store".into(),
             options: options.iter().map(|o| o.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn repeated_questions_and_options_are_caught() {
+        let cache = question("Where should cached orders live?", &["Redis", "memory"]);
+        let mut same_decision = question("How long should cached orders live?", &["1 min", "1 h"]);
+        assert!(repeats(&[cache.clone(), same_decision.clone()])[0].contains("decision"));
+        same_decision.decision = "cache lifetime".into();
+        assert!(repeats(&[cache.clone(), same_decision]).is_empty());
+        assert!(repeats(&[cache.clone(), cache])[0].contains("repeats an earlier question"));
+        let twice = question("Where should cached orders live?", &["Redis", " redis"]);
+        assert!(vagueness(&twice).is_some_and(|why| why.contains("same option twice")));
     }
 
     #[test]

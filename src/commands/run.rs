@@ -430,6 +430,83 @@ fn latest_run(runs: &Path) -> anyhow::Result<String> {
         .context("no runs yet: start one with `sextant run \"TASK\"`")
 }
 
+/// Where the newest run stands, for `sextant status`.
+#[derive(Debug, Serialize)]
+pub struct RunStatus {
+    /// Run id.
+    pub id: String,
+    /// The task.
+    pub task: String,
+    /// State name (`planned`, `executing step 3`, `failed`, …).
+    pub state: String,
+    /// Why it failed, when it did.
+    pub failure: Option<String>,
+    /// Steps ticked in TODO.md, when it holds a readable plan.
+    pub steps_done: Option<usize>,
+    /// Steps in TODO.md, when it holds a readable plan.
+    pub steps_total: Option<usize>,
+    /// When the run last changed state (seconds since the Unix epoch).
+    pub updated_at_unix: u64,
+    /// What the user does next.
+    pub next: String,
+}
+
+/// The newest run's status, or `None` when no run was started here.
+pub(super) fn newest_run_status(settings: &Settings) -> anyhow::Result<Option<RunStatus>> {
+    let runs = runs_dir(settings);
+    if !runs.is_dir() {
+        return Ok(None);
+    }
+    let Ok(id) = latest_run(&runs) else {
+        return Ok(None);
+    };
+    let run = Run::load(&runs, &id)?;
+    let record = load_record(settings, &id).unwrap_or_default();
+    let plan = (!record.todo.is_empty())
+        .then(|| std::fs::read_to_string(&record.todo).ok())
+        .flatten()
+        .and_then(|text| Plan::parse(&text).ok());
+    let next = match &run.state {
+        RunState::Analysed | RunState::Asked => {
+            "answer the questions: `sextant resume --answers FILE` (or at the terminal)".into()
+        }
+        RunState::Answered => "`sextant resume` writes the plan".into(),
+        RunState::Planned => format!(
+            "review or edit {}, then `sextant approve`",
+            Path::new(&record.todo)
+                .strip_prefix(&settings.root)
+                .unwrap_or(Path::new(&record.todo))
+                .display()
+        ),
+        RunState::Approved => "`sextant execute` (or `sextant execute --dry-run` first)".into(),
+        RunState::Executing { step } => {
+            format!("`sextant execute` continues at step {step}")
+        }
+        RunState::Reviewed => {
+            format!("merge branch sextant/{id}; the next `sextant review` marks the run done")
+        }
+        RunState::Done | RunState::RolledBack => "nothing: the run is finished".into(),
+        RunState::Failed { .. } => {
+            "`sextant rollback` reverts its steps; start again with `sextant run`".into()
+        }
+    };
+    Ok(Some(RunStatus {
+        failure: match &run.state {
+            RunState::Failed { reason } => Some(reason.clone()),
+            _ => None,
+        },
+        state: run.state.name(),
+        steps_done: plan
+            .as_ref()
+            .map(|p| p.steps.iter().filter(|s| s.done).count()),
+        steps_total: plan.as_ref().map(|p| p.steps.len()),
+        updated_at_unix: run.history.last().map_or(0, |(at, _)| *at),
+        id,
+        task: run.task,
+        next,
+    }))
+}
+
 /// An existing run, opened for a later stage.
 pub(super) struct OpenRun {
     pub(super) settings: Settings,

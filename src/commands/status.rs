@@ -7,6 +7,7 @@ use anyhow::Context;
 use serde::Serialize;
 use sextant_index::update::{FileCounts, NoProgress, scan};
 
+use super::run::{RunStatus, newest_run_status};
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::output::{ago, counted, print, print_json};
 use crate::settings::{Overrides, Settings};
@@ -35,6 +36,8 @@ pub struct Status {
     pub languages: BTreeMap<String, LanguageCount>,
     /// How the tree differs from the index; absent with `--no-scan`.
     pub stale: Option<Staleness>,
+    /// The newest plan-first run, if one was started here.
+    pub run: Option<RunStatus>,
 }
 
 /// Per-language totals.
@@ -97,6 +100,7 @@ pub fn run(args: &StatusArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         lines: manifest.line_count(),
         languages,
         stale,
+        run: newest_run_status(&settings)?,
     };
     if args.json {
         return print_json(&status);
@@ -151,6 +155,24 @@ fn render(status: &Status) -> String {
                 let _ = writeln!(out, "  {what}: {path}");
             }
         }
+    }
+    if let Some(run) = &status.run {
+        let steps = match (run.steps_done, run.steps_total) {
+            (Some(done), Some(total)) => format!(", {done}/{total} steps done"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "run {}: {}{steps} (updated {})\n  task: {}",
+            run.id,
+            run.state,
+            ago(run.updated_at_unix),
+            run.task
+        );
+        if let Some(reason) = &run.failure {
+            let _ = writeln!(out, "  failed: {reason}");
+        }
+        let _ = writeln!(out, "  next: {}", run.next);
     }
     out
 }

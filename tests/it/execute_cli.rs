@@ -210,6 +210,13 @@ fn a_step_that_keeps_failing_stops_the_run_with_earlier_steps_intact() {
     );
     let state = only_run_state(root);
     assert!(state.contains("\"failed\""), "{state}");
+    let status = stdout_of(sextant(root).args(["status", "--no-scan"]));
+    assert!(status.contains(": failed, 1/5 steps done"), "{status}");
+    assert!(
+        status.contains("failed: step 2 (Add f2) failed 3 times"),
+        "{status}"
+    );
+    assert!(status.contains("next: `sextant rollback`"), "{status}");
     let stats: serde_json::Value =
         serde_json::from_str(&stdout_of(sextant(root).args(["stats", "--json"]))).expect("json");
     assert_eq!(stats["failed"], 1, "{stats}");

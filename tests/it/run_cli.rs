@@ -111,10 +111,28 @@ fn vague_questions_are_rejected_then_the_plan_is_written_committed_and_approved(
     assert!(todo.contains("### 6. [ ] Lockout step 6"), "{todo}");
     assert!(git(root, &["log", "--oneline"]).contains("sextant: plan for lock the account"));
     assert_eq!(run_state(root)["state"]["state"], "planned");
+    let status = stdout_of(sextant(root).args(["status", "--no-scan"]));
+    assert!(status.contains(": planned, 0/6 steps done"), "{status}");
+    assert!(
+        status.contains("task: lock the account after five failed login attempts"),
+        "{status}"
+    );
+    assert!(
+        status.contains("next: review or edit TODO.md, then `sextant approve`"),
+        "{status}"
+    );
 
     let approved = stdout_of(sextant(root).arg("approve"));
     assert!(approved.contains("approved 6 steps"), "{approved}");
     assert_eq!(run_state(root)["state"]["state"], "approved");
+    let status: Value = serde_json::from_str(&stdout_of(sextant(root).args([
+        "status",
+        "--no-scan",
+        "--json",
+    ])))
+    .expect("json");
+    assert_eq!(status["run"]["state"], "approved", "{status}");
+    assert_eq!(status["run"]["steps_total"], 6, "{status}");
     // Approving twice is refused by the state machine.
     let again = sextant(root).arg("approve").output().expect("runs");
     fails_with(&again, "only a planned run can be approved");
