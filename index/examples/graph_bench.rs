@@ -51,6 +51,26 @@ fn main() {
         graph.symbol_count(),
         graph.graph.edge_count()
     );
+    let started = Instant::now();
+    let facts = match dir.read_facts(snapshot.manifest.generation) {
+        Ok(facts) => facts,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::exit(1);
+        }
+    };
+    println!(
+        "facts: load {:.1} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    let link_ms: Vec<f64> = (0..rounds.min(5))
+        .map(|_| {
+            let started = Instant::now();
+            std::hint::black_box(sextant_index::graph::CodeGraph::build(&facts));
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    println!("full link: median {:.1} ms", median(link_ms));
     let mut projection_ms = Vec::new();
     let mut pagerank_ms = Vec::new();
     let mut path_ms = Vec::new();

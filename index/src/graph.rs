@@ -15,8 +15,9 @@ mod tests;
 use std::collections::BTreeMap;
 
 use petgraph::Direction;
-use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
-use petgraph::visit::EdgeRef;
+use petgraph::graph::{EdgeIndex, NodeIndex};
+use petgraph::stable_graph::StableDiGraph;
+use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use serde::{Deserialize, Serialize};
 
 use crate::facts::{Import, LineSpan, Reference, Symbol, SymbolKind};
@@ -159,20 +160,43 @@ pub struct ResolutionStats {
     pub imports_external: u64,
 }
 
+/// What the linker keeps per file so a later run can relink only what a change touches.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FileLink {
+    /// The node of each of the file's symbols, in the order of its facts.
+    symbols: Vec<NodeIndex>,
+    /// How the file's references and imports resolved.
+    stats: ResolutionStats,
+    /// Fingerprint of the file's resolved imports and scope.
+    scope: u64,
+}
+
 /// The linked graph of a repository.
+///
+/// Nodes live in a stable graph: an incremental update removes and adds nodes without
+/// renumbering the others, so per-file state stays valid; freed slots are reclaimed by a
+/// fresh link once they are a quarter of all slots.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct CodeGraph {
     /// Nodes and edges.
-    pub graph: DiGraph<Node, Edge>,
+    pub graph: StableDiGraph<Node, Edge>,
     /// How references and imports resolved.
     pub stats: ResolutionStats,
     /// File path → its node.
     files: BTreeMap<String, NodeIndex>,
     /// Symbol id → its node.
     symbols: BTreeMap<String, NodeIndex>,
+    /// File path → its link state.
+    links: BTreeMap<String, FileLink>,
+    /// Files whose references the link that produced this graph resolved: all of them for a
+    /// fresh link, the affected ones for an update (not stored).
+    #[serde(skip)]
+    pub resolved_files: usize,
 }
 
 impl PartialEq for CodeGraph {
+    /// Two graphs are equal when they have the same nodes and edges by label, whatever slots
+    /// the nodes occupy.
     fn eq(&self, other: &Self) -> bool {
         self.stats == other.stats
             && self.canonical_edges() == other.canonical_edges()
@@ -184,6 +208,19 @@ impl CodeGraph {
     /// Links the facts of every file into a graph.
     pub fn build(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
         resolve::link(files)
+    }
+
+    /// This graph, linked from earlier facts, brought up to date with `files` after the paths
+    /// in `touched` were added, changed or removed (`previous` holds their earlier facts):
+    /// only what the change can affect is re-resolved. Equal to [`CodeGraph::build`] on
+    /// `files`.
+    pub fn update(
+        self,
+        files: &BTreeMap<String, LinkFacts>,
+        previous: &BTreeMap<String, LinkFacts>,
+        touched: &std::collections::BTreeSet<String>,
+    ) -> CodeGraph {
+        resolve::relink(self, files, previous, touched)
     }
 
     /// The node of a file.
@@ -273,10 +310,13 @@ impl CodeGraph {
     }
 
     fn node_labels(&self) -> Vec<String> {
-        self.graph
+        let mut labels: Vec<String> = self
+            .graph
             .node_weights()
             .map(|n| n.label().to_string())
-            .collect()
+            .collect();
+        labels.sort();
+        labels
     }
 
     /// Edges as sorted (source, target, kind, line, weight bits) tuples: two graphs are equal
@@ -299,20 +339,6 @@ impl CodeGraph {
             .collect();
         edges.sort();
         edges
-    }
-
-    pub(crate) fn from_parts(
-        graph: DiGraph<Node, Edge>,
-        stats: ResolutionStats,
-        files: BTreeMap<String, NodeIndex>,
-        symbols: BTreeMap<String, NodeIndex>,
-    ) -> CodeGraph {
-        CodeGraph {
-            graph,
-            stats,
-            files,
-            symbols,
-        }
     }
 
     /// An edge by index (for paths).

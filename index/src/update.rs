@@ -5,7 +5,7 @@
 //! re-indexed; vanished files are removed. The result equals a full rebuild of the same tree
 //! (`tests/incremental.rs` checks this over random edit sequences).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -211,6 +211,9 @@ pub struct GraphSummary {
     pub edges: usize,
     /// How references and imports resolved.
     pub resolution: ResolutionStats,
+    /// Files whose references this run resolved: every file on a fresh link, only those a
+    /// change can affect on an update.
+    pub resolved_files: usize,
 }
 
 impl GraphSummary {
@@ -221,6 +224,7 @@ impl GraphSummary {
             symbols: graph.symbol_count(),
             edges: graph.graph.edge_count(),
             resolution: graph.stats,
+            resolved_files: graph.resolved_files,
         }
     }
 }
@@ -397,15 +401,22 @@ fn update_in_pool(
         if full { None } else { previous_manifest },
         progress,
     )?;
-    // The graph is relinked from every file's facts, so an incremental run with changes needs
-    // the previous generation's facts (read only then: a no-op run never pays for them);
-    // without them it starts over.
+    // An incremental run with changes needs the previous generation's facts (every file's,
+    // for the definitions the update resolves against) and graph (to update), read side by
+    // side and only then: a no-op run never pays for them. Without the facts it starts over;
+    // without the graph it links from scratch.
     let mut previous_facts = FactsMap::new();
+    let mut previous_graph = None;
     if let Some(manifest) = previous_manifest
         && !full
         && scan.counts().any_change()
     {
-        match dir.read_facts(manifest.generation) {
+        let (facts, graph) = rayon::join(
+            || dir.read_facts(manifest.generation),
+            || dir.read_graph(manifest.generation),
+        );
+        previous_graph = graph.ok();
+        match facts {
             Ok(facts) => previous_facts = facts,
             Err(error) => {
                 rebuild_reason = Some(format!("{error}; rebuilding from scratch"));
@@ -498,6 +509,9 @@ fn update_in_pool(
         summary.timings.total_ms = elapsed_ms(started);
         return Ok(summary);
     }
+    if full {
+        previous_graph = None;
+    }
     drop(previous);
     let lexical = LexicalIndex::open_or_create(&dir.lexical_path())?;
     let writer = lexical.writer(settings.effective_threads())?;
@@ -526,12 +540,18 @@ fn update_in_pool(
     } else {
         previous_facts
     };
+    // The touched paths and their earlier facts: what the graph update compares against.
+    let mut touched = BTreeSet::new();
+    let mut touched_before = FactsMap::new();
     for path in scan
         .removed
         .iter()
         .chain(scan.to_index.iter().map(|(file, _)| &file.path))
     {
-        facts.remove(path);
+        touched.insert(path.clone());
+        if let Some(before) = facts.remove(path) {
+            touched_before.insert(path.clone(), before);
+        }
     }
     for result in indexed {
         match result {
@@ -563,7 +583,12 @@ fn update_in_pool(
     summary.skipped.sort();
     summary.timings.extract_ms = elapsed_ms(extract_started);
     let graph_started = Instant::now();
-    let graph = CodeGraph::build(&facts);
+    // An incremental run updates the previous graph, re-resolving only what the change
+    // touches; a full run, or a previous graph that cannot be read, links from scratch.
+    let graph = match previous_graph {
+        Some(previous) => previous.update(&facts, &touched_before, &touched),
+        None => CodeGraph::build(&facts),
+    };
     summary.graph = Some(GraphSummary::of(&graph));
     summary.timings.graph_ms = elapsed_ms(graph_started);
     let commit_started = Instant::now();

@@ -110,9 +110,18 @@ fn render(summary: &IndexSummary, settings: &Settings) -> String {
     );
     if let Some(graph) = &summary.graph {
         let r = &graph.resolution;
+        // An update says how little it re-resolved; a fresh link resolved every file.
+        let update = if graph.resolved_files < graph.files {
+            format!(
+                " ({} re-resolved)",
+                counted(graph.resolved_files as u64, "file")
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "  graph: {}, {}; references {} resolved, {} ambiguous, {} outside the repository",
+            "  graph: {}, {}{update}; references {} resolved, {} ambiguous, {} outside the repository",
             counted(graph.symbols as u64, "symbol"),
             counted(graph.edges as u64, "edge"),
             thousands(r.resolved),

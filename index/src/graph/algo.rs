@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use petgraph::Direction;
 use petgraph::graph::NodeIndex;
-use petgraph::visit::EdgeRef;
+use petgraph::visit::{EdgeRef, IntoEdgeReferences, NodeIndexable};
 
 use super::{CodeGraph, Edge, EdgeKind};
 
@@ -49,7 +49,7 @@ pub fn personalized_pagerank(
     }
     // Dense vectors indexed by node: the iterations touch every file edge 30 times, so they
     // must not go through maps.
-    let size = graph.graph.node_count();
+    let size = graph.graph.node_bound();
     let mut neighbours: Vec<Vec<(usize, f64)>> = vec![Vec::new(); size];
     for ((a, b), w) in file_projection(graph) {
         neighbours[a.index()].push((b.index(), w));

@@ -13,9 +13,11 @@
 //! link but count little. The confidences are starting values set by judgment; issue 5's
 //! `sextant eval` is where they get tuned.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::graph::{EdgeIndex, NodeIndex};
+use petgraph::stable_graph::StableDiGraph;
+use petgraph::visit::{EdgeRef, NodeIndexable};
 use rayon::prelude::*;
 
 use super::{CodeGraph, Edge, EdgeKind, LinkFacts, Node, ResolutionStats};
@@ -32,27 +34,295 @@ pub const UNIQUE_GLOBAL_CONFIDENCE: f32 = 0.6;
 pub const AMBIGUOUS_CONFIDENCE: f32 = 0.3;
 /// Most candidates an ambiguous reference links to (the nearest by path).
 pub const MAX_CANDIDATES: usize = 5;
+/// Up to this many edges an update removes one by one; more go in one pass over the graph.
+const ONE_BY_ONE_EDGES: usize = 2_000;
 
 /// Links per-file facts into a graph.
 pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
-    let mut graph: DiGraph<Node, Edge> = DiGraph::new();
-    let mut file_nodes: BTreeMap<String, NodeIndex> = BTreeMap::new();
-    let mut symbol_ids: BTreeMap<String, NodeIndex> = BTreeMap::new();
+    let mut graph = CodeGraph::default();
     for path in files.keys() {
-        let node = graph.add_node(Node::File { path: path.clone() });
-        file_nodes.insert(path.clone(), node);
+        let node = graph.graph.add_node(Node::File { path: path.clone() });
+        graph.files.insert(path.clone(), node);
     }
-    // Symbols, with structural edges; `symbol_nodes[path][i]` is the node of symbol i.
-    let mut symbol_nodes: BTreeMap<&str, Vec<NodeIndex>> = BTreeMap::new();
-    let structural = Edge {
-        kind: EdgeKind::Defines,
-        weight: 1.0,
-        confidence: 1.0,
-        line: 0,
-    };
     for (path, facts) in files {
-        let mut nodes = Vec::with_capacity(facts.symbols.len());
-        for symbol in &facts.symbols {
+        add_symbols(&mut graph, path, facts, &BTreeMap::new());
+    }
+    let paths = PathIndex::new(files);
+    let scopes: BTreeMap<&str, FileScope> = files
+        .par_iter()
+        .map(|(path, facts)| (path.as_str(), FileScope::new(&paths, path, facts)))
+        .collect();
+    let all: BTreeSet<&str> = files.keys().map(String::as_str).collect();
+    resolve_files(&mut graph, files, &scopes, &all);
+    graph
+}
+
+/// Brings `graph`, linked from an earlier version of the facts, up to date with `files` after
+/// the paths in `touched` were added, changed or removed (`previous` holds their earlier
+/// facts). Only what the change can affect is re-resolved:
+/// - the touched files themselves; their symbols keep their nodes (and so their incoming
+///   edges) when their ids survive;
+/// - files that reference a name whose definitions changed (added, removed, renamed, moved to
+///   another container), or qualify a reference by such a name: their answer may differ;
+/// - when files were added or removed, files whose imports or scope now resolve differently.
+///
+/// Every other edge stays as it was. The result equals [`link`] on `files` (proved by tests);
+/// when the graph has too many freed slots, or lacks the per-file state, it is linked afresh.
+pub fn relink(
+    graph: CodeGraph,
+    files: &BTreeMap<String, LinkFacts>,
+    previous: &BTreeMap<String, LinkFacts>,
+    touched: &BTreeSet<String>,
+) -> CodeGraph {
+    relink_removing(graph, files, previous, touched, ONE_BY_ONE_EDGES)
+}
+
+/// [`relink`], removing up to `one_by_one` edges one by one (tests force either way).
+pub(crate) fn relink_removing(
+    mut graph: CodeGraph,
+    files: &BTreeMap<String, LinkFacts>,
+    previous: &BTreeMap<String, LinkFacts>,
+    touched: &BTreeSet<String>,
+    one_by_one: usize,
+) -> CodeGraph {
+    let freed = graph.graph.node_bound() - graph.graph.node_count();
+    if graph.links.len() != graph.files.len()
+        || freed * 4 > graph.graph.node_bound()
+        || touched
+            .iter()
+            .any(|p| graph.files.contains_key(p) != previous.contains_key(p))
+    {
+        return link(files);
+    }
+    let names = changed_names(previous, files, touched);
+    let layout_changed = touched.iter().any(|path| {
+        let before = previous.get(path).map(|f| (f.language, &f.package));
+        let after = files.get(path).map(|f| (f.language, &f.package));
+        before != after
+    });
+
+    // What goes: every edge leaving a touched file's nodes, and the nodes of vanished files and
+    // vanished symbols (with every edge touching them). Surviving symbol ids keep their nodes.
+    let mut drop_all_from: HashSet<NodeIndex> = HashSet::new();
+    let mut doomed: HashSet<NodeIndex> = HashSet::new();
+    let mut reusable: BTreeMap<&str, BTreeMap<String, NodeIndex>> = BTreeMap::new();
+    for path in touched {
+        let Some(&file_node) = graph.files.get(path) else {
+            continue;
+        };
+        let old_nodes = graph
+            .links
+            .get(path.as_str())
+            .map(|l| l.symbols.clone())
+            .unwrap_or_default();
+        match files.get(path) {
+            None => {
+                doomed.insert(file_node);
+                for node in old_nodes {
+                    if let Node::Symbol { id, .. } = &graph.graph[node] {
+                        let id = id.clone();
+                        graph.symbols.remove(&id);
+                    }
+                    doomed.insert(node);
+                }
+                graph.files.remove(path);
+                graph.links.remove(path.as_str());
+            }
+            Some(facts) => {
+                drop_all_from.insert(file_node);
+                let surviving: HashSet<String> = symbol_ids(path, facts).into_iter().collect();
+                let mut keep = BTreeMap::new();
+                for node in old_nodes {
+                    let Node::Symbol { id, .. } = &graph.graph[node] else {
+                        continue;
+                    };
+                    let id = id.clone();
+                    if surviving.contains(&id) {
+                        drop_all_from.insert(node);
+                        keep.insert(id, node);
+                    } else {
+                        graph.symbols.remove(&id);
+                        doomed.insert(node);
+                    }
+                }
+                reusable.insert(path.as_str(), keep);
+            }
+        }
+    }
+
+    // Who must resolve again: the touched files; files whose scope now differs (only possible
+    // when the set of paths or packages changed); files that name a changed name.
+    let paths = PathIndex::new(files);
+    let mut scopes: BTreeMap<&str, FileScope> = files
+        .par_iter()
+        .filter(|(path, _)| layout_changed || touched.contains(*path))
+        .map(|(path, facts)| (path.as_str(), FileScope::new(&paths, path, facts)))
+        .collect();
+    let mut affected: BTreeSet<&str> = scopes
+        .iter()
+        .filter(|(path, scope)| {
+            touched.contains(**path)
+                || graph
+                    .links
+                    .get(**path)
+                    .is_none_or(|link| link.scope != scope.hash)
+        })
+        .map(|(path, _)| *path)
+        .collect();
+    if !names.is_empty() {
+        let names_a_changed_name = |facts: &LinkFacts| {
+            facts.references.iter().any(|r| {
+                names.contains(r.name.as_str())
+                    || r.qualifier
+                        .as_deref()
+                        .is_some_and(|q| names.contains(q.rsplit("::").next().unwrap_or(q).trim()))
+            })
+        };
+        affected.extend(
+            files
+                .par_iter()
+                .filter(|(_, facts)| names_a_changed_name(facts))
+                .map(|(path, _)| path.as_str())
+                .collect::<Vec<_>>(),
+        );
+    }
+    let mut drop_resolved_from: HashSet<NodeIndex> = HashSet::new();
+    for path in &affected {
+        if !scopes.contains_key(path) {
+            scopes.insert(path, FileScope::new(&paths, path, &files[*path]));
+        }
+        if !touched.contains(*path) {
+            // An unchanged file whose answers may differ: its resolved edges go.
+            drop_resolved_from.insert(graph.files[*path]);
+            drop_resolved_from.extend(&graph.links[*path].symbols);
+        }
+    }
+    remove_edges_and_nodes(
+        &mut graph.graph,
+        &drop_all_from,
+        &drop_resolved_from,
+        &doomed,
+        one_by_one,
+    );
+
+    // The touched files' nodes as they are now.
+    for path in touched {
+        let Some(facts) = files.get(path) else {
+            continue;
+        };
+        if !graph.files.contains_key(path) {
+            let node = graph.graph.add_node(Node::File { path: path.clone() });
+            graph.files.insert(path.clone(), node);
+        }
+        let reuse = reusable.remove(path.as_str()).unwrap_or_default();
+        add_symbols(&mut graph, path, facts, &reuse);
+    }
+    resolve_files(&mut graph, files, &scopes, &affected);
+    graph
+}
+
+/// Removes the edges leaving `drop_all_from` nodes, the resolved (non-structural) edges leaving
+/// `drop_resolved_from` nodes, and the `doomed` nodes with their edges. A handful of edges go
+/// one by one; more go in one linear pass that rebuilds the edge lists (removing an edge walks
+/// its target's incoming list, which is long for popular definitions), keeping node indices.
+fn remove_edges_and_nodes(
+    graph: &mut StableDiGraph<Node, Edge>,
+    drop_all_from: &HashSet<NodeIndex>,
+    drop_resolved_from: &HashSet<NodeIndex>,
+    doomed: &HashSet<NodeIndex>,
+    one_by_one: usize,
+) {
+    let goes = |source: NodeIndex, kind: EdgeKind| {
+        drop_all_from.contains(&source)
+            || (drop_resolved_from.contains(&source)
+                && !matches!(kind, EdgeKind::Defines | EdgeKind::Contains))
+    };
+    let mut edges: Vec<_> = drop_all_from
+        .iter()
+        .chain(drop_resolved_from)
+        .flat_map(|&node| {
+            graph
+                .edges_directed(node, petgraph::Direction::Outgoing)
+                .filter(|e| goes(e.source(), e.weight().kind))
+                .map(|e| e.id())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let incident: usize = doomed
+        .iter()
+        .map(|&n| {
+            graph
+                .edges_directed(n, petgraph::Direction::Incoming)
+                .count()
+        })
+        .sum();
+    if edges.len() + incident <= one_by_one {
+        edges.sort();
+        edges.dedup();
+        for edge in edges {
+            graph.remove_edge(edge);
+        }
+        for &node in doomed {
+            graph.remove_node(node);
+        }
+        return;
+    }
+    let dropped: HashSet<EdgeIndex> = edges.into_iter().collect();
+    *graph = std::mem::take(graph).filter_map_owned(
+        |node, weight| (!doomed.contains(&node)).then_some(weight),
+        |index, edge| (!dropped.contains(&index)).then_some(edge),
+    );
+}
+
+/// Names whose definitions differ between the earlier and the current facts of the touched
+/// files: a name gained or lost a definition, a definition got another id or container, or a
+/// file that stands for a module name appeared or vanished.
+fn changed_names(
+    previous: &BTreeMap<String, LinkFacts>,
+    files: &BTreeMap<String, LinkFacts>,
+    touched: &BTreeSet<String>,
+) -> std::collections::HashSet<String> {
+    type Definitions<'f> = BTreeMap<&'f str, Vec<(String, Option<&'f str>, bool)>>;
+    fn definitions<'f>(path: &str, facts: Option<&'f LinkFacts>) -> Definitions<'f> {
+        let mut by_name: Definitions<'f> = BTreeMap::new();
+        if let Some(facts) = facts {
+            for (symbol, id) in facts.symbols.iter().zip(symbol_ids(path, facts)) {
+                let container = symbol
+                    .container
+                    .map(|parent| facts.symbols[parent as usize].name.as_str());
+                by_name.entry(symbol.name.as_str()).or_default().push((
+                    id,
+                    container,
+                    symbol.kind == SymbolKind::Impl,
+                ));
+            }
+        }
+        by_name
+    }
+    let mut names = std::collections::HashSet::new();
+    for path in touched {
+        let before = definitions(path, previous.get(path));
+        let after = definitions(path, files.get(path));
+        for name in before.keys().chain(after.keys()) {
+            if before.get(name) != after.get(name) {
+                names.insert((*name).to_string());
+            }
+        }
+        if previous.contains_key(path) != files.contains_key(path) {
+            names.insert(module_stem(path).to_string());
+        }
+    }
+    names
+}
+
+/// Each symbol's stable id, in the order of the file's facts: `path::Container::name`, plus
+/// `@line` when the same id repeats in the file.
+fn symbol_ids(path: &str, facts: &LinkFacts) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    facts
+        .symbols
+        .iter()
+        .map(|symbol| {
             let mut chain = vec![symbol.name.as_str()];
             let mut container = symbol.container;
             while let Some(parent) = container {
@@ -62,27 +332,135 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
             }
             chain.reverse();
             let mut id = format!("{path}::{}", chain.join("::"));
-            if symbol_ids.contains_key(&id) {
+            if !seen.insert(id.clone()) {
                 id = format!("{id}@{}", symbol.span.start);
+                seen.insert(id.clone());
             }
-            let node = graph.add_node(Node::Symbol {
-                id: id.clone(),
-                name: symbol.name.clone(),
-                kind: symbol.kind,
-                path: path.clone(),
-                span: symbol.span,
-            });
-            symbol_ids.insert(id, node);
-            let (source, kind) = match symbol.container {
-                Some(parent) => (nodes[parent as usize], EdgeKind::Contains),
-                None => (file_nodes[path], EdgeKind::Defines),
-            };
-            graph.add_edge(source, node, Edge { kind, ..structural });
-            nodes.push(node);
-        }
-        symbol_nodes.insert(path.as_str(), nodes);
-    }
+            id
+        })
+        .collect()
+}
 
+/// Adds a file's symbol nodes (reusing the node of an id in `reuse`, so its incoming edges
+/// survive) and their `defines`/`contains` edges; records the nodes in the file's link state.
+fn add_symbols(
+    graph: &mut CodeGraph,
+    path: &str,
+    facts: &LinkFacts,
+    reuse: &BTreeMap<String, NodeIndex>,
+) {
+    let structural = Edge {
+        kind: EdgeKind::Defines,
+        weight: 1.0,
+        confidence: 1.0,
+        line: 0,
+    };
+    let file_node = graph.files[path];
+    let mut nodes = Vec::with_capacity(facts.symbols.len());
+    for (symbol, id) in facts.symbols.iter().zip(symbol_ids(path, facts)) {
+        let weight = Node::Symbol {
+            id: id.clone(),
+            name: symbol.name.clone(),
+            kind: symbol.kind,
+            path: path.to_string(),
+            span: symbol.span,
+        };
+        let node = match reuse.get(&id) {
+            Some(&node) => {
+                graph.graph[node] = weight;
+                node
+            }
+            None => {
+                let node = graph.graph.add_node(weight);
+                graph.symbols.insert(id, node);
+                node
+            }
+        };
+        let (source, kind) = match symbol.container {
+            Some(parent) => (nodes[parent as usize], EdgeKind::Contains),
+            None => (file_node, EdgeKind::Defines),
+        };
+        graph
+            .graph
+            .add_edge(source, node, Edge { kind, ..structural });
+        nodes.push(node);
+    }
+    graph.links.entry(path.to_string()).or_default().symbols = nodes;
+}
+
+/// A file's imports as resolved against the repository's paths, and the scope they give it.
+struct FileScope<'a> {
+    /// Imported files, each with the line of its first import.
+    imported: BTreeMap<&'a str, u32>,
+    /// Files whose definitions the file sees after its own: imports and peers.
+    scope: BTreeSet<&'a str>,
+    /// Go: package name → the repository files of that package (empty when external).
+    packages: HashMap<&'a str, Vec<&'a str>>,
+    /// Imports resolved to repository files, and imports of something outside.
+    resolved: u64,
+    external: u64,
+    /// Fingerprint of all of the above, kept to tell whether a later layout changes it.
+    hash: u64,
+}
+
+impl<'a> FileScope<'a> {
+    fn new(paths: &PathIndex<'a>, path: &'a str, facts: &'a LinkFacts) -> FileScope<'a> {
+        let mut imported: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut packages: HashMap<&str, Vec<&str>> = HashMap::new();
+        let (mut resolved_count, mut external) = (0, 0);
+        for import in &facts.imports {
+            let resolved = paths.resolve_import(path, facts.language, &import.path);
+            if facts.language == Some(Language::Go) {
+                // Go code names a package by the last segment of its import path.
+                let name = import.path.rsplit('/').next().unwrap_or(&import.path);
+                packages.insert(name, resolved.clone().unwrap_or_default());
+            }
+            match resolved {
+                Some(targets) => {
+                    resolved_count += 1;
+                    for target in targets {
+                        if target != path {
+                            imported.entry(target).or_insert(import.line);
+                        }
+                    }
+                }
+                None => external += 1,
+            }
+        }
+        let mut scope: BTreeSet<&str> = imported.keys().copied().collect();
+        scope.extend(paths.peers(path, facts.language, &imported));
+        scope.remove(path);
+        let hash = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            imported.hash(&mut hasher);
+            scope.hash(&mut hasher);
+            let mut sorted: Vec<_> = packages.iter().collect();
+            sorted.sort();
+            sorted.hash(&mut hasher);
+            (resolved_count, external).hash(&mut hasher);
+            hasher.finish()
+        };
+        FileScope {
+            imported,
+            scope,
+            packages,
+            resolved: resolved_count,
+            external,
+            hash,
+        }
+    }
+}
+
+/// Resolves the imports and references of the `affected` files (whose resolved edges are not
+/// in the graph) against the definitions of all `files`, adds the edges and updates the
+/// statistics. Each file resolves independently: in parallel, then added in path order.
+fn resolve_files(
+    graph: &mut CodeGraph,
+    files: &BTreeMap<String, LinkFacts>,
+    scopes: &BTreeMap<&str, FileScope>,
+    affected: &BTreeSet<&str>,
+) {
     // Where each name is defined. Impl blocks are not definitions of their type's name.
     let mut definitions: HashMap<&str, Vec<(&str, NodeIndex)>> = HashMap::new();
     // Definitions by (qualifier, name): `Type::f` finds `f` inside `Type` (or an impl of it)
@@ -92,7 +470,7 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
     for (path, facts) in files {
         let module = module_stem(path);
         known_qualifiers.insert(module);
-        for (symbol, &node) in facts.symbols.iter().zip(&symbol_nodes[path.as_str()]) {
+        for (symbol, &node) in facts.symbols.iter().zip(&graph.links[path].symbols) {
             known_qualifiers.insert(symbol.name.as_str());
             if symbol.kind == SymbolKind::Impl {
                 continue;
@@ -118,48 +496,6 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
             }
         }
     }
-
-    let paths = PathIndex::new(files);
-    let mut stats = ResolutionStats::default();
-    let mut scopes: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    let mut packages: BTreeMap<&str, HashMap<&str, Vec<&str>>> = BTreeMap::new();
-    for (path, facts) in files {
-        let mut imported: BTreeMap<&str, u32> = BTreeMap::new();
-        let file_packages = packages.entry(path.as_str()).or_default();
-        for import in &facts.imports {
-            let resolved = paths.resolve_import(path, facts.language, &import.path);
-            if facts.language == Some(Language::Go) {
-                // Go code names a package by the last segment of its import path.
-                let name = import.path.rsplit('/').next().unwrap_or(&import.path);
-                file_packages.insert(name, resolved.clone().unwrap_or_default());
-            }
-            match resolved {
-                Some(targets) => {
-                    stats.imports_resolved += 1;
-                    for target in targets {
-                        if target != path.as_str() {
-                            imported.entry(target).or_insert(import.line);
-                        }
-                    }
-                }
-                None => stats.imports_external += 1,
-            }
-        }
-        for (&target, &line) in &imported {
-            let edge = Edge {
-                kind: EdgeKind::Imports,
-                weight: 1.0,
-                confidence: 1.0,
-                line,
-            };
-            graph.add_edge(file_nodes[path], file_nodes[target], edge);
-        }
-        let mut scope: BTreeSet<&str> = imported.keys().copied().collect();
-        scope.extend(paths.peers(path, facts.language, &imported));
-        scope.remove(path.as_str());
-        scopes.insert(path.as_str(), scope);
-    }
-
     let defining_files: HashMap<&str, usize> = definitions
         .iter()
         .map(|(name, defs)| {
@@ -169,35 +505,58 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
             )
         })
         .collect();
-    // Each file's references resolve independently of the others: in parallel, then added to
-    // the graph in path order so the result does not depend on scheduling.
-    let per_file: Vec<(FileEdges, ResolutionStats)> = files
+    let per_file: Vec<(&str, FileEdges, ResolutionStats)> = affected
         .par_iter()
-        .map(|(path, facts)| {
+        .map(|path| {
+            let facts = &files[*path];
+            let scope = &scopes[path];
             let context = FileContext {
                 path,
                 language: facts.language,
-                nodes: &symbol_nodes[path.as_str()],
-                file_node: file_nodes[path],
-                scope: &scopes[path.as_str()],
-                packages: &packages[path.as_str()],
+                nodes: &graph.links[*path].symbols,
+                file_node: graph.files[*path],
+                scope: &scope.scope,
+                packages: &scope.packages,
                 definitions: &definitions,
                 qualified: &qualified,
                 known_qualifiers: &known_qualifiers,
                 defining_files: &defining_files,
             };
-            context.resolve(facts)
+            let (edges, mut stats) = context.resolve(facts);
+            stats.imports_resolved = scope.resolved;
+            stats.imports_external = scope.external;
+            (*path, edges, stats)
         })
         .collect();
-    for (edges, file_stats) in per_file {
-        stats.resolved += file_stats.resolved;
-        stats.ambiguous += file_stats.ambiguous;
-        stats.unresolved += file_stats.unresolved;
-        for ((source, target, _), edge) in edges {
-            graph.add_edge(source, target, edge);
+    for (path, edges, file_stats) in per_file {
+        let scope = &scopes[path];
+        let file_node = graph.files[path];
+        for (&target, &line) in &scope.imported {
+            let edge = Edge {
+                kind: EdgeKind::Imports,
+                weight: 1.0,
+                confidence: 1.0,
+                line,
+            };
+            graph.graph.add_edge(file_node, graph.files[target], edge);
         }
+        for ((source, target, _), edge) in edges {
+            graph.graph.add_edge(source, target, edge);
+        }
+        let link = graph.links.entry(path.to_string()).or_default();
+        link.stats = file_stats;
+        link.scope = scope.hash;
     }
-    CodeGraph::from_parts(graph, stats, file_nodes, symbol_ids)
+    graph.resolved_files = affected.len();
+    let mut stats = ResolutionStats::default();
+    for link in graph.links.values() {
+        stats.resolved += link.stats.resolved;
+        stats.ambiguous += link.stats.ambiguous;
+        stats.unresolved += link.stats.unresolved;
+        stats.imports_resolved += link.stats.imports_resolved;
+        stats.imports_external += link.stats.imports_external;
+    }
+    graph.stats = stats;
 }
 
 /// What resolving one file's references needs.

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use petgraph::visit::EdgeRef;
+use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 
 use super::{CodeGraph, EdgeKind, LinkFacts};
 use crate::lang::Language;
@@ -277,4 +277,99 @@ fn rust_workspace_crates_resolve_by_package_name() {
         "core/src/util.rs::helper"
     );
     assert_eq!(callees[0].1.confidence, super::resolve::IMPORTED_CONFIDENCE);
+}
+
+/// Updates `graph` (linked from `before`) to `after` and checks the result against a fresh
+/// link of `after`; returns the updated graph and how many files it re-resolved.
+fn update_matches_fresh_link(
+    graph: CodeGraph,
+    before: &BTreeMap<String, LinkFacts>,
+    after: &BTreeMap<String, LinkFacts>,
+    what: &str,
+    one_by_one: usize,
+) -> (CodeGraph, usize) {
+    let touched: BTreeSet<String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|p| before.get(*p) != after.get(*p))
+        .cloned()
+        .collect();
+    let previous: BTreeMap<String, LinkFacts> = touched
+        .iter()
+        .filter_map(|p| Some((p.clone(), before.get(p)?.clone())))
+        .collect();
+    let updated = super::resolve::relink_removing(graph, after, &previous, &touched, one_by_one);
+    let fresh = CodeGraph::build(after);
+    assert!(updated == fresh, "{what}: update differs from a fresh link");
+    let resolved = updated.resolved_files;
+    (updated, resolved)
+}
+
+#[test]
+fn an_updated_graph_equals_a_fresh_link_after_every_kind_of_change() {
+    // Edges removed one by one, and all in one pass.
+    for one_by_one in [usize::MAX, 0] {
+        updates_equal_fresh_links(one_by_one);
+    }
+}
+
+fn updates_equal_fresh_links(one_by_one: usize) {
+    let (facts, _) = fixture_facts();
+    let mut current = facts.clone();
+    let mut graph = CodeGraph::build(&current);
+    let mut body_edits_resolved = Vec::new();
+    // One change after another on the same graph, so freed slots and reused nodes pile up.
+    for path in facts.keys() {
+        // A body edit: references change, definitions do not.
+        let mut edited = current.clone();
+        let file = edited.get_mut(path).expect("file");
+        file.references = file.references.iter().step_by(2).cloned().collect();
+        let (next, resolved) = update_matches_fresh_link(
+            graph,
+            &current,
+            &edited,
+            &format!("body edit of {path}"),
+            one_by_one,
+        );
+        body_edits_resolved.push(resolved);
+        (graph, current) = (next, edited);
+        // A rename of the first definition (and so of everything inside it).
+        let mut renamed = current.clone();
+        if let Some(symbol) = renamed.get_mut(path).expect("file").symbols.first_mut() {
+            symbol.name.push_str("_renamed");
+        }
+        (graph, _) = update_matches_fresh_link(
+            graph,
+            &current,
+            &renamed,
+            &format!("rename in {path}"),
+            one_by_one,
+        );
+        current = renamed;
+        // The file removed, then added back as it was.
+        let mut without = current.clone();
+        let removed = without.remove(path).expect("file");
+        (graph, _) = update_matches_fresh_link(
+            graph,
+            &current,
+            &without,
+            &format!("remove {path}"),
+            one_by_one,
+        );
+        let mut with = without.clone();
+        with.insert(path.clone(), removed);
+        (graph, _) = update_matches_fresh_link(
+            graph,
+            &without,
+            &with,
+            &format!("re-add {path}"),
+            one_by_one,
+        );
+        current = with;
+    }
+    // A body edit re-resolves the edited file alone (none when the edit changed nothing).
+    assert!(
+        body_edits_resolved.iter().all(|&n| n <= 1) && body_edits_resolved.contains(&1),
+        "{body_edits_resolved:?}"
+    );
 }

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 /// Bumped whenever any index format changes incompatibly; an index with another version is
 /// rebuilt from scratch. 2: facts and graph files added. 3: whole-file documents in the
 /// lexical index.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 const HEADER_LEN: usize = 8 + 4 + 32;
 
