@@ -114,6 +114,9 @@ pub struct WeightArgs {
     /// Weight of similarity in meaning (the vector index).
     #[arg(long, value_name = "W")]
     pub vector_weight: Option<f64>,
+    /// Weight of the history prior (files that changed often lately).
+    #[arg(long, value_name = "W")]
+    pub history_weight: Option<f64>,
 }
 
 impl WeightArgs {
@@ -125,6 +128,7 @@ impl WeightArgs {
             path: self.path_weight.unwrap_or(weights.path),
             graph: self.graph_weight.unwrap_or(weights.graph),
             vector: self.vector_weight.unwrap_or(weights.vector),
+            history: self.history_weight.unwrap_or(weights.history),
         }
     }
 }

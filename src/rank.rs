@@ -18,6 +18,7 @@
 //! benches/RESULTS.md), and `sextant eval` can vary them.
 
 pub mod explain;
+pub mod history;
 pub mod pack;
 pub mod query;
 pub mod semantic;
@@ -83,6 +84,8 @@ const SCOPE_SHARE: f64 = 0.75;
 /// similarity floor of the nearest units, normalised to the best file). Chosen on the
 /// development benchmark, vectors round 1 (benches/RESULTS.md).
 pub const VECTOR_WEIGHT: f64 = 1.0;
+/// Weight of the history prior: how often a file changed lately (see [`history`]).
+pub const HISTORY_WEIGHT: f64 = 0.5;
 /// Nearest units gathered for the vector signal.
 const VECTOR_HITS: usize = 100;
 /// Weight of a file's second most similar unit relative to its best.
@@ -104,6 +107,8 @@ pub struct Sources<'a> {
     pub graph: Option<&'a CodeGraph>,
     /// The vector index and the task's embedding, when both exist.
     pub vectors: Option<(&'a VectorSnapshot, &'a [f32])>,
+    /// The repository's recent history, when known.
+    pub history: Option<&'a history::History>,
 }
 
 /// How much each signal counts next to the normalised chunk score (which counts 1).
@@ -119,6 +124,8 @@ pub struct Weights {
     pub graph: f64,
     /// Similarity of the task to the file's units.
     pub vector: f64,
+    /// How often the file changed lately.
+    pub history: f64,
 }
 
 impl Default for Weights {
@@ -129,6 +136,7 @@ impl Default for Weights {
             path: PATH_WEIGHT,
             graph: GRAPH_WEIGHT,
             vector: VECTOR_WEIGHT,
+            history: HISTORY_WEIGHT,
         }
     }
 }
@@ -203,6 +211,11 @@ pub struct FileSignals {
     pub vector: f64,
     /// The most similar unit.
     pub similar: Option<SimilarUnit>,
+    /// How often the file changed lately (0–1, recency-weighted and log-scaled to the most
+    /// changed file).
+    pub history: f64,
+    /// Commits among the recent history that changed it.
+    pub recent_commits: u32,
 }
 
 /// A file with its fused score and the signals behind it.
@@ -299,6 +312,15 @@ impl RankedFile {
             }
             root.push(node);
         }
+        if s.history > 0.0 {
+            root.push(Explanation::new(
+                weights.history * s.history,
+                format!(
+                    "changed often lately ({} recent commits), {:.3} × weight {}",
+                    s.recent_commits, s.history, weights.history
+                ),
+            ));
+        }
         if root.details.is_empty() && !query.is_empty() {
             root.push(Explanation::evidence("no signal fired"));
         }
@@ -338,6 +360,15 @@ pub fn rank(
             graph_signal(graph, weights, &mut files);
         }
     }
+    if let Some(history) = sources.history
+        && weights.history > 0.0
+    {
+        // A prior, not a finder: it reorders what the other signals found.
+        for (path, signals) in files.iter_mut() {
+            signals.history = history.prior(path);
+            signals.recent_commits = history.file(path).map_or(0, |f| f.commits);
+        }
+    }
     let mut ranked: Vec<RankedFile> = files
         .into_iter()
         .map(|(path, signals)| RankedFile {
@@ -358,6 +389,7 @@ fn fused(signals: &FileSignals, weights: &Weights) -> f64 {
         + weights.path * signals.path
         + weights.graph * signals.graph
         + weights.vector * signals.vector
+        + weights.history * signals.history
 }
 
 /// The lexical part of the score, which picks the graph's seeds.
@@ -672,6 +704,7 @@ mod tests {
             symbol: 1.0,
             path: 1.0,
             graph: 0.5,
+            history: 0.5,
             ..FileSignals::default()
         };
         let weights = Weights {
@@ -680,8 +713,9 @@ mod tests {
             path: 3.0,
             graph: 0.5,
             vector: 0.0,
+            history: 0.5,
         };
-        assert!((fused(&signals, &weights) - (0.5 + 0.5 + 1.0 + 3.0 + 0.25)).abs() < 1e-9);
+        assert!((fused(&signals, &weights) - (0.5 + 0.5 + 1.0 + 3.0 + 0.25 + 0.25)).abs() < 1e-9);
         assert!((lexical_score(&signals, &weights) - 1.0).abs() < 1e-9);
     }
 }

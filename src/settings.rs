@@ -101,6 +101,8 @@ struct RankSection {
     path_weight: Option<f64>,
     graph_weight: Option<f64>,
     vector_weight: Option<f64>,
+    /// Weight of the history prior.
+    history_weight: Option<f64>,
     budget: Option<usize>,
     max_files: Option<usize>,
     tokenizer: Option<String>,
@@ -123,6 +125,7 @@ impl RankSection {
                 path: pick(repo.path_weight, user.path_weight, defaults.path),
                 graph: pick(repo.graph_weight, user.graph_weight, defaults.graph),
                 vector: pick(repo.vector_weight, user.vector_weight, defaults.vector),
+                history: pick(repo.history_weight, user.history_weight, defaults.history),
             },
             budget: Budget {
                 tokens: repo.budget.or(user.budget).unwrap_or(budget.tokens),

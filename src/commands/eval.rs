@@ -101,6 +101,8 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         Some(model) => Semantic::open(&dir, snapshot.manifest.generation, model, 0)?,
         None => None,
     };
+    // The history as it stood at the indexed commit: no query sees its own change.
+    let history = crate::rank::history::History::from_git(&repo, &base)?;
     let mut rows = Vec::new();
     let (mut hybrid_rows, mut baseline_rows) = (Vec::new(), Vec::new());
     let (mut hybrid_ms, mut baseline_ms) = (Vec::new(), Vec::new());
@@ -118,6 +120,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                     .as_ref()
                     .zip(embedding.as_deref())
                     .map(|(s, e)| (&s.snapshot, e)),
+                history: Some(&history),
             };
             rank_hybrid(&sources, &weights, &query.message)
         });

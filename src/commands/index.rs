@@ -5,6 +5,8 @@ use std::fmt::Write;
 
 use anyhow::Context;
 use sextant_index::update::{IndexSummary, UpdateOptions, update_index};
+
+use crate::rank::history::History;
 use sextant_index::vector::VectorOptions;
 use sextant_index::vector::units::UnitDesign;
 
@@ -60,6 +62,11 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     .with_context(|| format!("indexing {}", settings.root.display()))?;
     if let Some(reason) = no_model {
         summary.vectors_missing = Some(reason);
+    }
+    // The history prior follows the repository's HEAD (read again only when HEAD moved); a
+    // repository without git simply has none.
+    if let Err(error) = History::refresh(&settings.root, settings.index_dir.path()) {
+        eprintln!("note: no history prior: {error:#}");
     }
     if json {
         print_json(&summary)?;

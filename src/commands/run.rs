@@ -23,6 +23,7 @@ use crate::cli::{ApproveArgs, GlobalArgs, ResumeArgs, RunArgs};
 use crate::git::git;
 use crate::llm::Llm;
 use crate::output::print;
+use crate::rank::history::History;
 use crate::rank::query::TaskQuery;
 use crate::rank::{Sources, Weights, rank};
 use crate::settings::{Overrides, Settings};
@@ -130,11 +131,13 @@ fn relevant_files(settings: &Settings, task: &str) -> anyhow::Result<Vec<(String
         .index_dir
         .read_graph(snapshot.manifest.generation)
         .ok();
+    let history = History::load(settings.index_dir.path());
     let sources = Sources {
         lexical: &snapshot.lexical,
         manifest: &snapshot.manifest,
         graph: graph.as_ref(),
         vectors: None,
+        history: history.as_ref(),
     };
     let weights = Weights {
         vector: 0.0,

@@ -14,6 +14,7 @@ use sextant_index::walk::read_source;
 use crate::cli::{GlobalArgs, WhyRelevantArgs};
 use crate::output::{print, print_json, thousands};
 use crate::rank::explain::Explanation;
+use crate::rank::history::History;
 use crate::rank::pack::{Budget, Packed, Passed, TokenCounter, pack};
 use crate::rank::query::{TaskQuery, is_filler};
 use crate::rank::semantic::Semantic;
@@ -28,6 +29,8 @@ pub const SCHEMA: &str = include_str!("../rank/why-relevant.schema.json");
 const CANDIDATES: usize = 50;
 /// Matched lines shown per file.
 const EVIDENCE_LINES: usize = 3;
+/// A history prior worth naming among a file's reasons (1 = the most changed file).
+const NOTABLE_HISTORY: f64 = 0.5;
 
 /// Which signals the index could offer.
 #[derive(Debug, Serialize)]
@@ -35,6 +38,7 @@ struct Available {
     lexical: bool,
     graph: bool,
     vectors: bool,
+    history: bool,
 }
 
 /// One selected file, as printed.
@@ -111,6 +115,7 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         },
         Err(error) => Err(format!("{error:#}")),
     };
+    let history = History::load(settings.index_dir.path());
     let tokenizer = args
         .tokenizer
         .clone()
@@ -140,6 +145,7 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             (Ok(semantic), Some(embedding)) => Some((&semantic.snapshot, embedding.as_slice())),
             _ => None,
         },
+        history: history.as_ref(),
     };
     let ranked = rank(&sources, &weights, &query, CANDIDATES).context("ranking")?;
     let rank_ms = ms(ranking);
@@ -186,6 +192,7 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             lexical: true,
             graph: graph.is_some(),
             vectors: semantic.is_ok(),
+            history: history.is_some(),
         },
         vectors_missing: semantic.as_ref().err().map(String::as_str),
         weights,
@@ -270,6 +277,9 @@ fn reasons(file: &Selected<'_>) -> String {
         && s.graph > 0.0
     {
         parts.push(format!("linked: {}", link.description));
+    }
+    if s.history >= NOTABLE_HISTORY {
+        parts.push(format!("changed in {} recent commits", s.recent_commits));
     }
     parts.join("; ")
 }

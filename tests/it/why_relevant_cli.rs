@@ -6,7 +6,7 @@
 use insta::{assert_snapshot, with_settings};
 use serde_json::Value;
 
-use crate::support::{copy_fixture, sextant, stable_filters, stdout_of};
+use crate::support::{copy_fixture, git, sextant, stable_filters, stdout_of};
 
 fn indexed_shop() -> tempfile::TempDir {
     let repo = copy_fixture("shop");
@@ -207,4 +207,81 @@ fn a_stale_file_is_flagged_and_a_missing_index_is_explained() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("sextant index"), "{stderr}");
+}
+
+/// The shop fixture as a git repository where `app/auth/jwt.py` changed in three commits after
+/// the first.
+fn shop_with_history() -> tempfile::TempDir {
+    let repo = copy_fixture("shop");
+    let root = repo.path();
+    std::fs::write(root.join(".gitignore"), ".sextant/\n").expect("write");
+    git(root, &["init", "--quiet"]);
+    git(root, &["add", "."]);
+    git(root, &["commit", "--quiet", "-m", "shop"]);
+    for n in 1..=3 {
+        let path = root.join("app/auth/jwt.py");
+        let mut text = std::fs::read_to_string(&path).expect("read");
+        text.push_str(&format!("\n# revision {n}\n"));
+        std::fs::write(&path, text).expect("write");
+        git(
+            root,
+            &["commit", "--quiet", "-am", &format!("auth: revision {n}")],
+        );
+    }
+    stdout_of(sextant(root).args(["index", "--quiet"]));
+    repo
+}
+
+fn file<'r>(report: &'r Value, path: &str) -> &'r Value {
+    report["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .find(|f| f["path"] == path)
+        .unwrap_or_else(|| panic!("{path} not selected: {report}"))
+}
+
+#[test]
+fn files_that_changed_often_lately_rank_with_their_history_shown() {
+    let repo = shop_with_history();
+    let root = repo.path();
+    let task = "verify the token and the password on login";
+    let report = why_json(root, &[task]);
+    assert_eq!(report["signals"]["history"], true, "{report}");
+    let jwt = file(&report, "app/auth/jwt.py");
+    assert_eq!(jwt["signals"]["recent_commits"], 4, "{jwt}");
+    assert!(
+        jwt["explanation"]
+            .to_string()
+            .contains("changed often lately (4 recent commits)"),
+        "{jwt}"
+    );
+    let passwords = file(&report, "app/auth/passwords.py");
+    assert_eq!(passwords["signals"]["recent_commits"], 1, "{passwords}");
+    assert!(
+        jwt["signals"]["history"].as_f64() > passwords["signals"]["history"].as_f64(),
+        "{report}"
+    );
+    let table = stdout_of(sextant(root).args(["why-relevant", task]));
+    assert!(table.contains("changed in 4 recent commits"), "{table}");
+
+    // The prior follows HEAD: one more commit, one more count after the next index run.
+    std::fs::write(root.join("app/auth/passwords.py"), "# rewritten\n").expect("write");
+    git(
+        root,
+        &["commit", "--quiet", "-am", "auth: rewrite passwords"],
+    );
+    stdout_of(sextant(root).args(["index", "--quiet"]));
+    let again = why_json(root, &["verify the token on login"]);
+    assert_eq!(
+        file(&again, "app/auth/jwt.py")["signals"]["recent_commits"],
+        4,
+        "{again}"
+    );
+    let stored: Value = serde_json::from_slice(
+        &std::fs::read(root.join(".sextant/history.json")).expect("history stored"),
+    )
+    .expect("json");
+    assert_eq!(stored["head"], git(root, &["rev-parse", "HEAD"]).trim());
+    assert_eq!(stored["commits"], 5);
 }

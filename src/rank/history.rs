@@ -1,0 +1,170 @@
+//! The repository's recent history as a prior: files that changed often lately are more
+//! likely to be what the next task changes. Read from `git log` when the repository is
+//! indexed (and as of the evaluated commit by `sextant eval`), kept beside the index.
+//!
+//! Measured on the development benchmark (RESULTS.md, retrieval round 5): a recency-weighted
+//! count (half-life 50 commits) added with weight 0.5 to files another signal found raised
+//! mean Recall@10 by 1.6 points on the tuning window and 1.9 on a held-out window 600 commits
+//! earlier, with no repository losing; unweighted counts helped less and hurt prometheus.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::git::git;
+
+/// Commits read.
+pub const HISTORY_COMMITS: usize = 500;
+/// Commits touching more files than this are sweeping changes (renames, formatting, version
+/// bumps) that say nothing about where work happens; they are skipped.
+pub const MAX_FILES_PER_COMMIT: usize = 20;
+/// A commit this many commits old counts half as much as the newest.
+pub const HALF_LIFE_COMMITS: f64 = 50.0;
+
+const FILE_NAME: &str = "history.json";
+
+/// How one file changed lately.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct FileHistory {
+    /// Recency-weighted number of commits that changed it.
+    pub weighted: f64,
+    /// Plain number of commits that changed it.
+    pub commits: u32,
+}
+
+/// How often each file changed in the recent history, as of one commit.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct History {
+    /// The commit the history ends at.
+    pub head: String,
+    /// Commits read (merges and sweeping commits excluded from the counts).
+    pub commits: usize,
+    files: HashMap<String, FileHistory>,
+    best: f64,
+}
+
+impl History {
+    /// The last [`HISTORY_COMMITS`] non-merge commits reachable from `rev` in `repo`.
+    pub fn from_git(repo: &Path, rev: &str) -> anyhow::Result<History> {
+        let head = git(
+            repo,
+            &["rev-parse", "--verify", &format!("{rev}^{{commit}}")],
+        )?
+        .trim()
+        .to_string();
+        let log = git(
+            repo,
+            &[
+                "log",
+                "--no-merges",
+                "--name-only",
+                "--format=%x01",
+                "-n",
+                &HISTORY_COMMITS.to_string(),
+                &head,
+            ],
+        )?;
+        let mut history = History::from_log(&log);
+        history.head = head;
+        Ok(history)
+    }
+
+    /// Parses `git log --name-only --format=%x01` output, newest commit first.
+    pub fn from_log(log: &str) -> History {
+        let mut files: HashMap<String, FileHistory> = HashMap::new();
+        let commits: Vec<&str> = log
+            .split('\u{1}')
+            .filter(|c| !c.trim().is_empty())
+            .collect();
+        for (age, commit) in commits.iter().enumerate() {
+            let changed: Vec<&str> = commit
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            if changed.len() > MAX_FILES_PER_COMMIT {
+                continue;
+            }
+            let weight = 0.5f64.powf(age as f64 / HALF_LIFE_COMMITS);
+            for file in changed {
+                let entry = files.entry(file.to_string()).or_default();
+                entry.weighted += weight;
+                entry.commits += 1;
+            }
+        }
+        let best = files.values().map(|f| f.weighted).fold(0.0, f64::max);
+        History {
+            head: String::new(),
+            commits: commits.len(),
+            files,
+            best,
+        }
+    }
+
+    /// The prior of a file: its log-scaled weighted change count, 1 for the most changed file.
+    pub fn prior(&self, path: &str) -> f64 {
+        match self.files.get(path) {
+            Some(file) if self.best > 0.0 => (1.0 + file.weighted).ln() / (1.0 + self.best).ln(),
+            _ => 0.0,
+        }
+    }
+
+    /// How a file changed lately, if it did.
+    pub fn file(&self, path: &str) -> Option<FileHistory> {
+        self.files.get(path).copied()
+    }
+
+    /// The history stored beside the index in `index_dir`, if any.
+    pub fn load(index_dir: &Path) -> Option<History> {
+        let bytes = std::fs::read(index_dir.join(FILE_NAME)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Brings the stored history up to the repository's HEAD: read again only when HEAD
+    /// moved. Returns `None` when `root` is not a git work tree (or has no commit yet).
+    pub fn refresh(root: &Path, index_dir: &Path) -> anyhow::Result<Option<History>> {
+        let Ok(head) = git(root, &["rev-parse", "--verify", "HEAD^{commit}"]) else {
+            return Ok(None);
+        };
+        if let Some(stored) = History::load(index_dir)
+            && stored.head == head.trim()
+        {
+            return Ok(Some(stored));
+        }
+        let history = History::from_git(root, "HEAD")?;
+        std::fs::create_dir_all(index_dir)?;
+        let path = index_dir.join(FILE_NAME);
+        let temporary = path.with_extension("json.tmp");
+        std::fs::write(&temporary, serde_json::to_vec(&history)?)?;
+        std::fs::rename(&temporary, &path)?;
+        Ok(Some(history))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_and_frequent_changes_weigh_most_and_sweeping_commits_not_at_all() {
+        let sweeping: String = (0..=MAX_FILES_PER_COMMIT)
+            .map(|i| format!("f{i}.rs\n"))
+            .collect();
+        // Newest first: a.rs changed in the two newest commits, b.rs long ago, twice.
+        let mut log = String::from("\u{1}\n\na.rs\n\u{1}\n\na.rs\nc.rs\n");
+        for _ in 0..100 {
+            log.push_str("\u{1}\n\nother.rs\n");
+        }
+        log.push_str("\u{1}\n\nb.rs\n\u{1}\n\nb.rs\n");
+        log.push_str(&format!("\u{1}\n\n{sweeping}"));
+        let history = History::from_log(&log);
+        assert_eq!(history.commits, 105);
+        assert!(history.prior("a.rs") > history.prior("b.rs"));
+        assert!(history.prior("a.rs") > history.prior("c.rs"));
+        assert_eq!(history.file("b.rs").map(|f| f.commits), Some(2));
+        assert_eq!(history.prior("f0.rs"), 0.0);
+        assert_eq!(history.prior("missing.rs"), 0.0);
+        assert!((history.prior("other.rs") - 1.0).abs() < 1e-9);
+    }
+}
