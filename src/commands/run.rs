@@ -301,7 +301,26 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         run,
         record,
     };
-    continue_stages(&mut open, &args.llm, args.answers.as_deref())
+    continue_stages(&mut open, &args.llm, args.answers.as_deref())?;
+    offer_approval(&mut open)
+}
+
+/// At a terminal, a freshly planned run can be approved on the spot with `y` (anything else
+/// leaves it planned, for review or edits and `sextant approve`).
+fn offer_approval(open: &mut OpenRun) -> anyhow::Result<()> {
+    let stdin = std::io::stdin();
+    if open.run.state != RunState::Planned || !stdin.is_terminal() {
+        return Ok(());
+    }
+    let todo = std::fs::read_to_string(&open.record.todo).unwrap_or_default();
+    eprint!("{todo}\napprove this plan now? [y/N] ");
+    let mut answer = String::new();
+    stdin.lock().read_line(&mut answer)?;
+    if matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
+        print(&approve_open(open)?)
+    } else {
+        Ok(())
+    }
 }
 
 /// Runs `sextant resume`: a run interrupted before its plan continues from the stage it
@@ -316,7 +335,8 @@ pub fn resume(args: &ResumeArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             other.name()
         ),
     }
-    continue_stages(&mut open, &args.llm, args.answers.as_deref())
+    continue_stages(&mut open, &args.llm, args.answers.as_deref())?;
+    offer_approval(&mut open)
 }
 
 /// Takes a run from wherever it stands before planning up to a written plan.
@@ -544,13 +564,20 @@ pub(super) fn open_run(
 
 /// Runs `sextant approve`.
 pub fn approve(args: &ApproveArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let mut open = open_run(args.repo.as_deref(), args.run.as_deref(), global)?;
+    print(&approve_open(&mut open)?)
+}
+
+/// Approves an open planned run: re-validates TODO.md, shows and commits the user's edits,
+/// records the approved content. Returns what to print.
+fn approve_open(open: &mut OpenRun) -> anyhow::Result<String> {
     let OpenRun {
         settings,
         runs,
         id,
-        mut run,
-        mut record,
-    } = open_run(args.repo.as_deref(), args.run.as_deref(), global)?;
+        run,
+        record,
+    } = open;
     if run.state != RunState::Planned {
         bail!(
             "run {id} is {}: only a planned run can be approved",
@@ -563,6 +590,7 @@ pub fn approve(args: &ApproveArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let plan =
         Plan::parse(&text).with_context(|| format!("{} cannot be approved", todo.display()))?;
     let mut out = String::new();
+    let settings = &*settings;
     // What the user changed since sextant wrote it, if anything.
     let committed = git(
         &settings.root,
@@ -594,11 +622,11 @@ pub fn approve(args: &ApproveArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
     run.advance(
         RunState::Approved,
-        &evidence(&record, plan.steps.len(), None),
+        &evidence(record, plan.steps.len(), None),
     )?;
     record.approved_hash = Some(hash);
-    save_record(&settings, &id, &record)?;
-    run.save(&runs)?;
+    save_record(settings, id, record)?;
+    run.save(runs)?;
     let _ = writeln!(out, "run {id}: approved {} steps", plan.steps.len());
-    print(&out)
+    Ok(out)
 }

@@ -360,28 +360,10 @@ fn a_declined_step_pauses_the_run_where_it_stands() {
     let root = dir.path();
     let server = tiny_model(vec![questions(), plan(), add(1, 1)]);
     plan_and_approve(root, &server);
-    let binary = assert_cmd::cargo::cargo_bin("sextant");
-    let command = format!(
-        "{} execute --confirm-steps {}",
-        binary.display(),
-        llm_args(&server).join(" ")
-    );
-    let mut child = std::process::Command::new("script")
-        .args(["-qc", &command, "/dev/null"])
-        .current_dir(root)
-        .env("SEXTANT_HOME", crate::support::NO_MODELS)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("script(1) from util-linux");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(b"y\nn\n").expect("answers");
-    }
-    let output = child.wait_with_output().expect("runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}");
+    let mut args = vec!["execute".to_string(), "--confirm-steps".to_string()];
+    args.extend(llm_args(&server));
+    let (success, stdout) = crate::support::at_terminal(root, &args, "y\nn\n");
+    assert!(success, "{stdout}");
     assert!(stdout.contains("paused before step 2"), "{stdout}");
     assert!(git(root, &["log", "--format=%s"]).contains("step 1/5: Add f1"));
     assert!(only_run_state(root).contains("\"executing\""));

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use sextant::llm::replay::{ReplayServer, Reply};
 
 use crate::support::{
-    chat_bodies, copy_fixture, fails_with, git, only_run_state, sextant, stdout_of, tiny_model,
+    at_terminal, chat_bodies, copy_fixture, fails_with, git, only_run_state, sextant, stdout_of,
+    tiny_model,
 };
 
 /// The shop fixture as a committed git repository, indexed, with an answers file.
@@ -259,4 +260,45 @@ fn a_template_guides_the_questions_and_the_plan() {
         .output()
         .expect("runs");
     fails_with(&unknown, "add-endpoint, add-tests");
+}
+
+#[test]
+fn at_a_terminal_the_questions_are_answered_by_number_and_the_plan_approved_with_y() {
+    let repo = shop_repo();
+    let root = repo.path();
+    let server = tiny_model(vec![questions(false), plan(5)]);
+    let args: Vec<String> = [
+        "run",
+        "'lock the account after five failed login attempts'",
+        "--provider",
+        "openai",
+        "--base-url",
+        &server.url(),
+        "--model",
+        "tiny",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // Option 1 for the first question, a typed answer for the second, then `y`.
+    let (success, shown) = at_terminal(root, &args, "1\n30 minutes\ny\n");
+    assert!(success, "{shown}");
+    assert!(shown.contains("approve this plan now? [y/N]"), "{shown}");
+    assert!(shown.contains("approved 5 steps"), "{shown}");
+    assert_eq!(run_state(root)["state"]["state"], "approved");
+    let planner = chat_bodies(&server)[1].to_string();
+    assert!(
+        planner.contains("database column") && planner.contains("30 minutes"),
+        "{planner}"
+    );
+
+    // Anything but `y` leaves the plan for review.
+    let repo = shop_repo();
+    let root = repo.path();
+    let server = tiny_model(vec![questions(false), plan(5)]);
+    let mut args = args;
+    args[5] = server.url();
+    let (success, shown) = at_terminal(root, &args, "1\n2\n\n");
+    assert!(success, "{shown}");
+    assert_eq!(run_state(root)["state"]["state"], "planned");
 }

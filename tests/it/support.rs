@@ -143,3 +143,28 @@ pub fn fails_with(output: &std::process::Output, expected: &str) {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(expected), "{stderr}");
 }
+
+/// Runs `sextant ARGS` in `root` through a real terminal (script(1) from util-linux), typing
+/// `input`; returns whether it succeeded and what the terminal showed.
+pub fn at_terminal(root: &Path, args: &[String], input: &str) -> (bool, String) {
+    let binary = assert_cmd::cargo::cargo_bin("sextant");
+    let command = format!("{} {}", binary.display(), args.join(" "));
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(root)
+        .env("SEXTANT_HOME", NO_MODELS)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input.as_bytes()).expect("input");
+    }
+    let output = child.wait_with_output().expect("runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
