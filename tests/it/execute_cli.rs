@@ -74,17 +74,7 @@ fn every_step_right() -> Vec<Reply> {
 }
 
 fn llm_args(server: &ReplayServer) -> Vec<String> {
-    [
-        "--provider",
-        "openai",
-        "--base-url",
-        &server.url(),
-        "--model",
-        "tiny",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    crate::support::tiny_model_args(server)
 }
 
 fn plan_and_approve(root: &Path, server: &ReplayServer) {

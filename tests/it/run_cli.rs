@@ -10,7 +10,7 @@ use sextant::llm::replay::{ReplayServer, Reply};
 
 use crate::support::{
     at_terminal, chat_bodies, copy_fixture, fails_with, git, only_run_state, sextant, stdout_of,
-    tiny_model,
+    tiny_model, tiny_model_args,
 };
 
 /// The shop fixture as a committed git repository, indexed, with an answers file.
@@ -64,18 +64,14 @@ fn plan(steps: usize) -> Reply {
 
 fn run_command(root: &Path, server: &ReplayServer) -> assert_cmd::Command {
     let mut command = sextant(root);
-    command.args([
-        "run",
-        "lock the account after five failed login attempts",
-        "--answers",
-        "answers.txt",
-        "--provider",
-        "openai",
-        "--base-url",
-        &server.url(),
-        "--model",
-        "tiny",
-    ]);
+    command
+        .args([
+            "run",
+            "lock the account after five failed login attempts",
+            "--answers",
+            "answers.txt",
+        ])
+        .args(tiny_model_args(server));
     command
 }
 
@@ -185,33 +181,19 @@ fn answers_are_required_a_waiting_run_resumes_and_the_plan_stays_inside_the_repo
     let root = repo.path();
     let server = tiny_model(vec![questions(false)]);
     let output = sextant(root)
-        .args([
-            "run",
-            "lock accounts",
-            "--provider",
-            "openai",
-            "--base-url",
-            &server.url(),
-            "--model",
-            "tiny",
-        ])
+        .args(["run", "lock accounts"])
+        .args(tiny_model_args(&server))
         .output()
         .expect("runs");
     fails_with(&output, "--answers FILE");
     assert_eq!(run_state(root)["state"]["state"], "asked");
     // The run waits at its questions; resume takes the answers and plans, asking nothing again.
     let planner = tiny_model(vec![plan(5)]);
-    let resumed = stdout_of(sextant(root).args([
-        "resume",
-        "--answers",
-        "answers.txt",
-        "--provider",
-        "openai",
-        "--base-url",
-        &planner.url(),
-        "--model",
-        "tiny",
-    ]));
+    let resumed = stdout_of(
+        sextant(root)
+            .args(["resume", "--answers", "answers.txt"])
+            .args(tiny_model_args(&planner)),
+    );
     assert!(resumed.contains("planned 5 steps"), "{resumed}");
     let chats = chat_bodies(&planner);
     assert_eq!(chats.len(), 1);
@@ -267,19 +249,15 @@ fn at_a_terminal_the_questions_are_answered_by_number_and_the_plan_approved_with
     let repo = shop_repo();
     let root = repo.path();
     let server = tiny_model(vec![questions(false), plan(5)]);
-    let args: Vec<String> = [
-        "run",
-        "'lock the account after five failed login attempts'",
-        "--provider",
-        "openai",
-        "--base-url",
-        &server.url(),
-        "--model",
-        "tiny",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let run_args = |server: &ReplayServer| {
+        let mut args = vec![
+            "run".to_string(),
+            "'lock the account after five failed login attempts'".to_string(),
+        ];
+        args.extend(tiny_model_args(server));
+        args
+    };
+    let args = run_args(&server);
     // Option 1 for the first question, a typed answer for the second, then `y`.
     let (success, shown) = at_terminal(root, &args, "1\n30 minutes\ny\n");
     assert!(success, "{shown}");
@@ -296,9 +274,7 @@ fn at_a_terminal_the_questions_are_answered_by_number_and_the_plan_approved_with
     let repo = shop_repo();
     let root = repo.path();
     let server = tiny_model(vec![questions(false), plan(5)]);
-    let mut args = args;
-    args[5] = server.url();
-    let (success, shown) = at_terminal(root, &args, "1\n2\n\n");
+    let (success, shown) = at_terminal(root, &run_args(&server), "1\n2\n\n");
     assert!(success, "{shown}");
     assert_eq!(run_state(root)["state"]["state"], "planned");
 }

@@ -168,3 +168,18 @@ pub fn at_terminal(root: &Path, args: &[String], input: &str) -> (bool, String) 
         String::from_utf8_lossy(&output.stdout).into_owned(),
     )
 }
+
+/// The flags that point sextant at a replay server's `tiny` model.
+pub fn tiny_model_args(server: &sextant::llm::replay::ReplayServer) -> Vec<String> {
+    [
+        "--provider",
+        "openai",
+        "--base-url",
+        &server.url(),
+        "--model",
+        "tiny",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
