@@ -248,12 +248,16 @@ fn remove_edges_and_nodes(
                 .collect::<Vec<_>>()
         })
         .collect();
+    // Removing a node removes its edges both ways, each one a list walk too.
     let incident: usize = doomed
         .iter()
         .map(|&n| {
             graph
                 .edges_directed(n, petgraph::Direction::Incoming)
                 .count()
+                + graph
+                    .edges_directed(n, petgraph::Direction::Outgoing)
+                    .count()
         })
         .sum();
     if edges.len() + incident <= one_by_one {
