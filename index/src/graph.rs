@@ -80,6 +80,9 @@ pub enum Node {
         path: String,
         /// Its lines.
         span: LineSpan,
+        /// Its signature as extracted (the outline line an agent is shown).
+        #[serde(default)]
+        signature: String,
     },
 }
 
@@ -251,6 +254,23 @@ impl CodeGraph {
             .collect();
         found.dedup();
         found
+    }
+
+    /// The symbols a file defined when it was indexed, in source order: (first line,
+    /// signature). Empty for a file the graph does not know.
+    pub fn signatures(&self, path: &str) -> Vec<(u32, &str)> {
+        let Some(link) = self.links.get(path) else {
+            return Vec::new();
+        };
+        link.symbols
+            .iter()
+            .filter_map(|&node| match self.graph.node_weight(node) {
+                Some(Node::Symbol {
+                    span, signature, ..
+                }) => Some((span.start, signature.as_str())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Number of file nodes.

@@ -153,6 +153,7 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let packed = pack(
         &settings.root,
         &snapshot.manifest,
+        graph.as_ref(),
         &ranked,
         &counter,
         &budget,

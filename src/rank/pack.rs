@@ -7,6 +7,7 @@ use std::path::Path;
 
 use anyhow::bail;
 use serde::Serialize;
+use sextant_index::graph::CodeGraph;
 use sextant_index::store::Manifest;
 use sextant_index::syntax::{ChunkLimits, extract};
 use sextant_index::walk::read_source;
@@ -182,6 +183,7 @@ pub struct Packed {
 pub fn pack(
     root: &Path,
     manifest: &Manifest,
+    graph: Option<&CodeGraph>,
     ranked: &[RankedFile],
     counter: &TokenCounter,
     budget: &Budget,
@@ -240,8 +242,22 @@ pub fn pack(
             }
         }
         if chosen.is_none() {
+            // Signatures as indexed when the file has not changed since (re-parsing a
+            // 10,000-line file costs ~80 ms); parsed afresh otherwise.
+            let signatures: Vec<(u32, String)> = match graph {
+                Some(graph) if !stale && graph.file(&file.path).is_some() => graph
+                    .signatures(&file.path)
+                    .into_iter()
+                    .map(|(line, signature)| (line, signature.to_string()))
+                    .collect(),
+                _ => extract(language, &source.text, &ChunkLimits::default())
+                    .symbols
+                    .iter()
+                    .map(|s| (s.span.start, s.signature.clone()))
+                    .collect(),
+            };
             for (inclusion, lines, section) in
-                partial_sections(&file.path, language, &source.text, file)
+                partial_sections(&file.path, language, &source.text, file, &signatures)
             {
                 let tokens = counter.count(&section);
                 if tokens <= remaining {
@@ -293,6 +309,7 @@ fn partial_sections(
     language: Language,
     text: &str,
     file: &RankedFile,
+    signatures: &[(u32, String)],
 ) -> Vec<(Inclusion, Vec<LineSpan>, String)> {
     let total = line_count(text).max(1);
     let lines: Vec<&str> = text.lines().collect();
@@ -308,12 +325,6 @@ fn partial_sections(
             .filter(|span| span.start <= total)
             .collect(),
     );
-    let facts = extract(language, text, &ChunkLimits::default());
-    let signatures: Vec<(u32, String)> = facts
-        .symbols
-        .iter()
-        .map(|s| (s.span.start, s.signature.clone()))
-        .collect();
     let numbered = |shown: &[(u32, String)]| {
         let mut body = String::new();
         let mut last = 0;

@@ -160,6 +160,21 @@ fn a_big_file_is_shown_as_an_outline_with_its_matching_region() {
         "{context}"
     );
     assert!(context.contains("| def stock_level_7(sku)"), "{context}");
+
+    // Edited since indexing: the outline comes from the file as it is now, not from the
+    // signatures the index stored.
+    let path = repo.path().join("app/inventory.py");
+    let edited = std::fs::read_to_string(&path).expect("read").replace(
+        "def stock_level_7(sku):",
+        "def stock_level_seven(sku, shelf):",
+    );
+    std::fs::write(&path, edited).expect("write");
+    let context = stdout_of(sextant(repo.path()).args(["why-relevant", task, "--context"]));
+    assert!(
+        context.contains("| def stock_level_seven(sku, shelf)\n")
+            && !context.contains("| def stock_level_7(sku)\n"),
+        "{context}"
+    );
 }
 
 #[test]

@@ -368,6 +368,7 @@ fn add_symbols(
             kind: symbol.kind,
             path: path.to_string(),
             span: symbol.span,
+            signature: symbol.signature.clone(),
         };
         let node = match reuse.get(&id) {
             Some(&node) => {

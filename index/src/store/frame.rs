@@ -8,8 +8,9 @@ use serde::de::DeserializeOwned;
 
 /// Bumped whenever any index format changes incompatibly; an index with another version is
 /// rebuilt from scratch. 2: facts and graph files added. 3: whole-file documents in the
-/// lexical index.
-pub const FORMAT_VERSION: u32 = 4;
+/// lexical index. 4: the graph keeps per-file link state for incremental updates. 5: symbol
+/// signatures in the graph.
+pub const FORMAT_VERSION: u32 = 5;
 
 const HEADER_LEN: usize = 8 + 4 + 32;
 
