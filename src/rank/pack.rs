@@ -394,12 +394,12 @@ fn partial_sections(
     if !signatures.is_empty() {
         candidates.push((
             Inclusion::Signatures,
-            signature_spans(&signatures),
+            signature_spans(signatures),
             section(
                 path,
                 language,
                 &format!("signatures of {total} lines"),
-                &numbered(&signatures),
+                &numbered(signatures),
             ),
         ));
     }
