@@ -19,6 +19,7 @@ use sextant_index::Language;
 use sextant_index::lexical::LexicalIndex;
 
 use crate::git::git;
+use crate::rank::kind::is_test_path;
 use crate::rank::query::TaskQuery;
 use crate::rank::{Sources, Weights, rank};
 
@@ -38,23 +39,6 @@ pub struct EvalQuery {
     pub message: String,
     /// Files the commit modified.
     pub gold: Vec<String>,
-}
-
-/// Whether a path looks like a test, which a task message rarely names.
-fn is_test_path(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    lower.split('/').any(|part| {
-        matches!(
-            part,
-            "test" | "tests" | "testing" | "testdata" | "__tests__" | "spec"
-        )
-    }) || lower.contains("_test.")
-        || lower.contains(".test.")
-        || lower.contains(".spec.")
-        || lower
-            .rsplit('/')
-            .next()
-            .is_some_and(|name| name.starts_with("test_"))
 }
 
 /// The subject as a query: `rt: add foo (#123)` → `rt: add foo`.
@@ -298,20 +282,6 @@ mod tests {
     fn query_text_drops_pull_request_numbers() {
         assert_eq!(query_text("rt: add the thing (#8364)"), "rt: add the thing");
         assert_eq!(query_text("plain subject"), "plain subject");
-    }
-
-    #[test]
-    fn tests_are_recognised() {
-        for path in [
-            "tests/a.rs",
-            "pkg/foo_test.go",
-            "web/x.spec.ts",
-            "mypy/test/testcheck.py",
-            "test_x.py",
-        ] {
-            assert!(is_test_path(path), "{path}");
-        }
-        assert!(!is_test_path("src/contest.rs"));
     }
 
     #[test]

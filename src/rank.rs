@@ -19,24 +19,27 @@
 
 pub mod explain;
 pub mod history;
+pub mod kind;
 pub mod pack;
 pub mod query;
 pub mod semantic;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use petgraph::Direction;
 use petgraph::graph::NodeIndex;
 use petgraph::visit::EdgeRef;
 use serde::Serialize;
-use sextant_index::LineSpan;
 use sextant_index::graph::{CodeGraph, EdgeKind, Node};
 use sextant_index::lexical::{DocKind, LexicalIndex};
 use sextant_index::petgraph;
 use sextant_index::store::Manifest;
 use sextant_index::vector::VectorSnapshot;
+use sextant_index::{Language, LineSpan};
 
 use self::explain::Explanation;
+use self::kind::FileKind;
 use self::query::TaskQuery;
 
 /// Chunk hits gathered per query before fusing them per file.
@@ -126,6 +129,10 @@ pub struct Weights {
     pub vector: f64,
     /// How often the file changed lately.
     pub history: f64,
+    /// Factor on a test file's score (unless the task is about tests).
+    pub test_factor: f64,
+    /// Factor on the score of a file that is not code.
+    pub non_code_factor: f64,
 }
 
 impl Default for Weights {
@@ -137,6 +144,8 @@ impl Default for Weights {
             graph: GRAPH_WEIGHT,
             vector: VECTOR_WEIGHT,
             history: HISTORY_WEIGHT,
+            test_factor: kind::TEST_FACTOR,
+            non_code_factor: kind::NON_CODE_FACTOR,
         }
     }
 }
@@ -225,6 +234,8 @@ pub struct RankedFile {
     pub path: String,
     /// Fused score.
     pub score: f64,
+    /// Code, test or not code.
+    pub kind: kind::FileKind,
     /// What it was fused from.
     pub signals: FileSignals,
 }
@@ -233,7 +244,21 @@ impl RankedFile {
     /// The explanation tree of the score.
     pub fn explain(&self, weights: &Weights, query: &TaskQuery) -> Explanation {
         let s = &self.signals;
-        let mut root = Explanation::new(self.score, "fused score, sum of:");
+        let factor = kind_factor(self.kind, weights, kind::about_tests(query));
+        let mut root = Explanation::new(
+            self.score,
+            if factor == 1.0 {
+                "fused score, sum of:".to_string()
+            } else {
+                format!(
+                    "fused score × {factor} for a {} file, sum of:",
+                    match self.kind {
+                        FileKind::Test => "test (the task is not about tests)",
+                        _ => "non-code",
+                    }
+                )
+            },
+        );
         if s.chunks > 0.0 {
             let mut node = Explanation::new(
                 s.chunks,
@@ -369,12 +394,20 @@ pub fn rank(
             signals.recent_commits = history.file(path).map_or(0, |f| f.commits);
         }
     }
+    let about_tests = kind::about_tests(query);
     let mut ranked: Vec<RankedFile> = files
         .into_iter()
-        .map(|(path, signals)| RankedFile {
-            score: fused(&signals, weights),
-            path,
-            signals,
+        .map(|(path, signals)| {
+            let kind = sources.manifest.files.get(&path).map_or_else(
+                || FileKind::of(&path, Language::from_path(Path::new(&path))),
+                |record| FileKind::of(&path, record.language),
+            );
+            RankedFile {
+                score: fused(&signals, weights) * kind_factor(kind, weights, about_tests),
+                kind,
+                path,
+                signals,
+            }
         })
         .collect();
     ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.path.cmp(&b.path)));
@@ -390,6 +423,16 @@ fn fused(signals: &FileSignals, weights: &Weights) -> f64 {
         + weights.graph * signals.graph
         + weights.vector * signals.vector
         + weights.history * signals.history
+}
+
+/// What a file's kind multiplies its score by.
+fn kind_factor(kind: FileKind, weights: &Weights, about_tests: bool) -> f64 {
+    match kind {
+        FileKind::Code => 1.0,
+        FileKind::Test if about_tests => 1.0,
+        FileKind::Test => weights.test_factor,
+        FileKind::NonCode => weights.non_code_factor,
+    }
 }
 
 /// The lexical part of the score, which picks the graph's seeds.
@@ -714,6 +757,7 @@ mod tests {
             graph: 0.5,
             vector: 0.0,
             history: 0.5,
+            ..Weights::default()
         };
         assert!((fused(&signals, &weights) - (0.5 + 0.5 + 1.0 + 3.0 + 0.25 + 0.25)).abs() < 1e-9);
         assert!((lexical_score(&signals, &weights) - 1.0).abs() < 1e-9);

@@ -103,6 +103,10 @@ struct RankSection {
     vector_weight: Option<f64>,
     /// Weight of the history prior.
     history_weight: Option<f64>,
+    /// Factor on tests' scores.
+    test_factor: Option<f64>,
+    /// Factor on non-code files' scores.
+    non_code_factor: Option<f64>,
     budget: Option<usize>,
     max_files: Option<usize>,
     tokenizer: Option<String>,
@@ -126,6 +130,12 @@ impl RankSection {
                 graph: pick(repo.graph_weight, user.graph_weight, defaults.graph),
                 vector: pick(repo.vector_weight, user.vector_weight, defaults.vector),
                 history: pick(repo.history_weight, user.history_weight, defaults.history),
+                test_factor: pick(repo.test_factor, user.test_factor, defaults.test_factor),
+                non_code_factor: pick(
+                    repo.non_code_factor,
+                    user.non_code_factor,
+                    defaults.non_code_factor,
+                ),
             },
             budget: Budget {
                 tokens: repo.budget.or(user.budget).unwrap_or(budget.tokens),

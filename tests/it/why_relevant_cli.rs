@@ -300,3 +300,42 @@ fn files_that_changed_often_lately_rank_with_their_history_shown() {
     assert_eq!(stored["head"], git(root, &["rev-parse", "HEAD"]).trim());
     assert_eq!(stored["commits"], 5);
 }
+
+#[test]
+fn tests_and_docs_yield_to_code_unless_the_task_is_about_tests() {
+    let repo = copy_fixture("shop");
+    let root = repo.path();
+    std::fs::write(
+        root.join("ORDERS.md"),
+        "# Orders\n\nTo cancel an order, cancel_order refunds the order payment. Orders are \
+         placed with place_order; a cancelled order is refunded.\n",
+    )
+    .expect("write");
+    stdout_of(sextant(root).args(["index", "--quiet"]));
+    let explanation = |report: &Value, path: &str| {
+        file(report, path)["explanation"]["description"]
+            .as_str()
+            .expect("description")
+            .to_string()
+    };
+    let report = why_json(root, &["cancel an order and refund its payment"]);
+    assert_eq!(paths(&report)[0], "app/orders/service.py", "{report}");
+    assert!(
+        explanation(&report, "tests/test_orders.py").contains("× 0.5 for a test"),
+        "{report}"
+    );
+    assert!(
+        explanation(&report, "ORDERS.md").contains("× 0.5 for a non-code file"),
+        "{report}"
+    );
+    assert_eq!(
+        explanation(&report, "app/orders/service.py"),
+        "fused score, sum of:"
+    );
+    // A task about tests keeps them at full weight.
+    let about_tests = why_json(root, &["test that cancelling an order refunds its payment"]);
+    assert_eq!(
+        explanation(&about_tests, "tests/test_orders.py"),
+        "fused score, sum of:"
+    );
+}
