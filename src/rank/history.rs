@@ -23,6 +23,8 @@ pub const MAX_FILES_PER_COMMIT: usize = 20;
 pub const HALF_LIFE_COMMITS: f64 = 50.0;
 
 const FILE_NAME: &str = "history.json";
+/// Bumped when what is stored changes; a stored history of another version is read again.
+const VERSION: u32 = 1;
 
 /// How one file changed lately.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
@@ -36,6 +38,9 @@ pub struct FileHistory {
 /// How often each file changed in the recent history, as of one commit.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct History {
+    /// Format of the stored file ([`VERSION`]).
+    #[serde(default)]
+    pub version: u32,
     /// The commit the history ends at.
     pub head: String,
     /// Commits read (merges and sweeping commits excluded from the counts).
@@ -95,6 +100,7 @@ impl History {
         }
         let best = files.values().map(|f| f.weighted).fold(0.0, f64::max);
         History {
+            version: VERSION,
             head: String::new(),
             commits: commits.len(),
             files,
@@ -129,6 +135,7 @@ impl History {
         };
         if let Some(stored) = History::load(index_dir)
             && stored.head == head.trim()
+            && stored.version == VERSION
         {
             return Ok(Some(stored));
         }
