@@ -2,13 +2,14 @@
 //! build and test commands, frameworks, databases, auth libraries, CI, containers. The model
 //! only adds what cannot be read off the files.
 
+use super::questions::ModelAnalysis;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What the repository is, as far as its files tell.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Analysis {
     /// Languages by indexed line count, largest first (from the index manifest when given).
     pub languages: Vec<String>,
@@ -28,6 +29,28 @@ pub struct Analysis {
     pub ci: Vec<String>,
     /// Container files.
     pub containers: Vec<String>,
+}
+
+impl Analysis {
+    /// Takes the model's reading where the manifests said nothing (a detected value always
+    /// wins), marked as the model's; returns what was added, as lines for the model's context.
+    pub fn add_model_reading(&mut self, reading: &ModelAnalysis) -> Vec<String> {
+        let mut added = Vec::new();
+        for (label, found, stated) in [
+            ("framework", &mut self.frameworks, &reading.framework),
+            ("database", &mut self.databases, &reading.database),
+            ("auth", &mut self.auth, &reading.auth),
+        ] {
+            let stated = stated.trim();
+            let says_nothing = stated.is_empty()
+                || ["none", "unknown", "n/a", "-"].contains(&stated.to_lowercase().as_str());
+            if found.is_empty() && !says_nothing {
+                found.push(format!("{stated} (stated by the model)"));
+                added.push(format!("{label}: {stated} (stated by the model)"));
+            }
+        }
+        added
+    }
 }
 
 /// Dependency name fragments → what they reveal: (needle, category, label).
@@ -265,6 +288,29 @@ fn dependency_names_toml(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_model_fills_only_what_manifests_left_empty() {
+        let mut analysis = Analysis {
+            frameworks: vec!["Flask".into()],
+            ..Analysis::default()
+        };
+        let added = analysis.add_model_reading(&ModelAnalysis {
+            framework: "Django".into(),
+            database: "SQLite via sqlite3".into(),
+            auth: "unknown".into(),
+        });
+        assert_eq!(analysis.frameworks, ["Flask"]);
+        assert_eq!(
+            analysis.databases,
+            ["SQLite via sqlite3 (stated by the model)"]
+        );
+        assert!(analysis.auth.is_empty());
+        assert_eq!(
+            added,
+            ["database: SQLite via sqlite3 (stated by the model)"]
+        );
+    }
 
     fn repo(files: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("tempdir");

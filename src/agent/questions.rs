@@ -24,6 +24,33 @@ pub struct Question {
 #[derive(Debug, Deserialize)]
 struct Reply {
     questions: Vec<Question>,
+    #[serde(default)]
+    analysis: ModelAnalysis,
+}
+
+/// What the model adds to the analysis where manifests said nothing: the framework, database
+/// and authentication approach it reads from the relevant files. Empty when it has nothing to
+/// add (the field is optional in the schema).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelAnalysis {
+    /// Web or application framework.
+    #[serde(default)]
+    pub framework: String,
+    /// Database or storage.
+    #[serde(default)]
+    pub database: String,
+    /// Authentication approach.
+    #[serde(default)]
+    pub auth: String,
+}
+
+/// The ask stage's outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Asked {
+    /// 2–4 specific questions.
+    pub questions: Vec<Question>,
+    /// The model's additions to the analysis.
+    pub analysis: ModelAnalysis,
 }
 
 /// The schema a reply must follow.
@@ -52,6 +79,15 @@ pub fn schema() -> OutputSchema {
                         "required": ["question", "decision", "options"],
                         "additionalProperties": false
                     }
+                },
+                "analysis": {
+                    "type": "object",
+                    "properties": {
+                        "framework": { "type": "string", "maxLength": 80 },
+                        "database": { "type": "string", "maxLength": 80 },
+                        "auth": { "type": "string", "maxLength": 80 }
+                    },
+                    "additionalProperties": false
                 }
             },
             "required": ["questions"],
@@ -164,7 +200,9 @@ pub fn messages(task: &str, context: &str) -> Vec<Message> {
              per-user attempt counters be kept?\", \"decision\": \"counter store\", \"options\": \
              [\"in-process memory\", \"Redis\"]}, {\"question\": \"What should a client over the \
              limit receive?\", \"decision\": \"limit response\", \"options\": [\"HTTP 429 with \
-             Retry-After\", \"a silent delay\"]}]}",
+             Retry-After\", \"a silent delay\"]}]}. Where the analysis below lists no framework, \
+             database or auth approach and the relevant files show one, add it under \
+             \"analysis\" (keys framework, database, auth); leave out what you cannot tell.",
         ),
         Message::user(format!(
             "Task: {task}\n\nWhat we know about the repository:\n{context}"
@@ -174,7 +212,7 @@ pub fn messages(task: &str, context: &str) -> Vec<Message> {
 
 /// Asks the model for 2–4 specific questions about `task` given `context`; vague sets are
 /// sent back with the reasons, up to [`MAX_ATTEMPTS`] times.
-pub fn ask(llm: &Llm, task: &str, context: &str) -> anyhow::Result<Vec<Question>> {
+pub fn ask(llm: &Llm, task: &str, context: &str) -> anyhow::Result<Asked> {
     let messages = messages(task, context);
     chat_until_accepted(
         llm,
@@ -190,7 +228,10 @@ pub fn ask(llm: &Llm, task: &str, context: &str) -> anyhow::Result<Vec<Question>
                 problems.push(format!("{} questions; ask 2 to 4", questions.len()));
             }
             if problems.is_empty() {
-                Ok(questions)
+                Ok(Asked {
+                    questions,
+                    analysis: reply.analysis,
+                })
             } else {
                 Err(format!(
                     "Those questions are rejected: {}. Ask again: each question names a decision and its options.",

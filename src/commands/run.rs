@@ -167,6 +167,29 @@ fn relevant_files(settings: &Settings, task: &str) -> anyhow::Result<Vec<(String
         .collect())
 }
 
+/// The model's reading of what the manifests left empty goes into the run's analysis (marked
+/// as the model's) and into the context the planner gets.
+fn add_model_reading(
+    record: &mut Record,
+    reading: &questions::ModelAnalysis,
+) -> anyhow::Result<()> {
+    let Some(value) = record.analysis.take() else {
+        return Ok(());
+    };
+    let mut analysis: Analysis = serde_json::from_value(value)?;
+    let added = analysis.add_model_reading(reading);
+    if !added.is_empty() {
+        record
+            .context
+            .push_str("\n\nThe model's reading of the repository:\n");
+        for line in added {
+            let _ = writeln!(record.context, "- {line}");
+        }
+    }
+    record.analysis = Some(serde_json::to_value(&analysis)?);
+    Ok(())
+}
+
 fn context_text(analysis: &Analysis, relevant: &[(String, String)]) -> String {
     let mut out = serde_json::to_string_pretty(analysis).unwrap_or_default();
     out.push_str("\n\nRelevant files:\n");
@@ -364,7 +387,10 @@ fn continue_stages(
     };
     if run.state == RunState::Analysed {
         match questions::ask(&llm, &task, &record.context) {
-            Ok(asked) => record.questions = asked,
+            Ok(asked) => {
+                record.questions = asked.questions;
+                add_model_reading(record, &asked.analysis)?;
+            }
             Err(error) => {
                 fail(run, format!("{error:#}"))?;
                 return Err(error);

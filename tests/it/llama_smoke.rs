@@ -196,9 +196,10 @@ fn real_llama_server_reaches_the_plan_stage_with_schema_valid_output() {
         model: ALIAS.into(),
         context_size: 8192,
         temperature: 0.0,
-        // Measured: the plan reply is ~800 tokens; the schema bounds every string and list, so
-        // even a rambling model closes the JSON well inside this.
-        max_tokens: 4096,
+        // The schema bounds every string and list: 16 steps of at most ~800 characters plus a
+        // 600-character impact, ~14k characters of content, ~5k tokens at 3 characters per
+        // token. SmolLM2 has needed 2,417 and more than 4,096 tokens on different prompts.
+        max_tokens: 7168,
         ..LlmSettings::default()
     };
     let llm = Llm::new(settings, None).expect("client");
@@ -207,6 +208,9 @@ fn real_llama_server_reaches_the_plan_stage_with_schema_valid_output() {
                    Relevant files:\n- app/auth/login.py: defines login\n- app/routes.py: calls login";
     let ask = ChatRequest {
         messages: questions::messages(task, context),
+        // Streamed, so the idle-read timeout applies between tokens, not to the whole reply
+        // (CI runs the smoke tests side by side on 2 cores).
+        stream: true,
         stage: Some("smoke-ask".into()),
         ..ChatRequest::default()
     };
@@ -218,6 +222,7 @@ fn real_llama_server_reaches_the_plan_stage_with_schema_valid_output() {
 
     let request = ChatRequest {
         messages: planner::messages(task, context, &asked, &answers, "python -m pytest -q"),
+        stream: true,
         stage: Some("smoke-plan".into()),
         ..ChatRequest::default()
     };

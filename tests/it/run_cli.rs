@@ -39,7 +39,7 @@ fn questions(vague: bool) -> Reply {
              "options": ["database column", "in-memory dict"]},
             {"question": "How long should a locked account stay locked?", "decision": "lockout duration",
              "options": ["15 minutes", "until an admin unlocks it"]}
-        ]})
+        ], "analysis": {"database": "SQLite via sqlite3", "auth": "unknown"}})
     };
     Reply::text(value.to_string())
 }
@@ -95,8 +95,16 @@ fn vague_questions_are_rejected_then_the_plan_is_written_committed_and_approved(
         "{}",
         chats[1]
     );
-    // The answers reached the planner; the secret never reached the model.
+    // The answers reached the planner, with the model's reading of what the manifests left
+    // empty; the secret never reached the model.
     assert!(chats[2].to_string().contains("15 minutes"));
+    assert!(
+        chats[2]
+            .to_string()
+            .contains("database: SQLite via sqlite3 (stated by the model)"),
+        "{}",
+        chats[2]
+    );
     for chat in &chats {
         let text = chat.to_string();
         assert!(
