@@ -22,3 +22,17 @@ pub fn git(repo: &Path, args: &[&str]) -> anyhow::Result<String> {
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
+
+/// Runs `git -C repo ARGS` as the author sextant commits under (`sextant
+/// <sextant@localhost>`), so its commits, reverts and plan commits work in a repository
+/// without a configured identity.
+pub fn git_as_sextant(repo: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let mut all = vec![
+        "-c",
+        "user.name=sextant",
+        "-c",
+        "user.email=sextant@localhost",
+    ];
+    all.extend_from_slice(args);
+    git(repo, &all)
+}

@@ -17,7 +17,7 @@ use crate::agent::state::RunState;
 use crate::agent::validate;
 use crate::cli::{ExecuteArgs, GlobalArgs};
 use crate::edit;
-use crate::git::git;
+use crate::git::{git, git_as_sextant};
 use crate::llm::{ChatRequest, Llm, Message};
 use crate::output::print;
 
@@ -30,20 +30,7 @@ The search text must occur exactly once in the file. Change only what the step n
 
 fn commit_all(dir: &Path, message: &str) -> anyhow::Result<()> {
     git(dir, &["add", "-A"])?;
-    git(
-        dir,
-        &[
-            "-c",
-            "user.name=sextant",
-            "-c",
-            "user.email=sextant@localhost",
-            "commit",
-            "--quiet",
-            "--allow-empty",
-            "-m",
-            message,
-        ],
-    )?;
+    git_as_sextant(dir, &["commit", "--quiet", "--allow-empty", "-m", message])?;
     Ok(())
 }
 
@@ -451,19 +438,8 @@ pub fn rollback(args: &crate::cli::RollbackArgs, global: &GlobalArgs) -> anyhow:
     let mut reverted = 0;
     // Newest first: git log lists them that way.
     for (number, sha, _) in commits.iter().filter(|(n, _, _)| *n >= from) {
-        git(
-            root,
-            &[
-                "-c",
-                "user.name=sextant",
-                "-c",
-                "user.email=sextant@localhost",
-                "revert",
-                "--no-edit",
-                sha,
-            ],
-        )
-        .with_context(|| format!("reverting step {number}"))?;
+        git_as_sextant(root, &["revert", "--no-edit", sha])
+            .with_context(|| format!("reverting step {number}"))?;
         reverted += 1;
     }
     run.advance(

@@ -20,7 +20,7 @@ use crate::agent::questions::{self, Question};
 use crate::agent::state::{Evidence, Run, RunState};
 use crate::agent::templates;
 use crate::cli::{ApproveArgs, GlobalArgs, ResumeArgs, RunArgs};
-use crate::git::git;
+use crate::git::{git, git_as_sextant};
 use crate::llm::Llm;
 use crate::output::print;
 use crate::rank::history::History;
@@ -243,20 +243,10 @@ pub(super) fn commit_todo(root: &Path, todo: &Path, message: &str) -> anyhow::Re
     if staged.success() {
         return Ok(false);
     }
-    git(
+    git_as_sextant(
         root,
         &[
-            "-c",
-            "user.name=sextant",
-            "-c",
-            "user.email=sextant@localhost",
-            "commit",
-            "--quiet",
-            "--only",
-            "-m",
-            message,
-            "--",
-            &relative,
+            "commit", "--quiet", "--only", "-m", message, "--", &relative,
         ],
     )?;
     Ok(true)
