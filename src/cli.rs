@@ -117,6 +117,9 @@ pub struct WeightArgs {
     /// Weight of the history prior (files that changed often lately).
     #[arg(long, value_name = "W")]
     pub history_weight: Option<f64>,
+    /// Weight of files changed by past commits like the task.
+    #[arg(long, value_name = "W")]
+    pub past_weight: Option<f64>,
     /// Factor on a test file's score, unless the task is about tests.
     #[arg(long, value_name = "F")]
     pub test_factor: Option<f64>,
@@ -135,6 +138,7 @@ impl WeightArgs {
             graph: self.graph_weight.unwrap_or(weights.graph),
             vector: self.vector_weight.unwrap_or(weights.vector),
             history: self.history_weight.unwrap_or(weights.history),
+            past: self.past_weight.unwrap_or(weights.past),
             test_factor: self.test_factor.unwrap_or(weights.test_factor),
             non_code_factor: self.non_code_factor.unwrap_or(weights.non_code_factor),
         }

@@ -140,8 +140,8 @@ pub fn select_queries(
 }
 
 /// Writes the tree of `commit` into `out` (works on bare repositories; blobs the repository
-/// lacks, such as files left out of a partial snapshot, are skipped).
-pub fn materialize(repo: &Path, commit: &str, out: &Path) -> anyhow::Result<usize> {
+/// lacks, such as files left out of a partial snapshot, are skipped). Returns the paths written.
+pub fn materialize(repo: &Path, commit: &str, out: &Path) -> anyhow::Result<BTreeSet<String>> {
     let listing = Command::new("git")
         .arg("-C")
         .arg(repo)
@@ -178,8 +178,8 @@ pub fn materialize(repo: &Path, commit: &str, out: &Path) -> anyhow::Result<usiz
         .context("running git cat-file")?;
     let mut input = child.stdin.take().context("git stdin")?;
     let mut output = BufReader::new(child.stdout.take().context("git stdout")?);
-    let mut written = 0;
-    for (oid, path) in &blobs {
+    let mut written = BTreeSet::new();
+    for (oid, path) in blobs {
         writeln!(input, "{oid}")?;
         input.flush()?;
         let mut header = String::new();
@@ -192,16 +192,36 @@ pub fn materialize(repo: &Path, commit: &str, out: &Path) -> anyhow::Result<usiz
         let mut data = vec![0; size + 1];
         output.read_exact(&mut data)?;
         data.truncate(size);
-        let target = out.join(path);
+        let target = out.join(&path);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
         }
         std::fs::write(&target, &data)?;
-        written += 1;
+        written.insert(path);
     }
     drop(input);
     child.wait()?;
     Ok(written)
+}
+
+/// Keeps only the gold files the indexed tree has: a commit late in the window may change a
+/// file added after the base, which no ranker can find in the base's index. A query left with
+/// no gold file is dropped. Returns the queries kept and the number of gold files dropped.
+pub fn keep_reachable_gold(
+    queries: Vec<EvalQuery>,
+    tree: &BTreeSet<String>,
+) -> (Vec<EvalQuery>, usize) {
+    let mut dropped = 0;
+    let kept = queries
+        .into_iter()
+        .filter_map(|mut query| {
+            let before = query.gold.len();
+            query.gold.retain(|path| tree.contains(path));
+            dropped += before - query.gold.len();
+            (!query.gold.is_empty()).then_some(query)
+        })
+        .collect();
+    (kept, dropped)
 }
 
 /// Quality of one ranker over all queries.
@@ -282,6 +302,34 @@ mod tests {
     fn query_text_drops_pull_request_numbers() {
         assert_eq!(query_text("rt: add the thing (#8364)"), "rt: add the thing");
         assert_eq!(query_text("plain subject"), "plain subject");
+    }
+
+    #[test]
+    fn gold_files_the_indexed_tree_lacks_are_dropped_and_counted() {
+        let query = |commit: &str, gold: &[&str]| EvalQuery {
+            commit: commit.into(),
+            message: "a descriptive enough subject".into(),
+            gold: gold.iter().map(|g| g.to_string()).collect(),
+        };
+        let tree: BTreeSet<String> = ["a.rs", "b.rs"].iter().map(|p| p.to_string()).collect();
+        let (kept, dropped) = keep_reachable_gold(
+            vec![
+                query("1", &["a.rs", "new.rs"]),
+                query("2", &["newer.rs"]),
+                query("3", &["b.rs"]),
+            ],
+            &tree,
+        );
+        assert_eq!(dropped, 2);
+        assert_eq!(
+            kept.iter()
+                .map(|q| (q.commit.as_str(), q.gold.clone()))
+                .collect::<Vec<_>>(),
+            vec![
+                ("1", vec!["a.rs".to_string()]),
+                ("3", vec!["b.rs".to_string()])
+            ]
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@
 //!   that names a directory;
 //! - **graph**: files linked (calls, references, imports) to the best lexical matches, by
 //!   edge weight: what the matches use and what uses them;
-//! - **vectors**: the task's embedding near the file's definitions (when the index has them).
+//! - **vectors**: the task's embedding near the file's definitions (when the index has them);
+//! - **history**: a prior for files that changed often lately (reorders, never adds);
+//! - **past changes**: files changed by past commits whose subject reads like the task.
 //!
 //! The fused score is the weighted sum; each weight is a named constant whose value was chosen
 //! on the development benchmark (`sextant eval` over tokio, mypy and prometheus, recorded in
@@ -21,6 +23,7 @@ pub mod explain;
 pub mod history;
 pub mod kind;
 pub mod pack;
+pub mod past;
 pub mod query;
 pub mod semantic;
 
@@ -89,6 +92,8 @@ const SCOPE_SHARE: f64 = 0.75;
 pub const VECTOR_WEIGHT: f64 = 1.0;
 /// Weight of the history prior: how often a file changed lately (see [`history`]).
 pub const HISTORY_WEIGHT: f64 = 0.5;
+/// Default weight of the files changed by past commits like the task (see [`past`]).
+pub const PAST_WEIGHT: f64 = 0.5;
 /// Nearest units gathered for the vector signal.
 const VECTOR_HITS: usize = 100;
 /// Weight of a file's second most similar unit relative to its best.
@@ -129,6 +134,8 @@ pub struct Weights {
     pub vector: f64,
     /// How often the file changed lately.
     pub history: f64,
+    /// Changed by past commits like the task.
+    pub past: f64,
     /// Factor on a test file's score (unless the task is about tests).
     pub test_factor: f64,
     /// Factor on the score of a file that is not code.
@@ -144,6 +151,7 @@ impl Default for Weights {
             graph: GRAPH_WEIGHT,
             vector: VECTOR_WEIGHT,
             history: HISTORY_WEIGHT,
+            past: PAST_WEIGHT,
             test_factor: kind::TEST_FACTOR,
             non_code_factor: kind::NON_CODE_FACTOR,
         }
@@ -225,6 +233,11 @@ pub struct FileSignals {
     pub history: f64,
     /// Commits among the recent history that changed it.
     pub recent_commits: u32,
+    /// Credit from past commits like the task that changed it, relative to the best file
+    /// (0–1).
+    pub past: f64,
+    /// The most similar of those commits.
+    pub past_commit: Option<past::SimilarCommit>,
 }
 
 /// A file with its fused score and the signals behind it.
@@ -346,6 +359,22 @@ impl RankedFile {
                 ),
             ));
         }
+        if s.past > 0.0 {
+            let mut node = Explanation::new(
+                weights.past * s.past,
+                format!(
+                    "changed by past commits like the task, {:.3} × weight {}",
+                    s.past, weights.past
+                ),
+            );
+            if let Some(commit) = &s.past_commit {
+                node.push(Explanation::evidence(format!(
+                    "most similar: {} \"{}\" (score {:.2})",
+                    commit.id, commit.subject, commit.score
+                )));
+            }
+            root.push(node);
+        }
         if root.details.is_empty() && !query.is_empty() {
             root.push(Explanation::evidence("no signal fired"));
         }
@@ -386,6 +415,18 @@ pub fn rank(
         }
     }
     if let Some(history) = sources.history
+        && weights.past > 0.0
+        && !text.trim().is_empty()
+    {
+        let found = past::PastChanges::new(&history.past)
+            .files(text, |path| sources.manifest.files.contains_key(path));
+        for (path, found) in found {
+            let entry = files.entry(path).or_default();
+            entry.past = found.score;
+            entry.past_commit = Some(found.commit);
+        }
+    }
+    if let Some(history) = sources.history
         && weights.history > 0.0
     {
         // A prior, not a finder: it reorders what the other signals found.
@@ -423,6 +464,7 @@ fn fused(signals: &FileSignals, weights: &Weights) -> f64 {
         + weights.graph * signals.graph
         + weights.vector * signals.vector
         + weights.history * signals.history
+        + weights.past * signals.past
 }
 
 /// What a file's kind multiplies its score by.

@@ -103,6 +103,8 @@ struct RankSection {
     vector_weight: Option<f64>,
     /// Weight of the history prior.
     history_weight: Option<f64>,
+    /// Weight of files changed by past commits like the task.
+    past_weight: Option<f64>,
     /// Factor on tests' scores.
     test_factor: Option<f64>,
     /// Factor on non-code files' scores.
@@ -130,6 +132,7 @@ impl RankSection {
                 graph: pick(repo.graph_weight, user.graph_weight, defaults.graph),
                 vector: pick(repo.vector_weight, user.vector_weight, defaults.vector),
                 history: pick(repo.history_weight, user.history_weight, defaults.history),
+                past: pick(repo.past_weight, user.past_weight, defaults.past),
                 test_factor: pick(repo.test_factor, user.test_factor, defaults.test_factor),
                 non_code_factor: pick(
                     repo.non_code_factor,

@@ -9,7 +9,8 @@ use sextant_index::update::{IndexSettings, UpdateOptions, update_index};
 
 use crate::cli::{EvalArgs, GlobalArgs, VectorMode};
 use crate::eval::{
-    EvalQuery, Scores, materialize, rank_hybrid, rank_whole_files, score, select_queries, timed,
+    EvalQuery, Scores, keep_reachable_gold, materialize, rank_hybrid, rank_whole_files, score,
+    select_queries, timed,
 };
 use crate::output::{print, print_json};
 use crate::progress::TerminalProgress;
@@ -35,6 +36,8 @@ struct Report {
     repository: String,
     base_commit: String,
     queries: usize,
+    /// Gold files left out because the indexed tree lacks them (added after the base).
+    unreachable_gold: usize,
     indexed_files: usize,
     indexed_lines: u64,
     hybrid: Scores,
@@ -53,7 +56,9 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let work = tempfile::tempdir().context("creating a scratch directory")?;
     let tree = work.path().join("tree");
     std::fs::create_dir_all(&tree)?;
-    materialize(&repo, &base, &tree).with_context(|| format!("writing out commit {base}"))?;
+    let written =
+        materialize(&repo, &base, &tree).with_context(|| format!("writing out commit {base}"))?;
+    let (queries, unreachable_gold) = keep_reachable_gold(queries, &written);
     // A given --index-dir is kept, and with it the embedding cache, so repeated evaluations of
     // the same history embed nothing twice.
     let dir = match &global.index_dir {
@@ -140,6 +145,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         repository: repo.display().to_string(),
         base_commit: base,
         queries: rows.len(),
+        unreachable_gold,
         indexed_files: summary.indexed_files,
         indexed_lines: summary.indexed_lines,
         hybrid: score(&hybrid_rows, &mut hybrid_ms),
@@ -161,6 +167,18 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         report.indexed_files,
         report.indexed_lines
     );
+    if report.unreachable_gold > 0 {
+        let _ = writeln!(
+            out,
+            "({} changed {} left out of the answers: added after the indexed commit)",
+            report.unreachable_gold,
+            if report.unreachable_gold == 1 {
+                "file"
+            } else {
+                "files"
+            }
+        );
+    }
     let _ = writeln!(
         out,
         "{:<16} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>9}",

@@ -31,6 +31,10 @@ const CANDIDATES: usize = 50;
 const EVIDENCE_LINES: usize = 3;
 /// A history prior worth naming among a file's reasons (1 = the most changed file).
 const NOTABLE_HISTORY: f64 = 0.5;
+/// Credit from similar past commits worth naming among a file's reasons (1 = the best file).
+const NOTABLE_PAST: f64 = 0.5;
+/// Characters of a past commit's subject shown among a file's reasons.
+const SUBJECT_CHARS: usize = 60;
 
 /// Which signals the index could offer.
 #[derive(Debug, Serialize)]
@@ -246,8 +250,11 @@ fn reasons(file: &Selected<'_>) -> String {
     if let Some(found) = s.symbols.first() {
         parts.push(format!("defines `{}`", found.query));
     }
-    if !s.paths.is_empty() {
-        parts.push("named in the task".to_string());
+    // A scope (`sync:`) names a directory the file is in; a path names the file itself.
+    if let Some(named) = s.paths.iter().find(|p| !p.ends_with(':')) {
+        parts.push(format!("named in the task ({named})"));
+    } else if let Some(scope) = s.paths.first() {
+        parts.push(format!("in the task's scope `{scope}`"));
     }
     if s.chunks > 0.0 || s.whole_file > 0.0 {
         let terms: BTreeSet<&str> = file
@@ -281,6 +288,15 @@ fn reasons(file: &Selected<'_>) -> String {
     }
     if s.history >= NOTABLE_HISTORY {
         parts.push(format!("changed in {} recent commits", s.recent_commits));
+    }
+    if let Some(commit) = &s.past_commit
+        && s.past >= NOTABLE_PAST
+    {
+        let mut subject: String = commit.subject.chars().take(SUBJECT_CHARS).collect();
+        if subject.len() < commit.subject.len() {
+            subject.push('…');
+        }
+        parts.push(format!("like past change {} \"{subject}\"", commit.id));
     }
     parts.join("; ")
 }

@@ -14,8 +14,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::git::git;
 
-/// Commits read.
+/// Commits counted by the prior.
 pub const HISTORY_COMMITS: usize = 500;
+/// Commits kept, with their subjects, as past changes a task may resemble (see
+/// [`super::past`]).
+pub const PAST_COMMITS: usize = 2000;
 /// Commits touching more files than this are sweeping changes (renames, formatting, version
 /// bumps) that say nothing about where work happens; they are skipped.
 pub const MAX_FILES_PER_COMMIT: usize = 20;
@@ -24,7 +27,7 @@ pub const HALF_LIFE_COMMITS: f64 = 50.0;
 
 const FILE_NAME: &str = "history.json";
 /// Bumped when what is stored changes; a stored history of another version is read again.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// How one file changed lately.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
@@ -33,6 +36,17 @@ pub struct FileHistory {
     pub weighted: f64,
     /// Plain number of commits that changed it.
     pub commits: u32,
+}
+
+/// One past commit: what it said and what it changed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PastCommit {
+    /// Abbreviated commit id.
+    pub id: String,
+    /// Its subject line.
+    pub subject: String,
+    /// Files it changed.
+    pub files: Vec<String>,
 }
 
 /// How often each file changed in the recent history, as of one commit.
@@ -47,10 +61,15 @@ pub struct History {
     pub commits: usize,
     files: HashMap<String, FileHistory>,
     best: f64,
+    /// The last [`PAST_COMMITS`] non-merge commits that changed at most
+    /// [`MAX_FILES_PER_COMMIT`] files, newest first.
+    #[serde(default)]
+    pub past: Vec<PastCommit>,
 }
 
 impl History {
-    /// The last [`HISTORY_COMMITS`] non-merge commits reachable from `rev` in `repo`.
+    /// The last [`PAST_COMMITS`] non-merge commits reachable from `rev` in `repo` (the prior
+    /// counts the newest [`HISTORY_COMMITS`]).
     pub fn from_git(repo: &Path, rev: &str) -> anyhow::Result<History> {
         let head = git(
             repo,
@@ -64,9 +83,9 @@ impl History {
                 "log",
                 "--no-merges",
                 "--name-only",
-                "--format=%x01",
+                "--format=%x01%h%x1f%s",
                 "-n",
-                &HISTORY_COMMITS.to_string(),
+                &PAST_COMMITS.max(HISTORY_COMMITS).to_string(),
                 &head,
             ],
         )?;
@@ -75,20 +94,33 @@ impl History {
         Ok(history)
     }
 
-    /// Parses `git log --name-only --format=%x01` output, newest commit first.
+    /// Parses `git log --name-only --format=%x01%h%x1f%s` output, newest commit first.
     pub fn from_log(log: &str) -> History {
         let mut files: HashMap<String, FileHistory> = HashMap::new();
+        let mut past = Vec::new();
         let commits: Vec<&str> = log
             .split('\u{1}')
             .filter(|c| !c.trim().is_empty())
             .collect();
         for (age, commit) in commits.iter().enumerate() {
-            let changed: Vec<&str> = commit
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect();
+            let mut lines = commit.lines();
+            let (id, subject) = lines
+                .next()
+                .unwrap_or_default()
+                .split_once('\u{1f}')
+                .unwrap_or_default();
+            let changed: Vec<&str> = lines.map(str::trim).filter(|l| !l.is_empty()).collect();
             if changed.len() > MAX_FILES_PER_COMMIT {
+                continue;
+            }
+            if age < PAST_COMMITS {
+                past.push(PastCommit {
+                    id: id.to_string(),
+                    subject: subject.trim().to_string(),
+                    files: changed.iter().map(|f| f.to_string()).collect(),
+                });
+            }
+            if age >= HISTORY_COMMITS {
                 continue;
             }
             let weight = 0.5f64.powf(age as f64 / HALF_LIFE_COMMITS);
@@ -102,9 +134,10 @@ impl History {
         History {
             version: VERSION,
             head: String::new(),
-            commits: commits.len(),
+            commits: commits.len().min(HISTORY_COMMITS),
             files,
             best,
+            past,
         }
     }
 
@@ -173,5 +206,34 @@ mod tests {
         assert_eq!(history.prior("f0.rs"), 0.0);
         assert_eq!(history.prior("missing.rs"), 0.0);
         assert!((history.prior("other.rs") - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn past_commits_keep_their_subject_and_files_newest_first() {
+        let sweeping: String = (0..=MAX_FILES_PER_COMMIT)
+            .map(|i| format!("f{i}.rs\n"))
+            .collect();
+        let log = format!(
+            "\u{1}abc1234\u{1f}sync: add coop to watch\n\nsrc/watch.rs\nsrc/coop.rs\n\
+             \u{1}def5678\u{1f}chore: format everything\n\n{sweeping}\
+             \u{1}0123abc\u{1f}fs: fix a typo\n\nsrc/fs.rs\n"
+        );
+        let history = History::from_log(&log);
+        assert_eq!(
+            history.past,
+            vec![
+                PastCommit {
+                    id: "abc1234".into(),
+                    subject: "sync: add coop to watch".into(),
+                    files: vec!["src/watch.rs".into(), "src/coop.rs".into()],
+                },
+                PastCommit {
+                    id: "0123abc".into(),
+                    subject: "fs: fix a typo".into(),
+                    files: vec!["src/fs.rs".into()],
+                },
+            ]
+        );
+        assert_eq!(history.file("src/coop.rs").map(|f| f.commits), Some(1));
     }
 }

@@ -102,3 +102,69 @@ fn eval_scores_history_queries_against_the_parent_tree() {
         "{human}"
     );
 }
+
+#[test]
+fn changed_files_the_indexed_tree_lacks_are_left_out_of_the_answers() {
+    let repo = copy_fixture("polyglot");
+    let root = repo.path();
+    git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["add", "-A"]);
+    git(
+        root,
+        &["commit", "-q", "-m", "initial import of the service"],
+    );
+    append(
+        root,
+        "gateway/ratelimit.go",
+        "\n// Burst limits now refill per client bucket.\n",
+    );
+    git(
+        root,
+        &[
+            "commit",
+            "-qam",
+            "refill the rate limiter bucket for each client",
+        ],
+    );
+    // Added after the oldest query's parent, which is the indexed tree.
+    std::fs::write(
+        root.join("gateway/quota.go"),
+        "package gateway\n\n// Quota counts requests per client.\nfunc Quota() int { return 0 }\n",
+    )
+    .expect("write");
+    git(root, &["add", "gateway/quota.go"]);
+    git(
+        root,
+        &["commit", "-qm", "add a request quota to the gateway"],
+    );
+    append(root, "gateway/quota.go", "\n// Expired tokens count too.\n");
+    append(
+        root,
+        "server/src/auth.rs",
+        "\n/// Expired tokens are refused by the verifier.\nfn expired() {}\n",
+    );
+    git(
+        root,
+        &[
+            "commit",
+            "-qam",
+            "refuse expired session tokens in the verifier",
+        ],
+    );
+    let report = stdout_of(sextant(root).args(["eval", "--json", "-n", "10"]));
+    let report: serde_json::Value = serde_json::from_str(&report).expect("json");
+    // The commit adding quota.go is no query (it adds a file); the last one changed quota.go,
+    // which the index of the tree before the first query cannot have.
+    assert_eq!(report["queries"], 2, "{report}");
+    assert_eq!(report["unreachable_gold"], 1, "{report}");
+    assert_eq!(
+        report["rows"][0]["gold"],
+        serde_json::json!(["server/src/auth.rs"]),
+        "{report}"
+    );
+    let human = stdout_of(sextant(root).args(["eval", "-n", "10"]));
+    assert!(
+        human.contains("1 changed file left out of the answers"),
+        "{human}"
+    );
+}

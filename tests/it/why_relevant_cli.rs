@@ -339,3 +339,67 @@ fn tests_and_docs_yield_to_code_unless_the_task_is_about_tests() {
         "fused score, sum of:"
     );
 }
+
+#[test]
+fn files_changed_by_past_commits_like_the_task_are_found_with_the_commit_shown() {
+    let repo = copy_fixture("shop");
+    let root = repo.path();
+    std::fs::write(root.join(".gitignore"), ".sextant/\n").expect("write");
+    git(root, &["init", "--quiet"]);
+    git(root, &["add", "."]);
+    git(root, &["commit", "--quiet", "-m", "shop"]);
+    // A past change of the same kind touched the configuration, which shares no word with the
+    // task: only the history can point at it.
+    let config = root.join("app/config.py");
+    let mut text = std::fs::read_to_string(&config).expect("read");
+    text.push_str("\nATTEMPTS = 3\n");
+    std::fs::write(&config, text).expect("write");
+    git(
+        root,
+        &[
+            "commit",
+            "--quiet",
+            "-am",
+            "payments: retry a declined card charge",
+        ],
+    );
+    stdout_of(sextant(root).args(["index", "--quiet"]));
+    let task = "payments: retry a declined refund";
+    let report = why_json(root, &[task]);
+    let config = file(&report, "app/config.py");
+    assert_eq!(config["signals"]["chunks"], 0.0, "{config}");
+    assert_eq!(config["signals"]["past"], 1.0, "{config}");
+    assert_eq!(
+        config["signals"]["past_commit"]["subject"], "payments: retry a declined card charge",
+        "{config}"
+    );
+    assert!(
+        config["explanation"]
+            .to_string()
+            .contains("changed by past commits like the task"),
+        "{config}"
+    );
+    let table = stdout_of(sextant(root).args(["why-relevant", task]));
+    assert!(
+        table.contains("like past change") && table.contains("retry a declined card charge"),
+        "{table}"
+    );
+    // The scope `payments:` names the directory, not the file.
+    let client = table
+        .lines()
+        .find(|l| l.contains("app/payments/stripe_client.py"))
+        .expect("the payments client is selected");
+    assert!(
+        client.contains("in the task's scope `payments:`"),
+        "{table}"
+    );
+    // Without the signal it ranks lower (the graph still links it to the payments client).
+    let rank = |report: &Value| {
+        paths(report)
+            .iter()
+            .position(|p| p == "app/config.py")
+            .unwrap_or(usize::MAX)
+    };
+    let without = why_json(root, &[task, "--past-weight", "0"]);
+    assert!(rank(&report) < rank(&without), "{report}\n{without}");
+}
