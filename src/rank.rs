@@ -291,29 +291,22 @@ impl RankedFile {
             root.push(node);
         }
         if s.whole_file > 0.0 {
-            root.push(Explanation::new(
-                weights.whole_file * s.whole_file,
-                format!(
-                    "BM25 over whole files, {:.3} × weight {}",
-                    s.whole_file, weights.whole_file
-                ),
+            root.push(weighted(
+                "BM25 over whole files",
+                s.whole_file,
+                weights.whole_file,
+                [],
             ));
         }
         if s.symbol > 0.0 {
-            let mut node = Explanation::new(
-                weights.symbol * s.symbol,
-                format!(
-                    "defines what the task names, {:.3} × weight {}",
-                    s.symbol, weights.symbol
-                ),
-            );
-            for found in &s.symbols {
-                node.push(Explanation::evidence(format!(
-                    "`{}` at line {} ({})",
-                    found.query, found.line, found.id
-                )));
-            }
-            root.push(node);
+            root.push(weighted(
+                "defines what the task names",
+                s.symbol,
+                weights.symbol,
+                s.symbols.iter().map(|found| {
+                    format!("`{}` at line {} ({})", found.query, found.line, found.id)
+                }),
+            ));
         }
         if s.path > 0.0 {
             root.push(Explanation::new(
@@ -322,58 +315,46 @@ impl RankedFile {
             ));
         }
         if s.graph > 0.0 {
-            let mut node = Explanation::new(
-                weights.graph * s.graph,
-                format!(
-                    "linked to the best matches, {:.3} × weight {}",
-                    s.graph, weights.graph
-                ),
-            );
-            if let Some(link) = &s.graph_link {
-                node.push(Explanation::evidence(link.description.clone()));
-            }
-            root.push(node);
+            root.push(weighted(
+                "linked to the best matches",
+                s.graph,
+                weights.graph,
+                s.graph_link.iter().map(|link| link.description.clone()),
+            ));
         }
         if s.vector > 0.0 {
-            let mut node = Explanation::new(
-                weights.vector * s.vector,
-                format!(
-                    "similar in meaning, {:.3} × weight {}",
-                    s.vector, weights.vector
-                ),
-            );
-            if let Some(similar) = &s.similar {
-                node.push(Explanation::evidence(format!(
-                    "most similar: {} at line {} (cosine {:.3})",
-                    similar.label, similar.line, similar.similarity
-                )));
-            }
-            root.push(node);
+            root.push(weighted(
+                "similar in meaning",
+                s.vector,
+                weights.vector,
+                s.similar.iter().map(|similar| {
+                    format!(
+                        "most similar: {} at line {} (cosine {:.3})",
+                        similar.label, similar.line, similar.similarity
+                    )
+                }),
+            ));
         }
         if s.history > 0.0 {
-            root.push(Explanation::new(
-                weights.history * s.history,
-                format!(
-                    "changed often lately ({} recent commits), {:.3} × weight {}",
-                    s.recent_commits, s.history, weights.history
-                ),
+            root.push(weighted(
+                &format!("changed often lately ({} recent commits)", s.recent_commits),
+                s.history,
+                weights.history,
+                [],
             ));
         }
         if s.past > 0.0 {
-            let mut node = Explanation::new(
-                weights.past * s.past,
-                format!(
-                    "changed by past commits like the task, {:.3} × weight {}",
-                    s.past, weights.past
-                ),
-            );
-            if let Some(commit) = &s.past_commit {
-                node.push(Explanation::evidence(format!(
-                    "most similar: {} \"{}\" (score {:.2})",
-                    commit.id, commit.subject, commit.score
-                )));
-            }
-            root.push(node);
+            root.push(weighted(
+                "changed by past commits like the task",
+                s.past,
+                weights.past,
+                s.past_commit.iter().map(|commit| {
+                    format!(
+                        "most similar: {} \"{}\" (score {:.2})",
+                        commit.id, commit.subject, commit.score
+                    )
+                }),
+            ));
         }
         if root.details.is_empty() && !query.is_empty() {
             root.push(Explanation::evidence("no signal fired"));
@@ -454,6 +435,23 @@ pub fn rank(
     ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.path.cmp(&b.path)));
     ranked.truncate(limit);
     Ok(ranked)
+}
+
+/// One weighted signal in an explanation: "what, 0.806 × weight 2", with its evidence.
+fn weighted(
+    what: &str,
+    value: f64,
+    weight: f64,
+    evidence: impl IntoIterator<Item = String>,
+) -> Explanation {
+    let mut node = Explanation::new(
+        weight * value,
+        format!("{what}, {value:.3} × weight {weight}"),
+    );
+    for line in evidence {
+        node.push(Explanation::evidence(line));
+    }
+    node
 }
 
 fn fused(signals: &FileSignals, weights: &Weights) -> f64 {

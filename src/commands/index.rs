@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use anyhow::Context;
+use sextant_index::store::StoreError;
 use sextant_index::update::{IndexSummary, UpdateOptions, update_index};
 
 use crate::rank::history::History;
@@ -63,10 +64,17 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     if let Some(reason) = no_model {
         summary.vectors_missing = Some(reason);
     }
-    // The history prior follows the repository's HEAD (read again only when HEAD moved); a
-    // repository without git simply has none.
-    if let Err(error) = History::refresh(&settings.root, settings.index_dir.path()) {
-        eprintln!("note: no history prior: {error:#}");
+    // The history follows the repository's HEAD (read again only when HEAD moved); a
+    // repository without git simply has none. Another index run holding the lock refreshes
+    // it itself.
+    match settings.index_dir.lock() {
+        Ok(lock) => {
+            if let Err(error) = History::refresh(&settings.root, &settings.index_dir, &lock) {
+                eprintln!("note: no history prior: {error:#}");
+            }
+        }
+        Err(StoreError::Locked(_)) => {}
+        Err(error) => eprintln!("note: history not refreshed: {error}"),
     }
     if json {
         print_json(&summary)?;

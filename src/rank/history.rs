@@ -12,6 +12,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use sextant_index::store::{IndexDir, WriteLock};
+
 use crate::git::git;
 
 /// Commits counted by the prior.
@@ -161,8 +163,14 @@ impl History {
     }
 
     /// Brings the stored history up to the repository's HEAD: read again only when HEAD
-    /// moved. Returns `None` when `root` is not a git work tree (or has no commit yet).
-    pub fn refresh(root: &Path, index_dir: &Path) -> anyhow::Result<Option<History>> {
+    /// moved. Returns `None` when `root` is not a git work tree (or has no commit yet). The
+    /// index's write lock serialises writers; readers see the old file or the new one.
+    pub fn refresh(
+        root: &Path,
+        index_dir: &IndexDir,
+        _lock: &WriteLock,
+    ) -> anyhow::Result<Option<History>> {
+        let index_dir = index_dir.path();
         let Ok(head) = git(root, &["rev-parse", "--verify", "HEAD^{commit}"]) else {
             return Ok(None);
         };

@@ -30,8 +30,8 @@ fn append(dir: &Path, path: &str, text: &str) {
     std::fs::write(full, content).expect("write");
 }
 
-#[test]
-fn eval_scores_history_queries_against_the_parent_tree() {
+/// The polyglot fixture as a git repository: the import, then one descriptive change.
+fn polyglot_with_a_rate_limit_commit() -> tempfile::TempDir {
     let repo = copy_fixture("polyglot");
     let root = repo.path();
     git(root, &["init", "-q", "-b", "main"]);
@@ -53,6 +53,13 @@ fn eval_scores_history_queries_against_the_parent_tree() {
             "refill the rate limiter bucket for each client",
         ],
     );
+    repo
+}
+
+#[test]
+fn eval_scores_history_queries_against_the_parent_tree() {
+    let repo = polyglot_with_a_rate_limit_commit();
+    let root = repo.path();
     append(
         root,
         "server/src/auth.rs",
@@ -105,27 +112,8 @@ fn eval_scores_history_queries_against_the_parent_tree() {
 
 #[test]
 fn changed_files_the_indexed_tree_lacks_are_left_out_of_the_answers() {
-    let repo = copy_fixture("polyglot");
+    let repo = polyglot_with_a_rate_limit_commit();
     let root = repo.path();
-    git(root, &["init", "-q", "-b", "main"]);
-    git(root, &["add", "-A"]);
-    git(
-        root,
-        &["commit", "-q", "-m", "initial import of the service"],
-    );
-    append(
-        root,
-        "gateway/ratelimit.go",
-        "\n// Burst limits now refill per client bucket.\n",
-    );
-    git(
-        root,
-        &[
-            "commit",
-            "-qam",
-            "refill the rate limiter bucket for each client",
-        ],
-    );
     // Added after the oldest query's parent, which is the indexed tree.
     std::fs::write(
         root.join("gateway/quota.go"),

@@ -224,15 +224,22 @@ fn a_stale_file_is_flagged_and_a_missing_index_is_explained() {
     assert!(stderr.contains("sextant index"), "{stderr}");
 }
 
-/// The shop fixture as a git repository where `app/auth/jwt.py` changed in three commits after
-/// the first.
-fn shop_with_history() -> tempfile::TempDir {
+/// The shop fixture as a git repository of one commit.
+fn shop_repository() -> tempfile::TempDir {
     let repo = copy_fixture("shop");
     let root = repo.path();
     std::fs::write(root.join(".gitignore"), ".sextant/\n").expect("write");
     git(root, &["init", "--quiet"]);
     git(root, &["add", "."]);
     git(root, &["commit", "--quiet", "-m", "shop"]);
+    repo
+}
+
+/// The shop fixture as a git repository where `app/auth/jwt.py` changed in three commits after
+/// the first.
+fn shop_with_history() -> tempfile::TempDir {
+    let repo = shop_repository();
+    let root = repo.path();
     for n in 1..=3 {
         let path = root.join("app/auth/jwt.py");
         let mut text = std::fs::read_to_string(&path).expect("read");
@@ -342,12 +349,8 @@ fn tests_and_docs_yield_to_code_unless_the_task_is_about_tests() {
 
 #[test]
 fn files_changed_by_past_commits_like_the_task_are_found_with_the_commit_shown() {
-    let repo = copy_fixture("shop");
+    let repo = shop_repository();
     let root = repo.path();
-    std::fs::write(root.join(".gitignore"), ".sextant/\n").expect("write");
-    git(root, &["init", "--quiet"]);
-    git(root, &["add", "."]);
-    git(root, &["commit", "--quiet", "-m", "shop"]);
     // A past change of the same kind touched the configuration, which shares no word with the
     // task: only the history can point at it.
     let config = root.join("app/config.py");
