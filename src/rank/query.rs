@@ -63,8 +63,15 @@ impl TaskQuery {
                 push_unique(&mut query.quoted, phrase);
             }
         }
-        for token in rest.split_whitespace() {
-            classify(token, false, &mut query);
+        for (index, token) in rest.split_whitespace().enumerate() {
+            match conventional_prefix(token) {
+                // `fix(tsdb/wal.go):` is two tokens: the change's kind and what it is about.
+                Some((kind, about)) if index == 0 => {
+                    classify(kind, false, &mut query);
+                    classify(about, false, &mut query);
+                }
+                _ => classify(token, false, &mut query),
+            }
         }
         query
     }
@@ -93,12 +100,34 @@ pub fn is_filler(word: &str) -> bool {
     word.len() < 2 || FILLER.contains(&word)
 }
 
-/// `tsdb` from `tsdb: fix …` or `[mypyc] …`: one word, no path separators.
+/// The kinds of change of Conventional Commits (`fix(scope): …`), whose parenthesis names the
+/// component; in `tsdb(wal): …` the component comes first.
+const CHANGE_KINDS: &[&str] = &[
+    "build", "chore", "ci", "docs", "feat", "fix", "perf", "refactor", "revert", "style", "test",
+    "tests",
+];
+
+/// `("fix", "scrape")` from `fix(scrape):` or `fix(scrape)!:`.
+fn conventional_prefix(token: &str) -> Option<(&str, &str)> {
+    let word = token.strip_suffix(':')?;
+    let word = word.strip_suffix('!').unwrap_or(word);
+    let (kind, rest) = word.split_once('(')?;
+    let about = rest.strip_suffix(')')?;
+    let named = !kind.is_empty() && kind.chars().all(char::is_alphanumeric) && !about.is_empty();
+    named.then_some((kind, about))
+}
+
+/// `tsdb` from `tsdb: fix …`, `[mypyc] …`, `fix(tsdb): …` or `tsdb(wal): …`: one word, no path
+/// separators (a path there is taken as a path).
 fn leading_scope(text: &str) -> Option<String> {
     let first = text.split_whitespace().next()?;
-    let word = first
-        .strip_suffix(':')
-        .or_else(|| first.strip_prefix('[').and_then(|f| f.strip_suffix(']')))?;
+    let word = match conventional_prefix(first) {
+        Some((kind, about)) if CHANGE_KINDS.contains(&kind.to_lowercase().as_str()) => about,
+        Some((component, _)) => component,
+        None => first
+            .strip_suffix(':')
+            .or_else(|| first.strip_prefix('[').and_then(|f| f.strip_suffix(']')))?,
+    };
     let plain = !word.is_empty()
         && word
             .chars()
@@ -251,6 +280,30 @@ mod tests {
         );
         assert_eq!(TaskQuery::parse("discovery/kubernetes: fix").scope, None);
         assert_eq!(TaskQuery::parse("fix the tsdb").scope, None);
+    }
+
+    #[test]
+    fn conventional_commit_prefixes_name_their_component() {
+        let query = TaskQuery::parse("fix(scrape): retry on timeout");
+        assert_eq!(query.scope.as_deref(), Some("scrape"));
+        assert_eq!(query.words, ["fix", "scrape", "retry", "timeout"]);
+        assert_eq!(
+            TaskQuery::parse("Perf(PromQL)!: faster sums")
+                .scope
+                .as_deref(),
+            Some("promql")
+        );
+        // A component with a sub-part: the component is the scope, both are words.
+        let query = TaskQuery::parse("tsdb(wal): plumb histograms");
+        assert_eq!(query.scope.as_deref(), Some("tsdb"));
+        assert_eq!(query.words, ["tsdb", "wal", "plumb", "histograms"]);
+        // A path inside is a path, not a scope.
+        let query = TaskQuery::parse("fix(teststorage/appender.go): count samples");
+        assert_eq!(query.scope, None);
+        assert_eq!(query.paths, ["teststorage/appender.go"]);
+        let query = TaskQuery::parse("Fix(discovery/aws): pagination");
+        assert_eq!(query.paths, ["discovery/aws"]);
+        assert_eq!(TaskQuery::parse("call f(x): now").scope, None);
     }
 
     #[test]
