@@ -309,9 +309,14 @@ impl RankedFile {
             ));
         }
         if s.path > 0.0 {
+            let what = if s.paths.iter().all(|p| p.ends_with(':')) {
+                "in the task's scope"
+            } else {
+                "the task names it"
+            };
             root.push(Explanation::new(
                 weights.path * s.path,
-                format!("the task names it: {}", s.paths.join(", ")),
+                format!("{what}: {}", s.paths.join(", ")),
             ));
         }
         if s.graph > 0.0 {
@@ -380,7 +385,7 @@ pub fn rank(
         }
     }
     if weights.path > 0.0 {
-        path_signal(sources.manifest, query, &mut files);
+        path_signal(sources.manifest, sources.history, query, &mut files);
     }
     if let Some((vectors, embedding)) = sources.vectors
         && weights.vector > 0.0
@@ -591,15 +596,28 @@ fn names_scope(dir: &str, scope: &str) -> bool {
             && matches!(dir.as_bytes()[scope.len()], b'_' | b'-'))
 }
 
-fn path_signal(manifest: &Manifest, query: &TaskQuery, files: &mut BTreeMap<String, FileSignals>) {
+fn path_signal(
+    manifest: &Manifest,
+    history: Option<&history::History>,
+    query: &TaskQuery,
+    files: &mut BTreeMap<String, FileSignals>,
+) {
     if let Some(scope) = &query.scope {
+        let mut named = false;
         for path in manifest.files.keys() {
             let mut directories = path.split('/').rev().skip(1);
             if directories.any(|d| names_scope(d, scope)) {
+                named = true;
                 let entry = files.entry(path.clone()).or_default();
                 entry.path = entry.path.max(SCOPE_SHARE);
                 entry.paths.push(format!("{scope}:"));
             }
+        }
+        if let Some(history) = history
+            && !named
+            && !query::is_change_kind(scope)
+        {
+            scope_from_history(manifest, history, scope, files);
         }
     }
     for wanted in &query.paths {
@@ -613,6 +631,36 @@ fn path_signal(manifest: &Manifest, query: &TaskQuery, files: &mut BTreeMap<Stri
                 entry.paths.push(wanted.to_string());
             }
         }
+    }
+}
+
+/// A scope that names no directory (`taskdump:`, `rt:`) is read from the history: the files
+/// that past commits of the same scope changed, by how often, up to the scope's share.
+/// Measured in RESULTS round 7: mean R@10 up 0.0 / 0.2 / 0.4 points on the three windows
+/// (tokio's 100-query window +1.0), never down.
+fn scope_from_history(
+    manifest: &Manifest,
+    history: &history::History,
+    scope: &str,
+    files: &mut BTreeMap<String, FileSignals>,
+) {
+    let mut counts: BTreeMap<&str, f64> = BTreeMap::new();
+    for commit in &history.past {
+        if query::leading_scope(&commit.subject).as_deref() == Some(scope) {
+            for file in commit
+                .files
+                .iter()
+                .filter(|f| manifest.files.contains_key(*f))
+            {
+                *counts.entry(file.as_str()).or_default() += 1.0;
+            }
+        }
+    }
+    let best = normalise(counts.values().copied());
+    for (path, count) in counts {
+        let entry = files.entry(path.to_string()).or_default();
+        entry.path = entry.path.max(SCOPE_SHARE * count / best);
+        entry.paths.push(format!("{scope}:"));
     }
 }
 

@@ -107,6 +107,11 @@ const CHANGE_KINDS: &[&str] = &[
     "tests",
 ];
 
+/// Whether a scope is a kind of change (`fix`, `chore`), not a component.
+pub fn is_change_kind(scope: &str) -> bool {
+    CHANGE_KINDS.contains(&scope)
+}
+
 /// `("fix", "scrape")` from `fix(scrape):` or `fix(scrape)!:`.
 fn conventional_prefix(token: &str) -> Option<(&str, &str)> {
     let word = token.strip_suffix(':')?;
@@ -119,7 +124,7 @@ fn conventional_prefix(token: &str) -> Option<(&str, &str)> {
 
 /// `tsdb` from `tsdb: fix …`, `[mypyc] …`, `fix(tsdb): …` or `tsdb(wal): …`: one word, no path
 /// separators (a path there is taken as a path).
-fn leading_scope(text: &str) -> Option<String> {
+pub fn leading_scope(text: &str) -> Option<String> {
     let first = text.split_whitespace().next()?;
     let word = match conventional_prefix(first) {
         Some((kind, about)) if CHANGE_KINDS.contains(&kind.to_lowercase().as_str()) => about,

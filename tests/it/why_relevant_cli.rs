@@ -366,6 +366,14 @@ fn files_changed_by_past_commits_like_the_task_are_found_with_the_commit_shown()
             "payments: retry a declined card charge",
         ],
     );
+    let config = root.join("app/config.py");
+    let mut text = std::fs::read_to_string(&config).expect("read");
+    text.push_str("\nLIMIT = 100\n");
+    std::fs::write(&config, text).expect("write");
+    git(
+        root,
+        &["commit", "--quiet", "-am", "settings: add a spending cap"],
+    );
     stdout_of(sextant(root).args(["index", "--quiet"]));
     let task = "payments: retry a declined refund";
     let report = why_json(root, &[task]);
@@ -395,6 +403,28 @@ fn files_changed_by_past_commits_like_the_task_are_found_with_the_commit_shown()
     assert!(
         client.contains("in the task's scope `payments:`"),
         "{table}"
+    );
+    // A scope that names no directory is read from the history: `settings:` commits changed
+    // the configuration.
+    let settings = why_json(
+        root,
+        &["settings: read the charge limit", "--past-weight", "0"],
+    );
+    assert!(
+        paths(&settings).contains(&"app/config.py".to_string()),
+        "{settings}"
+    );
+    let config_settings = file(&settings, "app/config.py");
+    assert_eq!(
+        config_settings["signals"]["paths"],
+        serde_json::json!(["settings:"]),
+        "{config_settings}"
+    );
+    assert!(
+        config_settings["explanation"]
+            .to_string()
+            .contains("in the task's scope: settings:"),
+        "{config_settings}"
     );
     // Without the signal it ranks lower (the graph still links it to the payments client).
     let rank = |report: &Value| {
