@@ -94,6 +94,9 @@ pub struct EvalArgs {
     /// Print scores and every query's ranking as JSON.
     #[arg(long)]
     pub json: bool,
+    /// List the queries with an answer outside sextant's top 10, and where each ranker put it.
+    #[arg(long)]
+    pub misses: bool,
 }
 
 /// Signal weights of the ranking, overriding `[rank]` in sextant.toml (0 turns a signal off).

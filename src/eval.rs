@@ -224,6 +224,35 @@ pub fn keep_reachable_gold(
     (kept, dropped)
 }
 
+/// Rank within which an answer counts as found when listing misses.
+pub const MISS_CUTOFF: usize = 10;
+
+/// An answer a query's ranking left outside the top [`MISS_CUTOFF`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Missed {
+    /// The file.
+    pub path: String,
+    /// Its 1-based place in sextant's ranking, if ranked at all.
+    pub hybrid_rank: Option<usize>,
+    /// Its 1-based place in the BM25 baseline's ranking, if ranked at all.
+    pub bm25_rank: Option<usize>,
+}
+
+/// The answers `hybrid` left outside its top [`MISS_CUTOFF`], with both rankers' places.
+pub fn missed(gold: &[String], hybrid: &[String], baseline: &[String]) -> Vec<Missed> {
+    let place = |ranking: &[String], path: &String| ranking.iter().position(|p| p == path);
+    gold.iter()
+        .filter_map(|path| {
+            let hybrid_rank = place(hybrid, path);
+            (hybrid_rank.is_none_or(|r| r >= MISS_CUTOFF)).then(|| Missed {
+                path: path.clone(),
+                hybrid_rank: hybrid_rank.map(|r| r + 1),
+                bm25_rank: place(baseline, path).map(|r| r + 1),
+            })
+        })
+        .collect()
+}
+
 /// Quality of one ranker over all queries.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Scores {
@@ -328,6 +357,29 @@ mod tests {
             vec![
                 ("1", vec!["a.rs".to_string()]),
                 ("3", vec!["b.rs".to_string()])
+            ]
+        );
+    }
+
+    #[test]
+    fn misses_are_answers_outside_the_top_ten_with_both_places() {
+        let names = |n: std::ops::Range<usize>| n.map(|i| format!("f{i}")).collect::<Vec<_>>();
+        let hybrid = names(0..12);
+        let baseline: Vec<String> = names(0..12).into_iter().rev().collect();
+        let gold = vec!["f3".to_string(), "f11".to_string(), "gone".to_string()];
+        assert_eq!(
+            missed(&gold, &hybrid, &baseline),
+            vec![
+                Missed {
+                    path: "f11".into(),
+                    hybrid_rank: Some(12),
+                    bm25_rank: Some(1),
+                },
+                Missed {
+                    path: "gone".into(),
+                    hybrid_rank: None,
+                    bm25_rank: None,
+                },
             ]
         );
     }

@@ -9,8 +9,8 @@ use sextant_index::update::{IndexSettings, UpdateOptions, update_index};
 
 use crate::cli::{EvalArgs, GlobalArgs, VectorMode};
 use crate::eval::{
-    EvalQuery, Scores, keep_reachable_gold, materialize, rank_hybrid, rank_whole_files, score,
-    select_queries, timed,
+    EvalQuery, MISS_CUTOFF, Missed, Scores, keep_reachable_gold, materialize, missed, rank_hybrid,
+    rank_whole_files, score, select_queries, timed,
 };
 use crate::output::{print, print_json};
 use crate::progress::TerminalProgress;
@@ -28,6 +28,8 @@ struct Row {
     query: EvalQuery,
     hybrid: Vec<String>,
     bm25_whole_file: Vec<String>,
+    /// Answers outside sextant's top 10.
+    missed: Vec<Missed>,
 }
 
 /// The whole report.
@@ -135,7 +137,9 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         let (hybrid, baseline) = (hybrid?, baseline?);
         hybrid_rows.push((hybrid.clone(), query.gold.clone()));
         baseline_rows.push((baseline.clone(), query.gold.clone()));
+        let missed = missed(&query.gold, &hybrid, &baseline);
         rows.push(Row {
+            missed,
             query,
             hybrid: hybrid.into_iter().take(REPORTED_RANKS).collect(),
             bm25_whole_file: baseline.into_iter().take(REPORTED_RANKS).collect(),
@@ -199,6 +203,42 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             scores.mrr,
             scores.latency_p50_ms
         );
+    }
+    let missing: Vec<&Row> = report
+        .rows
+        .iter()
+        .filter(|r| !r.missed.is_empty())
+        .collect();
+    let _ = writeln!(
+        out,
+        "\n{} of {} queries have an answer outside sextant's top {MISS_CUTOFF}{}",
+        missing.len(),
+        report.rows.len(),
+        match (missing.is_empty(), args.misses) {
+            (true, _) => "",
+            (false, true) => ":",
+            (false, false) => " (--misses lists them)",
+        }
+    );
+    if args.misses {
+        let place = |rank: Option<usize>| rank.map_or("-".to_string(), |r| r.to_string());
+        for row in missing {
+            let _ = writeln!(
+                out,
+                "  {} {}",
+                &row.query.commit[..row.query.commit.len().min(10)],
+                row.query.message
+            );
+            for miss in &row.missed {
+                let _ = writeln!(
+                    out,
+                    "      {}  sextant {}, bm25 {}",
+                    miss.path,
+                    place(miss.hybrid_rank),
+                    place(miss.bm25_rank)
+                );
+            }
+        }
     }
     print(&out)
 }

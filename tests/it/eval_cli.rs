@@ -155,4 +155,53 @@ fn changed_files_the_indexed_tree_lacks_are_left_out_of_the_answers() {
         human.contains("1 changed file left out of the answers"),
         "{human}"
     );
+    // A subject that names nothing in the code: no ranker finds its answer, and `--misses`
+    // says so.
+    append(root, "tools/report.py", "\n# totals per customer\n");
+    git(root, &["commit", "-qam", "zebra quokka xylophone narwhal"]);
+    let report = stdout_of(sextant(root).args(["eval", "--json", "-n", "10", "--vectors", "off"]));
+    let report: serde_json::Value = serde_json::from_str(&report).expect("json");
+    for row in report["rows"].as_array().expect("rows") {
+        let top: Vec<&serde_json::Value> = row["hybrid"]
+            .as_array()
+            .expect("ranking")
+            .iter()
+            .take(10)
+            .collect();
+        let outside: Vec<&serde_json::Value> = row["gold"]
+            .as_array()
+            .expect("gold")
+            .iter()
+            .filter(|g| !top.contains(g))
+            .collect();
+        let missed: Vec<&serde_json::Value> = row["missed"]
+            .as_array()
+            .expect("missed")
+            .iter()
+            .map(|m| &m["path"])
+            .collect();
+        assert_eq!(outside, missed, "{row}");
+    }
+    let human = stdout_of(sextant(root).args(["eval", "-n", "10", "--misses", "--vectors", "off"]));
+    let listed = report["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| !r["missed"].as_array().expect("missed").is_empty())
+        .count();
+    assert_eq!(listed, 1, "{report}");
+    assert!(
+        human.contains("tools/report.py  sextant -, bm25 -"),
+        "{human}"
+    );
+    assert!(
+        human.contains(&format!("{listed} of 3 queries have an answer outside")),
+        "{human}"
+    );
+    for row in report["rows"].as_array().expect("rows") {
+        for miss in row["missed"].as_array().expect("missed") {
+            let path = miss["path"].as_str().expect("path");
+            assert!(human.contains(path), "{path} not listed: {human}");
+        }
+    }
 }
