@@ -109,7 +109,13 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         None => None,
     };
     // The history as it stood at the indexed commit: no query sees its own change.
-    let history = crate::rank::history::History::from_git(&repo, &base)?;
+    let history = match crate::rank::history::History::from_git(&repo, &base) {
+        Ok(history) => Some(history),
+        Err(error) => {
+            eprintln!("note: evaluating without the history: {error:#}");
+            None
+        }
+    };
     let mut rows = Vec::new();
     let (mut hybrid_rows, mut baseline_rows) = (Vec::new(), Vec::new());
     let (mut hybrid_ms, mut baseline_ms) = (Vec::new(), Vec::new());
@@ -127,7 +133,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                     .as_ref()
                     .zip(embedding.as_deref())
                     .map(|(s, e)| (&s.snapshot, e)),
-                history: Some(&history),
+                history: history.as_ref(),
             };
             rank_hybrid(&sources, &weights, &query.message)
         });

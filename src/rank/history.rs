@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use sextant_index::store::{IndexDir, WriteLock};
@@ -79,9 +80,10 @@ impl History {
         )?
         .trim()
         .to_string();
-        let log = git(
-            repo,
-            &[
+        let output = std::process::Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args([
                 "log",
                 "--no-merges",
                 "--name-only",
@@ -89,8 +91,21 @@ impl History {
                 "-n",
                 &PAST_COMMITS.max(HISTORY_COMMITS).to_string(),
                 &head,
-            ],
-        )?;
+            ])
+            .output()
+            .context("running git log")?;
+        let mut log = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() {
+            // A partial clone or snapshot can lack an old commit's tree: the history is what
+            // was read before it, without the commit git stopped at.
+            match log.rfind('\u{1}') {
+                Some(last) if last > 0 => log.truncate(last),
+                _ => bail!(
+                    "git log failed: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+            }
+        }
         let mut history = History::from_log(&log);
         history.head = head;
         Ok(history)
@@ -243,5 +258,28 @@ mod tests {
             ]
         );
         assert_eq!(history.file("src/coop.rs").map(|f| f.commits), Some(1));
+    }
+
+    #[test]
+    fn a_history_missing_old_objects_keeps_what_git_could_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let run = |args: &[&str]| crate::git::git_as_sextant(root, args).expect("git");
+        run(&["init", "--quiet"]);
+        for n in 0..4 {
+            std::fs::write(root.join(format!("f{n}.rs")), format!("// {n}\n")).expect("write");
+            run(&["add", "."]);
+            run(&["commit", "--quiet", "-m", &format!("change {n}")]);
+        }
+        // Lose the oldest commit's tree, as a partial snapshot may.
+        let tree = run(&["rev-parse", "HEAD~3^{tree}"]);
+        let tree = tree.trim();
+        std::fs::remove_file(root.join(".git/objects").join(&tree[..2]).join(&tree[2..]))
+            .expect("remove the tree object");
+        let history = History::from_git(root, "HEAD").expect("history as far as it goes");
+        let subjects: Vec<&str> = history.past.iter().map(|c| c.subject.as_str()).collect();
+        assert_eq!(subjects.first(), Some(&"change 3"), "{subjects:?}");
+        assert!(!subjects.contains(&"change 0"), "{subjects:?}");
+        assert_eq!(history.file("f3.rs").map(|f| f.commits), Some(1));
     }
 }
