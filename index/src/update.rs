@@ -174,6 +174,9 @@ pub struct IndexSummary {
     pub indexed_chunks: usize,
     /// Lines in the index after the run.
     pub indexed_lines: u64,
+    /// Files read and hashed to find what changed; the others kept the size and stamp they
+    /// were indexed with.
+    pub read_files: usize,
     /// Lines parsed in this run.
     pub extracted_lines: u64,
     /// Bytes parsed in this run.
@@ -253,6 +256,8 @@ pub struct Scan {
     pub walk_ms: u64,
     /// Time spent reading and hashing, in milliseconds.
     pub scan_ms: u64,
+    /// Files read and hashed to tell whether they changed (the others kept their stamp).
+    pub read_files: usize,
 }
 
 impl Scan {
@@ -288,22 +293,43 @@ pub fn scan(
     progress.start("scanning", walked.files.len() as u64);
     let empty = BTreeMap::new();
     let known = previous.map_or(&empty, |m| &m.files);
+    let read_files = std::sync::atomic::AtomicUsize::new(0);
+    let now = std::time::SystemTime::now();
     let checked: Vec<Checked> = walked
         .files
         .into_par_iter()
         .map(|file| {
-            let result = match read_source(&file.absolute, settings.max_file_size) {
-                Err(reason) => Checked::Skipped(Skip {
-                    path: file.path,
-                    reason,
-                }),
-                Ok(source) => match known.get(&file.path) {
-                    Some(record) if record.hash == source.hash => {
-                        Checked::Unchanged(file.path, record.clone())
+            let record = known.get(&file.path);
+            let result = match record {
+                // Same size and stamp as when it was read: unchanged, without reading it.
+                Some(record)
+                    if record.stamp.is_some()
+                        && record.stamp == file.stamp
+                        && record.size == file.size =>
+                {
+                    Checked::Unchanged(file.path, record.clone())
+                }
+                _ => {
+                    read_files.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    match read_source(&file.absolute, settings.max_file_size) {
+                        Err(reason) => Checked::Skipped(Skip {
+                            path: file.path,
+                            reason,
+                        }),
+                        Ok(source) => match record {
+                            // Touched but the same: keep it, with the stamp it has now.
+                            Some(record) if record.hash == source.hash => Checked::Unchanged(
+                                file.path,
+                                FileRecord {
+                                    stamp: file.stamp.and_then(|s| s.settled(now)),
+                                    ..record.clone()
+                                },
+                            ),
+                            Some(_) => Checked::Changed(file, false),
+                            None => Checked::Changed(file, true),
+                        },
                     }
-                    Some(_) => Checked::Changed(file, false),
-                    None => Checked::Changed(file, true),
-                },
+                }
             };
             progress.advance(1);
             result
@@ -313,6 +339,7 @@ pub fn scan(
     let mut scan = Scan {
         skipped: walked.skipped,
         walk_ms,
+        read_files: read_files.into_inner(),
         ..Scan::default()
     };
     let mut present = std::collections::HashSet::new();
@@ -435,6 +462,7 @@ fn update_in_pool(
                                 path,
                                 absolute,
                                 size: record.size,
+                                stamp: record.stamp,
                             },
                             false,
                         )
@@ -468,6 +496,7 @@ fn update_in_pool(
         indexed_files: 0,
         indexed_chunks: 0,
         indexed_lines: 0,
+        read_files: scan.read_files,
         extracted_lines: 0,
         extracted_bytes: 0,
         skipped: std::mem::take(&mut scan.skipped),
@@ -737,6 +766,10 @@ fn index_file(
         chunks,
         lossy_utf8: source.lossy,
         has_syntax_errors: facts.has_syntax_errors,
+        // Taken at the walk, before this read: a write in between changes it.
+        stamp: file
+            .stamp
+            .and_then(|s| s.settled(std::time::SystemTime::now())),
     };
     let is_cargo_manifest = file.path == "Cargo.toml" || file.path.ends_with("/Cargo.toml");
     let link = LinkFacts {

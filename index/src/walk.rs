@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ignore::{WalkBuilder, WalkState};
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,64 @@ pub const DEFAULT_MAX_FILE_SIZE: u64 = 1024 * 1024;
 
 /// Bytes inspected for a NUL when deciding a file is binary (the same window git uses).
 const BINARY_SNIFF_BYTES: usize = 8000;
+
+/// How much older than its reading a stamp must be to be trusted later: a write within the
+/// file system's timestamp granularity (coarse clocks tick in milliseconds; FAT in 2 s) after
+/// the read could otherwise leave the stamp as it was.
+pub const SETTLE: Duration = Duration::from_secs(2);
+
+/// What the file system says of a file without reading it: when its content last changed
+/// (mtime), when the file itself last changed (ctime, which no tool can set back) and which
+/// inode it is. The same stamp and size as when it was indexed means the same content, as
+/// git's index assumes; a scan then need not read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct FileStamp {
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub modified_ns: u64,
+    /// Status change time, nanoseconds since the Unix epoch (0 where the platform has none).
+    pub changed_ns: u64,
+    /// Inode number (0 where the platform has none).
+    pub inode: u64,
+}
+
+impl FileStamp {
+    /// The stamp of a file's metadata; `None` when its times cannot be read.
+    #[cfg(unix)]
+    pub fn of(metadata: &std::fs::Metadata) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |seconds: i64, nanos: i64| {
+            u64::try_from(seconds)
+                .ok()?
+                .checked_mul(1_000_000_000)?
+                .checked_add(u64::try_from(nanos).ok()?)
+        };
+        Some(FileStamp {
+            modified_ns: ns(metadata.mtime(), metadata.mtime_nsec())?,
+            changed_ns: ns(metadata.ctime(), metadata.ctime_nsec())?,
+            inode: metadata.ino(),
+        })
+    }
+
+    /// The stamp of a file's metadata; `None` when its times cannot be read.
+    #[cfg(not(unix))]
+    pub fn of(metadata: &std::fs::Metadata) -> Option<FileStamp> {
+        let modified = metadata.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
+        Some(FileStamp {
+            modified_ns: u64::try_from(modified.as_nanos()).ok()?,
+            changed_ns: 0,
+            inode: 0,
+        })
+    }
+
+    /// The stamp if it was at least [`SETTLE`] old at `now`: only such a stamp may stand for
+    /// the content read at `now`.
+    pub fn settled(self, now: SystemTime) -> Option<FileStamp> {
+        let now = u64::try_from(now.duration_since(UNIX_EPOCH).ok()?.as_nanos()).ok()?;
+        let newest = self.modified_ns.max(self.changed_ns);
+        let settle = u64::try_from(SETTLE.as_nanos()).ok()?;
+        (newest.saturating_add(settle) <= now).then_some(self)
+    }
+}
 
 /// Directories never walked: version-control internals and sextant's default index folder.
 const ALWAYS_SKIPPED_DIRS: [&str; 4] = [".git", ".hg", ".svn", ".sextant"];
@@ -65,6 +124,8 @@ pub struct WalkedFile {
     pub absolute: PathBuf,
     /// Size in bytes when walked.
     pub size: u64,
+    /// Its stamp when walked (before any read), if the file system gave one.
+    pub stamp: Option<FileStamp>,
 }
 
 /// Why a path was not indexed.
@@ -285,8 +346,8 @@ fn classify(
     {
         return skip(SkipReason::LockFile);
     }
-    let size = match entry.metadata() {
-        Ok(metadata) => metadata.len(),
+    let (size, stamp) = match entry.metadata() {
+        Ok(metadata) => (metadata.len(), FileStamp::of(&metadata)),
         Err(e) => {
             return skip(SkipReason::Unreadable {
                 error: innermost_message(&e),
@@ -303,6 +364,7 @@ fn classify(
         path: relative_path,
         absolute: path.to_path_buf(),
         size,
+        stamp,
     }))
 }
 

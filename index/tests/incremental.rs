@@ -111,13 +111,18 @@ fn index(root: &Path, dir: &IndexDir, full: bool) {
     .expect("index");
 }
 
-/// The manifest without what legitimately differs between runs.
+/// The manifest without what legitimately differs between runs (generation, time, and file
+/// stamps, which depend on when each file was read).
 fn comparable(manifest: &Manifest) -> Manifest {
-    Manifest {
+    let mut manifest = Manifest {
         generation: 0,
         committed_at_unix: 0,
         ..manifest.clone()
+    };
+    for record in manifest.files.values_mut() {
+        record.stamp = None;
     }
+    manifest
 }
 
 fn contents(dir: &IndexDir) -> (Manifest, Vec<StoredChunk>, CodeGraph) {
@@ -318,4 +323,53 @@ fn missing_facts_force_a_rebuild_when_files_change() {
     );
     let graph = dir.read_graph(rebuilt.generation).expect("graph");
     assert_eq!(graph.file_count(), PATHS.len());
+}
+
+#[test]
+fn settled_files_are_not_read_again_and_every_write_is_seen() {
+    let repo = fixture_repo();
+    let root = repo.path();
+    let dir = IndexDir::new(root.join(".sextant"));
+    // Files whose stamps are older than the settle time are trusted by their stamp.
+    std::thread::sleep(sextant_index::walk::SETTLE + std::time::Duration::from_millis(200));
+    let first = index_incrementally(root, &dir).expect("index");
+    assert_eq!(first.read_files, PATHS.len());
+    let second = index_incrementally(root, &dir).expect("index");
+    assert_eq!(second.read_files, 0, "unchanged files are not read");
+    assert_eq!(second.files.unchanged, PATHS.len());
+
+    // Same size, new content, modification time set back: the status change time still moves.
+    let path = root.join(PATHS[0]);
+    let modified = std::fs::metadata(&path)
+        .expect("metadata")
+        .modified()
+        .expect("mtime");
+    let text = std::fs::read_to_string(&path).expect("read");
+    let flipped: String = text
+        .chars()
+        .map(|c| if c == '1' { '2' } else { c })
+        .collect();
+    assert_ne!(flipped, text);
+    assert_eq!(flipped.len(), text.len());
+    std::fs::write(&path, &flipped).expect("write");
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .expect("open")
+        .set_modified(modified)
+        .expect("set mtime");
+    let third = index_incrementally(root, &dir).expect("index");
+    assert_eq!(third.read_files, 1);
+    assert_eq!(third.files.changed, 1);
+
+    // Written again at once: its new stamp had not settled when it was read, so it is read
+    // every time until it has, and the write is seen.
+    std::fs::write(&path, &text).expect("write");
+    let fourth = index_incrementally(root, &dir).expect("index");
+    assert_eq!(fourth.files.changed, 1);
+    let snapshot = dir.open().expect("open");
+    assert_eq!(
+        snapshot.manifest.files[PATHS[0]].hash,
+        sextant_index::facts::ContentHash::of(text.as_bytes())
+    );
 }

@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 /// Bumped whenever any index format changes incompatibly; an index with another version is
 /// rebuilt from scratch. 2: facts and graph files added. 3: whole-file documents in the
 /// lexical index. 4: the graph keeps per-file link state for incremental updates. 5: symbol
-/// signatures in the graph.
-pub const FORMAT_VERSION: u32 = 5;
+/// signatures in the graph. 6: file stamps in the manifest.
+pub const FORMAT_VERSION: u32 = 6;
 
 const HEADER_LEN: usize = 8 + 4 + 32;
 

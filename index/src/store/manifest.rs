@@ -42,6 +42,9 @@ pub struct FileRecord {
     pub lossy_utf8: bool,
     /// Whether the parser had to recover from syntax errors.
     pub has_syntax_errors: bool,
+    /// The file's stamp when it was read, if it had settled by then: while the file keeps
+    /// this stamp and size it is unchanged and a scan does not read it.
+    pub stamp: Option<crate::walk::FileStamp>,
 }
 
 /// Everything `store` knows about one committed generation of the index.
@@ -105,6 +108,11 @@ mod tests {
                 }],
                 lossy_utf8: false,
                 has_syntax_errors: false,
+                stamp: Some(crate::walk::FileStamp {
+                    modified_ns: 1,
+                    changed_ns: 2,
+                    inode: 3,
+                }),
             },
         );
         manifest
