@@ -224,6 +224,15 @@ fn a_stale_file_is_flagged_and_a_missing_index_is_explained() {
     assert!(stderr.contains("sextant index"), "{stderr}");
 }
 
+/// Appends `text` to `path` and commits it with `message`.
+fn append_and_commit(root: &std::path::Path, path: &str, text: &str, message: &str) {
+    let full = root.join(path);
+    let mut content = std::fs::read_to_string(&full).expect("read");
+    content.push_str(text);
+    std::fs::write(&full, content).expect("write");
+    git(root, &["commit", "--quiet", "-am", message]);
+}
+
 /// The shop fixture as a git repository of one commit.
 fn shop_repository() -> tempfile::TempDir {
     let repo = copy_fixture("shop");
@@ -241,13 +250,11 @@ fn shop_with_history() -> tempfile::TempDir {
     let repo = shop_repository();
     let root = repo.path();
     for n in 1..=3 {
-        let path = root.join("app/auth/jwt.py");
-        let mut text = std::fs::read_to_string(&path).expect("read");
-        text.push_str(&format!("\n# revision {n}\n"));
-        std::fs::write(&path, text).expect("write");
-        git(
+        append_and_commit(
             root,
-            &["commit", "--quiet", "-am", &format!("auth: revision {n}")],
+            "app/auth/jwt.py",
+            &format!("\n# revision {n}\n"),
+            &format!("auth: revision {n}"),
         );
     }
     stdout_of(sextant(root).args(["index", "--quiet"]));
@@ -353,26 +360,17 @@ fn files_changed_by_past_commits_like_the_task_are_found_with_the_commit_shown()
     let root = repo.path();
     // A past change of the same kind touched the configuration, which shares no word with the
     // task: only the history can point at it.
-    let config = root.join("app/config.py");
-    let mut text = std::fs::read_to_string(&config).expect("read");
-    text.push_str("\nATTEMPTS = 3\n");
-    std::fs::write(&config, text).expect("write");
-    git(
+    append_and_commit(
         root,
-        &[
-            "commit",
-            "--quiet",
-            "-am",
-            "payments: retry a declined card charge",
-        ],
+        "app/config.py",
+        "\nATTEMPTS = 3\n",
+        "payments: retry a declined card charge",
     );
-    let config = root.join("app/config.py");
-    let mut text = std::fs::read_to_string(&config).expect("read");
-    text.push_str("\nLIMIT = 100\n");
-    std::fs::write(&config, text).expect("write");
-    git(
+    append_and_commit(
         root,
-        &["commit", "--quiet", "-am", "settings: add a spending cap"],
+        "app/config.py",
+        "\nLIMIT = 100\n",
+        "settings: add a spending cap",
     );
     stdout_of(sextant(root).args(["index", "--quiet"]));
     let task = "payments: retry a declined refund";
