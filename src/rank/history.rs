@@ -55,7 +55,7 @@ pub struct PastCommit {
 /// How often each file changed in the recent history, as of one commit.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct History {
-    /// Format of the stored file ([`VERSION`]).
+    /// Format of the stored file (see `VERSION`).
     #[serde(default)]
     pub version: u32,
     /// The commit the history ends at.
