@@ -25,6 +25,7 @@ pub mod kind;
 pub mod pack;
 pub mod past;
 pub mod query;
+pub mod reasons;
 pub mod semantic;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -154,14 +154,8 @@ fn relevant_files(settings: &Settings, task: &str) -> anyhow::Result<Vec<(String
         .filter(|f| !is_secret_path(&f.path))
         .take(CONTEXT_FILES)
         .map(|f| {
-            let s = &f.signals;
-            let reason = if let Some(symbol) = s.symbols.first() {
-                format!("defines {}", symbol.query)
-            } else if let Some(link) = s.graph_link.as_ref().filter(|_| s.chunks == 0.0) {
-                link.description.clone()
-            } else {
-                format!("text matches (score {:.2})", f.score)
-            };
+            let reason =
+                crate::rank::reasons::one_line(&f.signals, &std::collections::BTreeSet::new());
             (f.path, reason)
         })
         .collect())

@@ -29,12 +29,6 @@ pub const SCHEMA: &str = include_str!("../rank/why-relevant.schema.json");
 const CANDIDATES: usize = 50;
 /// Matched lines shown per file.
 const EVIDENCE_LINES: usize = 3;
-/// A history prior worth naming among a file's reasons (1 = the most changed file).
-const NOTABLE_HISTORY: f64 = 0.5;
-/// Credit from similar past commits worth naming among a file's reasons (1 = the best file).
-const NOTABLE_PAST: f64 = 0.5;
-/// Characters of a past commit's subject shown among a file's reasons.
-const SUBJECT_CHARS: usize = 60;
 
 /// Which signals the index could offer.
 #[derive(Debug, Serialize)]
@@ -245,60 +239,13 @@ fn evidence_lines(root: &Path, file: &RankedFile, terms: &BTreeSet<String>) -> V
 
 /// The one-line reason a file is in the list: its strongest signals, in words.
 fn reasons(file: &Selected<'_>) -> String {
-    let s = file.signals;
-    let mut parts = Vec::new();
-    if let Some(found) = s.symbols.first() {
-        parts.push(format!("defines `{}`", found.query));
-    }
-    // A scope (`sync:`) names a directory the file is in; a path names the file itself.
-    if let Some(named) = s.paths.iter().find(|p| !p.ends_with(':')) {
-        parts.push(format!("named in the task ({named})"));
-    } else if let Some(scope) = s.paths.first() {
-        parts.push(format!("in the task's scope `{scope}`"));
-    }
-    if s.chunks > 0.0 || s.whole_file > 0.0 {
-        let terms: BTreeSet<&str> = file
-            .matched_lines
-            .iter()
-            .flat_map(|l| l.terms.iter().map(String::as_str))
-            .filter(|term| !is_filler(term))
-            .collect();
-        if terms.is_empty() {
-            parts.push("text matches".to_string());
-        } else {
-            parts.push(format!(
-                "matches {}",
-                terms.into_iter().collect::<Vec<_>>().join(", ")
-            ));
-        }
-    }
-    if let Some(similar) = &s.similar
-        && s.vector > 0.0
-    {
-        parts.push(format!(
-            "similar: {} ({:.2})",
-            similar.label.rsplit("::").next().unwrap_or(&similar.label),
-            similar.similarity
-        ));
-    }
-    if let Some(link) = &s.graph_link
-        && s.graph > 0.0
-    {
-        parts.push(format!("linked: {}", link.description));
-    }
-    if s.history >= NOTABLE_HISTORY {
-        parts.push(format!("changed in {} recent commits", s.recent_commits));
-    }
-    if let Some(commit) = &s.past_commit
-        && s.past >= NOTABLE_PAST
-    {
-        let mut subject: String = commit.subject.chars().take(SUBJECT_CHARS).collect();
-        if subject.len() < commit.subject.len() {
-            subject.push('…');
-        }
-        parts.push(format!("like past change {} \"{subject}\"", commit.id));
-    }
-    parts.join("; ")
+    let terms: BTreeSet<&str> = file
+        .matched_lines
+        .iter()
+        .flat_map(|l| l.terms.iter().map(String::as_str))
+        .filter(|term| !is_filler(term))
+        .collect();
+    crate::rank::reasons::one_line(file.signals, &terms)
 }
 
 fn render(report: &Report<'_>) -> String {

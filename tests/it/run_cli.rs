@@ -95,6 +95,13 @@ fn vague_questions_are_rejected_then_the_plan_is_written_committed_and_approved(
         "{}",
         chats[1]
     );
+    // The context names the relevant files with the reasons `why-relevant` gives.
+    let asked = chats[0].to_string();
+    assert!(
+        asked.contains("Relevant files:") && asked.contains(": text matches"),
+        "{asked}"
+    );
+    assert!(!asked.contains("(score "), "{asked}");
     // The answers reached the planner, with the model's reading of what the manifests left
     // empty; the secret never reached the model.
     assert!(chats[2].to_string().contains("15 minutes"));
