@@ -134,13 +134,9 @@ impl<'a> PastChanges<'a> {
         let mut credit: BTreeMap<String, PastMatch> = BTreeMap::new();
         for (index, score) in self.similar(task, SIMILAR_COMMITS) {
             let commit = &self.commits[index];
-            let changed: Vec<&String> = commit.files.iter().filter(|f| exists(f)).collect();
-            if changed.is_empty() {
-                continue;
-            }
             // Commits come most similar first: a file's credit and evidence are its most
             // similar commit's.
-            for file in changed {
+            for file in commit.files.iter().filter(|f| exists(f)) {
                 credit.entry(file.clone()).or_insert_with(|| PastMatch {
                     score,
                     commit: SimilarCommit {
