@@ -1,18 +1,24 @@
 //! Running git: the one place sextant shells out to it.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
 use anyhow::{Context, bail};
 
-/// Runs `git -C repo ARGS` and returns its stdout; a failure carries git's stderr.
-pub fn git(repo: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new("git")
+/// Runs `git -C repo ARGS` and returns everything it printed and its status, success or not:
+/// for callers that can use what git wrote before it failed.
+pub fn git_output(repo: &Path, args: &[&str]) -> anyhow::Result<Output> {
+    Command::new("git")
         .arg("-C")
         .arg(repo)
         .args(args)
         .output()
-        .context("running git")?;
+        .context("running git")
+}
+
+/// Runs `git -C repo ARGS` and returns its stdout; a failure carries git's stderr.
+pub fn git(repo: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let output = git_output(repo, args)?;
     if !output.status.success() {
         bail!(
             "git {} failed: {}",

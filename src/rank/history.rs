@@ -10,12 +10,12 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde::{Deserialize, Serialize};
 
 use sextant_index::store::{IndexDir, WriteLock};
 
-use crate::git::git;
+use crate::git::{git, git_output};
 
 /// Commits counted by the prior.
 pub const HISTORY_COMMITS: usize = 500;
@@ -80,10 +80,9 @@ impl History {
         )?
         .trim()
         .to_string();
-        let output = std::process::Command::new("git")
-            .arg("-C")
-            .arg(repo)
-            .args([
+        let output = git_output(
+            repo,
+            &[
                 "log",
                 "--no-merges",
                 "--name-only",
@@ -91,9 +90,8 @@ impl History {
                 "-n",
                 &PAST_COMMITS.max(HISTORY_COMMITS).to_string(),
                 &head,
-            ])
-            .output()
-            .context("running git log")?;
+            ],
+        )?;
         let mut log = String::from_utf8_lossy(&output.stdout).into_owned();
         if !output.status.success() {
             // A partial clone or snapshot can lack an old commit's tree: the history is what
