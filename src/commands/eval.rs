@@ -12,7 +12,7 @@ use crate::eval::{
     EvalQuery, MISS_CUTOFF, Missed, Scores, keep_reachable_gold, materialize, missed, rank_hybrid,
     rank_whole_files, score, select_queries, timed,
 };
-use crate::output::{print, print_json};
+use crate::output::{counted, print, print_json};
 use crate::progress::TerminalProgress;
 use crate::rank::semantic::Semantic;
 use crate::rank::{Sources, Weights};
@@ -180,13 +180,8 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     if report.unreachable_gold > 0 {
         let _ = writeln!(
             out,
-            "({} changed {} left out of the answers: added after the indexed commit)",
-            report.unreachable_gold,
-            if report.unreachable_gold == 1 {
-                "file"
-            } else {
-                "files"
-            }
+            "({} left out of the answers: added after the indexed commit)",
+            counted(report.unreachable_gold as u64, "changed file")
         );
     }
     let _ = writeln!(

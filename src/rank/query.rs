@@ -127,7 +127,7 @@ fn conventional_prefix(token: &str) -> Option<(&str, &str)> {
 pub fn leading_scope(text: &str) -> Option<String> {
     let first = text.split_whitespace().next()?;
     let word = match conventional_prefix(first) {
-        Some((kind, about)) if CHANGE_KINDS.contains(&kind.to_lowercase().as_str()) => about,
+        Some((kind, about)) if is_change_kind(&kind.to_lowercase()) => about,
         Some((component, _)) => component,
         None => first
             .strip_suffix(':')
