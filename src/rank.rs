@@ -218,7 +218,7 @@ pub struct FileSignals {
     pub symbols: Vec<SymbolMatch>,
     /// 1 when the task names this file.
     pub path: f64,
-    /// The task's paths that name it.
+    /// The task's paths that name it, and its scope (`sync:`, see [`is_scope_entry`]).
     pub paths: Vec<String>,
     /// Link strength to the best lexical files, normalised to the best linked file (0–1).
     pub graph: f64,
@@ -310,7 +310,7 @@ impl RankedFile {
             ));
         }
         if s.path > 0.0 {
-            let what = if s.paths.iter().all(|p| p.ends_with(':')) {
+            let what = if s.paths.iter().all(|p| is_scope_entry(p)) {
                 "in the task's scope"
             } else {
                 "the task names it"
@@ -587,6 +587,17 @@ fn vector_signal(
     }
 }
 
+/// How the task's scope is recorded among a file's `paths` (`sync:`), apart from the paths the
+/// task names.
+fn scope_entry(scope: &str) -> String {
+    format!("{scope}:")
+}
+
+/// Whether an entry of a file's `paths` is the task's scope rather than a path it names.
+pub fn is_scope_entry(entry: &str) -> bool {
+    entry.ends_with(':')
+}
+
 /// Whether directory `dir` is the component `scope` names: the same name, or that name with
 /// a `_`/`-` suffix (`time:` → `time/` and `time_alt/`; measured in RESULTS round 6).
 fn names_scope(dir: &str, scope: &str) -> bool {
@@ -611,7 +622,7 @@ fn path_signal(
                 named = true;
                 let entry = files.entry(path.clone()).or_default();
                 entry.path = entry.path.max(SCOPE_SHARE);
-                entry.paths.push(format!("{scope}:"));
+                entry.paths.push(scope_entry(scope));
             }
         }
         if let Some(history) = history
@@ -661,7 +672,7 @@ fn scope_from_history(
     for (path, count) in counts {
         let entry = files.entry(path.to_string()).or_default();
         entry.path = entry.path.max(SCOPE_SHARE * count / best);
-        entry.paths.push(format!("{scope}:"));
+        entry.paths.push(scope_entry(scope));
     }
 }
 

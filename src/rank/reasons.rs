@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use super::FileSignals;
+use super::{FileSignals, is_scope_entry};
 
 /// A history prior worth naming among a file's reasons (1 = the most changed file).
 const NOTABLE_HISTORY: f64 = 0.5;
@@ -21,7 +21,7 @@ pub fn one_line(s: &FileSignals, matched_terms: &BTreeSet<&str>) -> String {
         parts.push(format!("defines `{}`", found.query));
     }
     // A scope (`sync:`) names a directory the file is in; a path names the file itself.
-    if let Some(named) = s.paths.iter().find(|p| !p.ends_with(':')) {
+    if let Some(named) = s.paths.iter().find(|p| !is_scope_entry(p)) {
         parts.push(format!("named in the task ({named})"));
     } else if let Some(scope) = s.paths.first() {
         parts.push(format!("in the task's scope `{scope}`"));
