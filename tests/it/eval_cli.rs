@@ -56,23 +56,22 @@ fn polyglot_with_a_rate_limit_commit() -> tempfile::TempDir {
     repo
 }
 
-#[test]
-fn eval_scores_history_queries_against_the_parent_tree() {
-    let repo = polyglot_with_a_rate_limit_commit();
-    let root = repo.path();
+/// Commits, as `message` with every other change in the tree, a doc comment and a function
+/// about expired tokens in the verifier.
+fn refuse_expired_tokens(root: &Path, message: &str) {
     append(
         root,
         "server/src/auth.rs",
         "\n/// Expired tokens are refused by the verifier.\nfn expired() {}\n",
     );
-    git(
-        root,
-        &[
-            "commit",
-            "-qam",
-            "refuse expired session tokens in the verifier (#12)",
-        ],
-    );
+    git(root, &["commit", "-qam", message]);
+}
+
+#[test]
+fn eval_scores_history_queries_against_the_parent_tree() {
+    let repo = polyglot_with_a_rate_limit_commit();
+    let root = repo.path();
+    refuse_expired_tokens(root, "refuse expired session tokens in the verifier (#12)");
     append(root, "tools/report.py", "\n# totals per customer\n");
     git(root, &["commit", "-qam", "wip"]);
     let report = stdout_of(sextant(root).args(["eval", "--json", "-n", "10"]));
@@ -126,19 +125,7 @@ fn changed_files_the_indexed_tree_lacks_are_left_out_of_the_answers() {
         &["commit", "-qm", "add a request quota to the gateway"],
     );
     append(root, "gateway/quota.go", "\n// Expired tokens count too.\n");
-    append(
-        root,
-        "server/src/auth.rs",
-        "\n/// Expired tokens are refused by the verifier.\nfn expired() {}\n",
-    );
-    git(
-        root,
-        &[
-            "commit",
-            "-qam",
-            "refuse expired session tokens in the verifier",
-        ],
-    );
+    refuse_expired_tokens(root, "refuse expired session tokens in the verifier");
     let report = stdout_of(sextant(root).args(["eval", "--json", "-n", "10"]));
     let report: serde_json::Value = serde_json::from_str(&report).expect("json");
     // The commit adding quota.go is no query (it adds a file); the last one changed quota.go,
