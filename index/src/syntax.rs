@@ -81,12 +81,7 @@ pub fn extract(language: Language, text: &str, limits: &ChunkLimits) -> FileFact
     let (Some(grammar), Some(Ok(query))) = (language.grammar(), language.tags_query()) else {
         return text_facts(text, &lines, limits);
     };
-    let tree = PARSER.with(|parser| {
-        let mut parser = parser.borrow_mut();
-        parser.set_language(&grammar).ok()?;
-        parser.parse(text, None)
-    });
-    let Some(tree) = tree else {
+    let Some(tree) = parse(&grammar, text, None) else {
         return text_facts(text, &lines, limits);
     };
     let root = tree.root_node();
@@ -96,8 +91,42 @@ pub fn extract(language: Language, text: &str, limits: &ChunkLimits) -> FileFact
         .iter()
         .map(|name| CaptureRole::parse(name))
         .collect();
+    collect_matches(query, &roles, root, &mut collector);
+    if language == Language::Rust {
+        collect_item_macros(&grammar, query, &roles, root, &mut collector, 1);
+    }
+    let mut facts = collector.finish(&lines, limits);
+    facts.has_syntax_errors = root.has_error();
+    facts
+}
+
+/// Parses `text`, or only `range` of it (with positions still those of the whole text).
+fn parse(
+    grammar: &tree_sitter::Language,
+    text: &str,
+    range: Option<tree_sitter::Range>,
+) -> Option<tree_sitter::Tree> {
+    PARSER.with(|parser| {
+        let mut parser = parser.borrow_mut();
+        parser.set_language(grammar).ok()?;
+        parser.set_included_ranges(range.as_slice()).ok()?;
+        let tree = parser.parse(text, None);
+        // An empty list means the whole text again, for the next file.
+        parser.set_included_ranges(&[]).ok()?;
+        tree
+    })
+}
+
+/// Runs the tags query over `root` and hands each definition, reference and import to
+/// `collector`.
+fn collect_matches<'t>(
+    query: &tree_sitter::Query,
+    roles: &[Option<CaptureRole>],
+    root: Node,
+    collector: &mut Collector<'t>,
+) {
     let mut cursor = tree_sitter::QueryCursor::new();
-    let mut matches = cursor.matches(query, root, text.as_bytes());
+    let mut matches = cursor.matches(query, root, collector.text.as_bytes());
     while let Some(found) = matches.next() {
         let mut name = None;
         let mut doc = None;
@@ -122,9 +151,85 @@ pub fn extract(language: Language, text: &str, limits: &ChunkLimits) -> FileFact
             collector.add(role, node, name, doc, context, found.pattern_index);
         }
     }
-    let mut facts = collector.finish(&lines, limits);
-    facts.has_syntax_errors = root.has_error();
-    facts
+}
+
+/// Deepest nesting of item macros (`cfg_rt! { cfg_net! { … } }`) whose bodies are read.
+const MAX_MACRO_DEPTH: usize = 4;
+
+/// Reads the items inside Rust macros invoked where items go, such as `cfg_rt! { pub fn
+/// spawn(…) }` or `cfg_if!`: tree-sitter leaves a macro body as bare tokens, which would hide
+/// every definition, call and `mod` declaration inside it (tokio wraps items so in 124 of its
+/// 793 files). Each body is parsed again as items, in place, and kept only if it parses
+/// cleanly, so a body in a macro's own language (`select! { … }`) adds nothing.
+fn collect_item_macros<'t>(
+    grammar: &tree_sitter::Language,
+    query: &tree_sitter::Query,
+    roles: &[Option<CaptureRole>],
+    root: Node,
+    collector: &mut Collector<'t>,
+    depth: usize,
+) {
+    if depth > MAX_MACRO_DEPTH {
+        return;
+    }
+    for body in item_macro_bodies(root) {
+        let Some(tree) = parse(grammar, collector.text, Some(body)) else {
+            continue;
+        };
+        let items = tree.root_node();
+        if items.has_error() {
+            continue;
+        }
+        collect_matches(query, roles, items, collector);
+        collect_item_macros(grammar, query, roles, items, collector, depth + 1);
+    }
+}
+
+/// The insides of `name! { … }` invocations standing as items: in the file, in inline modules
+/// and in impl and trait bodies (not inside functions).
+fn item_macro_bodies(root: Node) -> Vec<tree_sitter::Range> {
+    let mut bodies = Vec::new();
+    let mut pending = vec![root];
+    while let Some(list) = pending.pop() {
+        let mut cursor = list.walk();
+        for item in list.named_children(&mut cursor) {
+            let item = match item.kind() {
+                "expression_statement" => match item.named_child(0) {
+                    Some(inner) => inner,
+                    None => continue,
+                },
+                _ => item,
+            };
+            match item.kind() {
+                "macro_invocation" => bodies.extend(brace_interior(item)),
+                "mod_item" | "impl_item" | "trait_item" => {
+                    pending.extend(item.child_by_field_name("body"))
+                }
+                _ => {}
+            }
+        }
+    }
+    bodies.sort_by_key(|range| range.start_byte);
+    bodies
+}
+
+/// The range between the braces of a macro invocation's `{ … }` body.
+fn brace_interior(invocation: Node) -> Option<tree_sitter::Range> {
+    let mut cursor = invocation.walk();
+    let body = invocation
+        .named_children(&mut cursor)
+        .find(|child| child.kind() == "token_tree")?;
+    let open = body.child(0)?;
+    let close = body.child(body.child_count().checked_sub(1)?)?;
+    if open.kind() != "{" || close.kind() != "}" || close.start_byte() <= open.end_byte() {
+        return None;
+    }
+    Some(tree_sitter::Range {
+        start_byte: open.end_byte(),
+        end_byte: close.start_byte(),
+        start_point: open.end_position(),
+        end_point: close.start_position(),
+    })
 }
 
 /// Facts for a file without a grammar: line-window chunks only.
@@ -290,6 +395,7 @@ impl<'t> Collector<'t> {
         });
         let ranges: Vec<std::ops::Range<usize>> = raw.iter().map(|d| d.bytes.clone()).collect();
         let containers = containers(ranges.iter().cloned());
+        let kinds: Vec<SymbolKind> = raw.iter().map(|d| d.kind).collect();
         let definition_names = self.definition_names;
         let mut raw_references: Vec<RawReference> = self
             .references
@@ -302,8 +408,8 @@ impl<'t> Collector<'t> {
             .into_iter()
             .zip(&containers)
             .map(|(d, container)| Symbol {
+                kind: method_if_in_impl(d.kind, container.map(|c| kinds[c as usize])),
                 name: d.name,
-                kind: d.kind,
                 span: d.span,
                 container: *container,
                 signature: d.signature,
@@ -333,6 +439,15 @@ impl<'t> Collector<'t> {
             line_count: lines.line_count(),
             has_syntax_errors: false,
         }
+    }
+}
+
+/// A function directly inside an impl or trait is a method, also when the tags query could not
+/// see the impl around it (a function in an item macro inside an impl body).
+fn method_if_in_impl(kind: SymbolKind, container: Option<SymbolKind>) -> SymbolKind {
+    match (kind, container) {
+        (SymbolKind::Function, Some(SymbolKind::Impl | SymbolKind::Trait)) => SymbolKind::Method,
+        _ => kind,
     }
 }
 

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 /// rebuilt from scratch. 2: facts and graph files added. 3: whole-file documents in the
 /// lexical index. 4: the graph keeps per-file link state for incremental updates. 5: symbol
 /// signatures in the graph. 6: file stamps in the manifest.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 
 const HEADER_LEN: usize = 8 + 4 + 32;
 

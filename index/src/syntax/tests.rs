@@ -67,9 +67,13 @@ fn references(facts: &FileFacts, kind: ReferenceKind) -> BTreeSet<(String, u32)>
 fn check_file(relative: &str) -> FileFacts {
     let path = polyglot().join(relative);
     let text = std::fs::read_to_string(&path).expect("fixture readable");
-    let language = Language::from_path(&path);
-    let facts = extract(language, &text, &ChunkLimits::default());
-    let expected = annotations(&text);
+    check_text(relative, Language::from_path(&path), &text)
+}
+
+/// Extracts `text` and compares the facts with its annotations.
+fn check_text(relative: &str, language: Language, text: &str) -> FileFacts {
+    let facts = extract(language, text, &ChunkLimits::default());
+    let expected = annotations(text);
     let mut problems = Vec::new();
 
     let mut unmatched: Vec<&Symbol> = facts.symbols.iter().collect();
@@ -173,6 +177,81 @@ fn rust_extraction_matches_annotations() {
         .find(|r| r.name == "compute_digest")
         .expect("call");
     assert_eq!(call.container, signature_matches_index(&facts));
+}
+
+/// Items inside a macro invoked as an item, as tokio's `cfg_rt! { … }` wraps them.
+const RUST_ITEM_MACROS: &str = r#"macro_rules! cfg_rt { ($($item:item)*) => { $( $item )* } } // @@def macro cfg_rt
+
+cfg_rt! { // @@call cfg_rt
+    mod blocking; // @@import blocking
+
+    /// Spawns a task.
+    pub fn spawn(id: u32) -> Handle { // @@def function spawn @@type Handle
+        Handle::current(id) // @@call current
+    }
+
+    pub struct Handle { // @@def struct Handle
+        id: u32,
+    }
+
+    impl Handle { // @@def impl Handle
+        pub fn current(id: u32) -> Handle { // @@def method current @@type Handle
+            Handle { id } // @@type Handle
+        }
+    }
+
+    cfg_rt! { // @@call cfg_rt
+        pub(crate) fn nested() {} // @@def function nested
+    }
+}
+
+impl Handle { // @@def impl Handle
+    cfg_rt! { // @@call cfg_rt
+        fn in_impl(&self) -> u32 { self.id } // @@def method in_impl
+    }
+}
+
+// A body in the macro's own language is not read as items.
+select_like! { a = x => go(), default => stop() } // @@call select_like
+
+fn main() { // @@def function main
+    cfg_rt! { fn not_an_item_here() {} } // @@call cfg_rt
+}
+"#;
+
+#[test]
+fn rust_items_inside_item_macros_are_extracted() {
+    let facts = check_text("item_macros.rs", Language::Rust, RUST_ITEM_MACROS);
+    let spawn = facts
+        .symbols
+        .iter()
+        .find(|s| s.name == "spawn")
+        .expect("spawn");
+    assert_eq!(spawn.doc.as_deref(), Some("Spawns a task."));
+    assert_eq!(spawn.span.start, 6, "the doc comment belongs to the span");
+    assert_eq!(spawn.signature, "pub fn spawn(id: u32) -> Handle");
+    let in_impl = facts
+        .symbols
+        .iter()
+        .find(|s| s.name == "in_impl")
+        .expect("in_impl");
+    let container = &facts.symbols[in_impl.container.expect("in the impl") as usize];
+    assert_eq!(
+        (container.kind, container.span.start),
+        (SymbolKind::Impl, 26)
+    );
+    let spawn_index = facts
+        .symbols
+        .iter()
+        .position(|s| s.name == "spawn")
+        .expect("spawn") as u32;
+    assert!(
+        facts
+            .chunks
+            .iter()
+            .any(|c| c.symbols.contains(&spawn_index)),
+        "a definition inside a macro starts a chunk"
+    );
 }
 
 fn signature_matches_index(facts: &FileFacts) -> Option<u32> {
