@@ -97,6 +97,10 @@ pub struct EvalArgs {
     /// List the queries with an answer outside sextant's top 10, and where each ranker put it.
     #[arg(long)]
     pub misses: bool,
+    /// The query: each commit's `subject` line, or its whole `message` (subject and body,
+    /// without trailers such as Signed-off-by).
+    #[arg(long, value_name = "TEXT", default_value = "subject")]
+    pub query_from: crate::eval::QueryText,
 }
 
 /// Signal weights of the ranking, overriding `[rank]` in sextant.toml (0 turns a signal off).

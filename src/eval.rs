@@ -35,10 +35,21 @@ const CUTOFFS: [usize; 4] = [1, 5, 10, 15];
 pub struct EvalQuery {
     /// Commit id.
     pub commit: String,
-    /// The query text (the subject, without a trailing PR number).
+    /// The query text (the subject without a trailing PR number, and the body if asked).
     pub message: String,
     /// Files the commit modified.
     pub gold: Vec<String>,
+}
+
+/// What of a commit's message is the query.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueryText {
+    /// The subject line alone: a one-line task, the harder and default protocol.
+    #[default]
+    Subject,
+    /// Subject and body, trailers and bare links dropped: a task described in a paragraph.
+    Message,
 }
 
 /// The subject as a query: `rt: add foo (#123)` → `rt: add foo`.
@@ -51,12 +62,29 @@ fn query_text(subject: &str) -> String {
     without_pr.trim().to_string()
 }
 
+/// A commit body as task text: without trailers (`Signed-off-by: …`), bare links and blank
+/// lines, which describe the commit's provenance rather than the task.
+fn body_text(body: &str) -> String {
+    let mut kept = Vec::new();
+    for line in body.lines().map(str::trim) {
+        let is_trailer = line
+            .split_once(": ")
+            .is_some_and(|(key, _)| key.ends_with("-by") || key.eq_ignore_ascii_case("Change-Id"));
+        let is_link = line.starts_with("http://") || line.starts_with("https://");
+        if !line.is_empty() && !is_trailer && !is_link {
+            kept.push(line);
+        }
+    }
+    kept.join("\n")
+}
+
 /// Picks up to `count` recent commits usable as queries, newest first, and the commit whose
 /// tree the index is built from (the parent of the oldest one picked).
 pub fn select_queries(
     repo: &Path,
     head: &str,
     count: usize,
+    text: QueryText,
 ) -> anyhow::Result<(String, Vec<EvalQuery>)> {
     let log = git(
         repo,
@@ -66,19 +94,20 @@ pub fn select_queries(
             "--no-merges",
             "-n",
             "3000",
-            "--format=%H%x1f%P%x1f%s",
+            "--format=%x1e%H%x1f%P%x1f%s%x1f%b",
             head,
         ],
     )?;
     let mut queries = Vec::new();
     let mut base = None;
-    for line in log.lines() {
-        let mut fields = line.split('\u{1f}');
+    for record in log.split('\u{1e}') {
+        let mut fields = record.trim_start().splitn(4, '\u{1f}');
         let (Some(commit), Some(parents), Some(subject)) =
             (fields.next(), fields.next(), fields.next())
         else {
             continue;
         };
+        let body = fields.next().unwrap_or_default();
         let Some(parent) = parents.split_whitespace().next() else {
             continue;
         };
@@ -124,6 +153,10 @@ pub fn select_queries(
         }
         gold.sort();
         base = Some(parent.to_string());
+        let message = match (text, body_text(body)) {
+            (QueryText::Message, body) if !body.is_empty() => format!("{message}\n{body}"),
+            _ => message,
+        };
         queries.push(EvalQuery {
             commit: commit.to_string(),
             message,

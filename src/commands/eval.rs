@@ -9,8 +9,8 @@ use sextant_index::update::{IndexSettings, UpdateOptions, update_index};
 
 use crate::cli::{EvalArgs, GlobalArgs, VectorMode};
 use crate::eval::{
-    EvalQuery, MISS_CUTOFF, Missed, Scores, keep_reachable_gold, materialize, missed, rank_hybrid,
-    rank_whole_files, score, select_queries, timed,
+    EvalQuery, MISS_CUTOFF, Missed, QueryText, Scores, keep_reachable_gold, materialize, missed,
+    rank_hybrid, rank_whole_files, score, select_queries, timed,
 };
 use crate::output::{counted, print, print_json};
 use crate::progress::TerminalProgress;
@@ -37,6 +37,8 @@ struct Row {
 struct Report {
     repository: String,
     base_commit: String,
+    /// What of each commit message the queries are.
+    query_from: QueryText,
     queries: usize,
     /// Gold files left out because the indexed tree lacks them (added after the base).
     unreachable_gold: usize,
@@ -54,7 +56,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         Some(repo) => repo.clone(),
         None => std::env::current_dir().context("reading the current directory")?,
     };
-    let (base, queries) = select_queries(&repo, &args.commit, args.queries)?;
+    let (base, queries) = select_queries(&repo, &args.commit, args.queries, args.query_from)?;
     let work = tempfile::tempdir().context("creating a scratch directory")?;
     let tree = work.path().join("tree");
     std::fs::create_dir_all(&tree)?;
@@ -154,6 +156,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let report = Report {
         repository: repo.display().to_string(),
         base_commit: base,
+        query_from: args.query_from,
         queries: rows.len(),
         unreachable_gold,
         indexed_files: summary.indexed_files,
@@ -169,8 +172,12 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} queries from {} (index of {} at {}: {} files, {} lines)",
+        "{} queries ({}) from {} (index of {} at {}: {} files, {} lines)",
         report.queries,
+        match report.query_from {
+            QueryText::Subject => "commit subjects",
+            QueryText::Message => "whole commit messages",
+        },
         report.repository,
         args.commit,
         &report.base_commit[..report.base_commit.len().min(12)],

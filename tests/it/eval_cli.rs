@@ -192,3 +192,60 @@ fn changed_files_the_indexed_tree_lacks_are_left_out_of_the_answers() {
         }
     }
 }
+
+#[test]
+fn whole_messages_are_queries_when_asked() {
+    let repo = polyglot_with_a_rate_limit_commit();
+    let root = repo.path();
+    append(
+        root,
+        "server/src/auth.rs",
+        "\n/// Expired tokens are refused by the verifier.\nfn expired() {}\n",
+    );
+    git(
+        root,
+        &[
+            "commit",
+            "-qam",
+            "zebra quokka xylophone narwhal",
+            "-m",
+            "The verifier must refuse expired session tokens.\n\nhttps://example.invalid/issue/7",
+            "-m",
+            "Signed-off-by: Someone <someone@example.invalid>",
+        ],
+    );
+    let run = |from: &str| -> serde_json::Value {
+        let report = stdout_of(sextant(root).args([
+            "eval",
+            "--json",
+            "-n",
+            "10",
+            "--vectors",
+            "off",
+            "--query-from",
+            from,
+        ]));
+        serde_json::from_str(&report).expect("json")
+    };
+    let subjects = run("subject");
+    assert_eq!(subjects["query_from"], "subject");
+    assert_eq!(
+        subjects["rows"][0]["message"],
+        "zebra quokka xylophone narwhal"
+    );
+    let messages = run("message");
+    assert_eq!(messages["query_from"], "message");
+    let row = &messages["rows"][0];
+    // Trailers and bare links are the commit's provenance, not the task.
+    assert_eq!(
+        row["message"],
+        "zebra quokka xylophone narwhal\nThe verifier must refuse expired session tokens.",
+        "{row}"
+    );
+    assert_eq!(row["hybrid"][0], "server/src/auth.rs", "{row}");
+    // A commit without a body is its subject either way.
+    assert_eq!(
+        messages["rows"][1]["message"],
+        "refill the rate limiter bucket for each client"
+    );
+}
