@@ -614,7 +614,7 @@ fn path_signal(
     query: &TaskQuery,
     files: &mut BTreeMap<String, FileSignals>,
 ) {
-    if let Some(scope) = &query.scope {
+    for scope in &query.scopes {
         let mut named = false;
         for path in manifest.files.keys() {
             let mut directories = path.split('/').rev().skip(1);
@@ -658,7 +658,10 @@ fn scope_from_history(
 ) {
     let mut counts: BTreeMap<&str, f64> = BTreeMap::new();
     for commit in &history.past {
-        if query::leading_scope(&commit.subject).as_deref() == Some(scope) {
+        if query::leading_scopes(&commit.subject)
+            .iter()
+            .any(|s| s == scope)
+        {
             for file in commit
                 .files
                 .iter()

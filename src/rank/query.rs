@@ -41,9 +41,10 @@ pub struct TaskQuery {
     pub paths: Vec<String>,
     /// Quoted strings, without the quotes.
     pub quoted: Vec<String>,
-    /// The component a task is scoped to by a leading `name:` or `[name]` (`tsdb: fix …`,
-    /// `[mypyc] …`), a common convention in commit subjects and issue titles.
-    pub scope: Option<String>,
+    /// The components a task is scoped to by a leading `name:` or `[name]` (`tsdb: fix …`,
+    /// `[mypyc] …`, `discovery, scrape: …`), a common convention in commit subjects and issue
+    /// titles.
+    pub scopes: Vec<String>,
 }
 
 impl TaskQuery {
@@ -53,7 +54,7 @@ impl TaskQuery {
             text: text.to_string(),
             ..TaskQuery::default()
         };
-        query.scope = leading_scope(text);
+        query.scopes = leading_scopes(text);
         let (quoted, rest) = split_quoted(text);
         for phrase in quoted {
             // A backticked single token is code, not a phrase to find verbatim.
@@ -124,7 +125,7 @@ fn conventional_prefix(token: &str) -> Option<(&str, &str)> {
 
 /// `tsdb` from `tsdb: fix …`, `[mypyc] …`, `fix(tsdb): …` or `tsdb(wal): …`: one word, no path
 /// separators (a path there is taken as a path).
-pub fn leading_scope(text: &str) -> Option<String> {
+fn leading_scope(text: &str) -> Option<String> {
     let first = text.split_whitespace().next()?;
     let word = match conventional_prefix(first) {
         Some((kind, about)) if is_change_kind(&kind.to_lowercase()) => about,
@@ -133,11 +134,32 @@ pub fn leading_scope(text: &str) -> Option<String> {
             .strip_suffix(':')
             .or_else(|| first.strip_prefix('[').and_then(|f| f.strip_suffix(']')))?,
     };
-    let plain = !word.is_empty()
+    is_plain_word(word).then(|| word.to_lowercase())
+}
+
+/// Most components a leading list (`discovery, scrape: …`) may name.
+const MAX_SCOPES: usize = 4;
+
+/// The leading scope, or the components of a leading list: `discovery, scrape: fix …` →
+/// `discovery`, `scrape`.
+pub fn leading_scopes(text: &str) -> Vec<String> {
+    if let Some((head, _)) = text.split_once(':')
+        && head.contains(',')
+    {
+        let parts: Vec<&str> = head.split(',').map(str::trim).collect();
+        if parts.len() <= MAX_SCOPES && parts.iter().all(|part| is_plain_word(part)) {
+            return parts.iter().map(|part| part.to_lowercase()).collect();
+        }
+    }
+    leading_scope(text).into_iter().collect()
+}
+
+/// A component name: letters, digits, `_` and `-`.
+fn is_plain_word(word: &str) -> bool {
+    !word.is_empty()
         && word
             .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
-    plain.then(|| word.to_lowercase())
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
 }
 
 fn push_unique(list: &mut Vec<String>, value: String) {
@@ -273,42 +295,46 @@ mod tests {
         assert_eq!(query.identifiers, ["Verifier"]);
     }
 
+    fn scopes(text: &str) -> Vec<String> {
+        TaskQuery::parse(text).scopes
+    }
+
     #[test]
     fn a_leading_component_is_the_scope() {
+        assert_eq!(scopes("tsdb: fix compaction"), ["tsdb"]);
+        assert_eq!(scopes("[mypyc] Speed up calls"), ["mypyc"]);
+        assert!(scopes("discovery/kubernetes: fix").is_empty());
+        assert!(scopes("fix the tsdb").is_empty());
+    }
+
+    #[test]
+    fn a_leading_list_names_each_component() {
         assert_eq!(
-            TaskQuery::parse("tsdb: fix compaction").scope.as_deref(),
-            Some("tsdb")
+            scopes("discovery, scrape: Use backoff for updates"),
+            ["discovery", "scrape"]
         );
-        assert_eq!(
-            TaskQuery::parse("[mypyc] Speed up calls").scope.as_deref(),
-            Some("mypyc")
-        );
-        assert_eq!(TaskQuery::parse("discovery/kubernetes: fix").scope, None);
-        assert_eq!(TaskQuery::parse("fix the tsdb").scope, None);
+        assert_eq!(scopes("tsdb,promql: share pools"), ["tsdb", "promql"]);
+        // Commas in prose before a colon are not a list of components.
+        assert!(scopes("first, we fix the thing: then the other").is_empty());
     }
 
     #[test]
     fn conventional_commit_prefixes_name_their_component() {
         let query = TaskQuery::parse("fix(scrape): retry on timeout");
-        assert_eq!(query.scope.as_deref(), Some("scrape"));
+        assert_eq!(query.scopes, ["scrape"]);
         assert_eq!(query.words, ["fix", "scrape", "retry", "timeout"]);
-        assert_eq!(
-            TaskQuery::parse("Perf(PromQL)!: faster sums")
-                .scope
-                .as_deref(),
-            Some("promql")
-        );
+        assert_eq!(scopes("Perf(PromQL)!: faster sums"), ["promql"]);
         // A component with a sub-part: the component is the scope, both are words.
         let query = TaskQuery::parse("tsdb(wal): plumb histograms");
-        assert_eq!(query.scope.as_deref(), Some("tsdb"));
+        assert_eq!(query.scopes, ["tsdb"]);
         assert_eq!(query.words, ["tsdb", "wal", "plumb", "histograms"]);
         // A path inside is a path, not a scope.
         let query = TaskQuery::parse("fix(teststorage/appender.go): count samples");
-        assert_eq!(query.scope, None);
+        assert!(query.scopes.is_empty());
         assert_eq!(query.paths, ["teststorage/appender.go"]);
         let query = TaskQuery::parse("Fix(discovery/aws): pagination");
         assert_eq!(query.paths, ["discovery/aws"]);
-        assert_eq!(TaskQuery::parse("call f(x): now").scope, None);
+        assert!(scopes("call f(x): now").is_empty());
     }
 
     #[test]
