@@ -405,8 +405,9 @@ pub fn rank(
         && weights.past > 0.0
         && !text.trim().is_empty()
     {
-        let found = past::PastChanges::new(&history.past)
-            .files(text, |path| sources.manifest.files.contains_key(path));
+        let found = history.past_changes().files(&history.past, text, |path| {
+            sources.manifest.files.contains_key(path)
+        });
         for (path, found) in found {
             let entry = files.entry(path).or_default();
             entry.past = found.score;
@@ -657,18 +658,13 @@ fn scope_from_history(
     files: &mut BTreeMap<String, FileSignals>,
 ) {
     let mut counts: BTreeMap<&str, f64> = BTreeMap::new();
-    for commit in &history.past {
-        if query::leading_scopes(&commit.subject)
+    for commit in history.past_in_scope(scope) {
+        for file in commit
+            .files
             .iter()
-            .any(|s| s == scope)
+            .filter(|f| manifest.files.contains_key(*f))
         {
-            for file in commit
-                .files
-                .iter()
-                .filter(|f| manifest.files.contains_key(*f))
-            {
-                *counts.entry(file.as_str()).or_default() += 1.0;
-            }
+            *counts.entry(file.as_str()).or_default() += 1.0;
         }
     }
     let best = normalise(counts.values().copied());

@@ -45,17 +45,18 @@ pub struct PastMatch {
     pub commit: SimilarCommit,
 }
 
-/// The past commits, tokenized once for ranking.
-pub struct PastChanges<'a> {
-    commits: &'a [PastCommit],
+/// The subjects of past commits, tokenized once for ranking (a history's commits are
+/// prepared once per load, not per query: see [`super::history::History::past_changes`]).
+#[derive(Clone, Debug, Default)]
+pub struct PastChanges {
     terms: Vec<Vec<String>>,
     document_frequency: HashMap<String, u32>,
     average_length: f64,
 }
 
-impl<'a> PastChanges<'a> {
+impl PastChanges {
     /// Prepares `commits` (their subjects) for ranking.
-    pub fn new(commits: &'a [PastCommit]) -> PastChanges<'a> {
+    pub fn new(commits: &[PastCommit]) -> PastChanges {
         let mut document_frequency: HashMap<String, u32> = HashMap::new();
         let mut total = 0usize;
         let terms: Vec<Vec<String>> = commits
@@ -81,7 +82,6 @@ impl<'a> PastChanges<'a> {
             (total as f64 / commits.len() as f64).max(1.0)
         };
         PastChanges {
-            commits,
             terms,
             document_frequency,
             average_length,
@@ -91,7 +91,7 @@ impl<'a> PastChanges<'a> {
     /// The commits most like `task`, best first, at most `limit`, each with its score.
     pub fn similar(&self, task: &str, limit: usize) -> Vec<(usize, f64)> {
         let query = term_set(task);
-        let count = self.commits.len() as f64;
+        let count = self.terms.len() as f64;
         let idf: Vec<(&str, f64)> = query
             .iter()
             .filter_map(|term| {
@@ -130,10 +130,18 @@ impl<'a> PastChanges<'a> {
 
     /// Files changed by the commits most like `task` that `exists` accepts, each with the score
     /// of the most similar commit that changed it (relative to the best file) and that commit.
-    pub fn files(&self, task: &str, exists: impl Fn(&str) -> bool) -> BTreeMap<String, PastMatch> {
+    /// `commits` are the ones these changes were prepared from.
+    pub fn files(
+        &self,
+        commits: &[PastCommit],
+        task: &str,
+        exists: impl Fn(&str) -> bool,
+    ) -> BTreeMap<String, PastMatch> {
         let mut credit: BTreeMap<String, PastMatch> = BTreeMap::new();
         for (index, score) in self.similar(task, SIMILAR_COMMITS) {
-            let commit = &self.commits[index];
+            let Some(commit) = commits.get(index) else {
+                continue;
+            };
             // Commits come most similar first: a file's credit and evidence are its most
             // similar commit's.
             for file in commit.files.iter().filter(|f| exists(f)) {
@@ -191,9 +199,11 @@ mod tests {
             similar.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
             vec![0, 2]
         );
-        let files = past.files("sync: apply cooperative scheduling to watch", |f| {
-            f != "gone.rs"
-        });
+        let files = past.files(
+            &commits,
+            "sync: apply cooperative scheduling to watch",
+            |f| f != "gone.rs",
+        );
         // Each file takes its most similar commit's score: coop.rs and broadcast.rs the best
         // commit's, mpsc.rs the second's.
         assert_eq!(files["runtime/coop.rs"].score, 1.0);
@@ -203,7 +213,10 @@ mod tests {
         assert_eq!(files["sync/mpsc.rs"].commit.id, "c3");
         assert!(!files.contains_key("gone.rs"));
         assert!(!files.contains_key("fs/file.rs"));
-        assert!(past.files("nothing matches here", |_| true).is_empty());
+        assert!(
+            past.files(&commits, "nothing matches here", |_| true)
+                .is_empty()
+        );
     }
 
     #[test]
