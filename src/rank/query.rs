@@ -45,6 +45,8 @@ pub struct TaskQuery {
     /// `[mypyc] …`, `discovery, scrape: …`), a common convention in commit subjects and issue
     /// titles.
     pub scopes: Vec<String>,
+    /// The first of `scopes`, kept for readers of why-relevant's JSON schema 1.
+    pub scope: Option<String>,
 }
 
 impl TaskQuery {
@@ -55,6 +57,7 @@ impl TaskQuery {
             ..TaskQuery::default()
         };
         query.scopes = leading_scopes(text);
+        query.scope = query.scopes.first().cloned();
         let (quoted, rest) = split_quoted(text);
         for phrase in quoted {
             // A backticked single token is code, not a phrase to find verbatim.
