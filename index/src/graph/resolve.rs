@@ -118,13 +118,7 @@ pub(crate) fn relink_removing(
         match files.get(path) {
             None => {
                 doomed.insert(file_node);
-                for node in old_nodes {
-                    if let Node::Symbol { id, .. } = &graph.graph[node] {
-                        let id = id.clone();
-                        graph.symbols.remove(&id);
-                    }
-                    doomed.insert(node);
-                }
+                doomed.extend(old_nodes);
                 graph.files.remove(path);
                 graph.links.remove(path.as_str());
             }
@@ -141,7 +135,6 @@ pub(crate) fn relink_removing(
                         drop_all_from.insert(node);
                         keep.insert(id, node);
                     } else {
-                        graph.symbols.remove(&id);
                         doomed.insert(node);
                     }
                 }
@@ -375,11 +368,7 @@ fn add_symbols(
                 graph.graph[node] = weight;
                 node
             }
-            None => {
-                let node = graph.graph.add_node(weight);
-                graph.symbols.insert(id, node);
-                node
-            }
+            None => graph.graph.add_node(weight),
         };
         let (source, kind) = match symbol.container {
             Some(parent) => (nodes[parent as usize], EdgeKind::Contains),
