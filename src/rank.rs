@@ -28,7 +28,7 @@ pub mod query;
 pub mod reasons;
 pub mod semantic;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use petgraph::Direction;
@@ -36,7 +36,7 @@ use petgraph::graph::NodeIndex;
 use petgraph::visit::EdgeRef;
 use serde::Serialize;
 use sextant_index::graph::{CodeGraph, EdgeKind, Node};
-use sextant_index::lexical::{DocKind, LexicalIndex};
+use sextant_index::lexical::{DocKind, LexicalIndex, term_set};
 use sextant_index::petgraph;
 use sextant_index::store::Manifest;
 use sextant_index::vector::VectorSnapshot;
@@ -398,7 +398,7 @@ pub fn rank(
             symbol_signal(graph, query, &mut files);
         }
         if weights.graph > 0.0 {
-            graph_signal(graph, weights, &mut files);
+            graph_signal(graph, weights, &term_set(text), &mut files);
         }
     }
     if let Some(history) = sources.history
@@ -759,10 +759,67 @@ fn link_description(
     }
 }
 
+/// An edge that may be shown as a file's link to a seed.
+#[derive(Clone, Copy)]
+struct LinkEdge {
+    source: NodeIndex,
+    target: NodeIndex,
+    kind: EdgeKind,
+    /// `Outgoing` when the seed's side is the source.
+    direction: Direction,
+    line: u32,
+}
+
+impl LinkEdge {
+    fn link(&self, graph: &CodeGraph, seed: &str) -> GraphLink {
+        GraphLink {
+            seed: seed.to_string(),
+            description: link_description(
+                graph,
+                self.source,
+                self.target,
+                self.kind,
+                seed,
+                self.direction,
+            ),
+            line: (self.line > 0).then_some(self.line),
+        }
+    }
+}
+
+/// How many of the task's terms a node's name holds (0 for files), remembered per node.
+struct NamedTerms<'g> {
+    graph: &'g CodeGraph,
+    task: &'g BTreeSet<String>,
+    seen: HashMap<NodeIndex, usize>,
+}
+
+impl NamedTerms<'_> {
+    fn of(&mut self, node: NodeIndex) -> usize {
+        let (graph, task) = (self.graph, self.task);
+        *self
+            .seen
+            .entry(node)
+            .or_insert_with(|| match &graph.graph[node] {
+                Node::Symbol { name, .. } => term_set(name).intersection(task).count(),
+                Node::File { .. } => 0,
+            })
+    }
+}
+
 /// Files linked to the best lexical files: for each seed, every cross-file edge of its symbols
 /// counts for the file at the other end, combined as a noisy-or of edge weights (so many weak
 /// links do not outweigh a strong one without bound) and scaled by the seed's lexical score.
-fn graph_signal(graph: &CodeGraph, weights: &Weights, files: &mut BTreeMap<String, FileSignals>) {
+///
+/// The link shown for a file is the most telling edge: one whose ends are named with the
+/// task's terms ("`typed_dict_get` here references `TypedDictType`" for a task about
+/// TypedDict) before any other, then a call or reference before an import, then the heavier.
+fn graph_signal(
+    graph: &CodeGraph,
+    weights: &Weights,
+    task_terms: &BTreeSet<String>,
+    files: &mut BTreeMap<String, FileSignals>,
+) {
     let mut seeds: Vec<(String, f64)> = files
         .iter()
         .map(|(path, s)| (path.clone(), lexical_score(s, weights)))
@@ -771,13 +828,19 @@ fn graph_signal(graph: &CodeGraph, weights: &Weights, files: &mut BTreeMap<Strin
     seeds.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     seeds.truncate(GRAPH_SEEDS);
     let top = normalise(seeds.iter().map(|(_, s)| *s));
+    let mut named = NamedTerms {
+        graph,
+        task: task_terms,
+        seen: HashMap::new(),
+    };
     let mut linked: BTreeMap<String, (f64, Option<(f64, GraphLink)>)> = BTreeMap::new();
     for (seed, seed_score) in &seeds {
         let Some(seed_node) = graph.file(seed) else {
             continue;
         };
-        // Per linked file: product of (1 - weight) over its edges with this seed, and the best.
-        let mut per_file: BTreeMap<&str, (f64, f64, GraphLink)> = BTreeMap::new();
+        // Per linked file: product of (1 - weight) over its edges with this seed, and the most
+        // telling edge.
+        let mut per_file: BTreeMap<&str, (f64, f64, LinkEdge)> = BTreeMap::new();
         for node in file_nodes(graph, seed_node) {
             for direction in [Direction::Outgoing, Direction::Incoming] {
                 for edge in graph.graph.edges_directed(node, direction) {
@@ -795,44 +858,38 @@ fn graph_signal(graph: &CodeGraph, weights: &Weights, files: &mut BTreeMap<Strin
                         continue;
                     }
                     let weight = f64::from(e.weight).clamp(0.0, 1.0);
-                    let description = link_description(
-                        graph,
-                        edge.source(),
-                        edge.target(),
-                        e.kind,
-                        seed,
+                    let candidate = LinkEdge {
+                        source: edge.source(),
+                        target: edge.target(),
+                        kind: e.kind,
                         direction,
-                    );
-                    let link = GraphLink {
-                        seed: seed.clone(),
-                        description,
-                        line: (e.line > 0).then_some(e.line),
+                        line: e.line,
                     };
-                    let slot = per_file
-                        .entry(other_path)
-                        .or_insert((1.0, -1.0, link.clone()));
+                    let slot = per_file.entry(other_path).or_insert((1.0, -1.0, candidate));
                     slot.0 *= 1.0 - weight;
-                    // The link shown: a call or reference says more than an import.
-                    let telling = weight
-                        + if e.kind == EdgeKind::Imports {
-                            0.0
-                        } else {
-                            1.0
-                        };
+                    // Ordered as the doc comment says: weight is at most 1, the kind adds 2,
+                    // each term named adds 4.
+                    let not_import = if e.kind == EdgeKind::Imports {
+                        0.0
+                    } else {
+                        1.0
+                    };
+                    let terms = named.of(edge.source()) + named.of(edge.target());
+                    let telling = 4.0 * terms as f64 + 2.0 * not_import + weight;
                     if telling > slot.1 {
                         slot.1 = telling;
-                        slot.2 = link;
+                        slot.2 = candidate;
                     }
                 }
             }
         }
-        for (path, (miss, telling, link)) in per_file {
+        for (path, (miss, telling, edge)) in per_file {
             let strength = (1.0 - miss) * seed_score / top;
             let slot = linked.entry(path.to_string()).or_insert((0.0, None));
             slot.0 += strength;
             let contribution = telling * seed_score;
             if slot.1.as_ref().is_none_or(|(c, _)| contribution > *c) {
-                slot.1 = Some((contribution, link));
+                slot.1 = Some((contribution, edge.link(graph, seed)));
             }
         }
     }

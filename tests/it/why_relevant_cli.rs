@@ -434,3 +434,37 @@ fn files_changed_by_past_commits_like_the_task_are_found_with_the_commit_shown()
     let without = why_json(root, &[task, "--past-weight", "0"]);
     assert!(rank(&report) < rank(&without), "{report}\n{without}");
 }
+
+#[test]
+fn the_link_shown_is_the_one_that_names_the_task() {
+    let repo = tempfile::tempdir().expect("tempdir");
+    let root = repo.path();
+    std::fs::write(
+        root.join("store.py"),
+        "def open_store():\n    return {}\n\n\ndef refund_payment(store, payment):\n    store.pop(payment)\n",
+    )
+    .expect("write");
+    // `setup` calls `open_store` three times: the heaviest link to store.py, but not the one
+    // that says why store.py matters for a refund.
+    std::fs::write(
+        root.join("api.py"),
+        "from store import open_store, refund_payment\n\n\n\
+         def setup():\n    open_store()\n    open_store()\n    open_store()\n\n\n\
+         def refund_order(order):\n    \"\"\"Refund the order's payment.\"\"\"\n    \
+         return refund_payment(setup(), order)\n",
+    )
+    .expect("write");
+    stdout_of(sextant(root).args(["index", "--quiet", "--vectors", "off"]));
+    let report = why_json(root, &["refund an order"]);
+    let store = report["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .find(|f| f["path"] == "store.py")
+        .unwrap_or_else(|| panic!("store.py not selected: {report}"));
+    assert_eq!(
+        store["signals"]["graph_link"]["description"],
+        "`refund_order` in api.py calls `refund_payment` defined here",
+        "{store}"
+    );
+}
