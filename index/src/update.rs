@@ -177,6 +177,9 @@ pub struct IndexSummary {
     /// Files read and hashed to find what changed; the others kept the size and stamp they
     /// were indexed with.
     pub read_files: usize,
+    /// Files read although unchanged (touched, checked out again) whose new stamps were
+    /// stored, so the next run trusts them without reading them.
+    pub restamped_files: usize,
     /// Lines parsed in this run.
     pub extracted_lines: u64,
     /// Bytes parsed in this run.
@@ -497,6 +500,7 @@ fn update_in_pool(
         indexed_chunks: 0,
         indexed_lines: 0,
         read_files: scan.read_files,
+        restamped_files: 0,
         extracted_lines: 0,
         extracted_bytes: 0,
         skipped: std::mem::take(&mut scan.skipped),
@@ -516,6 +520,7 @@ fn update_in_pool(
         && !counts.any_change()
     {
         summary.record_totals(manifest);
+        summary.restamped_files = restamp(dir, &lock, manifest, &scan.unchanged)?;
         // A writer killed after its commit may have left older manifests behind.
         dir.collect_garbage(&lock, manifest.generation)?;
         // Vectors of this generation may be missing (first run with a model, or an
@@ -831,6 +836,39 @@ fn add_chunks(
     Ok(records)
 }
 
+/// Stores the settled stamps of files that were read because their stamp changed but whose
+/// content had not (a `touch`, a checkout back and forth), in the current generation's
+/// manifest, replaced whole and atomically: only stamps differ, so a reader of either manifest
+/// sees the same index. Without it a run that changes nothing would leave them to be read on
+/// every later run until something else changed. Returns how many were restamped.
+fn restamp(
+    dir: &IndexDir,
+    lock: &WriteLock,
+    manifest: &Manifest,
+    unchanged: &[(String, FileRecord)],
+) -> Result<usize, IndexError> {
+    let settled: Vec<&(String, FileRecord)> = unchanged
+        .iter()
+        .filter(|(path, record)| {
+            record.stamp.is_some()
+                && manifest
+                    .files
+                    .get(path)
+                    .is_some_and(|known| known.stamp != record.stamp)
+        })
+        .collect();
+    if settled.is_empty() {
+        return Ok(0);
+    }
+    let mut refreshed = manifest.clone();
+    for (path, record) in &settled {
+        if let Some(known) = refreshed.files.get_mut(path) {
+            known.stamp = record.stamp;
+        }
+    }
+    dir.write_manifest(lock, &refreshed)?;
+    Ok(settled.len())
+}
 fn elapsed_ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }

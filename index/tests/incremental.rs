@@ -338,6 +338,25 @@ fn settled_files_are_not_read_again_and_every_write_is_seen() {
     assert_eq!(second.read_files, 0, "unchanged files are not read");
     assert_eq!(second.files.unchanged, PATHS.len());
 
+    // Touched without a change: read once, its new stamp stored without a new generation,
+    // then trusted again.
+    let touched = root.join(PATHS[1]);
+    let same = std::fs::read(&touched).expect("read");
+    std::fs::write(&touched, &same).expect("write");
+    std::thread::sleep(sextant_index::walk::SETTLE + std::time::Duration::from_millis(200));
+    let touched_run = index_incrementally(root, &dir).expect("index");
+    assert_eq!(
+        (
+            touched_run.read_files,
+            touched_run.restamped_files,
+            touched_run.committed,
+            touched_run.generation
+        ),
+        (1, 1, false, second.generation)
+    );
+    let after_touch = index_incrementally(root, &dir).expect("index");
+    assert_eq!((after_touch.read_files, after_touch.restamped_files), (0, 0));
+
     // Same size, new content, modification time set back: the status change time still moves.
     let path = root.join(PATHS[0]);
     let modified = std::fs::metadata(&path)
