@@ -355,7 +355,10 @@ fn settled_files_are_not_read_again_and_every_write_is_seen() {
         (1, 1, false, second.generation)
     );
     let after_touch = index_incrementally(root, &dir).expect("index");
-    assert_eq!((after_touch.read_files, after_touch.restamped_files), (0, 0));
+    assert_eq!(
+        (after_touch.read_files, after_touch.restamped_files),
+        (0, 0)
+    );
 
     // Same size, new content, modification time set back: the status change time still moves.
     let path = root.join(PATHS[0]);

@@ -30,8 +30,6 @@ pub const WHOLE_FILE_SHARE: f64 = 0.25;
 /// Most bytes of source one cl100k_base token covers in practice (long runs of spaces or
 /// repeated punctuation); used only to skip counting files that cannot fit.
 const MAX_BYTES_PER_TOKEN: usize = 8;
-/// Below this many tokens left, no section is worth adding (a header and a few lines).
-const MIN_SECTION_TOKENS: usize = 200;
 /// Longest matching region shown in an outline, in lines.
 const MAX_REGION_LINES: u32 = 60;
 /// Default tokenizer: OpenAI's cl100k_base BPE, a reasonable stand-in for most code models'
@@ -179,7 +177,43 @@ pub struct Packed {
     pub passed: Vec<Passed>,
 }
 
+/// One way to show a file, with its size.
+struct Form {
+    inclusion: Inclusion,
+    lines: Vec<LineSpan>,
+    section: String,
+    tokens: usize,
+}
+
+/// A file chosen for the context, before the budget is shared out.
+struct Candidate<'r> {
+    file: &'r RankedFile,
+    text: String,
+    stale: bool,
+    language: Language,
+    /// Its partial forms, the leanest last.
+    partial: Vec<Form>,
+}
+
+impl Candidate<'_> {
+    /// Tokens of the leanest form (partial, or `whole`): what the file costs at least.
+    fn floor(&self, whole: Option<&Form>) -> Option<usize> {
+        self.partial
+            .iter()
+            .chain(whole)
+            .map(|form| form.tokens)
+            .min()
+    }
+}
+
 /// Packs ranked files into the budget. Files are read from the working tree under `root`.
+///
+/// The budget is shared in two passes, so depth never costs breadth: first every selected
+/// file gets its leanest form (signatures or matching regions), dropping files from the
+/// bottom of the ranking until those fit; then, best-ranked first, each file is raised to the
+/// richest form the tokens left allow — whole when it is at most a quarter of the budget, else
+/// an outline, regions or signatures. A greedy pass that gave the first files whole could
+/// spend the budget before the tenth file.
 pub fn pack(
     root: &Path,
     manifest: &Manifest,
@@ -193,21 +227,118 @@ pub fn pack(
         tokens: 0,
         passed: Vec::new(),
     };
-    let best = ranked.first().map_or(0.0, |f| f.score);
     let whole_cap = (budget.tokens as f64 * WHOLE_FILE_SHARE) as usize;
-    for file in ranked {
-        if packed.files.len() == budget.max_files {
-            break;
+    let mut candidates = select(root, manifest, graph, ranked, counter, budget, &mut packed);
+    // Pass 1: the leanest forms must fit; the worst-ranked files give way.
+    let mut wholes: Vec<Option<Form>> = candidates.iter().map(|_| None).collect();
+    for (candidate, whole) in candidates.iter().zip(wholes.iter_mut()) {
+        if candidate.partial.is_empty() {
+            // Nothing partial to show (no definitions, no matching chunk): whole or nothing.
+            *whole = whole_form(candidate, counter, whole_cap);
         }
-        if packed.files.len() >= MIN_FILES && file.score < RELATIVE_CUTOFF * best {
+    }
+    let floor_tokens = |candidates: &[Candidate], wholes: &[Option<Form>]| -> usize {
+        candidates
+            .iter()
+            .zip(wholes)
+            .filter_map(|(c, w)| c.floor(w.as_ref()))
+            .sum()
+    };
+    while floor_tokens(&candidates, &wholes) > budget.tokens {
+        let (Some(dropped), Some(whole)) = (candidates.pop(), wholes.pop()) else {
             break;
-        }
-        let remaining = budget.tokens.saturating_sub(packed.tokens);
-        if remaining < MIN_SECTION_TOKENS {
+        };
+        let floor = dropped.floor(whole.as_ref()).unwrap_or(0);
+        packed.passed.push(Passed {
+            path: dropped.file.path.clone(),
+            reason: format!(
+                "budget spent: even its leanest form ({floor} tokens) does not fit beside the \
+                 files ranked above it"
+            ),
+        });
+    }
+    // Pass 2: best first, the richest form the slack allows.
+    let mut slack = budget.tokens - floor_tokens(&candidates, &wholes);
+    for (candidate, whole) in candidates.into_iter().zip(wholes) {
+        let Some(floor) = candidate.floor(whole.as_ref()) else {
             packed.passed.push(Passed {
-                path: file.path.clone(),
-                reason: format!("budget spent ({remaining} tokens left)"),
+                path: candidate.file.path.clone(),
+                reason: format!(
+                    "nothing to show within {} tokens: no definitions or matching regions, \
+                     and too long to include whole",
+                    whole_cap.min(budget.tokens)
+                ),
             });
+            continue;
+        };
+        let whole = whole.or_else(|| {
+            // Counted only when it could fit: cl100k_base never packs more than ~8 bytes of
+            // code into a token, so a longer file cannot, and tokenizing it is the slowest part
+            // of packing.
+            (candidate.text.len() / MAX_BYTES_PER_TOKEN <= whole_cap.min(floor + slack))
+                .then(|| whole_form(&candidate, counter, whole_cap))
+                .flatten()
+        });
+        let Candidate {
+            file,
+            text,
+            stale,
+            partial,
+            ..
+        } = candidate;
+        let forms: Vec<Form> = whole.into_iter().chain(partial).collect();
+        let chosen = forms
+            .into_iter()
+            .filter(|form| form.tokens <= floor + slack)
+            .min_by_key(|form| richness(form.inclusion));
+        let Some(form) = chosen else {
+            continue;
+        };
+        // The form fits `floor + slack`; it may be leaner than the floor counted in pass 1
+        // (a small file whole), which gives the difference back.
+        slack = slack + floor - form.tokens;
+        packed.tokens += form.tokens;
+        packed.files.push(PackedFile {
+            path: file.path.clone(),
+            inclusion: form.inclusion,
+            tokens: form.tokens,
+            lines: form.lines,
+            line_count: line_count(&text),
+            stale,
+            section: form.section,
+        });
+    }
+    packed
+}
+
+/// Rank of a form, the richest first.
+fn richness(inclusion: Inclusion) -> u8 {
+    match inclusion {
+        Inclusion::Whole => 0,
+        Inclusion::Outline => 1,
+        Inclusion::Regions => 2,
+        Inclusion::Signatures => 3,
+    }
+}
+
+/// The files worth their tokens, best first: at most `max_files`, and past [`MIN_FILES`] only
+/// those scoring at least [`RELATIVE_CUTOFF`] of the best; with their partial forms.
+fn select<'r>(
+    root: &Path,
+    manifest: &Manifest,
+    graph: Option<&CodeGraph>,
+    ranked: &'r [RankedFile],
+    counter: &TokenCounter,
+    budget: &Budget,
+    packed: &mut Packed,
+) -> Vec<Candidate<'r>> {
+    let best = ranked.first().map_or(0.0, |f| f.score);
+    let mut candidates = Vec::new();
+    for file in ranked {
+        if candidates.len() == budget.max_files {
+            break;
+        }
+        if candidates.len() >= MIN_FILES && file.score < RELATIVE_CUTOFF * best {
             break;
         }
         let pass = |reason: String| Passed {
@@ -229,61 +360,53 @@ pub fn pack(
         };
         let stale = source.hash != record.hash;
         let language = Language::from_path(Path::new(&file.path));
-        let mut chosen = None;
-        // Whole first, counted only when it could fit: cl100k_base never packs more than
-        // ~8 bytes of code into a token, so a longer file cannot, and tokenizing it is the
-        // slowest part of packing.
-        let whole_cap = whole_cap.min(remaining);
-        if source.text.len() / MAX_BYTES_PER_TOKEN <= whole_cap {
-            let (lines, section) = whole_section(&file.path, language, &source.text);
-            let tokens = counter.count(&section);
-            if tokens <= whole_cap {
-                chosen = Some((Inclusion::Whole, lines, section, tokens));
-            }
-        }
-        if chosen.is_none() {
-            // Signatures as indexed when the file has not changed since (re-parsing a
-            // 10,000-line file costs ~80 ms); parsed afresh otherwise.
-            let signatures: Vec<(u32, String)> = match graph {
-                Some(graph) if !stale && graph.file(&file.path).is_some() => graph
-                    .signatures(&file.path)
-                    .into_iter()
-                    .map(|(line, signature)| (line, signature.to_string()))
-                    .collect(),
-                _ => extract(language, &source.text, &ChunkLimits::default())
-                    .symbols
-                    .iter()
-                    .map(|s| (s.span.start, s.signature.clone()))
-                    .collect(),
-            };
-            for (inclusion, lines, section) in
-                partial_sections(&file.path, language, &source.text, file, &signatures)
-            {
-                let tokens = counter.count(&section);
-                if tokens <= remaining {
-                    chosen = Some((inclusion, lines, section, tokens));
-                    break;
-                }
-            }
-        }
-        let Some((inclusion, lines, section, tokens)) = chosen else {
-            packed.passed.push(pass(format!(
-                "does not fit the {remaining} tokens left, even as an outline"
-            )));
-            continue;
+        // Signatures as indexed when the file has not changed since (re-parsing a 10,000-line
+        // file costs ~80 ms); parsed afresh otherwise.
+        let signatures: Vec<(u32, String)> = match graph {
+            Some(graph) if !stale && graph.file(&file.path).is_some() => graph
+                .signatures(&file.path)
+                .into_iter()
+                .map(|(line, signature)| (line, signature.to_string()))
+                .collect(),
+            _ => extract(language, &source.text, &ChunkLimits::default())
+                .symbols
+                .iter()
+                .map(|s| (s.span.start, s.signature.clone()))
+                .collect(),
         };
-        packed.tokens += tokens;
-        packed.files.push(PackedFile {
-            path: file.path.clone(),
-            inclusion,
-            tokens,
-            lines,
-            line_count: line_count(&source.text),
+        let partial = partial_sections(&file.path, language, &source.text, file, &signatures)
+            .into_iter()
+            .map(|(inclusion, lines, section)| Form {
+                inclusion,
+                tokens: counter.count(&section),
+                lines,
+                section,
+            })
+            .collect();
+        candidates.push(Candidate {
+            file,
+            text: source.text,
             stale,
-            section,
+            language,
+            partial,
         });
     }
-    packed
+    candidates
+}
+
+/// The whole file as a form, if it takes at most `cap` tokens.
+fn whole_form(candidate: &Candidate, counter: &TokenCounter, cap: usize) -> Option<Form> {
+    if candidate.text.len() / MAX_BYTES_PER_TOKEN > cap {
+        return None;
+    }
+    let (lines, section) = whole_section(&candidate.file.path, candidate.language, &candidate.text);
+    let tokens = counter.count(&section);
+    (tokens <= cap).then_some(Form {
+        inclusion: Inclusion::Whole,
+        lines,
+        section,
+        tokens,
+    })
 }
 
 fn line_count(text: &str) -> u32 {

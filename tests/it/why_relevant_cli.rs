@@ -468,3 +468,40 @@ fn the_link_shown_is_the_one_that_names_the_task() {
         "{store}"
     );
 }
+
+#[test]
+fn a_tight_budget_keeps_breadth_before_depth() {
+    let repo = tempfile::tempdir().expect("tempdir");
+    let root = repo.path();
+    // Ten files about invoices, each a few hundred tokens whole.
+    for file in 0..10 {
+        let mut text = String::new();
+        for function in 0..8 {
+            text.push_str(&format!(
+                "def invoice_total_{file}_{function}(items):\n    \"\"\"Invoice total, variant {function}.\"\"\"\n    return sum(item.price for item in items) * {function}\n\n\n"
+            ));
+        }
+        std::fs::write(root.join(format!("billing_{file}.py")), text).expect("write");
+    }
+    stdout_of(sextant(root).args(["index", "--quiet", "--vectors", "off"]));
+    let report = why_json(
+        root,
+        &[
+            "compute the invoice totals",
+            "--budget",
+            "2000",
+            "--max-files",
+            "10",
+        ],
+    );
+    let files = report["files"].as_array().expect("files");
+    // A greedy packer gives the first files whole and runs out after four; every one of the
+    // ten fits in a leaner form, and the best-ranked get the richer forms.
+    assert_eq!(files.len(), 10, "{report}");
+    assert!(
+        report["tokens_used"].as_u64().expect("tokens") <= 2000,
+        "{report}"
+    );
+    assert_eq!(files[0]["inclusion"], "whole", "{}", files[0]);
+    assert_ne!(files[9]["inclusion"], "whole", "{}", files[9]);
+}
