@@ -37,12 +37,7 @@ fn the_graph_finds_what_shares_no_word_with_the_task() {
     let with_graph = why_json(repo.path(), &[LOCKOUT]);
     let found = paths(&with_graph);
     assert_eq!(found[0], "app/routes.py", "{found:?}");
-    let passwords = with_graph["files"]
-        .as_array()
-        .expect("files")
-        .iter()
-        .find(|f| f["path"] == "app/auth/passwords.py")
-        .unwrap_or_else(|| panic!("passwords.py not selected: {found:?}"));
+    let passwords = file(&with_graph, "app/auth/passwords.py");
     assert_eq!(passwords["signals"]["chunks"], 0.0);
     assert_eq!(
         passwords["signals"]["graph_link"]["description"],
@@ -134,21 +129,11 @@ fn a_big_file_is_shown_as_an_outline_with_its_matching_region() {
     stdout_of(sextant(repo.path()).args(["index", "--quiet"]));
     let task = "reorder threshold for warehouse items";
     let report = why_json(repo.path(), &[task]);
-    let inventory = report["files"]
-        .as_array()
-        .expect("files")
-        .iter()
-        .find(|f| f["path"] == "app/inventory.py")
-        .unwrap_or_else(|| panic!("inventory not selected: {:?}", paths(&report)));
+    let inventory = file(&report, "app/inventory.py");
     assert_eq!(inventory["inclusion"], "outline");
     // Too tight for 400 signatures: only the matching region is left.
     let tight = why_json(repo.path(), &[task, "--budget", "3000"]);
-    let inventory = tight["files"]
-        .as_array()
-        .expect("files")
-        .iter()
-        .find(|f| f["path"] == "app/inventory.py")
-        .unwrap_or_else(|| panic!("inventory not selected: {:?}", paths(&tight)));
+    let inventory = file(&tight, "app/inventory.py");
     assert_eq!(inventory["inclusion"], "regions");
     let context = stdout_of(sextant(repo.path()).args(["why-relevant", task, "--context"]));
     assert!(
@@ -456,12 +441,7 @@ fn the_link_shown_is_the_one_that_names_the_task() {
     .expect("write");
     stdout_of(sextant(root).args(["index", "--quiet", "--vectors", "off"]));
     let report = why_json(root, &["refund an order"]);
-    let store = report["files"]
-        .as_array()
-        .expect("files")
-        .iter()
-        .find(|f| f["path"] == "store.py")
-        .unwrap_or_else(|| panic!("store.py not selected: {report}"));
+    let store = file(&report, "store.py");
     assert_eq!(
         store["signals"]["graph_link"]["description"],
         "`refund_order` in api.py calls `refund_payment` defined here",
