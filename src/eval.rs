@@ -20,6 +20,7 @@ use sextant_index::lexical::LexicalIndex;
 
 use crate::git::git;
 use crate::rank::kind::is_test_path;
+use crate::rank::pack::Budget;
 use crate::rank::query::TaskQuery;
 use crate::rank::{Sources, Weights, rank};
 
@@ -299,6 +300,11 @@ pub struct Scores {
     pub latency_p50_ms: f64,
 }
 
+/// The share of `gold` that `found` accepts.
+fn share_found(gold: &[String], found: impl Fn(&String) -> bool) -> f64 {
+    gold.iter().filter(|g| found(g)).count() as f64 / gold.len().max(1) as f64
+}
+
 /// Scores rankings against gold answers; `latencies` in milliseconds.
 pub fn score(rows: &[(Vec<String>, Vec<String>)], latencies: &mut [f64]) -> Scores {
     let count = rows.len().max(1) as f64;
@@ -308,7 +314,7 @@ pub fn score(rows: &[(Vec<String>, Vec<String>)], latencies: &mut [f64]) -> Scor
             .iter()
             .map(|(ranked, gold)| {
                 let top: BTreeSet<&String> = ranked.iter().take(cutoff).collect();
-                gold.iter().filter(|g| top.contains(g)).count() as f64 / gold.len().max(1) as f64
+                share_found(gold, |g| top.contains(g))
             })
             .sum();
         scores.recall.insert(format!("@{cutoff}"), total / count);
@@ -344,9 +350,55 @@ pub fn rank_hybrid(
     sources: &Sources<'_>,
     weights: &Weights,
     message: &str,
-) -> anyhow::Result<Vec<String>> {
-    let ranked = rank(sources, weights, &TaskQuery::parse(message), 50)?;
-    Ok(ranked.into_iter().map(|file| file.path).collect())
+) -> anyhow::Result<Vec<crate::rank::RankedFile>> {
+    rank(sources, weights, &TaskQuery::parse(message), 50)
+}
+
+/// What the packed context held, over all queries: the end-to-end measure, since an agent
+/// sees the context within its budget, not the ranking.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ContextScores {
+    /// Tokens the context may use.
+    pub budget_tokens: usize,
+    /// Most files it may hold.
+    pub max_files: usize,
+    /// Mean fraction of the gold files the context holds (in any form).
+    pub recall: f64,
+    /// Median files in the context.
+    pub files_p50: f64,
+    /// Median tokens the context used.
+    pub tokens_p50: f64,
+    /// Median milliseconds packing took.
+    pub pack_p50_ms: f64,
+}
+
+impl ContextScores {
+    /// Scores `rows` of (files packed, gold files, tokens used, milliseconds).
+    pub fn of(rows: &[(Vec<String>, Vec<String>, usize, f64)], budget: &Budget) -> ContextScores {
+        let count = rows.len().max(1) as f64;
+        let recall = rows
+            .iter()
+            .map(|(packed, gold, _, _)| share_found(gold, |g| packed.contains(g)))
+            .sum::<f64>()
+            / count;
+        ContextScores {
+            budget_tokens: budget.tokens,
+            max_files: budget.max_files,
+            recall,
+            files_p50: median(rows.iter().map(|r| r.0.len() as f64).collect()),
+            tokens_p50: median(rows.iter().map(|r| r.2 as f64).collect()),
+            pack_p50_ms: median(rows.iter().map(|r| r.3).collect()),
+        }
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 /// Times a ranking call in milliseconds.
@@ -415,6 +467,21 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn context_scores_count_answers_in_the_packed_files() {
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let rows = vec![
+            (names(&["a", "b", "c"]), names(&["a", "z"]), 900, 4.0),
+            (names(&["x"]), names(&["x"]), 100, 2.0),
+        ];
+        let scores = ContextScores::of(&rows, &Budget::default());
+        assert_eq!(scores.recall, (0.5 + 1.0) / 2.0);
+        assert_eq!(scores.files_p50, 2.0);
+        assert_eq!(scores.tokens_p50, 500.0);
+        assert_eq!(scores.pack_p50_ms, 3.0);
+        assert_eq!(scores.budget_tokens, 32_000);
     }
 
     #[test]

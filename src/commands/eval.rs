@@ -9,11 +9,12 @@ use sextant_index::update::{IndexSettings, UpdateOptions, update_index};
 
 use crate::cli::{EvalArgs, GlobalArgs, VectorMode};
 use crate::eval::{
-    EvalQuery, MISS_CUTOFF, Missed, QueryText, Scores, keep_reachable_gold, materialize, missed,
-    rank_hybrid, rank_whole_files, score, select_queries, timed,
+    ContextScores, EvalQuery, MISS_CUTOFF, Missed, QueryText, Scores, keep_reachable_gold,
+    materialize, missed, rank_hybrid, rank_whole_files, score, select_queries, timed,
 };
-use crate::output::{counted, print, print_json};
+use crate::output::{counted, print, print_json, thousands};
 use crate::progress::TerminalProgress;
+use crate::rank::pack::{Budget, DEFAULT_TOKENIZER, TokenCounter, pack};
 use crate::rank::semantic::Semantic;
 use crate::rank::{Sources, Weights};
 use sextant_index::vector::VectorOptions;
@@ -30,6 +31,8 @@ struct Row {
     bm25_whole_file: Vec<String>,
     /// Answers outside sextant's top 10.
     missed: Vec<Missed>,
+    /// Files in the packed context, in rank order.
+    context: Vec<String>,
 }
 
 /// The whole report.
@@ -46,6 +49,8 @@ struct Report {
     indexed_lines: u64,
     hybrid: Scores,
     bm25_whole_file: Scores,
+    /// What sextant's packed context (default budget) held.
+    context: ContextScores,
     weights: Weights,
     rows: Vec<Row>,
 }
@@ -118,11 +123,14 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             None
         }
     };
+    let counter = TokenCounter::named(DEFAULT_TOKENIZER)?;
+    let budget = Budget::default();
+    let mut context_rows = Vec::new();
     let mut rows = Vec::new();
     let (mut hybrid_rows, mut baseline_rows) = (Vec::new(), Vec::new());
     let (mut hybrid_ms, mut baseline_ms) = (Vec::new(), Vec::new());
     for query in queries {
-        let (hybrid, ms) = timed(|| -> anyhow::Result<Vec<String>> {
+        let (ranked, ms) = timed(|| -> anyhow::Result<Vec<crate::rank::RankedFile>> {
             let embedding = match &mut semantic {
                 Some(semantic) => Some(semantic.embed(&query.message)?),
                 None => None,
@@ -142,7 +150,21 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         hybrid_ms.push(ms);
         let (baseline, ms) = timed(|| rank_whole_files(&snapshot.lexical, &query.message));
         baseline_ms.push(ms);
-        let (hybrid, baseline) = (hybrid?, baseline?);
+        let (ranked, baseline) = (ranked?, baseline?);
+        // The context an agent would be given for this task, packed from the indexed tree.
+        let (packed, pack_ms) = timed(|| {
+            pack(
+                &tree,
+                &snapshot.manifest,
+                graph.as_ref(),
+                &ranked,
+                &counter,
+                &budget,
+            )
+        });
+        let context: Vec<String> = packed.files.iter().map(|f| f.path.clone()).collect();
+        context_rows.push((context.clone(), query.gold.clone(), packed.tokens, pack_ms));
+        let hybrid: Vec<String> = ranked.into_iter().map(|file| file.path).collect();
         hybrid_rows.push((hybrid.clone(), query.gold.clone()));
         baseline_rows.push((baseline.clone(), query.gold.clone()));
         let missed = missed(&query.gold, &hybrid, &baseline);
@@ -151,6 +173,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             query,
             hybrid: hybrid.into_iter().take(REPORTED_RANKS).collect(),
             bm25_whole_file: baseline.into_iter().take(REPORTED_RANKS).collect(),
+            context,
         });
     }
     let report = Report {
@@ -163,6 +186,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         indexed_lines: summary.indexed_lines,
         hybrid: score(&hybrid_rows, &mut hybrid_ms),
         bm25_whole_file: score(&baseline_rows, &mut baseline_ms),
+        context: ContextScores::of(&context_rows, &budget),
         weights,
         rows,
     };
@@ -212,6 +236,17 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             scores.latency_p50_ms
         );
     }
+    let _ = writeln!(
+        out,
+        "sextant's packed context ({} tokens, up to {} files) holds {:.3} of the answers; \
+         median {} files, {} tokens, packed in {:.1} ms",
+        thousands(report.context.budget_tokens as u64),
+        report.context.max_files,
+        report.context.recall,
+        report.context.files_p50,
+        thousands(report.context.tokens_p50.round() as u64),
+        report.context.pack_p50_ms
+    );
     let missing: Vec<&Row> = report
         .rows
         .iter()

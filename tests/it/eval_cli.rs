@@ -101,10 +101,25 @@ fn eval_scores_history_queries_against_the_parent_tree() {
     assert_eq!(rows[1]["hybrid"][0], "gateway/ratelimit.go", "{}", rows[1]);
     assert_eq!(report["hybrid"]["recall"]["@5"], 1.0);
     assert_eq!(report["bm25_whole_file"]["recall"]["@5"], 1.0);
+    // The context an agent would get, packed within the default budget, holds the answers.
+    assert_eq!(report["context"]["recall"], 1.0, "{}", report["context"]);
+    assert_eq!(report["context"]["budget_tokens"], 32000);
+    assert!(
+        rows[0]["context"]
+            .as_array()
+            .expect("context")
+            .contains(&serde_json::json!("server/src/auth.rs")),
+        "{}",
+        rows[0]
+    );
     // The index is of the tree before both commits: the added doc comment is not in it.
     let human = stdout_of(sextant(root).args(["eval", "-n", "10"]));
     assert!(
         human.contains("sextant hybrid") && human.contains("bm25 whole-file"),
+        "{human}"
+    );
+    assert!(
+        human.contains("packed context (32,000 tokens, up to 15 files) holds 1.000 of the answers"),
         "{human}"
     );
 }
