@@ -191,18 +191,15 @@ struct Candidate<'r> {
     text: String,
     stale: bool,
     language: Language,
-    /// Its partial forms, the leanest last.
-    partial: Vec<Form>,
+    /// The ways to show it counted so far: its partial forms, and the whole file when it has
+    /// no partial form (otherwise the whole is counted only if the budget could afford it).
+    forms: Vec<Form>,
 }
 
 impl Candidate<'_> {
-    /// Tokens of the leanest form (partial, or `whole`): what the file costs at least.
-    fn floor(&self, whole: Option<&Form>) -> Option<usize> {
-        self.partial
-            .iter()
-            .chain(whole)
-            .map(|form| form.tokens)
-            .min()
+    /// Tokens of the leanest form: what the file costs at least.
+    fn floor(&self) -> usize {
+        self.forms.iter().map(|form| form.tokens).min().unwrap_or(0)
     }
 }
 
@@ -227,75 +224,58 @@ pub fn pack(
         tokens: 0,
         passed: Vec::new(),
     };
-    let whole_cap = (budget.tokens as f64 * WHOLE_FILE_SHARE) as usize;
+    let whole_cap = whole_cap(budget);
     let mut candidates = select(root, manifest, graph, ranked, counter, budget, &mut packed);
     // Pass 1: the leanest forms must fit; the worst-ranked files give way.
-    let mut wholes: Vec<Option<Form>> = candidates.iter().map(|_| None).collect();
-    for (candidate, whole) in candidates.iter().zip(wholes.iter_mut()) {
-        if candidate.partial.is_empty() {
-            // Nothing partial to show (no definitions, no matching chunk): whole or nothing.
-            *whole = whole_form(candidate, counter, whole_cap);
-        }
-    }
-    let floor_tokens = |candidates: &[Candidate], wholes: &[Option<Form>]| -> usize {
-        candidates
-            .iter()
-            .zip(wholes)
-            .filter_map(|(c, w)| c.floor(w.as_ref()))
-            .sum()
-    };
-    while floor_tokens(&candidates, &wholes) > budget.tokens {
-        let (Some(dropped), Some(whole)) = (candidates.pop(), wholes.pop()) else {
+    let floors =
+        |candidates: &[Candidate]| -> usize { candidates.iter().map(Candidate::floor).sum() };
+    while floors(&candidates) > budget.tokens {
+        let Some(dropped) = candidates.pop() else {
             break;
         };
-        let floor = dropped.floor(whole.as_ref()).unwrap_or(0);
         packed.passed.push(Passed {
             path: dropped.file.path.clone(),
             reason: format!(
-                "budget spent: even its leanest form ({floor} tokens) does not fit beside the \
-                 files ranked above it"
+                "budget spent: even its leanest form ({} tokens) does not fit beside the \
+                 files ranked above it",
+                dropped.floor()
             ),
         });
     }
     // Pass 2: best first, the richest form the slack allows.
-    let mut slack = budget.tokens - floor_tokens(&candidates, &wholes);
-    for (candidate, whole) in candidates.into_iter().zip(wholes) {
-        let Some(floor) = candidate.floor(whole.as_ref()) else {
-            packed.passed.push(Passed {
-                path: candidate.file.path.clone(),
-                reason: format!(
-                    "nothing to show within {} tokens: no definitions or matching regions, \
-                     and too long to include whole",
-                    whole_cap.min(budget.tokens)
-                ),
-            });
-            continue;
-        };
-        let whole = whole.or_else(|| {
+    let mut slack = budget.tokens.saturating_sub(floors(&candidates));
+    for mut candidate in candidates {
+        let floor = candidate.floor();
+        let has_whole = candidate
+            .forms
+            .iter()
+            .any(|f| f.inclusion == Inclusion::Whole);
+        if !has_whole {
             // Counted only when it could fit: cl100k_base never packs more than ~8 bytes of
             // code into a token, so a longer file cannot, and tokenizing it is the slowest part
             // of packing.
-            (candidate.text.len() / MAX_BYTES_PER_TOKEN <= whole_cap.min(floor + slack))
-                .then(|| whole_form(&candidate, counter, whole_cap))
-                .flatten()
-        });
+            candidate.forms.extend(whole_form(
+                &candidate,
+                counter,
+                whole_cap.min(floor + slack),
+            ));
+        }
         let Candidate {
             file,
             text,
             stale,
-            partial,
+            forms,
             ..
         } = candidate;
-        let forms: Vec<Form> = whole.into_iter().chain(partial).collect();
-        let chosen = forms
+        let Some(form) = forms
             .into_iter()
             .filter(|form| form.tokens <= floor + slack)
-            .min_by_key(|form| richness(form.inclusion));
-        let Some(form) = chosen else {
+            .min_by_key(|form| richness(form.inclusion))
+        else {
             continue;
         };
-        // The form fits `floor + slack`; it may be leaner than the floor counted in pass 1
-        // (a small file whole), which gives the difference back.
+        // The form fits `floor + slack`; it may be leaner than the floor (a small file whole
+        // costs less than its outline), which gives the difference back.
         slack = slack + floor - form.tokens;
         packed.tokens += form.tokens;
         packed.files.push(PackedFile {
@@ -309,6 +289,11 @@ pub fn pack(
         });
     }
     packed
+}
+
+/// Most tokens a whole file may take: [`WHOLE_FILE_SHARE`] of the budget.
+fn whole_cap(budget: &Budget) -> usize {
+    (budget.tokens as f64 * WHOLE_FILE_SHARE) as usize
 }
 
 /// Rank of a form, the richest first.
@@ -374,22 +359,38 @@ fn select<'r>(
                 .map(|s| (s.span.start, s.signature.clone()))
                 .collect(),
         };
-        let partial = partial_sections(&file.path, language, &source.text, file, &signatures)
-            .into_iter()
-            .map(|(inclusion, lines, section)| Form {
-                inclusion,
-                tokens: counter.count(&section),
-                lines,
-                section,
-            })
-            .collect();
-        candidates.push(Candidate {
+        let forms: Vec<Form> =
+            partial_sections(&file.path, language, &source.text, file, &signatures)
+                .into_iter()
+                .map(|(inclusion, lines, section)| Form {
+                    inclusion,
+                    tokens: counter.count(&section),
+                    lines,
+                    section,
+                })
+                .collect();
+        let mut candidate = Candidate {
             file,
             text: source.text,
             stale,
             language,
-            partial,
-        });
+            forms,
+        };
+        if candidate.forms.is_empty() {
+            // No definitions and no matching chunk: whole or nothing.
+            let whole_cap = whole_cap(budget);
+            match whole_form(&candidate, counter, whole_cap) {
+                Some(whole) => candidate.forms.push(whole),
+                None => {
+                    packed.passed.push(pass(format!(
+                        "nothing to show within {whole_cap} tokens: no definitions or \
+                         matching regions, and too long to include whole"
+                    )));
+                    continue;
+                }
+            }
+        }
+        candidates.push(candidate);
     }
     candidates
 }
