@@ -405,9 +405,7 @@ pub fn rank(
         && weights.past > 0.0
         && !text.trim().is_empty()
     {
-        let found = history.past_changes().files(&history.past, text, |path| {
-            sources.manifest.files.contains_key(path)
-        });
+        let found = history.past_files(text, |path| sources.manifest.files.contains_key(path));
         for (path, found) in found {
             let entry = files.entry(path).or_default();
             entry.past = found.score;

@@ -182,9 +182,14 @@ impl History {
         })
     }
 
-    /// The past commits' subjects, ready to rank against a task.
-    pub fn past_changes(&self) -> &PastChanges {
-        &self.prepared().changes
+    /// Files changed by the past commits most like `task` that `exists` accepts, each with
+    /// its credit and most similar commit (see [`PastChanges::files`]).
+    pub fn past_files(
+        &self,
+        task: &str,
+        exists: impl Fn(&str) -> bool,
+    ) -> std::collections::BTreeMap<String, crate::rank::past::PastMatch> {
+        self.prepared().changes.files(&self.past, task, exists)
     }
 
     /// The past commits whose subject is scoped to `scope` (`sync: …`).
