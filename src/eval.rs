@@ -154,9 +154,12 @@ pub fn select_queries(
         }
         gold.sort();
         base = Some(parent.to_string());
-        let message = match (text, body_text(body)) {
-            (QueryText::Message, body) if !body.is_empty() => format!("{message}\n{body}"),
-            _ => message,
+        let message = match text {
+            QueryText::Message => match body_text(body) {
+                body if body.is_empty() => message,
+                body => format!("{message}\n{body}"),
+            },
+            QueryText::Subject => message,
         };
         queries.push(EvalQuery {
             commit: commit.to_string(),
