@@ -64,6 +64,15 @@ fn references(facts: &FileFacts, kind: ReferenceKind) -> BTreeSet<(String, u32)>
         .collect()
 }
 
+/// The first definition named `name`.
+fn symbol<'f>(facts: &'f FileFacts, name: &str) -> &'f Symbol {
+    facts
+        .symbols
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no definition named {name}"))
+}
+
 fn check_file(relative: &str) -> FileFacts {
     let path = polyglot().join(relative);
     let text = std::fs::read_to_string(&path).expect("fixture readable");
@@ -146,22 +155,14 @@ fn check_text(relative: &str, language: Language, text: &str) -> FileFacts {
 #[test]
 fn rust_extraction_matches_annotations() {
     let facts = check_file("server/src/auth.rs");
-    let verifier = facts
-        .symbols
-        .iter()
-        .find(|s| s.name == "Verifier")
-        .expect("Verifier");
+    let verifier = symbol(&facts, "Verifier");
     assert_eq!(
         verifier.doc.as_deref(),
         Some("Checks signed session tokens against known keys.")
     );
     // The doc comment and the derive attribute belong to the struct's span.
     assert_eq!(verifier.span.start, 11);
-    let signature_matches = facts
-        .symbols
-        .iter()
-        .find(|s| s.name == "signature_matches")
-        .expect("method");
+    let signature_matches = symbol(&facts, "signature_matches");
     let container = &facts.symbols[signature_matches.container.expect("in impl") as usize];
     assert_eq!(
         (container.kind, container.name.as_str()),
@@ -222,19 +223,11 @@ fn main() { // @@def function main
 #[test]
 fn rust_items_inside_item_macros_are_extracted() {
     let facts = check_text("item_macros.rs", Language::Rust, RUST_ITEM_MACROS);
-    let spawn = facts
-        .symbols
-        .iter()
-        .find(|s| s.name == "spawn")
-        .expect("spawn");
+    let spawn = symbol(&facts, "spawn");
     assert_eq!(spawn.doc.as_deref(), Some("Spawns a task."));
     assert_eq!(spawn.span.start, 6, "the doc comment belongs to the span");
     assert_eq!(spawn.signature, "pub fn spawn(id: u32) -> Handle");
-    let in_impl = facts
-        .symbols
-        .iter()
-        .find(|s| s.name == "in_impl")
-        .expect("in_impl");
+    let in_impl = symbol(&facts, "in_impl");
     let container = &facts.symbols[in_impl.container.expect("in the impl") as usize];
     assert_eq!(
         (container.kind, container.span.start),
@@ -270,11 +263,7 @@ fn python_extraction_matches_annotations() {
         add.doc.as_deref(),
         Some("Counts one event for its customer.")
     );
-    let customers = facts
-        .symbols
-        .iter()
-        .find(|s| s.name == "customers")
-        .expect("customers");
+    let customers = symbol(&facts, "customers");
     // The decorator line belongs to the method.
     assert_eq!(customers.span.start, 17);
 }
@@ -282,11 +271,7 @@ fn python_extraction_matches_annotations() {
 #[test]
 fn javascript_extraction_matches_annotations() {
     let facts = check_file("web/src/api.js");
-    let fetch_json = facts
-        .symbols
-        .iter()
-        .find(|s| s.name == "fetchJson")
-        .expect("fetchJson");
+    let fetch_json = symbol(&facts, "fetchJson");
     assert_eq!(
         fetch_json.doc.as_deref(),
         Some("Sends a JSON request with the session token.")
@@ -296,11 +281,7 @@ fn javascript_extraction_matches_annotations() {
 #[test]
 fn typescript_extraction_matches_annotations() {
     let facts = check_file("web/src/session.ts");
-    let session = facts
-        .symbols
-        .iter()
-        .find(|s| s.name == "Session")
-        .expect("Session");
+    let session = symbol(&facts, "Session");
     assert_eq!(session.doc.as_deref(), Some("A logged-in user's session."));
 }
 
@@ -312,11 +293,7 @@ fn tsx_extraction_matches_annotations() {
 #[test]
 fn go_extraction_matches_annotations() {
     let facts = check_file("gateway/ratelimit.go");
-    let limiter = facts
-        .symbols
-        .iter()
-        .find(|s| s.name == "Limiter")
-        .expect("Limiter");
+    let limiter = symbol(&facts, "Limiter");
     assert_eq!(
         limiter.doc.as_deref(),
         Some("Limiter hands out request tokens per client.")
@@ -326,11 +303,7 @@ fn go_extraction_matches_annotations() {
 #[test]
 fn java_extraction_matches_annotations() {
     let facts = check_file("billing/src/main/java/com/acme/Invoice.java");
-    let total = facts
-        .symbols
-        .iter()
-        .find(|s| s.name == "total")
-        .expect("total");
+    let total = symbol(&facts, "total");
     assert_eq!(total.doc.as_deref(), Some("Sums the items with tax."));
     let container = &facts.symbols[total.container.expect("in class") as usize];
     assert_eq!(container.name, "Invoice");
