@@ -106,10 +106,14 @@ fn render(summary: &IndexSummary, settings: &Settings) -> String {
     if let Some(reason) = &summary.rebuild_reason {
         let _ = writeln!(out, "  note: {reason}");
     }
-    let action = if summary.committed {
-        format!("generation {}", summary.generation)
-    } else {
-        "nothing changed; index is up to date".to_string()
+    let action = match (summary.committed, summary.restamped_files) {
+        (true, _) => format!("generation {}", summary.generation),
+        (false, 0) => "nothing changed; index is up to date".to_string(),
+        (false, restamped) => format!(
+            "nothing changed; index is up to date; {} touched without a change, \
+             not read again",
+            counted(restamped as u64, "file")
+        ),
     };
     let _ = writeln!(
         out,

@@ -65,6 +65,33 @@ fn incremental_run_reports_what_changed() {
 }
 
 #[test]
+fn files_touched_without_a_change_are_read_once() {
+    let repo = copy_fixture("polyglot");
+    // Stamps are trusted once they are older than the settle time.
+    let settle = sextant_index::walk::SETTLE + std::time::Duration::from_millis(200);
+    std::thread::sleep(settle);
+    stdout_of(sextant(repo.path()).args(["index", "--quiet"]));
+    let auth = repo.path().join("server/src/auth.rs");
+    let same = std::fs::read(&auth).expect("read");
+    std::fs::write(&auth, same).expect("write");
+    std::thread::sleep(settle);
+    let touched = stdout_of(sextant(repo.path()).args(["index"]));
+    assert!(
+        touched.contains(
+            "nothing changed; index is up to date; 1 file touched without a change, not read again"
+        ),
+        "{touched}"
+    );
+    let summary = stdout_of(sextant(repo.path()).args(["index", "--ci"]));
+    let summary: serde_json::Value = serde_json::from_str(&summary).expect("json");
+    assert_eq!(
+        (&summary["read_files"], &summary["restamped_files"]),
+        (&serde_json::json!(0), &serde_json::json!(0)),
+        "{summary}"
+    );
+}
+
+#[test]
 fn bad_files_are_reported_and_never_fail_the_run() {
     let repo = copy_fixture("polyglot");
     let root = repo.path();
