@@ -101,6 +101,16 @@ pub struct EvalArgs {
     /// without trailers such as Signed-off-by).
     #[arg(long, value_name = "TEXT", default_value = "subject")]
     pub query_from: crate::eval::QueryText,
+    /// Token budget of the context packed for each query [default: 32000].
+    #[arg(long, value_name = "TOKENS")]
+    pub budget: Option<usize>,
+    /// Most files in the context packed for each query [default: 15].
+    #[arg(long, value_name = "N")]
+    pub max_files: Option<usize>,
+    /// Tokenizer counting the budget: cl100k_base, o200k_base, or a path to a tokenizer.json
+    /// [default: cl100k_base].
+    #[arg(long, value_name = "NAME")]
+    pub tokenizer: Option<String>,
 }
 
 /// Signal weights of the ranking, overriding `[rank]` in sextant.toml (0 turns a signal off).

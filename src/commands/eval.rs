@@ -49,7 +49,7 @@ struct Report {
     indexed_lines: u64,
     hybrid: Scores,
     bm25_whole_file: Scores,
-    /// What sextant's packed context (default budget) held.
+    /// What sextant's packed context held.
     context: ContextScores,
     weights: Weights,
     rows: Vec<Row>,
@@ -123,8 +123,11 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             None
         }
     };
-    let counter = TokenCounter::named(DEFAULT_TOKENIZER)?;
-    let budget = Budget::default();
+    let counter = TokenCounter::named(args.tokenizer.as_deref().unwrap_or(DEFAULT_TOKENIZER))?;
+    let budget = Budget {
+        tokens: args.budget.unwrap_or(Budget::default().tokens),
+        max_files: args.max_files.unwrap_or(Budget::default().max_files),
+    };
     let mut context_rows = Vec::new();
     let mut rows = Vec::new();
     let (mut hybrid_rows, mut baseline_rows) = (Vec::new(), Vec::new());

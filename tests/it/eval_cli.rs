@@ -122,6 +122,27 @@ fn eval_scores_history_queries_against_the_parent_tree() {
         human.contains("packed context (32,000 tokens, up to 15 files) holds 1.000 of the answers"),
         "{human}"
     );
+    // A smaller context, as for a small local model.
+    let small = stdout_of(sextant(root).args([
+        "eval",
+        "--json",
+        "-n",
+        "10",
+        "--budget",
+        "600",
+        "--max-files",
+        "2",
+    ]));
+    let small: serde_json::Value = serde_json::from_str(&small).expect("json");
+    assert_eq!(small["context"]["budget_tokens"], 600);
+    assert_eq!(small["context"]["max_files"], 2);
+    for row in small["rows"].as_array().expect("rows") {
+        assert!(
+            row["context"].as_array().expect("context").len() <= 2,
+            "{row}"
+        );
+    }
+    assert!(small["context"]["tokens_p50"].as_f64().expect("tokens") <= 600.0);
 }
 
 #[test]
