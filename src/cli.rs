@@ -101,14 +101,23 @@ pub struct EvalArgs {
     /// without trailers such as Signed-off-by).
     #[arg(long, value_name = "TEXT", default_value = "subject")]
     pub query_from: crate::eval::QueryText,
-    /// Token budget of the context packed for each query [default: 32000].
+    /// The context packed for each query.
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+}
+
+/// The packed context's budget (why-relevant falls back on `[rank]` in sextant.toml, eval on
+/// the defaults).
+#[derive(Debug, Args)]
+pub struct BudgetArgs {
+    /// Token budget of the packed context [default: 32000; why-relevant: or `[rank] budget`].
     #[arg(long, value_name = "TOKENS")]
     pub budget: Option<usize>,
-    /// Most files in the context packed for each query [default: 15].
+    /// Most files in the packed context [default: 15; why-relevant: or `[rank] max_files`].
     #[arg(long, value_name = "N")]
     pub max_files: Option<usize>,
-    /// Tokenizer counting the budget: cl100k_base, o200k_base, or a path to a tokenizer.json
-    /// [default: cl100k_base].
+    /// Tokenizer counting the budget: cl100k_base, o200k_base, or a path to your model's
+    /// tokenizer.json [default: cl100k_base; why-relevant: or `[rank] tokenizer`].
     #[arg(long, value_name = "NAME")]
     pub tokenizer: Option<String>,
 }
@@ -171,16 +180,9 @@ pub struct WhyRelevantArgs {
     /// Repository root [default: found from the current directory].
     #[arg(long, value_name = "PATH")]
     pub repo: Option<PathBuf>,
-    /// Token budget of the selected context [default: 32000, or `[rank] budget`].
-    #[arg(long, value_name = "TOKENS")]
-    pub budget: Option<usize>,
-    /// Most files to select [default: 15, or `[rank] max_files`].
-    #[arg(long, value_name = "N")]
-    pub max_files: Option<usize>,
-    /// Tokenizer counting the budget: cl100k_base, o200k_base, or a path to your model's
-    /// tokenizer.json [default: cl100k_base, or `[rank] tokenizer`].
-    #[arg(long, value_name = "NAME")]
-    pub tokenizer: Option<String>,
+    /// The selected context's budget.
+    #[command(flatten)]
+    pub budget: BudgetArgs,
     /// Signal weights.
     #[command(flatten)]
     pub weights: WeightArgs,

@@ -123,10 +123,15 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             None
         }
     };
-    let counter = TokenCounter::named(args.tokenizer.as_deref().unwrap_or(DEFAULT_TOKENIZER))?;
+    let counter = TokenCounter::named(
+        args.budget
+            .tokenizer
+            .as_deref()
+            .unwrap_or(DEFAULT_TOKENIZER),
+    )?;
     let budget = Budget {
-        tokens: args.budget.unwrap_or(Budget::default().tokens),
-        max_files: args.max_files.unwrap_or(Budget::default().max_files),
+        tokens: args.budget.budget.unwrap_or(Budget::default().tokens),
+        max_files: args.budget.max_files.unwrap_or(Budget::default().max_files),
     };
     let mut context_rows = Vec::new();
     let mut rows = Vec::new();

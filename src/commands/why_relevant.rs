@@ -115,6 +115,7 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     };
     let history = History::load(settings.index_dir.path());
     let tokenizer = args
+        .budget
         .tokenizer
         .clone()
         .unwrap_or_else(|| settings.rank.tokenizer.clone());
@@ -123,8 +124,11 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
 
     let weights = args.weights.apply(settings.rank.weights);
     let budget = Budget {
-        tokens: args.budget.unwrap_or(settings.rank.budget.tokens),
-        max_files: args.max_files.unwrap_or(settings.rank.budget.max_files),
+        tokens: args.budget.budget.unwrap_or(settings.rank.budget.tokens),
+        max_files: args
+            .budget
+            .max_files
+            .unwrap_or(settings.rank.budget.max_files),
     };
     let query = TaskQuery::parse(task);
     if query.is_empty() {
