@@ -30,6 +30,10 @@ pub const WHOLE_FILE_SHARE: f64 = 0.25;
 /// Most bytes of source one cl100k_base token covers in practice (long runs of spaces or
 /// repeated punctuation); used only to skip counting files that cannot fit.
 const MAX_BYTES_PER_TOKEN: usize = 8;
+/// Most signatures in the leanest form of a file with many definitions: the signatures of a
+/// file of thousands of lines can take thousands of tokens, more than a small budget can give
+/// one file.
+const LEAN_SIGNATURES: usize = 40;
 /// Longest matching region shown in an outline, in lines.
 const MAX_REGION_LINES: u32 = 60;
 /// Default tokenizer: OpenAI's cl100k_base BPE, a reasonable stand-in for most code models'
@@ -527,7 +531,55 @@ fn partial_sections(
             ),
         ));
     }
+    if signatures.len() > LEAN_SIGNATURES {
+        let lean = nearest_signatures(signatures, &evidence_lines(file));
+        candidates.push((
+            Inclusion::Signatures,
+            signature_spans(&lean),
+            section(
+                path,
+                language,
+                &format!(
+                    "{} of {} signatures of {total} lines, those nearest the evidence",
+                    lean.len(),
+                    signatures.len()
+                ),
+                &numbered(&lean),
+            ),
+        ));
+    }
     candidates
+}
+
+/// Lines the ranking pointed at in a file: matching chunks, named definitions, the graph
+/// link's reference, the most similar unit.
+fn evidence_lines(file: &RankedFile) -> Vec<u32> {
+    let signals = &file.signals;
+    signals
+        .chunk_hits
+        .iter()
+        .map(|hit| hit.span.start)
+        .chain(signals.symbols.iter().map(|symbol| symbol.line))
+        .chain(signals.graph_link.as_ref().and_then(|link| link.line))
+        .chain(signals.similar.as_ref().map(|unit| unit.line))
+        .collect()
+}
+
+/// At most [`LEAN_SIGNATURES`] signatures, those nearest the evidence lines (the first ones
+/// without evidence), in file order.
+fn nearest_signatures(signatures: &[(u32, String)], evidence: &[u32]) -> Vec<(u32, String)> {
+    let distance = |line: u32| {
+        evidence
+            .iter()
+            .map(|e| e.abs_diff(line))
+            .min()
+            .unwrap_or(line)
+    };
+    let mut lean: Vec<(u32, String)> = signatures.to_vec();
+    lean.sort_by_key(|(line, _)| (distance(*line), *line));
+    lean.truncate(LEAN_SIGNATURES);
+    lean.sort_by_key(|(line, _)| *line);
+    lean
 }
 
 /// Sorted, overlapping or adjacent spans joined.
@@ -567,6 +619,21 @@ mod tests {
         assert!(counter.count("fn verify_token(token: &str) -> bool {}") > 8);
         assert!(TokenCounter::named("gpt2-ish").is_err());
         assert!(TokenCounter::named("/nonexistent/tokenizer.json").is_err());
+    }
+
+    #[test]
+    fn lean_signatures_are_those_nearest_the_evidence_in_file_order() {
+        let signatures: Vec<(u32, String)> =
+            (1..=100).map(|i| (i * 10, format!("fn f{i}()"))).collect();
+        let lean = nearest_signatures(&signatures, &[505]);
+        assert_eq!(lean.len(), LEAN_SIGNATURES);
+        // 40 definitions around line 505: lines 310..=700, in order.
+        assert_eq!(lean.first().map(|s| s.0), Some(310));
+        assert_eq!(lean.last().map(|s| s.0), Some(700));
+        assert!(lean.windows(2).all(|w| w[0].0 < w[1].0));
+        // Without evidence, the first ones.
+        let first = nearest_signatures(&signatures, &[]);
+        assert_eq!(first.last().map(|s| s.0), Some(400));
     }
 
     #[test]
