@@ -46,7 +46,7 @@ pub struct PastMatch {
 }
 
 /// The subjects of past commits, tokenized once for ranking (a history's commits are
-/// prepared once per load, not per query: see [`super::history::History::past_changes`]).
+/// prepared once per load, not per query: see [`super::history::History::past_files`]).
 #[derive(Clone, Debug, Default)]
 pub struct PastChanges {
     terms: Vec<Vec<String>>,
