@@ -785,6 +785,9 @@ impl LinkEdge {
     }
 }
 
+/// The edge shown for a linked file: how telling it is (× its seed's score), the seed, the edge.
+type Shown<'s> = (f64, &'s str, LinkEdge);
+
 /// How many of the task's terms a node's name holds (0 for files), remembered per node.
 struct NamedTerms<'g> {
     graph: &'g CodeGraph,
@@ -831,7 +834,8 @@ fn graph_signal(
         task: task_terms,
         seen: HashMap::new(),
     };
-    let mut linked: BTreeMap<String, (f64, Option<(f64, GraphLink)>)> = BTreeMap::new();
+    // Per linked file: its strength, and the most telling edge over all seeds with its seed.
+    let mut linked: BTreeMap<String, (f64, Option<Shown>)> = BTreeMap::new();
     for (seed, seed_score) in &seeds {
         let Some(seed_node) = graph.file(seed) else {
             continue;
@@ -886,8 +890,8 @@ fn graph_signal(
             let slot = linked.entry(path.to_string()).or_insert((0.0, None));
             slot.0 += strength;
             let contribution = telling * seed_score;
-            if slot.1.as_ref().is_none_or(|(c, _)| contribution > *c) {
-                slot.1 = Some((contribution, edge.link(graph, seed)));
+            if slot.1.as_ref().is_none_or(|(c, _, _)| contribution > *c) {
+                slot.1 = Some((contribution, seed.as_str(), edge));
             }
         }
     }
@@ -895,7 +899,8 @@ fn graph_signal(
     for (path, (strength, link)) in linked {
         let entry = files.entry(path).or_default();
         entry.graph = strength / best;
-        entry.graph_link = link.map(|(_, l)| l);
+        // Described once per file, for the edge shown.
+        entry.graph_link = link.map(|(_, seed, edge)| edge.link(graph, seed));
     }
 }
 
