@@ -115,8 +115,8 @@ impl Default for Budget {
     }
 }
 
-/// How a selected file is included.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// How a selected file is included, the richest form first (the order compares them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Inclusion {
     /// The whole file.
@@ -274,7 +274,7 @@ pub fn pack(
         let Some(form) = forms
             .into_iter()
             .filter(|form| form.tokens <= floor + slack)
-            .min_by_key(|form| richness(form.inclusion))
+            .min_by_key(|form| form.inclusion)
         else {
             continue;
         };
@@ -298,16 +298,6 @@ pub fn pack(
 /// Most tokens a whole file may take: [`WHOLE_FILE_SHARE`] of the budget.
 fn whole_cap(budget: &Budget) -> usize {
     (budget.tokens as f64 * WHOLE_FILE_SHARE) as usize
-}
-
-/// Rank of a form, the richest first.
-fn richness(inclusion: Inclusion) -> u8 {
-    match inclusion {
-        Inclusion::Whole => 0,
-        Inclusion::Outline => 1,
-        Inclusion::Regions => 2,
-        Inclusion::Signatures => 3,
-    }
 }
 
 /// The files worth their tokens, best first: at most `max_files`, and past [`MIN_FILES`] only
