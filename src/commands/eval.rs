@@ -129,10 +129,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             .as_deref()
             .unwrap_or(DEFAULT_TOKENIZER),
     )?;
-    let budget = Budget {
-        tokens: args.budget.budget.unwrap_or(Budget::default().tokens),
-        max_files: args.budget.max_files.unwrap_or(Budget::default().max_files),
-    };
+    let budget = Budget::default().overridden(args.budget.budget, args.budget.max_files);
     let mut context_rows = Vec::new();
     let mut rows = Vec::new();
     let (mut hybrid_rows, mut baseline_rows) = (Vec::new(), Vec::new());

@@ -123,13 +123,10 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let load_ms = ms(started);
 
     let weights = args.weights.apply(settings.rank.weights);
-    let budget = Budget {
-        tokens: args.budget.budget.unwrap_or(settings.rank.budget.tokens),
-        max_files: args
-            .budget
-            .max_files
-            .unwrap_or(settings.rank.budget.max_files),
-    };
+    let budget = settings
+        .rank
+        .budget
+        .overridden(args.budget.budget, args.budget.max_files);
     let query = TaskQuery::parse(task);
     if query.is_empty() {
         anyhow::bail!("the task {task:?} has no words to search for once filler is dropped");

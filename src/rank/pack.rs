@@ -106,6 +106,17 @@ pub struct Budget {
     pub max_files: usize,
 }
 
+impl Budget {
+    /// This budget with the given tokens and file count where they are set (flags over
+    /// configuration or defaults).
+    pub fn overridden(self, tokens: Option<usize>, max_files: Option<usize>) -> Budget {
+        Budget {
+            tokens: tokens.unwrap_or(self.tokens),
+            max_files: max_files.unwrap_or(self.max_files),
+        }
+    }
+}
+
 impl Default for Budget {
     fn default() -> Budget {
         Budget {
