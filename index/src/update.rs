@@ -869,6 +869,7 @@ fn restamp(
     dir.write_manifest(lock, &refreshed)?;
     Ok(settled.len())
 }
+
 fn elapsed_ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
