@@ -13,12 +13,16 @@ mod tokenizer;
 use std::path::Path;
 
 use tantivy::collector::{Count, TopDocs};
+use tantivy::fieldnorm::FieldNormReader;
 use tantivy::query::{Bm25StatisticsProvider, BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, STORED, STRING, Schema, TextFieldIndexing,
     TextOptions, Value,
 };
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::{
+    DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TERMINATED, TantivyDocument,
+    Term,
+};
 
 use crate::facts::LineSpan;
 use crate::lang::Language;
@@ -296,8 +300,7 @@ impl LexicalIndex {
         };
         let mut total = 0.0;
         for term in term_set(query) {
-            let frequency = searcher
-                .doc_freq(&Term::from_field_text(field, &term))
+            let frequency = live_doc_freq(&searcher, &Term::from_field_text(field, &term))
                 .map_err(tantivy_error("reading term statistics"))?
                 as f32;
             // A term found nowhere still counts: it is part of what was asked for.
@@ -429,6 +432,15 @@ impl LexicalIndex {
                     .collect(),
             });
         }
+        // Equal scores in the order of their paths and lines, not of where their documents
+        // happen to sit in the segments, so an incrementally updated index lists them as a
+        // fresh one does.
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.path.cmp(&b.path))
+                .then_with(|| a.span.start.cmp(&b.span.start))
+        });
         Ok(hits)
     }
 
@@ -488,8 +500,16 @@ impl LexicalIndex {
     }
 }
 
-/// BM25 statistics of one kind of document: tantivy's own count every document in the index,
-/// which would score files against the average length of chunks and the other way round.
+/// BM25 statistics of one kind of document, counted over live documents only.
+///
+/// tantivy's own statistics count every document in the index, of both kinds, and keep counting
+/// deleted ones until a merge drops them: after incremental updates a term's document frequency
+/// could exceed the document count (tantivy's BM25 asserts on that), and scores drifted from
+/// those of a fresh index. Here every figure is a function of the live documents alone — the
+/// kind's document count, each term's live document frequency, and the total length summed
+/// from the live documents' field norms (the same lengths BM25 scores each document with) —
+/// so an index reached by any sequence of incremental updates scores exactly as a full build
+/// of the same tree.
 struct KindStatistics<'a> {
     searcher: &'a Searcher,
     documents: u64,
@@ -497,7 +517,7 @@ struct KindStatistics<'a> {
 
 impl Bm25StatisticsProvider for KindStatistics<'_> {
     fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
-        self.searcher.total_num_tokens(field)
+        live_token_count(self.searcher, field)
     }
 
     fn total_num_docs(&self) -> tantivy::Result<u64> {
@@ -505,8 +525,54 @@ impl Bm25StatisticsProvider for KindStatistics<'_> {
     }
 
     fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
-        self.searcher.doc_freq(term)
+        live_doc_freq(self.searcher, term)
     }
+}
+
+/// Tokens of `field` in live documents, summed from their field norms.
+fn live_token_count(searcher: &Searcher, field: Field) -> tantivy::Result<u64> {
+    let mut total = 0u64;
+    for segment in searcher.segment_readers() {
+        let Some(norms) = segment.fieldnorms_readers().get_field(field)? else {
+            continue;
+        };
+        // Count documents per norm id first: 256 decodes instead of one per document.
+        let mut per_norm = [0u64; 256];
+        for doc in segment.doc_ids_alive() {
+            per_norm[usize::from(norms.fieldnorm_id(doc))] += 1;
+        }
+        total += per_norm
+            .iter()
+            .enumerate()
+            .map(|(id, count)| count * u64::from(FieldNormReader::id_to_fieldnorm(id as u8)))
+            .sum::<u64>();
+    }
+    Ok(total)
+}
+
+/// Live documents containing `term`: the term dictionary's count in segments without deletes,
+/// the postings walked against the alive set in segments with some.
+fn live_doc_freq(searcher: &Searcher, term: &Term) -> tantivy::Result<u64> {
+    let mut total = 0u64;
+    for segment in searcher.segment_readers() {
+        let inverted = segment.inverted_index(term.field())?;
+        let Some(info) = inverted.get_term_info(term)? else {
+            continue;
+        };
+        let Some(alive) = segment.alive_bitset() else {
+            total += u64::from(info.doc_freq);
+            continue;
+        };
+        let mut postings = inverted.read_postings_from_terminfo(&info, IndexRecordOption::Basic)?;
+        let mut doc = postings.doc();
+        while doc != TERMINATED {
+            if alive.is_alive(doc) {
+                total += 1;
+            }
+            doc = postings.advance();
+        }
+    }
+    Ok(total)
 }
 
 /// Lines of `text` (starting at line `first_line`) that contain any of the query terms.

@@ -164,7 +164,77 @@ proptest! {
         prop_assert_eq!(incremental_chunks, full_chunks);
         prop_assert_eq!(incremental_graph.canonical_edges(), full_graph.canonical_edges());
         prop_assert!(incremental_graph == full_graph);
+        for query in QUERIES {
+            let (incremental, full) = (rankings(&incremental, query), rankings(&full, query));
+            prop_assert!(same_ranking(&incremental, &full), "{query}: {incremental:?} != {full:?}");
+        }
     }
+}
+
+/// Queries whose rankings must not depend on how the index was reached.
+const QUERIES: [&str; 4] = [
+    "item_1 helper_2",
+    "doc word notes",
+    "helper_0 item_3 util",
+    "auth jwt",
+];
+
+/// One hit as a user sees it: path, lines, score.
+type Hit = (String, u32, u32, f32);
+
+/// Whether two rankings list the same hits in the same order with the same scores, up to float
+/// noise (tantivy sums a document's clause scores in an order that depends on where it sits),
+/// and with hits whose scores tie within that noise in either order.
+fn same_ranking(a: &[Hit], b: &[Hit]) -> bool {
+    let close = |x: f32, y: f32| (x - y).abs() <= 1e-5 * x.abs().max(y.abs()).max(1.0);
+    let key = |hit: &Hit| (hit.0.clone(), hit.1, hit.2);
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| close(x.3, y.3))
+        && a.iter()
+            .all(|x| b.iter().any(|y| key(y) == key(x) && close(x.3, y.3)))
+}
+
+/// What a user sees of a query: chunk hits and file hits, with their scores.
+fn rankings(dir: &IndexDir, query: &str) -> Vec<Hit> {
+    let snapshot = dir.open().expect("open");
+    let chunks = snapshot.lexical.search(query, 50).expect("search");
+    let files = snapshot
+        .lexical
+        .search_files(query, 50)
+        .expect("file search");
+    chunks
+        .into_iter()
+        .chain(files)
+        .map(|hit| (hit.path, hit.span.start, hit.span.end, hit.score))
+        .collect()
+}
+
+/// Issue 16: ten small files, one changed, and a search panicked in tantivy's BM25 ("10 >= 11")
+/// because a term's document frequency still counted the changed file's deleted documents.
+#[test]
+fn a_search_after_an_incremental_update_scores_as_a_full_index() {
+    let repo = tempfile::tempdir().expect("repo");
+    let root = repo.path();
+    for n in 1..=10 {
+        std::fs::write(
+            root.join(format!("m{n}.py")),
+            format!("def f{n}():\n    \"\"\"Return the value.\"\"\"\n"),
+        )
+        .expect("write");
+    }
+    let incremental = IndexDir::new(root.join(".sextant"));
+    index(root, &incremental, false);
+    let mut changed = std::fs::read_to_string(root.join("m1.py")).expect("read");
+    changed.push_str("# a comment\n");
+    std::fs::write(root.join("m1.py"), changed).expect("write");
+    index(root, &incremental, false);
+    let scratch = tempfile::tempdir().expect("scratch");
+    let full = IndexDir::new(scratch.path().join("index"));
+    index(root, &full, true);
+    let found = rankings(&incremental, "value");
+    assert_eq!(found.len(), 20, "ten chunks and ten files: {found:?}");
+    let expected = rankings(&full, "value");
+    assert!(same_ranking(&found, &expected), "{found:?} != {expected:?}");
 }
 
 fn fixture_repo() -> tempfile::TempDir {

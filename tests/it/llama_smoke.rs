@@ -6,6 +6,7 @@
 //! `.ci/run` sets `SEXTANT_LLAMA_SERVER` and `SEXTANT_LLAMA_MODEL`; without them the test is
 //! skipped locally and fails under CI.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,8 @@ const ALIAS: &str = "smollm2";
 struct Server {
     child: std::process::Child,
     url: String,
+    /// The server's stdout and stderr, kept so a failure can show them.
+    log: tempfile::NamedTempFile,
 }
 
 impl Drop for Server {
@@ -29,6 +32,13 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// How long a healthy server may take to load the model: generous, since CI builds and runs
+/// tests side by side on 2 cores; a server that dies fails at once instead of using it up.
+const START_DEADLINE: Duration = Duration::from_secs(180);
+
+/// Lines of the server's log shown when it fails to start.
+const LOG_TAIL_LINES: usize = 40;
 
 fn start_server(context: u32) -> Option<Server> {
     let (Ok(binary), Ok(model)) = (
@@ -44,47 +54,116 @@ fn start_server(context: u32) -> Option<Server> {
         );
         return None;
     };
+    // One thread per core the test process may use, never a fixed count.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let args = [
+        "-m".to_string(),
+        model,
+        "-c".into(),
+        context.to_string(),
+        "-t".into(),
+        threads.to_string(),
+        "--alias".into(),
+        ALIAS.into(),
+    ];
+    Some(
+        launch(Path::new(&binary), &args, START_DEADLINE).unwrap_or_else(|error| panic!("{error}")),
+    )
+}
+
+/// Starts `binary` with `args` plus a loopback host and a free port, and waits until its
+/// `/health` answers 200. A server that exits first is an error naming its exit status with
+/// the tail of its log, returned at once rather than at the deadline.
+fn launch(binary: &Path, args: &[String], deadline: Duration) -> Result<Server, String> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
         .expect("addr")
         .port();
+    let log = tempfile::NamedTempFile::new().expect("log file");
     let child = Command::new(binary)
-        .args([
-            "-m",
-            &model,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-        ])
-        .args(["-c", &context.to_string(), "-t", "2", "--alias", ALIAS])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .args(args)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(log.reopen().expect("log for stdout"))
+        .stderr(log.reopen().expect("log for stderr"))
         .spawn()
-        .expect("llama-server starts");
-    let server = Server {
+        .map_err(|error| format!("cannot start {}: {error}", binary.display()))?;
+    let mut server = Server {
         child,
         url: format!("http://127.0.0.1:{port}"),
+        log,
     };
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let log_tail = |server: &Server| {
+        let text = std::fs::read_to_string(server.log.path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+    };
+    let started = Instant::now();
     loop {
+        if let Some(status) = server.child.try_wait().expect("poll the server") {
+            return Err(format!(
+                "{} exited during start-up ({status}); last lines of its log:\n{}",
+                binary.display(),
+                log_tail(&server)
+            ));
+        }
         let ready = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok_and(|mut stream| {
             use std::io::{Read, Write};
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
             let _ = stream.write_all(b"GET /health HTTP/1.0\r\n\r\n");
             let mut answer = String::new();
             let _ = stream.read_to_string(&mut answer);
             answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200")
         });
         if ready {
-            return Some(server);
+            return Ok(server);
         }
-        assert!(
-            Instant::now() < deadline,
-            "llama-server did not become healthy within 120 s"
-        );
+        if started.elapsed() > deadline {
+            return Err(format!(
+                "{} did not become healthy within {} s; last lines of its log:\n{}",
+                binary.display(),
+                deadline.as_secs(),
+                log_tail(&server)
+            ));
+        }
         std::thread::sleep(Duration::from_millis(250));
     }
+}
+
+/// A server that dies while starting fails at once with its exit status and its log, not
+/// after the start-up deadline with nothing to go on (issue 15: llama-server crashed in its AMX
+/// kernels and the test said only that it never became healthy).
+#[cfg(unix)]
+#[test]
+fn a_server_that_dies_at_start_up_fails_at_once_with_its_status_and_log() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = dir.path().join("fake-server");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho \"loading model: $2\"\necho 'ggml_backend_amx_mul_mat: crashed' >&2\nexit 3\n",
+    )
+    .expect("write");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let started = Instant::now();
+    let error = launch(
+        &fake,
+        &["-m".into(), "tiny.gguf".into()],
+        Duration::from_secs(120),
+    )
+    .err()
+    .expect("the fake server never becomes healthy");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "failed at once, not at the deadline"
+    );
+    assert!(error.contains("exit status: 3"), "{error}");
+    assert!(
+        error.contains("ggml_backend_amx_mul_mat: crashed"),
+        "{error}"
+    );
+    assert!(error.contains("loading model: tiny.gguf"), "{error}");
 }
 
 #[test]

@@ -118,8 +118,9 @@ fn ctrl_c_cancels_a_call_in_flight() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    // Long enough for the process to start and install its Ctrl-C handler even on a busy machine.
-    std::thread::sleep(Duration::from_millis(1500));
+    // The client listens for Ctrl-C from the moment it sends the request, so once the server
+    // has the request the signal must cancel it, however slow the machine.
+    wait_for_chat_request(&url);
     let interrupted = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -133,4 +134,26 @@ fn ctrl_c_cancels_a_call_in_flight() {
     );
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("error: cancelled"));
+}
+
+/// Waits until the replay server at `url` has received a chat request.
+fn wait_for_chat_request(url: &str) {
+    use std::io::{Read, Write};
+    let address = url.trim_start_matches("http://");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut answer = String::new();
+        if let Ok(mut stream) = std::net::TcpStream::connect(address) {
+            let _ = stream.write_all(b"GET /_replay/requests HTTP/1.0\r\n\r\n");
+            let _ = stream.read_to_string(&mut answer);
+        }
+        if answer.contains("/chat") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the chat request never reached the server"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

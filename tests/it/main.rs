@@ -4,6 +4,7 @@ mod crash;
 mod eval_cli;
 mod execute_cli;
 mod graph_cli;
+mod history_soak;
 mod index_cli;
 mod llama_smoke;
 mod llm;
