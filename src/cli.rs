@@ -26,7 +26,7 @@ pub struct GlobalArgs {
     #[arg(long, short, global = true)]
     pub quiet: bool,
     /// Worker threads [default: one per core].
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(value_parser = crate::bounds::integer::<usize>(crate::bounds::THREADS), long, global = true, value_name = "N")]
     pub threads: Option<usize>,
 }
 
@@ -80,7 +80,7 @@ pub struct EvalArgs {
     #[arg(long, default_value = "HEAD", value_name = "REV")]
     pub commit: String,
     /// Number of queries (recent qualifying commits).
-    #[arg(long, short = 'n', default_value_t = 50)]
+    #[arg(value_parser = crate::bounds::integer::<usize>(crate::bounds::EVAL_QUERIES), long, short = 'n', default_value_t = 50)]
     pub queries: usize,
     /// Signal weights to try instead of the configured ones.
     #[command(flatten)]
@@ -111,10 +111,10 @@ pub struct EvalArgs {
 #[derive(Debug, Args)]
 pub struct BudgetArgs {
     /// Token budget of the packed context [default: 32000; why-relevant: or `[rank] budget`].
-    #[arg(long, value_name = "TOKENS")]
+    #[arg(value_parser = crate::bounds::integer::<usize>(crate::bounds::BUDGET_TOKENS), long, value_name = "TOKENS")]
     pub budget: Option<usize>,
     /// Most files in the packed context [default: 15; why-relevant: or `[rank] max_files`].
-    #[arg(long, value_name = "N")]
+    #[arg(value_parser = crate::bounds::integer::<usize>(crate::bounds::MAX_FILES), long, value_name = "N")]
     pub max_files: Option<usize>,
     /// Tokenizer counting the budget: cl100k_base, o200k_base, or a path to your model's
     /// tokenizer.json [default: cl100k_base; why-relevant: or `[rank] tokenizer`].
@@ -126,31 +126,31 @@ pub struct BudgetArgs {
 #[derive(Debug, Args, Default)]
 pub struct WeightArgs {
     /// Weight of whole-file BM25.
-    #[arg(long, value_name = "W")]
+    #[arg(value_parser = crate::bounds::real(crate::bounds::WEIGHT), long, value_name = "W")]
     pub whole_file_weight: Option<f64>,
     /// Weight of exact definitions of identifiers the task names.
-    #[arg(long, value_name = "W")]
+    #[arg(value_parser = crate::bounds::real(crate::bounds::WEIGHT), long, value_name = "W")]
     pub symbol_weight: Option<f64>,
     /// Weight of files the task names by path.
-    #[arg(long, value_name = "W")]
+    #[arg(value_parser = crate::bounds::real(crate::bounds::WEIGHT), long, value_name = "W")]
     pub path_weight: Option<f64>,
     /// Weight of graph links to the best lexical matches.
-    #[arg(long, value_name = "W")]
+    #[arg(value_parser = crate::bounds::real(crate::bounds::WEIGHT), long, value_name = "W")]
     pub graph_weight: Option<f64>,
     /// Weight of similarity in meaning (the vector index).
-    #[arg(long, value_name = "W")]
+    #[arg(value_parser = crate::bounds::real(crate::bounds::WEIGHT), long, value_name = "W")]
     pub vector_weight: Option<f64>,
     /// Weight of the history prior (files that changed often lately).
-    #[arg(long, value_name = "W")]
+    #[arg(value_parser = crate::bounds::real(crate::bounds::WEIGHT), long, value_name = "W")]
     pub history_weight: Option<f64>,
     /// Weight of files changed by past commits like the task.
-    #[arg(long, value_name = "W")]
+    #[arg(value_parser = crate::bounds::real(crate::bounds::WEIGHT), long, value_name = "W")]
     pub past_weight: Option<f64>,
     /// Factor on a test file's score, unless the task is about tests.
-    #[arg(long, value_name = "F")]
+    #[arg(value_parser = crate::bounds::real(crate::bounds::FACTOR), long, value_name = "F")]
     pub test_factor: Option<f64>,
     /// Factor on the score of a file that is not code (docs, config, data).
-    #[arg(long, value_name = "F")]
+    #[arg(value_parser = crate::bounds::real(crate::bounds::FACTOR), long, value_name = "F")]
     pub non_code_factor: Option<f64>,
 }
 
@@ -310,10 +310,10 @@ pub struct ExecuteArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Attempts per step (the first plus fixes after failed validation).
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(value_parser = crate::bounds::integer::<usize>(crate::bounds::ATTEMPTS), long, default_value_t = 3, value_name = "N")]
     pub attempts: usize,
     /// Seconds a validation command may run.
-    #[arg(long, default_value_t = 600.0, value_name = "SECONDS")]
+    #[arg(value_parser = crate::bounds::real(crate::bounds::SECONDS), long, default_value_t = 600.0, value_name = "SECONDS")]
     pub timeout: f64,
     /// Ask for confirmation on the terminal before each step.
     #[arg(long)]
@@ -341,6 +341,7 @@ pub struct ReviewArgs {
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
     /// First step to revert [default: 1, every step].
+    #[arg(value_parser = crate::bounds::integer::<usize>(crate::bounds::STEP))]
     pub step: Option<usize>,
     /// The run [default: the newest].
     #[arg(long, value_name = "ID")]
@@ -413,13 +414,13 @@ pub struct LlmFlags {
     #[arg(long)]
     pub model: Option<String>,
     /// Context window to request, in tokens.
-    #[arg(long, value_name = "TOKENS")]
+    #[arg(value_parser = crate::bounds::integer::<u32>(crate::bounds::CONTEXT_SIZE), long, value_name = "TOKENS")]
     pub context_size: Option<u32>,
     /// Most tokens to generate.
-    #[arg(long, value_name = "TOKENS")]
+    #[arg(value_parser = crate::bounds::integer::<u32>(crate::bounds::MAX_TOKENS), long, value_name = "TOKENS")]
     pub max_tokens: Option<u32>,
     /// Longest wait for the server's next bytes, in seconds.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(value_parser = crate::bounds::real(crate::bounds::SECONDS), long, value_name = "SECONDS")]
     pub read_timeout: Option<f64>,
 }
 
@@ -482,7 +483,7 @@ pub struct IndexArgs {
     #[arg(long)]
     pub ci: bool,
     /// Skip files larger than this many bytes [default: 1048576, or `index.max_file_size` in sextant.toml].
-    #[arg(long, value_name = "BYTES")]
+    #[arg(value_parser = crate::bounds::integer::<u64>(crate::bounds::MAX_FILE_SIZE), long, value_name = "BYTES")]
     pub max_file_size: Option<u64>,
     /// Vector index: `auto` builds it when a model is installed, `sync` requires it (exit 1
     /// without it), `off` skips it [default: auto, or `vectors.mode` in sextant.toml].
@@ -511,7 +512,7 @@ pub struct SearchArgs {
     #[arg(long, value_name = "PATH")]
     pub repo: Option<PathBuf>,
     /// Most hits to show.
-    #[arg(long, short = 'n', default_value_t = 10)]
+    #[arg(value_parser = crate::bounds::integer::<usize>(crate::bounds::SEARCH_LIMIT), long, short = 'n', default_value_t = 10)]
     pub limit: usize,
     /// Nearest units by meaning (the vector index) instead of BM25.
     #[arg(long)]

@@ -5,6 +5,7 @@
 //! itself lives in the `sextant-index` crate.
 
 pub mod agent;
+pub mod bounds;
 pub mod cli;
 pub mod commands;
 pub mod edit;
@@ -60,6 +61,9 @@ fn report_error(error: &anyhow::Error) -> u8 {
         .or(llm_hint)
     {
         eprintln!("hint: {hint}");
+    }
+    if error.chain().any(|e| e.is::<bounds::UsageError>()) {
+        return EXIT_USAGE;
     }
     match store_error {
         Some(sextant_index::store::StoreError::Locked(_)) => EXIT_LOCKED,

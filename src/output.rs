@@ -5,8 +5,18 @@ use std::io::Write;
 
 /// Writes `text` to stdout; a closed pipe (`sextant search x | head`) surfaces as an error
 /// that `run` turns into a quiet exit 0.
+///
+/// On a terminal, control characters other than newline and tab are shown escaped: text
+/// from the repository (file names, lines of code) must not move the cursor, recolour or
+/// retitle the user's terminal.
 pub fn print(text: &str) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
     let mut stdout = std::io::stdout().lock();
+    let text = if stdout.is_terminal() {
+        escape(text, |c| c == '\n' || c == '\t')
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    };
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
     Ok(())
@@ -79,5 +89,46 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1234567), "1,234,567");
+    }
+}
+
+/// `text` (a path, a name) with every control character and bidirectional override escaped
+/// (`\n`, `\u{1b}`), so it prints on one line as what it is.
+pub fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
+    escape(text, |_| false)
+}
+
+fn escape(text: &str, keep: impl Fn(char) -> bool) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        !keep(c)
+            && (c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_in_names_are_shown_escaped() {
+        assert_eq!(escaped("src/lib.rs"), "src/lib.rs");
+        assert_eq!(escaped("a\u{1b}[31mred\nb.py"), "a\\u{1b}[31mred\\nb.py");
+        assert_eq!(escaped("x\u{202e}gpj.exe"), "x\\u{202e}gpj.exe");
+        assert_eq!(
+            escape("line\n\tok\u{7}", |c| c == '\n' || c == '\t'),
+            "line\n\tok\\u{7}"
+        );
     }
 }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use sextant_index::store::{DEFAULT_INDEX_DIR, IndexDir};
 use sextant_index::update::IndexSettings;
 
+use crate::bounds::UsageError;
 use crate::cli::{GlobalArgs, VectorMode};
 use crate::llm::config::{LlmConfig, LlmSettings, user_config_path};
 use crate::rank::Weights;
@@ -187,6 +188,13 @@ impl Settings {
         let root = root
             .canonicalize()
             .with_context(|| format!("cannot use {} as the repository root", root.display()))?;
+        if !root.is_dir() {
+            return Err(UsageError(format!(
+                "cannot use {} as the repository root: it is not a directory",
+                crate::output::escaped(&root.display().to_string())
+            ))
+            .into());
+        }
         let user_config = match user_config_path(|name| std::env::var(name).ok()) {
             Some(path) => read_config_file(&path)?,
             None => ConfigFile::default(),
@@ -213,6 +221,7 @@ impl Settings {
         };
         let rank = RankSection::resolve(&config.rank, &user_config.rank);
         let vectors = config.vectors.over(user_config.vectors);
+        check_ranges(&index, &rank, &vectors)?;
         let llm_layers = vec![user_config.llm, config.llm];
         Ok(Settings {
             root,
@@ -233,7 +242,8 @@ impl Settings {
         let mut layers = self.llm_layers.clone();
         layers.push(environment);
         layers.push(flags);
-        LlmSettings::resolve(&layers, |name| std::env::var(name).ok()).map_err(anyhow::Error::msg)
+        LlmSettings::resolve(&layers, |name| std::env::var(name).ok())
+            .map_err(|message| UsageError(message).into())
     }
 
     /// The model to embed with, or why there is none.
@@ -253,6 +263,40 @@ impl Settings {
             .join("metrics")
             .join("llm-calls.jsonl")
     }
+}
+
+/// Checks the resolved settings that came from `sextant.toml` or the user config (flags were
+/// checked by clap with the same ranges) and names the first one out of range.
+fn check_ranges(
+    index: &IndexSettings,
+    rank: &RankSettings,
+    vectors: &VectorSection,
+) -> Result<(), UsageError> {
+    use crate::bounds::{
+        BUDGET_TOKENS, FACTOR, MAX_FILE_SIZE, MAX_FILES, THREADS, WEIGHT, check_integer, check_real,
+    };
+    check_integer("index.max_file_size", index.max_file_size, MAX_FILE_SIZE)?;
+    check_integer("index.threads", index.threads as u64, THREADS)?;
+    if let Some(threads) = vectors.threads {
+        check_integer("vectors.threads", threads as u64, THREADS)?;
+    }
+    check_integer("rank.budget", rank.budget.tokens as u64, BUDGET_TOKENS)?;
+    check_integer("rank.max_files", rank.budget.max_files as u64, MAX_FILES)?;
+    let w = &rank.weights;
+    for (name, value) in [
+        ("rank.whole_file_weight", w.whole_file),
+        ("rank.symbol_weight", w.symbol),
+        ("rank.path_weight", w.path),
+        ("rank.graph_weight", w.graph),
+        ("rank.vector_weight", w.vector),
+        ("rank.history_weight", w.history),
+        ("rank.past_weight", w.past),
+    ] {
+        check_real(name, value, WEIGHT)?;
+    }
+    check_real("rank.test_factor", w.test_factor, FACTOR)?;
+    check_real("rank.non_code_factor", w.non_code_factor, FACTOR)?;
+    Ok(())
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {

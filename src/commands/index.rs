@@ -12,7 +12,7 @@ use sextant_index::vector::VectorOptions;
 use sextant_index::vector::units::UnitDesign;
 
 use crate::cli::{GlobalArgs, IndexArgs, VectorMode};
-use crate::output::{counted, print, print_json, seconds, thousands};
+use crate::output::{counted, escaped, print, print_json, seconds, thousands};
 use crate::progress::TerminalProgress;
 use crate::settings::{Overrides, Settings};
 
@@ -188,7 +188,7 @@ fn render(summary: &IndexSummary, settings: &Settings) -> String {
         );
         if summary.skipped.len() <= MAX_LISTED_SKIPS {
             for skip in &summary.skipped {
-                let _ = writeln!(out, "    {}: {}", skip.path, skip.reason);
+                let _ = writeln!(out, "    {}: {}", escaped(&skip.path), skip.reason);
             }
         } else {
             let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
@@ -204,7 +204,12 @@ fn render(summary: &IndexSummary, settings: &Settings) -> String {
         }
     }
     for warning in &summary.warnings {
-        let _ = writeln!(out, "  warning: {}: {}", warning.path, warning.warning);
+        let _ = writeln!(
+            out,
+            "  warning: {}: {}",
+            escaped(&warning.path),
+            warning.warning
+        );
     }
     out
 }

@@ -8,7 +8,7 @@ use sextant_index::vector::VectorSnapshot;
 use sextant_index::vector::embed::Embedder;
 
 use crate::cli::{GlobalArgs, SearchArgs};
-use crate::output::{print, print_json};
+use crate::output::{escaped, print, print_json};
 use crate::settings::{Overrides, Settings};
 
 /// Runs `sextant search`.
@@ -46,7 +46,11 @@ fn render(hits: &[LexicalHit]) -> String {
         let _ = writeln!(
             out,
             "{}:{}-{}  ({}, score {:.2}){defines}",
-            hit.path, hit.span.start, hit.span.end, hit.language, hit.score
+            escaped(&hit.path),
+            hit.span.start,
+            hit.span.end,
+            hit.language,
+            hit.score
         );
         for line in &hit.matched_lines {
             let _ = writeln!(out, "  {:>5}: {}", line.line, line.text);

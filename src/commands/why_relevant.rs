@@ -12,7 +12,7 @@ use sextant_index::lexical::{MatchedLine, matched_lines, term_set};
 use sextant_index::walk::read_source;
 
 use crate::cli::{GlobalArgs, WhyRelevantArgs};
-use crate::output::{print, print_json, thousands};
+use crate::output::{escaped, print, print_json, thousands};
 use crate::rank::explain::Explanation;
 use crate::rank::history::History;
 use crate::rank::pack::{Budget, Packed, Passed, TokenCounter, pack};
@@ -282,7 +282,7 @@ fn render(report: &Report<'_>) -> String {
             out,
             "{:>3}  {:<width$}  {:>6.2}  {:>6}  {:<10}  {}{stale}",
             file.rank,
-            file.path,
+            escaped(file.path),
             file.score,
             thousands(file.tokens as u64),
             file.inclusion,
@@ -295,7 +295,7 @@ fn render(report: &Report<'_>) -> String {
     if !report.passed.is_empty() {
         let _ = writeln!(out, "left out:");
         for passed in report.passed {
-            let _ = writeln!(out, "  {} — {}", passed.path, passed.reason);
+            let _ = writeln!(out, "  {} — {}", escaped(&passed.path), passed.reason);
         }
     }
     if !report.signals.graph {

@@ -202,6 +202,17 @@ impl LlmSettings {
         if !base_url_set {
             settings.base_url = settings.provider.default_base_url().to_string();
         }
+        use crate::bounds::{CONTEXT_SIZE, MAX_TOKENS, TEMPERATURE, check_integer, check_real};
+        let out_of_range = |error: crate::bounds::UsageError| error.0;
+        check_integer(
+            "llm.context_size",
+            settings.context_size.into(),
+            CONTEXT_SIZE,
+        )
+        .map_err(out_of_range)?;
+        check_integer("llm.max_tokens", settings.max_tokens.into(), MAX_TOKENS)
+            .map_err(out_of_range)?;
+        check_real("llm.temperature", settings.temperature, TEMPERATURE).map_err(out_of_range)?;
         if settings.max_tokens >= settings.context_size {
             return Err(format!(
                 "llm.max_tokens ({}) must be smaller than llm.context_size ({})",
@@ -227,8 +238,9 @@ impl LlmSettings {
 }
 
 fn seconds(value: f64, key: &str) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| format!("llm.{key} = {value} is not a duration in seconds"))
+    crate::bounds::check_real(&format!("llm.{key}"), value, crate::bounds::SECONDS)
+        .map(Duration::from_secs_f64)
+        .map_err(|error| error.0)
 }
 
 /// The user's own config file: `$SEXTANT_CONFIG`, else `$XDG_CONFIG_HOME/sextant/config.toml`,

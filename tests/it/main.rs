@@ -1,5 +1,6 @@
 //! End-to-end tests of the `sextant` binary on real temporary repositories.
 
+mod bad_input;
 mod crash;
 mod eval_cli;
 mod execute_cli;
