@@ -21,7 +21,9 @@ use crate::store::{
     ChunkRecord, FactsMap, FileRecord, IndexDir, Manifest, StoreError, WriteLock, chunk_id,
 };
 use crate::syntax::{ChunkLimits, LineIndex, extract};
-use crate::vector::{VectorOptions, VectorSummary, collect_units, has_vectors, update_vectors};
+use crate::vector::{
+    VectorOptions, VectorSummary, collect_units, has_vectors, update_vectors, vector_damage,
+};
 use crate::walk::{Skip, WalkError, WalkOptions, WalkedFile, read_source, walk};
 
 /// Settings that shape what is indexed. A change to any of them (other than threads) forces a
@@ -180,6 +182,8 @@ pub struct IndexSummary {
     /// Files read although unchanged (touched, checked out again) whose new stamps were
     /// stored, so the next run trusts them without reading them.
     pub restamped_files: usize,
+    /// Damaged parts of the previous index that this run rebuilt, each with what was wrong.
+    pub repaired: Vec<String>,
     /// Lines parsed in this run.
     pub extracted_lines: u64,
     /// Bytes parsed in this run.
@@ -501,6 +505,7 @@ fn update_in_pool(
         indexed_lines: 0,
         read_files: scan.read_files,
         restamped_files: 0,
+        repaired: Vec::new(),
         extracted_lines: 0,
         extracted_bytes: 0,
         skipped: std::mem::take(&mut scan.skipped),
@@ -528,6 +533,7 @@ fn update_in_pool(
         if let Some(vectors) = &options.vectors
             && !has_vectors(dir, manifest.generation)
         {
+            let damage = vector_damage(dir, manifest.generation);
             match dir.read_facts(manifest.generation) {
                 Ok(facts) => {
                     run_vectors(
@@ -539,6 +545,11 @@ fn update_in_pool(
                         progress,
                         &mut summary,
                     );
+                    if let (Some(damage), Some(_)) = (damage, &summary.vectors) {
+                        summary.repaired.push(format!(
+                            "vectors rebuilt from the embedding cache ({damage})"
+                        ));
+                    }
                 }
                 Err(error) => summary.vectors_missing = Some(format!("cannot read facts: {error}")),
             }

@@ -106,6 +106,63 @@ pub struct UnitTable {
     pub dimension: usize,
     /// Units by HNSW id; `None` marks a tombstone (a unit since removed).
     pub units: Vec<Option<StoredUnit>>,
+    /// The HNSW files as written, checked before hnsw_rs reads them: it exits the process on
+    /// a truncated file and aborts on an absurd length read from a damaged one.
+    pub files: Vec<FileDigest>,
+}
+
+/// A file's length and blake3 digest, recorded when it was written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    /// File name inside the vectors directory.
+    pub name: String,
+    /// Length in bytes.
+    pub len: u64,
+    /// blake3 of the content.
+    pub blake3: [u8; 32],
+}
+
+impl FileDigest {
+    /// The digest of `dir/name` as it is now.
+    fn of(dir: &Path, name: &str) -> Result<FileDigest, VectorError> {
+        let path = dir.join(name);
+        let mut hasher = blake3::Hasher::new();
+        let len = std::fs::File::open(&path)
+            .and_then(|file| hasher.update_reader(file).map(|_| ()))
+            .and_then(|()| std::fs::metadata(&path))
+            .map_err(|source| VectorError::Io {
+                context: "reading",
+                path: path.clone(),
+                source,
+            })?
+            .len();
+        Ok(FileDigest {
+            name: name.to_string(),
+            len,
+            blake3: *hasher.finalize().as_bytes(),
+        })
+    }
+
+    /// Checks that `dir/name` is still exactly what was written: length first (cheap, catches
+    /// truncation and deletion), then content.
+    fn check(&self, dir: &Path) -> Result<(), VectorError> {
+        let path = dir.join(&self.name);
+        let damaged = |reason: String| VectorError::Corrupt {
+            path: path.clone(),
+            reason,
+        };
+        let len = std::fs::metadata(&path)
+            .map_err(|e| damaged(format!("cannot read it: {e}")))?
+            .len();
+        if len != self.len {
+            return Err(damaged(format!("{len} bytes, {} written", self.len)));
+        }
+        let now = FileDigest::of(dir, &self.name)?;
+        if now.blake3 != self.blake3 {
+            return Err(damaged("its checksum does not match".to_string()));
+        }
+        Ok(())
+    }
 }
 
 impl UnitTable {
@@ -189,11 +246,60 @@ pub fn collect_units(
 
 /// Whether generation `generation` already has complete, readable vectors (a damaged unit
 /// table counts as missing, so the next index run rebuilds it).
+/// Whether generation `generation`'s vectors are complete and intact (a damaged or missing
+/// file makes the next index run rebuild them from the embedding cache).
 pub fn has_vectors(dir: &IndexDir, generation: u64) -> bool {
-    std::fs::read(units_path(dir, generation))
-        .ok()
-        .and_then(|bytes| crate::store::frame::decode::<UnitTable>(UNITS_MAGIC, &bytes).ok())
-        .is_some_and(|table| table.generation == generation)
+    vector_damage(dir, generation).is_none() && units_path(dir, generation).exists()
+}
+
+/// What is wrong with generation `generation`'s vector files, if they exist and are damaged.
+pub fn vector_damage(dir: &IndexDir, generation: u64) -> Option<String> {
+    match read_table(dir, generation) {
+        Ok(Some(table)) if table.generation != generation => Some(format!(
+            "units-{generation}.bin names generation {}",
+            table.generation
+        )),
+        Ok(Some(_)) => None,
+        // The HNSW files are written before the units file: with them there and it missing,
+        // the units file was lost, not yet to be written (the writer holds the lock).
+        Ok(None) => vector_dir(dir)
+            .join(format!("{}.hnsw.graph", ann_basename(generation)))
+            .exists()
+            .then(|| format!("units-{generation}.bin is missing beside its HNSW files")),
+        Err(error) => Some(error.to_string()),
+    }
+}
+
+/// Generation `generation`'s unit table, with its HNSW files checked against it; `None` when
+/// the generation has no vectors.
+fn read_table(dir: &IndexDir, generation: u64) -> Result<Option<UnitTable>, VectorError> {
+    let path = units_path(dir, generation);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(VectorError::Io {
+                context: "reading",
+                path,
+                source,
+            });
+        }
+    };
+    let table: UnitTable =
+        crate::store::frame::decode(UNITS_MAGIC, &bytes).map_err(|e| VectorError::Corrupt {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+    if table.files.is_empty() {
+        return Err(VectorError::Corrupt {
+            path,
+            reason: "no HNSW files recorded".to_string(),
+        });
+    }
+    for file in &table.files {
+        file.check(&vector_dir(dir))?;
+    }
+    Ok(Some(table))
 }
 
 /// Embeds what the cache lacks and writes generation `generation`'s vectors.
@@ -317,11 +423,13 @@ pub fn update_vectors(
                 design: options.design,
                 dimension,
                 units: stored.into_iter().map(Some).collect(),
+                files: Vec::new(),
             };
             (table, ann)
         }
     };
-    ann.dump(&vectors_dir, &ann_basename(generation))?;
+    let mut table = table;
+    table.files = ann.dump(&vectors_dir, &ann_basename(generation))?;
     write_units(dir, generation, &table)?;
     let ann_ms = ms(building);
     let keep: HashSet<ContentHash> = units.iter().map(|u| u.key).collect();
@@ -343,7 +451,7 @@ pub fn update_vectors(
     })
 }
 
-/// The newest earlier generation's vectors built with the same model, to patch.
+/// The newest vectors up to `generation` built with the same model, to patch.
 fn previous_table(
     dir: &IndexDir,
     generation: u64,
@@ -351,8 +459,19 @@ fn previous_table(
     dimension: usize,
     design: UnitDesign,
 ) -> Option<(UnitTable, AnnIndex)> {
-    let entries = std::fs::read_dir(vector_dir(dir)).ok()?;
-    let newest = entries
+    let snapshot = VectorSnapshot::open(dir, generation).ok()??;
+    (snapshot.table.model_id == model_id
+        && snapshot.table.dimension == dimension
+        && snapshot.table.design == design)
+        .then_some((snapshot.table, snapshot.ann))
+}
+
+/// Generations that have a units file, newest first, none after `generation`.
+fn generations_with_units(dir: &IndexDir, generation: u64) -> Vec<u64> {
+    let Ok(entries) = std::fs::read_dir(vector_dir(dir)) else {
+        return Vec::new();
+    };
+    let mut found: Vec<u64> = entries
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -362,12 +481,9 @@ fn previous_table(
                 .ok()
         })
         .filter(|g| *g <= generation)
-        .max()?;
-    let snapshot = VectorSnapshot::open(dir, newest).ok()??;
-    (snapshot.table.model_id == model_id
-        && snapshot.table.dimension == dimension
-        && snapshot.table.design == design)
-        .then_some((snapshot.table, snapshot.ann))
+        .collect();
+    found.sort_unstable_by(|a, b| b.cmp(a));
+    found
 }
 
 fn write_units(dir: &IndexDir, generation: u64, table: &UnitTable) -> Result<(), VectorError> {
@@ -421,25 +537,33 @@ pub struct VectorHit {
 }
 
 impl VectorSnapshot {
-    /// Opens generation `generation`'s vectors; `None` when they were not built (yet).
+    /// Opens the vectors of generation `generation`, or, while an index run is still building
+    /// those, of the newest earlier generation whose files are intact (`table.generation` says
+    /// which): a reader keeps answering from the last committed vectors. `None` when there are
+    /// none; an error only when every candidate is damaged.
     pub fn open(dir: &IndexDir, generation: u64) -> Result<Option<VectorSnapshot>, VectorError> {
-        let path = units_path(dir, generation);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(VectorError::Io {
-                    context: "reading",
-                    path,
-                    source,
-                });
+        let mut first_error = None;
+        for candidate in generations_with_units(dir, generation) {
+            match Self::open_exactly(dir, candidate) {
+                Ok(Some(snapshot)) => return Ok(Some(snapshot)),
+                // Removed by a writer between listing and reading: try the next.
+                Ok(None) => {}
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
             }
+        }
+        first_error.map_or(Ok(None), Err)
+    }
+
+    fn open_exactly(
+        dir: &IndexDir,
+        generation: u64,
+    ) -> Result<Option<VectorSnapshot>, VectorError> {
+        let Some(table) = read_table(dir, generation)? else {
+            return Ok(None);
         };
-        let table: UnitTable =
-            crate::store::frame::decode(UNITS_MAGIC, &bytes).map_err(|e| VectorError::Corrupt {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+        let path = units_path(dir, generation);
         let ann = AnnIndex::load(&vector_dir(dir), &ann_basename(generation))?;
         if ann.len() != table.units.len() {
             return Err(VectorError::Corrupt {

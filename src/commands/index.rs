@@ -164,6 +164,9 @@ fn render(summary: &IndexSummary, settings: &Settings) -> String {
             "  vectors: none — {reason}; ranking uses text and graph only"
         );
     }
+    for repair in &summary.repaired {
+        let _ = writeln!(out, "  repaired: {repair}");
+    }
     let timings = &summary.timings;
     if summary.extracted_lines > 0 {
         // The rate is the text index's; embedding has its own line above.

@@ -108,7 +108,10 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             settings.vectors.threads.unwrap_or(0),
         ) {
             Ok(Some(semantic)) => Ok(semantic),
-            Ok(None) => Err("the index has no vectors for its current state".to_string()),
+            Ok(None) => Err(
+                "the index has no vectors for its current state; `sextant index` builds them"
+                    .to_string(),
+            ),
             Err(error) => Err(format!("{error:#}")),
         },
         Err(error) => Err(format!("{error:#}")),

@@ -173,3 +173,116 @@ fn without_a_model_the_index_says_so_and_keeps_working() {
     );
     assert!(table.contains("note: no vectors"), "{table}");
 }
+
+/// How a file of the index is damaged in the corruption matrix.
+#[derive(Clone, Copy, Debug)]
+enum Damage {
+    Truncate,
+    FlipBytes,
+    Delete,
+}
+
+fn damage(path: &std::path::Path, how: Damage) {
+    match how {
+        Damage::Truncate => {
+            let len = std::fs::metadata(path).expect("len").len();
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .expect("open");
+            file.set_len(len / 2).expect("truncate");
+        }
+        Damage::FlipBytes => {
+            let mut bytes = std::fs::read(path).expect("read");
+            // Past any header, where lengths and vectors are, and near the start, where the
+            // counts are.
+            for at in [8, 17, 40, bytes.len() / 2, bytes.len() - 3] {
+                if let Some(byte) = bytes.get_mut(at) {
+                    *byte ^= 0xA5;
+                }
+            }
+            std::fs::write(path, bytes).expect("write");
+        }
+        Damage::Delete => std::fs::remove_file(path).expect("delete"),
+    }
+}
+
+/// Issue 16: a truncated HNSW file made every command exit 1 with no message (hnsw_rs calls
+/// `process::exit`), flipped bytes aborted allocating 412 GB, a deleted one was never rebuilt.
+/// Now each file of the vector index is checked against the digest recorded when it was written
+/// before hnsw_rs reads it: queries answer without vectors and say why, and the next `index`
+/// rebuilds them from the embedding cache (nothing embedded again).
+#[test]
+fn damaged_vector_files_never_crash_a_query_and_the_next_index_repairs_them() {
+    let Some(home) = model_home() else { return };
+    let repo = copy_fixture("shop");
+    let root = repo.path();
+    index_json(root, &home, &[]);
+    let vectors = root.join(".sextant/vectors");
+    let files: Vec<String> = std::fs::read_dir(&vectors)
+        .expect("vectors dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("hnsw-") || name.starts_with("units-"))
+        .collect();
+    assert_eq!(files.len(), 3, "{files:?}");
+    let mut cases = 0;
+    for name in &files {
+        for how in [Damage::Truncate, Damage::FlipBytes, Damage::Delete] {
+            let case = format!("{how:?} {name}");
+            damage(&vectors.join(name), how);
+            let why = sextant(root)
+                .env("SEXTANT_HOME", &home)
+                .args(["why-relevant", "throttle requests per client", "--json"])
+                .output()
+                .expect("runs");
+            assert_eq!(
+                why.status.code(),
+                Some(0),
+                "{case}: {}",
+                String::from_utf8_lossy(&why.stderr)
+            );
+            let report: Value = serde_json::from_slice(&why.stdout).expect("json");
+            assert!(
+                !report["files"].as_array().expect("files").is_empty(),
+                "{case}: answers from text and graph"
+            );
+            assert!(
+                report["vectors_missing"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("sextant index")),
+                "{case}: says the vectors are left out and why: {}",
+                report["vectors_missing"]
+            );
+            let semantic = sextant(root)
+                .env("SEXTANT_HOME", &home)
+                .args(["search", "--semantic", "rate limiting"])
+                .output()
+                .expect("runs");
+            let stderr = String::from_utf8_lossy(&semantic.stderr);
+            assert_eq!(semantic.status.code(), Some(1), "{case}: {stderr}");
+            assert!(
+                stderr.contains("sextant index"),
+                "{case}: says what repairs it: {stderr}"
+            );
+            let repaired = index_json(root, &home, &[]);
+            assert_eq!(repaired["vectors"]["embedded"], 0, "{case}: {repaired}");
+            assert!(
+                repaired["repaired"][0]
+                    .as_str()
+                    .is_some_and(|r| r.contains("vectors rebuilt")),
+                "{case}: says what it repaired: {repaired}"
+            );
+            let hits = stdout_of(sextant(root).env("SEXTANT_HOME", &home).args([
+                "search",
+                "--semantic",
+                "rate limiting",
+                "--json",
+            ]));
+            let hits: Value = serde_json::from_str(&hits).expect("json");
+            assert_eq!(hits[0]["unit"]["path"], "app/throttle.py", "{case}: {hits}");
+            cases += 1;
+        }
+    }
+    assert_eq!(cases, 9);
+}

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use hnsw_rs::prelude::{AnnT, DistCosine, Hnsw, HnswIo};
 
-use super::VectorError;
+use super::{FileDigest, VectorError};
 
 /// Links per node: 16 is hnsw_rs's and the HNSW paper's usual value for dimensions in the
 /// hundreds.
@@ -44,12 +44,24 @@ impl AnnIndex {
         AnnIndex { hnsw }
     }
 
-    /// Writes the graph and its vectors as `<dir>/<basename>.hnsw.{graph,data}`.
-    pub fn dump(&self, dir: &Path, basename: &str) -> Result<(), VectorError> {
-        self.hnsw
+    /// Writes the graph and its vectors as `<dir>/<basename>.hnsw.{graph,data}` and returns
+    /// their digests, to be checked before [`AnnIndex::load`] lets hnsw_rs read them.
+    pub fn dump(&self, dir: &Path, basename: &str) -> Result<Vec<FileDigest>, VectorError> {
+        let written = self
+            .hnsw
             .file_dump(dir, basename)
             .map_err(|e| VectorError::Ann(format!("writing {basename}: {e}")))?;
-        Ok(())
+        // hnsw_rs picks another name when the file exists and is mapped; say so rather than
+        // record a file nobody reads.
+        if written != basename {
+            return Err(VectorError::Ann(format!(
+                "hnsw_rs wrote {written} instead of {basename}"
+            )));
+        }
+        ["graph", "data"]
+            .iter()
+            .map(|part| FileDigest::of(dir, &format!("{basename}.hnsw.{part}")))
+            .collect()
     }
 
     /// Reloads a dumped graph.
