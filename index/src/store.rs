@@ -187,8 +187,12 @@ impl IndexDir {
         let payload = lexical
             .commit_payload()
             .map_err(|e| corrupt(e.to_string()))?;
-        let generation = payload
-            .as_deref()
+        // A first run killed before its commit leaves an index that never committed: that is
+        // no index yet, not a damaged one.
+        let Some(payload) = payload else {
+            return Err(StoreError::Missing(self.path.clone()));
+        };
+        let generation = Some(payload.as_str())
             .and_then(|p| p.strip_prefix(PAYLOAD_PREFIX))
             .and_then(|g| g.parse::<u64>().ok())
             .ok_or_else(|| corrupt(format!("lexical commit names no generation ({payload:?})")))?;

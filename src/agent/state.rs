@@ -177,7 +177,12 @@ impl Run {
         let path = Run::dir(runs, id).join("run.json");
         let bytes = std::fs::read(&path)
             .map_err(|e| anyhow::anyhow!("no run {id} ({}): {e}", path.display()))?;
-        Ok(serde_json::from_slice(&bytes)?)
+        serde_json::from_slice(&bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "run record {} is damaged: {e}\nhint: start a new run with `sextant run`, or restore the file",
+                path.display()
+            )
+        })
     }
 }
 

@@ -113,3 +113,29 @@ fn sigkill_at_random_moments_never_leaves_an_unusable_index() {
     assert_eq!(status["files"], 400);
     assert!(search_paths(root, "handler_7_3_round4").contains("module_7.py"));
 }
+
+/// Issue 16: a first index run killed before its commit was reported as "damaged: lexical
+/// commit names no generation (None)"; it is no index yet, and the next run builds one.
+#[test]
+fn a_first_run_killed_before_its_commit_leaves_no_index_yet() {
+    let repo = copy_fixture("polyglot");
+    let root = repo.path();
+    let crashed = sextant(root)
+        .args(["index", "--quiet"])
+        .env("SEXTANT_FAILPOINT", "before-commit")
+        .output()
+        .expect("runs");
+    assert!(!crashed.status.success());
+    let search = sextant(root)
+        .args(["search", "Verifier"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&search.stderr);
+    assert_eq!(search.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no index at"), "{stderr}");
+    assert!(!stderr.contains("damaged"), "{stderr}");
+    assert!(stderr.contains("run `sextant index`"), "{stderr}");
+    let summary = stdout_of(sextant(root).args(["index", "--ci"]));
+    assert!(!summary.contains("rebuild_reason\": \""), "{summary}");
+    assert!(search_paths(root, "Verifier").contains("server/src/auth.rs"));
+}

@@ -293,3 +293,26 @@ fn at_a_terminal_the_questions_are_answered_by_number_and_the_plan_approved_with
     assert!(success, "{shown}");
     assert_eq!(run_state(root)["state"]["state"], "planned");
 }
+
+/// Issue 16: a truncated `run.json` gave a bare serde error naming no file.
+#[test]
+fn a_damaged_run_record_is_named_with_a_hint() {
+    let repo = shop_repo();
+    let root = repo.path();
+    let server = tiny_model(vec![questions(false), plan(6)]);
+    stdout_of(&mut run_command(root, &server));
+    let runs = root.join(".sextant/runs");
+    let run = std::fs::read_dir(&runs)
+        .expect("runs")
+        .flatten()
+        .next()
+        .expect("a run");
+    let record = run.path().join("run.json");
+    let text = std::fs::read_to_string(&record).expect("run.json");
+    std::fs::write(&record, &text[..text.len() / 2]).expect("truncate");
+    let output = sextant(root).arg("approve").output().expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("run.json is damaged"), "{stderr}");
+    assert!(stderr.contains("hint:"), "{stderr}");
+}
