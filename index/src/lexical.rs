@@ -275,6 +275,39 @@ impl LexicalIndex {
             .payload)
     }
 
+    /// The files of the committed segments, relative to the index directory: what must be
+    /// present and intact for the index to be read.
+    pub fn segment_files(&self) -> Result<Vec<std::path::PathBuf>, LexicalError> {
+        use tantivy::index::SegmentComponent;
+        let metas = self
+            .index
+            .searchable_segment_metas()
+            .map_err(tantivy_error("reading the segment list"))?;
+        let mut files = Vec::new();
+        for meta in metas {
+            for component in SegmentComponent::iterator() {
+                let absent = match component {
+                    SegmentComponent::TempStore => true,
+                    SegmentComponent::Delete => !meta.has_deletes(),
+                    _ => false,
+                };
+                if !absent {
+                    files.push(meta.relative_path(*component));
+                }
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+
+    /// Whether a segment file matches the checksum tantivy wrote in its footer.
+    pub fn checksum_matches(&self, file: &Path) -> Result<bool, String> {
+        self.index
+            .directory()
+            .validate_checksum(file)
+            .map_err(|e| e.to_string())
+    }
+
     /// Number of chunk documents visible.
     pub fn chunk_count(&self) -> Result<u64, LexicalError> {
         self.reader

@@ -17,6 +17,7 @@
 
 pub mod frame;
 pub mod manifest;
+pub mod verify;
 
 use std::fs::File;
 use std::io::Write;
@@ -196,6 +197,7 @@ impl IndexDir {
             .and_then(|p| p.strip_prefix(PAYLOAD_PREFIX))
             .and_then(|g| g.parse::<u64>().ok())
             .ok_or_else(|| corrupt(format!("lexical commit names no generation ({payload:?})")))?;
+        self.verify_lexical(&lexical)?;
         let manifest_path = self.manifest_path(generation);
         let bytes = std::fs::read(&manifest_path)
             .map_err(|e| corrupt(format!("cannot read {}: {e}", manifest_path.display())))?;
@@ -207,6 +209,73 @@ impl IndexDir {
             )));
         }
         Ok(Snapshot { manifest, lexical })
+    }
+
+    /// Checks every file of the committed lexical segments against tantivy's own checksum
+    /// (those unchanged since they last passed are trusted by their stamp): a missing or
+    /// damaged one makes the index damaged before tantivy parses a byte of it.
+    fn verify_lexical(&self, lexical: &LexicalIndex) -> Result<(), StoreError> {
+        let files = lexical.segment_files()?;
+        let mut verifier = verify::Verifier::load(&self.path);
+        let lexical_path = self.lexical_path();
+        let mut damage = None;
+        for file in &files {
+            let key = format!("{LEXICAL_DIR}/{}", file.display());
+            let checked = verifier.check(&key, &lexical_path.join(file), || {
+                match lexical.checksum_matches(file) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err("its checksum does not match".to_string()),
+                    Err(error) => Err(error),
+                }
+            });
+            if let Err(reason) = checked {
+                damage = Some(format!("{key}: {reason}"));
+                break;
+            }
+        }
+        // Stamps of files that are no longer part of the index are dropped.
+        let current: std::collections::HashSet<String> = files
+            .iter()
+            .map(|f| format!("{LEXICAL_DIR}/{}", f.display()))
+            .collect();
+        verifier.retain(|key| !key.starts_with(LEXICAL_DIR) || current.contains(key));
+        verifier.save();
+        match damage {
+            Some(reason) => Err(StoreError::Corrupt {
+                dir: self.path.clone(),
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// What is wrong with generation `generation`'s facts and graph files, if anything
+    /// (checked against their frames' checksums, trusted by stamp when unchanged since they
+    /// last passed): the no-op `index` run repairs what this finds.
+    pub fn damaged_link_files(&self, generation: u64) -> Vec<String> {
+        let mut verifier = verify::Verifier::load(&self.path);
+        let mut damaged = Vec::new();
+        for (name, magic) in [
+            (format!("facts-{generation}.bin"), FACTS_MAGIC),
+            (format!("graph-{generation}.bin"), GRAPH_MAGIC),
+        ] {
+            let path = self.path.join(&name);
+            let checked = verifier.check(&name, &path, || {
+                let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
+                frame::check(magic, &bytes)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            });
+            if let Err(reason) = checked {
+                damaged.push(format!("{name}: {reason}"));
+            }
+        }
+        verifier.retain(|key| {
+            !(key.starts_with("facts-") || key.starts_with("graph-"))
+                || key.ends_with(&format!("-{generation}.bin"))
+        });
+        verifier.save();
+        damaged
     }
 
     fn frame_error(&self, error: FrameError) -> StoreError {
@@ -295,7 +364,14 @@ impl IndexDir {
             .map_err(io_error("writing", &temporary))?;
         file.sync_all().map_err(io_error("syncing", &temporary))?;
         std::fs::rename(&temporary, path).map_err(io_error("renaming", &temporary))?;
-        sync_dir(&self.path)
+        sync_dir(&self.path)?;
+        // Just written and synced: known good, so the next run need not read it to check it.
+        if let Some(name) = path.file_name() {
+            let mut verifier = verify::Verifier::load(&self.path);
+            verifier.record(&name.to_string_lossy(), path);
+            verifier.save();
+        }
+        Ok(())
     }
 
     /// The payload that marks a lexical commit as generation `generation`.

@@ -430,6 +430,15 @@ fn update_in_pool(
     }
     let mut full = options.full || rebuild_reason.is_some();
     let previous_manifest = previous.as_ref().map(|s| &s.manifest);
+    // Damaged facts or graph would otherwise go unnoticed until a change needs them (and a
+    // no-op run would keep saying the index is up to date): rebuild, saying why.
+    if !full && let Some(manifest) = previous_manifest {
+        let damaged = dir.damaged_link_files(manifest.generation);
+        if !damaged.is_empty() {
+            rebuild_reason = Some(format!("{}; rebuilding from scratch", damaged.join(", ")));
+            full = true;
+        }
+    }
     let mut scan = scan(
         root,
         dir,

@@ -131,7 +131,8 @@ fn relevant_files(settings: &Settings, task: &str) -> anyhow::Result<Vec<(String
         .index_dir
         .read_graph(snapshot.manifest.generation)
         .ok();
-    let history = History::load(settings.index_dir.path());
+    // A damaged history only loses the prior here; `sextant index` rebuilds it.
+    let history = History::load(settings.index_dir.path()).ok().flatten();
     let sources = Sources {
         lexical: &snapshot.lexical,
         manifest: &snapshot.manifest,

@@ -63,6 +63,7 @@ struct Report<'a> {
     query: &'a TaskQuery,
     signals: Available,
     vectors_missing: Option<&'a str>,
+    notes: &'a [String],
     weights: Weights,
     budget: Budget,
     tokenizer: &'a str,
@@ -91,12 +92,14 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let settings = Settings::resolve(args.repo.as_deref(), global, &Overrides::default())?;
     let started = Instant::now();
     let snapshot = settings.index_dir.open().context("opening the index")?;
+    // What the ranking has to do without, and what repairs it: on stderr, and in the JSON.
+    let mut notes = Vec::new();
     let graph = match settings.index_dir.read_graph(snapshot.manifest.generation) {
         Ok(graph) => Some(graph),
         Err(error) => {
-            eprintln!(
-                "warning: ranking without the knowledge graph ({error}); `sextant index --full` rebuilds it"
-            );
+            notes.push(format!(
+                "ranking without the knowledge graph ({error}); `sextant index` repairs it"
+            ));
             None
         }
     };
@@ -116,7 +119,27 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         },
         Err(error) => Err(format!("{error:#}")),
     };
-    let history = History::load(settings.index_dir.path());
+    let history = match History::load(settings.index_dir.path()) {
+        Ok(Some(history)) => Some(history),
+        // `sextant index` writes the history of every git work tree: missing there, it was lost.
+        Ok(None) if settings.root.join(".git").exists() => {
+            notes.push(
+                "ranking without the history prior (history.json is missing); `sextant index` rebuilds it"
+                    .to_string(),
+            );
+            None
+        }
+        Ok(None) => None,
+        Err(error) => {
+            notes.push(format!(
+                "ranking without the history prior ({error}); `sextant index` rebuilds it"
+            ));
+            None
+        }
+    };
+    for note in &notes {
+        eprintln!("warning: {note}");
+    }
     let tokenizer = args
         .budget
         .tokenizer
@@ -198,6 +221,7 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             history: history.is_some(),
         },
         vectors_missing: semantic.as_ref().err().map(String::as_str),
+        notes: &notes,
         weights,
         budget,
         tokenizer: &tokenizer,

@@ -214,10 +214,19 @@ impl History {
         self.files.get(path).copied()
     }
 
-    /// The history stored beside the index in `index_dir`, if any.
-    pub fn load(index_dir: &Path) -> Option<History> {
-        let bytes = std::fs::read(index_dir.join(FILE_NAME)).ok()?;
-        serde_json::from_slice(&bytes).ok()
+    /// The history stored beside the index in `index_dir`: `Ok(None)` when there is none (not
+    /// a git repository), an error saying what is wrong when the file is damaged, so a ranking
+    /// without it says so instead of silently changing.
+    pub fn load(index_dir: &Path) -> Result<Option<History>, String> {
+        let path = index_dir.join(FILE_NAME);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|error| format!("{} is damaged ({error})", path.display()))
     }
 
     /// Brings the stored history up to the repository's HEAD: read again only when HEAD
@@ -232,7 +241,7 @@ impl History {
         let Ok(head) = git(root, &["rev-parse", "--verify", "HEAD^{commit}"]) else {
             return Ok(None);
         };
-        if let Some(stored) = History::load(index_dir)
+        if let Ok(Some(stored)) = History::load(index_dir)
             && stored.head == head.trim()
             && stored.version == VERSION
         {

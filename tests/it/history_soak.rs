@@ -186,36 +186,25 @@ fn incremental_answers_equal_a_full_index_at_every_release() {
         );
         assert_eq!(code, Some(0), "full index of rich {version}");
 
+        // Both indexes answer, with exit 0.
+        let both = |args: &[&str], what: String| {
+            let (a, b) = (answer(root, &incremental, args), answer(root, &full, args));
+            assert_eq!((a.0, b.0), (Some(0), Some(0)), "{what}");
+            (a.1, b.1)
+        };
         for query in SEARCHES {
-            let args = ["search", query, "--json", "--limit", "30"];
-            let (a, b) = (
-                answer(root, &incremental, &args),
-                answer(root, &full, &args),
-            );
-            assert_eq!(
-                (a.0, b.0),
-                (Some(0), Some(0)),
-                "search {query:?} at rich {version}"
-            );
             let context = format!("search {query:?} at rich {version}");
-            assert_same_ranking(&context, &search_ranking(&a.1), &search_ranking(&b.1));
+            let args = ["search", query, "--json", "--limit", "30"];
+            let (a, b) = both(&args, context.clone());
+            assert_same_ranking(&context, &search_ranking(&a), &search_ranking(&b));
             compared += 1;
         }
         for task in TASKS {
-            let args = ["why-relevant", task, "--json"];
-            let (a, b) = (
-                answer(root, &incremental, &args),
-                answer(root, &full, &args),
-            );
-            assert_eq!(
-                (a.0, b.0),
-                (Some(0), Some(0)),
-                "why-relevant {task:?} at rich {version}"
-            );
             let context = format!("why-relevant {task:?} at rich {version}");
-            let ranking = why_relevant_ranking(&a.1);
+            let (a, b) = both(&["why-relevant", task, "--json"], context.clone());
+            let ranking = why_relevant_ranking(&a);
             assert!(ranking.len() >= 5, "{context}: {ranking:?}");
-            assert_same_ranking(&context, &ranking, &why_relevant_ranking(&b.1));
+            assert_same_ranking(&context, &ranking, &why_relevant_ranking(&b));
             compared += 1;
         }
         for question in GRAPH {

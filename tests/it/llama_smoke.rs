@@ -81,12 +81,19 @@ fn launch(binary: &Path, args: &[String], deadline: Duration) -> Result<Server, 
         .expect("addr")
         .port();
     let log = tempfile::NamedTempFile::new().expect("log file");
+    // Both streams append, so neither overwrites what the other wrote.
+    let appending = || {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(log.path())
+            .expect("log file")
+    };
     let child = Command::new(binary)
         .args(args)
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .stdin(Stdio::null())
-        .stdout(log.reopen().expect("log for stdout"))
-        .stderr(log.reopen().expect("log for stderr"))
+        .stdout(appending())
+        .stderr(appending())
         .spawn()
         .map_err(|error| format!("cannot start {}: {error}", binary.display()))?;
     let mut server = Server {

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `sextant` binary on real temporary repositories.
 
 mod bad_input;
+mod corruption;
 mod crash;
 mod eval_cli;
 mod execute_cli;

@@ -301,13 +301,7 @@ fn a_damaged_run_record_is_named_with_a_hint() {
     let root = repo.path();
     let server = tiny_model(vec![questions(false), plan(6)]);
     stdout_of(&mut run_command(root, &server));
-    let runs = root.join(".sextant/runs");
-    let run = std::fs::read_dir(&runs)
-        .expect("runs")
-        .flatten()
-        .next()
-        .expect("a run");
-    let record = run.path().join("run.json");
+    let record = crate::support::only_run_record(root);
     let text = std::fs::read_to_string(&record).expect("run.json");
     std::fs::write(&record, &text[..text.len() / 2]).expect("truncate");
     let output = sextant(root).arg("approve").output().expect("runs");

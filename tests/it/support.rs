@@ -118,13 +118,18 @@ pub fn chat_bodies(server: &sextant::llm::replay::ReplayServer) -> Vec<String> {
 
 /// The `run.json` of the only run under `root`'s index, as text.
 pub fn only_run_state(root: &Path) -> String {
+    std::fs::read_to_string(only_run_record(root)).expect("run.json")
+}
+
+/// The path of the only run's `run.json` under `root`'s index.
+pub fn only_run_record(root: &Path) -> PathBuf {
     let runs = root.join(".sextant/runs");
     let run = std::fs::read_dir(&runs)
         .expect("runs")
         .flatten()
         .next()
         .expect("a run");
-    std::fs::read_to_string(run.path().join("run.json")).expect("run.json")
+    run.path().join("run.json")
 }
 
 /// A replay server on loopback offering model `tiny` and answering with `replies` in order.

@@ -47,6 +47,17 @@ pub fn encode<T: Serialize>(magic: &[u8; 8], value: &T) -> Vec<u8> {
 
 /// Verifies a frame with `magic` and deserialises its body.
 pub fn decode<T: DeserializeOwned>(magic: &[u8; 8], bytes: &[u8]) -> Result<T, FrameError> {
+    let body = check(magic, bytes)?;
+    let (value, read) = bincode::serde::decode_from_slice(body, bincode::config::standard())
+        .map_err(|e| FrameError::Corrupt(e.to_string()))?;
+    if read != body.len() {
+        return Err(FrameError::Corrupt("trailing bytes".into()));
+    }
+    Ok(value)
+}
+
+/// Verifies a frame with `magic` (kind, version, checksum) and returns its body, unparsed.
+pub fn check<'b>(magic: &[u8; 8], bytes: &'b [u8]) -> Result<&'b [u8], FrameError> {
     if bytes.len() < HEADER_LEN || &bytes[..8] != magic {
         return Err(FrameError::Corrupt(format!(
             "not a sextant {} file",
@@ -66,10 +77,5 @@ pub fn decode<T: DeserializeOwned>(magic: &[u8; 8], bytes: &[u8]) -> Result<T, F
     if blake3::hash(body).as_bytes() != &bytes[12..44] {
         return Err(FrameError::Corrupt("checksum mismatch".into()));
     }
-    let (value, read) = bincode::serde::decode_from_slice(body, bincode::config::standard())
-        .map_err(|e| FrameError::Corrupt(e.to_string()))?;
-    if read != body.len() {
-        return Err(FrameError::Corrupt("trailing bytes".into()));
-    }
-    Ok(value)
+    Ok(body)
 }
