@@ -370,29 +370,40 @@ fn search_finds_split_identifiers_with_matched_lines() {
     );
 }
 
+/// Missing or damaged facts or graph are rebuilt by the next run, even one with nothing to do
+/// (issue 16: a no-op run used to say the index was up to date and leave them damaged).
 #[test]
-fn missing_facts_force_a_rebuild_when_files_change() {
+fn missing_facts_or_a_damaged_graph_are_rebuilt_by_the_next_run() {
     let repo = fixture_repo();
     let dir = IndexDir::new(repo.path().join(".sextant"));
     let first = index_incrementally(repo.path(), &dir).expect("index");
     std::fs::remove_file(dir.path().join(format!("facts-{}.bin", first.generation)))
         .expect("remove facts");
-    let noop = index_incrementally(repo.path(), &dir).expect("no-op");
-    assert!(
-        !noop.committed,
-        "nothing changed, so the facts are not needed"
-    );
-    apply(repo.path(), &Edit::Write(0, 3));
     let rebuilt = index_incrementally(repo.path(), &dir).expect("rebuild");
-    assert!(rebuilt.full_rebuild);
+    assert!(rebuilt.committed && rebuilt.full_rebuild);
     assert!(
         rebuilt
             .rebuild_reason
             .expect("reason")
-            .contains("facts-1.bin")
+            .contains("facts-1.bin: missing")
     );
-    let graph = dir.read_graph(rebuilt.generation).expect("graph");
+    let graph_path = dir.path().join(format!("graph-{}.bin", rebuilt.generation));
+    let mut bytes = std::fs::read(&graph_path).expect("graph");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x5A;
+    std::fs::write(&graph_path, bytes).expect("damage");
+    let repaired = index_incrementally(repo.path(), &dir).expect("repair");
+    assert!(repaired.full_rebuild, "{:?}", repaired.rebuild_reason);
+    assert!(
+        repaired
+            .rebuild_reason
+            .expect("reason")
+            .contains("checksum mismatch")
+    );
+    let graph = dir.read_graph(repaired.generation).expect("graph");
     assert_eq!(graph.file_count(), PATHS.len());
+    let quiet = index_incrementally(repo.path(), &dir).expect("no-op");
+    assert!(!quiet.committed && quiet.rebuild_reason.is_none());
 }
 
 #[test]

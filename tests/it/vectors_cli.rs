@@ -286,3 +286,54 @@ fn damaged_vector_files_never_crash_a_query_and_the_next_index_repairs_them() {
     }
     assert_eq!(cases, 9);
 }
+
+/// Issue 16: while an index run was still embedding the new generation's units, `search
+/// --semantic` failed ("no vectors for its current state") in 71 of 158 probes. Readers now
+/// answer from the newest intact earlier vectors until the new ones are written. The run is
+/// stopped right after its first embedded batch, which holds the window open.
+#[test]
+fn queries_answer_from_the_last_vectors_while_new_ones_are_built() {
+    let Some(home) = model_home() else { return };
+    let repo = copy_fixture("shop");
+    let root = repo.path();
+    index_json(root, &home, &[]);
+    let functions: String = (0..40)
+        .map(|i| format!("def report_{i}(orders):\n    \"\"\"Total of report {i}.\"\"\"\n    return sum(orders)\n\n"))
+        .collect();
+    std::fs::write(root.join("app/reports.py"), functions).expect("write");
+    let stopped = sextant(root)
+        .env("SEXTANT_HOME", &home)
+        .env("SEXTANT_FAILPOINT", "after-embed-batch")
+        .args(["index", "--quiet"])
+        .output()
+        .expect("runs");
+    assert!(!stopped.status.success(), "stopped while embedding");
+    // The new generation is committed (its text is searchable) but has no vectors yet.
+    assert!(stdout_of(sextant(root).args(["search", "report_7"])).contains("app/reports.py"));
+    let hits = stdout_of(sextant(root).env("SEXTANT_HOME", &home).args([
+        "search",
+        "--semantic",
+        "rate limiting",
+        "--json",
+    ]));
+    let hits: Value = serde_json::from_str(&hits).expect("json");
+    assert_eq!(hits[0]["unit"]["path"], "app/throttle.py", "{hits}");
+    let report = stdout_of(sextant(root).env("SEXTANT_HOME", &home).args([
+        "why-relevant",
+        "rate limiting",
+        "--json",
+    ]));
+    let report: Value = serde_json::from_str(&report).expect("json");
+    assert!(
+        report["vectors_missing"].is_null(),
+        "{}",
+        report["vectors_missing"]
+    );
+    assert_eq!(report["files"][0]["path"], "app/throttle.py");
+    // The next run finishes the vectors of the current generation.
+    let finished = index_json(root, &home, &[]);
+    assert!(
+        finished["vectors"]["units"].as_u64().expect("units") > 40,
+        "{finished}"
+    );
+}
