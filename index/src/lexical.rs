@@ -637,6 +637,38 @@ pub fn matched_lines(
     matched
 }
 
+/// Longest line indexed, in bytes. Code lines are rarely past a few hundred bytes; a longer
+/// one is minified or generated (a 50 MB one-line file made every search that hit it take 53 s,
+/// tokenizing and storing it whole). The rest of such a line is left out of the index.
+pub const MAX_INDEXED_LINE_BYTES: usize = 2_000;
+
+/// `text` with every line longer than [`MAX_INDEXED_LINE_BYTES`] cut there (at a character
+/// boundary); borrowed when no line is that long.
+pub fn bounded_lines(text: &str) -> std::borrow::Cow<'_, str> {
+    if text
+        .lines()
+        .all(|line| line.len() <= MAX_INDEXED_LINE_BYTES)
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len().min(1 << 20));
+    for line in text.split_inclusive('\n') {
+        if line.len() <= MAX_INDEXED_LINE_BYTES {
+            out.push_str(line);
+            continue;
+        }
+        let mut cut = MAX_INDEXED_LINE_BYTES;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.push_str(&line[..cut]);
+        if line.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Writes chunk documents; nothing is visible until [`LexicalWriter::commit`].
 pub struct LexicalWriter {
     writer: IndexWriter,
@@ -669,7 +701,7 @@ impl LexicalWriter {
         document.add_u64(f.start_line, u64::from(chunk.span.start));
         document.add_u64(f.end_line, u64::from(chunk.span.end));
         document.add_u64(f.chunk_id, chunk.chunk_id);
-        document.add_text(f.text, chunk.text);
+        document.add_text(f.text, bounded_lines(chunk.text));
         document.add_text(f.kind, DocKind::Chunk.name());
         self.add(document)
     }
@@ -690,7 +722,7 @@ impl LexicalWriter {
         document.add_text(f.language, language.name());
         document.add_u64(f.start_line, 1);
         document.add_u64(f.end_line, u64::from(lines.max(1)));
-        document.add_text(f.file_text, text);
+        document.add_text(f.file_text, bounded_lines(text));
         document.add_text(f.kind, DocKind::File.name());
         self.add(document)
     }
@@ -723,5 +755,31 @@ impl LexicalWriter {
             .rollback()
             .map_err(tantivy_error("rolling back"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_past_the_bound_are_cut_and_the_rest_kept() {
+        let normal = "fn main() {\n    run();\n}\n";
+        assert!(matches!(
+            bounded_lines(normal),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let long = format!(
+            "short\n{}é{}\nlast",
+            "x".repeat(MAX_INDEXED_LINE_BYTES - 1),
+            "y".repeat(50_000)
+        );
+        let bounded = bounded_lines(&long);
+        let lines: Vec<&str> = bounded.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0], "short");
+        // The cut falls inside `é` and moves back to its start.
+        assert_eq!(lines[1], "x".repeat(MAX_INDEXED_LINE_BYTES - 1));
+        assert_eq!(lines[2], "last");
     }
 }

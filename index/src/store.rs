@@ -40,6 +40,9 @@ pub const DEFAULT_INDEX_DIR: &str = ".sextant";
 
 const LEXICAL_DIR: &str = "lexical";
 const LOCK_FILE: &str = "lock";
+/// The index directory's own `.gitignore`: everything in it.
+const IGNORE_EVERYTHING: &[u8] =
+    b"# written by sextant: its index is never part of the repository\n*\n";
 const PAYLOAD_PREFIX: &str = "generation:";
 
 /// Errors reading or writing the index directory.
@@ -147,6 +150,7 @@ impl IndexDir {
     pub fn lock(&self) -> Result<WriteLock, StoreError> {
         std::fs::create_dir_all(&self.path)
             .map_err(io_error("creating index directory", &self.path))?;
+        self.ignore_itself()?;
         let path = self.path.join(LOCK_FILE);
         let file = File::options()
             .create(true)
@@ -163,6 +167,18 @@ impl IndexDir {
                 source,
             }),
         }
+    }
+
+    /// Writes `.gitignore` (`*`) into the index directory, as Python virtual environments do,
+    /// so git never counts sextant's own files as the user's changes wherever the directory
+    /// lives (issue 17: `execute` refused to start over `?? .sextant/` right after the
+    /// README's own steps).
+    fn ignore_itself(&self) -> Result<(), StoreError> {
+        let path = self.path.join(".gitignore");
+        if std::fs::read(&path).is_ok_and(|bytes| bytes == IGNORE_EVERYTHING) {
+            return Ok(());
+        }
+        std::fs::write(&path, IGNORE_EVERYTHING).map_err(io_error("writing", &path))
     }
 
     /// Opens the current generation for reading.

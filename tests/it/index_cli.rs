@@ -243,3 +243,25 @@ fn analyse_reads_manifests_and_the_index() {
     assert_eq!(analysis["databases"], serde_json::json!(["sqlx"]));
     assert_eq!(analysis["ci"], serde_json::json!([".github/workflows"]));
 }
+
+/// Issue 17: right after `sextant index` in a repository with no `.gitignore` for it, git
+/// counted `.sextant/` as the user's change and `execute` refused to start. The index
+/// directory ignores itself, wherever it lives.
+#[test]
+fn the_index_directory_is_never_the_users_change() {
+    let repo = crate::support::copy_fixture("shop");
+    let root = repo.path();
+    crate::support::git(root, &["init", "--quiet"]);
+    crate::support::git(root, &["add", "."]);
+    crate::support::git(root, &["commit", "--quiet", "-m", "shop"]);
+    stdout_of(sextant(root).args(["index", "--quiet"]));
+    let elsewhere = root.join("cache/sextant-index");
+    stdout_of(
+        sextant(root)
+            .arg("--index-dir")
+            .arg(&elsewhere)
+            .args(["index", "--quiet"]),
+    );
+    let status = crate::support::git(root, &["status", "--porcelain", "--ignored=no"]);
+    assert!(status.trim().is_empty(), "{status}");
+}

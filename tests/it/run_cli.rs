@@ -18,7 +18,6 @@ fn shop_repo() -> tempfile::TempDir {
     let repo = copy_fixture("shop");
     let root = repo.path();
     std::fs::write(root.join(".env"), "SHOP_SECRET=hunter2-do-not-send\n").expect("write");
-    std::fs::write(root.join(".gitignore"), ".sextant/\n").expect("write");
     git(root, &["init", "--quiet"]);
     git(root, &["add", "."]);
     git(root, &["commit", "--quiet", "-m", "shop"]);

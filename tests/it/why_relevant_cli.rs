@@ -222,7 +222,6 @@ fn append_and_commit(root: &std::path::Path, path: &str, text: &str, message: &s
 fn shop_repository() -> tempfile::TempDir {
     let repo = copy_fixture("shop");
     let root = repo.path();
-    std::fs::write(root.join(".gitignore"), ".sextant/\n").expect("write");
     git(root, &["init", "--quiet"]);
     git(root, &["add", "."]);
     git(root, &["commit", "--quiet", "-m", "shop"]);
