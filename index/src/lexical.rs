@@ -616,6 +616,12 @@ pub fn matched_lines(
 ) -> Vec<MatchedLine> {
     let mut matched = Vec::new();
     for (offset, line) in text.lines().enumerate() {
+        // Only what the index holds of a line is searched (a minified line can be megabytes).
+        let mut end = line.len().min(MAX_INDEXED_LINE_BYTES);
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        let line = &line[..end];
         let terms: Vec<String> = term_set(line).intersection(query_terms).cloned().collect();
         if terms.is_empty() {
             continue;

@@ -738,6 +738,10 @@ struct Noted {
     skip: Option<Skip>,
 }
 
+/// Longest line of a file parsed with its grammar; past it the file is minified or generated
+/// and indexed as plain text (hand-written code stays far below).
+pub const MAX_PARSED_LINE_BYTES: usize = 10_000;
+
 /// Reads, extracts and adds one file's chunks; `None` when the file turned out unindexable.
 fn index_file(
     file: &WalkedFile,
@@ -770,7 +774,21 @@ fn index_file(
         }
     };
     let language = Language::from_path(Path::new(&file.path));
-    let facts = extract(language, &source.text, &settings.chunk_limits);
+    // A minified or generated file (a line no one writes by hand) is indexed as text: parsing
+    // and linking a 50 MB one-line bundle took minutes and gigabytes for facts nobody reads.
+    let longest_line = source.text.lines().map(str::len).max().unwrap_or(0);
+    let parsed_as = if language.grammar().is_some() && longest_line > MAX_PARSED_LINE_BYTES {
+        note(
+            format!(
+                "a line of {longest_line} bytes (minified or generated?); indexed as plain text"
+            ),
+            None,
+        );
+        Language::Text
+    } else {
+        language
+    };
+    let facts = extract(parsed_as, &source.text, &settings.chunk_limits);
     if source.lossy {
         note("invalid UTF-8 replaced with U+FFFD".to_string(), None);
     }

@@ -349,6 +349,9 @@ fn select<'r>(
             }
         };
         let stale = source.hash != record.hash;
+        // Lines are cut where the index cut them: a minified line of megabytes is no context
+        // for a model, and counting its tokens took seconds.
+        let text = sextant_index::lexical::bounded_lines(&source.text).into_owned();
         let language = Language::from_path(Path::new(&file.path));
         // Signatures as indexed when the file has not changed since (re-parsing a 10,000-line
         // file costs ~80 ms); parsed afresh otherwise.
@@ -358,25 +361,24 @@ fn select<'r>(
                 .into_iter()
                 .map(|(line, signature)| (line, signature.to_string()))
                 .collect(),
-            _ => extract(language, &source.text, &ChunkLimits::default())
+            _ => extract(language, &text, &ChunkLimits::default())
                 .symbols
                 .iter()
                 .map(|s| (s.span.start, s.signature.clone()))
                 .collect(),
         };
-        let forms: Vec<Form> =
-            partial_sections(&file.path, language, &source.text, file, &signatures)
-                .into_iter()
-                .map(|(inclusion, lines, section)| Form {
-                    inclusion,
-                    tokens: counter.count(&section),
-                    lines,
-                    section,
-                })
-                .collect();
+        let forms: Vec<Form> = partial_sections(&file.path, language, &text, file, &signatures)
+            .into_iter()
+            .map(|(inclusion, lines, section)| Form {
+                inclusion,
+                tokens: counter.count(&section),
+                lines,
+                section,
+            })
+            .collect();
         let mut candidate = Candidate {
             file,
-            text: source.text,
+            text,
             stale,
             language,
             forms,

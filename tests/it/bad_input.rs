@@ -145,3 +145,38 @@ fn names_with_control_characters_print_escaped() {
         assert!(shown.contains("evil\\nname.py"), "{args:?}: {shown}");
     }
 }
+
+/// Issue 16: a 50 MB one-line file (with the size limit raised) made every search that hit it
+/// take 53 s, and indexing it took minutes and gigabytes. A file with a line no one writes by
+/// hand is indexed as plain text with its lines cut, and says so.
+#[test]
+fn a_minified_one_line_file_is_indexed_as_bounded_text() {
+    let repo = copy_fixture("shop");
+    let root = repo.path();
+    let bundle: String = (0..60_000).map(|i| format!("alpha{i};")).collect();
+    assert!(bundle.len() > 500_000);
+    std::fs::write(root.join("app/bundle.min.js"), &bundle).expect("write");
+    let summary =
+        stdout_of(sextant(root).args(["index", "--vectors", "off", "--max-file-size", "10000000"]));
+    assert!(
+        summary.contains("app/bundle.min.js: a line of")
+            && summary.contains("indexed as plain text"),
+        "{summary}"
+    );
+    let hits = stdout_of(sextant(root).args(["search", "alpha7", "--json"]));
+    let hits: serde_json::Value = serde_json::from_str(&hits).expect("json");
+    assert_eq!(hits[0]["path"], "app/bundle.min.js", "{hits}");
+    let report = stdout_of(sextant(root).args(["why-relevant", "alpha7 bundle", "--json"]));
+    let report: serde_json::Value = serde_json::from_str(&report).expect("json");
+    let bundle_entry = report["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .find(|f| f["path"] == "app/bundle.min.js")
+        .expect("the bundle is picked");
+    // What the model would be sent of it is bounded, not half a megabyte.
+    assert!(
+        bundle_entry["tokens"].as_u64().expect("tokens") < 2_000,
+        "{bundle_entry}"
+    );
+}
