@@ -5,41 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{copy_fixture, git, sextant, stdout_of};
-
-#[derive(Clone, Copy, Debug)]
-enum Damage {
-    Truncate,
-    FlipBytes,
-    Delete,
-}
-
-fn damage(path: &Path, how: Damage) -> bool {
-    let len = std::fs::metadata(path).map_or(0, |m| m.len());
-    match how {
-        Damage::Truncate if len > 0 => {
-            let file = std::fs::OpenOptions::new()
-                .write(true)
-                .open(path)
-                .expect("open");
-            file.set_len(len / 2).expect("truncate");
-        }
-        Damage::FlipBytes if len > 0 => {
-            let mut bytes = std::fs::read(path).expect("read");
-            let last = bytes.len() - 1;
-            for at in [0, 9, 17, 40, last / 2, last.saturating_sub(2)] {
-                if let Some(byte) = bytes.get_mut(at) {
-                    *byte ^= 0xA5;
-                }
-            }
-            std::fs::write(path, bytes).expect("write");
-        }
-        Damage::Delete => std::fs::remove_file(path).expect("delete"),
-        // Nothing to truncate or flip in an empty file.
-        _ => return false,
-    }
-    true
-}
+use crate::support::{Damage, copy_fixture, damage, git, sextant, stdout_of};
 
 /// What a user sees: the three kinds of answers, as exit code and stdout.
 fn answers(root: &Path) -> Vec<(Option<i32>, String, String)> {

@@ -188,3 +188,42 @@ pub fn tiny_model_args(server: &sextant::llm::replay::ReplayServer) -> Vec<Strin
     .map(|s| s.to_string())
     .collect()
 }
+
+/// How a test damages a file the tool wrote.
+#[derive(Clone, Copy, Debug)]
+pub enum Damage {
+    /// Cut to half its length.
+    Truncate,
+    /// Bytes flipped at the start, in the middle and at the end.
+    FlipBytes,
+    /// Removed.
+    Delete,
+}
+
+/// Damages `path`; false when there was nothing to damage that way (an empty file).
+pub fn damage(path: &Path, how: Damage) -> bool {
+    let len = std::fs::metadata(path).map_or(0, |m| m.len());
+    match how {
+        Damage::Truncate if len > 0 => {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .expect("open");
+            file.set_len(len / 2).expect("truncate");
+        }
+        Damage::FlipBytes if len > 0 => {
+            let mut bytes = std::fs::read(path).expect("read");
+            let last = bytes.len() - 1;
+            for at in [0, 9, 17, 40, last / 2, last.saturating_sub(2)] {
+                if let Some(byte) = bytes.get_mut(at) {
+                    *byte ^= 0xA5;
+                }
+            }
+            std::fs::write(path, bytes).expect("write");
+        }
+        Damage::Delete => std::fs::remove_file(path).expect("delete"),
+        // Nothing to truncate or flip in an empty file.
+        _ => return false,
+    }
+    true
+}
