@@ -286,8 +286,11 @@ impl IndexDir {
                 damaged.push(format!("{name}: {reason}"));
             }
         }
+        // Stamps of other generations' files (removed by the garbage collection) are dropped.
         verifier.retain(|key| {
-            !(key.starts_with("facts-") || key.starts_with("graph-"))
+            !["manifest-", "facts-", "graph-"]
+                .iter()
+                .any(|prefix| key.starts_with(prefix))
                 || key.ends_with(&format!("-{generation}.bin"))
         });
         verifier.save();

@@ -244,8 +244,6 @@ pub fn collect_units(
     })
 }
 
-/// Whether generation `generation` already has complete, readable vectors (a damaged unit
-/// table counts as missing, so the next index run rebuilds it).
 /// Whether generation `generation`'s vectors are complete and intact (a damaged or missing
 /// file makes the next index run rebuild them from the embedding cache).
 pub fn has_vectors(dir: &IndexDir, generation: u64) -> bool {
