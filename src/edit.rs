@@ -171,6 +171,11 @@ pub fn safe_path(root: &Path, relative: &str) -> Result<PathBuf, EditError> {
     if !resolved.starts_with(&root) {
         return Err(refuse("it resolves outside the repository (symlink)"));
     }
+    if resolved.starts_with(root.join(".git")) || resolved.starts_with(root.join(".sextant")) {
+        return Err(refuse(
+            "it resolves into git's or sextant's own files (symlink)",
+        ));
+    }
     Ok(target)
 }
 
@@ -262,19 +267,47 @@ pub fn plan_changes(root: &Path, edits: &[Edit]) -> Result<Vec<Change>, EditErro
 /// Writes planned changes (each file replaced atomically: temporary file, then rename).
 pub fn write_changes(root: &Path, changes: &[Change]) -> Result<(), EditError> {
     for change in changes {
-        let absolute = safe_path(root, &change.path)?;
-        let io = |e: std::io::Error| EditError::Io {
-            path: change.path.clone(),
-            message: e.to_string(),
-        };
-        if let Some(parent) = absolute.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
-        }
-        let temporary = absolute.with_extension("sextant-tmp");
-        std::fs::write(&temporary, &change.after).map_err(io)?;
-        std::fs::rename(&temporary, &absolute).map_err(io)?;
+        write_file(root, &change.path, change.after.as_bytes())?;
     }
     Ok(())
+}
+
+/// Writes `bytes` to `relative` inside `root`, atomically (temporary file beside it, then
+/// rename), the only way the agent writes into the repository:
+/// - the path and, for an existing file, what it resolves to must lie inside the repository
+///   and outside git's and sextant's own directories ([`safe_path`]); a symlink inside the
+///   repository is written through (the link stays a link), never replaced;
+/// - an existing file keeps its permissions (an edited script stays executable).
+pub fn write_file(root: &Path, relative: &str, bytes: &[u8]) -> Result<(), EditError> {
+    let target = safe_path(root, relative)?;
+    let io = |e: std::io::Error| EditError::Io {
+        path: relative.to_string(),
+        message: e.to_string(),
+    };
+    // Through an in-repository symlink: write the file it names (checked inside by safe_path).
+    let target = if target
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
+    {
+        target.canonicalize().map_err(io)?
+    } else {
+        target
+    };
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let permissions = std::fs::metadata(&target).ok().map(|m| m.permissions());
+    let mut name = target
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".sextant-tmp");
+    let temporary = target.with_file_name(name);
+    std::fs::write(&temporary, bytes).map_err(io)?;
+    if let Some(permissions) = permissions {
+        std::fs::set_permissions(&temporary, permissions).map_err(io)?;
+    }
+    std::fs::rename(&temporary, &target).map_err(io)
 }
 
 #[cfg(test)]
@@ -367,5 +400,54 @@ mod tests {
             Err(EditError::Refused { .. })
         ));
         assert!(safe_path(dir.path(), "app/new/file.py").is_ok());
+    }
+
+    #[test]
+    fn writes_keep_modes_and_symlinks_and_never_leave_the_repository() {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let dir = repo();
+        let root = dir.path();
+        let script = root.join("check.sh");
+        std::fs::write(&script, "#!/bin/sh\nexit 1\n").expect("write");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        write_file(root, "check.sh", b"#!/bin/sh\nexit 0\n").expect("written");
+        let mode = std::fs::metadata(&script).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o755, "the script stays executable");
+
+        // An in-repository symlink is written through and stays a link.
+        symlink("check.sh", root.join("alias.sh")).expect("symlink");
+        write_file(root, "alias.sh", b"#!/bin/sh\necho via link\n").expect("written");
+        assert!(
+            std::fs::symlink_metadata(root.join("alias.sh"))
+                .expect("meta")
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::read_to_string(&script).expect("read"),
+            "#!/bin/sh\necho via link\n"
+        );
+
+        // A file symlink pointing out, a directory symlink pointing out, and a link into
+        // .git are refused, and nothing is written outside.
+        let outside = tempfile::tempdir().expect("tempdir");
+        let victim = outside.path().join("victim.txt");
+        std::fs::write(&victim, "untouched").expect("write");
+        symlink(&victim, root.join("TODO.md")).expect("symlink");
+        symlink(outside.path(), root.join("link_out")).expect("symlink");
+        std::fs::create_dir_all(root.join(".git")).expect("mkdir");
+        symlink(".git", root.join("innocent")).expect("symlink");
+        for bad in ["TODO.md", "link_out/TODO.md", "innocent/config"] {
+            assert!(
+                matches!(
+                    write_file(root, bad, b"owned"),
+                    Err(EditError::Refused { .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(std::fs::read_to_string(&victim).expect("read"), "untouched");
+        assert!(!outside.path().join("TODO.md").exists());
+        assert!(!root.join(".git/config").exists());
     }
 }

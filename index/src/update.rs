@@ -22,7 +22,7 @@ use crate::store::{
 };
 use crate::syntax::{ChunkLimits, LineIndex, extract};
 use crate::vector::{
-    VectorOptions, VectorSummary, collect_units, has_vectors, update_vectors, vector_damage,
+    VectorOptions, VectorSummary, VectorState, collect_units, update_vectors, vector_state,
 };
 use crate::walk::{Skip, WalkError, WalkOptions, WalkedFile, read_source, walk};
 
@@ -539,11 +539,10 @@ fn update_in_pool(
         dir.collect_garbage(&lock, manifest.generation)?;
         // Vectors of this generation may be missing (first run with a model, or an
         // interrupted embedding): build them, resuming from the cache.
-        if let Some(vectors) = &options.vectors
-            && !has_vectors(dir, manifest.generation)
-        {
-            let damage = vector_damage(dir, manifest.generation);
-            match dir.read_facts(manifest.generation) {
+        let state = vector_state(dir, manifest.generation);
+        match (&options.vectors, &state) {
+            (Some(_), VectorState::Intact) => {}
+            (Some(vectors), _) => match dir.read_facts(manifest.generation) {
                 Ok(facts) => {
                     run_vectors(
                         dir,
@@ -554,17 +553,16 @@ fn update_in_pool(
                         progress,
                         &mut summary,
                     );
-                    if let (Some(damage), Some(_)) = (damage, &summary.vectors) {
+                    if let (VectorState::Damaged(damage), Some(_)) = (&state, &summary.vectors) {
                         summary.repaired.push(format!(
                             "vectors rebuilt from the embedding cache ({damage})"
                         ));
                     }
                 }
                 Err(error) => summary.vectors_missing = Some(format!("cannot read facts: {error}")),
-            }
-        }
-        if options.vectors.is_none() && !has_vectors(dir, manifest.generation) {
-            summary.vectors_missing = Some("vectors are off".to_string());
+            },
+            (None, VectorState::Intact) => {}
+            (None, _) => summary.vectors_missing = Some("vectors are off".to_string()),
         }
         summary.timings.total_ms = elapsed_ms(started);
         return Ok(summary);
@@ -711,7 +709,15 @@ fn run_vectors(
         update_vectors(dir, lock, generation, units, options, progress)
     }));
     match outcome {
-        Ok(Ok(vectors)) => summary.vectors = Some(vectors),
+        Ok(Ok(vectors)) => {
+            if vectors.dropped_cache_records > 0 {
+                summary.repaired.push(format!(
+                    "{} damaged records dropped from the embedding cache and embedded again",
+                    vectors.dropped_cache_records
+                ));
+            }
+            summary.vectors = Some(vectors);
+        }
         Ok(Err(error)) => summary.vectors_missing = Some(error.to_string()),
         Err(_) => summary.vectors_missing = Some("the vector step crashed".to_string()),
     }

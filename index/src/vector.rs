@@ -205,6 +205,8 @@ pub struct VectorSummary {
     pub ann_rebuilt: bool,
     /// The model's content id.
     pub model_id: String,
+    /// Damaged records dropped from the embedding cache (their units were embedded again).
+    pub dropped_cache_records: usize,
 }
 
 fn vector_dir(dir: &IndexDir) -> PathBuf {
@@ -244,27 +246,42 @@ pub fn collect_units(
     })
 }
 
-/// Whether generation `generation`'s vectors are complete and intact (a damaged or missing
-/// file makes the next index run rebuild them from the embedding cache).
-pub fn has_vectors(dir: &IndexDir, generation: u64) -> bool {
-    vector_damage(dir, generation).is_none() && units_path(dir, generation).exists()
+/// What generation `generation`'s vector files are like, read once (each check hashes the
+/// HNSW files).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VectorState {
+    /// Complete and intact.
+    Intact,
+    /// The generation has no vectors (not built yet, or vectors are off).
+    Absent,
+    /// Some file is damaged or missing: the next index run rebuilds them from the embedding
+    /// cache. Says what is wrong.
+    Damaged(String),
 }
 
-/// What is wrong with generation `generation`'s vector files, if they exist and are damaged.
-pub fn vector_damage(dir: &IndexDir, generation: u64) -> Option<String> {
+/// The state of generation `generation`'s vectors.
+pub fn vector_state(dir: &IndexDir, generation: u64) -> VectorState {
     match read_table(dir, generation) {
-        Ok(Some(table)) if table.generation != generation => Some(format!(
+        Ok(Some(table)) if table.generation != generation => VectorState::Damaged(format!(
             "units-{generation}.bin names generation {}",
             table.generation
         )),
-        Ok(Some(_)) => None,
+        Ok(Some(_)) => VectorState::Intact,
         // The HNSW files are written before the units file: with them there and it missing,
         // the units file was lost, not yet to be written (the writer holds the lock).
-        Ok(None) => vector_dir(dir)
-            .join(format!("{}.hnsw.graph", ann_basename(generation)))
-            .exists()
-            .then(|| format!("units-{generation}.bin is missing beside its HNSW files")),
-        Err(error) => Some(error.to_string()),
+        Ok(None) => {
+            if vector_dir(dir)
+                .join(format!("{}.hnsw.graph", ann_basename(generation)))
+                .exists()
+            {
+                VectorState::Damaged(format!(
+                    "units-{generation}.bin is missing beside its HNSW files"
+                ))
+            } else {
+                VectorState::Absent
+            }
+        }
+        Err(error) => VectorState::Damaged(error.to_string()),
     }
 }
 
@@ -446,6 +463,7 @@ pub fn update_vectors(
         ann_ms,
         ann_rebuilt: rebuilt,
         model_id,
+        dropped_cache_records: cache.dropped(),
     })
 }
 

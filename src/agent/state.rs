@@ -154,6 +154,44 @@ impl Run {
         Ok(())
     }
 
+    /// The state a failed run failed in (the last state before `Failed`), if it failed.
+    pub fn failed_from(&self) -> Option<&RunState> {
+        if !matches!(self.state, RunState::Failed { .. }) {
+            return None;
+        }
+        self.history
+            .iter()
+            .rev()
+            .map(|(_, state)| state)
+            .find(|state| !matches!(state, RunState::Failed { .. }))
+    }
+
+    /// Takes a failed run back to the state it failed in, so the stage that failed runs again
+    /// (a model server that was down, a step that failed its validation). Only states of the
+    /// workflow up to execution can be re-entered; the failure stays in the history.
+    pub fn recover(&mut self) -> Result<&RunState, Refused> {
+        let back = match self.failed_from() {
+            Some(
+                state @ (RunState::Analysed
+                | RunState::Asked
+                | RunState::Answered
+                | RunState::Planned
+                | RunState::Approved
+                | RunState::Executing { .. }),
+            ) => state.clone(),
+            other => {
+                return Err(Refused {
+                    from: self.state.name(),
+                    to: other.map_or("an earlier stage".to_string(), RunState::name),
+                    reason: "only a run that failed before it was reviewed can continue".into(),
+                });
+            }
+        };
+        self.history.push((now(), back.clone()));
+        self.state = back;
+        Ok(&self.state)
+    }
+
     /// The run's directory under the index directory.
     pub fn dir(runs: &Path, id: &str) -> PathBuf {
         runs.join(id)
@@ -292,5 +330,51 @@ mod tests {
         let back = Run::load(runs.path(), "r2").expect("load");
         assert_eq!(back, run);
         assert!(Run::load(runs.path(), "nope").is_err());
+    }
+
+    #[test]
+    fn a_failed_run_goes_back_to_the_stage_that_failed() {
+        let evidence = ready(5);
+        let mut run = Run::new("r1", "add caching");
+        run.advance(Asked, &evidence).expect("legal");
+        run.advance(
+            Failed {
+                reason: "cannot connect".into(),
+            },
+            &evidence,
+        )
+        .expect("legal");
+        assert_eq!(run.failed_from(), Some(&Asked));
+        assert_eq!(run.recover().expect("recovers"), &Asked);
+        run.advance(Answered, &evidence).expect("the workflow goes on");
+
+        let mut executing = Run::new("r2", "add caching");
+        for next in [Asked, Answered, Planned, Approved, Executing { step: 1 }] {
+            executing.advance(next, &evidence).expect("legal");
+        }
+        executing
+            .advance(
+                Failed {
+                    reason: "step 1 failed".into(),
+                },
+                &evidence,
+            )
+            .expect("legal");
+        assert_eq!(executing.recover().expect("recovers"), &Executing { step: 1 });
+
+        let mut reviewed = Run::new("r3", "t");
+        for next in [Asked, Answered, Planned, Approved, Executing { step: 1 }] {
+            reviewed.advance(next, &evidence).expect("legal");
+        }
+        let steps = Evidence {
+            plan_steps: 1,
+            ..evidence.clone()
+        };
+        reviewed.advance(Reviewed, &steps).expect("legal");
+        reviewed
+            .advance(Failed { reason: "x".into() }, &evidence)
+            .expect("legal");
+        assert!(reviewed.recover().is_err());
+        assert!(Run::new("r4", "t").recover().is_err(), "not failed");
     }
 }

@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use super::run::{OpenRun, evidence, is_secret_path, open_run, save_record};
+use super::run::{
+    FailedValidation, OpenRun, commit_todo, evidence, is_secret_path, open_run, plan_text,
+    save_record,
+};
 use crate::agent::plan::Plan;
 use crate::agent::state::RunState;
 use crate::agent::validate;
@@ -91,10 +94,28 @@ fn confirm(number: usize, total: usize, title: &str) -> anyhow::Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
-/// Ticks step `index` in TODO.md.
-fn tick(todo: &Path, plan: &mut Plan, index: usize) -> anyhow::Result<()> {
+/// Ticks step `index` in TODO.md (`todo` relative to `work`).
+fn tick(work: &Path, todo: &str, plan: &mut Plan, index: usize) -> anyhow::Result<()> {
     plan.steps[index].done = true;
-    std::fs::write(todo, plan.render()).with_context(|| format!("ticking {}", todo.display()))
+    edit::write_file(work, todo, plan.render().as_bytes())
+        .with_context(|| format!("ticking {todo}"))
+}
+
+/// Lines of a failed validation's output shown on the terminal.
+const SHOWN_OUTPUT_LINES: usize = 20;
+
+/// `git status --porcelain` without the run's own plan file, which is not committed before
+/// execution starts (it becomes the first commit of the run's branch).
+fn changes_besides(root: &Path, todo: &str) -> anyhow::Result<String> {
+    let status = git(
+        root,
+        &["status", "--porcelain", "--untracked-files=normal"],
+    )?;
+    Ok(status
+        .lines()
+        .filter(|line| line.get(3..).map(|p| p.trim_matches('"')) != Some(todo))
+        .map(|line| format!("{line}\n"))
+        .collect())
 }
 
 /// Runs `sextant execute`.
@@ -106,11 +127,12 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         mut run,
         mut record,
     } = open_run(args.repo.as_deref(), args.run.as_deref(), global)?;
-    let todo = PathBuf::from(&record.todo);
-    let text =
-        std::fs::read_to_string(&todo).with_context(|| format!("reading {}", todo.display()))?;
-    let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
-    let plan = Plan::parse(&text)?;
+    // A run that failed during execution (a step that failed its validation, a model server
+    // that went down) goes on where it stopped.
+    if let Some(RunState::Approved | RunState::Executing { .. }) = run.failed_from() {
+        let state = run.recover()?.name();
+        eprintln!("run {id}: failed earlier; continuing from `{state}`");
+    }
     match run.state {
         RunState::Approved | RunState::Executing { .. } => {}
         ref other => bail!(
@@ -118,6 +140,16 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             other.name()
         ),
     }
+    let root = settings.root.clone();
+    let todo = PathBuf::from(&record.todo);
+    let todo_relative = todo
+        .strip_prefix(&root)
+        .unwrap_or(&todo)
+        .to_string_lossy()
+        .into_owned();
+    let text = plan_text(&settings, &id, &record)?;
+    let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
+    let plan = Plan::parse(&text)?;
     let evidence_now = evidence(&record, plan.steps.len(), Some(&hash));
     if run.state == RunState::Approved && !evidence_now.plan_unchanged_since_approval {
         bail!("TODO.md changed since it was approved; run `sextant approve` again");
@@ -125,11 +157,7 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     if args.confirm_steps && !std::io::stdin().is_terminal() {
         bail!("--confirm-steps needs a terminal to answer on");
     }
-    let root = settings.root.clone();
-    let dirty = git(
-        &root,
-        &["status", "--porcelain", "--untracked-files=normal"],
-    )?;
+    let dirty = changes_besides(&root, &todo_relative)?;
     if !dirty.trim().is_empty() {
         bail!("the working tree has uncommitted changes; commit or stash them first:\n{dirty}");
     }
@@ -167,7 +195,18 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         }
         root.clone()
     };
-    let todo_in_work = work.join(todo.strip_prefix(&root).unwrap_or(&todo));
+    // The approved plan is the run branch's first commit (in a dry run, the scratch
+    // worktree's), so the user's branch never holds a plan they did not approve.
+    if run.state == RunState::Approved {
+        edit::write_file(&work, &todo_relative, text.as_bytes())
+            .with_context(|| format!("writing {todo_relative}"))?;
+        commit_todo(
+            &work,
+            &work.join(&todo_relative),
+            &format!("sextant: plan for {}", plan.task),
+        )?;
+    }
+    let todo_in_work = work.join(&todo_relative);
     let start_commit = git(&work, &["rev-parse", "HEAD"])?.trim().to_string();
     // Resuming: the ticks on the branch say which steps are committed (a step interrupted
     // before its commit is done again from the start).
@@ -222,38 +261,71 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                     Ok(changes) if changes.is_empty() => {
                         "No edit blocks found. Send search/replace blocks.".to_string()
                     }
+                    Ok(changes) if changes.iter().any(|c| c.path == todo_relative) => format!(
+                        "{todo_relative} is the plan: a step never edits it. Send blocks for the step's files only."
+                    ),
                     Ok(changes) => {
                         edit::write_changes(&work, &changes)?;
-                        let outcome = validate::run(&plan.steps[index].validate, &work, timeout)?;
+                        let command = &plan.steps[index].validate;
+                        let outcome = match validate::run(command, &work, timeout) {
+                            Ok(outcome) => outcome,
+                            Err(error) => {
+                                // Ctrl-C: the step starts again from its beginning next time.
+                                reset_tree(&work)?;
+                                return Err(error.into());
+                            }
+                        };
                         if outcome.passed {
                             passed = true;
                             break;
                         }
                         reset_tree(&work)?;
+                        let _ = writeln!(
+                            out,
+                            "step {number}: attempt {attempt}: `{command}` failed ({}); last lines of its output:\n{}",
+                            outcome.ending(),
+                            indent(&outcome.tail(SHOWN_OUTPUT_LINES))
+                        );
+                        eprint!(
+                            "step {number}: attempt {attempt}: `{command}` failed ({})\n{}\n",
+                            outcome.ending(),
+                            indent(&outcome.tail(SHOWN_OUTPUT_LINES))
+                        );
+                        if !args.dry_run {
+                            record.failed_validations.push(FailedValidation {
+                                step: number,
+                                attempt,
+                                command: command.clone(),
+                                ending: outcome.ending(),
+                                output: outcome.output.clone(),
+                            });
+                            save_record(&settings, &id, &record)?;
+                        }
                         format!(
-                            "The validation `{}` failed ({}). Output:\n{}\nFix the step; send new blocks against the original files.",
-                            plan.steps[index].validate,
-                            if outcome.timed_out {
-                                "timed out".to_string()
-                            } else {
-                                format!("exit {:?}", outcome.code)
-                            },
+                            "The validation `{command}` failed ({}). Output:\n{}\nFix the step; send new blocks against the original files.",
+                            outcome.ending(),
                             outcome.output
                         )
                     }
                 };
-                let _ = writeln!(out, "step {number}: attempt {attempt} failed");
+                if !feedback.starts_with("The validation") {
+                    let _ = writeln!(
+                        out,
+                        "step {number}: attempt {attempt} failed: {}",
+                        feedback.lines().next().unwrap_or_default()
+                    );
+                }
                 messages.push(Message::assistant(reply.content));
                 messages.push(Message::user(feedback));
             }
             if !passed {
                 bail!(
-                    "step {number} ({}) failed {} times; earlier steps are committed",
+                    "step {number} ({}) failed {} times; earlier steps are committed; every attempt's output is in the run record; `sextant execute` tries the step again",
                     plan.steps[index].title,
                     args.attempts
                 );
             }
-            tick(&todo_in_work, &mut plan, index)?;
+            tick(&work, &todo_relative, &mut plan, index)?;
             commit_all(
                 &work,
                 &format!(
@@ -316,6 +388,14 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     print(&out)
 }
 
+/// Text indented by four spaces, for output shown under a heading.
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|line| format!("    {line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn step_commits(
     dir: &Path,
     base: &str,
@@ -349,7 +429,7 @@ fn executed(open: &OpenRun) -> anyhow::Result<(Plan, Vec<StepCommit>)> {
         .base_commit
         .as_deref()
         .context("this run has not executed anything yet")?;
-    let plan = Plan::parse(&std::fs::read_to_string(&open.record.todo)?)?;
+    let plan = Plan::parse(&plan_text(&open.settings, &open.id, &open.record)?)?;
     let commits = step_commits(&open.settings.root, base, plan.steps.len())?;
     Ok((plan, commits))
 }

@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
@@ -53,6 +53,25 @@ pub(super) struct Record {
     /// The validation command a step gets by default.
     #[serde(default)]
     pub(super) test_command: String,
+    /// TODO.md as sextant wrote it (approval shows the user's edits against it). The plan is
+    /// not committed before approval: it is the first commit of the run's branch.
+    #[serde(default)]
+    pub(super) planned_todo: String,
+    /// Every failed validation, whole (the terminal shows only its tail).
+    #[serde(default)]
+    pub(super) failed_validations: Vec<FailedValidation>,
+}
+
+/// A validation that failed during `execute`, kept in the run record.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(super) struct FailedValidation {
+    pub(super) step: usize,
+    pub(super) attempt: usize,
+    pub(super) command: String,
+    /// `exit 3`, `timed out`, ….
+    pub(super) ending: String,
+    /// The kept tail of stdout and stderr.
+    pub(super) output: String,
 }
 
 pub(super) fn runs_dir(settings: &Settings) -> PathBuf {
@@ -73,9 +92,32 @@ pub(super) fn save_record(settings: &Settings, id: &str, record: &Record) -> any
 }
 
 fn load_record(settings: &Settings, id: &str) -> anyhow::Result<Record> {
-    Ok(serde_json::from_slice(&std::fs::read(record_path(
-        settings, id,
-    ))?)?)
+    let path = record_path(settings, id);
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "run record {} is damaged\nhint: start a new run with `sextant run`, or restore the file",
+            path.display()
+        )
+    })
+}
+
+/// The plan file of a run: TODO.md in the working tree, or, when the user is not on the
+/// run's branch (where it was committed when execution started), as committed there.
+pub(super) fn plan_text(settings: &Settings, id: &str, record: &Record) -> anyhow::Result<String> {
+    let todo = Path::new(&record.todo);
+    if let Ok(text) = std::fs::read_to_string(todo) {
+        return Ok(text);
+    }
+    let relative = todo.strip_prefix(&settings.root).unwrap_or(todo);
+    git(
+        &settings.root,
+        &[
+            "show",
+            &format!("sextant/{id}:{}", relative.display()),
+        ],
+    )
+    .with_context(|| format!("reading {} (the run's plan)", todo.display()))
 }
 
 /// Paths that must never reach a model: secrets by name.
@@ -95,16 +137,23 @@ pub fn is_secret_path(path: &str) -> bool {
         || name == ".netrc"
 }
 
-/// A path inside the repository, refused if it climbs out of it (`..`, absolute paths).
-pub fn inside_repo(root: &Path, relative: &Path) -> anyhow::Result<PathBuf> {
-    if relative.is_absolute()
-        || relative
-            .components()
-            .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)))
-    {
-        bail!("{} is outside the repository", relative.display());
+/// Where the plan goes: a path inside the repository that resolves inside it (a symlinked
+/// TODO.md or directory pointing out is refused), and not a file of the user's that is not a
+/// sextant plan (it would be overwritten).
+fn todo_path(root: &Path, relative: &Path) -> anyhow::Result<PathBuf> {
+    let text = relative.to_string_lossy();
+    let path = crate::edit::safe_path(root, &text).context("the plan file (--todo)")?;
+    match std::fs::read_to_string(&path) {
+        Ok(existing)
+            if !existing.trim().is_empty() && !existing.trim_start().starts_with("# Plan:") =>
+        {
+            bail!(
+                "{} exists and is not a sextant plan; it is left alone: give the plan another file with --todo PATH",
+                relative.display()
+            )
+        }
+        _ => Ok(path),
     }
-    Ok(root.join(relative))
 }
 
 fn run_id(task: &str) -> String {
@@ -260,7 +309,7 @@ pub(super) fn evidence(record: &Record, plan_steps: usize, todo_hash: Option<&st
 /// Runs `sextant run`.
 pub fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let settings = Settings::resolve(args.repo.as_deref(), global, &Overrides::default())?;
-    let todo = inside_repo(
+    let todo = todo_path(
         &settings.root,
         args.todo.as_deref().unwrap_or(Path::new("TODO.md")),
     )?;
@@ -335,8 +384,26 @@ fn offer_approval(open: &mut OpenRun) -> anyhow::Result<()> {
 /// reached (questions already asked are not asked again).
 pub fn resume(args: &ResumeArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let mut open = open_run(args.repo.as_deref(), args.run.as_deref(), global)?;
+    // A run that failed before its plan (a model server that was down, an unusable reply)
+    // continues from the stage that failed.
+    if let Some(RunState::Analysed | RunState::Asked | RunState::Answered) = open.run.failed_from()
+    {
+        let stage = open.run.recover()?.name();
+        open.run.save(&open.runs)?;
+        eprintln!("run {}: failed earlier; continuing from `{stage}`", open.id);
+    }
     match open.run.state {
         RunState::Analysed | RunState::Asked | RunState::Answered => {}
+        RunState::Failed { .. } => bail!(
+            "run {} failed while {}: `sextant {}` continues it",
+            open.id,
+            open.run.failed_from().map_or("finishing".into(), RunState::name),
+            match open.run.failed_from() {
+                Some(RunState::Planned) => "approve",
+                Some(RunState::Approved | RunState::Executing { .. }) => "execute",
+                _ => "run",
+            }
+        ),
         ref other => bail!(
             "run {} is {}: resume continues runs stopped before their plan (`sextant execute` resumes execution)",
             open.id,
@@ -430,23 +497,35 @@ fn continue_stages(
         }
     };
     let todo = PathBuf::from(&record.todo);
-    std::fs::write(&todo, plan.render()).with_context(|| format!("writing {}", todo.display()))?;
-    let committed = commit_todo(&settings.root, &todo, &format!("sextant: plan for {task}"))?;
+    let text = plan.render();
+    crate::edit::write_file(
+        &settings.root,
+        &todo.strip_prefix(&settings.root).unwrap_or(&todo).to_string_lossy(),
+        text.as_bytes(),
+    )
+    .with_context(|| format!("writing {}", todo.display()))?;
+    record.planned_todo = text;
     run.advance(RunState::Planned, &evidence(record, plan.steps.len(), None))?;
     save_record(settings, id, record)?;
     run.save(runs)?;
     print(&format!(
-        "run {id}: planned {} steps in {}{}\nreview or edit it, then `sextant approve`\n",
+        "run {id}: planned {} steps in {} (not committed: nothing lands on your branch before you approve; the plan is the first commit of branch sextant/{id})\nreview or edit it, then `sextant approve`\n",
         plan.steps.len(),
-        todo.display(),
-        if committed { " (committed)" } else { "" }
+        todo.strip_prefix(&settings.root).unwrap_or(&todo).display(),
     ))
 }
 
 /// The newest run, by id (ids start with the creation time).
 fn latest_run(runs: &Path) -> anyhow::Result<String> {
-    let mut ids: Vec<String> = std::fs::read_dir(runs)
-        .with_context(|| format!("no runs in {}", runs.display()))?
+    const NO_RUNS: &str = "no runs yet: start one with `sextant run \"TASK\"`";
+    let entries = match std::fs::read_dir(runs) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => bail!(NO_RUNS),
+        Err(error) => {
+            return Err(error).with_context(|| format!("reading runs in {}", runs.display()));
+        }
+    };
+    let mut ids: Vec<String> = entries
         .flatten()
         .filter(|e| e.path().join("run.json").exists())
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -460,8 +539,7 @@ fn latest_run(runs: &Path) -> anyhow::Result<String> {
             id.clone(),
         )
     });
-    ids.pop()
-        .context("no runs yet: start one with `sextant run \"TASK\"`")
+    ids.pop().context(NO_RUNS)
 }
 
 /// Where the newest run stands, for `sextant status`.
@@ -497,7 +575,7 @@ pub(super) fn newest_run_status(settings: &Settings) -> anyhow::Result<Option<Ru
     let run = Run::load(&runs, &id)?;
     let record = load_record(settings, &id).unwrap_or_default();
     let plan = (!record.todo.is_empty())
-        .then(|| std::fs::read_to_string(&record.todo).ok())
+        .then(|| plan_text(settings, &id, &record).ok())
         .flatten()
         .and_then(|text| Plan::parse(&text).ok());
     let next = match &run.state {
@@ -520,9 +598,23 @@ pub(super) fn newest_run_status(settings: &Settings) -> anyhow::Result<Option<Ru
             format!("merge branch sextant/{id}; the next `sextant review` marks the run done")
         }
         RunState::Done | RunState::RolledBack => "nothing: the run is finished".into(),
-        RunState::Failed { .. } => {
-            "`sextant rollback` reverts its steps; start again with `sextant run`".into()
-        }
+        RunState::Failed { .. } => match run.failed_from() {
+            Some(RunState::Analysed | RunState::Asked | RunState::Answered) => {
+                "`sextant resume` continues from the stage that failed".into()
+            }
+            Some(RunState::Planned) => format!(
+                "review or edit {}, then `sextant approve`",
+                Path::new(&record.todo)
+                    .strip_prefix(&settings.root)
+                    .unwrap_or(Path::new(&record.todo))
+                    .display()
+            ),
+            Some(RunState::Approved) => "`sextant execute` starts it again".into(),
+            Some(RunState::Executing { step }) => format!(
+                "`sextant execute` retries step {step}; `sextant rollback` reverts the steps committed so far"
+            ),
+            _ => "`sextant rollback` reverts its steps; start again with `sextant run`".into(),
+        },
     };
     Ok(Some(RunStatus {
         failure: match &run.state {
@@ -589,6 +681,9 @@ fn approve_open(open: &mut OpenRun) -> anyhow::Result<String> {
         run,
         record,
     } = open;
+    if run.failed_from() == Some(&RunState::Planned) {
+        run.recover()?;
+    }
     if run.state != RunState::Planned {
         bail!(
             "run {id} is {}: only a planned run can be approved",
@@ -603,19 +698,8 @@ fn approve_open(open: &mut OpenRun) -> anyhow::Result<String> {
     let mut out = String::new();
     let settings = &*settings;
     // What the user changed since sextant wrote it, if anything.
-    let committed = git(
-        &settings.root,
-        &[
-            "show",
-            &format!(
-                "HEAD:{}",
-                todo.strip_prefix(&settings.root).unwrap_or(&todo).display()
-            ),
-        ],
-    )
-    .unwrap_or_default();
-    if !committed.is_empty() && committed != text {
-        let diff = similar::TextDiff::from_lines(&committed, &text);
+    if !record.planned_todo.is_empty() && record.planned_todo != text {
+        let diff = similar::TextDiff::from_lines(&record.planned_todo, &text);
         let _ = writeln!(out, "TODO.md was edited; changes since it was written:");
         let _ = write!(
             out,
@@ -624,11 +708,6 @@ fn approve_open(open: &mut OpenRun) -> anyhow::Result<String> {
                 .context_radius(1)
                 .header("planned", "approved")
         );
-        commit_todo(
-            &settings.root,
-            &todo,
-            &format!("sextant: edited plan for {}", run.task),
-        )?;
     }
     let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
     run.advance(

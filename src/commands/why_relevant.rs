@@ -124,7 +124,7 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         // `sextant index` writes the history of every git work tree: missing there, it was lost.
         Ok(None) if settings.root.join(".git").exists() => {
             notes.push(
-                "ranking without the history prior (history.json is missing); `sextant index` rebuilds it"
+                "ranking without the history prior (history.bin is missing); `sextant index` rebuilds it"
                     .to_string(),
             );
             None

@@ -13,7 +13,7 @@ use std::path::Path;
 use anyhow::bail;
 use serde::{Deserialize, Serialize};
 
-use sextant_index::store::{IndexDir, WriteLock};
+use sextant_index::store::{IndexDir, WriteLock, frame};
 
 use crate::git::{git, git_output};
 use crate::rank::past::PastChanges;
@@ -30,7 +30,11 @@ pub const MAX_FILES_PER_COMMIT: usize = 20;
 /// A commit this many commits old counts half as much as the newest.
 pub const HALF_LIFE_COMMITS: f64 = 50.0;
 
-const FILE_NAME: &str = "history.json";
+const FILE_NAME: &str = "history.bin";
+/// Where rounds before the checksummed file kept the history (removed when it is rewritten).
+const OLD_FILE_NAME: &str = "history.json";
+/// The frame's magic (see `sextant_index::store::frame`: version and blake3 of the body).
+const MAGIC: &[u8; 8] = b"SXHISTRY";
 /// Bumped when what is stored changes; a stored history of another version is read again.
 const VERSION: u32 = 2;
 
@@ -224,7 +228,7 @@ impl History {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
         };
-        serde_json::from_slice(&bytes)
+        frame::decode(MAGIC, &bytes)
             .map(Some)
             .map_err(|error| format!("{} is damaged ({error})", path.display()))
     }
@@ -250,9 +254,10 @@ impl History {
         let history = History::from_git(root, "HEAD")?;
         std::fs::create_dir_all(index_dir)?;
         let path = index_dir.join(FILE_NAME);
-        let temporary = path.with_extension("json.tmp");
-        std::fs::write(&temporary, serde_json::to_vec(&history)?)?;
+        let temporary = path.with_extension("bin.tmp");
+        std::fs::write(&temporary, frame::encode(MAGIC, &history))?;
         std::fs::rename(&temporary, &path)?;
+        let _ = std::fs::remove_file(index_dir.join(OLD_FILE_NAME));
         Ok(Some(history))
     }
 }

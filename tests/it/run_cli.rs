@@ -79,7 +79,7 @@ fn run_state(root: &Path) -> Value {
 }
 
 #[test]
-fn vague_questions_are_rejected_then_the_plan_is_written_committed_and_approved() {
+fn vague_questions_are_rejected_then_the_plan_is_written_and_approved() {
     let repo = shop_repo();
     let root = repo.path();
     let server = tiny_model(vec![questions(true), questions(false), plan(6)]);
@@ -120,7 +120,12 @@ fn vague_questions_are_rejected_then_the_plan_is_written_committed_and_approved(
     }
     let todo = std::fs::read_to_string(root.join("TODO.md")).expect("TODO.md");
     assert!(todo.contains("### 6. [ ] Lockout step 6"), "{todo}");
-    assert!(git(root, &["log", "--oneline"]).contains("sextant: plan for lock the account"));
+    // Nothing lands on the user's branch before approval: the plan waits uncommitted.
+    assert!(!git(root, &["log", "--oneline"]).contains("sextant: plan"));
+    assert!(
+        git(root, &["status", "--porcelain"]).contains("?? TODO.md"),
+        "the plan waits uncommitted"
+    );
     assert_eq!(run_state(root)["state"]["state"], "planned");
     let status = stdout_of(sextant(root).args(["status", "--no-scan"]));
     assert!(status.contains(": planned, 0/6 steps done"), "{status}");
@@ -175,7 +180,7 @@ fn an_edited_plan_is_revalidated_before_approval() {
         approved.contains("+### 3. [ ] Add the lockout migration"),
         "{approved}"
     );
-    assert!(git(root, &["log", "--oneline"]).contains("sextant: edited plan"));
+    assert!(!git(root, &["log", "--oneline"]).contains("sextant:"));
 }
 
 #[test]
@@ -226,7 +231,7 @@ fn answers_are_required_a_waiting_run_resumes_and_the_plan_stays_inside_the_repo
         ])
         .output()
         .expect("runs");
-    fails_with(&outside, "outside the repository");
+    fails_with(&outside, "it leaves the repository");
 }
 
 #[test]

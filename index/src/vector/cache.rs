@@ -3,7 +3,13 @@
 //! Embedding is by far the most expensive part of indexing, so every vector computed is kept:
 //! a unit whose text did not change (on this branch or any other) is never embedded again, and
 //! an interrupted run resumes where it stopped, because each batch is appended and flushed as
-//! soon as it is computed. A torn last record (a crash mid-write) is ignored on load.
+//! soon as it is computed.
+//!
+//! Layout: a header (magic, dimension as u32 little-endian, the first 8 bytes of blake3 of
+//! both), then records of key (32 bytes), vector (dimension × f32 little-endian) and the first
+//! 8 bytes of blake3 of key and vector. A torn last record (a crash mid-write) is cut; a record
+//! whose checksum fails (bit rot, a stray write) is dropped and its unit embedded again, so a
+//! damaged vector never reaches the HNSW graph; a damaged header starts the cache over.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -14,17 +20,61 @@ use crate::facts::ContentHash;
 
 use super::VectorError;
 
-const MAGIC: &[u8; 8] = b"SXEMBED\0";
+/// Format 2 added the header and record checksums; a format-1 file is started over.
+const MAGIC: &[u8; 8] = b"SXEMBED2";
+const CHECKSUM_LEN: usize = 8;
+const HEADER_LEN: usize = MAGIC.len() + 4 + CHECKSUM_LEN;
+
+fn checksum(parts: &[&[u8]]) -> [u8; CHECKSUM_LEN] {
+    let mut hasher = blake3::Hasher::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    let mut sum = [0u8; CHECKSUM_LEN];
+    sum.copy_from_slice(&hasher.finalize().as_bytes()[..CHECKSUM_LEN]);
+    sum
+}
+
+fn header(dimension: usize) -> Vec<u8> {
+    let dimension = (dimension as u32).to_le_bytes();
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend_from_slice(&dimension);
+    bytes.extend_from_slice(&checksum(&[MAGIC, &dimension]));
+    bytes
+}
+
+/// The dimension a header records, if it is an intact header of this format.
+fn header_dimension(bytes: &[u8]) -> Option<usize> {
+    let header = bytes.get(..HEADER_LEN)?;
+    let dimension = &header[MAGIC.len()..MAGIC.len() + 4];
+    let intact = header.starts_with(MAGIC)
+        && header[MAGIC.len() + 4..] == checksum(&[MAGIC, dimension]);
+    let dimension = u32::from_le_bytes([dimension[0], dimension[1], dimension[2], dimension[3]]);
+    (intact && dimension > 0).then_some(dimension as usize)
+}
+
+fn record(key: &ContentHash, vector: &[f32]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(32 + vector.len() * 4 + CHECKSUM_LEN);
+    bytes.extend_from_slice(&key.0);
+    for value in vector {
+        bytes.extend_from_slice(&value.to_le_bytes());
+    }
+    let sum = checksum(&[&bytes]);
+    bytes.extend_from_slice(&sum);
+    bytes
+}
 
 /// Vectors by unit key, for one model.
 pub struct EmbeddingCache {
     path: PathBuf,
     dimension: usize,
     vectors: HashMap<ContentHash, Vec<f32>>,
+    dropped: usize,
 }
 
 impl EmbeddingCache {
-    /// Opens (or starts) the cache file for a model in `dir`.
+    /// Opens (or starts) the cache file for a model in `dir`. Damaged records are dropped
+    /// (see [`EmbeddingCache::dropped`]) and the file rewritten without them.
     pub fn open(
         dir: &Path,
         model_id: &str,
@@ -36,55 +86,68 @@ impl EmbeddingCache {
             path: path.clone(),
             source,
         };
-        let mut vectors = HashMap::new();
-        match File::open(&path) {
+        let mut cache = EmbeddingCache {
+            path: path.clone(),
+            dimension,
+            vectors: HashMap::new(),
+            dropped: 0,
+        };
+        let bytes = match File::open(&path) {
             Ok(mut file) => {
                 let mut bytes = Vec::new();
                 file.read_to_end(&mut bytes).map_err(io)?;
-                let header = MAGIC.len() + 4;
-                let stored_dimension = bytes
-                    .get(MAGIC.len()..header)
-                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
-                if bytes.starts_with(MAGIC) && stored_dimension == Some(dimension) {
-                    let record = 32 + dimension * 4;
-                    let whole = header + (bytes.len() - header) / record * record;
-                    if whole < bytes.len() {
-                        // Cut a torn last record (crash mid-append) so appends stay aligned.
-                        let file = OpenOptions::new().write(true).open(&path).map_err(io)?;
-                        file.set_len(whole as u64).map_err(io)?;
-                    }
-                    for chunk in bytes[header..whole].chunks_exact(record) {
-                        let mut key = [0u8; 32];
-                        key.copy_from_slice(&chunk[..32]);
-                        let vector = chunk[32..]
-                            .chunks_exact(4)
-                            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                            .collect();
-                        vectors.insert(ContentHash(key), vector);
-                    }
-                } else {
-                    // Another format or dimension: start over rather than misread it.
-                    std::fs::remove_file(&path).map_err(io)?;
-                }
+                bytes
             }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(cache),
             Err(error) => return Err(io(error)),
+        };
+        if header_dimension(&bytes) != Some(dimension) {
+            // Another format or dimension, or a damaged header: start over rather than
+            // misread it.
+            std::fs::remove_file(&path).map_err(io)?;
+            return Ok(cache);
         }
-        Ok(EmbeddingCache {
-            path,
-            dimension,
-            vectors,
-        })
+        let record_len = 32 + dimension * 4 + CHECKSUM_LEN;
+        let whole = HEADER_LEN + (bytes.len() - HEADER_LEN) / record_len * record_len;
+        for chunk in bytes[HEADER_LEN..whole].chunks_exact(record_len) {
+            let (body, sum) = chunk.split_at(record_len - CHECKSUM_LEN);
+            if checksum(&[body]) != sum {
+                cache.dropped += 1;
+                continue;
+            }
+            let mut key = [0u8; 32];
+            key.copy_from_slice(&body[..32]);
+            let vector = body[32..]
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            cache.vectors.insert(ContentHash(key), vector);
+        }
+        if cache.dropped > 0 {
+            // Rewrite without the damaged records, so they are not met again.
+            let kept = std::mem::take(&mut cache.vectors).into_iter().collect();
+            cache.rewrite(kept)?;
+        } else if whole < bytes.len() {
+            // Cut a torn last record (crash mid-append) so appends stay aligned.
+            let file = OpenOptions::new().write(true).open(&path).map_err(io)?;
+            file.set_len(whole as u64).map_err(io)?;
+        }
+        Ok(cache)
     }
 
-    /// The vector length recorded in a model's cache file, if the file exists and is valid.
+    /// The vector length recorded in a model's cache file, if the file exists and its header
+    /// is intact.
     pub fn stored_dimension(dir: &Path, model_id: &str) -> Option<usize> {
-        let mut header = [0u8; 12];
+        let mut header = [0u8; HEADER_LEN];
         let mut file = File::open(dir.join(format!("embeddings-{model_id}.bin"))).ok()?;
         file.read_exact(&mut header).ok()?;
-        (&header[..8] == MAGIC)
-            .then(|| u32::from_le_bytes([header[8], header[9], header[10], header[11]]) as usize)
-            .filter(|d| *d > 0)
+        header_dimension(&header)
+    }
+
+    /// How many damaged records were dropped when the cache was opened (their units are
+    /// embedded again).
+    pub fn dropped(&self) -> usize {
+        self.dropped
     }
 
     /// The cached vector of a unit.
@@ -117,18 +180,13 @@ impl EmbeddingCache {
             .map_err(io)?;
         let mut out = BufWriter::new(file);
         if fresh {
-            out.write_all(MAGIC).map_err(io)?;
-            out.write_all(&(self.dimension as u32).to_le_bytes())
-                .map_err(io)?;
+            out.write_all(&header(self.dimension)).map_err(io)?;
         }
         for (key, vector) in &entries {
             if vector.len() != self.dimension {
                 continue;
             }
-            out.write_all(&key.0).map_err(io)?;
-            for value in vector {
-                out.write_all(&value.to_le_bytes()).map_err(io)?;
-            }
+            out.write_all(&record(key, vector)).map_err(io)?;
         }
         let file = out.into_inner().map_err(|e| io(e.into_error()))?;
         file.sync_data().map_err(io)?;
@@ -156,17 +214,24 @@ impl EmbeddingCache {
             .drain()
             .filter(|(k, _)| keep.contains(k))
             .collect();
+        self.rewrite(kept)?;
+        Ok(true)
+    }
+
+    /// Replaces the file (and the vectors held) with `kept`, atomically: a crash leaves the
+    /// old file or the new one.
+    fn rewrite(&mut self, kept: Vec<(ContentHash, Vec<f32>)>) -> Result<(), VectorError> {
         let temporary = self.path.with_extension("bin.tmp");
         let old = std::mem::replace(&mut self.path, temporary.clone());
         let _ = std::fs::remove_file(&temporary);
-        self.append(kept)?;
-        std::fs::rename(&temporary, &old).map_err(|source| VectorError::Io {
-            context: "replacing the embedding cache",
-            path: old.clone(),
-            source,
-        })?;
+        let appended = self.append(kept);
         self.path = old;
-        Ok(true)
+        appended?;
+        std::fs::rename(&temporary, &self.path).map_err(|source| VectorError::Io {
+            context: "replacing the embedding cache",
+            path: self.path.clone(),
+            source,
+        })
     }
 }
 
@@ -206,5 +271,41 @@ mod tests {
         // Another dimension starts over.
         let cache = EmbeddingCache::open(dir.path(), "m", 4).expect("reopen");
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_damaged_record_is_dropped_and_a_damaged_header_starts_over() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = |n: u8| ContentHash([n; 32]);
+        let mut cache = EmbeddingCache::open(dir.path(), "m", 3).expect("open");
+        cache
+            .append(vec![
+                (key(1), vec![1.0, 0.0, 0.0]),
+                (key(2), vec![0.0, 1.0, 0.0]),
+                (key(3), vec![0.0, 0.0, 1.0]),
+            ])
+            .expect("append");
+        let path = dir.path().join("embeddings-m.bin");
+        // One bit of the second record's vector flips: the value would still parse.
+        let mut bytes = std::fs::read(&path).expect("read");
+        let record_len = 32 + 3 * 4 + CHECKSUM_LEN;
+        bytes[HEADER_LEN + record_len + 40] ^= 0x01;
+        std::fs::write(&path, &bytes).expect("write");
+        let cache = EmbeddingCache::open(dir.path(), "m", 3).expect("reopen");
+        assert_eq!(cache.dropped(), 1);
+        assert_eq!(cache.get(&key(2)), None, "the damaged vector is not used");
+        assert_eq!(cache.get(&key(3)), Some(&[0.0, 0.0, 1.0][..]));
+        // The file was rewritten without it: the next open finds nothing wrong.
+        let cache = EmbeddingCache::open(dir.path(), "m", 3).expect("reopen");
+        assert_eq!((cache.dropped(), cache.len()), (0, 2));
+
+        // A flipped bit in the recorded dimension is noticed, not trusted.
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes[MAGIC.len()] ^= 0x04;
+        std::fs::write(&path, &bytes).expect("write");
+        assert_eq!(EmbeddingCache::stored_dimension(dir.path(), "m"), None);
+        let cache = EmbeddingCache::open(dir.path(), "m", 3).expect("reopen");
+        assert!(cache.is_empty());
+        assert!(!path.exists(), "a damaged cache is started over");
     }
 }
