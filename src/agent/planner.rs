@@ -145,13 +145,53 @@ pub fn plan(
                     .collect(),
                 impact: proposed.impact,
             };
-            Plan::parse(&candidate.render())
-                .map(Planned::Plan)
-                .map_err(|invalid| {
-                    format!("{invalid}\nFix every problem and reply with the whole plan again.")
-                })
+            let candidate = Plan {
+                impact: candidate.impact.trim().to_string(),
+                ..candidate
+            };
+            let parsed = Plan::parse(&candidate.render()).map_err(|invalid| {
+                format!("{invalid}\nFix every problem and reply with the whole plan again.")
+            })?;
+            // TODO.md must read back as exactly this plan: a field that TODO.md cannot hold as
+            // given (a comma inside a path, backticks around a command) is sent back rather
+            // than written as something else.
+            match first_difference(&candidate, &parsed) {
+                None => Ok(Planned::Plan(parsed)),
+                Some(difference) => Err(format!(
+                    "{difference} cannot be written in TODO.md as given (commas separate paths; a command is not wrapped in backticks). Reply with the whole plan again."
+                )),
+            }
         },
     )
+}
+
+/// Where a plan read back from its TODO.md differs from the plan that was written.
+fn first_difference(written: &Plan, read: &Plan) -> Option<String> {
+    if written.steps.len() != read.steps.len() {
+        return Some(format!(
+            "the plan has {} steps but reads back as {}",
+            written.steps.len(),
+            read.steps.len()
+        ));
+    }
+    for (n, (a, b)) in written.steps.iter().zip(&read.steps).enumerate() {
+        let n = n + 1;
+        let field = if a.title != b.title {
+            "title"
+        } else if a.files != b.files {
+            "files"
+        } else if a.tests != b.tests {
+            "tests"
+        } else if a.validate != b.validate {
+            "validate"
+        } else if a.rollback != b.rollback {
+            "rollback"
+        } else {
+            continue;
+        };
+        return Some(format!("step {n}'s {field}"));
+    }
+    (written != read).then(|| "the impact analysis".to_string())
 }
 
 /// A model's field as one line: TODO.md is line-oriented, so a newline inside a title or a
