@@ -11,6 +11,7 @@ mod index_cli;
 mod llama_smoke;
 mod llm;
 mod llm_cli;
+mod readme_flow;
 mod run_cli;
 mod support;
 mod vectors_cli;
