@@ -422,6 +422,9 @@ pub struct LlmFlags {
     /// Longest wait for the server's next bytes, in seconds.
     #[arg(value_parser = crate::bounds::real(crate::bounds::SECONDS), long, value_name = "SECONDS")]
     pub read_timeout: Option<f64>,
+    /// Deadline of a whole model call, retries included, in seconds (default 600).
+    #[arg(value_parser = crate::bounds::real(crate::bounds::SECONDS), long, value_name = "SECONDS")]
+    pub call_timeout: Option<f64>,
 }
 
 /// `sextant llm check`.

@@ -411,7 +411,10 @@ mod tests {
         std::fs::write(&script, "#!/bin/sh\nexit 1\n").expect("write");
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         write_file(root, "check.sh", b"#!/bin/sh\nexit 0\n").expect("written");
-        let mode = std::fs::metadata(&script).expect("meta").permissions().mode();
+        let mode = std::fs::metadata(&script)
+            .expect("meta")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o755, "the script stays executable");
 
         // An in-repository symlink is written through and stays a link.

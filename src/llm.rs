@@ -150,6 +150,8 @@ pub enum LlmError {
     /// The server does not have the model.
     #[error("model {model:?} is not available on the server (available: {})", available.join(", "))]
     ModelMissing {
+        /// Provider name (the hint differs: `ollama pull` only helps Ollama).
+        provider: &'static str,
         /// The model asked for.
         model: String,
         /// Models the server listed, if it could.
@@ -166,6 +168,17 @@ pub enum LlmError {
     /// The server took too long.
     #[error("the server did not answer within {0:?}")]
     Timeout(Duration),
+    /// The whole call, retries included, passed its deadline.
+    #[error("the call did not finish within its deadline of {0:?}")]
+    Deadline(Duration),
+    /// The server asks the client to slow down (HTTP 429).
+    #[error("the server is rate limiting (HTTP 429): {detail}")]
+    RateLimited {
+        /// How long the server asked to wait (`Retry-After`), if it said.
+        retry_after: Option<Duration>,
+        /// The server's message.
+        detail: String,
+    },
     /// The server answered with an error status.
     #[error("the server answered HTTP {status}: {detail}")]
     Http {
@@ -214,7 +227,9 @@ impl LlmError {
     /// Whether trying again may help (connection trouble, server errors, broken streams).
     pub fn is_transient(&self) -> bool {
         match self {
-            LlmError::ServerDown { .. } | LlmError::Timeout(_) => true,
+            LlmError::ServerDown { .. } | LlmError::Timeout(_) | LlmError::RateLimited { .. } => {
+                true
+            }
             LlmError::Http { status, .. } => *status >= 500,
             LlmError::Garbage(detail) => detail.starts_with(http::STREAM_BROKEN),
             _ => false,
@@ -228,6 +243,8 @@ impl LlmError {
             LlmError::ModelMissing { .. } => "model_missing",
             LlmError::Unauthorized { .. } => "unauthorized",
             LlmError::Timeout(_) => "timeout",
+            LlmError::Deadline(_) => "deadline",
+            LlmError::RateLimited { .. } => "rate_limited",
             LlmError::Http { .. } => "http_error",
             LlmError::Garbage(_) => "garbage",
             LlmError::Truncated { .. } => "truncated",
@@ -246,9 +263,16 @@ impl LlmError {
             LlmError::ServerDown { .. } => {
                 Some("start the server, or set llm.base_url in sextant.toml".into())
             }
-            LlmError::ModelMissing { model, .. } => Some(format!(
+            LlmError::ModelMissing {
+                provider: "ollama",
+                model,
+                ..
+            } => Some(format!(
                 "pull it (`ollama pull {model}`) or set llm.model to one of the available models"
             )),
+            LlmError::ModelMissing { .. } => Some(
+                "set llm.model (or --model) to one of the models the server lists; llama-server serves the model it was started with (-m), vLLM and TGI the one they loaded".into(),
+            ),
             LlmError::Unauthorized { .. } => {
                 Some("set SEXTANT_LLM_API_KEY (or the variable named by llm.api_key_env)".into())
             }
@@ -257,6 +281,12 @@ impl LlmError {
             ),
             LlmError::Timeout(_) => {
                 Some("raise llm.read_timeout_secs, or use a faster model".into())
+            }
+            LlmError::Deadline(_) => Some(
+                "raise llm.call_timeout_secs (--call-timeout), lower llm.max_tokens, or use a faster model".into(),
+            ),
+            LlmError::RateLimited { .. } => {
+                Some("wait and try again, or raise the server's rate limit".into())
             }
             _ => None,
         }
@@ -343,9 +373,18 @@ impl Llm {
         on_token: &(dyn Fn(&str) + Sync),
     ) -> Result<ChatResponse, LlmError> {
         let started = std::time::Instant::now();
-        let result = self.run_cancellable(http::with_retries(&self.settings, || {
-            self.client.chat(request, on_token)
-        }));
+        let deadline = self.settings.call_timeout;
+        let result = self.run_cancellable(async {
+            match tokio::time::timeout(
+                deadline,
+                http::with_retries(&self.settings, || self.client.chat(request, on_token)),
+            )
+            .await
+            {
+                Ok(result) => result,
+                Err(_) => Err((LlmError::Deadline(deadline), 0)),
+            }
+        });
         let (error, metrics) = match result {
             Ok((mut response, attempts)) => {
                 response.metrics.attempts = attempts;
@@ -400,6 +439,7 @@ impl Llm {
             Ok(models)
         } else {
             Err(LlmError::ModelMissing {
+                provider: self.settings.provider.name(),
                 model: wanted.clone(),
                 available: models.into_iter().map(|m| m.name).collect(),
             })

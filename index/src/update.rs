@@ -22,7 +22,7 @@ use crate::store::{
 };
 use crate::syntax::{ChunkLimits, LineIndex, extract};
 use crate::vector::{
-    VectorOptions, VectorSummary, VectorState, collect_units, update_vectors, vector_state,
+    VectorOptions, VectorState, VectorSummary, collect_units, update_vectors, vector_state,
 };
 use crate::walk::{Skip, WalkError, WalkOptions, WalkedFile, read_source, walk};
 

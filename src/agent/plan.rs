@@ -80,7 +80,11 @@ impl Plan {
                 step.rollback
             );
         }
-        let _ = write!(out, "\n## Impact analysis\n{}\n", escape_impact(&self.impact));
+        let _ = write!(
+            out,
+            "\n## Impact analysis\n{}\n",
+            escape_impact(&self.impact)
+        );
         out
     }
 
@@ -318,7 +322,12 @@ mod tests {
         let parsed = Plan::parse(&text).expect("still a valid plan");
         assert_eq!(parsed, hostile, "{text}");
         assert_eq!(parsed.steps.len(), 5);
-        assert!(parsed.steps.iter().all(|s| s.validate == "python -m pytest -q"));
+        assert!(
+            parsed
+                .steps
+                .iter()
+                .all(|s| s.validate == "python -m pytest -q")
+        );
         // And it renders to the same text again.
         assert_eq!(parsed.render(), text);
     }

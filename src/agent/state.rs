@@ -346,7 +346,8 @@ mod tests {
         .expect("legal");
         assert_eq!(run.failed_from(), Some(&Asked));
         assert_eq!(run.recover().expect("recovers"), &Asked);
-        run.advance(Answered, &evidence).expect("the workflow goes on");
+        run.advance(Answered, &evidence)
+            .expect("the workflow goes on");
 
         let mut executing = Run::new("r2", "add caching");
         for next in [Asked, Answered, Planned, Approved, Executing { step: 1 }] {
@@ -360,7 +361,10 @@ mod tests {
                 &evidence,
             )
             .expect("legal");
-        assert_eq!(executing.recover().expect("recovers"), &Executing { step: 1 });
+        assert_eq!(
+            executing.recover().expect("recovers"),
+            &Executing { step: 1 }
+        );
 
         let mut reviewed = Run::new("r3", "t");
         for next in [Asked, Answered, Planned, Approved, Executing { step: 1 }] {

@@ -189,7 +189,10 @@ mod tests {
         while alive(pid) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        assert!(!alive(pid), "the background sleep {pid} outlived the timeout");
+        assert!(
+            !alive(pid),
+            "the background sleep {pid} outlived the timeout"
+        );
     }
 
     #[test]
@@ -211,6 +214,9 @@ mod tests {
         while alive(pid) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        assert!(!alive(pid), "a background process {pid} outlived its validation");
+        assert!(
+            !alive(pid),
+            "a background process {pid} outlived its validation"
+        );
     }
 }

@@ -107,10 +107,7 @@ const SHOWN_OUTPUT_LINES: usize = 20;
 /// `git status --porcelain` without the run's own plan file, which is not committed before
 /// execution starts (it becomes the first commit of the run's branch).
 fn changes_besides(root: &Path, todo: &str) -> anyhow::Result<String> {
-    let status = git(
-        root,
-        &["status", "--porcelain", "--untracked-files=normal"],
-    )?;
+    let status = git(root, &["status", "--porcelain", "--untracked-files=normal"])?;
     Ok(status
         .lines()
         .filter(|line| line.get(3..).map(|p| p.trim_matches('"')) != Some(todo))

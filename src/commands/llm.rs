@@ -38,6 +38,7 @@ pub(crate) fn flags_layer(flags: &LlmFlags) -> LlmConfig {
         context_size: flags.context_size,
         max_tokens: flags.max_tokens,
         read_timeout_secs: flags.read_timeout,
+        call_timeout_secs: flags.call_timeout,
         ..LlmConfig::default()
     }
 }

@@ -112,10 +112,7 @@ pub(super) fn plan_text(settings: &Settings, id: &str, record: &Record) -> anyho
     let relative = todo.strip_prefix(&settings.root).unwrap_or(todo);
     git(
         &settings.root,
-        &[
-            "show",
-            &format!("sextant/{id}:{}", relative.display()),
-        ],
+        &["show", &format!("sextant/{id}:{}", relative.display())],
     )
     .with_context(|| format!("reading {} (the run's plan)", todo.display()))
 }
@@ -397,7 +394,9 @@ pub fn resume(args: &ResumeArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         RunState::Failed { .. } => bail!(
             "run {} failed while {}: `sextant {}` continues it",
             open.id,
-            open.run.failed_from().map_or("finishing".into(), RunState::name),
+            open.run
+                .failed_from()
+                .map_or("finishing".into(), RunState::name),
             match open.run.failed_from() {
                 Some(RunState::Planned) => "approve",
                 Some(RunState::Approved | RunState::Executing { .. }) => "execute",
@@ -500,7 +499,10 @@ fn continue_stages(
     let text = plan.render();
     crate::edit::write_file(
         &settings.root,
-        &todo.strip_prefix(&settings.root).unwrap_or(&todo).to_string_lossy(),
+        &todo
+            .strip_prefix(&settings.root)
+            .unwrap_or(&todo)
+            .to_string_lossy(),
         text.as_bytes(),
     )
     .with_context(|| format!("writing {}", todo.display()))?;

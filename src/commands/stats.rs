@@ -31,6 +31,9 @@ struct Stats {
     runs: usize,
     completed: usize,
     failed: usize,
+    /// Runs stopped by something outside the agent's work (the model server unreachable,
+    /// Ctrl-C): they resume from the stage that stopped, so they are not failures.
+    interrupted: usize,
     rolled_back: usize,
     in_progress: usize,
     success_rate: Option<f64>,
@@ -55,6 +58,15 @@ fn failure_type(reason: &str) -> &'static str {
     } else {
         "other"
     }
+}
+
+/// Whether a failure reason says the run was stopped from outside (the model server could
+/// not be reached, the user pressed Ctrl-C) rather than failed at its work.
+fn interruption(reason: &str) -> bool {
+    let lower = reason.to_lowercase();
+    lower.contains("cannot reach the")
+        || lower.contains("cancelled")
+        || lower.contains("interrupted (ctrl-c)")
 }
 
 fn median(values: &mut [f64]) -> Option<f64> {
@@ -97,6 +109,7 @@ pub fn run(args: &StatsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                     stats.completed += 1;
                     durations.push(ended.saturating_sub(started) as f64);
                 }
+                RunState::Failed { reason } if interruption(reason) => stats.interrupted += 1,
                 RunState::Failed { reason } => {
                     stats.failed += 1;
                     *stats
@@ -147,8 +160,13 @@ pub fn run(args: &StatsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         return print_json(&stats);
     }
     let mut out = format!(
-        "{} runs: {} completed, {} failed, {} rolled back, {} in progress\n",
-        stats.runs, stats.completed, stats.failed, stats.rolled_back, stats.in_progress
+        "{} runs: {} completed, {} failed, {} interrupted (resumable), {} rolled back, {} in progress\n",
+        stats.runs,
+        stats.completed,
+        stats.failed,
+        stats.interrupted,
+        stats.rolled_back,
+        stats.in_progress
     );
     if let Some(rate) = stats.success_rate {
         let _ = writeln!(out, "success rate {:.0} %", rate * 100.0);

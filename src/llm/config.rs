@@ -56,7 +56,10 @@ pub struct LlmSettings {
     pub connect_timeout: Duration,
     /// Longest wait for the next bytes of an answer.
     pub read_timeout: Duration,
-    /// Attempts for transient failures (connection errors, 5xx, broken streams).
+    /// Longest a whole call may take, retries and waits included: a server that drips tokens
+    /// slowly enough never trips the read timeout, so every call also has a deadline.
+    pub call_timeout: Duration,
+    /// Attempts for transient failures (connection errors, 5xx, 429, broken streams).
     pub max_attempts: u32,
     /// First retry delay; doubled each further attempt.
     pub retry_base_delay: Duration,
@@ -86,6 +89,7 @@ impl Default for LlmSettings {
             temperature: 0.2,
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(120),
+            call_timeout: Duration::from_secs(600),
             max_attempts: 3,
             retry_base_delay: Duration::from_millis(250),
             api_key_env: "SEXTANT_LLM_API_KEY".to_string(),
@@ -114,6 +118,8 @@ pub struct LlmConfig {
     pub connect_timeout_secs: Option<f64>,
     /// Read timeout in seconds.
     pub read_timeout_secs: Option<f64>,
+    /// Deadline of a whole call in seconds.
+    pub call_timeout_secs: Option<f64>,
     /// Attempts for transient failures.
     pub max_attempts: Option<u32>,
     /// Variable holding the API key.
@@ -122,7 +128,8 @@ pub struct LlmConfig {
 
 impl LlmConfig {
     /// Reads the values the environment sets (`SEXTANT_LLM_PROVIDER`, `_BASE_URL`, `_MODEL`,
-    /// `_CONTEXT_SIZE`, `_MAX_TOKENS`, `_TEMPERATURE`, `_READ_TIMEOUT_SECS`).
+    /// `_CONTEXT_SIZE`, `_MAX_TOKENS`, `_TEMPERATURE`, `_READ_TIMEOUT_SECS`,
+    /// `_CALL_TIMEOUT_SECS`).
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<LlmConfig, String> {
         fn parse<T: std::str::FromStr>(
             name: &str,
@@ -152,6 +159,10 @@ impl LlmConfig {
             read_timeout_secs: parse(
                 "SEXTANT_LLM_READ_TIMEOUT_SECS",
                 get("SEXTANT_LLM_READ_TIMEOUT_SECS"),
+            )?,
+            call_timeout_secs: parse(
+                "SEXTANT_LLM_CALL_TIMEOUT_SECS",
+                get("SEXTANT_LLM_CALL_TIMEOUT_SECS"),
             )?,
             ..LlmConfig::default()
         })
@@ -191,6 +202,9 @@ impl LlmSettings {
             }
             if let Some(secs) = layer.read_timeout_secs {
                 settings.read_timeout = seconds(secs, "read_timeout_secs")?;
+            }
+            if let Some(secs) = layer.call_timeout_secs {
+                settings.call_timeout = seconds(secs, "call_timeout_secs")?;
             }
             if let Some(value) = layer.max_attempts {
                 settings.max_attempts = value.max(1);

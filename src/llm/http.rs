@@ -87,8 +87,19 @@ impl HttpClient {
         if status.is_success() {
             return Ok(response);
         }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(retry_after);
         let body = response.text().await.unwrap_or_default();
-        Err(status_error(status, &body))
+        match status {
+            StatusCode::TOO_MANY_REQUESTS => Err(LlmError::RateLimited {
+                retry_after,
+                detail: error_detail(&body),
+            }),
+            _ => Err(status_error(status, &body)),
+        }
     }
 
     /// Reads a whole (non-streamed) response body as one JSON value.
@@ -205,8 +216,44 @@ fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
     current.to_string()
 }
 
+/// Longest wait between two attempts; a longer `Retry-After` fails the call instead (the
+/// call's deadline would pass anyway).
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// `Retry-After` as seconds (the HTTP-date form is rare from model servers and read as absent).
+fn retry_after(value: &str) -> Option<Duration> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(3600.0)))
+}
+
+/// The wait before attempt `attempts + 1`: exponential backoff from `retry_base_delay` with
+/// ±50 % jitter (so clients that failed together do not retry together), at least what the
+/// server asked for with `Retry-After`, at most [`MAX_RETRY_DELAY`].
+pub fn retry_delay(settings: &LlmSettings, attempts: u32, error: &LlmError) -> Duration {
+    use std::hash::BuildHasher;
+    let backoff = settings
+        .retry_base_delay
+        .saturating_mul(1 << (attempts.saturating_sub(1)).min(16));
+    // A random factor in [0.5, 1.5) from the standard library's per-process random keys.
+    let random = std::collections::hash_map::RandomState::new().hash_one(attempts);
+    let factor = 0.5 + (random % 1_000_000) as f64 / 1_000_000.0;
+    let jittered = backoff.mul_f64(factor);
+    let asked = match error {
+        LlmError::RateLimited {
+            retry_after: Some(wait),
+            ..
+        } => *wait,
+        _ => Duration::ZERO,
+    };
+    jittered.max(asked).min(MAX_RETRY_DELAY)
+}
+
 /// Runs `attempt` until it succeeds, fails for good, or the attempts run out, waiting
-/// `retry_base_delay × 2^k` between tries. Returns the value or the last error, with the number
+/// [`retry_delay`] between tries. Returns the value or the last error, with the number
 /// of attempts made.
 pub async fn with_retries<T, F, Fut>(
     settings: &LlmSettings,
@@ -222,12 +269,45 @@ where
         match attempt().await {
             Ok(value) => return Ok((value, attempts)),
             Err(error) if error.is_transient() && attempts < settings.max_attempts => {
-                let delay = settings
-                    .retry_base_delay
-                    .saturating_mul(1 << (attempts - 1).min(16));
-                tokio::time::sleep(delay.min(Duration::from_secs(30))).await;
+                tokio::time::sleep(retry_delay(settings, attempts, &error)).await;
             }
             Err(error) => return Err((error, attempts)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_with_jitter_and_honour_retry_after() {
+        let settings = LlmSettings {
+            retry_base_delay: Duration::from_millis(200),
+            ..LlmSettings::default()
+        };
+        let down = LlmError::Timeout(Duration::from_secs(1));
+        let first: Vec<Duration> = (0..50).map(|_| retry_delay(&settings, 1, &down)).collect();
+        assert!(
+            first
+                .iter()
+                .all(|d| *d >= Duration::from_millis(100) && *d < Duration::from_millis(300))
+        );
+        let distinct: std::collections::HashSet<_> = first.iter().collect();
+        assert!(distinct.len() > 10, "jittered: {first:?}");
+        let third = retry_delay(&settings, 3, &down);
+        assert!(third >= Duration::from_millis(400) && third < Duration::from_millis(1200));
+        let limited = LlmError::RateLimited {
+            retry_after: Some(Duration::from_secs(7)),
+            detail: String::new(),
+        };
+        assert_eq!(retry_delay(&settings, 1, &limited), Duration::from_secs(7));
+        let forever = LlmError::RateLimited {
+            retry_after: Some(Duration::from_secs(86_400)),
+            detail: String::new(),
+        };
+        assert_eq!(retry_delay(&settings, 1, &forever), MAX_RETRY_DELAY);
+        assert_eq!(retry_after(" 3 "), Some(Duration::from_secs(3)));
+        assert_eq!(retry_after("Wed, 21 Oct 2026 07:28:00 GMT"), None);
     }
 }

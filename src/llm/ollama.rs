@@ -114,6 +114,7 @@ impl OllamaClient {
                     .map(|m| m.into_iter().map(|m| m.name).collect())
                     .unwrap_or_default();
                 return Err(LlmError::ModelMissing {
+                    provider: "ollama",
                     model: self.settings.model.clone(),
                     available,
                 });
@@ -122,16 +123,26 @@ impl OllamaClient {
         };
         let mut reply = Reply::default();
         if request.stream {
+            let mut pieces = 0u32;
             self.http
                 .read_lines(response, |line| {
                     let object: Value = serde_json::from_str(line).map_err(|e| {
                         LlmError::Garbage(format!("a streamed line is not JSON ({e}): {line}"))
                     })?;
-                    Ok(if reply.absorb(&object, on_token, &mut stopwatch)? {
-                        LineFlow::Done
-                    } else {
-                        LineFlow::More
-                    })
+                    let done = reply.absorb(&object, on_token, &mut stopwatch)?;
+                    pieces += u32::from(
+                        object
+                            .pointer("/message/content")
+                            .and_then(Value::as_str)
+                            .is_some_and(|p| !p.is_empty()),
+                    );
+                    // The limit holds on this side too: a server that ignores num_predict is
+                    // cut off (one streamed piece is one token on Ollama).
+                    if !done && pieces >= reply_tokens {
+                        reply.done_reason = Some("length".to_string());
+                        return Ok(LineFlow::Done);
+                    }
+                    Ok(if done { LineFlow::Done } else { LineFlow::More })
                 })
                 .await?;
         } else {

@@ -113,6 +113,7 @@ impl OpenAiClient {
                 status: 404,
                 detail,
             }) if detail.to_lowercase().contains("model") => Err(LlmError::ModelMissing {
+                provider: "openai",
                 model: self.settings.model.clone(),
                 available: self.model_names().await,
             }),
@@ -136,6 +137,8 @@ impl OpenAiClient {
         let mut stopwatch = Stopwatch::start();
         let response = self.send(request).await?;
         let mut reply = Reply::default();
+        let limit = request.max_tokens.unwrap_or(self.settings.max_tokens);
+        let mut pieces = 0u32;
         if request.stream {
             let result = self
                 .http
@@ -163,9 +166,15 @@ impl OpenAiClient {
                             stopwatch.token();
                             on_token(piece);
                             reply.content.push_str(piece);
+                            pieces += 1;
                         }
                         if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
                             reply.finish_reason = Some(reason.to_string());
+                        } else if pieces >= limit {
+                            // The limit holds on this side too: a server that ignores
+                            // max_tokens is cut off (a streamed delta is about one token).
+                            reply.finish_reason = Some("length".to_string());
+                            return Ok(LineFlow::Done);
                         }
                     }
                     Ok(LineFlow::More)

@@ -43,6 +43,8 @@ pub struct Reply {
     pub status: u16,
     /// Error message for an error status.
     pub error: Option<String>,
+    /// `Retry-After` header (seconds) sent with an error status (429 rate limiting).
+    pub retry_after_secs: Option<u64>,
     /// Why generation stopped (`stop`, `length`).
     pub finish_reason: String,
     /// Wait before the response headers.
@@ -71,6 +73,7 @@ impl Default for Reply {
             content: String::new(),
             status: 200,
             error: None,
+            retry_after_secs: None,
             finish_reason: "stop".to_string(),
             delay_ms: 0,
             chunk_delay_ms: 0,
@@ -358,11 +361,17 @@ async fn chat(state: SharedState, protocol: Protocol, path: &str, body: Bytes) -
         );
     }
     if reply.status != 200 {
-        return error_response(
+        let mut response = error_response(
             protocol,
             reply.status,
             reply.error.as_deref().unwrap_or("scripted failure"),
         );
+        if let Some(seconds) = reply.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        return response;
     }
     if let Some(raw) = &reply.raw_body {
         return Response::new(Body::from(raw.clone()));

@@ -327,7 +327,9 @@ fn a_missing_model_lists_the_available_ones() {
         let llm = Llm::new(config, None).expect("client");
         let error = llm.chat(&request("q", true), &|_| {}).expect_err("missing");
         match &error {
-            LlmError::ModelMissing { model, available } => {
+            LlmError::ModelMissing {
+                model, available, ..
+            } => {
                 assert_eq!(model, "llama-9000");
                 assert_eq!(available, &vec![MODEL.to_string(), "other".to_string()]);
             }

@@ -103,6 +103,143 @@ fn a_missing_model_fails_with_a_hint() {
         stderr.contains("hint: pull it (`ollama pull huge`)"),
         "{stderr}"
     );
+    // An OpenAI-compatible server has nothing to pull from: the hint says what to do there.
+    let openai = sextant(dir.path())
+        .args([
+            "llm",
+            "check",
+            "--provider",
+            "openai",
+            "--base-url",
+            &url,
+            "--model",
+            "huge",
+        ])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&openai.stderr);
+    assert!(
+        stderr.contains("(available: tiny)") && !stderr.contains("ollama pull"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: set llm.model (or --model)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_dripping_server_is_cut_at_the_token_limit_and_the_call_deadline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // One character (one streamed token) every 0.5 s, 120 of them: the read timeout never
+    // trips, so only the client's own limits end the call.
+    let drip = json!({ "content": "x".repeat(120), "chunk_chars": 1, "chunk_delay_ms": 500 });
+    let fast_drip = json!({ "content": "y".repeat(120), "chunk_chars": 1, "chunk_delay_ms": 20 });
+    for provider in ["ollama", "openai"] {
+        let (_server, url) = replay_process(
+            dir.path(),
+            json!({ "models": ["tiny"], "replies": [fast_drip, drip] }),
+        );
+        let base = [
+            "--provider",
+            provider,
+            "--base-url",
+            url.as_str(),
+            "--model",
+            "tiny",
+        ];
+        // The token limit: stopped after 10 of 120 tokens, not when the server stops.
+        let started = std::time::Instant::now();
+        let limited = sextant(dir.path())
+            .args([
+                "llm",
+                "chat",
+                "go",
+                "--max-tokens",
+                "10",
+                "--read-timeout",
+                "3",
+            ])
+            .args(base)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&limited.stderr);
+        assert_eq!(limited.status.code(), Some(1), "{provider}: {stderr}");
+        assert!(
+            stderr.contains("cut off at the token limit (10 tokens)"),
+            "{provider}: {stderr}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{provider}: {:?}",
+            started.elapsed()
+        );
+        // The deadline: the whole call ends after 2 s although tokens keep coming.
+        let started = std::time::Instant::now();
+        let slow = sextant(dir.path())
+            .args([
+                "llm",
+                "chat",
+                "go",
+                "--read-timeout",
+                "3",
+                "--call-timeout",
+                "2",
+            ])
+            .args(base)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&slow.stderr);
+        assert_eq!(slow.status.code(), Some(1), "{provider}: {stderr}");
+        assert!(
+            stderr.contains("did not finish within its deadline of 2s"),
+            "{provider}: {stderr}"
+        );
+        assert!(
+            stderr.contains("hint: raise llm.call_timeout_secs"),
+            "{provider}: {stderr}"
+        );
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(6), "{provider}: {took:?}");
+    }
+}
+
+#[test]
+fn rate_limiting_is_retried_after_the_wait_the_server_asks_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_server, url) = replay_process(
+        dir.path(),
+        json!({ "models": ["tiny"], "replies": [
+            { "status": 429, "error": "slow down", "retry_after_secs": 1 },
+            { "content": "after the wait" },
+        ] }),
+    );
+    let started = std::time::Instant::now();
+    let chat = stdout_of(
+        sextant(dir.path())
+            .args([
+                "llm",
+                "chat",
+                "hello",
+                "--provider",
+                "openai",
+                "--model",
+                "tiny",
+                "--base-url",
+            ])
+            .arg(&url),
+    );
+    assert_eq!(chat.trim(), "after the wait");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let log = std::fs::read_to_string(dir.path().join(".sextant/metrics/llm-calls.jsonl"))
+        .expect("metrics log");
+    let call: serde_json::Value =
+        serde_json::from_str(log.lines().last().expect("line")).expect("json");
+    assert_eq!(call["attempts"], 2, "{call}");
 }
 
 #[cfg(unix)]

@@ -104,7 +104,11 @@ fn the_readme_flow_works_on_a_fresh_repository() {
 
     // 1. index: the index directory ignores itself, wherever it lives.
     stdout_of(sextant(root).args(["index", "--quiet"]));
-    assert_eq!(git(root, &["status", "--porcelain"]), "", "the index is not a change");
+    assert_eq!(
+        git(root, &["status", "--porcelain"]),
+        "",
+        "the index is not a change"
+    );
 
     // 2. run: questions, answers, a plan in TODO.md — not committed on the user's branch.
     let planned = stdout_of(
@@ -167,7 +171,10 @@ fn the_readme_flow_works_on_a_fresh_repository() {
 
     // 5. review.
     let review = stdout_of(sextant(root).arg("review"));
-    assert!(review.contains("[x] 3. Check the new helpers in check.sh"), "{review}");
+    assert!(
+        review.contains("[x] 3. Check the new helpers in check.sh"),
+        "{review}"
+    );
     assert!(review.contains("+def m_to_cm(x):"), "{review}");
     let status = stdout_of(sextant(root).args(["status", "--no-scan"]));
     assert!(status.contains("reviewed"), "{status}");

@@ -363,3 +363,110 @@ fn model_text_never_changes_the_plan_structure() {
     );
     assert!(text.contains("\\### 6. [ ] Exfiltrate"), "{text}");
 }
+
+#[test]
+fn the_plan_is_never_written_outside_the_repository_or_over_a_users_file() {
+    let repo = shop_repo();
+    let root = repo.path();
+    let server = tiny_model(vec![questions(false), plan(5)]);
+    let outside = tempfile::tempdir().expect("tempdir");
+    let victim = outside.path().join("victim.md");
+    std::fs::write(&victim, "not yours\n").expect("write");
+    // TODO.md a symlink to a file outside; a symlinked directory pointing out.
+    std::os::unix::fs::symlink(&victim, root.join("TODO.md")).expect("symlink");
+    std::os::unix::fs::symlink(outside.path(), root.join("link_out")).expect("symlink");
+    let linked = run_command(root, &server).output().expect("runs");
+    fails_with(&linked, "resolves outside the repository");
+    let through_dir = run_command(root, &server)
+        .args(["--todo", "link_out/TODO.md"])
+        .output()
+        .expect("runs");
+    fails_with(&through_dir, "resolves outside the repository");
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("read"),
+        "not yours\n"
+    );
+    assert!(!outside.path().join("TODO.md").exists());
+    assert!(
+        chat_bodies(&server).is_empty(),
+        "refused before the model is asked"
+    );
+    // A TODO.md of the user's own is left alone.
+    std::fs::remove_file(root.join("TODO.md")).expect("rm");
+    std::fs::write(root.join("TODO.md"), "- buy milk\n").expect("write");
+    let own = run_command(root, &server).output().expect("runs");
+    fails_with(&own, "is not a sextant plan");
+    assert_eq!(
+        std::fs::read_to_string(root.join("TODO.md")).expect("read"),
+        "- buy milk\n"
+    );
+}
+
+#[test]
+fn a_run_that_failed_on_a_down_server_continues_from_the_stage_that_failed() {
+    let repo = shop_repo();
+    let root = repo.path();
+    // Nothing listens on the port: the run fails at its first model call.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let down = sextant(root)
+        .args([
+            "run",
+            "lock the account after five failed login attempts",
+            "--answers",
+            "answers.txt",
+            "--provider",
+            "openai",
+            "--model",
+            "tiny",
+            "--base-url",
+            &format!("http://127.0.0.1:{port}"),
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(down.status.code(), Some(1));
+    assert_eq!(run_state(root)["state"]["state"], "failed");
+    let status = stdout_of(sextant(root).args(["status", "--no-scan"]));
+    assert!(
+        status.contains("next: `sextant resume` continues from the stage that failed"),
+        "{status}"
+    );
+    // The server never answered: that is not a failed run in the statistics.
+    let stats: Value =
+        serde_json::from_str(&stdout_of(sextant(root).args(["stats", "--json"]))).expect("json");
+    assert_eq!(
+        (stats["failed"].as_u64(), stats["interrupted"].as_u64()),
+        (Some(0), Some(1)),
+        "{stats}"
+    );
+    // approve and execute say what to do instead of refusing in a circle.
+    let approve = sextant(root).arg("approve").output().expect("runs");
+    fails_with(&approve, "only a planned run can be approved");
+    let server = tiny_model(vec![questions(false), plan(5)]);
+    let resumed = stdout_of(
+        sextant(root)
+            .args(["resume", "--answers", "answers.txt"])
+            .args(tiny_model_args(&server)),
+    );
+    assert!(resumed.contains("planned 5 steps"), "{resumed}");
+    assert_eq!(run_state(root)["state"]["state"], "planned");
+}
+
+#[test]
+fn commands_that_need_a_run_say_so_when_there_is_none() {
+    let repo = shop_repo();
+    let root = repo.path();
+    for command in [
+        ["review"],
+        ["approve"],
+        ["rollback"],
+        ["execute"],
+        ["resume"],
+    ] {
+        let output = sextant(root).args(command).output().expect("runs");
+        fails_with(&output, "no runs yet: start one with `sextant run");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("os error"), "{command:?}: {stderr}");
+    }
+}

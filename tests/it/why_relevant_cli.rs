@@ -309,7 +309,10 @@ fn files_that_changed_often_lately_rank_with_their_history_shown() {
         String::from_utf8_lossy(&output.stderr)
     );
     stdout_of(sextant(root).args(["index", "--quiet"]));
-    assert_eq!(paths(&why_json(root, &["verify the token on login"])), paths(&again));
+    assert_eq!(
+        paths(&why_json(root, &["verify the token on login"])),
+        paths(&again)
+    );
 }
 
 #[test]

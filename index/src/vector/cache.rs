@@ -47,8 +47,8 @@ fn header(dimension: usize) -> Vec<u8> {
 fn header_dimension(bytes: &[u8]) -> Option<usize> {
     let header = bytes.get(..HEADER_LEN)?;
     let dimension = &header[MAGIC.len()..MAGIC.len() + 4];
-    let intact = header.starts_with(MAGIC)
-        && header[MAGIC.len() + 4..] == checksum(&[MAGIC, dimension]);
+    let intact =
+        header.starts_with(MAGIC) && header[MAGIC.len() + 4..] == checksum(&[MAGIC, dimension]);
     let dimension = u32::from_le_bytes([dimension[0], dimension[1], dimension[2], dimension[3]]);
     (intact && dimension > 0).then_some(dimension as usize)
 }
