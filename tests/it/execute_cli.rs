@@ -44,6 +44,10 @@ fn questions() -> Reply {
 }
 
 fn plan() -> Reply {
+    Reply::text(plan_reply_text())
+}
+
+fn plan_reply_text() -> String {
     let steps: Vec<serde_json::Value> = (1..=STEPS)
         .map(|k| {
             json!({
@@ -55,10 +59,7 @@ fn plan() -> Reply {
             })
         })
         .collect();
-    Reply::text(
-        json!({"steps": steps, "impact": "calc.py gains helpers; nothing else changes."})
-            .to_string(),
-    )
+    json!({"steps": steps, "impact": "calc.py gains helpers; nothing else changes."}).to_string()
 }
 
 fn add(k: usize, value: usize) -> Reply {
@@ -219,6 +220,37 @@ fn a_step_that_keeps_failing_stops_the_run_with_earlier_steps_intact() {
     assert_eq!(stats["stages"]["ask"]["calls"], 1, "{stats}");
     assert_eq!(stats["stages"]["plan"]["calls"], 1, "{stats}");
     assert_eq!(stats["stages"]["execute"]["calls"], 4, "{stats}");
+    // Each failed attempt showed the command's output, and the whole of it is in the record.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(
+            "step 2: attempt 3: `python3 -c 'import calc; assert calc.f2() == 2'` failed (exit 1)"
+        ) && stdout.contains("AssertionError"),
+        "{stdout}"
+    );
+
+    // A failed run is not a dead end: `execute` tries the failed step again and goes on.
+    let retry = tiny_model((2..=STEPS).map(|k| add(k, k)).collect());
+    let output = execute(root, &retry, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("failed earlier; continuing from `executing step 2`"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let log = git(root, &["log", "--format=%s"]);
+    for k in 1..=STEPS {
+        assert_eq!(
+            log.matches(&format!("step {k}/{STEPS}:")).count(),
+            1,
+            "{log}"
+        );
+    }
 }
 
 #[test]
@@ -389,4 +421,73 @@ fn a_reviewed_run_is_done_once_its_branch_is_merged() {
     assert!(only_run_state(root).contains("\"done\""));
     let rollback = sextant(root).arg("rollback").output().expect("runs");
     fails_with(&rollback, "the run is finished");
+}
+
+#[test]
+fn ctrl_c_during_a_validation_ends_everything_it_started_and_the_step_resumes() {
+    let dir = repo();
+    let root = dir.path();
+    let pids = tempfile::tempdir().expect("tempdir");
+    let pid_file = pids.path().join("bg.pid");
+    // Step 1's validation starts a background process and waits for it.
+    let mut plan: serde_json::Value = serde_json::from_str(&plan_reply_text()).expect("plan json");
+    plan["steps"][0]["validate"] = json!(format!(
+        "sleep 120 & echo $! > {}; wait",
+        pid_file.display()
+    ));
+    let server = tiny_model(vec![questions(), Reply::text(plan.to_string()), add(1, 1)]);
+    plan_and_approve(root, &server);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("sextant"))
+        .current_dir(root)
+        .env("SEXTANT_HOME", crate::support::NO_MODELS)
+        .arg("execute")
+        .args(llm_args(&server))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let background: i32 = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the validation never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(interrupted.success());
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted (Ctrl-C)"), "{stderr}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let alive = || {
+        std::path::Path::new(&format!("/proc/{background}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{background}/stat"))
+                .unwrap_or_default()
+                .contains(") Z")
+    };
+    while alive() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        !alive(),
+        "the validation's background process {background} outlived Ctrl-C"
+    );
+    // The step's edits were undone; the run resumes at step 1.
+    assert!(git(root, &["status", "--porcelain"]).trim().is_empty());
+    assert!(
+        only_run_state(root).contains("\"executing\""),
+        "{}",
+        only_run_state(root)
+    );
 }
