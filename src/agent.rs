@@ -4,6 +4,7 @@
 //! plan format with its validation (`plan`).
 
 pub mod analyse;
+pub mod manifests;
 pub mod plan;
 pub mod planner;
 pub mod questions;

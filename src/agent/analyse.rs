@@ -2,6 +2,7 @@
 //! build and test commands, frameworks, databases, auth libraries, CI, containers. The model
 //! only adds what cannot be read off the files.
 
+use super::manifests;
 use super::questions::ModelAnalysis;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -53,47 +54,130 @@ impl Analysis {
     }
 }
 
-/// Dependency name fragments → what they reveal: (needle, category, label).
-const KNOWN: &[(&str, Category, &str)] = &[
-    ("axum", Category::Framework, "axum"),
-    ("actix-web", Category::Framework, "actix-web"),
-    ("rocket", Category::Framework, "rocket"),
-    ("warp", Category::Framework, "warp"),
-    ("tokio", Category::Framework, "tokio"),
-    ("django", Category::Framework, "Django"),
-    ("flask", Category::Framework, "Flask"),
-    ("fastapi", Category::Framework, "FastAPI"),
-    ("express", Category::Framework, "Express"),
-    ("next", Category::Framework, "Next.js"),
-    ("react", Category::Framework, "React"),
-    ("vue", Category::Framework, "Vue"),
-    ("gin-gonic/gin", Category::Framework, "Gin"),
-    ("labstack/echo", Category::Framework, "Echo"),
-    ("spring-boot", Category::Framework, "Spring Boot"),
-    ("sqlx", Category::Database, "sqlx"),
-    ("diesel", Category::Database, "Diesel"),
-    ("rusqlite", Category::Database, "SQLite (rusqlite)"),
+/// Dependency names → what they reveal: (name, how it matches, category, label). Matched
+/// against the names manifests declare (see [`super::manifests`]), never their free text.
+const KNOWN: &[(&str, Match, Category, &str)] = &[
+    ("axum", Match::Name, Category::Framework, "axum"),
+    ("actix-web", Match::Name, Category::Framework, "actix-web"),
+    ("rocket", Match::Name, Category::Framework, "rocket"),
+    ("warp", Match::Name, Category::Framework, "warp"),
+    ("tokio", Match::Name, Category::Framework, "tokio"),
+    ("django", Match::Name, Category::Framework, "Django"),
+    ("flask", Match::Name, Category::Framework, "Flask"),
+    ("fastapi", Match::Name, Category::Framework, "FastAPI"),
+    ("express", Match::Name, Category::Framework, "Express"),
+    ("next", Match::Name, Category::Framework, "Next.js"),
+    ("react", Match::Name, Category::Framework, "React"),
+    ("vue", Match::Name, Category::Framework, "Vue"),
+    ("@angular/core", Match::Name, Category::Framework, "Angular"),
+    ("gin-gonic/gin", Match::Name, Category::Framework, "Gin"),
+    ("labstack/echo", Match::Name, Category::Framework, "Echo"),
+    (
+        "org.springframework.boot",
+        Match::Name,
+        Category::Framework,
+        "Spring Boot",
+    ),
+    ("sqlx", Match::Name, Category::Database, "sqlx"),
+    ("diesel", Match::Name, Category::Database, "Diesel"),
+    (
+        "rusqlite",
+        Match::Name,
+        Category::Database,
+        "SQLite (rusqlite)",
+    ),
     (
         "tokio-postgres",
+        Match::Name,
         Category::Database,
         "PostgreSQL (tokio-postgres)",
     ),
-    ("sqlalchemy", Category::Database, "SQLAlchemy"),
-    ("psycopg", Category::Database, "PostgreSQL (psycopg)"),
-    ("pymongo", Category::Database, "MongoDB (pymongo)"),
-    ("mongoose", Category::Database, "MongoDB (mongoose)"),
-    ("prisma", Category::Database, "Prisma"),
-    ("gorm.io", Category::Database, "GORM"),
-    ("lib/pq", Category::Database, "PostgreSQL (lib/pq)"),
-    ("redis", Category::Database, "Redis"),
-    ("jsonwebtoken", Category::Auth, "JWT (jsonwebtoken)"),
-    ("pyjwt", Category::Auth, "JWT (PyJWT)"),
-    ("golang-jwt", Category::Auth, "JWT (golang-jwt)"),
-    ("oauth", Category::Auth, "OAuth"),
-    ("passport", Category::Auth, "Passport"),
-    ("django-allauth", Category::Auth, "django-allauth"),
+    ("sqlalchemy", Match::Name, Category::Database, "SQLAlchemy"),
+    (
+        "psycopg",
+        Match::Name,
+        Category::Database,
+        "PostgreSQL (psycopg)",
+    ),
+    (
+        "psycopg2",
+        Match::Name,
+        Category::Database,
+        "PostgreSQL (psycopg)",
+    ),
+    (
+        "psycopg2-binary",
+        Match::Name,
+        Category::Database,
+        "PostgreSQL (psycopg)",
+    ),
+    (
+        "pymongo",
+        Match::Name,
+        Category::Database,
+        "MongoDB (pymongo)",
+    ),
+    (
+        "mongoose",
+        Match::Name,
+        Category::Database,
+        "MongoDB (mongoose)",
+    ),
+    ("mongodb", Match::Name, Category::Database, "MongoDB"),
+    ("pg", Match::Name, Category::Database, "PostgreSQL (pg)"),
+    ("mysql2", Match::Name, Category::Database, "MySQL (mysql2)"),
+    ("prisma", Match::Name, Category::Database, "Prisma"),
+    ("@prisma/client", Match::Name, Category::Database, "Prisma"),
+    ("gorm.io/gorm", Match::Name, Category::Database, "GORM"),
+    (
+        "lib/pq",
+        Match::Name,
+        Category::Database,
+        "PostgreSQL (lib/pq)",
+    ),
+    (
+        "jackc/pgx",
+        Match::Name,
+        Category::Database,
+        "PostgreSQL (pgx)",
+    ),
+    (
+        "go-sql-driver/mysql",
+        Match::Name,
+        Category::Database,
+        "MySQL (go-sql-driver)",
+    ),
+    (
+        "spring-boot-starter-data-jpa",
+        Match::Name,
+        Category::Database,
+        "JPA (Spring Data)",
+    ),
+    ("redis", Match::Contains, Category::Database, "Redis"),
+    (
+        "jsonwebtoken",
+        Match::Name,
+        Category::Auth,
+        "JWT (jsonwebtoken)",
+    ),
+    ("pyjwt", Match::Name, Category::Auth, "JWT (PyJWT)"),
+    (
+        "golang-jwt/jwt",
+        Match::Name,
+        Category::Auth,
+        "JWT (golang-jwt)",
+    ),
+    ("oauth", Match::Contains, Category::Auth, "OAuth"),
+    ("passport", Match::Name, Category::Auth, "Passport"),
+    (
+        "django-allauth",
+        Match::Name,
+        Category::Auth,
+        "django-allauth",
+    ),
     (
         "spring-boot-starter-security",
+        Match::Name,
         Category::Auth,
         "Spring Security",
     ),
@@ -106,24 +190,53 @@ enum Category {
     Auth,
 }
 
+/// How a known name is recognised among declared dependency names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Match {
+    /// The whole name, or its last path parts (`github.com/gin-gonic/gin`,
+    /// `github.com/labstack/echo/v4`), or a Maven artifact or group (`group:artifact`).
+    Name,
+    /// Any name containing it (`ioredis`, `requests-oauthlib`).
+    Contains,
+}
+
+impl Match {
+    fn accepts(self, name: &str, known: &str) -> bool {
+        match self {
+            Match::Contains => name.contains(known),
+            Match::Name => {
+                name == known
+                    || name.ends_with(&format!("/{known}"))
+                    || name.contains(&format!("/{known}/"))
+                    || name.ends_with(&format!(":{known}"))
+                    || name.starts_with(&format!("{known}:"))
+            }
+        }
+    }
+}
+
 /// Analyses the repository at `root`; `languages` comes from the index when there is one.
+/// Manifests are parsed (TOML, JSON, XML elements, requirement specifiers); only the
+/// dependency names they declare are matched.
 pub fn analyse(root: &Path, languages: Vec<String>) -> Analysis {
     let mut analysis = Analysis {
         languages,
         ..Analysis::default()
     };
     let read = |name: &str| std::fs::read_to_string(root.join(name)).ok();
-    let mut dependency_text = String::new();
+    let mut dependencies: Vec<String> = Vec::new();
     if let Some(text) = read("Cargo.toml") {
         analysis.manifests.push("Cargo.toml".into());
         analysis.build_commands.push("cargo build".into());
-        let workspace = text.contains("[workspace]");
+        let workspace = toml::from_str::<toml::Value>(&text)
+            .ok()
+            .is_some_and(|v| v.get("workspace").is_some());
         analysis.test_commands.push(if workspace {
             "cargo test --workspace".into()
         } else {
             "cargo test".into()
         });
-        dependency_text.push_str(&dependency_names_toml(&text));
+        dependencies.extend(manifests::cargo_toml(&text));
     }
     if let Some(text) = read("package.json") {
         analysis.manifests.push("package.json".into());
@@ -137,41 +250,59 @@ pub fn analyse(root: &Path, languages: Vec<String>) -> Analysis {
             if !test.is_empty() && !test.contains("no test specified") {
                 analysis.test_commands.push("npm test".into());
             }
-            for key in ["dependencies", "devDependencies"] {
-                if let Some(map) = json[key].as_object() {
-                    for name in map.keys() {
-                        dependency_text.push_str(name);
-                        dependency_text.push('\n');
-                    }
-                }
-            }
+            dependencies.extend(manifests::package_json(&json));
         }
     }
     let mut python = false;
-    for manifest in [
-        "pyproject.toml",
-        "setup.py",
-        "setup.cfg",
+    let mut python_dependencies = Vec::new();
+    let mut pytest_configured =
+        root.join("pytest.ini").exists() || root.join("conftest.py").exists();
+    if let Some(text) = read("pyproject.toml") {
+        python = true;
+        analysis.manifests.push("pyproject.toml".into());
+        python_dependencies.extend(manifests::pyproject_toml(&text));
+        pytest_configured |= toml::from_str::<toml::Value>(&text)
+            .ok()
+            .is_some_and(|v| v.get("tool").and_then(|t| t.get("pytest")).is_some());
+    }
+    if let Some(text) = read("setup.py") {
+        python = true;
+        analysis.manifests.push("setup.py".into());
+        python_dependencies.extend(manifests::setup_py(&text));
+    }
+    if let Some(text) = read("setup.cfg") {
+        python = true;
+        analysis.manifests.push("setup.cfg".into());
+        python_dependencies.extend(manifests::setup_cfg(&text));
+        pytest_configured |= text.lines().any(|l| l.trim() == "[tool:pytest]");
+    }
+    for requirements in [
         "requirements.txt",
+        "requirements-dev.txt",
+        "dev-requirements.txt",
+        "test-requirements.txt",
     ] {
-        if let Some(text) = read(manifest) {
+        if let Some(text) = read(requirements) {
             python = true;
-            analysis.manifests.push(manifest.into());
-            dependency_text.push_str(&text.to_lowercase());
-            dependency_text.push('\n');
+            analysis.manifests.push(requirements.into());
+            python_dependencies.extend(manifests::requirements_txt(&text));
         }
     }
-    let pytest = root.join("pytest.ini").exists() || dependency_text.contains("pytest");
+    if let Some(text) = read("tox.ini") {
+        pytest_configured |= text.lines().any(|l| l.trim() == "[pytest]");
+    }
+    let pytest = pytest_configured || python_dependencies.iter().any(|d| d == "pytest");
     if pytest {
         analysis.test_commands.push("python -m pytest".into());
     } else if python {
         analysis.test_commands.push("python -m unittest".into());
     }
+    dependencies.extend(python_dependencies);
     if let Some(text) = read("go.mod") {
         analysis.manifests.push("go.mod".into());
         analysis.build_commands.push("go build ./...".into());
         analysis.test_commands.push("go test ./...".into());
-        dependency_text.push_str(&text);
+        dependencies.extend(manifests::go_mod(&text));
     }
     if let Some(text) = read("pom.xml") {
         analysis.manifests.push("pom.xml".into());
@@ -179,7 +310,7 @@ pub fn analyse(root: &Path, languages: Vec<String>) -> Analysis {
             .build_commands
             .push("mvn -q package -DskipTests".into());
         analysis.test_commands.push("mvn -q test".into());
-        dependency_text.push_str(&text);
+        dependencies.extend(manifests::pom_xml(&text));
     }
     for gradle in ["build.gradle", "build.gradle.kts"] {
         if let Some(text) = read(gradle) {
@@ -188,7 +319,7 @@ pub fn analyse(root: &Path, languages: Vec<String>) -> Analysis {
                 .build_commands
                 .push("./gradlew build -x test".into());
             analysis.test_commands.push("./gradlew test".into());
-            dependency_text.push_str(&text);
+            dependencies.extend(manifests::gradle(&text));
         }
     }
     if let Some(text) = read("Makefile") {
@@ -197,10 +328,9 @@ pub fn analyse(root: &Path, languages: Vec<String>) -> Analysis {
             analysis.test_commands.insert(0, "make test".into());
         }
     }
-    let dependencies = dependency_text.to_lowercase();
     let mut seen = BTreeSet::new();
-    for (needle, category, label) in KNOWN {
-        if mentions(&dependencies, needle) && seen.insert(*label) {
+    for (known, how, category, label) in KNOWN {
+        if dependencies.iter().any(|name| how.accepts(name, known)) && seen.insert(*label) {
             let list = match category {
                 Category::Framework => &mut analysis.frameworks,
                 Category::Database => &mut analysis.databases,
@@ -226,6 +356,7 @@ pub fn analyse(root: &Path, languages: Vec<String>) -> Analysis {
         "docker-compose.yml",
         "docker-compose.yaml",
         "compose.yaml",
+        "compose.yml",
     ] {
         if root.join(container).exists() {
             analysis.containers.push(container.to_string());
@@ -249,40 +380,6 @@ pub fn indexed_languages(manifest: &sextant_index::store::Manifest) -> Vec<Strin
         .into_iter()
         .map(|(name, _)| name.to_string())
         .collect()
-}
-
-/// Whether `needle` appears as a whole dependency name (not inside another word).
-fn mentions(text: &str, needle: &str) -> bool {
-    text.match_indices(needle).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + needle.len()..].chars().next();
-        let boundary =
-            |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric() && c != '-' && c != '_');
-        boundary(before) && boundary(after)
-    })
-}
-
-/// Dependency names of a Cargo.toml (keys of every `*dependencies*` table), one per line.
-fn dependency_names_toml(text: &str) -> String {
-    let Ok(value) = toml::from_str::<toml::Value>(text) else {
-        return String::new();
-    };
-    let mut names = String::new();
-    let mut collect = |table: &toml::Value| {
-        for (key, value) in table.as_table().into_iter().flatten() {
-            if key.contains("dependencies") {
-                for name in value.as_table().into_iter().flatten().map(|(k, _)| k) {
-                    names.push_str(name);
-                    names.push('\n');
-                }
-            }
-        }
-    };
-    collect(&value);
-    if let Some(workspace) = value.get("workspace") {
-        collect(workspace);
-    }
-    names
 }
 
 #[cfg(test)]
@@ -373,6 +470,202 @@ mod tests {
         let analysis = analyse(go.path(), Vec::new());
         assert_eq!(analysis.test_commands, ["make test", "go test ./..."]);
         assert_eq!(analysis.frameworks, ["Gin"]);
+    }
+
+    /// Manifests shaped like real ones of each ecosystem (mypy's pyproject.toml, a Poetry
+    /// service, a setuptools package, a Next.js app, Go and Spring services), with the traps
+    /// real ones hold: prose that names frameworks, comments, markers, extras, hashes.
+    #[test]
+    fn real_manifest_shapes_are_parsed_not_searched() {
+        let mypy_like = repo(&[(
+            "pyproject.toml",
+            r#"[build-system]
+requires = [
+    # NOTE: this needs to be kept in sync with mypy-requirements.txt
+    "setuptools >= 77.0.3",
+    "typing_extensions>=4.6.0; python_version<'3.15'",
+]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "mypy"
+description = "Optional static typing for Python; express types, react to errors"
+readme = {text = """
+Deprecated options are scheduled for removal in next major release.
+Works with Django, Flask and FastAPI code bases alike.
+""", content-type = "text/x-rst"}
+dependencies = [
+  "typing_extensions>=4.6.0; python_version<'3.15'",
+  "mypy_extensions>=1.0.0",
+  "pathspec>=1.0.0",
+]
+
+[project.optional-dependencies]
+dmypy = ["psutil>=4.0"]
+reports = ["lxml"]
+
+[tool.pytest.ini_options]
+minversion = "7.0"
+"#,
+        )]);
+        let analysis = analyse(mypy_like.path(), Vec::new());
+        assert!(analysis.frameworks.is_empty(), "{analysis:?}");
+        assert!(
+            analysis.databases.is_empty() && analysis.auth.is_empty(),
+            "{analysis:?}"
+        );
+        assert_eq!(analysis.test_commands, ["python -m pytest"]);
+
+        let poetry = repo(&[(
+            "pyproject.toml",
+            r#"[tool.poetry]
+name = "orders"
+description = "Next-generation order service (not a Next.js app)"
+
+[tool.poetry.dependencies]
+python = "^3.11"
+Django = { version = "^5.0", extras = ["bcrypt"] }
+psycopg2-binary = "^2.9"
+django-allauth = "^0.61"
+
+[tool.poetry.group.dev.dependencies]
+pytest = "^8"
+"#,
+        )]);
+        let analysis = analyse(poetry.path(), Vec::new());
+        assert_eq!(analysis.frameworks, ["Django"]);
+        assert_eq!(analysis.databases, ["PostgreSQL (psycopg)"]);
+        assert_eq!(analysis.auth, ["django-allauth"]);
+        assert_eq!(analysis.test_commands, ["python -m pytest"]);
+
+        let setuptools = repo(&[
+            (
+                "setup.py",
+                r#"from setuptools import setup
+# Flask support may come in the next release.
+setup(
+    name="billing",
+    install_requires=["SQLAlchemy>=2.0", 'redis>=5; python_version >= "3.8"'],
+    extras_require={"jwt": ["PyJWT>=2"], "web": ["fastapi[all]"]},
+)
+"#,
+            ),
+            (
+                "requirements.txt",
+                "# pinned
+-r base.txt
+--hash=sha256:abc
+requests==2.32.3 \
+    --hash=sha256:def
+pymongo>=4 # for the archive
+git+https://github.com/x/flask.git
+",
+            ),
+        ]);
+        let analysis = analyse(setuptools.path(), Vec::new());
+        assert_eq!(analysis.frameworks, ["FastAPI"], "{analysis:?}");
+        assert_eq!(
+            analysis.databases,
+            ["SQLAlchemy", "MongoDB (pymongo)", "Redis"],
+            "{analysis:?}"
+        );
+        assert_eq!(analysis.auth, ["JWT (PyJWT)"]);
+        assert_eq!(analysis.test_commands, ["python -m unittest"]);
+
+        let next_app = repo(&[(
+            "package.json",
+            r#"{"name":"shop-web","description":"uses express-style routing and django-like views",
+                "scripts":{"build":"next build","test":"jest"},
+                "dependencies":{"next":"14.2.3","react":"18.3.1","@prisma/client":"5.14.0","next-auth":"4.24.7"},
+                "devDependencies":{"jest":"29.7.0"}}"#,
+        )]);
+        let analysis = analyse(next_app.path(), Vec::new());
+        assert_eq!(analysis.frameworks, ["Next.js", "React"]);
+        assert_eq!(analysis.databases, ["Prisma"]);
+        assert_eq!(analysis.test_commands, ["npm test"]);
+
+        let go = repo(&[(
+            "go.mod",
+            "module example.com/api
+
+go 1.22
+
+require (
+	github.com/labstack/echo/v4 v4.12.0
+	gorm.io/gorm v1.25.10 // the ORM; we dropped gin
+	github.com/golang-jwt/jwt/v5 v5.2.1
+	github.com/redis/go-redis/v9 v9.5.1 // indirect
+)
+
+require github.com/jackc/pgx/v5 v5.6.0
+",
+        )]);
+        let analysis = analyse(go.path(), Vec::new());
+        assert_eq!(analysis.frameworks, ["Echo"], "{analysis:?}");
+        assert_eq!(
+            analysis.databases,
+            ["GORM", "PostgreSQL (pgx)", "Redis"],
+            "{analysis:?}"
+        );
+        assert_eq!(analysis.auth, ["JWT (golang-jwt)"]);
+
+        let spring = repo(&[(
+            "pom.xml",
+            r#"<project>
+  <description>A port of our Express service; see django docs</description>
+  <parent>
+    <groupId>org.springframework.boot</groupId>
+    <artifactId>spring-boot-starter-parent</artifactId>
+    <version>3.3.0</version>
+  </parent>
+  <dependencies>
+    <dependency>
+      <groupId>org.springframework.boot</groupId>
+      <artifactId>spring-boot-starter-data-jpa</artifactId>
+    </dependency>
+    <dependency>
+      <groupId>org.springframework.boot</groupId>
+      <artifactId>spring-boot-starter-security</artifactId>
+    </dependency>
+  </dependencies>
+</project>"#,
+        )]);
+        let analysis = analyse(spring.path(), Vec::new());
+        assert_eq!(analysis.frameworks, ["Spring Boot"]);
+        assert_eq!(analysis.databases, ["JPA (Spring Data)"]);
+        assert_eq!(analysis.auth, ["Spring Security"]);
+
+        let gradle = repo(&[(
+            "build.gradle.kts",
+            r#"plugins {
+    id("org.springframework.boot") version "3.3.0"
+}
+// TODO: consider react for the admin UI
+dependencies {
+    implementation("org.springframework.boot:spring-boot-starter-web")
+    runtimeOnly("org.postgresql:postgresql:42.7.3")
+}
+"#,
+        )]);
+        let analysis = analyse(gradle.path(), Vec::new());
+        assert_eq!(analysis.frameworks, ["Spring Boot"], "{analysis:?}");
+
+        let cargo = repo(&[(
+            "Cargo.toml",
+            r#"[package]
+name = "svc"
+description = "like express, for rust"
+
+[dependencies]
+web = { package = "actix-web", version = "4" }
+
+[target.'cfg(unix)'.dependencies]
+rusqlite = "0.31"
+"#,
+        )]);
+        let analysis = analyse(cargo.path(), Vec::new());
+        assert_eq!(analysis.frameworks, ["actix-web"]);
+        assert_eq!(analysis.databases, ["SQLite (rusqlite)"]);
     }
 
     #[test]
