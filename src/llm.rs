@@ -293,6 +293,9 @@ impl LlmError {
     }
 }
 
+/// Longest wait for the server's memory report after a call.
+const MEMORY_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A client for the configured provider.
 #[derive(Clone)]
 enum Client {
@@ -324,6 +327,13 @@ impl Client {
         match self {
             Client::Ollama(client) => client.models().await,
             Client::OpenAi(client) => client.models().await,
+        }
+    }
+
+    async fn memory(&self) -> Option<(u64, Option<u64>)> {
+        match self {
+            Client::Ollama(client) => client.memory().await,
+            Client::OpenAi(client) => client.memory().await,
         }
     }
 }
@@ -448,8 +458,18 @@ impl Llm {
 
     fn record(&self, metrics: &CallMetrics) {
         if let Some(log) = &self.log {
+            // What the server and sextant hold in memory, next to what the call cost.
+            let memory = self.runtime.block_on(async {
+                tokio::time::timeout(MEMORY_QUERY_TIMEOUT, self.client.memory())
+                    .await
+                    .ok()
+                    .flatten()
+            });
             let labelled = CallMetrics {
                 run: self.run.clone(),
+                server_memory_bytes: memory.map(|(bytes, _)| bytes),
+                server_vram_bytes: memory.and_then(|(_, vram)| vram),
+                sextant_peak_rss_bytes: metrics::peak_rss_bytes(),
                 ..metrics.clone()
             };
             // Losing a metrics line must not fail the call it describes.

@@ -1,5 +1,6 @@
 //! `sextant stats`: how agent runs went — success rate, time to completion, failure types —
-//! and what each stage cost in model calls, tokens and time (from the per-call metrics log).
+//! and what each stage cost in model calls, tokens, time and memory (the model server's, where
+//! it reports it, and sextant's own peak), from the per-call metrics log.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -21,6 +22,12 @@ struct StageCost {
     completion_tokens: u64,
     wall_ms: u64,
     tokens_per_second_median: Option<f64>,
+    /// Most memory the model server reported holding for the model after a call.
+    server_memory_bytes_max: Option<u64>,
+    /// Most of it in GPU memory.
+    server_vram_bytes_max: Option<u64>,
+    /// sextant's own peak resident memory in the commands that ran this stage.
+    sextant_peak_rss_bytes_max: Option<u64>,
     #[serde(skip)]
     speeds: Vec<f64>,
 }
@@ -151,6 +158,12 @@ pub fn run(args: &StatsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             cost.completion_tokens += u64::from(call.completion_tokens.unwrap_or(0));
             cost.wall_ms += call.wall_ms;
             cost.speeds.extend(call.tokens_per_second);
+            let most = |a: Option<u64>, b: Option<u64>| a.max(b);
+            cost.server_memory_bytes_max =
+                most(cost.server_memory_bytes_max, call.server_memory_bytes);
+            cost.server_vram_bytes_max = most(cost.server_vram_bytes_max, call.server_vram_bytes);
+            cost.sextant_peak_rss_bytes_max =
+                most(cost.sextant_peak_rss_bytes_max, call.sextant_peak_rss_bytes);
         }
     }
     for cost in stats.stages.values_mut() {
@@ -189,6 +202,24 @@ pub fn run(args: &StatsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             cost.tokens_per_second_median
                 .map_or(String::new(), |t| format!(", {t:.0} tokens/s median"))
         );
+        let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+        let mut memory = Vec::new();
+        if let Some(bytes) = cost.server_memory_bytes_max {
+            memory.push(match cost.server_vram_bytes_max {
+                Some(vram) => format!(
+                    "model server {:.0} MiB ({:.0} MiB GPU)",
+                    mib(bytes),
+                    mib(vram)
+                ),
+                None => format!("model server {:.0} MiB", mib(bytes)),
+            });
+        }
+        if let Some(bytes) = cost.sextant_peak_rss_bytes_max {
+            memory.push(format!("sextant peak {:.0} MiB", mib(bytes)));
+        }
+        if !memory.is_empty() {
+            let _ = writeln!(out, "{:>8}  memory: {}", "", memory.join(", "));
+        }
     }
     print(&out)
 }

@@ -36,6 +36,33 @@ pub struct CallMetrics {
     pub attempts: u32,
     /// `ok`, or the error kind (`timeout`, `schema_invalid`...).
     pub outcome: String,
+    /// Memory the model server holds for the model after the call, where it reports it
+    /// (Ollama's `/api/ps` `size`; an OpenAI-compatible server's `/metrics`
+    /// `process_resident_memory_bytes`, as vLLM's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_memory_bytes: Option<u64>,
+    /// The part of it in GPU memory (Ollama's `size_vram`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_vram_bytes: Option<u64>,
+    /// sextant's own peak resident memory up to the end of the call (the process's high-water
+    /// mark, so per stage it is the peak of the command running that stage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sextant_peak_rss_bytes: Option<u64>,
+}
+
+/// This process's peak resident memory (`VmHWM` in `/proc/self/status`), where the system
+/// reports it.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 impl CallMetrics {
@@ -54,6 +81,9 @@ impl CallMetrics {
             tokens_per_second: None,
             attempts: 1,
             outcome: "ok".to_string(),
+            server_memory_bytes: None,
+            server_vram_bytes: None,
+            sextant_peak_rss_bytes: None,
         }
     }
 }

@@ -177,6 +177,25 @@ impl OllamaClient {
     }
 
     /// The models the server has pulled.
+    /// The memory the server holds for the configured model (`/api/ps`: `size` and
+    /// `size_vram`), if it is loaded.
+    pub async fn memory(&self) -> Option<(u64, Option<u64>)> {
+        let loaded = self.http.get_list("/api/ps", "models").await.ok()?;
+        let wanted = &self.settings.model;
+        let model = loaded.iter().find(|m| {
+            ["name", "model"].iter().any(|key| {
+                m.get(key).and_then(Value::as_str).is_some_and(|name| {
+                    name == wanted || name.strip_suffix(":latest") == Some(wanted.as_str())
+                })
+            })
+        })?;
+        Some((
+            model.get("size").and_then(Value::as_u64)?,
+            model.get("size_vram").and_then(Value::as_u64),
+        ))
+    }
+
+    /// The models the server offers.
     pub async fn models(&self) -> Result<Vec<ModelInfo>, LlmError> {
         let models = self.http.get_list("/api/tags", "models").await?;
         Ok(models

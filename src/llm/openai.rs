@@ -23,6 +23,8 @@ pub struct OpenAiClient {
     settings: LlmSettings,
     /// Set once the server has refused `json_schema`.
     schema_fallback: Arc<AtomicBool>,
+    /// Set once the server has no usable `/metrics`.
+    no_metrics: Arc<AtomicBool>,
 }
 
 #[derive(Default)]
@@ -64,6 +66,7 @@ impl OpenAiClient {
             http,
             settings,
             schema_fallback: Arc::new(AtomicBool::new(false)),
+            no_metrics: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -219,6 +222,30 @@ impl OpenAiClient {
             finish_reason,
             metrics,
         })
+    }
+
+    /// The server's resident memory from its Prometheus `/metrics`
+    /// (`process_resident_memory_bytes`, which vLLM and other Python servers export), if it
+    /// reports it; a server without the endpoint is not asked again.
+    pub async fn memory(&self) -> Option<(u64, Option<u64>)> {
+        if self.no_metrics.load(Ordering::Relaxed) {
+            return None;
+        }
+        let text = match self.http.get("/metrics").await {
+            Ok(response) => response.text().await.ok(),
+            Err(_) => None,
+        };
+        let bytes = text.as_deref().and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("process_resident_memory_bytes "))
+                .and_then(|value| value.trim().parse::<f64>().ok())
+                .filter(|value| value.is_finite() && *value >= 0.0)
+                .map(|value| value as u64)
+        });
+        if bytes.is_none() {
+            self.no_metrics.store(true, Ordering::Relaxed);
+        }
+        bytes.map(|bytes| (bytes, None))
     }
 
     /// The models the server offers.

@@ -31,6 +31,20 @@ pub struct Script {
     /// API key the server demands (`Authorization: Bearer ...`), if any.
     #[serde(default)]
     pub require_api_key: Option<String>,
+    /// Memory the server reports for its models: Ollama's `/api/ps` (`size`, `size_vram`) and
+    /// `process_resident_memory_bytes` on `/metrics`; without it both answer 404.
+    #[serde(default)]
+    pub memory: Option<ReportedMemory>,
+}
+
+/// Memory a scripted server reports.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportedMemory {
+    /// Bytes held for a model (resident memory on `/metrics`).
+    pub bytes: u64,
+    /// Of which in GPU memory (Ollama only).
+    pub vram_bytes: u64,
 }
 
 /// One scripted reply, with the faults to inject.
@@ -217,6 +231,8 @@ fn router(state: SharedState) -> Router {
     Router::new()
         .route("/api/chat", post(ollama_chat))
         .route("/api/tags", get(ollama_tags))
+        .route("/api/ps", get(ollama_ps))
+        .route("/metrics", get(prometheus_metrics))
         .route("/v1/chat/completions", post(openai_chat))
         .route("/v1/models", get(openai_models))
         .route("/_replay/requests", get(recorded))
@@ -236,6 +252,37 @@ async fn ollama_tags(State(state): State<SharedState>) -> Response {
         .map(|m| json!({ "name": m, "model": m, "size": 1000 }))
         .collect();
     axum::Json(json!({ "models": list })).into_response()
+}
+
+async fn ollama_ps(State(state): State<SharedState>) -> Response {
+    let (models, memory) = {
+        let shared = state.lock().unwrap_or_else(|e| e.into_inner());
+        (shared.script.models.clone(), shared.script.memory)
+    };
+    let Some(memory) = memory else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let list: Vec<Value> = models
+        .iter()
+        .map(|m| json!({ "name": m, "model": m, "size": memory.bytes, "size_vram": memory.vram_bytes }))
+        .collect();
+    axum::Json(json!({ "models": list })).into_response()
+}
+
+async fn prometheus_metrics(State(state): State<SharedState>) -> Response {
+    let memory = state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .script
+        .memory;
+    match memory {
+        Some(memory) => format!(
+            "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}\n",
+            memory.bytes as f64
+        )
+        .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 async fn openai_models(

@@ -220,6 +220,23 @@ fn a_step_that_keeps_failing_stops_the_run_with_earlier_steps_intact() {
     assert_eq!(stats["stages"]["ask"]["calls"], 1, "{stats}");
     assert_eq!(stats["stages"]["plan"]["calls"], 1, "{stats}");
     assert_eq!(stats["stages"]["execute"]["calls"], 4, "{stats}");
+    // Memory next to tokens: the model server's, as it reports it, and sextant's own peak.
+    for stage in ["ask", "plan", "execute"] {
+        assert_eq!(
+            stats["stages"][stage]["server_memory_bytes_max"],
+            crate::support::TINY_MODEL_MEMORY,
+            "{stats}"
+        );
+        assert!(
+            stats["stages"][stage]["sextant_peak_rss_bytes_max"].as_u64() > Some(1 << 20),
+            "{stats}"
+        );
+    }
+    let shown = stdout_of(sextant(root).arg("stats"));
+    assert!(
+        shown.contains("memory: model server 512 MiB, sextant peak"),
+        "{shown}"
+    );
     // Each failed attempt showed the command's output, and the whole of it is in the record.
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -437,7 +454,7 @@ fn ctrl_c_during_a_validation_ends_everything_it_started_and_the_step_resumes() 
     ));
     let server = tiny_model(vec![questions(), Reply::text(plan.to_string()), add(1, 1)]);
     plan_and_approve(root, &server);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("sextant"))
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("sextant"))
         .current_dir(root)
         .env("SEXTANT_HOME", crate::support::NO_MODELS)
         .arg("execute")

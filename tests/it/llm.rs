@@ -17,7 +17,7 @@ fn server(replies: Vec<Reply>) -> ReplayServer {
     ReplayServer::start(Script {
         models: vec![MODEL.into(), "other".into()],
         replies,
-        require_api_key: None,
+        ..Script::default()
     })
     .expect("server")
 }
@@ -346,6 +346,7 @@ fn a_bad_api_key_is_refused_clearly_and_a_good_one_works() {
         models: vec![MODEL.into()],
         replies: vec![Reply::text("hi")],
         require_api_key: Some("sk-right".into()),
+        ..Script::default()
     };
     let server = ReplayServer::start(script).expect("server");
     let mut config = settings(Provider::OpenAi, &server);
@@ -489,4 +490,47 @@ fn every_call_is_appended_to_the_metrics_log() {
     assert_eq!(lines[0].stage.as_deref(), Some("test"));
     assert!(lines[0].tokens_per_second.is_some());
     assert_eq!(lines[1].outcome, "http_error");
+}
+
+#[test]
+fn each_logged_call_records_the_servers_memory_and_sextants_peak() {
+    for provider in BOTH {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let server = ReplayServer::start(Script {
+            models: vec![MODEL.into()],
+            replies: vec![Reply::text("one"), Reply::text("two")],
+            memory: Some(sextant::llm::replay::ReportedMemory {
+                bytes: 4_700_000_000,
+                vram_bytes: 4_000_000_000,
+            }),
+            ..Script::default()
+        })
+        .expect("server");
+        let log = dir.path().join("calls.jsonl");
+        let llm = Llm::new(settings(provider, &server), Some(log.clone())).expect("client");
+        llm.chat(&request("q", true), &|_| {}).expect("reply");
+        let calls = sextant::llm::metrics::MetricsLog::new(log)
+            .read()
+            .expect("log");
+        let call = calls.last().expect("a line");
+        assert_eq!(
+            call.server_memory_bytes,
+            Some(4_700_000_000),
+            "{provider:?}"
+        );
+        // Only Ollama says how much of it is on the GPU.
+        let vram = (provider == Provider::Ollama).then_some(4_000_000_000);
+        assert_eq!(call.server_vram_bytes, vram, "{provider:?}");
+        assert!(call.sextant_peak_rss_bytes > Some(1 << 20), "{call:?}");
+    }
+    // A server that reports nothing leaves the fields empty, and the call works.
+    let quiet = server(vec![Reply::text("hi")]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("calls.jsonl");
+    let llm = Llm::new(settings(Provider::OpenAi, &quiet), Some(log.clone())).expect("client");
+    llm.chat(&request("q", true), &|_| {}).expect("reply");
+    let calls = sextant::llm::metrics::MetricsLog::new(log)
+        .read()
+        .expect("log");
+    assert_eq!(calls[0].server_memory_bytes, None);
 }

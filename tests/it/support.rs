@@ -132,12 +132,20 @@ pub fn only_run_record(root: &Path) -> PathBuf {
     run.path().join("run.json")
 }
 
+/// Memory the `tiny` model's server reports holding.
+pub const TINY_MODEL_MEMORY: u64 = 512 * 1024 * 1024;
+
 /// A replay server on loopback offering model `tiny` and answering with `replies` in order.
 pub fn tiny_model(replies: Vec<sextant::llm::replay::Reply>) -> sextant::llm::replay::ReplayServer {
     sextant::llm::replay::ReplayServer::start(sextant::llm::replay::Script {
         models: vec!["tiny".into()],
         replies,
-        require_api_key: None,
+        // The server reports memory, as Ollama's /api/ps and vLLM's /metrics do.
+        memory: Some(sextant::llm::replay::ReportedMemory {
+            bytes: TINY_MODEL_MEMORY,
+            vram_bytes: TINY_MODEL_MEMORY / 2,
+        }),
+        ..Default::default()
     })
     .expect("replay server")
 }
