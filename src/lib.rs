@@ -16,6 +16,7 @@ pub mod models;
 pub mod output;
 pub mod progress;
 pub mod rank;
+pub mod secrets;
 pub mod settings;
 
 use std::process::ExitCode;

@@ -15,6 +15,7 @@ use crate::cli::{GlobalArgs, VectorMode};
 use crate::llm::config::{LlmConfig, LlmSettings, user_config_path};
 use crate::rank::Weights;
 use crate::rank::pack::{Budget, DEFAULT_TOKENIZER};
+use crate::secrets::SecretRules;
 use sextant_index::vector::units::UnitDesign;
 
 /// Name of the per-repository configuration file.
@@ -38,6 +39,43 @@ pub struct Settings {
     /// The `[llm]` layers found in the user config and `sextant.toml`, in that order; the
     /// environment and flags are applied on top by [`Settings::llm`].
     llm_layers: Vec<LlmConfig>,
+    /// `[secrets]`: patterns added to and exempted from the secret rules.
+    pub secrets: SecretsSection,
+}
+
+/// `[secrets]`: what else counts as a secret, and what does not (see [`crate::secrets`]).
+/// Patterns are Rust regexes; `path:` ones match repository-relative paths, others content.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSection {
+    /// Patterns that mark a file secret (from the user config and `sextant.toml`).
+    #[serde(default)]
+    pub extra: Vec<String>,
+    /// Patterns that exempt files or matched text. Read from the user config only: a
+    /// repository's own `sextant.toml` must not be able to switch off the protection of the
+    /// secrets a user keeps in its working tree.
+    #[serde(default)]
+    pub allow: Vec<String>,
+}
+
+/// The secret rules a command applies: the shared defaults, or the defaults with the user's
+/// patterns.
+pub enum SecretGuard {
+    /// No patterns configured.
+    Default(&'static SecretRules),
+    /// Built for these settings.
+    Custom(Box<SecretRules>),
+}
+
+impl std::ops::Deref for SecretGuard {
+    type Target = SecretRules;
+
+    fn deref(&self) -> &SecretRules {
+        match self {
+            SecretGuard::Default(rules) => rules,
+            SecretGuard::Custom(rules) => rules,
+        }
+    }
 }
 
 /// The `sextant.toml` file (and the user config, same shape), as far as this build reads it.
@@ -52,6 +90,8 @@ struct ConfigFile {
     rank: RankSection,
     #[serde(default)]
     vectors: VectorSection,
+    #[serde(default)]
+    secrets: SecretsSection,
 }
 
 /// `[vectors]`: the embedding model and when to build vectors.
@@ -223,6 +263,27 @@ impl Settings {
         let vectors = config.vectors.over(user_config.vectors);
         check_ranges(&index, &rank, &vectors)?;
         let llm_layers = vec![user_config.llm, config.llm];
+        if !config.secrets.allow.is_empty() {
+            return Err(UsageError(format!(
+                "{}: `[secrets] allow` is read from your user config only (a repository cannot exempt files from the secret rules)",
+                root.join(CONFIG_FILE).display()
+            ))
+            .into());
+        }
+        let secrets = SecretsSection {
+            extra: user_config
+                .secrets
+                .extra
+                .into_iter()
+                .chain(config.secrets.extra)
+                .collect(),
+            allow: user_config.secrets.allow,
+        };
+        // A bad pattern is a usage error before anything runs.
+        if !secrets.extra.is_empty() || !secrets.allow.is_empty() {
+            SecretRules::new(&secrets.extra, &secrets.allow)
+                .map_err(|error| UsageError(format!("[secrets]: {error}")))?;
+        }
         Ok(Settings {
             root,
             index_dir,
@@ -231,7 +292,18 @@ impl Settings {
             rank,
             vectors,
             llm_layers,
+            secrets,
         })
+    }
+
+    /// The secret rules for this repository: the defaults plus the `[secrets]` patterns.
+    pub fn secret_rules(&self) -> anyhow::Result<SecretGuard> {
+        if self.secrets.extra.is_empty() && self.secrets.allow.is_empty() {
+            return Ok(SecretGuard::Default(SecretRules::default_rules()));
+        }
+        SecretRules::new(&self.secrets.extra, &self.secrets.allow)
+            .map(|rules| SecretGuard::Custom(Box::new(rules)))
+            .map_err(|error| UsageError(format!("[secrets]: {error}")).into())
     }
 
     /// LLM settings: user config, then `sextant.toml`, then `SEXTANT_LLM_*` variables, then

@@ -14,7 +14,7 @@ use crate::eval::{
 };
 use crate::output::{counted, print, print_json, thousands};
 use crate::progress::TerminalProgress;
-use crate::rank::pack::{Budget, DEFAULT_TOKENIZER, TokenCounter, pack};
+use crate::rank::pack::{Budget, DEFAULT_TOKENIZER, TokenCounter, WorkingTree, pack};
 use crate::rank::semantic::Semantic;
 use crate::rank::{Sources, Weights};
 use sextant_index::vector::VectorOptions;
@@ -159,7 +159,10 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         // The context an agent would be given for this task, packed from the indexed tree.
         let (packed, pack_ms) = timed(|| {
             pack(
-                &tree,
+                &WorkingTree {
+                    root: &tree,
+                    secrets: crate::secrets::SecretRules::default_rules(),
+                },
                 &snapshot.manifest,
                 graph.as_ref(),
                 &ranked,

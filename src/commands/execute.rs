@@ -12,8 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use super::run::{
-    FailedValidation, OpenRun, commit_todo, evidence, is_secret_path, open_run, plan_text,
-    save_record,
+    FailedValidation, OpenRun, commit_todo, evidence, open_run, plan_text, save_record,
 };
 use crate::agent::plan::Plan;
 use crate::agent::state::RunState;
@@ -23,6 +22,7 @@ use crate::edit;
 use crate::git::{git, git_as_sextant};
 use crate::llm::{ChatRequest, Llm, Message};
 use crate::output::print;
+use crate::secrets::SecretRules;
 
 /// Largest file shown to the model whole, in bytes.
 const MAX_SHOWN_FILE: usize = 40_000;
@@ -45,7 +45,7 @@ fn reset_tree(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn step_prompt(dir: &Path, plan: &Plan, index: usize) -> String {
+fn step_prompt(dir: &Path, plan: &Plan, index: usize, secrets: &SecretRules) -> String {
     let step = &plan.steps[index];
     let mut prompt = format!(
         "Task: {}\n\nStep {}/{}: {}\nFiles: {}\nTests: {}\nValidation: `{}`\n\n",
@@ -58,21 +58,28 @@ fn step_prompt(dir: &Path, plan: &Plan, index: usize) -> String {
         step.validate
     );
     for file in step.files.iter().chain(&step.tests) {
-        if is_secret_path(file) {
+        if edit::safe_path(dir, file).is_err() {
             continue;
         }
-        let Ok(path) = edit::safe_path(dir, file) else {
-            continue;
-        };
-        match std::fs::read_to_string(&path) {
-            Ok(text) if text.len() <= MAX_SHOWN_FILE => {
+        // Secrets by name or content, through symlinks too, are never shown.
+        match secrets.read_if_clean(dir, file) {
+            Ok(Ok(text)) if text.len() <= MAX_SHOWN_FILE => {
                 let _ = write!(prompt, "Current {file}:\n```\n{text}```\n\n");
             }
-            Ok(_) => {
+            Ok(Ok(_)) => {
                 let _ = writeln!(prompt, "{file} is too large to show whole.\n");
             }
-            Err(_) => {
+            Ok(Err(_)) => {
+                let _ = writeln!(
+                    prompt,
+                    "{file} is withheld: it holds or is a secret. Do not edit it.\n"
+                );
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 let _ = writeln!(prompt, "{file} does not exist yet.\n");
+            }
+            Err(_) => {
+                let _ = writeln!(prompt, "{file} cannot be shown (not readable text).\n");
             }
         }
     }
@@ -223,6 +230,7 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     )?
     .for_run(&id);
     let timeout = Duration::from_secs_f64(args.timeout);
+    let secrets = settings.secret_rules()?;
     let mut out = String::new();
     let result = (|| -> anyhow::Result<()> {
         for index in first..plan.steps.len() {
@@ -239,7 +247,7 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                 Message::system(format!(
                     "You are a careful engineer carrying out one step of an approved plan. {EDIT_FORMAT}"
                 )),
-                Message::user(step_prompt(&work, &plan, index)),
+                Message::user(step_prompt(&work, &plan, index, &secrets)),
             ];
             let mut passed = false;
             for attempt in 1..=args.attempts {

@@ -117,23 +117,6 @@ pub(super) fn plan_text(settings: &Settings, id: &str, record: &Record) -> anyho
     .with_context(|| format!("reading {} (the run's plan)", todo.display()))
 }
 
-/// Paths that must never reach a model: secrets by name.
-pub fn is_secret_path(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
-    name.starts_with(".env")
-        || name.ends_with(".pem")
-        || name.ends_with(".key")
-        || name.ends_with(".p12")
-        || name.ends_with(".pfx")
-        || name.starts_with("id_rsa")
-        || name.starts_with("id_ed25519")
-        || name.contains("secret")
-        || name.contains("credential")
-        || name == ".npmrc"
-        || name == ".pypirc"
-        || name == ".netrc"
-}
-
 /// Where the plan goes: a path inside the repository that resolves inside it (a symlinked
 /// TODO.md or directory pointing out is refused), and not a file of the user's that is not a
 /// sextant plan (it would be overwritten).
@@ -196,9 +179,15 @@ fn relevant_files(settings: &Settings, task: &str) -> anyhow::Result<Vec<(String
         &TaskQuery::parse(task),
         CONTEXT_FILES * 2,
     )?;
+    // Secrets by name or content (through symlinks too) are not even named to the model.
+    let secrets = settings.secret_rules()?;
     Ok(ranked
         .into_iter()
-        .filter(|f| !is_secret_path(&f.path))
+        .filter(|f| {
+            secrets
+                .check_file(&settings.root, &f.path)
+                .is_ok_and(|verdict| verdict.is_clean())
+        })
         .take(CONTEXT_FILES)
         .map(|f| {
             let reason =

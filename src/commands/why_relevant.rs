@@ -15,7 +15,7 @@ use crate::cli::{GlobalArgs, WhyRelevantArgs};
 use crate::output::{escaped, print, print_json, thousands};
 use crate::rank::explain::Explanation;
 use crate::rank::history::History;
-use crate::rank::pack::{Budget, Packed, Passed, TokenCounter, pack};
+use crate::rank::pack::{Budget, Packed, Passed, TokenCounter, WorkingTree, pack};
 use crate::rank::query::{TaskQuery, is_filler};
 use crate::rank::semantic::Semantic;
 use crate::rank::{FileSignals, RankedFile, Sources, Weights, rank};
@@ -175,8 +175,13 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let ranked = rank(&sources, &weights, &query, CANDIDATES).context("ranking")?;
     let rank_ms = ms(ranking);
     let packing = Instant::now();
+    let secrets = settings.secret_rules()?;
+    let tree = WorkingTree {
+        root: &settings.root,
+        secrets: &secrets,
+    };
     let packed = pack(
-        &settings.root,
+        &tree,
         &snapshot.manifest,
         graph.as_ref(),
         &ranked,

@@ -13,6 +13,8 @@ use sextant_index::syntax::{ChunkLimits, extract};
 use sextant_index::walk::read_source;
 use sextant_index::{Language, LineSpan};
 
+use crate::secrets::SecretRules;
+
 use super::RankedFile;
 
 /// Default token budget of the packed context.
@@ -218,7 +220,16 @@ impl Candidate<'_> {
     }
 }
 
-/// Packs ranked files into the budget. Files are read from the working tree under `root`.
+/// Where packed files are read from, and what must never be read into a context.
+#[derive(Clone, Copy)]
+pub struct WorkingTree<'a> {
+    /// The repository root: files are read from the working tree.
+    pub root: &'a Path,
+    /// Files these rules find secret (by name or content) are left out, saying so.
+    pub secrets: &'a SecretRules,
+}
+
+/// Packs ranked files into the budget. Files are read from the working tree.
 ///
 /// The budget is shared in two passes, so depth never costs breadth: first every selected
 /// file gets its leanest form (signatures or matching regions), dropping files from the
@@ -227,7 +238,7 @@ impl Candidate<'_> {
 /// an outline, regions or signatures. A greedy pass that gave the first files whole could
 /// spend the budget before the tenth file.
 pub fn pack(
-    root: &Path,
+    tree: &WorkingTree,
     manifest: &Manifest,
     graph: Option<&CodeGraph>,
     ranked: &[RankedFile],
@@ -240,7 +251,7 @@ pub fn pack(
         passed: Vec::new(),
     };
     let whole_cap = whole_cap(budget);
-    let mut candidates = select(root, manifest, graph, ranked, counter, budget, &mut packed);
+    let mut candidates = select(tree, manifest, graph, ranked, counter, budget, &mut packed);
     // Pass 1: the leanest forms must fit; the worst-ranked files give way.
     let floors =
         |candidates: &[Candidate]| -> usize { candidates.iter().map(Candidate::floor).sum() };
@@ -314,7 +325,7 @@ fn whole_cap(budget: &Budget) -> usize {
 /// The files worth their tokens, best first: at most `max_files`, and past [`MIN_FILES`] only
 /// those scoring at least [`RELATIVE_CUTOFF`] of the best; with their partial forms.
 fn select<'r>(
-    root: &Path,
+    tree: &WorkingTree,
     manifest: &Manifest,
     graph: Option<&CodeGraph>,
     ranked: &'r [RankedFile],
@@ -322,6 +333,7 @@ fn select<'r>(
     budget: &Budget,
     packed: &mut Packed,
 ) -> Vec<Candidate<'r>> {
+    let WorkingTree { root, secrets } = *tree;
     let best = ranked.first().map_or(0.0, |f| f.score);
     let mut candidates = Vec::new();
     for file in ranked {
@@ -339,6 +351,19 @@ fn select<'r>(
             packed.passed.push(pass("not in the index".into()));
             continue;
         };
+        // The context is meant to be pasted into a model: secrets by name or content (through
+        // symlinks too) are never in it.
+        match secrets.check_file(root, &file.path) {
+            Ok(verdict) if verdict.is_clean() => {}
+            Ok(verdict) => {
+                packed.passed.push(pass(format!("withheld: {verdict}")));
+                continue;
+            }
+            Err(error) => {
+                packed.passed.push(pass(format!("cannot read it: {error}")));
+                continue;
+            }
+        }
         let source = match read_source(&root.join(&file.path), u64::MAX) {
             Ok(source) => source,
             Err(reason) => {

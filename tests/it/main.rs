@@ -13,6 +13,7 @@ mod llm;
 mod llm_cli;
 mod readme_flow;
 mod run_cli;
+mod secrets_corpus;
 mod support;
 mod vectors_cli;
 mod why_relevant_cli;

@@ -249,6 +249,46 @@ fn damaged_vector_files_never_crash_a_query_and_the_next_index_repairs_them() {
         }
     }
     assert_eq!(cases, 9);
+
+    // The embedding cache: flipped bits inside a record are caught by its checksum, the
+    // record dropped and its unit embedded again — a damaged vector never reaches the graph.
+    let cache = std::fs::read_dir(&vectors)
+        .expect("vectors dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("embeddings-"))
+        })
+        .expect("an embedding cache");
+    let mut bytes = std::fs::read(&cache).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    std::fs::write(&cache, &bytes).expect("write");
+    for name in &files {
+        let _ = std::fs::remove_file(vectors.join(name));
+    }
+    let repaired = index_json(root, &home, &[]);
+    assert_eq!(repaired["vectors"]["embedded"], 1, "{repaired}");
+    assert_eq!(
+        repaired["vectors"]["dropped_cache_records"], 1,
+        "{repaired}"
+    );
+    assert!(
+        repaired["repaired"]
+            .as_array()
+            .expect("repaired")
+            .iter()
+            .any(|r| r
+                .as_str()
+                .is_some_and(|r| r.contains("1 damaged records dropped"))),
+        "{repaired}"
+    );
+    assert_eq!(
+        nearest_path(root, &home, "rate limiting"),
+        "app/throttle.py"
+    );
 }
 
 /// Issue 16: while an index run was still embedding the new generation's units, `search
