@@ -137,8 +137,9 @@ impl OllamaClient {
                             .is_some_and(|p| !p.is_empty()),
                     );
                     // The limit holds on this side too: a server that ignores num_predict is
-                    // cut off (one streamed piece is one token on Ollama).
-                    if !done && pieces >= reply_tokens {
+                    // cut off once it sends more than the limit (one streamed piece is one
+                    // token on Ollama; a server that keeps to it ends first, with its counts).
+                    if !done && pieces > reply_tokens {
                         reply.done_reason = Some("length".to_string());
                         return Ok(LineFlow::Done);
                     }

@@ -173,9 +173,11 @@ impl OpenAiClient {
                         }
                         if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
                             reply.finish_reason = Some(reason.to_string());
-                        } else if pieces >= limit {
+                        } else if pieces > limit {
                             // The limit holds on this side too: a server that ignores
-                            // max_tokens is cut off (a streamed delta is about one token).
+                            // max_tokens is cut off once it sends more pieces than the limit
+                            // allows (a streamed delta is about one token; a server that
+                            // keeps to the limit ends first, with its usage).
                             reply.finish_reason = Some("length".to_string());
                             return Ok(LineFlow::Done);
                         }
