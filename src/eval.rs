@@ -21,8 +21,6 @@ use sextant_index::lexical::LexicalIndex;
 use crate::git::git;
 use crate::rank::kind::is_test_path;
 use crate::rank::pack::Budget;
-use crate::rank::query::TaskQuery;
-use crate::rank::{Sources, Weights, rank};
 
 /// Most files a commit may change to be a query: more is a refactoring, not a task.
 pub const MAX_GOLD_FILES: usize = 4;
@@ -346,15 +344,6 @@ pub fn score(rows: &[(Vec<String>, Vec<String>)], latencies: &mut [f64]) -> Scor
 pub fn rank_whole_files(index: &LexicalIndex, query: &str) -> anyhow::Result<Vec<String>> {
     let hits = index.search_files(query, 50)?;
     Ok(hits.into_iter().map(|h| h.path).collect())
-}
-
-/// Files ranked by sextant, as `why-relevant` ranks them.
-pub fn rank_hybrid(
-    sources: &Sources<'_>,
-    weights: &Weights,
-    message: &str,
-) -> anyhow::Result<Vec<crate::rank::RankedFile>> {
-    rank(sources, weights, &TaskQuery::parse(message), 50)
 }
 
 /// What the packed context held, over all queries: the end-to-end measure, since an agent

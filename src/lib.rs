@@ -16,6 +16,7 @@ pub mod models;
 pub mod output;
 pub mod progress;
 pub mod rank;
+pub mod retrieval;
 pub mod secrets;
 pub mod settings;
 

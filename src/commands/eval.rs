@@ -10,13 +10,13 @@ use sextant_index::update::{IndexSettings, UpdateOptions, update_index};
 use crate::cli::{EvalArgs, GlobalArgs, VectorMode};
 use crate::eval::{
     ContextScores, EvalQuery, MISS_CUTOFF, Missed, QueryText, Scores, keep_reachable_gold,
-    materialize, missed, rank_hybrid, rank_whole_files, score, select_queries, timed,
+    materialize, missed, rank_whole_files, score, select_queries, timed,
 };
 use crate::output::{counted, print, print_json, thousands};
 use crate::progress::TerminalProgress;
-use crate::rank::pack::{Budget, DEFAULT_TOKENIZER, TokenCounter, WorkingTree, pack};
-use crate::rank::semantic::Semantic;
-use crate::rank::{Sources, Weights};
+use crate::rank::Weights;
+use crate::rank::pack::{Budget, DEFAULT_TOKENIZER, TokenCounter};
+use crate::retrieval::{CANDIDATES, HistoryFrom, Retrieval, VectorsFrom};
 use sextant_index::vector::VectorOptions;
 
 /// Ranked files kept per query in the JSON report.
@@ -108,13 +108,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         &progress,
     )
     .with_context(|| format!("indexing commit {base}"))?;
-    let snapshot = dir.open()?;
-    let graph = dir.read_graph(snapshot.manifest.generation).ok();
     let weights = args.weights.apply(Weights::default());
-    let mut semantic = match &vectors_model {
-        Some(model) => Semantic::open(&dir, snapshot.manifest.generation, model, 0)?,
-        None => None,
-    };
     // The history as it stood at the indexed commit: no query sees its own change.
     let history = match crate::rank::history::History::from_git(&repo, &base) {
         Ok(history) => Some(history),
@@ -123,6 +117,18 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             None
         }
     };
+    // The one retrieval path, on the scratch index of the evaluated commit.
+    let vectors = match &vectors_model {
+        Some(model) => VectorsFrom::Model(model.clone(), 0),
+        None => VectorsFrom::Off("vectors are off".to_string()),
+    };
+    let mut retrieval = Retrieval::open(&dir, &tree, vectors, HistoryFrom::Given(history))?;
+    if let (Some(_), Some(missing)) = (&vectors_model, retrieval.vectors_missing()) {
+        if args.vectors == VectorMode::Sync {
+            anyhow::bail!("evaluating with vectors: {missing}");
+        }
+        eprintln!("note: evaluating without vectors: {missing}");
+    }
     let counter = TokenCounter::named(
         args.budget
             .tokenizer
@@ -135,39 +141,23 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let (mut hybrid_rows, mut baseline_rows) = (Vec::new(), Vec::new());
     let (mut hybrid_ms, mut baseline_ms) = (Vec::new(), Vec::new());
     for query in queries {
-        let (ranked, ms) = timed(|| -> anyhow::Result<Vec<crate::rank::RankedFile>> {
-            let embedding = match &mut semantic {
-                Some(semantic) => Some(semantic.embed(&query.message)?),
-                None => None,
-            };
-            let sources = Sources {
-                lexical: &snapshot.lexical,
-                manifest: &snapshot.manifest,
-                graph: graph.as_ref(),
-                vectors: semantic
-                    .as_ref()
-                    .zip(embedding.as_deref())
-                    .map(|(s, e)| (&s.snapshot, e)),
-                history: history.as_ref(),
-            };
-            rank_hybrid(&sources, &weights, &query.message)
+        let (ranked, ms) = timed(|| {
+            retrieval
+                .rank(&query.message, &weights, CANDIDATES)
+                .map(|(_, ranked)| ranked)
         });
         hybrid_ms.push(ms);
-        let (baseline, ms) = timed(|| rank_whole_files(&snapshot.lexical, &query.message));
+        let (baseline, ms) =
+            timed(|| rank_whole_files(&retrieval.snapshot().lexical, &query.message));
         baseline_ms.push(ms);
         let (ranked, baseline) = (ranked?, baseline?);
         // The context an agent would be given for this task, packed from the indexed tree.
         let (packed, pack_ms) = timed(|| {
-            pack(
-                &WorkingTree {
-                    root: &tree,
-                    secrets: crate::secrets::SecretRules::default_rules(),
-                },
-                &snapshot.manifest,
-                graph.as_ref(),
+            retrieval.pack(
                 &ranked,
                 &counter,
                 &budget,
+                crate::secrets::SecretRules::default_rules(),
             )
         });
         let context: Vec<String> = packed.files.iter().map(|f| f.path.clone()).collect();

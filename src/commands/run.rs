@@ -23,9 +23,7 @@ use crate::cli::{ApproveArgs, GlobalArgs, ResumeArgs, RunArgs};
 use crate::git::{git, git_as_sextant};
 use crate::llm::Llm;
 use crate::output::print;
-use crate::rank::history::History;
-use crate::rank::query::TaskQuery;
-use crate::rank::{Sources, Weights, rank};
+use crate::retrieval::Retrieval;
 use crate::settings::{Overrides, Settings};
 
 /// Relevant files listed to the model.
@@ -150,35 +148,13 @@ fn run_id(task: &str) -> String {
     format!("{seconds}-{slug}")
 }
 
-/// The files the index ranks highest for the task, with a one-line reason each.
+/// The files the index ranks highest for the task, with a one-line reason each: the one
+/// retrieval path, vectors included when installed.
 fn relevant_files(settings: &Settings, task: &str) -> anyhow::Result<Vec<(String, String)>> {
-    let snapshot = settings
-        .index_dir
-        .open()
+    let weights = settings.rank.weights;
+    let mut retrieval = Retrieval::for_settings(settings, weights.vector > 0.0)
         .context("opening the index (run `sextant index` first)")?;
-    let graph = settings
-        .index_dir
-        .read_graph(snapshot.manifest.generation)
-        .ok();
-    // A damaged history only loses the prior here; `sextant index` rebuilds it.
-    let history = History::load(settings.index_dir.path()).ok().flatten();
-    let sources = Sources {
-        lexical: &snapshot.lexical,
-        manifest: &snapshot.manifest,
-        graph: graph.as_ref(),
-        vectors: None,
-        history: history.as_ref(),
-    };
-    let weights = Weights {
-        vector: 0.0,
-        ..settings.rank.weights
-    };
-    let ranked = rank(
-        &sources,
-        &weights,
-        &TaskQuery::parse(task),
-        CONTEXT_FILES * 2,
-    )?;
+    let (_, ranked) = retrieval.rank(task, &weights, CONTEXT_FILES * 2)?;
     // Secrets by name or content (through symlinks too) are not even named to the model.
     let secrets = settings.secret_rules()?;
     Ok(ranked

@@ -4,9 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::path::Path;
-use std::time::Instant;
 
-use anyhow::Context;
 use serde::Serialize;
 use sextant_index::lexical::{MatchedLine, matched_lines, term_set};
 use sextant_index::walk::read_source;
@@ -14,19 +12,16 @@ use sextant_index::walk::read_source;
 use crate::cli::{GlobalArgs, WhyRelevantArgs};
 use crate::output::{escaped, print, print_json, thousands};
 use crate::rank::explain::Explanation;
-use crate::rank::history::History;
-use crate::rank::pack::{Budget, Packed, Passed, TokenCounter, WorkingTree, pack};
+use crate::rank::pack::{Budget, Packed, Passed, TokenCounter};
 use crate::rank::query::{TaskQuery, is_filler};
-use crate::rank::semantic::Semantic;
-use crate::rank::{FileSignals, RankedFile, Sources, Weights, rank};
+use crate::rank::{FileSignals, RankedFile, Weights};
+use crate::retrieval::{Answer, Retrieval};
 use crate::settings::{Overrides, Settings};
 
 /// Version of the JSON output; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
 /// The JSON schema of `--json` (printed by `--print-schema`; tests validate output against it).
 pub const SCHEMA: &str = include_str!("../rank/why-relevant.schema.json");
-/// Ranked files considered for packing.
-const CANDIDATES: usize = 50;
 /// Matched lines shown per file.
 const EVIDENCE_LINES: usize = 3;
 
@@ -80,64 +75,17 @@ struct Timings {
     pack: f64,
 }
 
-fn ms(since: Instant) -> f64 {
-    (since.elapsed().as_secs_f64() * 10_000.0).round() / 10.0
-}
-
 /// Runs `sextant why-relevant`.
 pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let Some(task) = args.task.as_deref() else {
         return print(SCHEMA);
     };
     let settings = Settings::resolve(args.repo.as_deref(), global, &Overrides::default())?;
-    let started = Instant::now();
-    let snapshot = settings.index_dir.open().context("opening the index")?;
+    let weights = args.weights.apply(settings.rank.weights);
+    // One retrieval path; the model is loaded only when vectors count.
+    let mut retrieval = Retrieval::for_settings(&settings, weights.vector > 0.0)?;
     // What the ranking has to do without, and what repairs it: on stderr, and in the JSON.
-    let mut notes = Vec::new();
-    let graph = match settings.index_dir.read_graph(snapshot.manifest.generation) {
-        Ok(graph) => Some(graph),
-        Err(error) => {
-            notes.push(format!(
-                "ranking without the knowledge graph ({error}); `sextant index` repairs it"
-            ));
-            None
-        }
-    };
-    let mut semantic = match settings.vector_model() {
-        Ok(model) => match Semantic::open(
-            &settings.index_dir,
-            snapshot.manifest.generation,
-            &model,
-            settings.vectors.threads.unwrap_or(0),
-        ) {
-            Ok(Some(semantic)) => Ok(semantic),
-            Ok(None) => Err(
-                "the index has no vectors for its current state; `sextant index` builds them"
-                    .to_string(),
-            ),
-            Err(error) => Err(format!("{error:#}")),
-        },
-        Err(error) => Err(format!("{error:#}")),
-    };
-    let history = match History::load(settings.index_dir.path()) {
-        Ok(Some(history)) => Some(history),
-        // `sextant index` writes the history of every git work tree: missing there, it was lost.
-        Ok(None) if settings.root.join(".git").exists() => {
-            notes.push(
-                "ranking without the history prior (history.bin is missing); `sextant index` rebuilds it"
-                    .to_string(),
-            );
-            None
-        }
-        Ok(None) => None,
-        Err(error) => {
-            notes.push(format!(
-                "ranking without the history prior ({error}); `sextant index` rebuilds it"
-            ));
-            None
-        }
-    };
-    for note in &notes {
+    for note in retrieval.notes() {
         eprintln!("warning: {note}");
     }
     let tokenizer = args
@@ -146,49 +94,18 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| settings.rank.tokenizer.clone());
     let counter = TokenCounter::named(&tokenizer)?;
-    let load_ms = ms(started);
-
-    let weights = args.weights.apply(settings.rank.weights);
     let budget = settings
         .rank
         .budget
         .overridden(args.budget.budget, args.budget.max_files);
-    let query = TaskQuery::parse(task);
-    if query.is_empty() {
-        anyhow::bail!("the task {task:?} has no words to search for once filler is dropped");
-    }
-    let ranking = Instant::now();
-    let embedding = match &mut semantic {
-        Ok(semantic) => Some(semantic.embed(task)?),
-        Err(_) => None,
-    };
-    let sources = Sources {
-        lexical: &snapshot.lexical,
-        manifest: &snapshot.manifest,
-        graph: graph.as_ref(),
-        vectors: match (&semantic, &embedding) {
-            (Ok(semantic), Some(embedding)) => Some((&semantic.snapshot, embedding.as_slice())),
-            _ => None,
-        },
-        history: history.as_ref(),
-    };
-    let ranked = rank(&sources, &weights, &query, CANDIDATES).context("ranking")?;
-    let rank_ms = ms(ranking);
-    let packing = Instant::now();
     let secrets = settings.secret_rules()?;
-    let tree = WorkingTree {
-        root: &settings.root,
-        secrets: &secrets,
-    };
-    let packed = pack(
-        &tree,
-        &snapshot.manifest,
-        graph.as_ref(),
-        &ranked,
-        &counter,
-        &budget,
-    );
-    let pack_ms = ms(packing);
+    let Answer {
+        query,
+        ranked,
+        packed,
+        rank_ms,
+        pack_ms,
+    } = retrieval.answer(task, &weights, &counter, &budget, &secrets)?;
 
     if args.context {
         return print(&context_text(task, &packed, &budget, &tokenizer));
@@ -221,12 +138,12 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         query: &query,
         signals: Available {
             lexical: true,
-            graph: graph.is_some(),
-            vectors: semantic.is_ok(),
-            history: history.is_some(),
+            graph: retrieval.graph().is_some(),
+            vectors: retrieval.has_vectors(),
+            history: retrieval.history().is_some(),
         },
-        vectors_missing: semantic.as_ref().err().map(String::as_str),
-        notes: &notes,
+        vectors_missing: retrieval.vectors_missing(),
+        notes: retrieval.notes(),
         weights,
         budget,
         tokenizer: &tokenizer,
@@ -234,7 +151,7 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         files,
         passed: &packed.passed,
         timings_ms: Timings {
-            load: load_ms,
+            load: retrieval.load_ms(),
             rank: rank_ms,
             pack: pack_ms,
         },

@@ -1,0 +1,273 @@
+//! The one retrieval path: the index's sources — the lexical snapshot, the knowledge graph,
+//! the vectors with their embedding model, the history prior — are opened once, with one set
+//! of fallbacks, and any number of tasks are ranked and packed against them. `why-relevant`,
+//! `eval`, the agent and the server all go through it, so they answer alike: a source that is
+//! missing or damaged is left out with a note saying what repairs it, never silently.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use sextant_index::graph::CodeGraph;
+use sextant_index::store::{IndexDir, Snapshot};
+use sextant_index::vector::embed::ModelPaths;
+
+use crate::rank::history::History;
+use crate::rank::pack::{Budget, Packed, TokenCounter, WorkingTree, pack};
+use crate::rank::query::TaskQuery;
+use crate::rank::semantic::Semantic;
+use crate::rank::{RankedFile, Sources, Weights, rank};
+use crate::secrets::SecretRules;
+use crate::settings::Settings;
+
+/// Ranked files considered for packing.
+pub const CANDIDATES: usize = 50;
+
+/// Whether to load the embedding model and the vectors.
+pub enum VectorsFrom {
+    /// The model to embed tasks with (and ONNX Runtime threads, 0 = its default).
+    Model(ModelPaths, usize),
+    /// No vectors, and why (said in the answer: "vectors_missing").
+    Off(String),
+}
+
+/// Where the history prior comes from.
+pub enum HistoryFrom {
+    /// The history `sextant index` stored beside the index (a missing or damaged one is noted).
+    Stored,
+    /// A history the caller read (`eval` reads it as of the evaluated commit), or none.
+    Given(Option<History>),
+}
+
+/// A task's answer: the parsed query, the ranking and the packed context.
+pub struct Answer {
+    /// The task as searched.
+    pub query: TaskQuery,
+    /// Files in rank order (at most [`CANDIDATES`]).
+    pub ranked: Vec<RankedFile>,
+    /// The selection packed into the budget.
+    pub packed: Packed,
+    /// Milliseconds ranking (embedding the task included).
+    pub rank_ms: f64,
+    /// Milliseconds packing.
+    pub pack_ms: f64,
+}
+
+/// The opened sources of one index generation.
+pub struct Retrieval {
+    root: PathBuf,
+    snapshot: Snapshot,
+    graph: Option<CodeGraph>,
+    semantic: Result<Semantic, String>,
+    history: Option<History>,
+    notes: Vec<String>,
+    load_ms: f64,
+}
+
+fn ms(since: Instant) -> f64 {
+    (since.elapsed().as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+impl Retrieval {
+    /// Opens the current generation of `index_dir` (files are read from `root`). Only the
+    /// lexical index is required; the graph, the vectors and the history are each left out
+    /// with a note when missing or damaged.
+    pub fn open(
+        index_dir: &IndexDir,
+        root: &Path,
+        vectors: VectorsFrom,
+        history: HistoryFrom,
+    ) -> anyhow::Result<Retrieval> {
+        let started = Instant::now();
+        let snapshot = index_dir.open().context("opening the index")?;
+        let mut notes = Vec::new();
+        let graph = match index_dir.read_graph(snapshot.manifest.generation) {
+            Ok(graph) => Some(graph),
+            Err(error) => {
+                notes.push(format!(
+                    "ranking without the knowledge graph ({error}); `sextant index` repairs it"
+                ));
+                None
+            }
+        };
+        let semantic = match vectors {
+            VectorsFrom::Model(model, threads) => {
+                match Semantic::open(index_dir, snapshot.manifest.generation, &model, threads) {
+                    Ok(Some(semantic)) => Ok(semantic),
+                    Ok(None) => Err(
+                        "the index has no vectors for its current state; `sextant index` builds them"
+                            .to_string(),
+                    ),
+                    Err(error) => Err(format!("{error:#}")),
+                }
+            }
+            VectorsFrom::Off(why) => Err(why),
+        };
+        let history = match history {
+            HistoryFrom::Given(history) => history,
+            HistoryFrom::Stored => match History::load(index_dir.path()) {
+                Ok(Some(history)) => Some(history),
+                // `sextant index` writes the history of every git work tree: missing there,
+                // it was lost.
+                Ok(None) if root.join(".git").exists() => {
+                    notes.push(
+                        "ranking without the history prior (history.bin is missing); `sextant index` rebuilds it"
+                            .to_string(),
+                    );
+                    None
+                }
+                Ok(None) => None,
+                Err(error) => {
+                    notes.push(format!(
+                        "ranking without the history prior ({error}); `sextant index` rebuilds it"
+                    ));
+                    None
+                }
+            },
+        };
+        Ok(Retrieval {
+            root: root.to_path_buf(),
+            snapshot,
+            graph,
+            semantic,
+            history,
+            notes,
+            load_ms: ms(started),
+        })
+    }
+
+    /// Opens the index of a repository as its settings say. Vectors are loaded only when
+    /// `use_vectors` (a ranking that gives them no weight should not pay for the model).
+    pub fn for_settings(settings: &Settings, use_vectors: bool) -> anyhow::Result<Retrieval> {
+        let vectors = if !use_vectors {
+            VectorsFrom::Off("the vector weight is 0".to_string())
+        } else {
+            match settings.vector_model() {
+                Ok(model) => VectorsFrom::Model(model, settings.vectors.threads.unwrap_or(0)),
+                Err(error) => VectorsFrom::Off(format!("{error:#}")),
+            }
+        };
+        Retrieval::open(
+            &settings.index_dir,
+            &settings.root,
+            vectors,
+            HistoryFrom::Stored,
+        )
+    }
+
+    /// Ranks the files for `task` (parsed with [`TaskQuery::parse`]; the whole text is
+    /// embedded when vectors are loaded), at most `limit`.
+    pub fn rank(
+        &mut self,
+        task: &str,
+        weights: &Weights,
+        limit: usize,
+    ) -> anyhow::Result<(TaskQuery, Vec<RankedFile>)> {
+        let query = TaskQuery::parse(task);
+        let embedding = match &mut self.semantic {
+            Ok(semantic) if weights.vector > 0.0 => Some(semantic.embed(task)?),
+            _ => None,
+        };
+        let sources = Sources {
+            lexical: &self.snapshot.lexical,
+            manifest: &self.snapshot.manifest,
+            graph: self.graph.as_ref(),
+            vectors: match (&self.semantic, &embedding) {
+                (Ok(semantic), Some(embedding)) => Some((&semantic.snapshot, embedding.as_slice())),
+                _ => None,
+            },
+            history: self.history.as_ref(),
+        };
+        let ranked = rank(&sources, weights, &query, limit).context("ranking")?;
+        Ok((query, ranked))
+    }
+
+    /// Packs ranked files into the budget, read from the working tree; files `secrets` finds
+    /// secret are left out, saying so.
+    pub fn pack(
+        &self,
+        ranked: &[RankedFile],
+        counter: &TokenCounter,
+        budget: &Budget,
+        secrets: &SecretRules,
+    ) -> Packed {
+        let tree = WorkingTree {
+            root: &self.root,
+            secrets,
+        };
+        pack(
+            &tree,
+            &self.snapshot.manifest,
+            self.graph.as_ref(),
+            ranked,
+            counter,
+            budget,
+        )
+    }
+
+    /// Ranks and packs: what `why-relevant` answers and what a model is given.
+    pub fn answer(
+        &mut self,
+        task: &str,
+        weights: &Weights,
+        counter: &TokenCounter,
+        budget: &Budget,
+        secrets: &SecretRules,
+    ) -> anyhow::Result<Answer> {
+        if TaskQuery::parse(task).is_empty() {
+            anyhow::bail!("the task {task:?} has no words to search for once filler is dropped");
+        }
+        let ranking = Instant::now();
+        let (query, ranked) = self.rank(task, weights, CANDIDATES)?;
+        let rank_ms = ms(ranking);
+        let packing = Instant::now();
+        let packed = self.pack(&ranked, counter, budget, secrets);
+        Ok(Answer {
+            query,
+            ranked,
+            packed,
+            rank_ms,
+            pack_ms: ms(packing),
+        })
+    }
+
+    /// The repository root files are read from.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The opened generation.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// The knowledge graph, when intact.
+    pub fn graph(&self) -> Option<&CodeGraph> {
+        self.graph.as_ref()
+    }
+
+    /// The history prior, when known.
+    pub fn history(&self) -> Option<&History> {
+        self.history.as_ref()
+    }
+
+    /// Whether vectors are loaded.
+    pub fn has_vectors(&self) -> bool {
+        self.semantic.is_ok()
+    }
+
+    /// Why there are no vectors, when there are none.
+    pub fn vectors_missing(&self) -> Option<&str> {
+        self.semantic.as_ref().err().map(String::as_str)
+    }
+
+    /// The signals ranking has to do without, each with what repairs it.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Milliseconds opening the sources.
+    pub fn load_ms(&self) -> f64 {
+        self.load_ms
+    }
+}
