@@ -264,10 +264,30 @@ pub fn plan_changes(root: &Path, edits: &[Edit]) -> Result<Vec<Change>, EditErro
     Ok(files.into_values().collect())
 }
 
-/// Writes planned changes (each file replaced atomically: temporary file, then rename).
+/// Writes planned changes, all or nothing: every file is first staged beside its target
+/// (checked, written, given its mode), and only when all are staged are they renamed into
+/// place; if a rename fails, the files already renamed get their earlier text back.
 pub fn write_changes(root: &Path, changes: &[Change]) -> Result<(), EditError> {
-    for change in changes {
-        write_file(root, &change.path, change.after.as_bytes())?;
+    let staged = changes
+        .iter()
+        .map(|change| Staged::new(root, &change.path, change.after.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (done, staged) in staged.into_iter().enumerate() {
+        if let Err(error) = staged.commit() {
+            // A rename failed (a name the file system refuses): put back what was written.
+            for change in &changes[..done] {
+                let _ = match &change.before {
+                    Some(before) => write_file(root, &change.path, before.as_bytes()),
+                    None => safe_path(root, &change.path).and_then(|path| {
+                        std::fs::remove_file(path).map_err(|e| EditError::Io {
+                            path: change.path.clone(),
+                            message: e.to_string(),
+                        })
+                    }),
+                };
+            }
+            return Err(error);
+        }
     }
     Ok(())
 }
@@ -277,37 +297,84 @@ pub fn write_changes(root: &Path, changes: &[Change]) -> Result<(), EditError> {
 /// - the path and, for an existing file, what it resolves to must lie inside the repository
 ///   and outside git's and sextant's own directories ([`safe_path`]); a symlink inside the
 ///   repository is written through (the link stays a link), never replaced;
+/// - the temporary file gets a fresh random name and is created exclusively, so nothing at a
+///   predictable name (a planted symlink) is ever followed;
 /// - an existing file keeps its permissions (an edited script stays executable).
 pub fn write_file(root: &Path, relative: &str, bytes: &[u8]) -> Result<(), EditError> {
+    Staged::new(root, relative, bytes)?.commit()
+}
+
+/// Where a change will land, with every symlink of an existing file resolved: what to compare
+/// when a path must not be written (the plan, sextant's configuration) whatever it is called.
+pub fn resolved_target(root: &Path, relative: &str) -> Result<PathBuf, EditError> {
     let target = safe_path(root, relative)?;
-    let io = |e: std::io::Error| EditError::Io {
-        path: relative.to_string(),
-        message: e.to_string(),
-    };
-    // Through an in-repository symlink: write the file it names (checked inside by safe_path).
-    let target = if target
-        .symlink_metadata()
-        .is_ok_and(|m| m.file_type().is_symlink())
-    {
-        target.canonicalize().map_err(io)?
-    } else {
-        target
-    };
-    if let Some(parent) = target.parent() {
+    Ok(target.canonicalize().unwrap_or(target))
+}
+
+/// A file written beside its target, not yet renamed into place (dropped: removed).
+struct Staged {
+    file: tempfile::NamedTempFile,
+    target: PathBuf,
+    relative: String,
+}
+
+impl Staged {
+    fn new(root: &Path, relative: &str, bytes: &[u8]) -> Result<Staged, EditError> {
+        use std::io::Write;
+        let target = safe_path(root, relative)?;
+        let io = |e: std::io::Error| EditError::Io {
+            path: relative.to_string(),
+            message: e.to_string(),
+        };
+        // Through an in-repository symlink: write the file it names (checked inside by
+        // safe_path).
+        let target = if target
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            target.canonicalize().map_err(io)?
+        } else {
+            target
+        };
+        let parent = target.parent().ok_or_else(|| EditError::Refused {
+            path: relative.to_string(),
+            reason: "it names no file".into(),
+        })?;
         std::fs::create_dir_all(parent).map_err(io)?;
+        let permissions = std::fs::symlink_metadata(&target)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.permissions());
+        let mut file = tempfile::Builder::new()
+            .prefix(".sextant-")
+            .suffix(".tmp")
+            .tempfile_in(parent)
+            .map_err(io)?;
+        file.write_all(bytes).map_err(io)?;
+        if let Some(permissions) = permissions {
+            // On the open file: a name is never followed.
+            file.as_file().set_permissions(permissions).map_err(io)?;
+        }
+        Ok(Staged {
+            file,
+            target,
+            relative: relative.to_string(),
+        })
     }
-    let permissions = std::fs::metadata(&target).ok().map(|m| m.permissions());
-    let mut name = target
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".sextant-tmp");
-    let temporary = target.with_file_name(name);
-    std::fs::write(&temporary, bytes).map_err(io)?;
-    if let Some(permissions) = permissions {
-        std::fs::set_permissions(&temporary, permissions).map_err(io)?;
+
+    fn commit(self) -> Result<(), EditError> {
+        let Staged {
+            file,
+            target,
+            relative,
+        } = self;
+        file.persist(&target)
+            .map(|_| ())
+            .map_err(|e| EditError::Io {
+                path: relative,
+                message: e.error.to_string(),
+            })
     }
-    std::fs::rename(&temporary, &target).map_err(io)
 }
 
 #[cfg(test)]
@@ -452,5 +519,67 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&victim).expect("read"), "untouched");
         assert!(!outside.path().join("TODO.md").exists());
         assert!(!root.join(".git/config").exists());
+    }
+
+    #[test]
+    fn a_planted_symlink_at_any_temporary_name_is_never_followed() {
+        use std::os::unix::fs::symlink;
+        let dir = repo();
+        let root = dir.path();
+        let outside = tempfile::tempdir().expect("tempdir");
+        let victim = outside.path().join("victim.txt");
+        std::fs::write(&victim, "untouched").expect("write");
+        std::fs::write(root.join("app.py"), "x = 1\n").expect("write");
+        // The names earlier versions wrote to, planted as links out and into .git.
+        std::fs::create_dir_all(root.join(".git/hooks")).expect("mkdir");
+        symlink(&victim, root.join("app.py.sextant-tmp")).expect("symlink");
+        symlink(&victim, root.join("app.sextant-tmp")).expect("symlink");
+        symlink(".git/hooks/pre-commit", root.join("check.sh.sextant-tmp")).expect("symlink");
+        write_file(root, "app.py", b"x = 2\n").expect("written");
+        std::fs::write(root.join("check.sh"), "#!/bin/sh\n").expect("write");
+        write_file(root, "check.sh", b"#!/bin/sh\ntrue\n").expect("written");
+        assert_eq!(std::fs::read_to_string(&victim).expect("read"), "untouched");
+        assert!(!root.join(".git/hooks/pre-commit").exists());
+        assert_eq!(
+            std::fs::read_to_string(root.join("app.py")).expect("read"),
+            "x = 2\n"
+        );
+        assert!(
+            !std::fs::symlink_metadata(root.join("app.py"))
+                .expect("meta")
+                .file_type()
+                .is_symlink()
+        );
+    }
+
+    #[test]
+    fn changes_are_written_all_or_nothing() {
+        let dir = repo();
+        let root = dir.path();
+        std::fs::write(root.join("TODO.md"), "plan\n").expect("write");
+        let long = format!("{}.py", "x".repeat(300));
+        let changes = vec![
+            Change {
+                path: "TODO.md".into(),
+                before: Some("plan\n".into()),
+                after: "changed\n".into(),
+            },
+            Change {
+                path: long,
+                before: None,
+                after: "y\n".into(),
+            },
+        ];
+        assert!(write_changes(root, &changes).is_err());
+        assert_eq!(
+            std::fs::read_to_string(root.join("TODO.md")).expect("read"),
+            "plan\n"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(root)
+            .expect("dir")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 }

@@ -42,3 +42,14 @@ pub fn git_as_sextant(repo: &Path, args: &[&str]) -> anyhow::Result<String> {
     all.extend_from_slice(args);
     git(repo, &all)
 }
+
+/// Whether git ignores `path` (relative to `repo`): an untracked file matched by
+/// `.gitignore`, `.git/info/exclude` or the global excludes. Tracked files are never ignored.
+pub fn is_ignored(repo: &Path, path: &str) -> bool {
+    Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["check-ignore", "--quiet", "--", path])
+        .output()
+        .is_ok_and(|output| output.status.success())
+}

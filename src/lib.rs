@@ -51,7 +51,8 @@ fn report_error(error: &anyhow::Error) -> u8 {
     for cause in error.chain().skip(1) {
         message.push_str(&format!("\n  caused by: {cause}"));
     }
-    eprintln!("{message}");
+    // Errors quote model replies and file names: never raw control sequences.
+    eprintln!("{}", output::shown(&message));
     let store_error = error.chain().find_map(store_error_in);
     let llm_hint = error
         .chain()

@@ -22,6 +22,14 @@ pub fn print(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Text written by a model or a command (questions, a plan, a validation's output, an error
+/// quoting them), made safe for a terminal: every control character but newline and tab, and
+/// every bidirectional override, escaped — an escape sequence in a step title must not hide
+/// the validation command printed after it.
+pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    escape(text, |c| c == '\n' || c == '\t')
+}
+
 /// Writes a value as pretty JSON followed by a newline.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     let mut text = serde_json::to_string_pretty(value)?;

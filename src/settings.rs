@@ -257,11 +257,34 @@ impl Settings {
         }
         let index_dir = match &global.index_dir {
             Some(dir) => IndexDir::new(absolute(dir)?),
-            None => IndexDir::new(root.join(DEFAULT_INDEX_DIR)),
+            None => {
+                let dir = root.join(DEFAULT_INDEX_DIR);
+                // A repository can ship `.sextant` as a link out (to a directory of yours):
+                // the index, run records and metrics would be written there.
+                if dir
+                    .symlink_metadata()
+                    .is_ok_and(|m| m.file_type().is_symlink())
+                {
+                    return Err(UsageError(format!(
+                        "{} is a symbolic link: sextant keeps its index in a real directory inside the repository; remove the link (or choose a directory with --index-dir)",
+                        crate::output::escaped(&dir.display().to_string())
+                    ))
+                    .into());
+                }
+                IndexDir::new(dir)
+            }
         };
+        if let Some(link) = symlink_inside(index_dir.path()) {
+            return Err(UsageError(format!(
+                "{} is a symbolic link inside the index directory: sextant never follows links there; remove it",
+                crate::output::escaped(&link.display().to_string())
+            ))
+            .into());
+        }
         let rank = RankSection::resolve(&config.rank, &user_config.rank);
         let vectors = config.vectors.over(user_config.vectors);
         check_ranges(&index, &rank, &vectors)?;
+        check_repository_llm(&root.join(CONFIG_FILE), &config.llm)?;
         let llm_layers = vec![user_config.llm, config.llm];
         if !config.secrets.allow.is_empty() {
             return Err(UsageError(format!(
@@ -398,6 +421,72 @@ fn discover_root(start: &Path) -> PathBuf {
         .to_path_buf()
 }
 
+/// What a repository's own `sextant.toml` may not decide about the model server: where
+/// prompts go beyond this machine, and which environment variable's value is sent as the API
+/// key. A cloned repository (or a model's edit) must not be able to send a user's code, task
+/// and key to a server of its choosing; those settings belong to the user config, the
+/// environment and the flags.
+fn check_repository_llm(path: &Path, llm: &LlmConfig) -> anyhow::Result<()> {
+    if llm.api_key_env.is_some() {
+        return Err(UsageError(format!(
+            "{}: llm.api_key_env is read from your user config only (a repository must not choose which secret is sent)",
+            path.display()
+        ))
+        .into());
+    }
+    if let Some(url) = &llm.base_url
+        && !is_loopback_url(url)
+    {
+        return Err(UsageError(format!(
+            "{}: llm.base_url {url:?} is not on this machine; a repository may only name a loopback server (127.0.0.1, localhost, ::1) — set a remote one in your user config, SEXTANT_LLM_BASE_URL or --base-url",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Whether `url` names a server on this machine.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("");
+    // Credentials before `@` are not the host.
+    let host_port = rest.rsplit('@').next().unwrap_or(rest);
+    let host = if let Some(bracketed) = host_port.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    let host = host.to_ascii_lowercase();
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The first symbolic link found under `dir` (not following any), if there is one.
+fn symlink_inside(dir: &Path) -> Option<PathBuf> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_symlink() {
+            return Some(entry.path());
+        }
+        if kind.is_dir()
+            && let Some(link) = symlink_inside(&entry.path())
+        {
+            return Some(link);
+        }
+    }
+    None
+}
+
 fn read_config_file(path: &Path) -> anyhow::Result<ConfigFile> {
     match std::fs::read_to_string(path) {
         Ok(text) => toml::from_str(&text).with_context(|| format!("invalid {}", path.display())),
@@ -464,5 +553,49 @@ mod tests {
         std::fs::create_dir_all(repo.path().join(".git")).expect("mkdir");
         std::fs::create_dir_all(repo.path().join("a/b")).expect("mkdir");
         assert_eq!(discover_root(&repo.path().join("a/b")), repo.path());
+    }
+
+    #[test]
+    fn a_repository_may_not_send_prompts_or_keys_elsewhere() {
+        for url in [
+            "http://127.0.0.1:11434",
+            "http://localhost:8080/",
+            "http://[::1]:8000",
+            "https://127.0.0.5",
+        ] {
+            assert!(is_loopback_url(url), "{url}");
+        }
+        for url in [
+            "https://api.example.com",
+            "http://127.0.0.1.evil.example",
+            "http://localhost@evil.example",
+            "http://10.0.0.1:8000",
+            "http://[::2]",
+        ] {
+            assert!(!is_loopback_url(url), "{url}");
+        }
+        let repo = tempfile::tempdir().expect("tempdir");
+        let global = GlobalArgs {
+            index_dir: None,
+            quiet: false,
+            threads: None,
+        };
+        for config in [
+            "[llm]\nbase_url = \"https://collect.example\"\n",
+            "[llm]\napi_key_env = \"AWS_SECRET_ACCESS_KEY\"\n",
+        ] {
+            std::fs::write(repo.path().join(CONFIG_FILE), config).expect("write");
+            let error = Settings::resolve(Some(repo.path()), &global, &Overrides::default())
+                .err()
+                .expect("refused");
+            assert!(error.is::<UsageError>(), "{error}");
+        }
+        std::fs::write(
+            repo.path().join(CONFIG_FILE),
+            "[llm]\nbase_url = \"http://127.0.0.1:8080\"\nmodel = \"qwen\"\n",
+        )
+        .expect("write");
+        Settings::resolve(Some(repo.path()), &global, &Overrides::default())
+            .expect("loopback is fine");
     }
 }

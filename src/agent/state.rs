@@ -109,7 +109,7 @@ pub fn check(from: &RunState, to: &RunState, evidence: &Evidence) -> Result<(), 
             "the plan changed since it was approved (or execution must start at step 1); approve it again",
         ),
         (Executing { step }, Executing { step: next })
-            if *next == step + 1 && *next <= evidence.plan_steps =>
+            if *step >= 1 && *next == step + 1 && *next <= evidence.plan_steps =>
         {
             Ok(())
         }
@@ -120,6 +120,12 @@ pub fn check(from: &RunState, to: &RunState, evidence: &Evidence) -> Result<(), 
         (_, Approved) => refuse("only a validated plan can be approved"),
         _ => refuse("not a step of the workflow"),
     }
+}
+
+/// The lock on one run, held while a command works on it (released on drop, and by the
+/// system when the process dies).
+pub struct RunLock {
+    _file: std::fs::File,
 }
 
 /// A persisted run.
@@ -195,6 +201,26 @@ impl Run {
     /// The run's directory under the index directory.
     pub fn dir(runs: &Path, id: &str) -> PathBuf {
         runs.join(id)
+    }
+
+    /// Takes the run's lock for as long as the returned guard lives: two commands never work
+    /// on one run at once (two `execute`s would apply and commit every step twice).
+    pub fn lock(runs: &Path, id: &str) -> anyhow::Result<RunLock> {
+        let dir = Run::dir(runs, id);
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(RunLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(
+                "run {id} is in use by another sextant command; wait for it to finish"
+            )),
+            Err(std::fs::TryLockError::Error(error)) => Err(error.into()),
+        }
     }
 
     /// Writes `run.json` atomically (temporary file, fsync, rename).
@@ -380,5 +406,25 @@ mod tests {
             .expect("legal");
         assert!(reviewed.recover().is_err());
         assert!(Run::new("r4", "t").recover().is_err(), "not failed");
+    }
+
+    #[test]
+    fn execution_never_starts_from_step_zero() {
+        let evidence = ready(5);
+        assert!(check(&Executing { step: 0 }, &Executing { step: 1 }, &evidence).is_err());
+    }
+
+    #[test]
+    fn a_run_is_worked_on_by_one_command_at_a_time() {
+        let runs = tempfile::tempdir().expect("tempdir");
+        let held = Run::lock(runs.path(), "r1").expect("first");
+        let second = Run::lock(runs.path(), "r1").err().expect("refused");
+        assert!(
+            second
+                .to_string()
+                .contains("in use by another sextant command")
+        );
+        drop(held);
+        Run::lock(runs.path(), "r1").expect("free again");
     }
 }

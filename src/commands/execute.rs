@@ -61,7 +61,15 @@ fn step_prompt(dir: &Path, plan: &Plan, index: usize, secrets: &SecretRules) -> 
         if edit::safe_path(dir, file).is_err() {
             continue;
         }
-        // Secrets by name or content, through symlinks too, are never shown.
+        // Files git ignores (local settings, build output, a private notes file) are never
+        // shown, like secrets by name or content, through symlinks too.
+        if crate::git::is_ignored(dir, file) {
+            let _ = writeln!(
+                prompt,
+                "{file} is withheld: git ignores it. Do not edit it.\n"
+            );
+            continue;
+        }
         match secrets.read_if_clean(dir, file) {
             Ok(Ok(text)) if text.len() <= MAX_SHOWN_FILE => {
                 let _ = write!(prompt, "Current {file}:\n```\n{text}```\n\n");
@@ -108,6 +116,68 @@ fn tick(work: &Path, todo: &str, plan: &mut Plan, index: usize) -> anyhow::Resul
         .with_context(|| format!("ticking {todo}"))
 }
 
+/// Why a change may not be written even inside the repository: the plan (whatever the path
+/// says: `./TODO.md`, a link to it) and sextant's configuration, which decides where prompts
+/// go and with which key.
+fn protected_change(work: &Path, todo: &str, changes: &[edit::Change]) -> Option<String> {
+    let plan = edit::resolved_target(work, todo).ok();
+    let config = edit::resolved_target(work, crate::settings::CONFIG_FILE).ok();
+    changes.iter().find_map(|change| {
+        let target = edit::resolved_target(work, &change.path).ok()?;
+        if Some(&target) == plan.as_ref() {
+            Some(format!(
+                "{} is the plan: a step never edits it",
+                change.path
+            ))
+        } else if Some(&target) == config.as_ref() {
+            Some(format!(
+                "{} is sextant's configuration: a step never edits it",
+                change.path
+            ))
+        } else {
+            None
+        }
+    })
+}
+
+/// How `plan` differs from the approved TODO.md text (ticks aside), if it does. An empty
+/// approved text (a run approved before it was recorded) compares with nothing.
+fn differs_from_approved(plan: &Plan, approved: &str) -> Option<String> {
+    if approved.is_empty() {
+        return None;
+    }
+    let Ok(approved) = Plan::parse(approved) else {
+        return Some("the approved text no longer parses".into());
+    };
+    if approved.steps.len() != plan.steps.len() {
+        return Some(format!(
+            "{} steps, {} approved",
+            plan.steps.len(),
+            approved.steps.len()
+        ));
+    }
+    plan.steps
+        .iter()
+        .zip(&approved.steps)
+        .position(|(now, then)| {
+            (
+                &now.title,
+                &now.files,
+                &now.tests,
+                &now.validate,
+                &now.rollback,
+            ) != (
+                &then.title,
+                &then.files,
+                &then.tests,
+                &then.validate,
+                &then.rollback,
+            )
+        })
+        .map(|index| format!("step {} changed", index + 1))
+        .or_else(|| (plan.task != approved.task).then(|| "the task changed".into()))
+}
+
 /// Lines of a failed validation's output shown on the terminal.
 const SHOWN_OUTPUT_LINES: usize = 20;
 
@@ -130,6 +200,7 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         id,
         mut run,
         mut record,
+        _lock: _held,
     } = open_run(args.repo.as_deref(), args.run.as_deref(), global)?;
     // A run that failed during execution (a step that failed its validation, a model server
     // that went down) goes on where it stopped.
@@ -161,7 +232,13 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     if args.confirm_steps && !std::io::stdin().is_terminal() {
         bail!("--confirm-steps needs a terminal to answer on");
     }
-    let dirty = changes_besides(&root, &todo_relative)?;
+    // Before the first step the approved plan waits uncommitted; after it, the plan is
+    // committed on the run's branch and any change to it counts.
+    let dirty = if run.state == RunState::Approved {
+        changes_besides(&root, &todo_relative)?
+    } else {
+        changes_besides(&root, "")?
+    };
     if !dirty.trim().is_empty() {
         bail!("the working tree has uncommitted changes; commit or stash them first:\n{dirty}");
     }
@@ -218,6 +295,11 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         &std::fs::read_to_string(&todo_in_work)
             .with_context(|| format!("reading {}", todo_in_work.display()))?,
     )?;
+    if let Some(difference) = differs_from_approved(&plan, &record.approved_todo) {
+        bail!(
+            "{todo_relative} on the run's branch no longer matches the approved plan ({difference}); restore it (`git checkout -- {todo_relative}`) or start a new run"
+        );
+    }
     let first = plan
         .steps
         .iter()
@@ -266,11 +348,17 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                     Ok(changes) if changes.is_empty() => {
                         "No edit blocks found. Send search/replace blocks.".to_string()
                     }
-                    Ok(changes) if changes.iter().any(|c| c.path == todo_relative) => format!(
-                        "{todo_relative} is the plan: a step never edits it. Send blocks for the step's files only."
-                    ),
-                    Ok(changes) => {
-                        edit::write_changes(&work, &changes)?;
+                    Ok(changes)
+                        if let Some(refused) =
+                            protected_change(&work, &todo_relative, &changes) =>
+                    {
+                        format!("{refused}. Send blocks for the step's files only.")
+                    }
+                    Ok(changes) if let Err(error) = edit::write_changes(&work, &changes) => {
+                        reset_tree(&work)?;
+                        format!("Your edits could not be written: {error}. Send corrected blocks.")
+                    }
+                    Ok(_) => {
                         let command = &plan.steps[index].validate;
                         let outcome = match validate::run(command, &work, timeout) {
                             Ok(outcome) => outcome,
@@ -292,9 +380,12 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                             indent(&outcome.tail(SHOWN_OUTPUT_LINES))
                         );
                         eprint!(
-                            "step {number}: attempt {attempt}: `{command}` failed ({})\n{}\n",
-                            outcome.ending(),
-                            indent(&outcome.tail(SHOWN_OUTPUT_LINES))
+                            "{}",
+                            crate::output::shown(&format!(
+                                "step {number}: attempt {attempt}: `{command}` failed ({})\n{}\n",
+                                outcome.ending(),
+                                indent(&outcome.tail(SHOWN_OUTPUT_LINES))
+                            ))
                         );
                         if !args.dry_run {
                             record.failed_validations.push(FailedValidation {
@@ -306,10 +397,17 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                             });
                             save_record(&settings, &id, &record)?;
                         }
+                        // The command's output can print what the step's files may not
+                        // show (a test printing the environment, a script reading `.env`).
+                        let output = match secrets.check_content(&outcome.output) {
+                            None => outcome.output.clone(),
+                            Some((rule, line)) => format!(
+                                "(withheld: line {line} of the output holds a secret ({rule}); do not print secrets)"
+                            ),
+                        };
                         format!(
-                            "The validation `{command}` failed ({}). Output:\n{}\nFix the step; send new blocks against the original files.",
+                            "The validation `{command}` failed ({}). Output:\n{output}\nFix the step; send new blocks against the original files.",
                             outcome.ending(),
-                            outcome.output
                         )
                     }
                 };
@@ -330,15 +428,20 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                     args.attempts
                 );
             }
-            tick(&work, &todo_relative, &mut plan, index)?;
-            commit_all(
-                &work,
-                &format!(
-                    "step {number}/{}: {}",
-                    plan.steps.len(),
-                    plan.steps[index].title
-                ),
-            )?;
+            let message = format!(
+                "step {number}/{}: {}",
+                plan.steps.len(),
+                plan.steps[index].title
+            );
+            if let Err(error) = tick(&work, &todo_relative, &mut plan, index)
+                .and_then(|()| commit_all(&work, &message))
+            {
+                // Ticked but not committed would make the next run skip the step: undo both.
+                reset_tree(&work)?;
+                return Err(error.context(format!(
+                    "step {number} passed its validation but could not be committed; it was undone and runs again with `sextant execute`"
+                )));
+            }
             let _ = writeln!(
                 out,
                 "step {number}/{}: {} — validated and committed",
@@ -449,6 +552,7 @@ pub fn review(args: &crate::cli::ReviewArgs, global: &GlobalArgs) -> anyhow::Res
         id,
         mut run,
         record,
+        _lock: _held,
     } = open;
     let base = record.base_commit.clone().unwrap_or_default();
     let root = &settings.root;
@@ -517,6 +621,7 @@ pub fn rollback(args: &crate::cli::RollbackArgs, global: &GlobalArgs) -> anyhow:
         id,
         mut run,
         record,
+        _lock: _held,
     } = open;
     let root = &settings.root;
     let from = args.step.unwrap_or(1);

@@ -17,7 +17,7 @@ use crate::agent::analyse::{Analysis, analyse, indexed_languages};
 use crate::agent::plan::{Plan, SPLIT_ABOVE};
 use crate::agent::planner::{self, Planned};
 use crate::agent::questions::{self, Question};
-use crate::agent::state::{Evidence, Run, RunState};
+use crate::agent::state::{Evidence, Run, RunLock, RunState};
 use crate::agent::templates;
 use crate::cli::{ApproveArgs, GlobalArgs, ResumeArgs, RunArgs};
 use crate::git::{git, git_as_sextant};
@@ -58,6 +58,10 @@ pub(super) struct Record {
     /// Every failed validation, whole (the terminal shows only its tail).
     #[serde(default)]
     pub(super) failed_validations: Vec<FailedValidation>,
+    /// TODO.md as approved: execution checks the plan on the run's branch against it at every
+    /// start (ticks aside), so no step or command changes after approval.
+    #[serde(default)]
+    pub(super) approved_todo: String,
 }
 
 /// A validation that failed during `execute`, kept in the run record.
@@ -275,6 +279,12 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         &settings.root,
         args.todo.as_deref().unwrap_or(Path::new("TODO.md")),
     )?;
+    // The task goes to the model verbatim: a secret pasted into it is refused, not sent.
+    if let Some((rule, _)) = settings.secret_rules()?.check_content(&args.task) {
+        bail!(
+            "the task holds what looks like a secret ({rule}); it would be sent to the model: leave it out"
+        );
+    }
     let runs = runs_dir(&settings);
     // A template is resolved before anything starts, so a wrong name costs nothing.
     let template = match &args.template {
@@ -292,6 +302,7 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let analysis = analyse(&settings.root, languages);
     let relevant = relevant_files(&settings, &args.task)?;
     let id = run_id(&args.task);
+    let lock = Run::lock(&runs, &id)?;
     let run = Run::new(&id, &args.task);
     let mut context = context_text(&analysis, &relevant);
     if let Some(template) = &template {
@@ -319,6 +330,7 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         id,
         run,
         record,
+        _lock: lock,
     };
     continue_stages(&mut open, &args.llm, args.answers.as_deref())?;
     offer_approval(&mut open)
@@ -332,7 +344,10 @@ fn offer_approval(open: &mut OpenRun) -> anyhow::Result<()> {
         return Ok(());
     }
     let todo = std::fs::read_to_string(&open.record.todo).unwrap_or_default();
-    eprint!("{todo}\napprove this plan now? [y/N] ");
+    eprint!(
+        "{}\napprove this plan now? [y/N] ",
+        crate::output::shown(&todo)
+    );
     let mut answer = String::new();
     stdin.lock().read_line(&mut answer)?;
     if matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
@@ -390,6 +405,7 @@ fn continue_stages(
         id,
         run,
         record,
+        _lock: _held,
     } = open;
     let llm = Llm::new(
         settings.llm(crate::commands::llm::flags_layer(flags))?,
@@ -430,7 +446,7 @@ fn continue_stages(
                 let _ = writeln!(shown, "     {}) {option}", n + 1);
             }
         }
-        eprint!("{shown}");
+        eprint!("{}", crate::output::shown(&shown));
         record.answers = read_answers(answers_file, &record.questions)?;
         run.advance(RunState::Answered, &evidence(record, 0, None))?;
         save_record(settings, id, record)?;
@@ -600,13 +616,14 @@ pub(super) fn newest_run_status(settings: &Settings) -> anyhow::Result<Option<Ru
     }))
 }
 
-/// An existing run, opened for a later stage.
+/// An existing run, opened for a later stage (and locked while open).
 pub(super) struct OpenRun {
     pub(super) settings: Settings,
     pub(super) runs: PathBuf,
     pub(super) id: String,
     pub(super) run: Run,
     pub(super) record: Record,
+    pub(super) _lock: RunLock,
 }
 
 /// Opens the run `id` (the newest when `None`) of the repository at `repo`.
@@ -621,6 +638,7 @@ pub(super) fn open_run(
         Some(id) => id.to_string(),
         None => latest_run(&runs)?,
     };
+    let lock = Run::lock(&runs, &id)?;
     let run = Run::load(&runs, &id)?;
     let record = load_record(&settings, &id)?;
     Ok(OpenRun {
@@ -629,6 +647,7 @@ pub(super) fn open_run(
         id,
         run,
         record,
+        _lock: lock,
     })
 }
 
@@ -647,6 +666,7 @@ fn approve_open(open: &mut OpenRun) -> anyhow::Result<String> {
         id,
         run,
         record,
+        _lock: _held,
     } = open;
     if run.failed_from() == Some(&RunState::Planned) {
         run.recover()?;
@@ -658,6 +678,16 @@ fn approve_open(open: &mut OpenRun) -> anyhow::Result<String> {
         );
     }
     let todo = PathBuf::from(&record.todo);
+    // The plan approved is the one inside the repository: a TODO.md swapped for a link out
+    // is refused.
+    crate::edit::safe_path(
+        &settings.root,
+        &todo
+            .strip_prefix(&settings.root)
+            .unwrap_or(&todo)
+            .to_string_lossy(),
+    )
+    .with_context(|| format!("{} cannot be approved", todo.display()))?;
     let text =
         std::fs::read_to_string(&todo).with_context(|| format!("reading {}", todo.display()))?;
     let plan =
@@ -682,6 +712,7 @@ fn approve_open(open: &mut OpenRun) -> anyhow::Result<String> {
         &evidence(record, plan.steps.len(), None),
     )?;
     record.approved_hash = Some(hash);
+    record.approved_todo = text.clone();
     save_record(settings, id, record)?;
     run.save(runs)?;
     let _ = writeln!(out, "run {id}: approved {} steps", plan.steps.len());

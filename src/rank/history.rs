@@ -18,6 +18,7 @@ use sextant_index::store::{IndexDir, WriteLock, frame};
 use crate::git::{git, git_output};
 use crate::rank::past::PastChanges;
 use crate::rank::query::leading_scopes;
+use crate::secrets::SecretRules;
 
 /// Commits counted by the prior.
 pub const HISTORY_COMMITS: usize = 500;
@@ -31,12 +32,15 @@ pub const MAX_FILES_PER_COMMIT: usize = 20;
 pub const HALF_LIFE_COMMITS: f64 = 50.0;
 
 const FILE_NAME: &str = "history.bin";
+/// What a commit subject holding a secret is kept as.
+pub const WITHHELD_SUBJECT: &str = "(subject withheld: it holds a secret)";
 /// Where rounds before the checksummed file kept the history (removed when it is rewritten).
 const OLD_FILE_NAME: &str = "history.json";
 /// The frame's magic (see `sextant_index::store::frame`: version and blake3 of the body).
 const MAGIC: &[u8; 8] = b"SXHISTRY";
 /// Bumped when what is stored changes; a stored history of another version is read again.
-const VERSION: u32 = 2;
+/// 3: subjects holding a secret are withheld.
+const VERSION: u32 = 3;
 
 /// How one file changed lately.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
@@ -147,9 +151,15 @@ impl History {
                 continue;
             }
             if age < PAST_COMMITS {
+                // Subjects reach models (a past change like the task) and printed reasons:
+                // one that holds a secret is not kept.
+                let subject = match SecretRules::default_rules().check_content(subject) {
+                    None => subject.trim().to_string(),
+                    Some(_) => WITHHELD_SUBJECT.to_string(),
+                };
                 past.push(PastCommit {
                     id: id.to_string(),
-                    subject: subject.trim().to_string(),
+                    subject,
                     files: changed.iter().map(|f| f.to_string()).collect(),
                 });
             }

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `sextant` binary on real temporary repositories.
 
+mod attacks;
 mod bad_input;
 mod corruption;
 mod crash;
