@@ -36,7 +36,7 @@ pub enum HistoryFrom {
     /// The history `sextant index` stored beside the index (a missing or damaged one is noted).
     Stored,
     /// A history the caller read (`eval` reads it as of the evaluated commit), or none.
-    Given(Option<History>),
+    Given(Option<Box<History>>),
 }
 
 /// A task's answer: the parsed query, the ranking and the packed context.
@@ -104,7 +104,7 @@ impl Retrieval {
             VectorsFrom::Off(why) => Err(why),
         };
         let history = match history {
-            HistoryFrom::Given(history) => history,
+            HistoryFrom::Given(history) => history.map(|history| *history),
             HistoryFrom::Stored => match History::load(index_dir.path()) {
                 Ok(Some(history)) => Some(history),
                 // `sextant index` writes the history of every git work tree: missing there,

@@ -586,8 +586,7 @@ mod tests {
         ] {
             std::fs::write(repo.path().join(CONFIG_FILE), config).expect("write");
             let error = Settings::resolve(Some(repo.path()), &global, &Overrides::default())
-                .err()
-                .expect("refused");
+                .expect_err("refused");
             assert!(error.is::<UsageError>(), "{error}");
         }
         std::fs::write(

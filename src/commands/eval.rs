@@ -111,7 +111,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let weights = args.weights.apply(Weights::default());
     // The history as it stood at the indexed commit: no query sees its own change.
     let history = match crate::rank::history::History::from_git(&repo, &base) {
-        Ok(history) => Some(history),
+        Ok(history) => Some(Box::new(history)),
         Err(error) => {
             eprintln!("note: evaluating without the history: {error:#}");
             None
