@@ -78,6 +78,14 @@ const KNOWN: &[(&str, Match, Category, &str)] = &[
         Category::Framework,
         "Spring Boot",
     ),
+    ("go-chi/chi", Match::Name, Category::Framework, "chi"),
+    ("gorilla/mux", Match::Name, Category::Framework, "gorilla/mux"),
+    (
+        "com.sparkjava:spark-core",
+        Match::Name,
+        Category::Framework,
+        "Spark Java",
+    ),
     ("sqlx", Match::Name, Category::Database, "sqlx"),
     ("diesel", Match::Name, Category::Database, "Diesel"),
     (
@@ -126,6 +134,18 @@ const KNOWN: &[(&str, Match, Category, &str)] = &[
     ("mongodb", Match::Name, Category::Database, "MongoDB"),
     ("pg", Match::Name, Category::Database, "PostgreSQL (pg)"),
     ("mysql2", Match::Name, Category::Database, "MySQL (mysql2)"),
+    (
+        "mysql-connector",
+        Match::Name,
+        Category::Database,
+        "MySQL (mysql-connector)",
+    ),
+    (
+        "mysql-connector-python",
+        Match::Name,
+        Category::Database,
+        "MySQL (mysql-connector)",
+    ),
     ("prisma", Match::Name, Category::Database, "Prisma"),
     ("@prisma/client", Match::Name, Category::Database, "Prisma"),
     ("gorm.io/gorm", Match::Name, Category::Database, "GORM"),

@@ -169,6 +169,20 @@ mod tests {
         !matches!(state, "Z" | "X")
     }
 
+    /// Whether the process whose pid `dir/bg.pid` holds is gone within five seconds.
+    fn background_ends(dir: &Path) -> (i32, bool) {
+        let pid: i32 = std::fs::read_to_string(dir.join("bg.pid"))
+            .expect("pid written")
+            .trim()
+            .parse()
+            .expect("pid");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (pid, !alive(pid))
+    }
+
     #[test]
     fn a_timeout_ends_everything_the_command_started() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -180,19 +194,8 @@ mod tests {
         )
         .expect("runs");
         assert!(outcome.timed_out);
-        let pid: i32 = std::fs::read_to_string(dir.path().join("bg.pid"))
-            .expect("pid written")
-            .trim()
-            .parse()
-            .expect("pid");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while alive(pid) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert!(
-            !alive(pid),
-            "the background sleep {pid} outlived the timeout"
-        );
+        let (pid, ended) = background_ends(dir.path());
+        assert!(ended, "the background sleep {pid} outlived the timeout");
     }
 
     #[test]
@@ -205,18 +208,7 @@ mod tests {
         )
         .expect("runs");
         assert!(outcome.passed);
-        let pid: i32 = std::fs::read_to_string(dir.path().join("bg.pid"))
-            .expect("pid written")
-            .trim()
-            .parse()
-            .expect("pid");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while alive(pid) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert!(
-            !alive(pid),
-            "a background process {pid} outlived its validation"
-        );
+        let (pid, ended) = background_ends(dir.path());
+        assert!(ended, "a background process {pid} outlived its validation");
     }
 }
