@@ -149,7 +149,10 @@ pub fn safe_path(root: &Path, relative: &str) -> Result<PathBuf, EditError> {
     }
     if parts
         .first()
-        .is_some_and(|p| *p == ".git" || *p == ".sextant")
+        .is_some_and(|p| p.eq_ignore_ascii_case(".sextant"))
+        // A `.git` anywhere (a nested repository's config runs commands in it; `.GIT` is
+        // `.git` on case-insensitive file systems).
+        || parts.iter().any(|p| p.eq_ignore_ascii_case(".git"))
     {
         return Err(refuse("git's and sextant's own files are off limits"));
     }
@@ -341,20 +344,24 @@ impl Staged {
             reason: "it names no file".into(),
         })?;
         std::fs::create_dir_all(parent).map_err(io)?;
+        // An existing file keeps its mode; a new one gets the usual 0644 (the temporary
+        // file's own 0600 would make it private).
         let permissions = std::fs::symlink_metadata(&target)
             .ok()
             .filter(|m| m.is_file())
-            .map(|m| m.permissions());
+            .map(|m| m.permissions())
+            .unwrap_or_else(|| {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::Permissions::from_mode(0o644)
+            });
         let mut file = tempfile::Builder::new()
             .prefix(".sextant-")
             .suffix(".tmp")
             .tempfile_in(parent)
             .map_err(io)?;
         file.write_all(bytes).map_err(io)?;
-        if let Some(permissions) = permissions {
-            // On the open file: a name is never followed.
-            file.as_file().set_permissions(permissions).map_err(io)?;
-        }
+        // On the open file: a name is never followed.
+        file.as_file().set_permissions(permissions).map_err(io)?;
         Ok(Staged {
             file,
             target,
@@ -452,6 +459,8 @@ mod tests {
             "../escape.py",
             "/etc/passwd",
             ".git/config",
+            "sub/.git/config",
+            ".GIT/hooks/pre-commit",
             ".sextant/manifest-1.bin",
             "",
         ] {
@@ -483,6 +492,12 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o755, "the script stays executable");
+        write_file(root, "new/file.py", b"x = 1\n").expect("written");
+        let mode = std::fs::metadata(root.join("new/file.py"))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644, "a new file is not private");
 
         // An in-repository symlink is written through and stays a link.
         symlink("check.sh", root.join("alias.sh")).expect("symlink");

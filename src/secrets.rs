@@ -779,6 +779,11 @@ impl SecretRules {
         if let Some(rule) = self.check_name(link) {
             return Ok(Err(Verdict::SecretName(rule)));
         }
+        // The path itself is sent wherever the file is named: a token in a file name is a
+        // secret too.
+        if let Some((rule, _)) = self.scan(&[], link.as_bytes()) {
+            return Ok(Err(Verdict::SecretName(rule)));
+        }
         let root = root.canonicalize()?;
         let target = root.join(relative).canonicalize()?;
         let Ok(inside) = target.strip_prefix(&root) else {

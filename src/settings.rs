@@ -282,6 +282,7 @@ impl Settings {
             .into());
         }
         let rank = RankSection::resolve(&config.rank, &user_config.rank);
+        check_repository_vectors(&root.join(CONFIG_FILE), &config.vectors)?;
         let vectors = config.vectors.over(user_config.vectors);
         check_ranges(&index, &rank, &vectors)?;
         check_repository_llm(&root.join(CONFIG_FILE), &config.llm)?;
@@ -446,26 +447,38 @@ fn check_repository_llm(path: &Path, llm: &LlmConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether `url` names a server on this machine.
+/// What a repository's `sextant.toml` may not decide about vectors: which shared library is
+/// loaded into the process (ONNX Runtime) and which model files are read — a cloned repository
+/// naming `./evil.so` would run its code. Those belong to the user config (or `sextant models
+/// install`).
+fn check_repository_vectors(path: &Path, vectors: &VectorSection) -> anyhow::Result<()> {
+    for (set, key) in [
+        (vectors.runtime.is_some(), "vectors.runtime"),
+        (vectors.model_dir.is_some(), "vectors.model_dir"),
+    ] {
+        if set {
+            return Err(UsageError(format!(
+                "{}: {key} is read from your user config only (a repository must not choose code or model files to load)",
+                path.display()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Whether `url` names a server on this machine, as the HTTP client will read it (the WHATWG
+/// parser: `\\` is `/`, userinfo is not the host, `127.1` is `127.0.0.1`).
 fn is_loopback_url(url: &str) -> bool {
-    let rest = url
-        .split_once("://")
-        .map_or(url, |(_, rest)| rest)
-        .split(['/', '?', '#'])
-        .next()
-        .unwrap_or("");
-    // Credentials before `@` are not the host.
-    let host_port = rest.rsplit('@').next().unwrap_or(rest);
-    let host = if let Some(bracketed) = host_port.strip_prefix('[') {
-        bracketed.split(']').next().unwrap_or("")
-    } else {
-        host_port.split(':').next().unwrap_or("")
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return false;
     };
-    let host = host.to_ascii_lowercase();
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    match parsed.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 /// The first symbolic link found under `dir` (not following any), if there is one.
@@ -571,6 +584,9 @@ mod tests {
             "http://localhost@evil.example",
             "http://10.0.0.1:8000",
             "http://[::2]",
+            "http://192.0.2.2:48131\\@127.0.0.1",
+            "http:\\\\192.0.2.2\\@127.0.0.1",
+            "http://127.0.0.1.nip.io",
         ] {
             assert!(!is_loopback_url(url), "{url}");
         }
@@ -583,6 +599,8 @@ mod tests {
         for config in [
             "[llm]\nbase_url = \"https://collect.example\"\n",
             "[llm]\napi_key_env = \"AWS_SECRET_ACCESS_KEY\"\n",
+            "[vectors]\nruntime = \"./evil.so\"\n",
+            "[vectors]\nmodel_dir = \"./model\"\n",
         ] {
             std::fs::write(repo.path().join(CONFIG_FILE), config).expect("write");
             let error = Settings::resolve(Some(repo.path()), &global, &Overrides::default())

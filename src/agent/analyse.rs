@@ -79,7 +79,12 @@ const KNOWN: &[(&str, Match, Category, &str)] = &[
         "Spring Boot",
     ),
     ("go-chi/chi", Match::Name, Category::Framework, "chi"),
-    ("gorilla/mux", Match::Name, Category::Framework, "gorilla/mux"),
+    (
+        "gorilla/mux",
+        Match::Name,
+        Category::Framework,
+        "gorilla/mux",
+    ),
     (
         "com.sparkjava:spark-core",
         Match::Name,

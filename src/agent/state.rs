@@ -208,12 +208,9 @@ impl Run {
     pub fn lock(runs: &Path, id: &str) -> anyhow::Result<RunLock> {
         let dir = Run::dir(runs, id);
         std::fs::create_dir_all(&dir)?;
-        let path = dir.join("lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)?;
+        // The lock is on the run's directory itself: a lock file could be deleted from under
+        // a holder, the directory cannot while it holds the run.
+        let file = std::fs::File::open(&dir)?;
         match file.try_lock() {
             Ok(()) => Ok(RunLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(

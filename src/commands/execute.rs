@@ -41,7 +41,8 @@ fn commit_all(dir: &Path, message: &str) -> anyhow::Result<()> {
 /// are left alone).
 fn reset_tree(dir: &Path) -> anyhow::Result<()> {
     git(dir, &["reset", "--quiet", "--hard", "HEAD"])?;
-    git(dir, &["clean", "--quiet", "-fd"])?;
+    // `-ff`: a nested repository a failed step created goes too.
+    git(dir, &["clean", "--quiet", "-ffd"])?;
     Ok(())
 }
 
@@ -63,7 +64,7 @@ fn step_prompt(dir: &Path, plan: &Plan, index: usize, secrets: &SecretRules) -> 
         }
         // Files git ignores (local settings, build output, a private notes file) are never
         // shown, like secrets by name or content, through symlinks too.
-        if crate::git::is_ignored(dir, file) {
+        if ignored(dir, file) {
             let _ = writeln!(
                 prompt,
                 "{file} is withheld: git ignores it. Do not edit it.\n"
@@ -102,7 +103,10 @@ struct Paused(usize);
 /// Asks on the terminal whether to run a step.
 fn confirm(number: usize, total: usize, title: &str) -> anyhow::Result<bool> {
     use std::io::{BufRead, Write};
-    eprint!("step {number}/{total}: {title} — run it? [y/N] ");
+    eprint!(
+        "{}",
+        crate::output::shown(&format!("step {number}/{total}: {title} — run it? [y/N] "))
+    );
     std::io::stderr().flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
@@ -114,6 +118,20 @@ fn tick(work: &Path, todo: &str, plan: &mut Plan, index: usize) -> anyhow::Resul
     plan.steps[index].done = true;
     edit::write_file(work, todo, plan.render().as_bytes())
         .with_context(|| format!("ticking {todo}"))
+}
+
+/// Whether git ignores `file` or, through symlinks (a tracked link, a linked directory), the
+/// file it resolves to.
+fn ignored(dir: &Path, file: &str) -> bool {
+    if crate::git::is_ignored(dir, file) {
+        return true;
+    }
+    let (Ok(root), Ok(target)) = (dir.canonicalize(), dir.join(file).canonicalize()) else {
+        return false;
+    };
+    target
+        .strip_prefix(&root)
+        .is_ok_and(|inside| crate::git::is_ignored(dir, &inside.to_string_lossy()))
 }
 
 /// Why a change may not be written even inside the repository: the plan (whatever the path
@@ -215,6 +233,13 @@ pub fn run(args: &ExecuteArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             other.name()
         ),
     }
+    // Whatever run.json says, a run whose plan was never approved is not executed.
+    if record.approved_hash.is_none() {
+        bail!("run {id} was never approved: `sextant approve` first");
+    }
+    // One execution per repository at a time: runs share the working tree and its branch.
+    let _repository = crate::agent::state::Run::lock(&runs, ".execute")
+        .context("another run is executing in this repository; wait for it to finish")?;
     let root = settings.root.clone();
     let todo = PathBuf::from(&record.todo);
     let todo_relative = todo

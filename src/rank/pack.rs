@@ -356,7 +356,12 @@ fn select<'r>(
         match secrets.check_file(root, &file.path) {
             Ok(verdict) if verdict.is_clean() => {}
             Ok(verdict) => {
-                packed.passed.push(pass(format!("withheld: {verdict}")));
+                let mut passed = pass(format!("withheld: {verdict}"));
+                // A path that itself holds a secret (a token in a file name) is not printed.
+                if secrets.check_content(&file.path).is_some() {
+                    passed.path = "(a path that holds a secret)".to_string();
+                }
+                packed.passed.push(passed);
                 continue;
             }
             Err(error) => {

@@ -238,6 +238,16 @@ fn secrets_do_not_leave_through_outputs_history_the_task_or_ignored_files() {
         "private notes: the canary-4711\n",
     )
     .expect("write");
+    // A tracked link to an ignored file; a token in a file name.
+    std::fs::create_dir_all(root.join("docs")).expect("mkdir");
+    std::os::unix::fs::symlink("../private/notes.txt", root.join("docs/link.txt"))
+        .expect("symlink");
+    std::fs::write(
+        root.join(format!("helper_{token}.py")),
+        "def rotate_helper_token():\n    return 1\n",
+    )
+    .expect("write");
+    git(root, &["add", "-A"]);
     // A commit message holding the token (pasted by mistake), similar to the task.
     std::fs::write(root.join("app.py"), "def f():\n    return 1\n\n\n# end\n").expect("write");
     git(
@@ -266,7 +276,10 @@ fn secrets_do_not_leave_through_outputs_history_the_task_or_ignored_files() {
     );
     let server = tiny_model(vec![
         Reply::text(QUESTIONS),
-        plan("python3 check.py", &["check.py", "private/notes.txt"]),
+        plan(
+            "python3 check.py",
+            &["check.py", "private/notes.txt", "docs/link.txt"],
+        ),
         leak.clone(),
         leak.clone(),
         leak,
@@ -282,6 +295,10 @@ fn secrets_do_not_leave_through_outputs_history_the_task_or_ignored_files() {
     );
     assert!(
         sent.contains("private/notes.txt is withheld: git ignores it"),
+        "{sent}"
+    );
+    assert!(
+        sent.contains("docs/link.txt is withheld: git ignores it"),
         "{sent}"
     );
     assert!(
@@ -315,19 +332,28 @@ fn a_step_cannot_rewrite_sextants_configuration() {
 fn a_step_whose_commit_fails_is_undone_and_runs_again() {
     let (dir, answers) = repo(&[]);
     let root = dir.path();
-    // `git add` refuses a path named `.GIT/...`: the commit after the tick fails.
-    let blocked = Reply::text(
-        "app.py\n<<<<<<< SEARCH\n# end\n=======\ndef h1():\n    return 1\n\n# end\n>>>>>>> REPLACE\n\n.GIT/notes.txt\n<<<<<<< SEARCH\n=======\nnotes\n>>>>>>> REPLACE\n",
-    );
+    // The user's commit-msg hook refuses step 1's commit (which passed its validation).
+    let hook = root.join(".git/hooks/commit-msg");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\nif grep -q '^step 1/' \"$1\"; then echo refused by the hook >&2; exit 1; fi\n",
+    )
+    .expect("hook");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
     let server = tiny_model(vec![
         Reply::text(QUESTIONS),
         plan("true", &["app.py"]),
-        blocked,
+        app_edit(1),
     ]);
     plan_and_approve(root, answers.path(), &server, "add helpers");
     let output = execute(root, &server);
     fails_with(&output, "could not be committed; it was undone");
+    // Ticked but not committed would have made the next run skip step 1.
     assert!(git(root, &["status", "--porcelain"]).trim().is_empty());
+    std::fs::remove_file(&hook).expect("rm hook");
     let retry = tiny_model((1..=5).map(app_edit).collect());
     let output = execute(root, &retry);
     assert!(
@@ -339,4 +365,53 @@ fn a_step_whose_commit_fails_is_undone_and_runs_again() {
     for k in 1..=5 {
         assert!(log.contains(&format!("step {k}/5")), "{log}");
     }
+}
+
+#[test]
+fn a_run_that_was_never_approved_never_executes_whatever_run_json_says() {
+    let (dir, answers) = repo(&[]);
+    let root = dir.path();
+    let server = tiny_model(vec![
+        Reply::text(QUESTIONS),
+        plan("touch pwned", &["app.py"]),
+    ]);
+    stdout_of(
+        sextant(root)
+            .args(["run", "add helpers", "--answers"])
+            .arg(answers.path())
+            .args(tiny_model_args(&server)),
+    );
+    // Tampered: executing step 1, with the plan committed so the tree is clean.
+    let state = crate::support::only_run_record(root);
+    let text = std::fs::read_to_string(&state).expect("run.json");
+    let mut tampered: serde_json::Value = serde_json::from_str(&text).expect("json");
+    tampered["state"] = json!({"state": "executing", "step": 1});
+    std::fs::write(&state, tampered.to_string()).expect("write");
+    git(root, &["add", "TODO.md"]);
+    git(root, &["commit", "--quiet", "-m", "plan"]);
+    let output = execute(root, &tiny_model((1..=5).map(app_edit).collect()));
+    fails_with(&output, "was never approved");
+    assert!(!root.join("pwned").exists());
+}
+
+#[test]
+fn step_titles_are_escaped_at_the_confirmation_prompt() {
+    let (dir, answers) = repo(&[]);
+    let root = dir.path();
+    let mut plan_reply: serde_json::Value =
+        serde_json::from_str(&plan("true", &["app.py"]).content).expect("json");
+    plan_reply["steps"][0]["title"] = json!("Add helper number 1 \u{1b}[8m");
+    let server = tiny_model(vec![
+        Reply::text(QUESTIONS),
+        Reply::text(plan_reply.to_string()),
+    ]);
+    plan_and_approve(root, answers.path(), &server, "add helpers");
+    let mut args = vec!["execute".to_string(), "--confirm-steps".to_string()];
+    args.extend(tiny_model_args(&server));
+    let (_, shown) = crate::support::at_terminal(root, &args, "n\n");
+    assert!(shown.contains("run it? [y/N]"), "{shown}");
+    assert!(
+        !shown.contains('\u{1b}'),
+        "raw escape at the terminal: {shown:?}"
+    );
 }
