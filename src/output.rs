@@ -32,9 +32,15 @@ pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// Writes a value as pretty JSON followed by a newline.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    print(&json_text(value)?)
+}
+
+/// A value as pretty JSON with a final newline, fields in their declared order: what
+/// `--json` prints, and what the server returns for the same question.
+pub fn json_text(value: &impl serde::Serialize) -> anyhow::Result<String> {
     let mut text = serde_json::to_string_pretty(value)?;
     text.push('\n');
-    print(&text)
+    Ok(text)
 }
 
 /// Whether an error is stdout closing under us.

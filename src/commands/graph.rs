@@ -11,7 +11,7 @@ use sextant_index::petgraph::Direction;
 use sextant_index::petgraph::graph::NodeIndex;
 
 use crate::cli::{GlobalArgs, GraphArgs, GraphQuery};
-use crate::output::{print, print_json, thousands};
+use crate::output::{json_text, print, thousands};
 use crate::settings::{Overrides, Settings};
 
 /// Runs a graph query.
@@ -22,17 +22,31 @@ pub fn run(args: &GraphArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         .index_dir
         .read_graph(snapshot.manifest.generation)
         .context("reading the graph")?;
-    match &args.query {
-        GraphQuery::Callers { symbol } => {
-            neighbours(&graph, symbol, Direction::Incoming, args.json)
-        }
-        GraphQuery::Callees { symbol } => {
-            neighbours(&graph, symbol, Direction::Outgoing, args.json)
-        }
-        GraphQuery::Deps { file } => dependencies(&graph, file, Direction::Outgoing, args.json),
-        GraphQuery::Rdeps { file } => dependencies(&graph, file, Direction::Incoming, args.json),
-        GraphQuery::Path { from, to } => path(&graph, from, to, args.json),
-        GraphQuery::Stats => stats(&graph, args.json),
+    let answer = answer(&graph, &args.query)?;
+    print(if args.json {
+        &answer.json
+    } else {
+        &answer.text
+    })
+}
+
+/// A graph query's answer: the JSON of `--json` and the text a person reads.
+pub struct GraphAnswer {
+    /// As `sextant graph … --json` prints it (fields in their declared order).
+    pub json: String,
+    /// As `sextant graph …` prints it.
+    pub text: String,
+}
+
+/// Answers a graph query (the CLI and the server share it).
+pub fn answer(graph: &CodeGraph, query: &GraphQuery) -> anyhow::Result<GraphAnswer> {
+    match query {
+        GraphQuery::Callers { symbol } => neighbours(graph, symbol, Direction::Incoming),
+        GraphQuery::Callees { symbol } => neighbours(graph, symbol, Direction::Outgoing),
+        GraphQuery::Deps { file } => dependencies(graph, file, Direction::Outgoing),
+        GraphQuery::Rdeps { file } => dependencies(graph, file, Direction::Incoming),
+        GraphQuery::Path { from, to } => path(graph, from, to),
+        GraphQuery::Stats => stats(graph),
     }
 }
 
@@ -96,12 +110,7 @@ struct Link {
     confidence: f32,
 }
 
-fn neighbours(
-    graph: &CodeGraph,
-    query: &str,
-    direction: Direction,
-    json: bool,
-) -> anyhow::Result<()> {
+fn neighbours(graph: &CodeGraph, query: &str, direction: Direction) -> anyhow::Result<GraphAnswer> {
     let node = one_node(graph, query)?;
     let links: Vec<Link> = graph
         .neighbours(node, direction, &[EdgeKind::Calls])
@@ -112,9 +121,7 @@ fn neighbours(
             confidence: edge.confidence,
         })
         .collect();
-    if json {
-        return print_json(&links);
-    }
+    let json = json_text(&links)?;
     let label = graph.graph[node].label();
     let mut out = String::new();
     let (verb, none) = match direction {
@@ -139,7 +146,7 @@ fn neighbours(
         };
         let _ = writeln!(out, "  {}  at {at}{certainty}", link.node.id);
     }
-    print(&out)
+    Ok(GraphAnswer { json, text: out })
 }
 
 /// A dependency of a file.
@@ -154,8 +161,7 @@ fn dependencies(
     graph: &CodeGraph,
     file: &str,
     direction: Direction,
-    json: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<GraphAnswer> {
     let node = graph
         .file(file)
         .with_context(|| format!("{file:?} is not an indexed file"))?;
@@ -187,9 +193,7 @@ fn dependencies(
     }
     let mut list: Vec<Dependency> = found.into_values().collect();
     list.sort_by(|a, b| b.weight.total_cmp(&a.weight).then(a.path.cmp(&b.path)));
-    if json {
-        return print_json(&list);
-    }
+    let json = json_text(&list)?;
     let mut out = String::new();
     let title = match direction {
         Direction::Outgoing => "depends on",
@@ -208,7 +212,7 @@ fn dependencies(
             dependency.path, dependency.weight
         );
     }
-    print(&out)
+    Ok(GraphAnswer { json, text: out })
 }
 
 /// One hop of a path, as printed with `--json`.
@@ -244,30 +248,28 @@ pub fn describe(graph: &CodeGraph, hop: &Hop) -> String {
     format!("{} {verb} {}", name(hop.from), name(hop.to))
 }
 
-fn path(graph: &CodeGraph, from: &str, to: &str, json: bool) -> anyhow::Result<()> {
+fn path(graph: &CodeGraph, from: &str, to: &str) -> anyhow::Result<GraphAnswer> {
     let start = one_node(graph, from)?;
     let end = one_node(graph, to)?;
     let Some(hops) = shortest_path(graph, start, end) else {
         bail!("no path between {from:?} and {to:?}");
     };
-    if json {
-        let views: Vec<HopView> = hops
-            .iter()
-            .map(|hop| HopView {
-                from: view(graph, hop.from),
-                to: view(graph, hop.to),
-                relation: hop.edge.kind.name().into(),
-                reversed: hop.reversed,
-                line: hop.edge.line,
-            })
-            .collect();
-        return print_json(&views);
-    }
+    let views: Vec<HopView> = hops
+        .iter()
+        .map(|hop| HopView {
+            from: view(graph, hop.from),
+            to: view(graph, hop.to),
+            relation: hop.edge.kind.name().into(),
+            reversed: hop.reversed,
+            line: hop.edge.line,
+        })
+        .collect();
+    let json = json_text(&views)?;
     let mut out = String::new();
     for hop in &hops {
         let _ = writeln!(out, "{}", describe(graph, hop));
     }
-    print(&out)
+    Ok(GraphAnswer { json, text: out })
 }
 
 /// `graph stats --json`.
@@ -279,7 +281,7 @@ struct Stats {
     resolution: sextant_index::graph::ResolutionStats,
 }
 
-fn stats(graph: &CodeGraph, json: bool) -> anyhow::Result<()> {
+fn stats(graph: &CodeGraph) -> anyhow::Result<GraphAnswer> {
     let stats = Stats {
         files: graph.file_count(),
         symbols: graph.symbol_count(),
@@ -290,9 +292,7 @@ fn stats(graph: &CodeGraph, json: bool) -> anyhow::Result<()> {
             .collect(),
         resolution: graph.stats,
     };
-    if json {
-        return print_json(&stats);
-    }
+    let json = json_text(&stats)?;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -319,5 +319,5 @@ fn stats(graph: &CodeGraph, json: bool) -> anyhow::Result<()> {
         thousands(r.imports_resolved),
         thousands(r.imports_external)
     );
-    print(&out)
+    Ok(GraphAnswer { json, text: out })
 }

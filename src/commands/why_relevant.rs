@@ -10,7 +10,7 @@ use sextant_index::lexical::{MatchedLine, matched_lines, term_set};
 use sextant_index::walk::read_source;
 
 use crate::cli::{GlobalArgs, WhyRelevantArgs};
-use crate::output::{escaped, print, print_json, thousands};
+use crate::output::{escaped, json_text, print, thousands};
 use crate::rank::explain::Explanation;
 use crate::rank::pack::{Budget, Packed, Passed, TokenCounter};
 use crate::rank::query::{TaskQuery, is_filler};
@@ -93,11 +93,49 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         .tokenizer
         .clone()
         .unwrap_or_else(|| settings.rank.tokenizer.clone());
-    let counter = TokenCounter::named(&tokenizer)?;
     let budget = settings
         .rank
         .budget
         .overridden(args.budget.budget, args.budget.max_files);
+    let answer = answer(
+        &mut retrieval,
+        &settings,
+        task,
+        &weights,
+        budget,
+        &tokenizer,
+    )?;
+    if args.context {
+        return print(&answer.context);
+    }
+    print(if args.json {
+        &answer.json
+    } else {
+        &answer.table
+    })
+}
+
+/// What `why-relevant` answers for a task, in its three forms.
+pub struct WhyRelevantAnswer {
+    /// The `--json` report (see [`SCHEMA`]), fields in their declared order.
+    pub json: String,
+    /// The packed context (`--context`), ready for a model.
+    pub context: String,
+    /// The table a person reads.
+    pub table: String,
+}
+
+/// Ranks and packs `task` through `retrieval` and builds every form of the answer (the CLI and
+/// the server share it).
+pub fn answer(
+    retrieval: &mut Retrieval,
+    settings: &Settings,
+    task: &str,
+    weights: &Weights,
+    budget: Budget,
+    tokenizer: &str,
+) -> anyhow::Result<WhyRelevantAnswer> {
+    let counter = TokenCounter::named(tokenizer)?;
     let secrets = settings.secret_rules()?;
     let Answer {
         query,
@@ -105,11 +143,8 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         packed,
         rank_ms,
         pack_ms,
-    } = retrieval.answer(task, &weights, &counter, &budget, &secrets)?;
-
-    if args.context {
-        return print(&context_text(task, &packed, &budget, &tokenizer));
-    }
+    } = retrieval.answer(task, weights, &counter, &budget, &secrets)?;
+    let context = context_text(task, &packed, &budget, tokenizer);
     let terms = term_set(query.search_text());
     let files: Vec<Selected<'_>> = packed
         .files
@@ -128,7 +163,7 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                 stale: file.stale,
                 signals: &ranked.signals,
                 matched_lines: evidence_lines(&settings.root, ranked, &terms),
-                explanation: ranked.explain(&weights, &query),
+                explanation: ranked.explain(weights, &query),
             })
         })
         .collect();
@@ -144,9 +179,9 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         },
         vectors_missing: retrieval.vectors_missing(),
         notes: retrieval.notes(),
-        weights,
+        weights: *weights,
         budget,
-        tokenizer: &tokenizer,
+        tokenizer,
         tokens_used: packed.tokens,
         files,
         passed: &packed.passed,
@@ -156,10 +191,11 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             pack: pack_ms,
         },
     };
-    if args.json {
-        return print_json(&report);
-    }
-    print(&render(&report))
+    Ok(WhyRelevantAnswer {
+        json: json_text(&report)?,
+        table: render(&report),
+        context,
+    })
 }
 
 /// Lines of the file's best chunks that contain query terms, read from the working tree.

@@ -127,7 +127,7 @@ pub fn only_run_record(root: &Path) -> PathBuf {
     let run = std::fs::read_dir(&runs)
         .expect("runs")
         .flatten()
-        .next()
+        .find(|entry| entry.path().join("run.json").exists())
         .expect("a run");
     run.path().join("run.json")
 }
