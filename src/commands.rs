@@ -3,15 +3,15 @@
 mod analyse;
 mod eval;
 mod execute;
-mod graph;
-mod index;
+pub(crate) mod graph;
+pub(crate) mod index;
 pub(crate) mod llm;
 mod models;
 mod run;
 mod search;
 mod stats;
 mod status;
-mod why_relevant;
+pub(crate) mod why_relevant;
 
 use crate::cli::{Cli, Command};
 
@@ -34,5 +34,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Review(args) => execute::review(&args, &cli.global),
         Command::Rollback(args) => execute::rollback(&args, &cli.global),
         Command::Stats(args) => stats::run(&args, &cli.global),
+        Command::Serve(args) => crate::serve::run(&args, &cli.global),
     }
 }

@@ -18,6 +18,7 @@ pub mod progress;
 pub mod rank;
 pub mod retrieval;
 pub mod secrets;
+pub mod serve;
 pub mod settings;
 
 use std::process::ExitCode;

@@ -231,6 +231,20 @@ impl Retrieval {
         })
     }
 
+    /// The units nearest to `query` by meaning (what `search --semantic` prints).
+    pub fn nearest(
+        &mut self,
+        query: &str,
+        limit: usize,
+    ) -> anyhow::Result<Vec<sextant_index::vector::VectorHit>> {
+        let semantic = match &mut self.semantic {
+            Ok(semantic) => semantic,
+            Err(why) => anyhow::bail!("no vectors: {why}"),
+        };
+        let embedding = semantic.embed(query)?;
+        Ok(semantic.snapshot.search(&embedding, limit))
+    }
+
     /// The repository root files are read from.
     pub fn root(&self) -> &Path {
         &self.root

@@ -35,6 +35,37 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         .vectors
         .or(settings.vectors.mode)
         .unwrap_or(VectorMode::Auto);
+    let summary = update_with(&settings, args.full, mode, &progress)?;
+    if json {
+        print_json(&summary)?;
+    } else if !settings.quiet {
+        print(&render(&summary, &settings))?;
+    }
+    match (&summary.vectors_missing, mode) {
+        (Some(reason), VectorMode::Sync) => {
+            anyhow::bail!("no vector index ({reason}); the lexical index and graph are committed")
+        }
+        (Some(reason), VectorMode::Auto) if settings.quiet && !json => {
+            eprintln!("note: no vector index: {reason}");
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Brings the index up to date as `sextant index` does (vectors as the settings say, the
+/// history prior refreshed), without printing: for the server's `reindex`.
+pub(crate) fn update(settings: &Settings, full: bool) -> anyhow::Result<IndexSummary> {
+    let mode = settings.vectors.mode.unwrap_or(VectorMode::Auto);
+    update_with(settings, full, mode, &TerminalProgress::new(false))
+}
+
+fn update_with(
+    settings: &Settings,
+    full: bool,
+    mode: VectorMode,
+    progress: &TerminalProgress,
+) -> anyhow::Result<IndexSummary> {
     let (vectors, no_model) = match mode {
         VectorMode::Off => (None, None),
         VectorMode::Auto | VectorMode::Sync => match settings.vector_model() {
@@ -49,16 +80,13 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             Err(error) => (None, Some(format!("{error:#}"))),
         },
     };
-    let options = UpdateOptions {
-        full: args.full,
-        vectors,
-    };
+    let options = UpdateOptions { full, vectors };
     let mut summary = update_index(
         &settings.root,
         &settings.index_dir,
         &settings.index,
         options,
-        &progress,
+        progress,
     )
     .with_context(|| format!("indexing {}", settings.root.display()))?;
     if let Some(reason) = no_model {
@@ -76,21 +104,7 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         Err(StoreError::Locked(_)) => {}
         Err(error) => eprintln!("note: history not refreshed: {error}"),
     }
-    if json {
-        print_json(&summary)?;
-    } else if !settings.quiet {
-        print(&render(&summary, &settings))?;
-    }
-    match (&summary.vectors_missing, mode) {
-        (Some(reason), VectorMode::Sync) => {
-            anyhow::bail!("no vector index ({reason}); the lexical index and graph are committed")
-        }
-        (Some(reason), VectorMode::Auto) if settings.quiet && !json => {
-            eprintln!("note: no vector index: {reason}");
-            Ok(())
-        }
-        _ => Ok(()),
-    }
+    Ok(summary)
 }
 
 /// The human-readable summary.

@@ -1,0 +1,377 @@
+//! `sextant serve`: retrieval for coding agents over the Model Context Protocol (stdio), from a
+//! warm process. The index's sources are opened once through the one retrieval path and kept
+//! loaded; a new generation (from `reindex`, `sextant index` or CI) is picked up at the next
+//! call by watching the lexical commit's `meta.json`, which tantivy replaces atomically.
+//!
+//! Tools (input schemas come from the parameter types): `why_relevant`, `search`, `graph`,
+//! `index_status`, `reindex`. Each answers with the same JSON as the CLI's `--json` for the
+//! same question (`why_relevant` with `context: true`: the packed context). A bad argument or
+//! a missing index is a tool error with what to do, never a crash of the server; the server
+//! writes nothing but protocol messages to stdout (notes go to stderr).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{ErrorData, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::bounds;
+use crate::cli::{GlobalArgs, GraphQuery, ServeArgs};
+use crate::output::json_text;
+use crate::retrieval::Retrieval;
+use crate::settings::{Overrides, Settings};
+
+/// `why_relevant`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct WhyRelevantParams {
+    /// The task, in words: "add rate limiting to the login endpoint".
+    pub task: String,
+    /// Token budget of the packed context (default: `[rank] budget`, else 32000).
+    pub budget: Option<usize>,
+    /// Most files in the packed context (default: `[rank] max_files`, else 15).
+    pub max_files: Option<usize>,
+    /// Tokenizer counting the budget: cl100k_base, o200k_base, or a tokenizer.json path.
+    pub tokenizer: Option<String>,
+    /// Return the packed context itself (ready for a model) instead of the JSON report.
+    #[serde(default)]
+    pub context: bool,
+}
+
+/// `search`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SearchParams {
+    /// Words, identifiers in any spelling, paths (lexical) or a description (semantic).
+    pub query: String,
+    /// Nearest units by meaning (the vector index) instead of BM25.
+    #[serde(default)]
+    pub semantic: bool,
+    /// Most hits (default 10).
+    pub limit: Option<usize>,
+}
+
+/// What to ask the knowledge graph.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GraphAsk {
+    /// Who calls a symbol (`target`: a name or id).
+    Callers,
+    /// What a symbol calls (`target`).
+    Callees,
+    /// Files a file depends on (`target`: a path).
+    Deps,
+    /// Files that depend on a file (`target`).
+    Rdeps,
+    /// The shortest chain of edges from `target` to `to`.
+    Path,
+    /// Node and edge counts.
+    Stats,
+}
+
+/// `graph`'s arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GraphParams {
+    /// What to ask.
+    pub ask: GraphAsk,
+    /// The symbol (name or id) or file the question is about; the path's start.
+    pub target: Option<String>,
+    /// The path's end (for `path`).
+    pub to: Option<String>,
+}
+
+/// The loaded sources and what they were loaded from.
+struct Warm {
+    retrieval: Option<Retrieval>,
+    /// The stamp of the lexical commit they belong to.
+    stamp: Option<CommitStamp>,
+}
+
+/// Length, modification time and inode of `lexical/meta.json`: tantivy writes it anew at
+/// every commit, so a changed stamp means a new generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct CommitStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+fn commit_stamp(settings: &Settings) -> Option<CommitStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(settings.index_dir.lexical_path().join("meta.json")).ok()?;
+    Some(CommitStamp {
+        len: meta.len(),
+        modified: meta.modified().ok(),
+        inode: meta.ino(),
+    })
+}
+
+/// What every call shares: the settings and the warm sources.
+struct Shared {
+    settings: Settings,
+    warm: Mutex<Warm>,
+}
+
+impl Shared {
+    /// Runs `work` on the sources of the current generation, reopening them first when a
+    /// writer committed since they were loaded.
+    fn with_retrieval<T>(
+        &self,
+        work: impl FnOnce(&mut Retrieval, &Settings) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let mut warm = self.warm.lock().unwrap_or_else(|e| e.into_inner());
+        let stamp = commit_stamp(&self.settings);
+        if warm.retrieval.is_none() || warm.stamp != stamp {
+            warm.retrieval = None;
+            let retrieval = Retrieval::for_settings(&self.settings, true).map_err(|error| {
+                error.context("no usable index: run `sextant index` (or the `reindex` tool) first")
+            })?;
+            for note in retrieval.notes() {
+                eprintln!("warning: {note}");
+            }
+            warm.retrieval = Some(retrieval);
+            warm.stamp = stamp;
+        }
+        match warm.retrieval.as_mut() {
+            Some(retrieval) => work(retrieval, &self.settings),
+            None => anyhow::bail!("no usable index: run `sextant index` first"),
+        }
+    }
+}
+
+/// The MCP server.
+#[derive(Clone)]
+pub struct SextantServer {
+    shared: Arc<Shared>,
+    tool_router: ToolRouter<Self>,
+}
+
+/// A tool's failure (no index, an unknown symbol, a damaged file), with its causes and what
+/// to do, as a tool result the model reads: MCP keeps protocol errors for bad requests.
+fn failure(error: anyhow::Error) -> CallToolResult {
+    let mut message = format!("{error}");
+    for cause in error.chain().skip(1) {
+        message.push_str(&format!(": {cause}"));
+    }
+    CallToolResult::error(vec![ContentBlock::text(message)])
+}
+
+fn invalid(error: bounds::UsageError) -> ErrorData {
+    ErrorData::invalid_params(error.0, None)
+}
+
+/// Runs blocking work off the protocol's threads; its failure is the tool's error result.
+async fn blocking(
+    work: impl FnOnce() -> anyhow::Result<CallToolResult> + Send + 'static,
+) -> Result<CallToolResult, ErrorData> {
+    let outcome = tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| ErrorData::internal_error(format!("the work crashed: {error}"), None))?;
+    Ok(outcome.unwrap_or_else(failure))
+}
+
+fn text(body: String) -> CallToolResult {
+    CallToolResult::success(vec![ContentBlock::text(body)])
+}
+
+#[tool_router]
+impl SextantServer {
+    /// A server for the repository these settings describe.
+    pub fn new(settings: Settings) -> SextantServer {
+        SextantServer {
+            shared: Arc::new(Shared {
+                settings,
+                warm: Mutex::new(Warm {
+                    retrieval: None,
+                    stamp: None,
+                }),
+            }),
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    #[tool(
+        description = "The files that matter for a coding task, packed into a token budget, each with the evidence for its place (the same report as `sextant why-relevant --json`; with context=true, the packed context itself)."
+    )]
+    async fn why_relevant(
+        &self,
+        Parameters(params): Parameters<WhyRelevantParams>,
+    ) -> Result<CallToolResult, ErrorData> {
+        if let Some(budget) = params.budget {
+            bounds::check_integer("budget", budget as u64, bounds::BUDGET_TOKENS)
+                .map_err(invalid)?;
+        }
+        if let Some(files) = params.max_files {
+            bounds::check_integer("max_files", files as u64, bounds::MAX_FILES)
+                .map_err(invalid)?;
+        }
+        let shared = self.shared.clone();
+        blocking(move || {
+            shared.with_retrieval(|retrieval, settings| {
+                let budget = settings
+                    .rank
+                    .budget
+                    .overridden(params.budget, params.max_files);
+                let tokenizer = params
+                    .tokenizer
+                    .clone()
+                    .unwrap_or_else(|| settings.rank.tokenizer.clone());
+                let answer = crate::commands::why_relevant::answer(
+                    retrieval,
+                    settings,
+                    &params.task,
+                    &settings.rank.weights,
+                    budget,
+                    &tokenizer,
+                )?;
+                Ok(text(if params.context {
+                    answer.context
+                } else {
+                    answer.json
+                }))
+            })
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Search the index: BM25 over code chunks with matching lines (as `sextant search --json`), or, with semantic=true, the nearest units by meaning."
+    )]
+    async fn search(
+        &self,
+        Parameters(params): Parameters<SearchParams>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let limit = params.limit.unwrap_or(10);
+        bounds::check_integer("limit", limit as u64, bounds::SEARCH_LIMIT).map_err(invalid)?;
+        let shared = self.shared.clone();
+        blocking(move || {
+            shared.with_retrieval(|retrieval, _| {
+                let body = if params.semantic {
+                    json_text(&retrieval.nearest(&params.query, limit)?)?
+                } else {
+                    json_text(&retrieval.snapshot().lexical.search(&params.query, limit)?)?
+                };
+                Ok(text(body))
+            })
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Ask the knowledge graph: callers or callees of a symbol, dependencies or dependents of a file, the path between two nodes, or statistics (as `sextant graph ... --json`)."
+    )]
+    async fn graph(
+        &self,
+        Parameters(params): Parameters<GraphParams>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let target = || {
+            params
+                .target
+                .clone()
+                .ok_or_else(|| ErrorData::invalid_params("this question needs `target`", None))
+        };
+        let query = match params.ask {
+            GraphAsk::Callers => GraphQuery::Callers { symbol: target()? },
+            GraphAsk::Callees => GraphQuery::Callees { symbol: target()? },
+            GraphAsk::Deps => GraphQuery::Deps { file: target()? },
+            GraphAsk::Rdeps => GraphQuery::Rdeps { file: target()? },
+            GraphAsk::Path => GraphQuery::Path {
+                from: target()?,
+                to: params
+                    .to
+                    .clone()
+                    .ok_or_else(|| ErrorData::invalid_params("`path` needs `to`", None))?,
+            },
+            GraphAsk::Stats => GraphQuery::Stats,
+        };
+        let shared = self.shared.clone();
+        blocking(move || {
+            shared.with_retrieval(|retrieval, _| {
+                let graph = retrieval.graph().ok_or_else(|| {
+                    anyhow::anyhow!("the knowledge graph is missing or damaged; `sextant index` repairs it")
+                })?;
+                Ok(text(crate::commands::graph::answer(graph, &query)?.json))
+            })
+        })
+        .await
+    }
+
+    #[tool(
+        description = "What the index holds: generation, files and lines by language, when it was committed, whether vectors, graph and history are loaded, and what is missing."
+    )]
+    async fn index_status(&self) -> Result<CallToolResult, ErrorData> {
+        let shared = self.shared.clone();
+        blocking(move || {
+            shared.with_retrieval(|retrieval, settings| {
+                let manifest = &retrieval.snapshot().manifest;
+                let lines: u64 = manifest
+                    .files
+                    .values()
+                    .map(|f| u64::from(f.line_count))
+                    .sum();
+                Ok(text(json_text(&serde_json::json!({
+                    "root": settings.root.display().to_string(),
+                    "generation": manifest.generation,
+                    "committed_at_unix": manifest.committed_at_unix,
+                    "files": manifest.files.len(),
+                    "lines": lines,
+                    "graph": retrieval.graph().is_some(),
+                    "vectors": retrieval.has_vectors(),
+                    "vectors_missing": retrieval.vectors_missing(),
+                    "history": retrieval.history().is_some(),
+                    "notes": retrieval.notes(),
+                }))?))
+            })
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Bring the index up to date with the working tree (incremental; the same as `sextant index`). Queries keep answering from the last committed generation while it runs."
+    )]
+    async fn reindex(&self) -> Result<CallToolResult, ErrorData> {
+        let shared = self.shared.clone();
+        blocking(move || {
+            let summary = crate::commands::index::update(&shared.settings, false)?;
+            Ok(text(json_text(&summary)?))
+        })
+        .await
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for SextantServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("sextant", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Retrieval over one repository's index: call why_relevant with the task before \
+                 reading or changing code; search, graph and index_status answer narrower \
+                 questions; reindex brings the index up to date.",
+            )
+    }
+}
+
+/// Runs `sextant serve`: MCP over stdin/stdout until the client closes it.
+pub fn run(args: &ServeArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let settings = Settings::resolve(args.repo.as_deref(), global, &Overrides::default())?;
+    let root: PathBuf = settings.root.clone();
+    eprintln!("sextant serve: MCP over stdio for {}", root.display());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let service = SextantServer::new(settings)
+            .serve(rmcp::transport::stdio())
+            .await
+            .map_err(|error| anyhow::anyhow!("starting the MCP session: {error}"))?;
+        service
+            .waiting()
+            .await
+            .map_err(|error| anyhow::anyhow!("serving: {error}"))?;
+        Ok::<(), anyhow::Error>(())
+    })
+}
