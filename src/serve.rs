@@ -204,8 +204,7 @@ impl SextantServer {
                 .map_err(invalid)?;
         }
         if let Some(files) = params.max_files {
-            bounds::check_integer("max_files", files as u64, bounds::MAX_FILES)
-                .map_err(invalid)?;
+            bounds::check_integer("max_files", files as u64, bounds::MAX_FILES).map_err(invalid)?;
         }
         let shared = self.shared.clone();
         blocking(move || {
@@ -290,7 +289,9 @@ impl SextantServer {
         blocking(move || {
             shared.with_retrieval(|retrieval, _| {
                 let graph = retrieval.graph().ok_or_else(|| {
-                    anyhow::anyhow!("the knowledge graph is missing or damaged; `sextant index` repairs it")
+                    anyhow::anyhow!(
+                        "the knowledge graph is missing or damaged; `sextant index` repairs it"
+                    )
                 })?;
                 Ok(text(crate::commands::graph::answer(graph, &query)?.json))
             })

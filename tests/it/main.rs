@@ -15,6 +15,7 @@ mod llm_cli;
 mod readme_flow;
 mod run_cli;
 mod secrets_corpus;
+mod serve_mcp;
 mod support;
 mod vectors_cli;
 mod why_relevant_cli;

@@ -1,0 +1,185 @@
+//! `sextant serve` driven by a real MCP client: the official Python SDK from PyPI (`mcp`,
+//! installed by `.ci/mcp-client.sh`, which `.ci/run` runs; its python is in
+//! `SEXTANT_MCP_PYTHON`). Without it the test is skipped locally and fails under CI.
+//!
+//! One session: initialize, list the tools, call each and compare with the CLI's `--json` on
+//! the same index; bad arguments; a new generation committed by another process is answered
+//! from without a restart; 20 concurrent calls while a `reindex` runs, with no error.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::{copy_fixture, git, sextant, stdout_of};
+
+const CLIENT: &str = r#"
+import asyncio, json, subprocess, sys
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.shared.exceptions import MCPError
+
+binary, repo, home = sys.argv[1], sys.argv[2], sys.argv[3]
+
+def text(result):
+    return {"error": result.is_error, "text": result.content[0].text if result.content else ""}
+
+async def main():
+    out = {}
+    params = StdioServerParameters(
+        command=binary, args=["serve", "--repo", repo],
+        env={"SEXTANT_HOME": home, "PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            init = await session.initialize()
+            out["server"] = init.server_info.name
+            tools = await session.list_tools()
+            out["tools"] = sorted(t.name for t in tools.tools)
+            out["schemas"] = {t.name: t.input_schema for t in tools.tools}
+            out["why"] = text(await session.call_tool("why_relevant", {"task": "verify the token signature"}))
+            out["context"] = text(await session.call_tool("why_relevant", {"task": "verify the token signature", "context": True}))
+            out["search"] = text(await session.call_tool("search", {"query": "Verifier", "limit": 5}))
+            out["callers"] = text(await session.call_tool("graph", {"ask": "callers", "target": "getToken"}))
+            out["stats"] = text(await session.call_tool("graph", {"ask": "stats"}))
+            out["status"] = text(await session.call_tool("index_status", {}))
+            bad = {}
+            for name, args in [("search", {"query": "x", "limit": 0}),
+                               ("graph", {"ask": "callers"}),
+                               ("graph", {"ask": "callers", "target": "no_such_symbol_anywhere"}),
+                               ("why_relevant", {"task": "the a of"})]:
+                try:
+                    bad[json.dumps([name, args])] = text(await session.call_tool(name, args))
+                except MCPError as error:
+                    bad[json.dumps([name, args])] = {"protocol_error": str(error)}
+            out["bad"] = bad
+            # Another process commits a new generation: the next answer comes from it.
+            with open(f"{repo}/server/src/ratelimit.rs", "w") as f:
+                f.write("/// Throttles token refresh per client.\npub fn throttle_token_refresh(client: &str) -> bool {\n    !client.is_empty()\n}\n")
+            subprocess.run([binary, "index", "--quiet", "--vectors", "off", repo], check=True,
+                           env={"SEXTANT_HOME": home, "PATH": "/usr/bin:/bin"})
+            out["after_index"] = text(await session.call_tool("why_relevant", {"task": "throttle token refresh"}))
+            # 20 concurrent calls while the server reindexes a change.
+            with open(f"{repo}/server/src/ratelimit.rs", "a") as f:
+                f.write("// reviewed\n")
+            calls = [session.call_tool("reindex", {})]
+            for i in range(20):
+                if i % 2:
+                    calls.append(session.call_tool("search", {"query": "token", "limit": 3}))
+                else:
+                    calls.append(session.call_tool("why_relevant", {"task": "verify the token signature"}))
+            results = await asyncio.gather(*calls, return_exceptions=True)
+            out["concurrent"] = [
+                "exception: " + repr(r) if isinstance(r, BaseException) else ("error: " + r.content[0].text if r.is_error else "ok")
+                for r in results]
+    print(json.dumps(out))
+
+asyncio.run(main())
+"#;
+
+fn paths(report: &Value) -> Vec<String> {
+    report["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["path"].as_str().expect("path").to_string())
+        .collect()
+}
+
+fn cli_json(root: &Path, args: &[&str]) -> Value {
+    serde_json::from_str(&stdout_of(sextant(root).args(args))).expect("json")
+}
+
+fn tool_json(out: &Value, name: &str) -> Value {
+    assert_eq!(out[name]["error"], false, "{name}: {}", out[name]);
+    serde_json::from_str(out[name]["text"].as_str().expect("text")).expect("tool json")
+}
+
+#[test]
+fn a_real_mcp_client_gets_the_clis_answers_from_a_warm_server() {
+    let Ok(python) = std::env::var("SEXTANT_MCP_PYTHON") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must set SEXTANT_MCP_PYTHON (.ci/run does)"
+        );
+        eprintln!("skipped: SEXTANT_MCP_PYTHON not set (run .ci/mcp-client.sh)");
+        return;
+    };
+    let repo = copy_fixture("polyglot");
+    let root = repo.path();
+    git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "polyglot"]);
+    stdout_of(sextant(root).args(["index", "--quiet", "--vectors", "off"]));
+    // What the CLI answers on the same index, before the session changes anything.
+    let why = cli_json(
+        root,
+        &["why-relevant", "verify the token signature", "--json"],
+    );
+    let search = cli_json(root, &["search", "Verifier", "-n", "5", "--json"]);
+    let callers = cli_json(root, &["graph", "callers", "getToken", "--json"]);
+    let stats = cli_json(root, &["graph", "stats", "--json"]);
+
+    let script = tempfile::NamedTempFile::new().expect("script");
+    std::fs::write(script.path(), CLIENT).expect("write");
+    let output = std::process::Command::new(&python)
+        .arg(script.path())
+        .arg(assert_cmd::cargo::cargo_bin("sextant"))
+        .arg(root)
+        .arg(crate::support::NO_MODELS)
+        .output()
+        .expect("python runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "client failed:\n{stderr}");
+    let out: Value = serde_json::from_slice(&output.stdout).expect("client json");
+
+    assert_eq!(out["server"], "sextant");
+    assert_eq!(
+        out["tools"],
+        serde_json::json!(["graph", "index_status", "reindex", "search", "why_relevant"])
+    );
+    // Input schemas come from the types.
+    assert_eq!(
+        out["schemas"]["why_relevant"]["required"],
+        serde_json::json!(["task"])
+    );
+    assert_eq!(paths(&tool_json(&out, "why")), paths(&why));
+    assert_eq!(tool_json(&out, "search"), search);
+    assert_eq!(tool_json(&out, "callers"), callers);
+    assert_eq!(tool_json(&out, "stats"), stats);
+    let context = out["context"]["text"].as_str().expect("context");
+    assert!(context.contains("server/src/auth.rs"), "{context}");
+    assert_eq!(tool_json(&out, "status")["generation"], 1);
+    // Bad arguments: protocol errors for the request's shape, tool errors with what to do.
+    let bad = out["bad"].as_object().expect("bad");
+    let find = |needle: &str| {
+        bad.iter()
+            .find(|(key, _)| key.contains(needle))
+            .map(|(_, value)| value.to_string())
+            .unwrap_or_default()
+    };
+    assert!(find("\"limit\": 0").contains("out of range"), "{bad:?}");
+    assert!(
+        find("{\"ask\": \"callers\"}").contains("needs `target`"),
+        "{bad:?}"
+    );
+    assert!(
+        find("no_such_symbol_anywhere").contains("no file or symbol named"),
+        "{bad:?}"
+    );
+    assert!(
+        find("the a of").contains("no words to search for"),
+        "{bad:?}"
+    );
+    // A generation committed by another process is answered from, without a restart.
+    let fresh = paths(&tool_json(&out, "after_index"));
+    assert!(
+        fresh.contains(&"server/src/ratelimit.rs".to_string()),
+        "{fresh:?}"
+    );
+    let concurrent: Vec<&str> = out["concurrent"]
+        .as_array()
+        .expect("concurrent")
+        .iter()
+        .map(|r| r.as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(concurrent, vec!["ok"; 21], "{concurrent:?}");
+}
