@@ -79,6 +79,10 @@ pub struct ServeArgs {
     /// Repository root [default: found from the current directory].
     #[arg(long, value_name = "PATH")]
     pub repo: Option<PathBuf>,
+    /// Do not watch the working tree (the index is then only as fresh as the last `sextant
+    /// index` or `reindex` call).
+    #[arg(long)]
+    pub no_watch: bool,
 }
 
 /// `sextant eval`.
@@ -503,6 +507,10 @@ pub struct IndexArgs {
     /// without it), `off` skips it [default: auto, or `vectors.mode` in sextant.toml].
     #[arg(long, value_name = "MODE")]
     pub vectors: Option<VectorMode>,
+    /// After indexing, keep watching the working tree and reindex when a file changes (until
+    /// interrupted): the index stays fresh without MCP.
+    #[arg(long, conflicts_with_all = ["json", "ci"])]
+    pub watch: bool,
 }
 
 /// Whether `sextant index` builds the vector index.

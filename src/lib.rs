@@ -20,6 +20,7 @@ pub mod retrieval;
 pub mod secrets;
 pub mod serve;
 pub mod settings;
+pub mod watch;
 
 use std::process::ExitCode;
 

@@ -360,6 +360,11 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let settings = Settings::resolve(args.repo.as_deref(), global, &Overrides::default())?;
     let root: PathBuf = settings.root.clone();
     eprintln!("sextant serve: MCP over stdio for {}", root.display());
+    if !args.no_watch {
+        // Fresh without anyone running `sextant index`: changes are reindexed in the
+        // background and picked up at the next call.
+        crate::watch::spawn(settings.clone())?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

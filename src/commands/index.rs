@@ -41,6 +41,9 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     } else if !settings.quiet {
         print(&render(&summary, &settings))?;
     }
+    if args.watch {
+        return watch(&settings);
+    }
     match (&summary.vectors_missing, mode) {
         (Some(reason), VectorMode::Sync) => {
             anyhow::bail!("no vector index ({reason}); the lexical index and graph are committed")
@@ -51,6 +54,30 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// `sextant index --watch`: reindexes after every burst of changes, a line each, until
+/// interrupted.
+fn watch(settings: &Settings) -> anyhow::Result<()> {
+    let mut watch = crate::watch::TreeWatch::start(settings)?;
+    eprintln!("watching {} (Ctrl-C stops)", settings.root.display());
+    while let Some(changed) = watch.next_burst(settings) {
+        match crate::watch::reindex(settings) {
+            Ok(summary) => print(&format!(
+                "{changed} paths changed: {}\n",
+                if summary.committed {
+                    format!(
+                        "generation {} ({} files indexed)",
+                        summary.generation, summary.indexed_files
+                    )
+                } else {
+                    "nothing to index".to_string()
+                }
+            ))?,
+            Err(error) => eprintln!("warning: reindex failed: {error:#}"),
+        }
+    }
+    Ok(())
 }
 
 /// Brings the index up to date as `sextant index` does (vectors as the settings say, the

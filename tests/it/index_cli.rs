@@ -265,3 +265,52 @@ fn the_index_directory_is_never_the_users_change() {
     let status = crate::support::git(root, &["status", "--porcelain", "--ignored=no"]);
     assert!(status.trim().is_empty(), "{status}");
 }
+
+#[test]
+fn index_watch_reindexes_a_saved_file_and_ignores_ignored_ones() {
+    use std::io::BufRead;
+    let repo = crate::support::copy_fixture("polyglot");
+    let root = repo.path();
+    std::fs::write(root.join(".gitignore"), "build/\n").expect("write");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("sextant"))
+        .current_dir(root)
+        .env("SEXTANT_HOME", crate::support::NO_MODELS)
+        .args(["index", "--quiet", "--vectors", "off", "--watch"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut stderr = std::io::BufReader::new(stderr).lines();
+    // Wait until it watches.
+    for line in stderr.by_ref() {
+        if line.expect("line").starts_with("watching") {
+            break;
+        }
+    }
+    // An ignored file changes first: nothing to do; then a source file.
+    std::fs::create_dir_all(root.join("build")).expect("mkdir");
+    std::fs::write(root.join("build/out.txt"), "generated\n").expect("write");
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    std::fs::write(
+        root.join("server/src/audit.rs"),
+        "pub fn audit_trail() {}\n",
+    )
+    .expect("write");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let first = lines.next().expect("a line").expect("text");
+    let _ = child.kill();
+    let _ = child.wait();
+    // One path: the ignored build output did not count.
+    assert!(
+        first.starts_with("1 paths changed: generation 2"),
+        "{first}"
+    );
+    let hits = crate::support::stdout_of(crate::support::sextant(root).args([
+        "search",
+        "audit_trail",
+        "--json",
+    ]));
+    assert!(hits.contains("server/src/audit.rs"), "{hits}");
+}

@@ -54,9 +54,27 @@ async def main():
             # Another process commits a new generation: the next answer comes from it.
             with open(f"{repo}/server/src/ratelimit.rs", "w") as f:
                 f.write("/// Throttles token refresh per client.\npub fn throttle_token_refresh(client: &str) -> bool {\n    !client.is_empty()\n}\n")
-            subprocess.run([binary, "index", "--quiet", "--vectors", "off", repo], check=True,
-                           env={"SEXTANT_HOME": home, "PATH": "/usr/bin:/bin"})
+            # (The server's own watch may be reindexing too: the lock says so with exit 3.)
+            for _ in range(50):
+                done = subprocess.run([binary, "index", "--quiet", "--vectors", "off", repo],
+                                      env={"SEXTANT_HOME": home, "PATH": "/usr/bin:/bin"})
+                if done.returncode != 3:
+                    break
+                await asyncio.sleep(0.2)
+            out["index_exit"] = done.returncode
             out["after_index"] = text(await session.call_tool("why_relevant", {"task": "throttle token refresh"}))
+            # Freshness: a saved file shows up without anyone indexing.
+            import time
+            with open(f"{repo}/server/src/audit.rs", "w") as f:
+                f.write("/// Keeps an audit trail of every token refresh.\npub fn audit_trail_refresh(client: &str) {\n    let _ = client;\n}\n")
+            saved = time.monotonic()
+            out["fresh_after"] = None
+            while time.monotonic() - saved < 20:
+                answer = await session.call_tool("why_relevant", {"task": "audit trail of token refresh"})
+                if "server/src/audit.rs" in answer.content[0].text:
+                    out["fresh_after"] = time.monotonic() - saved
+                    break
+                await asyncio.sleep(0.1)
             # 20 concurrent calls while the server reindexes a change.
             with open(f"{repo}/server/src/ratelimit.rs", "a") as f:
                 f.write("// reviewed\n")
@@ -168,6 +186,18 @@ fn a_real_mcp_client_gets_the_clis_answers_from_a_warm_server() {
     assert!(
         find("the a of").contains("no words to search for"),
         "{bad:?}"
+    );
+    assert_eq!(out["index_exit"], 0);
+    // A saved file is answered from without anyone indexing (the server watches the tree).
+    let fresh = out["fresh_after"].as_f64();
+    assert!(
+        fresh.is_some(),
+        "the edit never showed up: {}",
+        out["fresh_after"]
+    );
+    eprintln!(
+        "freshness: {:.2} s from save to answer",
+        fresh.unwrap_or_default()
     );
     // A generation committed by another process is answered from, without a restart.
     let fresh = paths(&tool_json(&out, "after_index"));

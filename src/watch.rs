@@ -1,0 +1,244 @@
+//! Keeping the index fresh without anyone running `sextant index`: the working tree is watched
+//! (inotify and its kin, through `notify`), changes are debounced, and a change to a file the
+//! walk would index triggers an incremental reindex under the writer lock. Readers keep
+//! answering from the last committed generation meanwhile; `sextant serve` picks the new one
+//! up at its next call, `sextant index --watch` prints a line per update.
+//!
+//! What counts as a change honours the walk's rules: the index directory, `.git` (and the
+//! other version-control directories) and paths ignored by `.gitignore`, `.ignore` or
+//! `.sextantignore` files (each applied from its own directory) and `.git/info/exclude` never
+//! trigger a reindex, so a build writing into `target/` costs nothing.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use notify::{RecursiveMode, Watcher as _};
+use sextant_index::store::StoreError;
+use sextant_index::update::IndexSummary;
+
+use crate::settings::Settings;
+
+/// Quiet time that ends a burst of changes (an editor's save, a checkout).
+const SETTLE: Duration = Duration::from_millis(300);
+/// Longest a burst is gathered before reindexing anyway (a long checkout).
+const LONGEST_BURST: Duration = Duration::from_secs(2);
+/// Wait before trying again when another process holds the writer lock.
+const LOCKED_RETRY: Duration = Duration::from_millis(500);
+
+/// Directories whose changes never matter (as the walk skips them).
+const SKIPPED_DIRS: [&str; 4] = [".git", ".hg", ".svn", ".sextant"];
+/// Ignore files the walk honours, each from its own directory.
+const IGNORE_FILES: [&str; 3] = [".gitignore", ".ignore", ".sextantignore"];
+
+/// Which changed paths matter: the walk's ignore rules, read when watching starts and again
+/// when an ignore file changes.
+pub struct Relevance {
+    root: PathBuf,
+    index_dir: PathBuf,
+    rules: Vec<(PathBuf, Gitignore)>,
+}
+
+impl Relevance {
+    /// The rules of the tree at `root` (its ignore files, found by a walk that honours them).
+    pub fn read(root: &Path, index_dir: &Path) -> Relevance {
+        let mut rules = Vec::new();
+        let exclude = root.join(".git/info/exclude");
+        if exclude.is_file() {
+            let mut builder = GitignoreBuilder::new(root);
+            builder.add(&exclude);
+            if let Ok(matcher) = builder.build() {
+                rules.push((root.to_path_buf(), matcher));
+            }
+        }
+        let walk = ignore::WalkBuilder::new(root)
+            .hidden(false)
+            .follow_links(false)
+            .require_git(false)
+            .filter_entry(|entry| !SKIPPED_DIRS.contains(&entry.file_name().to_str().unwrap_or("")))
+            .build();
+        for entry in walk.flatten() {
+            let name = entry.file_name().to_str().unwrap_or("");
+            if IGNORE_FILES.contains(&name)
+                && let Some(dir) = entry.path().parent()
+            {
+                let mut builder = GitignoreBuilder::new(dir);
+                builder.add(entry.path());
+                if let Ok(matcher) = builder.build() {
+                    rules.push((dir.to_path_buf(), matcher));
+                }
+            }
+        }
+        Relevance {
+            root: root.to_path_buf(),
+            index_dir: index_dir.to_path_buf(),
+            rules,
+        }
+    }
+
+    /// Whether a change at `path` (absolute) may change the index.
+    pub fn matters(&self, path: &Path) -> bool {
+        if path.starts_with(&self.index_dir) {
+            return false;
+        }
+        let Ok(relative) = path.strip_prefix(&self.root) else {
+            return false;
+        };
+        if relative
+            .components()
+            .any(|part| SKIPPED_DIRS.contains(&part.as_os_str().to_str().unwrap_or("")))
+        {
+            return false;
+        }
+        let is_dir = path.is_dir();
+        !self.rules.iter().any(|(dir, matcher)| {
+            path.starts_with(dir)
+                && matcher
+                    .matched_path_or_any_parents(path, is_dir)
+                    .is_ignore()
+        })
+    }
+
+    /// Whether `path` is an ignore file (the rules must be read again).
+    fn is_rule_file(path: &Path) -> bool {
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| IGNORE_FILES.contains(&n) || n == "exclude")
+    }
+}
+
+/// A watch on a working tree.
+pub struct TreeWatch {
+    _watcher: notify::RecommendedWatcher,
+    events: Receiver<notify::Result<notify::Event>>,
+    relevance: Relevance,
+}
+
+impl TreeWatch {
+    /// Starts watching the repository of `settings`.
+    pub fn start(settings: &Settings) -> anyhow::Result<TreeWatch> {
+        let (sender, events) = channel();
+        let mut watcher = notify::recommended_watcher(move |event| {
+            let _ = sender.send(event);
+        })
+        .context("starting to watch the working tree")?;
+        watcher
+            .watch(&settings.root, RecursiveMode::Recursive)
+            .with_context(|| format!("watching {}", settings.root.display()))?;
+        Ok(TreeWatch {
+            _watcher: watcher,
+            events,
+            relevance: Relevance::read(&settings.root, settings.index_dir.path()),
+        })
+    }
+
+    /// Blocks until a burst of relevant changes has settled; returns how many paths changed
+    /// (`None` when the watch ended).
+    pub fn next_burst(&mut self, settings: &Settings) -> Option<usize> {
+        loop {
+            let first = self.events.recv().ok()?;
+            let mut changed = std::collections::BTreeSet::new();
+            self.absorb(first, settings, &mut changed);
+            let started = Instant::now();
+            loop {
+                match self.events.recv_timeout(SETTLE) {
+                    Ok(event) => self.absorb(event, settings, &mut changed),
+                    Err(RecvTimeoutError::Timeout) => break,
+                    Err(RecvTimeoutError::Disconnected) => return None,
+                }
+                if started.elapsed() >= LONGEST_BURST {
+                    break;
+                }
+            }
+            if !changed.is_empty() {
+                return Some(changed.len());
+            }
+        }
+    }
+
+    fn absorb(
+        &mut self,
+        event: notify::Result<notify::Event>,
+        settings: &Settings,
+        changed: &mut std::collections::BTreeSet<PathBuf>,
+    ) {
+        let Ok(event) = event else {
+            return;
+        };
+        if matches!(event.kind, notify::EventKind::Access(_)) {
+            return;
+        }
+        for path in event.paths {
+            if Relevance::is_rule_file(&path) {
+                self.relevance = Relevance::read(&settings.root, settings.index_dir.path());
+            }
+            if self.relevance.matters(&path) {
+                changed.insert(path);
+            }
+        }
+    }
+}
+
+/// Reindexes after a burst, waiting while another process holds the writer lock.
+pub fn reindex(settings: &Settings) -> anyhow::Result<IndexSummary> {
+    loop {
+        match crate::commands::index::update(settings, false) {
+            Err(error)
+                if error
+                    .chain()
+                    .any(|e| matches!(e.downcast_ref(), Some(StoreError::Locked(_)))) =>
+            {
+                std::thread::sleep(LOCKED_RETRY);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Watches on a thread of its own for as long as the process lives, reindexing after each
+/// burst (for `sextant serve`); failures are reported on stderr and watching goes on.
+pub fn spawn(settings: Settings) -> anyhow::Result<()> {
+    let mut watch = TreeWatch::start(&settings)?;
+    std::thread::Builder::new()
+        .name("watch".into())
+        .spawn(move || {
+            while watch.next_burst(&settings).is_some() {
+                if let Err(error) = reindex(&settings) {
+                    eprintln!("warning: reindex after a change failed: {error:#}");
+                }
+            }
+        })
+        .context("starting the watch thread")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignored_and_internal_paths_do_not_matter() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("root");
+        std::fs::write(root.join(".gitignore"), "target/\n*.log\n").expect("write");
+        std::fs::create_dir_all(root.join("web")).expect("mkdir");
+        std::fs::write(root.join("web/.gitignore"), "dist/\n").expect("write");
+        std::fs::create_dir_all(root.join("web/dist")).expect("mkdir");
+        let relevance = Relevance::read(&root, &root.join(".sextant"));
+        assert!(relevance.matters(&root.join("src/lib.rs")));
+        assert!(relevance.matters(&root.join("web/app.js")));
+        for ignored in [
+            "target/debug/build.rs",
+            "run.log",
+            "web/dist/bundle.js",
+            ".git/index",
+            ".sextant/manifest-2.bin",
+        ] {
+            assert!(!relevance.matters(&root.join(ignored)), "{ignored}");
+        }
+        // A rule of web/.gitignore applies under web/ only.
+        assert!(relevance.matters(&root.join("dist/keep.js")));
+    }
+}
