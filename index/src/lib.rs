@@ -4,6 +4,7 @@
 //! owning the disk layout, the manifest and atomic commits. This crate knows nothing of LLMs or
 //! workflows.
 
+pub mod atomic;
 pub mod facts;
 pub mod graph;
 pub mod lang;

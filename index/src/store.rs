@@ -20,7 +20,6 @@ pub mod manifest;
 pub mod verify;
 
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::lexical::{LexicalError, LexicalIndex};
@@ -377,13 +376,7 @@ impl IndexDir {
         path: &Path,
         bytes: &[u8],
     ) -> Result<(), StoreError> {
-        let temporary = path.with_extension("bin.tmp");
-        let mut file = File::create(&temporary).map_err(io_error("creating", &temporary))?;
-        file.write_all(bytes)
-            .map_err(io_error("writing", &temporary))?;
-        file.sync_all().map_err(io_error("syncing", &temporary))?;
-        std::fs::rename(&temporary, path).map_err(io_error("renaming", &temporary))?;
-        sync_dir(&self.path)?;
+        crate::atomic::write(path, bytes).map_err(io_error("writing", path))?;
         // Just written and synced: known good, so the next run need not read it to check it.
         if let Some(name) = path.file_name() {
             let mut verifier = verify::Verifier::load(&self.path);
@@ -427,12 +420,6 @@ impl IndexDir {
         }
         Ok(())
     }
-}
-
-fn sync_dir(path: &Path) -> Result<(), StoreError> {
-    File::open(path)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error("syncing", path))
 }
 
 /// A stable id for a chunk: the same path, lines and content give the same id on every machine.

@@ -505,18 +505,11 @@ fn generations_with_units(dir: &IndexDir, generation: u64) -> Vec<u64> {
 fn write_units(dir: &IndexDir, generation: u64, table: &UnitTable) -> Result<(), VectorError> {
     let path = units_path(dir, generation);
     let bytes = crate::store::frame::encode(UNITS_MAGIC, table);
-    let temporary = path.with_extension("bin.tmp");
-    let io = |context, source| VectorError::Io {
-        context,
-        path: temporary.clone(),
+    crate::atomic::write(&path, &bytes).map_err(|source| VectorError::Io {
+        context: "writing",
+        path,
         source,
-    };
-    std::fs::write(&temporary, &bytes).map_err(|e| io("writing", e))?;
-    std::fs::File::open(&temporary)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| io("syncing", e))?;
-    std::fs::rename(&temporary, &path).map_err(|e| io("renaming", e))?;
-    Ok(())
+    })
 }
 
 /// Deletes units and HNSW files of other generations (the cache stays).

@@ -220,16 +220,11 @@ impl Run {
         }
     }
 
-    /// Writes `run.json` atomically (temporary file, fsync, rename).
+    /// Writes `run.json` atomically and durably ([`sextant_index::atomic::write`]).
     pub fn save(&self, runs: &Path) -> anyhow::Result<()> {
-        use std::io::Write;
         let dir = Run::dir(runs, &self.id);
         std::fs::create_dir_all(&dir)?;
-        let temporary = dir.join("run.json.tmp");
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(&serde_json::to_vec_pretty(self)?)?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, dir.join("run.json"))?;
+        sextant_index::atomic::write(&dir.join("run.json"), &serde_json::to_vec_pretty(self)?)?;
         Ok(())
     }
 

@@ -87,9 +87,7 @@ fn record_path(settings: &Settings, id: &str) -> PathBuf {
 pub(super) fn save_record(settings: &Settings, id: &str, record: &Record) -> anyhow::Result<()> {
     let path = record_path(settings, id);
     std::fs::create_dir_all(path.parent().context("run dir")?)?;
-    let temporary = path.with_extension("json.tmp");
-    std::fs::write(&temporary, serde_json::to_vec_pretty(record)?)?;
-    std::fs::rename(&temporary, &path)?;
+    sextant_index::atomic::write(&path, &serde_json::to_vec_pretty(record)?)?;
     Ok(())
 }
 

@@ -264,9 +264,7 @@ impl History {
         let history = History::from_git(root, "HEAD")?;
         std::fs::create_dir_all(index_dir)?;
         let path = index_dir.join(FILE_NAME);
-        let temporary = path.with_extension("bin.tmp");
-        std::fs::write(&temporary, frame::encode(MAGIC, &history))?;
-        std::fs::rename(&temporary, &path)?;
+        sextant_index::atomic::write(&path, &frame::encode(MAGIC, &history))?;
         let _ = std::fs::remove_file(index_dir.join(OLD_FILE_NAME));
         Ok(Some(history))
     }

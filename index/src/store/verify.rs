@@ -110,14 +110,7 @@ impl Verifier {
             return;
         }
         let bytes = super::frame::encode(VERIFIED_MAGIC, &self.passed);
-        let temporary = self
-            .path
-            .with_extension(format!("bin.{}.tmp", std::process::id()));
-        if std::fs::write(&temporary, bytes).is_ok()
-            && std::fs::rename(&temporary, &self.path).is_err()
-        {
-            let _ = std::fs::remove_file(&temporary);
-        }
+        let _ = crate::atomic::write(&self.path, &bytes);
     }
 }
 
