@@ -23,11 +23,9 @@ use crate::cli::{ApproveArgs, GlobalArgs, ResumeArgs, RunArgs};
 use crate::git::{git, git_as_sextant};
 use crate::llm::Llm;
 use crate::output::print;
+use crate::rank::pack::{Budget, TokenCounter};
 use crate::retrieval::Retrieval;
 use crate::settings::{Overrides, Settings};
-
-/// Relevant files listed to the model.
-const CONTEXT_FILES: usize = 12;
 
 /// What a run keeps beside its state.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -150,29 +148,76 @@ fn run_id(task: &str) -> String {
     format!("{seconds}-{slug}")
 }
 
-/// The files the index ranks highest for the task, with a one-line reason each: the one
-/// retrieval path, vectors included when installed.
-fn relevant_files(settings: &Settings, task: &str) -> anyhow::Result<Vec<(String, String)>> {
+/// Share of the model's context the code may take at most, whatever else is left: the
+/// questions and the plan need room for the conversation around it.
+const MAX_CODE_SHARE: f64 = 0.6;
+/// Tokens kept free besides the reply: chat templates, the answers, the repair turns.
+const PROMPT_MARGIN_TOKENS: usize = 1_024;
+/// Below this many tokens of room, code is left out and only the file list is sent.
+const MIN_CODE_TOKENS: usize = 500;
+
+/// What retrieval gives the ask and plan stages: the files it selected, each with its one-line
+/// reason, and their code packed into the room the model's context leaves.
+struct SelectedCode {
+    relevant: Vec<(String, String)>,
+    sections: String,
+    budget_tokens: usize,
+}
+
+/// Selects and packs the code for the task through the one retrieval path (vectors included
+/// when installed), as `why-relevant --context` would, within the room the model's context
+/// leaves after the reply, the fixed prompt and a margin. The budget is in the BPE tokens
+/// `why-relevant` counts; it is also kept within what the server-side estimate of 3 bytes
+/// per token allows, so no prompt is refused or cut for size.
+fn selected_code(
+    settings: &Settings,
+    task: &str,
+    llm: &crate::llm::config::LlmSettings,
+    fixed_text: &str,
+) -> anyhow::Result<SelectedCode> {
     let weights = settings.rank.weights;
     let mut retrieval = Retrieval::for_settings(settings, weights.vector > 0.0)
         .context("opening the index (run `sextant index` first)")?;
-    let (_, ranked) = retrieval.rank(task, &weights, CONTEXT_FILES * 2)?;
-    // Secrets by name or content (through symlinks too) are not even named to the model.
+    let counter = TokenCounter::named(&settings.rank.tokenizer)?;
+    let context = llm.context_size as usize;
+    let room = context
+        .saturating_sub(llm.max_tokens as usize)
+        .saturating_sub(counter.count(fixed_text))
+        .saturating_sub(PROMPT_MARGIN_TOKENS);
+    // Code averages about 4 bytes per BPE token; the estimate counts 3, so 3/4 of the room.
+    let budget_tokens = (room * 3 / 4).min((context as f64 * MAX_CODE_SHARE) as usize);
+    let budget = Budget {
+        tokens: budget_tokens.max(1),
+        ..settings.rank.budget
+    };
     let secrets = settings.secret_rules()?;
-    Ok(ranked
-        .into_iter()
-        .filter(|f| {
-            secrets
-                .check_file(&settings.root, &f.path)
-                .is_ok_and(|verdict| verdict.is_clean())
-        })
-        .take(CONTEXT_FILES)
-        .map(|f| {
+    let answer = retrieval.answer(task, &weights, &counter, &budget, &secrets)?;
+    let relevant = answer
+        .packed
+        .files
+        .iter()
+        .filter_map(|file| {
+            let ranked = answer.ranked.iter().find(|r| r.path == file.path)?;
             let reason =
-                crate::rank::reasons::one_line(&f.signals, &std::collections::BTreeSet::new());
-            (f.path, reason)
+                crate::rank::reasons::one_line(&ranked.signals, &std::collections::BTreeSet::new());
+            Some((file.path.clone(), reason))
         })
-        .collect())
+        .collect();
+    let sections = if budget_tokens < MIN_CODE_TOKENS {
+        String::new()
+    } else {
+        answer
+            .packed
+            .files
+            .iter()
+            .map(|file| format!("{}\n", file.section))
+            .collect()
+    };
+    Ok(SelectedCode {
+        relevant,
+        sections,
+        budget_tokens,
+    })
 }
 
 /// The model's reading of what the manifests left empty goes into the run's analysis (marked
@@ -298,11 +343,30 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         .map(|s| indexed_languages(&s.manifest))
         .unwrap_or_default();
     let analysis = analyse(&settings.root, languages);
-    let relevant = relevant_files(&settings, &args.task)?;
+    let llm_settings = settings.llm(crate::commands::llm::flags_layer(&args.llm))?;
+    // The fixed parts of the longest prompt (the plan's): its rules, the task, the analysis.
+    let fixed = format!(
+        "{}\n{}\n{}",
+        crate::agent::planner::messages(&args.task, "", &[], &[], "")
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        args.task,
+        serde_json::to_string_pretty(&analysis).unwrap_or_default()
+    );
+    let code = selected_code(&settings, &args.task, &llm_settings, &fixed)?;
+    let relevant = code.relevant.clone();
     let id = run_id(&args.task);
     let lock = Run::lock(&runs, &id)?;
     let run = Run::new(&id, &args.task);
     let mut context = context_text(&analysis, &relevant);
+    if !code.sections.is_empty() {
+        context.push_str(&format!(
+            "\nThe code of those files, selected and packed by sextant ({} tokens at most):\n\n{}",
+            code.budget_tokens, code.sections
+        ));
+    }
     if let Some(template) = &template {
         context.push('\n');
         context.push_str(&template.guidance());

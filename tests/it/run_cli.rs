@@ -104,6 +104,12 @@ fn vague_questions_are_rejected_then_the_plan_is_written_and_approved() {
         "{asked}"
     );
     assert!(!asked.contains("(score "), "{asked}");
+    // The model reads the code retrieval selected, packed within its context.
+    assert!(
+        asked.contains("The code of those files, selected and packed by sextant")
+            && asked.contains("def verify_password(stored, password):"),
+        "{asked}"
+    );
     // The answers reached the planner, with the model's reading of what the manifests left
     // empty; the secret never reached the model.
     assert!(chats[2].to_string().contains("15 minutes"));
@@ -116,8 +122,9 @@ fn vague_questions_are_rejected_then_the_plan_is_written_and_approved() {
     );
     for chat in &chats {
         let text = chat.to_string();
+        // Neither its content nor the file itself (`os.environ` in the code is fine).
         assert!(
-            !text.contains("hunter2") && !text.contains(".env"),
+            !text.contains("hunter2") && !text.contains("- .env") && !text.contains("### .env"),
             "{text}"
         );
     }
@@ -469,4 +476,55 @@ fn commands_that_need_a_run_say_so_when_there_is_none() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!stderr.contains("os error"), "{command:?}: {stderr}");
     }
+}
+
+#[test]
+fn the_code_sent_fits_the_models_context() {
+    let repo = shop_repo();
+    let root = repo.path();
+    let server = tiny_model(vec![questions(false), plan(5)]);
+    // A small context: the room left after the reply and the fixed prompt bounds the code.
+    let output = run_command(root, &server)
+        .args(["--context-size", "6000", "--max-tokens", "1024"])
+        .output()
+        .expect("runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let chats = chat_bodies(&server);
+    let asked: Value = serde_json::from_str(&chats[0]).expect("json");
+    let prompt: String = asked["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    let budget: usize = prompt
+        .split("selected and packed by sextant (")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("a code budget");
+    assert!(budget < 6000 - 1024, "{budget}");
+    // Whatever the tokenizer, the prompt fits with the reply (3 bytes per token, the strictest
+    // estimate a server-side check uses).
+    assert!(prompt.len() / 3 + 1024 < 6000, "{} bytes", prompt.len());
+    // Too small a context for any code: the file list alone, and the run still works.
+    let tiny = tiny_model(vec![questions(false), plan(5)]);
+    let output = run_command(root, &tiny)
+        .args(["--context-size", "2600", "--max-tokens", "1024"])
+        .output()
+        .expect("runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let asked = chat_bodies(&tiny)[0].clone();
+    assert!(
+        asked.contains("Relevant files:") && !asked.contains("selected and packed"),
+        "{asked}"
+    );
 }
