@@ -94,12 +94,7 @@ asyncio.run(main())
 "#;
 
 fn paths(report: &Value) -> Vec<String> {
-    report["files"]
-        .as_array()
-        .expect("files")
-        .iter()
-        .map(|f| f["path"].as_str().expect("path").to_string())
-        .collect()
+    crate::support::report_paths(report)
 }
 
 fn cli_json(root: &Path, args: &[&str]) -> Value {

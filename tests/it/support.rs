@@ -235,3 +235,13 @@ pub fn damage(path: &Path, how: Damage) -> bool {
     }
     true
 }
+
+/// The paths of a `why-relevant --json` report's files, in rank order.
+pub fn report_paths(report: &serde_json::Value) -> Vec<String> {
+    report["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["path"].as_str().expect("path").to_string())
+        .collect()
+}

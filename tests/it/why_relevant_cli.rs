@@ -21,12 +21,7 @@ fn why_json(root: &std::path::Path, args: &[&str]) -> Value {
 }
 
 fn paths(report: &Value) -> Vec<String> {
-    report["files"]
-        .as_array()
-        .expect("files")
-        .iter()
-        .map(|f| f["path"].as_str().expect("path").to_string())
-        .collect()
+    crate::support::report_paths(report)
 }
 
 const LOCKOUT: &str = "login endpoint should lock account after five failed attempts";
