@@ -186,8 +186,14 @@ fn selected_code(
         .saturating_sub(PROMPT_MARGIN_TOKENS);
     // Code averages about 4 bytes per BPE token; the estimate counts 3, so 3/4 of the room.
     let budget_tokens = (room * 3 / 4).min((context as f64 * MAX_CODE_SHARE) as usize);
+    // Too little room for code: the selection is still made (at the configured budget), and
+    // only the list with its reasons is sent.
     let budget = Budget {
-        tokens: budget_tokens.max(1),
+        tokens: if budget_tokens < MIN_CODE_TOKENS {
+            settings.rank.budget.tokens
+        } else {
+            budget_tokens
+        },
         ..settings.rank.budget
     };
     let secrets = settings.secret_rules()?;

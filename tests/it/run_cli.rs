@@ -524,7 +524,7 @@ fn the_code_sent_fits_the_models_context() {
     );
     let asked = chat_bodies(&tiny)[0].clone();
     assert!(
-        asked.contains("Relevant files:") && !asked.contains("selected and packed"),
+        asked.contains("Relevant files:\\n- app/") && !asked.contains("selected and packed"),
         "{asked}"
     );
 }
