@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::Context;
 use sextant_index::graph::CodeGraph;
 use sextant_index::store::{IndexDir, Snapshot};
-use sextant_index::vector::embed::ModelPaths;
+use sextant_index::vector::embed::{Embedder, ModelPaths};
 
 use crate::rank::history::History;
 use crate::rank::pack::{Budget, Packed, TokenCounter, WorkingTree, pack};
@@ -27,6 +27,8 @@ pub const CANDIDATES: usize = 50;
 pub enum VectorsFrom {
     /// The model to embed tasks with (and ONNX Runtime threads, 0 = its default).
     Model(ModelPaths, usize),
+    /// A model already loaded (kept across generations by a warm server).
+    Loaded(Embedder),
     /// No vectors, and why (said in the answer: "vectors_missing").
     Off(String),
 }
@@ -93,6 +95,16 @@ impl Retrieval {
         let semantic = match vectors {
             VectorsFrom::Model(model, threads) => {
                 match Semantic::open(index_dir, snapshot.manifest.generation, &model, threads) {
+                    Ok(Some(semantic)) => Ok(semantic),
+                    Ok(None) => Err(
+                        "the index has no vectors for its current state; `sextant index` builds them"
+                            .to_string(),
+                    ),
+                    Err(error) => Err(format!("{error:#}")),
+                }
+            }
+            VectorsFrom::Loaded(embedder) => {
+                match Semantic::reopen(index_dir, snapshot.manifest.generation, embedder) {
                     Ok(Some(semantic)) => Ok(semantic),
                     Ok(None) => Err(
                         "the index has no vectors for its current state; `sextant index` builds them"
@@ -243,6 +255,12 @@ impl Retrieval {
         };
         let embedding = semantic.embed(query)?;
         Ok(semantic.snapshot.search(&embedding, limit))
+    }
+
+    /// The loaded embedding model, if vectors were opened: for reopening the next generation
+    /// without loading it again.
+    pub fn into_embedder(self) -> Option<Embedder> {
+        self.semantic.ok().map(Semantic::into_embedder)
     }
 
     /// The repository root files are read from.

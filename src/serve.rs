@@ -22,7 +22,7 @@ use serde::Deserialize;
 use crate::bounds;
 use crate::cli::{GlobalArgs, GraphQuery, ServeArgs};
 use crate::output::json_text;
-use crate::retrieval::Retrieval;
+use crate::retrieval::{HistoryFrom, Retrieval, VectorsFrom};
 use crate::settings::{Overrides, Settings};
 
 /// `why_relevant`'s arguments.
@@ -124,8 +124,17 @@ impl Shared {
         let mut warm = self.warm.lock().unwrap_or_else(|e| e.into_inner());
         let stamp = commit_stamp(&self.settings);
         if warm.retrieval.is_none() || warm.stamp != stamp {
-            warm.retrieval = None;
-            let retrieval = Retrieval::for_settings(&self.settings, true).map_err(|error| {
+            // A new generation: reopen its sources, keeping the embedding model loaded.
+            let retrieval = match warm.retrieval.take().and_then(Retrieval::into_embedder) {
+                Some(embedder) => Retrieval::open(
+                    &self.settings.index_dir,
+                    &self.settings.root,
+                    VectorsFrom::Loaded(embedder),
+                    HistoryFrom::Stored,
+                ),
+                None => Retrieval::for_settings(&self.settings, true),
+            }
+            .map_err(|error| {
                 error.context("no usable index: run `sextant index` (or the `reindex` tool) first")
             })?;
             for note in retrieval.notes() {

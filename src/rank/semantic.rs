@@ -26,7 +26,24 @@ impl Semantic {
         let Some(snapshot) = VectorSnapshot::open(dir, generation)? else {
             return Ok(None);
         };
-        let embedder = Embedder::load(model, threads)?;
+        Semantic::with_embedder(snapshot, Embedder::load(model, threads)?).map(Some)
+    }
+
+    /// Generation `generation`'s vectors with a model already loaded (a warm server picking up
+    /// a new generation keeps its model: loading it again costs a fifth of a second or more);
+    /// `None` when the generation has no vectors.
+    pub fn reopen(
+        dir: &IndexDir,
+        generation: u64,
+        embedder: Embedder,
+    ) -> anyhow::Result<Option<Semantic>> {
+        match VectorSnapshot::open(dir, generation)? {
+            Some(snapshot) => Semantic::with_embedder(snapshot, embedder).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn with_embedder(snapshot: VectorSnapshot, embedder: Embedder) -> anyhow::Result<Semantic> {
         if embedder.id() != snapshot.table.model_id {
             bail!(
                 "the vector index was built with model {} but the configured model is {}; run `sextant index`",
@@ -34,7 +51,12 @@ impl Semantic {
                 embedder.id()
             );
         }
-        Ok(Some(Semantic { snapshot, embedder }))
+        Ok(Semantic { snapshot, embedder })
+    }
+
+    /// The loaded model, for the next generation.
+    pub fn into_embedder(self) -> Embedder {
+        self.embedder
     }
 
     /// The embedding of a text.

@@ -352,3 +352,55 @@ fn nearest_path(root: &std::path::Path, home: &std::path::Path, query: &str) -> 
         .unwrap_or_default()
         .to_string()
 }
+
+/// A warm server keeps its embedding model across generations: the next generation's vectors
+/// open with the model already loaded and answer as a fresh open does.
+#[test]
+fn a_new_generation_reopens_with_the_loaded_model() {
+    use sextant::retrieval::{HistoryFrom, Retrieval, VectorsFrom};
+    let Some(home) = model_home() else { return };
+    let repo = copy_fixture("shop");
+    let root = repo.path();
+    index_json(root, &home, &[]);
+    let model = sextant::models::resolve(&home, None, None).expect("model");
+    let dir = sextant_index::store::IndexDir::new(root.join(".sextant"));
+    let first = Retrieval::open(
+        &dir,
+        root,
+        VectorsFrom::Model(model.clone(), 0),
+        HistoryFrom::Stored,
+    )
+    .expect("open");
+    assert!(first.has_vectors());
+    std::fs::write(
+        root.join("app/limits.py"),
+        "def throttle_uploads(user):\n    \"\"\"Rate limit uploads per user.\"\"\"\n    return True\n",
+    )
+    .expect("write");
+    index_json(root, &home, &[]);
+    let embedder = first.into_embedder().expect("the model");
+    let mut reopened = Retrieval::open(
+        &dir,
+        root,
+        VectorsFrom::Loaded(embedder),
+        HistoryFrom::Stored,
+    )
+    .expect("reopen");
+    let mut fresh = Retrieval::open(
+        &dir,
+        root,
+        VectorsFrom::Model(model, 0),
+        HistoryFrom::Stored,
+    )
+    .expect("open");
+    let near = |r: &mut Retrieval| -> Vec<String> {
+        r.nearest("rate limiting uploads", 3)
+            .expect("nearest")
+            .into_iter()
+            .map(|hit| hit.unit.path)
+            .collect()
+    };
+    assert_eq!(reopened.snapshot().manifest.generation, 2);
+    assert_eq!(near(&mut reopened), near(&mut fresh));
+    assert!(near(&mut reopened).contains(&"app/limits.py".to_string()));
+}
