@@ -28,7 +28,7 @@ pub enum VectorsFrom {
     /// The model to embed tasks with (and ONNX Runtime threads, 0 = its default).
     Model(ModelPaths, usize),
     /// A model already loaded (kept across generations by a warm server).
-    Loaded(Embedder),
+    Loaded(Box<Embedder>),
     /// No vectors, and why (said in the answer: "vectors_missing").
     Off(String),
 }
@@ -104,7 +104,7 @@ impl Retrieval {
                 }
             }
             VectorsFrom::Loaded(embedder) => {
-                match Semantic::reopen(index_dir, snapshot.manifest.generation, embedder) {
+                match Semantic::reopen(index_dir, snapshot.manifest.generation, *embedder) {
                     Ok(Some(semantic)) => Ok(semantic),
                     Ok(None) => Err(
                         "the index has no vectors for its current state; `sextant index` builds them"
@@ -259,8 +259,8 @@ impl Retrieval {
 
     /// The loaded embedding model, if vectors were opened: for reopening the next generation
     /// without loading it again.
-    pub fn into_embedder(self) -> Option<Embedder> {
-        self.semantic.ok().map(Semantic::into_embedder)
+    pub fn into_embedder(self) -> Option<Box<Embedder>> {
+        self.semantic.ok().map(|s| Box::new(s.into_embedder()))
     }
 
     /// The repository root files are read from.
