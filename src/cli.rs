@@ -227,7 +227,7 @@ pub struct GraphArgs {
 }
 
 /// The graph queries.
-#[derive(Debug, Subcommand)]
+#[derive(Clone, Debug, Subcommand)]
 pub enum GraphQuery {
     /// Who calls a symbol (given by name or id, e.g. `verify` or `src/auth.rs::Verifier::verify`).
     Callers {

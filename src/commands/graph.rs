@@ -22,7 +22,17 @@ pub fn run(args: &GraphArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         .index_dir
         .read_graph(snapshot.manifest.generation)
         .context("reading the graph")?;
-    let answer = answer(&graph, &args.query)?;
+    let file = |f: &String| from_command_line(&settings, f);
+    let query = match &args.query {
+        GraphQuery::Deps { file: f } => GraphQuery::Deps { file: file(f) },
+        GraphQuery::Rdeps { file: f } => GraphQuery::Rdeps { file: file(f) },
+        GraphQuery::Path { from, to } => GraphQuery::Path {
+            from: file(from),
+            to: file(to),
+        },
+        other => other.clone(),
+    };
+    let answer = answer(&graph, &query)?;
     print(if args.json {
         &answer.json
     } else {
@@ -38,16 +48,63 @@ pub struct GraphAnswer {
     pub text: String,
 }
 
-/// Answers a graph query (the CLI and the server share it).
+/// Answers a graph query (the CLI and the server share it). File paths are taken as people
+/// write them: `./src/a.rs`, `src//a.rs`, `src/a.rs/` all name `src/a.rs`.
 pub fn answer(graph: &CodeGraph, query: &GraphQuery) -> anyhow::Result<GraphAnswer> {
     match query {
-        GraphQuery::Callers { symbol } => neighbours(graph, symbol, Direction::Incoming),
-        GraphQuery::Callees { symbol } => neighbours(graph, symbol, Direction::Outgoing),
-        GraphQuery::Deps { file } => dependencies(graph, file, Direction::Outgoing),
-        GraphQuery::Rdeps { file } => dependencies(graph, file, Direction::Incoming),
-        GraphQuery::Path { from, to } => path(graph, from, to),
+        GraphQuery::Callers { symbol } => {
+            neighbours(graph, &normalized(symbol), Direction::Incoming)
+        }
+        GraphQuery::Callees { symbol } => {
+            neighbours(graph, &normalized(symbol), Direction::Outgoing)
+        }
+        GraphQuery::Deps { file } => dependencies(graph, &normalized(file), Direction::Outgoing),
+        GraphQuery::Rdeps { file } => dependencies(graph, &normalized(file), Direction::Incoming),
+        GraphQuery::Path { from, to } => path(graph, &normalized(from), &normalized(to)),
         GraphQuery::Stats => stats(graph),
     }
+}
+
+/// A repository-relative path as the index writes it: no `./`, no empty parts, no trailing
+/// `/`, `\` as `/`. A symbol name or id (`a.rs::Type::method`) passes through unchanged.
+fn normalized(query: &str) -> String {
+    let query = query.trim();
+    if query.contains("::") {
+        return query.to_string();
+    }
+    let parts: Vec<&str> = query
+        .split(['/', '\\'])
+        .filter(|part| !part.is_empty() && *part != ".")
+        .collect();
+    if parts.is_empty() {
+        query.to_string()
+    } else {
+        parts.join("/")
+    }
+}
+
+/// A path given on the command line, relative to the repository root: an absolute path
+/// inside the root, or one relative to a working directory below the root, is made relative
+/// to the root.
+fn from_command_line(settings: &Settings, query: &str) -> String {
+    let path = std::path::Path::new(query);
+    let absolute = if path.is_absolute() {
+        Some(path.to_path_buf())
+    } else {
+        std::env::current_dir()
+            .ok()
+            .filter(|cwd| cwd.starts_with(&settings.root) && cwd != &settings.root)
+            .map(|cwd| cwd.join(path))
+            .filter(|joined| joined.exists())
+    };
+    absolute
+        .and_then(|p| {
+            let p = p.canonicalize().unwrap_or(p);
+            p.strip_prefix(&settings.root)
+                .ok()
+                .map(|rel| rel.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| query.to_string())
 }
 
 /// A node as printed.
@@ -320,4 +377,21 @@ fn stats(graph: &CodeGraph) -> anyhow::Result<GraphAnswer> {
         thousands(r.imports_external)
     );
     Ok(GraphAnswer { json, text: out })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_taken_as_people_write_them() {
+        assert_eq!(normalized("./server/src/auth.rs"), "server/src/auth.rs");
+        assert_eq!(normalized("server//src/./auth.rs/"), "server/src/auth.rs");
+        assert_eq!(normalized(" server\\src\\auth.rs "), "server/src/auth.rs");
+        assert_eq!(
+            normalized("src/auth.rs::Verifier::verify"),
+            "src/auth.rs::Verifier::verify"
+        );
+        assert_eq!(normalized("getToken"), "getToken");
+    }
 }

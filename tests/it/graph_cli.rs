@@ -91,3 +91,24 @@ fn graph_follows_incremental_changes() {
     assert_eq!(after.as_array().map(Vec::len), Some(1), "{after}");
     assert_eq!(after[0]["node"]["id"], "web/src/api.js::fetchJson");
 }
+
+#[test]
+fn file_paths_are_taken_as_people_write_them() {
+    let repo = copy_fixture("polyglot");
+    let root = repo.path();
+    stdout_of(sextant(root).args(["index", "--quiet"]));
+    let expected = stdout_of(sextant(root).args(["graph", "deps", "native/cache.cpp", "--json"]));
+    let absolute = root.join("native/cache.cpp");
+    for spelling in [
+        "./native/cache.cpp".to_string(),
+        "native//cache.cpp".to_string(),
+        absolute.display().to_string(),
+    ] {
+        let got = stdout_of(sextant(root).args(["graph", "deps", &spelling, "--json"]));
+        assert_eq!(got, expected, "{spelling}");
+    }
+    // From a directory below the root, relative to it.
+    let got =
+        stdout_of(sextant(&root.join("native")).args(["graph", "deps", "cache.cpp", "--json"]));
+    assert_eq!(got, expected);
+}
