@@ -23,7 +23,7 @@ use crate::bounds;
 use crate::cli::{GlobalArgs, GraphQuery, ServeArgs};
 use crate::output::json_text;
 use crate::retrieval::{HistoryFrom, Retrieval, VectorsFrom};
-use crate::settings::{Overrides, Settings};
+use crate::settings::{Overrides, SecretGuard, Settings};
 
 /// `why_relevant`'s arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -111,6 +111,8 @@ fn commit_stamp(settings: &Settings) -> Option<CommitStamp> {
 /// What every call shares: the settings and the warm sources.
 struct Shared {
     settings: Settings,
+    /// The secret rules, built once (with `[secrets]` patterns, building costs ~10 ms).
+    secrets: SecretGuard,
     warm: Mutex<Warm>,
 }
 
@@ -188,9 +190,10 @@ fn text(body: String) -> CallToolResult {
 #[tool_router]
 impl SextantServer {
     /// A server for the repository these settings describe.
-    pub fn new(settings: Settings) -> SextantServer {
-        SextantServer {
+    pub fn new(settings: Settings) -> anyhow::Result<SextantServer> {
+        Ok(SextantServer {
             shared: Arc::new(Shared {
+                secrets: settings.secret_rules()?,
                 settings,
                 warm: Mutex::new(Warm {
                     retrieval: None,
@@ -198,7 +201,7 @@ impl SextantServer {
                 }),
             }),
             tool_router: Self::tool_router(),
-        }
+        })
     }
 
     #[tool(
@@ -233,6 +236,7 @@ impl SextantServer {
                     &settings.rank.weights,
                     budget,
                     &tokenizer,
+                    &shared.secrets,
                 )?;
                 Ok(text(if params.context {
                     answer.context
@@ -379,7 +383,7 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let service = SextantServer::new(settings)
+        let service = SextantServer::new(settings)?
             .serve(rmcp::transport::stdio())
             .await
             .map_err(|error| anyhow::anyhow!("starting the MCP session: {error}"))?;

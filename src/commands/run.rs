@@ -174,6 +174,7 @@ fn selected_code(
     task: &str,
     llm: &crate::llm::config::LlmSettings,
     fixed_text: &str,
+    secrets: &crate::secrets::SecretRules,
 ) -> anyhow::Result<SelectedCode> {
     let weights = settings.rank.weights;
     let mut retrieval = Retrieval::for_settings(settings, weights.vector > 0.0)
@@ -196,8 +197,7 @@ fn selected_code(
         },
         ..settings.rank.budget
     };
-    let secrets = settings.secret_rules()?;
-    let answer = retrieval.answer(task, &weights, &counter, &budget, &secrets)?;
+    let answer = retrieval.answer(task, &weights, &counter, &budget, secrets)?;
     let relevant = answer
         .packed
         .files
@@ -329,7 +329,8 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         args.todo.as_deref().unwrap_or(Path::new("TODO.md")),
     )?;
     // The task goes to the model verbatim: a secret pasted into it is refused, not sent.
-    if let Some((rule, _)) = settings.secret_rules()?.check_content(&args.task) {
+    let secrets = settings.secret_rules()?;
+    if let Some((rule, _)) = secrets.check_content(&args.task) {
         bail!(
             "the task holds what looks like a secret ({rule}); it would be sent to the model: leave it out"
         );
@@ -361,7 +362,7 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         args.task,
         serde_json::to_string_pretty(&analysis).unwrap_or_default()
     );
-    let code = selected_code(&settings, &args.task, &llm_settings, &fixed)?;
+    let code = selected_code(&settings, &args.task, &llm_settings, &fixed, &secrets)?;
     let relevant = code.relevant.clone();
     let id = run_id(&args.task);
     let lock = Run::lock(&runs, &id)?;

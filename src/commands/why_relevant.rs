@@ -97,6 +97,7 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         .rank
         .budget
         .overridden(args.budget.budget, args.budget.max_files);
+    let secrets = settings.secret_rules()?;
     let answer = answer(
         &mut retrieval,
         &settings,
@@ -104,6 +105,7 @@ pub fn run(args: &WhyRelevantArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         &weights,
         budget,
         &tokenizer,
+        &secrets,
     )?;
     if args.context {
         return print(&answer.context);
@@ -134,16 +136,16 @@ pub fn answer(
     weights: &Weights,
     budget: Budget,
     tokenizer: &str,
+    secrets: &crate::secrets::SecretRules,
 ) -> anyhow::Result<WhyRelevantAnswer> {
     let counter = TokenCounter::named(tokenizer)?;
-    let secrets = settings.secret_rules()?;
     let Answer {
         query,
         ranked,
         packed,
         rank_ms,
         pack_ms,
-    } = retrieval.answer(task, weights, &counter, &budget, &secrets)?;
+    } = retrieval.answer(task, weights, &counter, &budget, secrets)?;
     let context = context_text(task, &packed, &budget, tokenizer);
     let terms = term_set(query.search_text());
     let files: Vec<Selected<'_>> = packed
