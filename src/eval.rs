@@ -8,12 +8,10 @@
 //! ranking ([`crate::rank`], exactly as `why-relevant` uses it).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde::Serialize;
 use sextant_index::Language;
 use sextant_index::lexical::LexicalIndex;
@@ -172,71 +170,6 @@ pub fn select_queries(
         bail!("no commit in the history qualifies as a query")
     };
     Ok((base, queries))
-}
-
-/// Writes the tree of `commit` into `out` (works on bare repositories; blobs the repository
-/// lacks, such as files left out of a partial snapshot, are skipped). Returns the paths written.
-pub fn materialize(repo: &Path, commit: &str, out: &Path) -> anyhow::Result<BTreeSet<String>> {
-    let listing = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["ls-tree", "-r", "-z", commit])
-        .output()?;
-    if !listing.status.success() {
-        bail!(
-            "git ls-tree {commit} failed: {}",
-            String::from_utf8_lossy(&listing.stderr).trim()
-        );
-    }
-    let mut blobs = Vec::new();
-    for entry in listing.stdout.split(|&b| b == 0).filter(|e| !e.is_empty()) {
-        let Some(tab) = entry.iter().position(|&b| b == b'\t') else {
-            continue;
-        };
-        let meta = String::from_utf8_lossy(&entry[..tab]);
-        let path = String::from_utf8_lossy(&entry[tab + 1..]).into_owned();
-        let fields: Vec<&str> = meta.split(' ').collect();
-        if fields.len() == 3
-            && fields[1] == "blob"
-            && (fields[0] == "100644" || fields[0] == "100755")
-        {
-            blobs.push((fields[2].to_string(), path));
-        }
-    }
-    let mut child = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["cat-file", "--batch"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("running git cat-file")?;
-    let mut input = child.stdin.take().context("git stdin")?;
-    let mut output = BufReader::new(child.stdout.take().context("git stdout")?);
-    let mut written = BTreeSet::new();
-    for (oid, path) in blobs {
-        writeln!(input, "{oid}")?;
-        input.flush()?;
-        let mut header = String::new();
-        output.read_line(&mut header)?;
-        let parts: Vec<&str> = header.split_whitespace().collect();
-        if parts.len() < 3 {
-            continue;
-        }
-        let size: usize = parts[2].parse().context("blob size")?;
-        let mut data = vec![0; size + 1];
-        output.read_exact(&mut data)?;
-        data.truncate(size);
-        let target = out.join(&path);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(&target, &data)?;
-        written.insert(path);
-    }
-    drop(input);
-    child.wait()?;
-    Ok(written)
 }
 
 /// Keeps only the gold files the indexed tree has: a commit late in the window may change a

@@ -117,7 +117,7 @@ impl Retrieval {
         };
         let history = match history {
             HistoryFrom::Given(history) => history.map(|history| *history),
-            HistoryFrom::Stored => match History::load(index_dir.path()) {
+            HistoryFrom::Stored => match History::load(index_dir) {
                 Ok(Some(history)) => Some(history),
                 // `sextant index` writes the history of every git work tree: missing there,
                 // it was lost.

@@ -100,7 +100,7 @@ struct CommitStamp {
 
 fn commit_stamp(settings: &Settings) -> Option<CommitStamp> {
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(settings.index_dir.lexical_path().join("meta.json")).ok()?;
+    let meta = std::fs::metadata(settings.index_dir.lexical_meta_path()).ok()?;
     Some(CommitStamp {
         len: meta.len(),
         modified: meta.modified().ok(),

@@ -354,10 +354,7 @@ impl Settings {
 
     /// Where LLM call metrics are appended.
     pub fn llm_metrics_path(&self) -> PathBuf {
-        self.index_dir
-            .path()
-            .join("metrics")
-            .join("llm-calls.jsonl")
+        self.index_dir.llm_metrics_path()
     }
 }
 
@@ -409,10 +406,8 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
 fn discover_root(start: &Path) -> PathBuf {
     let is_root = |dir: &Path| {
         dir.join(".git").exists()
-            || dir
-                .join(DEFAULT_INDEX_DIR)
-                .join("lexical")
-                .join("meta.json")
+            || IndexDir::new(dir.join(DEFAULT_INDEX_DIR))
+                .lexical_meta_path()
                 .exists()
     };
     start

@@ -16,6 +16,7 @@
 //! writer. Manifest, facts and graph of a generation are all written before the commit.
 
 pub mod frame;
+mod layout;
 pub mod manifest;
 pub mod verify;
 
@@ -37,8 +38,7 @@ pub type FactsMap = std::collections::BTreeMap<String, LinkFacts>;
 /// Default index directory name, inside the repository root.
 pub const DEFAULT_INDEX_DIR: &str = ".sextant";
 
-const LEXICAL_DIR: &str = "lexical";
-const LOCK_FILE: &str = "lock";
+use layout::LEXICAL_DIR;
 /// The index directory's own `.gitignore`: everything in it.
 const IGNORE_EVERYTHING: &[u8] =
     b"# written by sextant: its index is never part of the repository\n*\n";
@@ -136,21 +136,12 @@ impl IndexDir {
         &self.path
     }
 
-    /// Where the lexical index lives.
-    pub fn lexical_path(&self) -> PathBuf {
-        self.path.join(LEXICAL_DIR)
-    }
-
-    fn manifest_path(&self, generation: u64) -> PathBuf {
-        self.path.join(format!("manifest-{generation}.bin"))
-    }
-
     /// Takes the write lock, failing at once if another process holds it.
     pub fn lock(&self) -> Result<WriteLock, StoreError> {
         std::fs::create_dir_all(&self.path)
             .map_err(io_error("creating index directory", &self.path))?;
         self.ignore_itself()?;
-        let path = self.path.join(LOCK_FILE);
+        let path = self.lock_path();
         let file = File::options()
             .create(true)
             .truncate(false)
@@ -173,7 +164,7 @@ impl IndexDir {
     /// lives (issue 17: `execute` refused to start over `?? .sextant/` right after the
     /// README's own steps).
     fn ignore_itself(&self) -> Result<(), StoreError> {
-        let path = self.path.join(".gitignore");
+        let path = self.gitignore_path();
         if std::fs::read(&path).is_ok_and(|bytes| bytes == IGNORE_EVERYTHING) {
             return Ok(());
         }
@@ -192,7 +183,7 @@ impl IndexDir {
 
     fn open_once(&self) -> Result<Snapshot, StoreError> {
         let lexical_path = self.lexical_path();
-        if !lexical_path.join("meta.json").exists() {
+        if !self.lexical_meta_path().exists() {
             return Err(StoreError::Missing(self.path.clone()));
         }
         let corrupt = |reason: String| StoreError::Corrupt {
@@ -231,7 +222,7 @@ impl IndexDir {
     /// damaged one makes the index damaged before tantivy parses a byte of it.
     fn verify_lexical(&self, lexical: &LexicalIndex) -> Result<(), StoreError> {
         let files = lexical.segment_files()?;
-        let mut verifier = verify::Verifier::load(&self.path);
+        let mut verifier = verify::Verifier::load(self);
         let lexical_path = self.lexical_path();
         let mut damage = None;
         for file in &files {
@@ -268,13 +259,16 @@ impl IndexDir {
     /// (checked against their frames' checksums, trusted by stamp when unchanged since they
     /// last passed): the no-op `index` run repairs what this finds.
     pub fn damaged_link_files(&self, generation: u64) -> Vec<String> {
-        let mut verifier = verify::Verifier::load(&self.path);
+        let mut verifier = verify::Verifier::load(self);
         let mut damaged = Vec::new();
-        for (name, magic) in [
-            (format!("facts-{generation}.bin"), FACTS_MAGIC),
-            (format!("graph-{generation}.bin"), GRAPH_MAGIC),
+        for (path, magic) in [
+            (self.facts_path(generation), FACTS_MAGIC),
+            (self.graph_path(generation), GRAPH_MAGIC),
         ] {
-            let path = self.path.join(&name);
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let checked = verifier.check(&name, &path, || {
                 let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
                 frame::check(magic, &bytes)
@@ -326,7 +320,7 @@ impl IndexDir {
         generation: u64,
         facts: &FactsMap,
     ) -> Result<(), StoreError> {
-        let path = self.path.join(format!("facts-{generation}.bin"));
+        let path = self.facts_path(generation);
         self.write_durably(lock, &path, &frame::encode(FACTS_MAGIC, facts))
     }
 
@@ -337,24 +331,18 @@ impl IndexDir {
         generation: u64,
         graph: &CodeGraph,
     ) -> Result<(), StoreError> {
-        let path = self.path.join(format!("graph-{generation}.bin"));
+        let path = self.graph_path(generation);
         self.write_durably(lock, &path, &frame::encode(GRAPH_MAGIC, graph))
     }
 
     /// Reads the link facts of a committed generation.
     pub fn read_facts(&self, generation: u64) -> Result<FactsMap, StoreError> {
-        self.read_framed(
-            &self.path.join(format!("facts-{generation}.bin")),
-            FACTS_MAGIC,
-        )
+        self.read_framed(&self.facts_path(generation), FACTS_MAGIC)
     }
 
     /// Reads the graph of a committed generation.
     pub fn read_graph(&self, generation: u64) -> Result<CodeGraph, StoreError> {
-        self.read_framed(
-            &self.path.join(format!("graph-{generation}.bin")),
-            GRAPH_MAGIC,
-        )
+        self.read_framed(&self.graph_path(generation), GRAPH_MAGIC)
     }
 
     fn read_framed<T: serde::de::DeserializeOwned>(
@@ -379,7 +367,7 @@ impl IndexDir {
         crate::atomic::write(path, bytes).map_err(io_error("writing", path))?;
         // Just written and synced: known good, so the next run need not read it to check it.
         if let Some(name) = path.file_name() {
-            let mut verifier = verify::Verifier::load(&self.path);
+            let mut verifier = verify::Verifier::load(self);
             verifier.record(&name.to_string_lossy(), path);
             verifier.save();
         }

@@ -35,9 +35,6 @@ use self::cache::EmbeddingCache;
 use self::embed::{BATCH_SIZE, Embedder, ModelPaths};
 use self::units::{Unit, UnitDesign, symbol_units};
 
-/// Subdirectory of the index directory holding the vector files.
-pub const VECTOR_DIR: &str = "vectors";
-
 const UNITS_MAGIC: &[u8; 8] = b"SXUNITS\0";
 
 /// Errors of the vector index.
@@ -210,7 +207,7 @@ pub struct VectorSummary {
 }
 
 fn vector_dir(dir: &IndexDir) -> PathBuf {
-    dir.path().join(VECTOR_DIR)
+    dir.vectors_path()
 }
 
 fn units_path(dir: &IndexDir, generation: u64) -> PathBuf {

@@ -7,7 +7,7 @@
 //!     any state but Done → Failed;   Executing / Reviewed / Failed → RolledBack
 //! ```
 
-use std::path::{Path, PathBuf};
+use sextant_index::store::IndexDir;
 
 use serde::{Deserialize, Serialize};
 
@@ -198,15 +198,10 @@ impl Run {
         Ok(&self.state)
     }
 
-    /// The run's directory under the index directory.
-    pub fn dir(runs: &Path, id: &str) -> PathBuf {
-        runs.join(id)
-    }
-
     /// Takes the run's lock for as long as the returned guard lives: two commands never work
     /// on one run at once (two `execute`s would apply and commit every step twice).
-    pub fn lock(runs: &Path, id: &str) -> anyhow::Result<RunLock> {
-        let dir = Run::dir(runs, id);
+    pub fn lock(index_dir: &IndexDir, id: &str) -> anyhow::Result<RunLock> {
+        let dir = index_dir.run_path(id);
         std::fs::create_dir_all(&dir)?;
         // The lock is on the run's directory itself: a lock file could be deleted from under
         // a holder, the directory cannot while it holds the run.
@@ -221,16 +216,18 @@ impl Run {
     }
 
     /// Writes `run.json` atomically and durably ([`sextant_index::atomic::write`]).
-    pub fn save(&self, runs: &Path) -> anyhow::Result<()> {
-        let dir = Run::dir(runs, &self.id);
-        std::fs::create_dir_all(&dir)?;
-        sextant_index::atomic::write(&dir.join("run.json"), &serde_json::to_vec_pretty(self)?)?;
+    pub fn save(&self, index_dir: &IndexDir) -> anyhow::Result<()> {
+        std::fs::create_dir_all(index_dir.run_path(&self.id))?;
+        sextant_index::atomic::write(
+            &index_dir.run_state_path(&self.id),
+            &serde_json::to_vec_pretty(self)?,
+        )?;
         Ok(())
     }
 
     /// Reads a run back.
-    pub fn load(runs: &Path, id: &str) -> anyhow::Result<Run> {
-        let path = Run::dir(runs, id).join("run.json");
+    pub fn load(index_dir: &IndexDir, id: &str) -> anyhow::Result<Run> {
+        let path = index_dir.run_state_path(id);
         let bytes = std::fs::read(&path)
             .map_err(|e| anyhow::anyhow!("no run {id} ({}): {e}", path.display()))?;
         serde_json::from_slice(&bytes).map_err(|e| {
@@ -344,10 +341,10 @@ mod tests {
         let runs = tempfile::tempdir().expect("tempdir");
         let mut run = Run::new("r2", "fix the bug");
         run.advance(Asked, &ready(5)).expect("legal");
-        run.save(runs.path()).expect("save");
-        let back = Run::load(runs.path(), "r2").expect("load");
+        run.save(&IndexDir::new(runs.path())).expect("save");
+        let back = Run::load(&IndexDir::new(runs.path()), "r2").expect("load");
         assert_eq!(back, run);
-        assert!(Run::load(runs.path(), "nope").is_err());
+        assert!(Run::load(&IndexDir::new(runs.path()), "nope").is_err());
     }
 
     #[test]
@@ -409,14 +406,16 @@ mod tests {
     #[test]
     fn a_run_is_worked_on_by_one_command_at_a_time() {
         let runs = tempfile::tempdir().expect("tempdir");
-        let held = Run::lock(runs.path(), "r1").expect("first");
-        let second = Run::lock(runs.path(), "r1").err().expect("refused");
+        let held = Run::lock(&IndexDir::new(runs.path()), "r1").expect("first");
+        let second = Run::lock(&IndexDir::new(runs.path()), "r1")
+            .err()
+            .expect("refused");
         assert!(
             second
                 .to_string()
                 .contains("in use by another sextant command")
         );
         drop(held);
-        Run::lock(runs.path(), "r1").expect("free again");
+        Run::lock(&IndexDir::new(runs.path()), "r1").expect("free again");
     }
 }

@@ -9,9 +9,10 @@ use sextant_index::update::{IndexSettings, UpdateOptions, update_index};
 
 use crate::cli::{EvalArgs, GlobalArgs, VectorMode};
 use crate::eval::{
-    ContextScores, EvalQuery, MISS_CUTOFF, Missed, QueryText, Scores, keep_reachable_gold,
-    materialize, missed, rank_whole_files, score, select_queries, timed,
+    ContextScores, EvalQuery, MISS_CUTOFF, Missed, QueryText, Scores, keep_reachable_gold, missed,
+    rank_whole_files, score, select_queries, timed,
 };
+use crate::git::materialize;
 use crate::output::{counted, print, print_json, thousands};
 use crate::progress::TerminalProgress;
 use crate::rank::Weights;

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::agent::record::Record;
 use crate::agent::state::{Run, RunState};
 use crate::cli::{GlobalArgs, StatsArgs};
 use crate::llm::metrics::CallMetrics;
@@ -84,13 +85,13 @@ fn median(values: &mut [f64]) -> Option<f64> {
 /// Runs `sextant stats`.
 pub fn run(args: &StatsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let settings = Settings::resolve(args.repo.as_deref(), global, &Overrides::default())?;
-    let runs_dir = settings.index_dir.path().join("runs");
+    let index_dir = &settings.index_dir;
     let mut stats = Stats::default();
     let mut durations = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(&runs_dir) {
+    if let Ok(entries) = std::fs::read_dir(index_dir.runs_path()) {
         for entry in entries.flatten() {
             let id = entry.file_name().to_string_lossy().into_owned();
-            let Ok(run) = Run::load(&runs_dir, &id) else {
+            let Ok(run) = Run::load(index_dir, &id) else {
                 continue;
             };
             stats.runs += 1;
@@ -100,11 +101,9 @@ pub fn run(args: &StatsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                 .history
                 .iter()
                 .any(|(_, s)| matches!(s, RunState::Executing { .. }))
-                && std::fs::read_to_string(runs_dir.join(&id).join("record.json"))
+                && Record::load(index_dir, &id)
                     .ok()
-                    .and_then(|r| serde_json::from_str::<serde_json::Value>(&r).ok())
-                    .and_then(|r| r["todo"].as_str().map(str::to_string))
-                    .and_then(|todo| std::fs::read_to_string(todo).ok())
+                    .and_then(|record| std::fs::read_to_string(record.todo).ok())
                     .and_then(|text| crate::agent::plan::Plan::parse(&text).ok())
                     .is_some_and(|plan| plan.steps.iter().all(|s| s.done));
             match &run.state {

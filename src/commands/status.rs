@@ -7,7 +7,7 @@ use anyhow::Context;
 use serde::Serialize;
 use sextant_index::update::{FileCounts, NoProgress, scan};
 
-use super::run::{RunStatus, newest_run_status};
+use crate::agent::record::{RunStatus, newest_run_status};
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::output::{ago, counted, print, print_json};
 use crate::settings::{Overrides, Settings};

@@ -31,11 +31,8 @@ pub const MAX_FILES_PER_COMMIT: usize = 20;
 /// A commit this many commits old counts half as much as the newest.
 pub const HALF_LIFE_COMMITS: f64 = 50.0;
 
-const FILE_NAME: &str = "history.bin";
 /// What a commit subject holding a secret is kept as.
 pub const WITHHELD_SUBJECT: &str = "(subject withheld: it holds a secret)";
-/// Where rounds before the checksummed file kept the history (removed when it is rewritten).
-const OLD_FILE_NAME: &str = "history.json";
 /// The frame's magic (see `sextant_index::store::frame`: version and blake3 of the body).
 const MAGIC: &[u8; 8] = b"SXHISTRY";
 /// Bumped when what is stored changes; a stored history of another version is read again.
@@ -231,8 +228,8 @@ impl History {
     /// The history stored beside the index in `index_dir`: `Ok(None)` when there is none (not
     /// a git repository), an error saying what is wrong when the file is damaged, so a ranking
     /// without it says so instead of silently changing.
-    pub fn load(index_dir: &Path) -> Result<Option<History>, String> {
-        let path = index_dir.join(FILE_NAME);
+    pub fn load(index_dir: &IndexDir) -> Result<Option<History>, String> {
+        let path = index_dir.history_path();
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -251,7 +248,6 @@ impl History {
         index_dir: &IndexDir,
         _lock: &WriteLock,
     ) -> anyhow::Result<Option<History>> {
-        let index_dir = index_dir.path();
         let Ok(head) = git(root, &["rev-parse", "--verify", "HEAD^{commit}"]) else {
             return Ok(None);
         };
@@ -262,10 +258,9 @@ impl History {
             return Ok(Some(stored));
         }
         let history = History::from_git(root, "HEAD")?;
-        std::fs::create_dir_all(index_dir)?;
-        let path = index_dir.join(FILE_NAME);
-        sextant_index::atomic::write(&path, &frame::encode(MAGIC, &history))?;
-        let _ = std::fs::remove_file(index_dir.join(OLD_FILE_NAME));
+        std::fs::create_dir_all(index_dir.path())?;
+        sextant_index::atomic::write(&index_dir.history_path(), &frame::encode(MAGIC, &history))?;
+        let _ = std::fs::remove_file(index_dir.old_history_path());
         Ok(Some(history))
     }
 }

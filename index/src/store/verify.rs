@@ -15,9 +15,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::walk::FileStamp;
 
-/// Name of the stamp record inside the index directory.
-pub const VERIFIED_FILE: &str = "verified.bin";
-
 const VERIFIED_MAGIC: &[u8; 8] = b"SXVERIF\0";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,8 +34,8 @@ pub struct Verifier {
 impl Verifier {
     /// The record of `index_dir`; a missing or unreadable one is empty (everything is checked
     /// again, which is always safe).
-    pub fn load(index_dir: &Path) -> Verifier {
-        let path = index_dir.join(VERIFIED_FILE);
+    pub fn load(index_dir: &super::IndexDir) -> Verifier {
+        let path = index_dir.verified_path();
         let passed = std::fs::read(&path)
             .ok()
             .and_then(|bytes| super::frame::decode(VERIFIED_MAGIC, &bytes).ok())
@@ -128,10 +125,10 @@ mod tests {
             checks.set(checks.get() + 1);
             Ok(())
         };
-        let mut verifier = Verifier::load(dir.path());
+        let mut verifier = Verifier::load(&super::super::IndexDir::new(dir.path()));
         verifier.check("data", &file, count).expect("passes");
         verifier.save();
-        let mut verifier = Verifier::load(dir.path());
+        let mut verifier = Verifier::load(&super::super::IndexDir::new(dir.path()));
         verifier.check("data", &file, count).expect("passes");
         assert_eq!(checks.get(), 1, "trusted by its stamp");
         std::fs::write(&file, b"evil").expect("damage");
