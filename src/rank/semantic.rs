@@ -1,10 +1,21 @@
 //! The vector signal's query side: a generation's vector index with the model that built it,
 //! ready to embed task texts.
+//!
+//! Also the vector signal itself: which files' units are nearest to the task's embedding.
+
+use std::collections::BTreeMap;
 
 use anyhow::bail;
 use sextant_index::store::IndexDir;
 use sextant_index::vector::VectorSnapshot;
 use sextant_index::vector::embed::{Embedder, ModelPaths};
+
+use super::{FileSignals, SimilarUnit, normalise};
+
+/// Nearest units gathered for the vector signal.
+const VECTOR_HITS: usize = 100;
+/// Weight of a file's second most similar unit relative to its best.
+const SECOND_UNIT_WEIGHT: f64 = 0.5;
 
 /// A vector index and its model.
 pub struct Semantic {
@@ -67,5 +78,53 @@ impl Semantic {
             .into_iter()
             .next()
             .unwrap_or_default())
+    }
+}
+
+/// Files whose units are nearest to the task: per file, the best similarity plus half the
+/// second, above the similarity of the farthest unit gathered (so a uniformly lukewarm
+/// neighbourhood scores nothing), normalised to the best file.
+pub(super) fn vector_signal(
+    vectors: &VectorSnapshot,
+    embedding: &[f32],
+    files: &mut BTreeMap<String, FileSignals>,
+) {
+    let hits = vectors.search(embedding, VECTOR_HITS);
+    let Some(floor) = hits.last().map(|h| f64::from(h.similarity)) else {
+        return;
+    };
+    let mut per_file: BTreeMap<&str, Vec<(f64, &sextant_index::vector::StoredUnit)>> =
+        BTreeMap::new();
+    for hit in &hits {
+        per_file
+            .entry(hit.unit.path.as_str())
+            .or_default()
+            .push((f64::from(hit.similarity), &hit.unit));
+    }
+    let scored: Vec<(&str, f64, SimilarUnit)> = per_file
+        .into_iter()
+        .filter_map(|(path, units)| {
+            // Hits come best first.
+            let (best, unit) = units[0];
+            let second = units.get(1).map_or(floor, |u| u.0);
+            let score = (best - floor) + SECOND_UNIT_WEIGHT * (second - floor);
+            (score > 0.0).then(|| {
+                (
+                    path,
+                    score,
+                    SimilarUnit {
+                        label: unit.label.clone(),
+                        line: unit.line,
+                        similarity: best,
+                    },
+                )
+            })
+        })
+        .collect();
+    let top = normalise(scored.iter().map(|(_, s, _)| *s));
+    for (path, score, similar) in scored {
+        let entry = files.entry(path.to_string()).or_default();
+        entry.vector = score / top;
+        entry.similar = Some(similar);
     }
 }

@@ -1,0 +1,379 @@
+//! Name resolution: which definitions a file's references mean, by the scope its imports give
+//! it (same file, then imported files and peers, then a unique definition anywhere, then the
+//! nearest candidates).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use petgraph::graph::NodeIndex;
+use rayon::prelude::*;
+
+use super::imports::{PathIndex, module_stem, shared_prefix};
+use super::{
+    AMBIGUOUS_CONFIDENCE, IMPORTED_CONFIDENCE, MAX_CANDIDATES, SAME_FILE_CONFIDENCE,
+    UNIQUE_GLOBAL_CONFIDENCE,
+};
+use crate::facts::{ReferenceKind, SymbolKind};
+use crate::graph::{CodeGraph, Edge, EdgeKind, LinkFacts, ResolutionStats};
+use crate::lang::Language;
+
+/// A file's imports as resolved against the repository's paths, and the scope they give it.
+pub(super) struct FileScope<'a> {
+    /// Imported files, each with the line of its first import.
+    imported: BTreeMap<&'a str, u32>,
+    /// Files whose definitions the file sees after its own: imports and peers.
+    scope: BTreeSet<&'a str>,
+    /// Go: package name → the repository files of that package (empty when external).
+    packages: HashMap<&'a str, Vec<&'a str>>,
+    /// Imports resolved to repository files, and imports of something outside.
+    resolved: u64,
+    external: u64,
+    /// Fingerprint of all of the above, kept to tell whether a later layout changes it.
+    pub(super) hash: u64,
+}
+
+impl<'a> FileScope<'a> {
+    /// Resolves a file's imports and gathers its scope.
+    pub(super) fn new(paths: &PathIndex<'a>, path: &'a str, facts: &'a LinkFacts) -> FileScope<'a> {
+        let mut imported: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut packages: HashMap<&str, Vec<&str>> = HashMap::new();
+        let (mut resolved_count, mut external) = (0, 0);
+        for import in &facts.imports {
+            let resolved = paths.resolve_import(path, facts.language, &import.path);
+            if facts.language == Some(Language::Go) {
+                // Go code names a package by the last segment of its import path.
+                let name = import.path.rsplit('/').next().unwrap_or(&import.path);
+                packages.insert(name, resolved.clone().unwrap_or_default());
+            }
+            match resolved {
+                Some(targets) => {
+                    resolved_count += 1;
+                    for target in targets {
+                        if target != path {
+                            imported.entry(target).or_insert(import.line);
+                        }
+                    }
+                }
+                None => external += 1,
+            }
+        }
+        let mut scope: BTreeSet<&str> = imported.keys().copied().collect();
+        scope.extend(paths.peers(path, facts.language, &imported));
+        scope.remove(path);
+        let hash = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            imported.hash(&mut hasher);
+            scope.hash(&mut hasher);
+            let mut sorted: Vec<_> = packages.iter().collect();
+            sorted.sort();
+            sorted.hash(&mut hasher);
+            (resolved_count, external).hash(&mut hasher);
+            hasher.finish()
+        };
+        FileScope {
+            imported,
+            scope,
+            packages,
+            resolved: resolved_count,
+            external,
+            hash,
+        }
+    }
+}
+
+/// Resolves the imports and references of the `affected` files (whose resolved edges are not
+/// in the graph) against the definitions of all `files`, adds the edges and updates the
+/// statistics. Each file resolves independently: in parallel, then added in path order.
+pub(super) fn resolve_files(
+    graph: &mut CodeGraph,
+    files: &BTreeMap<String, LinkFacts>,
+    scopes: &BTreeMap<&str, FileScope>,
+    affected: &BTreeSet<&str>,
+) {
+    // Where each name is defined. Impl blocks are not definitions of their type's name.
+    let mut definitions: HashMap<&str, Vec<(&str, NodeIndex)>> = HashMap::new();
+    // Definitions by (qualifier, name): `Type::f` finds `f` inside `Type` (or an impl of it)
+    // and `module::f` finds `f` in file `module.rs`; every qualifier known in the repository.
+    let mut qualified: HashMap<(&str, &str), Vec<(&str, NodeIndex)>> = HashMap::new();
+    let mut known_qualifiers: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for (path, facts) in files {
+        let module = module_stem(path);
+        known_qualifiers.insert(module);
+        for (symbol, &node) in facts.symbols.iter().zip(&graph.links[path].symbols) {
+            known_qualifiers.insert(symbol.name.as_str());
+            if symbol.kind == SymbolKind::Impl {
+                continue;
+            }
+            definitions
+                .entry(symbol.name.as_str())
+                .or_default()
+                .push((path.as_str(), node));
+            let container = symbol
+                .container
+                .map(|parent| facts.symbols[parent as usize].name.as_str());
+            if let Some(container) = container {
+                qualified
+                    .entry((container, symbol.name.as_str()))
+                    .or_default()
+                    .push((path.as_str(), node));
+            }
+            if container != Some(module) {
+                qualified
+                    .entry((module, symbol.name.as_str()))
+                    .or_default()
+                    .push((path.as_str(), node));
+            }
+        }
+    }
+    let defining_files: HashMap<&str, usize> = definitions
+        .iter()
+        .map(|(name, defs)| {
+            (
+                *name,
+                defs.iter().map(|(p, _)| *p).collect::<BTreeSet<_>>().len(),
+            )
+        })
+        .collect();
+    let per_file: Vec<(&str, FileEdges, ResolutionStats)> = affected
+        .par_iter()
+        .map(|path| {
+            let facts = &files[*path];
+            let scope = &scopes[path];
+            let context = FileContext {
+                path,
+                language: facts.language,
+                nodes: &graph.links[*path].symbols,
+                file_node: graph.files[*path],
+                scope: &scope.scope,
+                packages: &scope.packages,
+                definitions: &definitions,
+                qualified: &qualified,
+                known_qualifiers: &known_qualifiers,
+                defining_files: &defining_files,
+            };
+            let (edges, mut stats) = context.resolve(facts);
+            stats.imports_resolved = scope.resolved;
+            stats.imports_external = scope.external;
+            (*path, edges, stats)
+        })
+        .collect();
+    for (path, edges, file_stats) in per_file {
+        let scope = &scopes[path];
+        let file_node = graph.files[path];
+        for (&target, &line) in &scope.imported {
+            let edge = Edge {
+                kind: EdgeKind::Imports,
+                weight: 1.0,
+                confidence: 1.0,
+                line,
+            };
+            graph.graph.add_edge(file_node, graph.files[target], edge);
+        }
+        for ((source, target, _), edge) in edges {
+            graph.graph.add_edge(source, target, edge);
+        }
+        let link = graph.links.entry(path.to_string()).or_default();
+        link.stats = file_stats;
+        link.scope = scope.hash;
+    }
+    graph.resolved_files = affected.len();
+    let mut stats = ResolutionStats::default();
+    for link in graph.links.values() {
+        stats.resolved += link.stats.resolved;
+        stats.ambiguous += link.stats.ambiguous;
+        stats.unresolved += link.stats.unresolved;
+        stats.imports_resolved += link.stats.imports_resolved;
+        stats.imports_external += link.stats.imports_external;
+    }
+    graph.stats = stats;
+}
+
+/// What resolving one file's references needs.
+struct FileContext<'a> {
+    path: &'a str,
+    language: Option<Language>,
+    nodes: &'a [NodeIndex],
+    file_node: NodeIndex,
+    scope: &'a BTreeSet<&'a str>,
+    /// Go: package name → the repository files of that package (empty when external).
+    packages: &'a HashMap<&'a str, Vec<&'a str>>,
+    definitions: &'a HashMap<&'a str, Vec<(&'a str, NodeIndex)>>,
+    qualified: &'a HashMap<(&'a str, &'a str), Vec<(&'a str, NodeIndex)>>,
+    known_qualifiers: &'a std::collections::HashSet<&'a str>,
+    defining_files: &'a HashMap<&'a str, usize>,
+}
+
+/// What a qualifier says about where a name is defined.
+enum Qualified<'a> {
+    /// No qualifier, or one that says nothing (`self`, a Go variable): resolve by scope.
+    Unqualified,
+    /// Only these candidates can be meant.
+    Only(Vec<(&'a str, NodeIndex)>),
+    /// The qualifier names something outside the repository (`HashMap`, `time`): no edge.
+    External,
+}
+
+/// The targets chosen for a name, the confidence they share, and the common-name discount.
+type Choice = (Vec<NodeIndex>, f32, f32);
+
+/// Edges from one file, keyed so several references from one source to one target add up.
+type FileEdges = BTreeMap<(NodeIndex, NodeIndex, EdgeKind), Edge>;
+
+impl FileContext<'_> {
+    fn resolve(&self, facts: &LinkFacts) -> (FileEdges, ResolutionStats) {
+        let mut edges = FileEdges::new();
+        let mut stats = ResolutionStats::default();
+        // The choice depends only on the name and qualifier within one file: decide each once.
+        let mut chosen_by_name: HashMap<(&str, Option<&str>, bool), Option<Choice>> =
+            HashMap::new();
+        for reference in &facts.references {
+            let source = reference
+                .container
+                .map_or(self.file_node, |c| self.nodes[c as usize]);
+            let kind = match reference.kind {
+                ReferenceKind::Call => EdgeKind::Calls,
+                ReferenceKind::Type => EdgeKind::References,
+                ReferenceKind::Implementation => EdgeKind::Implements,
+            };
+            let key = (
+                reference.name.as_str(),
+                reference.qualifier.as_deref(),
+                reference.on_value,
+            );
+            let decided = chosen_by_name.entry(key).or_insert_with(|| {
+                let candidates = self.definitions.get(reference.name.as_str())?;
+                let (chosen, confidence) = match self.qualified(
+                    reference.name.as_str(),
+                    reference.qualifier.as_deref(),
+                    candidates,
+                ) {
+                    Qualified::External => return None,
+                    Qualified::Only(only) if only.is_empty() => return None,
+                    Qualified::Only(only) => choose(self.path, self.scope, &only, true)?,
+                    Qualified::Unqualified => {
+                        choose(self.path, self.scope, candidates, !reference.on_value)?
+                    }
+                };
+                let defining = self
+                    .defining_files
+                    .get(reference.name.as_str())
+                    .copied()
+                    .unwrap_or(1);
+                Some((chosen, confidence, 1.0 / (1.0 + (defining as f32).ln())))
+            });
+            let Some((chosen, confidence, discount)) = decided else {
+                stats.unresolved += 1;
+                continue;
+            };
+            if chosen.len() == 1 {
+                stats.resolved += 1;
+            } else {
+                stats.ambiguous += 1;
+            }
+            let share = *confidence / chosen.len() as f32;
+            for &target in chosen.iter() {
+                if target == source {
+                    continue;
+                }
+                let edge = edges.entry((source, target, kind)).or_insert(Edge {
+                    kind,
+                    weight: 0.0,
+                    confidence: share,
+                    line: reference.line,
+                });
+                edge.weight += share * *discount;
+            }
+        }
+        (edges, stats)
+    }
+
+    /// Narrows the candidates for a qualified name.
+    fn qualified<'c>(
+        &'c self,
+        name: &str,
+        qualifier: Option<&str>,
+        candidates: &'c [(&'c str, NodeIndex)],
+    ) -> Qualified<'c> {
+        let Some(qualifier) = qualifier else {
+            return Qualified::Unqualified;
+        };
+        if self.language == Some(Language::Go) {
+            // Only a package name qualifies in Go; `b.refill()` is a method on a value.
+            return match self.packages.get(qualifier) {
+                None => Qualified::Unqualified,
+                Some(files) if files.is_empty() => Qualified::External,
+                Some(files) => Qualified::Only(
+                    candidates
+                        .iter()
+                        .filter(|(p, _)| files.contains(p))
+                        .copied()
+                        .collect(),
+                ),
+            };
+        }
+        // Rust paths and C++ scopes: `a::b::Type` qualifies by its last segment.
+        let last = qualifier.rsplit("::").next().unwrap_or(qualifier).trim();
+        if matches!(last, "Self" | "self" | "super" | "crate" | "") {
+            return Qualified::Unqualified;
+        }
+        if !self.known_qualifiers.contains(last) {
+            return Qualified::External;
+        }
+        Qualified::Only(
+            self.qualified
+                .get(&(last, name))
+                .cloned()
+                .unwrap_or_default(),
+        )
+    }
+}
+
+/// Picks the definitions a reference from `path` means, and the confidence they share; with
+/// `global` false, only the file and its scope are searched.
+///
+/// `candidates` are sorted by path (they are collected in path order), so the same-file and
+/// scope tiers are binary searches and the nearest candidates of an ambiguous name sit around
+/// `path`'s position: linking stays near-linear in the repository's size even for names like
+/// `new` that thousands of files define.
+fn choose(
+    path: &str,
+    scope: &BTreeSet<&str>,
+    candidates: &[(&str, NodeIndex)],
+    global: bool,
+) -> Option<(Vec<NodeIndex>, f32)> {
+    let in_file = |file: &str| {
+        let start = candidates.partition_point(|(p, _)| *p < file);
+        let end = candidates.partition_point(|(p, _)| *p <= file);
+        candidates[start..end].iter().map(|(_, n)| *n)
+    };
+    let same_file: Vec<NodeIndex> = in_file(path).collect();
+    if !same_file.is_empty() {
+        return Some((same_file, SAME_FILE_CONFIDENCE));
+    }
+    let in_scope: Vec<NodeIndex> = scope.iter().flat_map(|file| in_file(file)).collect();
+    if !in_scope.is_empty() {
+        return Some((in_scope, IMPORTED_CONFIDENCE));
+    }
+    if !global {
+        return None;
+    }
+    if candidates.len() == 1 {
+        return Some((vec![candidates[0].1], UNIQUE_GLOBAL_CONFIDENCE));
+    }
+    // Paths sharing the most leading components with `path` sort next to it; a window around
+    // its position holds the nearest ones.
+    let position = candidates.partition_point(|(p, _)| *p < path);
+    let reach = 4 * MAX_CANDIDATES;
+    let window =
+        &candidates[position.saturating_sub(reach)..(position + reach).min(candidates.len())];
+    let mut nearest: Vec<(usize, &str, NodeIndex)> = window
+        .iter()
+        .map(|(p, n)| (shared_prefix(path, p), *p, *n))
+        .collect();
+    nearest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)).then(a.2.cmp(&b.2)));
+    nearest.truncate(MAX_CANDIDATES);
+    Some((
+        nearest.into_iter().map(|(_, _, n)| n).collect(),
+        AMBIGUOUS_CONFIDENCE,
+    ))
+}
