@@ -6,6 +6,7 @@
 
 pub mod analyse;
 pub mod execution;
+pub mod graph_context;
 pub mod manifests;
 pub mod plan;
 pub mod planner;

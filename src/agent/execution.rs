@@ -165,12 +165,14 @@ fn differs_from_approved(plan: &Plan, approved: &str) -> Option<String> {
             (
                 &now.title,
                 &now.files,
+                &now.created,
                 &now.tests,
                 &now.validate,
                 &now.rollback,
             ) != (
                 &then.title,
                 &then.files,
+                &then.created,
                 &then.tests,
                 &then.validate,
                 &then.rollback,

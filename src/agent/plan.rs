@@ -34,6 +34,10 @@ pub struct Step {
     pub title: String,
     /// Files to change or create.
     pub files: Vec<String>,
+    /// The files of `files` the step creates (TODO.md marks them `(new)`): every other file
+    /// must exist or be created by an earlier step.
+    #[serde(default)]
+    pub created: Vec<String>,
     /// Tests to add or run.
     pub tests: Vec<String>,
     /// The command that validates the step.
@@ -55,6 +59,9 @@ pub struct Plan {
     pub impact: String,
 }
 
+/// How TODO.md marks a file the step creates: `- Files: app/orders.py, app/cache.py (new)`.
+pub const NEW_MARK: &str = " (new)";
+
 /// Why a plan is not acceptable: every problem found, with its line where there is one.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("the plan is not valid:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
@@ -74,7 +81,15 @@ impl Plan {
                 index + 1,
                 if step.done { "x" } else { " " },
                 step.title,
-                step.files.join(", "),
+                step.files
+                    .iter()
+                    .map(|file| if step.created.contains(file) {
+                        format!("{file}{NEW_MARK}")
+                    } else {
+                        file.clone()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 step.tests.join(", "),
                 step.validate,
                 step.rollback
@@ -133,6 +148,7 @@ impl Plan {
                 steps.push(Step {
                     title: title.trim().to_string(),
                     files: Vec::new(),
+                    created: Vec::new(),
                     tests: Vec::new(),
                     validate: String::new(),
                     rollback: String::new(),
@@ -155,7 +171,20 @@ impl Plan {
                         .collect::<Vec<_>>()
                 };
                 match key.trim().to_lowercase().as_str() {
-                    "files" => step.files = list(),
+                    "files" => {
+                        step.files.clear();
+                        step.created.clear();
+                        for file in list() {
+                            match file.strip_suffix(NEW_MARK) {
+                                Some(created) => {
+                                    let created = created.trim().to_string();
+                                    step.created.push(created.clone());
+                                    step.files.push(created);
+                                }
+                                None => step.files.push(file),
+                            }
+                        }
+                    }
                     "tests" => step.tests = list(),
                     "validate" => step.validate = value.trim_matches('`').to_string(),
                     "rollback" => step.rollback = value.to_string(),
@@ -215,6 +244,41 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// Files the steps name that do not exist in `root` and that no step up to theirs
+    /// creates: a plan written against imagined files. Each problem names the step and file.
+    pub fn missing_files(&self, root: &std::path::Path) -> Vec<String> {
+        let mut created: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        let mut problems = Vec::new();
+        for (index, step) in self.steps.iter().enumerate() {
+            created.extend(step.created.iter().map(String::as_str));
+            for file in &step.files {
+                let exists = crate::edit::safe_path(root, file).is_ok_and(|path| path.exists());
+                if !exists && !created.contains(file.as_str()) {
+                    problems.push(format!(
+                        "step {} names {file}, which does not exist and no step creates: name a file that exists, or mark the file (new) in the step that creates it",
+                        index + 1
+                    ));
+                }
+            }
+        }
+        problems
+    }
+
+    /// The files the plan changes that exist already (what other code can depend on).
+    pub fn existing_files(&self) -> Vec<String> {
+        let mut files: Vec<String> = self
+            .steps
+            .iter()
+            .flat_map(|step| step.files.iter().filter(|f| !step.created.contains(f)))
+            .cloned()
+            .collect();
+        files.sort();
+        files.dedup();
+        files
+    }
+}
+
 /// The impact text as TODO.md holds it: a line that would read as a heading (`## Steps`,
 /// `### 6.`, `# Plan:`) gets a backslash in front (Markdown shows it as text), so text the
 /// model wrote can never add a step, a section or a title; [`unescape_impact_line`] undoes it.
@@ -255,6 +319,11 @@ mod tests {
                 .map(|n| Step {
                     title: format!("step number {n}"),
                     files: vec![format!("app/part{n}.py"), "app/cache.py".into()],
+                    created: if n == 1 {
+                        vec!["app/cache.py".into()]
+                    } else {
+                        Vec::new()
+                    },
                     tests: vec![format!("tests/test_part{n}.py")],
                     validate: "python -m pytest -q".into(),
                     rollback: "revert this step's commit".into(),

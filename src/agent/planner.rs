@@ -16,16 +16,69 @@ pub const MAX_ATTEMPTS: usize = 3;
 #[derive(Debug, Deserialize)]
 struct ReplyStep {
     title: String,
+    #[serde(default)]
     files: Vec<String>,
+    /// Files the step creates (older replies and servers without schemas leave it out).
+    #[serde(default)]
+    new_files: Vec<String>,
     tests: Vec<String>,
     validate: String,
+    rollback: String,
+}
+
+/// The model's impact analysis: the three parts the schema asks for.
+#[derive(Debug, Deserialize)]
+struct ReplyImpact {
+    affected: String,
+    monitoring: String,
     rollback: String,
 }
 
 #[derive(Debug, Deserialize)]
 struct Reply {
     steps: Vec<ReplyStep>,
-    impact: String,
+    impact: ReplyImpact,
+}
+
+/// Dependent files listed under the graph's affected parts at most.
+const AFFECTED_FILES: usize = 12;
+
+/// What the plan is checked against: the repository's files, and its knowledge graph (when
+/// the index has one) for the affected parts.
+pub struct Repository<'a> {
+    /// The repository root.
+    pub root: &'a std::path::Path,
+    /// The knowledge graph.
+    pub graph: Option<&'a sextant_index::graph::CodeGraph>,
+}
+
+/// The impact analysis as TODO.md shows it: the parts the knowledge graph says depend on
+/// what the plan changes, then the model's words (affected parts, monitoring, rollback).
+fn impact_text(model: &ReplyImpact, plan: &Plan, repository: &Repository) -> String {
+    let mut text = String::from(
+        "Affected parts, from the knowledge graph (code outside the plan's files that calls, references, implements or imports what they define):\n",
+    );
+    match repository.graph {
+        None => text
+            .push_str("- unknown: the index has no knowledge graph (`sextant index` builds it)\n"),
+        Some(graph) => {
+            let dependents = super::graph_context::dependents(graph, &plan.existing_files());
+            if dependents.is_empty() {
+                text.push_str("- none found\n");
+            }
+            for line in super::graph_context::affected_lines(&dependents, AFFECTED_FILES) {
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
+    }
+    text.push_str(&format!(
+        "\nAffected parts, in the model's words: {}\n\nMonitoring: {}\n\nRollback: {}",
+        model.affected.trim(),
+        model.monitoring.trim(),
+        model.rollback.trim()
+    ));
+    text
 }
 
 /// The schema a plan reply must follow. Every string and list is bounded and no extra keys
@@ -47,16 +100,26 @@ pub fn schema() -> OutputSchema {
                         "type": "object",
                         "properties": {
                             "title": { "type": "string", "minLength": 3, "maxLength": 80 },
-                            "files": { "type": "array", "minItems": 1, "maxItems": 4, "items": { "type": "string", "minLength": 1, "maxLength": 80 } },
+                            "files": { "type": "array", "maxItems": 4, "items": { "type": "string", "minLength": 1, "maxLength": 80 } },
+                            "new_files": { "type": "array", "maxItems": 4, "items": { "type": "string", "minLength": 1, "maxLength": 80 } },
                             "tests": { "type": "array", "maxItems": 3, "items": { "type": "string", "minLength": 1, "maxLength": 80 } },
                             "validate": { "type": "string", "maxLength": 80 },
                             "rollback": { "type": "string", "minLength": 3, "maxLength": 80 }
                         },
-                        "required": ["title", "files", "tests", "validate", "rollback"],
+                        "required": ["title", "files", "new_files", "tests", "validate", "rollback"],
                         "additionalProperties": false
                     }
                 },
-                "impact": { "type": "string", "minLength": 10, "maxLength": 600 }
+                "impact": {
+                    "type": "object",
+                    "properties": {
+                        "affected": { "type": "string", "minLength": 3, "maxLength": 300 },
+                        "monitoring": { "type": "string", "minLength": 3, "maxLength": 300 },
+                        "rollback": { "type": "string", "minLength": 3, "maxLength": 300 }
+                    },
+                    "required": ["affected", "monitoring", "rollback"],
+                    "additionalProperties": false
+                }
             },
             "required": ["steps", "impact"],
             "additionalProperties": false
@@ -93,9 +156,11 @@ pub fn messages(
     vec![
         Message::system(format!(
             "You are a senior engineer planning a change. Write a plan of 5 to 12 small steps. \
-             Each step lists the files to change or create, the tests to add, the command that \
+             Each step lists the existing files it changes (`files`: only files that exist in the \
+             repository), the files it creates (`new_files`), the tests to add, the command that \
              validates it (default: `{test_command}`) and how to roll it back. End with an impact \
-             analysis: what may be affected, what to watch, how to roll back. Reply with JSON only."
+             analysis: what may be affected, what to monitor during deployment, and what rollback \
+             looks like. Reply with JSON only."
         )),
         Message::user(format!(
             "Task: {task}\n\nRepository:\n{context}\n\nDecisions:\n{decisions}"
@@ -106,6 +171,7 @@ pub fn messages(
 /// Asks for a plan of 5–12 steps; invalid plans go back with every problem named.
 pub fn plan(
     llm: &Llm,
+    repository: &Repository,
     task: &str,
     context: &str,
     questions: &[Question],
@@ -132,7 +198,8 @@ pub fn plan(
                     .into_iter()
                     .map(|s| Step {
                         title: one_line(&s.title),
-                        files: distinct(s.files.iter().map(|f| one_line(f))),
+                        files: distinct(s.files.iter().chain(&s.new_files).map(|f| one_line(f))),
+                        created: distinct(s.new_files.iter().map(|f| one_line(f))),
                         tests: s.tests.iter().map(|t| one_line(t)).collect(),
                         validate: if s.validate.trim().is_empty() {
                             test_command.to_string()
@@ -143,10 +210,23 @@ pub fn plan(
                         done: false,
                     })
                     .collect(),
-                impact: proposed.impact,
+                impact: String::new(),
             };
+            let missing = candidate.missing_files(repository.root);
+            if !missing.is_empty() {
+                return Err(format!(
+                    "the plan names files that do not exist:\n{}\nFix every problem and reply with the whole plan again.",
+                    missing
+                        .iter()
+                        .map(|m| format!("  - {m}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ));
+            }
             let candidate = Plan {
-                impact: candidate.impact.trim().to_string(),
+                impact: impact_text(&proposed.impact, &candidate, repository)
+                    .trim()
+                    .to_string(),
                 ..candidate
             };
             let parsed = Plan::parse(&candidate.render()).map_err(|invalid| {
@@ -178,7 +258,7 @@ fn first_difference(written: &Plan, read: &Plan) -> Option<String> {
         let n = n + 1;
         let field = if a.title != b.title {
             "title"
-        } else if a.files != b.files {
+        } else if a.files != b.files || a.created != b.created {
             "files"
         } else if a.tests != b.tests {
             "tests"

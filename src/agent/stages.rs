@@ -283,8 +283,21 @@ pub fn continue_stages(
         open.save()?;
     }
     let record = &open.record;
+    // The graph of the last committed generation, for the plan's affected parts (a plan is
+    // still written without one, and says so).
+    let graph = open.settings.index_dir.open().ok().and_then(|snapshot| {
+        open.settings
+            .index_dir
+            .read_graph(snapshot.manifest.generation)
+            .ok()
+    });
+    let repository = planner::Repository {
+        root: &open.settings.root,
+        graph: graph.as_ref(),
+    };
     let planned = match planner::plan(
         &llm,
+        &repository,
         &task,
         &record.context,
         &record.questions,
@@ -354,6 +367,18 @@ pub fn approve(open: &mut OpenRun) -> anyhow::Result<String> {
         std::fs::read_to_string(&todo).with_context(|| format!("reading {}", todo.display()))?;
     let plan =
         Plan::parse(&text).with_context(|| format!("{} cannot be approved", todo.display()))?;
+    let missing = plan.missing_files(&settings.root);
+    if !missing.is_empty() {
+        bail!(
+            "{} cannot be approved: it names files that do not exist:\n{}",
+            todo.display(),
+            missing
+                .iter()
+                .map(|m| format!("  - {m}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
     let mut out = String::new();
     // What the user changed since sextant wrote it, if anything.
     if !record.planned_todo.is_empty() && record.planned_todo != text {

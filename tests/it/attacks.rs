@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::json;
 use sextant::llm::replay::{ReplayServer, Reply};
 
-use crate::support::{fails_with, git, sextant, stdout_of, tiny_model, tiny_model_args};
+use crate::support::{fails_with, git, impact, sextant, stdout_of, tiny_model, tiny_model_args};
 
 const QUESTIONS: &str = r#"{"questions":[{"question":"Should the helper be a plain function or a method of the App class?","decision":"shape","options":["plain function","method"]},{"question":"What should the helper return for a negative input value?","decision":"negative input","options":["raise ValueError","return zero"]}]}"#;
 
@@ -37,6 +37,7 @@ fn plan(first_validate: &str, first_files: &[&str]) -> Reply {
             json!({
                 "title": format!("Add helper number {i}"),
                 "files": if i == 1 { json!(first_files) } else { json!(["app.py"]) },
+                "new_files": [],
                 "tests": [],
                 "validate": if i == 1 { first_validate } else { "true" },
                 "rollback": "revert this step's commit"
@@ -44,7 +45,7 @@ fn plan(first_validate: &str, first_files: &[&str]) -> Reply {
         })
         .collect();
     Reply::text(
-        json!({"steps": steps, "impact": "Only app.py changes; revert the branch to roll back."})
+        json!({"steps": steps, "impact": impact("Only app.py changes; revert the branch to roll back.")})
             .to_string(),
     )
 }

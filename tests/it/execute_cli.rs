@@ -8,7 +8,7 @@ use serde_json::json;
 use sextant::llm::replay::{ReplayServer, Reply};
 
 use crate::support::{
-    chat_bodies, fails_with, git, only_run_state, sextant, stdout_of, tiny_model,
+    chat_bodies, fails_with, git, impact, only_run_state, sextant, stdout_of, tiny_model,
 };
 
 const STEPS: usize = 5;
@@ -53,13 +53,15 @@ fn plan_reply_text() -> String {
             json!({
                 "title": format!("Add f{k}"),
                 "files": ["calc.py"],
+                "new_files": [],
                 "tests": [],
                 "validate": format!("python3 -c 'import calc; assert calc.f{k}() == {k}'"),
                 "rollback": "revert this step's commit"
             })
         })
         .collect();
-    json!({"steps": steps, "impact": "calc.py gains helpers; nothing else changes."}).to_string()
+    json!({"steps": steps, "impact": impact("calc.py gains helpers; nothing else changes.")})
+        .to_string()
 }
 
 fn add(k: usize, value: usize) -> Reply {

@@ -334,6 +334,7 @@ fn real_llama_server_reaches_the_plan_stage_with_schema_valid_output() {
             .map(|s| Step {
                 title: s.title,
                 files: s.files,
+                created: Vec::new(),
                 tests: s.tests,
                 validate: s.validate,
                 rollback: s.rollback,

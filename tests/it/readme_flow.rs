@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::json;
 use sextant::llm::replay::Reply;
 
-use crate::support::{git, sextant, stdout_of, tiny_model, tiny_model_args};
+use crate::support::{git, impact, sextant, stdout_of, tiny_model, tiny_model_args};
 
 const TASK: &str = "add unit conversion helpers";
 
@@ -42,6 +42,7 @@ fn step(title: &str, files: &[&str], validate: &str) -> serde_json::Value {
     json!({
         "title": title,
         "files": files,
+        "new_files": [],
         "tests": [],
         "validate": validate,
         "rollback": "revert this step's commit"
@@ -87,7 +88,7 @@ fn the_readme_flow_works_on_a_fresh_repository() {
                     step("Add mi_to_km", &["units.py"], "python3 -c 'import units; assert units.mi_to_km(1) == 1.609344'"),
                     step("Add m_to_cm", &["units.py"], "python3 -c 'import units; assert units.m_to_cm(1) == 100'"),
                 ],
-                "impact": "units.py gains helpers and check.sh checks them; nothing else imports units. Roll back by reverting the branch."
+                "impact": impact("units.py gains helpers and check.sh checks them; nothing else imports units. Roll back by reverting the branch.")
             })
             .to_string(),
         ),

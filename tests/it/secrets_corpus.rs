@@ -11,7 +11,7 @@ use std::path::Path;
 use serde_json::json;
 use sextant::llm::replay::Reply;
 
-use crate::support::{git, sextant, stdout_of, tiny_model, tiny_model_args};
+use crate::support::{git, impact, sextant, stdout_of, tiny_model, tiny_model_args};
 
 /// A deterministic generator (xorshift) of made-up key material.
 struct Fake(u64);
@@ -242,6 +242,7 @@ fn no_secret_reaches_the_model_in_any_prompt() {
             json!({
                 "title": format!("Rotation step {}", n + 1),
                 "files": files,
+                "new_files": [],
                 "tests": [],
                 "validate": "true",
                 "rollback": "revert this step's commit"
@@ -264,7 +265,7 @@ fn no_secret_reaches_the_model_in_any_prompt() {
             .to_string(),
         ),
         Reply::text(
-            json!({"steps": steps, "impact": "Deploy credentials change; watch logins. Roll back by reverting the branch."})
+            json!({"steps": steps, "impact": impact("Deploy credentials change; watch logins. Roll back by reverting the branch.")})
                 .to_string(),
         ),
     ];

@@ -245,3 +245,13 @@ pub fn report_paths(report: &serde_json::Value) -> Vec<String> {
         .map(|f| f["path"].as_str().expect("path").to_string())
         .collect()
 }
+
+/// A plan reply's impact analysis as the plan schema asks for it: the model's affected parts
+/// (`words`), monitoring and rollback.
+pub fn impact(words: &str) -> serde_json::Value {
+    serde_json::json!({
+        "affected": words,
+        "monitoring": "watch the test suite and the error logs",
+        "rollback": "revert the run's branch"
+    })
+}
