@@ -5,6 +5,7 @@
 //! commands only read the terminal and print.
 
 pub mod analyse;
+pub mod context;
 pub mod execution;
 pub mod graph_context;
 pub mod manifests;

@@ -151,6 +151,16 @@ impl Retrieval {
     /// Opens the index of a repository as its settings say. Vectors are loaded only when
     /// `use_vectors` (a ranking that gives them no weight should not pay for the model).
     pub fn for_settings(settings: &Settings, use_vectors: bool) -> anyhow::Result<Retrieval> {
+        Retrieval::for_tree(settings, &settings.root, use_vectors)
+    }
+
+    /// As [`Retrieval::for_settings`], reading files from `tree` (a worktree of the
+    /// repository, where a dry run's steps happen) instead of the repository root.
+    pub fn for_tree(
+        settings: &Settings,
+        tree: &Path,
+        use_vectors: bool,
+    ) -> anyhow::Result<Retrieval> {
         let vectors = if !use_vectors {
             VectorsFrom::Off("the vector weight is 0".to_string())
         } else {
@@ -159,12 +169,7 @@ impl Retrieval {
                 Err(error) => VectorsFrom::Off(format!("{error:#}")),
             }
         };
-        Retrieval::open(
-            &settings.index_dir,
-            &settings.root,
-            vectors,
-            HistoryFrom::Stored,
-        )
+        Retrieval::open(&settings.index_dir, tree, vectors, HistoryFrom::Stored)
     }
 
     /// Ranks the files for `task` (parsed with [`TaskQuery::parse`]; the whole text is

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use super::context::{StepSources, code_budget, step_context};
 use super::plan::Plan;
 use super::record::{FailedValidation, OpenRun, commit_todo, plan_text};
 use super::state::{Run, RunState};
@@ -19,10 +20,8 @@ use crate::edit;
 use crate::git::{git, git_as_sextant};
 use crate::llm::config::LlmSettings;
 use crate::llm::{ChatRequest, Llm, Message};
-use crate::secrets::SecretRules;
-
-/// Largest file shown to the model whole, in bytes.
-const MAX_SHOWN_FILE: usize = 40_000;
+use crate::rank::pack::TokenCounter;
+use crate::retrieval::Retrieval;
 
 const EDIT_FORMAT: &str = "Reply with edits only, as search/replace blocks: the file path on its own line, then\n\
 <<<<<<< SEARCH\n(exact lines from the current file; empty to create a new file)\n=======\n(the new lines)\n>>>>>>> REPLACE\n\
@@ -43,9 +42,10 @@ fn reset_tree(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn step_prompt(dir: &Path, plan: &Plan, index: usize, secrets: &SecretRules) -> String {
+/// The step's heading: the task, the step, its files, tests and validation.
+fn step_heading(plan: &Plan, index: usize) -> String {
     let step = &plan.steps[index];
-    let mut prompt = format!(
+    format!(
         "Task: {}\n\nStep {}/{}: {}\nFiles: {}\nTests: {}\nValidation: `{}`\n\n",
         plan.task,
         index + 1,
@@ -54,42 +54,7 @@ fn step_prompt(dir: &Path, plan: &Plan, index: usize, secrets: &SecretRules) -> 
         step.files.join(", "),
         step.tests.join(", "),
         step.validate
-    );
-    for file in step.files.iter().chain(&step.tests) {
-        if edit::safe_path(dir, file).is_err() {
-            continue;
-        }
-        // Files git ignores (local settings, build output, a private notes file) are never
-        // shown, like secrets by name or content, through symlinks too.
-        if ignored(dir, file) {
-            let _ = writeln!(
-                prompt,
-                "{file} is withheld: git ignores it. Do not edit it.\n"
-            );
-            continue;
-        }
-        match secrets.read_if_clean(dir, file) {
-            Ok(Ok(text)) if text.len() <= MAX_SHOWN_FILE => {
-                let _ = write!(prompt, "Current {file}:\n```\n{text}```\n\n");
-            }
-            Ok(Ok(_)) => {
-                let _ = writeln!(prompt, "{file} is too large to show whole.\n");
-            }
-            Ok(Err(_)) => {
-                let _ = writeln!(
-                    prompt,
-                    "{file} is withheld: it holds or is a secret. Do not edit it.\n"
-                );
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                let _ = writeln!(prompt, "{file} does not exist yet.\n");
-            }
-            Err(_) => {
-                let _ = writeln!(prompt, "{file} cannot be shown (not readable text).\n");
-            }
-        }
-    }
-    prompt
+    )
 }
 
 /// The user declined a step: the run pauses there (it is not a failure).
@@ -102,20 +67,6 @@ fn tick(work: &Path, todo: &str, plan: &mut Plan, index: usize) -> anyhow::Resul
     plan.steps[index].done = true;
     edit::write_file(work, todo, plan.render().as_bytes())
         .with_context(|| format!("ticking {todo}"))
-}
-
-/// Whether git ignores `file` or, through symlinks (a tracked link, a linked directory), the
-/// file it resolves to.
-fn ignored(dir: &Path, file: &str) -> bool {
-    if crate::git::is_ignored(dir, file) {
-        return true;
-    }
-    let (Ok(root), Ok(target)) = (dir.canonicalize(), dir.join(file).canonicalize()) else {
-        return false;
-    };
-    target
-        .strip_prefix(&root)
-        .is_ok_and(|inside| crate::git::is_ignored(dir, &inside.to_string_lossy()))
 }
 
 /// Why a change may not be written even inside the repository: the plan (whatever the path
@@ -351,6 +302,19 @@ pub fn execute(
 
     let llm = Llm::new(options.llm.clone(), Some(settings.llm_metrics_path()))?.for_run(&id);
     let timeout = options.timeout;
+    let counter = TokenCounter::named(&settings.rank.tokenizer)?;
+    // The index as of its last generation, read against the tree the steps work in; without
+    // one, steps get their own files only.
+    let mut retrieval =
+        match Retrieval::for_tree(&settings, &work, settings.rank.weights.vector > 0.0) {
+            Ok(retrieval) => Some(retrieval),
+            Err(error) => {
+                host.note(&format!(
+                    "steps get their own files only: the index cannot be opened ({error:#})\n"
+                ));
+                None
+            }
+        };
     let secrets = settings.secret_rules()?;
     let mut out = String::new();
     let result = (|| -> anyhow::Result<()> {
@@ -366,12 +330,28 @@ pub fn execute(
                 run.advance(here, &record.evidence(plan.steps.len(), Some(&hash)))?;
                 run.save(&index_dir)?;
             }
-            let mut messages = vec![
-                Message::system(format!(
-                    "You are a careful engineer carrying out one step of an approved plan. {EDIT_FORMAT}"
-                )),
-                Message::user(step_prompt(&work, &plan, index, &secrets)),
-            ];
+            let system = format!(
+                "You are a careful engineer carrying out one step of an approved plan. {EDIT_FORMAT}"
+            );
+            let heading = step_heading(&plan, index);
+            let budget = code_budget(&options.llm, &counter, &format!("{system}\n{heading}"));
+            let (code, usage) = step_context(
+                &mut StepSources {
+                    work: &work,
+                    retrieval: retrieval.as_mut(),
+                    counter: &counter,
+                    secrets: &secrets,
+                    weights: &settings.rank.weights,
+                },
+                &plan,
+                index,
+                budget,
+            );
+            if !options.dry_run {
+                record.context_use.push(usage);
+                record.save(&index_dir, &id)?;
+            }
+            let mut messages = vec![Message::system(system), Message::user(heading + &code)];
             let mut passed = false;
             for attempt in 1..=options.attempts {
                 let request = ChatRequest {
@@ -618,6 +598,12 @@ pub fn review(open: OpenRun, stat: bool) -> anyhow::Result<String> {
             index + 1,
             step.title
         );
+    }
+    if !record.context_use.is_empty() {
+        let _ = writeln!(out, "\ncode sent to the model, per stage:");
+        for usage in &record.context_use {
+            let _ = writeln!(out, "  {}", usage.summary());
+        }
     }
     let _ = write!(out, "\n{}", git(root, &["diff", "--stat", &base, "HEAD"])?);
     if !stat {

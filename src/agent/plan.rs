@@ -338,7 +338,9 @@ mod tests {
     fn renders_and_parses_back() {
         let original = plan(6);
         let text = original.render();
-        assert!(text.contains("### 1. [x] step number 1\n- Files: app/part1.py, app/cache.py\n"));
+        assert!(
+            text.contains("### 1. [x] step number 1\n- Files: app/part1.py, app/cache.py (new)\n")
+        );
         assert_eq!(Plan::parse(&text).expect("valid"), original);
     }
 

@@ -52,6 +52,9 @@ pub struct Record {
     /// start (ticks aside), so no step or command changes after approval.
     #[serde(default)]
     pub approved_todo: String,
+    /// What each stage's model calls were given of the code, and what was left out.
+    #[serde(default)]
+    pub context_use: Vec<super::context::ContextUse>,
 }
 
 /// A validation that failed during `execute`, kept in the run record.

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use super::analyse::{Analysis, analyse, indexed_languages};
+use super::context::{ContextUse, LeftOut, MIN_CODE_TOKENS, Sent, code_budget};
 use super::plan::{Plan, SPLIT_ABOVE};
 use super::planner::{self, Planned};
 use super::questions::{self, Question};
@@ -21,20 +22,13 @@ use crate::rank::pack::{Budget, TokenCounter};
 use crate::retrieval::Retrieval;
 use crate::settings::Settings;
 
-/// Share of the model's context the code may take at most, whatever else is left: the
-/// questions and the plan need room for the conversation around it.
-const MAX_CODE_SHARE: f64 = 0.6;
-/// Tokens kept free besides the reply: chat templates, the answers, the repair turns.
-const PROMPT_MARGIN_TOKENS: usize = 1_024;
-/// Below this many tokens of room, code is left out and only the file list is sent.
-const MIN_CODE_TOKENS: usize = 500;
-
 /// What retrieval gives the ask and plan stages: the files it selected, each with its one-line
 /// reason, and their code packed into the room the model's context leaves.
 struct SelectedCode {
     relevant: Vec<(String, String)>,
     sections: String,
     budget_tokens: usize,
+    usage: ContextUse,
 }
 
 /// Selects and packs the code for the task through the one retrieval path (vectors included
@@ -53,13 +47,7 @@ fn selected_code(
     let mut retrieval = Retrieval::for_settings(settings, weights.vector > 0.0)
         .context("opening the index (run `sextant index` first)")?;
     let counter = TokenCounter::named(&settings.rank.tokenizer)?;
-    let context = llm.context_size as usize;
-    let room = context
-        .saturating_sub(llm.max_tokens as usize)
-        .saturating_sub(counter.count(fixed_text))
-        .saturating_sub(PROMPT_MARGIN_TOKENS);
-    // Code averages about 4 bytes per BPE token; the estimate counts 3, so 3/4 of the room.
-    let budget_tokens = (room * 3 / 4).min((context as f64 * MAX_CODE_SHARE) as usize);
+    let budget_tokens = code_budget(llm, &counter, fixed_text);
     // Too little room for code: the selection is still made (at the configured budget), and
     // only the list with its reasons is sent.
     let budget = Budget {
@@ -82,7 +70,46 @@ fn selected_code(
             Some((file.path.clone(), reason))
         })
         .collect();
-    let sections = if budget_tokens < MIN_CODE_TOKENS {
+    let code_sent = budget_tokens >= MIN_CODE_TOKENS;
+    let usage = ContextUse {
+        stage: "ask+plan".into(),
+        budget_tokens,
+        sent: answer
+            .packed
+            .files
+            .iter()
+            .filter(|_| code_sent)
+            .map(|file| Sent {
+                path: file.path.clone(),
+                form: file.inclusion.name().to_string(),
+                tokens: file.tokens,
+            })
+            .collect(),
+        left_out: if code_sent {
+            answer
+                .packed
+                .passed
+                .iter()
+                .map(|passed| LeftOut {
+                    path: passed.path.clone(),
+                    reason: passed.reason.clone(),
+                })
+                .collect()
+        } else {
+            answer
+                .packed
+                .files
+                .iter()
+                .map(|file| LeftOut {
+                    path: file.path.clone(),
+                    reason: format!(
+                        "the model's context leaves {budget_tokens} tokens for code (under {MIN_CODE_TOKENS}): listed only"
+                    ),
+                })
+                .collect()
+        },
+    };
+    let sections = if !code_sent {
         String::new()
     } else {
         answer
@@ -96,6 +123,7 @@ fn selected_code(
         relevant,
         sections,
         budget_tokens,
+        usage,
     })
 }
 
@@ -195,6 +223,7 @@ pub fn start(settings: Settings, request: &StartRequest) -> anyhow::Result<OpenR
     let record = Record {
         analysis: Some(serde_json::to_value(&analysis)?),
         relevant: code.relevant,
+        context_use: vec![code.usage],
         todo: todo.display().to_string(),
         context,
         test_command: analysis

@@ -33,6 +33,24 @@ struct StageCost {
     speeds: Vec<f64>,
 }
 
+/// What one stage's calls were given of the code, over every run (from the run records).
+#[derive(Debug, Default, Serialize)]
+struct ContextStats {
+    /// Calls that recorded their context.
+    calls: usize,
+    tokens_median: Option<f64>,
+    budget_tokens_median: Option<f64>,
+    files_median: Option<f64>,
+    /// Files considered and left out, summed.
+    left_out: usize,
+    #[serde(skip)]
+    tokens: Vec<f64>,
+    #[serde(skip)]
+    budgets: Vec<f64>,
+    #[serde(skip)]
+    files: Vec<f64>,
+}
+
 /// The report.
 #[derive(Debug, Default, Serialize)]
 struct Stats {
@@ -48,6 +66,8 @@ struct Stats {
     completion_seconds_median: Option<f64>,
     failure_types: BTreeMap<String, usize>,
     stages: BTreeMap<String, StageCost>,
+    /// Code sent to the model per stage (`ask+plan`, `execute`).
+    context: BTreeMap<String, ContextStats>,
 }
 
 /// Sorts a failure reason into a kind people can count.
@@ -95,15 +115,28 @@ pub fn run(args: &StatsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                 continue;
             };
             stats.runs += 1;
+            let record = Record::load(index_dir, &id).ok();
+            for usage in record.iter().flat_map(|r| &r.context_use) {
+                // `execute-3` counts as `execute`.
+                let stage = usage.stage.split('-').next().unwrap_or("other").to_string();
+                let context = stats.context.entry(stage).or_default();
+                context.calls += 1;
+                context.tokens.push(usage.tokens() as f64);
+                context.budgets.push(usage.budget_tokens as f64);
+                let files: std::collections::BTreeSet<&str> =
+                    usage.sent.iter().map(|s| s.path.as_str()).collect();
+                context.files.push(files.len() as f64);
+                context.left_out += usage.left_out.len();
+            }
             let started = run.history.first().map_or(0, |(t, _)| *t);
             let ended = run.history.last().map_or(0, |(t, _)| *t);
             let executed_all = run
                 .history
                 .iter()
                 .any(|(_, s)| matches!(s, RunState::Executing { .. }))
-                && Record::load(index_dir, &id)
-                    .ok()
-                    .and_then(|record| std::fs::read_to_string(record.todo).ok())
+                && record
+                    .as_ref()
+                    .and_then(|record| std::fs::read_to_string(&record.todo).ok())
                     .and_then(|text| crate::agent::plan::Plan::parse(&text).ok())
                     .is_some_and(|plan| plan.steps.iter().all(|s| s.done));
             match &run.state {
@@ -168,6 +201,11 @@ pub fn run(args: &StatsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     for cost in stats.stages.values_mut() {
         cost.tokens_per_second_median = median(&mut cost.speeds);
     }
+    for context in stats.context.values_mut() {
+        context.tokens_median = median(&mut context.tokens);
+        context.budget_tokens_median = median(&mut context.budgets);
+        context.files_median = median(&mut context.files);
+    }
     if args.json {
         return print_json(&stats);
     }
@@ -219,6 +257,17 @@ pub fn run(args: &StatsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         if !memory.is_empty() {
             let _ = writeln!(out, "{:>8}  memory: {}", "", memory.join(", "));
         }
+    }
+    for (stage, context) in &stats.context {
+        let _ = writeln!(
+            out,
+            "{stage:>8}: code sent to the model: median {:.0} of {:.0} tokens, {:.0} files, over {} calls; {} files left out",
+            context.tokens_median.unwrap_or(0.0),
+            context.budget_tokens_median.unwrap_or(0.0),
+            context.files_median.unwrap_or(0.0),
+            context.calls,
+            context.left_out
+        );
     }
     print(&out)
 }

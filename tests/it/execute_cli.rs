@@ -510,3 +510,94 @@ fn ctrl_c_during_a_validation_ends_everything_it_started_and_the_step_resumes() 
         only_run_state(root)
     );
 }
+
+/// A repository where `calc.py` uses a definition of `fmt.py` and is used by `report.py` and
+/// by `deploy.py`, which holds a token.
+fn linked_repo(token: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let files = [
+        (
+            "calc.py",
+            "\"\"\"Small calculator.\"\"\"\nfrom fmt import money\n\n\ndef total(items):\n    \"\"\"The sum of the items, as a price.\"\"\"\n    return money(sum(items))\n\n\n# end\n".to_string(),
+        ),
+        (
+            "fmt.py",
+            "def money(cents):\n    \"\"\"Cents as a price.\"\"\"\n    return f\"{cents / 100:.2f}\"\n".to_string(),
+        ),
+        (
+            "report.py",
+            "from calc import total\n\n\ndef monthly_report(rows):\n    \"\"\"The month's total, for the report.\"\"\"\n    return 'total: ' + total(rows)\n".to_string(),
+        ),
+        (
+            "deploy.py",
+            format!("from calc import total\n\nTOKEN = \"{token}\"\n\n\ndef charge():\n    return total([1])\n"),
+        ),
+        ("answers.txt", "plain functions\nno\n".to_string()),
+    ];
+    for (path, text) in files {
+        std::fs::write(root.join(path), text).expect("write");
+    }
+    git(root, &["init", "--quiet", "-b", "main"]);
+    git(root, &["add", "."]);
+    git(root, &["commit", "--quiet", "-m", "start"]);
+    stdout_of(sextant(root).args(["index", "--quiet"]));
+    dir
+}
+
+#[test]
+fn a_step_sees_the_callers_of_what_it_changes_and_the_definitions_it_uses() {
+    let token = format!("{}_{}", "ghp", "Zk3Qw8RtYu1Io9Pa2Sd4Fg6Hj7Kl0Zx5Cv3B");
+    let dir = linked_repo(&token);
+    let root = dir.path();
+    let server = tiny_model(every_step_right());
+    plan_and_approve(root, &server);
+    // The graph's affected parts name both users of calc.py before approval.
+    let todo = std::fs::read_to_string(root.join("TODO.md")).expect("todo");
+    assert!(
+        todo.contains("- report.py: line 1 imports calc.py; line 6 calls calc.py::total")
+            && todo.contains("- deploy.py: "),
+        "{todo}"
+    );
+    let output = execute(root, &server, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let chats = chat_bodies(&server);
+    let step = chats
+        .iter()
+        .find(|c| c.contains("Step 1/5"))
+        .expect("step 1 request");
+    // The caller in another file, as the region of the function that calls, and the
+    // signature of what calc.py calls.
+    assert!(
+        step.contains("report.py lines 4-6 (calls calc.py::total)")
+            && step.contains("return 'total: ' + total(rows)"),
+        "{step}"
+    );
+    assert!(step.contains("- fmt.py:1 def money(cents)"), "{step}");
+    // The other caller holds a token: it is never shown, in any request.
+    assert!(
+        chats.iter().all(|c| !c.contains(&token)),
+        "a secret reached the model"
+    );
+    assert!(!step.contains("def charge"), "{step}");
+    // The record keeps what each stage was given; review and stats show it.
+    let review = stdout_of(sextant(root).arg("review"));
+    assert!(
+        review.contains("code sent to the model, per stage:"),
+        "{review}"
+    );
+    assert!(
+        review.contains("execute-1: ") && review.contains("report.py (region 4-6)"),
+        "{review}"
+    );
+    assert!(review.contains("deploy.py (withheld"), "{review}");
+    let stats = stdout_of(sextant(root).arg("stats"));
+    assert!(
+        stats.contains("execute: code sent to the model: median") && stats.contains("over 5 calls"),
+        "{stats}"
+    );
+}
