@@ -24,6 +24,13 @@ pub struct CallMetrics {
     pub run: Option<String>,
     /// Prompt tokens as the server counted them.
     pub prompt_tokens: Option<u32>,
+    /// Prompt tokens as sextant counted them before sending (the prompt-size check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sextant_prompt_tokens: Option<u32>,
+    /// How sextant counted them: `server tokenizer` (the model's own template and tokenizer,
+    /// through llama.cpp's server) or `estimate` (bytes / 3 plus template overhead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_count: Option<String>,
     /// Generated tokens as the server counted them.
     pub completion_tokens: Option<u32>,
     /// Time until the first generated text arrived (streaming only).
@@ -75,6 +82,8 @@ impl CallMetrics {
             stage: stage.map(str::to_string),
             run: None,
             prompt_tokens: None,
+            sextant_prompt_tokens: None,
+            prompt_count: None,
             completion_tokens: None,
             time_to_first_token_ms: None,
             wall_ms: 0,

@@ -163,6 +163,8 @@ impl OllamaClient {
         }
         let mut metrics = CallMetrics::new(&self.settings, request.stage.as_deref());
         metrics.prompt_tokens = reply.prompt_eval_count;
+        metrics.sextant_prompt_tokens = Some(prompt_tokens);
+        metrics.prompt_count = Some("estimate".to_string());
         metrics.completion_tokens = reply.eval_count;
         let server_secs = reply
             .eval_duration_ns

@@ -25,6 +25,9 @@ pub struct OpenAiClient {
     schema_fallback: Arc<AtomicBool>,
     /// Set once the server has no usable `/metrics`.
     no_metrics: Arc<AtomicBool>,
+    /// Set once the server cannot count a prompt (no llama.cpp `/apply-template` and
+    /// `/tokenize`): prompts are estimated from then on.
+    no_tokenize: Arc<AtomicBool>,
 }
 
 #[derive(Default)]
@@ -67,7 +70,42 @@ impl OpenAiClient {
             settings,
             schema_fallback: Arc::new(AtomicBool::new(false)),
             no_metrics: Arc::new(AtomicBool::new(false)),
+            no_tokenize: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The prompt's tokens as the model will see them, where the server can say: llama.cpp's
+    /// server renders the messages through the model's own chat template (`/apply-template`)
+    /// and tokenizes the result with the model's tokenizer (`/tokenize`), the count it then
+    /// reports as `prompt_tokens`. `None` (and never asked again) when the server cannot.
+    pub async fn count_prompt(&self, messages: &[super::Message]) -> Option<u32> {
+        if self.no_tokenize.load(Ordering::Relaxed) {
+            return None;
+        }
+        let counted = async {
+            let rendered = self
+                .http
+                .post("/apply-template", &json!({ "messages": messages }))
+                .await
+                .ok()?;
+            let rendered = self.http.read_json(rendered).await.ok()?;
+            let prompt = rendered.get("prompt")?.as_str()?;
+            let tokens = self
+                .http
+                .post(
+                    "/tokenize",
+                    &json!({ "content": prompt, "add_special": true, "parse_special": true }),
+                )
+                .await
+                .ok()?;
+            let tokens = self.http.read_json(tokens).await.ok()?;
+            u32::try_from(tokens.get("tokens")?.as_array()?.len()).ok()
+        }
+        .await;
+        if counted.is_none() {
+            self.no_tokenize.store(true, Ordering::Relaxed);
+        }
+        counted
     }
 
     fn body(&self, request: &ChatRequest, fallback: bool) -> Value {
@@ -138,6 +176,25 @@ impl OpenAiClient {
         on_token: &(dyn Fn(&str) + Sync),
     ) -> Result<ChatResponse, LlmError> {
         let mut stopwatch = Stopwatch::start();
+        // The prompt must fit beside the reply: counted by the server's own tokenizer where
+        // it can, else estimated on the safe side. A prompt that does not fit is refused here
+        // rather than cut by the server.
+        let reply_tokens = request.max_tokens.unwrap_or(self.settings.max_tokens);
+        let context = self.settings.context_size;
+        let (counted_prompt, count_method) = match self.count_prompt(&request.messages).await {
+            Some(tokens) => (tokens, "server tokenizer"),
+            None => (
+                LlmSettings::estimate_prompt_tokens(&request.messages),
+                "estimate",
+            ),
+        };
+        if counted_prompt.saturating_add(reply_tokens) > context {
+            return Err(LlmError::PromptTooLong {
+                prompt_tokens: counted_prompt,
+                reply_tokens,
+                context,
+            });
+        }
         let response = self.send(request).await?;
         let mut reply = Reply::default();
         let limit = request.max_tokens.unwrap_or(self.settings.max_tokens);
@@ -217,6 +274,8 @@ impl OpenAiClient {
         let mut metrics = CallMetrics::new(&self.settings, request.stage.as_deref());
         metrics.prompt_tokens = reply.prompt_tokens;
         metrics.completion_tokens = reply.completion_tokens;
+        metrics.sextant_prompt_tokens = Some(counted_prompt);
+        metrics.prompt_count = Some(count_method.to_string());
         stopwatch.finish(&mut metrics, None);
         let finish_reason = FinishReason::from_server(reply.finish_reason.as_deref());
         Ok(ChatResponse {

@@ -260,6 +260,7 @@ fn real_llama_server_speaks_openai_with_schema_valid_output() {
         assert!(
             metrics.prompt_tokens.unwrap_or(0) > 0 && metrics.completion_tokens.unwrap_or(0) > 0
         );
+        prompts_counted_as_the_server_counts(&reply.calls, 4096);
     }
 }
 
@@ -302,6 +303,7 @@ fn real_llama_server_reaches_the_plan_stage_with_schema_valid_output() {
     };
     let asked = chat_structured::<AskReply>(&llm, &ask, &questions::schema(), &|_| {})
         .expect("schema-valid questions");
+    prompts_counted_as_the_server_counts(&asked.calls, 8192);
     let asked = asked.value.questions;
     assert!((2..=4).contains(&asked.len()), "{asked:?}");
     let answers: Vec<String> = asked.iter().map(|q| q.options[0].clone()).collect();
@@ -314,6 +316,7 @@ fn real_llama_server_reaches_the_plan_stage_with_schema_valid_output() {
     };
     let reply = chat_structured::<PlanReply>(&llm, &request, &planner::schema(), &|_| {})
         .expect("schema-valid plan");
+    prompts_counted_as_the_server_counts(&reply.calls, 8192);
     let metrics = &reply.calls[0].metrics;
     eprintln!(
         "plan stage on SmolLM2-135M: {} steps, {} completion tokens in {} ms",
@@ -333,15 +336,18 @@ fn real_llama_server_reaches_the_plan_stage_with_schema_valid_output() {
             .into_iter()
             .map(|s| Step {
                 title: s.title,
-                files: s.files,
-                created: Vec::new(),
+                files: s.files.into_iter().chain(s.new_files.clone()).collect(),
+                created: s.new_files,
                 tests: s.tests,
                 validate: s.validate,
                 rollback: s.rollback,
                 done: false,
             })
             .collect(),
-        impact: reply.value.impact,
+        impact: format!(
+            "{}\n\nMonitoring: {}\n\nRollback: {}",
+            reply.value.impact.affected, reply.value.impact.monitoring, reply.value.impact.rollback
+        ),
     };
     // The TODO.md parser sees the same number of steps, whatever it thinks of their content.
     let rendered = plan.render();
@@ -358,14 +364,137 @@ struct AskReply {
 #[derive(Debug, serde::Deserialize)]
 struct PlanReply {
     steps: Vec<PlanStep>,
-    impact: String,
+    impact: PlanImpact,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct PlanImpact {
+    affected: String,
+    monitoring: String,
+    rollback: String,
 }
 
 #[derive(Debug, serde::Deserialize)]
 struct PlanStep {
     title: String,
     files: Vec<String>,
+    new_files: Vec<String>,
     tests: Vec<String>,
     validate: String,
     rollback: String,
+}
+
+/// A real `sextant run` on the shop fixture against llama-server: the ask stage's prompt
+/// carries the code retrieval packed into a 4,096-token context, and the prompt the server
+/// saw fits that context and is the size sextant counted. The tiny model's questions are
+/// not the point (its reply is cut at 64 tokens, so the run stops there).
+#[test]
+fn a_real_run_sends_packed_code_within_the_context_counted_as_the_server_counts() {
+    let Some(server) = start_server(4096) else {
+        return;
+    };
+    let repo = crate::support::copy_fixture("shop");
+    let root = repo.path();
+    crate::support::git(root, &["init", "--quiet"]);
+    crate::support::git(root, &["add", "."]);
+    crate::support::git(root, &["commit", "--quiet", "-m", "shop"]);
+    stdout_of(sextant(root).args(["index", "--quiet"]));
+    std::fs::write(root.join("answers.txt"), "database column\n15 minutes\n").expect("write");
+    let output = sextant(root)
+        .args([
+            "run",
+            "lock the account after five failed login attempts",
+            "--answers",
+            "answers.txt",
+            "--provider",
+            "openai",
+            "--base-url",
+            &server.url,
+            "--model",
+            ALIAS,
+            "--context-size",
+            "4096",
+            "--max-tokens",
+            "64",
+        ])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let run = std::fs::read_dir(root.join(".sextant/runs"))
+        .expect("runs dir")
+        .flatten()
+        .find(|e| e.path().join("record.json").exists())
+        .unwrap_or_else(|| panic!("no run recorded: {stderr}"));
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.path().join("record.json")).expect("record"),
+    )
+    .expect("json");
+    let usage = &record["context_use"][0];
+    assert_eq!(usage["stage"], "ask+plan", "{record}");
+    let sent = usage["sent"].as_array().expect("sent");
+    assert!(!sent.is_empty(), "no code was sent: {usage}");
+    let tokens: u64 = sent.iter().map(|s| s["tokens"].as_u64().unwrap_or(0)).sum();
+    assert!(
+        tokens <= usage["budget_tokens"].as_u64().unwrap_or(0),
+        "{usage}"
+    );
+    let log = std::fs::read_to_string(root.join(".sextant/metrics/llm-calls.jsonl"))
+        .unwrap_or_else(|_| panic!("no call recorded: {stderr}"));
+    let calls: Vec<sextant::llm::CallMetrics> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("metrics line"))
+        .collect();
+    assert!(!calls.is_empty(), "{stderr}");
+    let responses: Vec<sextant::llm::ChatResponse> = calls
+        .into_iter()
+        .filter(|m| m.prompt_tokens.is_some())
+        .map(|metrics| sextant::llm::ChatResponse {
+            content: String::new(),
+            finish_reason: sextant::llm::FinishReason::Stop,
+            metrics,
+        })
+        .collect();
+    assert!(
+        !responses.is_empty(),
+        "no call reached the server: {stderr}"
+    );
+    prompts_counted_as_the_server_counts(&responses, 4096);
+    eprintln!(
+        "a real run: {} files of code ({tokens} tokens of a {} budget) in the ask prompt",
+        sent.len(),
+        usage["budget_tokens"]
+    );
+}
+
+/// sextant counted every prompt before sending it with the model's own template and
+/// tokenizer (through the server), within 2 % of the `prompt_tokens` the server reports, and
+/// no prompt the server saw exceeded the configured context.
+fn prompts_counted_as_the_server_counts(calls: &[sextant::llm::ChatResponse], context: u32) {
+    for call in calls {
+        let metrics = &call.metrics;
+        let server = metrics
+            .prompt_tokens
+            .expect("the server reports prompt_tokens");
+        let ours = metrics
+            .sextant_prompt_tokens
+            .expect("sextant counted the prompt");
+        assert_eq!(
+            metrics.prompt_count.as_deref(),
+            Some("server tokenizer"),
+            "{metrics:?}"
+        );
+        assert!(
+            server <= context,
+            "{server} prompt tokens in a {context}-token context"
+        );
+        let difference = f64::from(server.abs_diff(ours)) / f64::from(server);
+        assert!(
+            difference <= 0.02,
+            "sextant counted {ours} prompt tokens, the server {server}"
+        );
+        eprintln!(
+            "prompt counted by sextant {ours}, by the server {server} (stage {:?})",
+            metrics.stage
+        );
+    }
 }
