@@ -770,6 +770,16 @@ impl SecretRules {
         })
     }
 
+    /// The bytes of the file `relative` under `root` if [`SecretRules::check_file`] finds it
+    /// clean, else the verdict: exactly the bytes scanned, whatever their encoding.
+    pub fn read_bytes_if_clean(
+        &self,
+        root: &Path,
+        relative: &str,
+    ) -> std::io::Result<Result<Vec<u8>, Verdict>> {
+        self.load(root, relative)
+    }
+
     // -----------------------------------------------------------------------------------
 
     /// Resolves, checks and reads a file: its bytes if clean, else the verdict.

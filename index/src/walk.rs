@@ -428,6 +428,12 @@ pub fn read_source(path: &Path, max_file_size: u64) -> Result<SourceText, SkipRe
     let bytes = std::fs::read(path).map_err(|e| SkipReason::Unreadable {
         error: e.to_string(),
     })?;
+    source_from_bytes(bytes, max_file_size)
+}
+
+/// A file's bytes as source text, as [`read_source`] judges them (size limit, binary sniff,
+/// hash, lossy UTF-8), for a caller that read the bytes itself (to check them first).
+pub fn source_from_bytes(bytes: Vec<u8>, max_file_size: u64) -> Result<SourceText, SkipReason> {
     let size = bytes.len() as u64;
     if size > max_file_size {
         return Err(SkipReason::TooLarge {

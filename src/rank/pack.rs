@@ -10,7 +10,7 @@ use serde::Serialize;
 use sextant_index::graph::CodeGraph;
 use sextant_index::store::Manifest;
 use sextant_index::syntax::{ChunkLimits, extract};
-use sextant_index::walk::read_source;
+use sextant_index::walk::source_from_bytes;
 use sextant_index::{Language, LineSpan};
 
 use crate::secrets::SecretRules;
@@ -353,9 +353,10 @@ fn select<'r>(
         };
         // The context is meant to be pasted into a model: secrets by name or content (through
         // symlinks too) are never in it.
-        match secrets.check_file(root, &file.path) {
-            Ok(verdict) if verdict.is_clean() => {}
-            Ok(verdict) => {
+        // One read: the bytes packed are the bytes the secret check scanned.
+        let bytes = match secrets.read_bytes_if_clean(root, &file.path) {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(verdict)) => {
                 let mut passed = pass(format!("withheld: {verdict}"));
                 // A path that itself holds a secret (a token in a file name) is not printed.
                 if secrets.check_content(&file.path).is_some() {
@@ -368,8 +369,8 @@ fn select<'r>(
                 packed.passed.push(pass(format!("cannot read it: {error}")));
                 continue;
             }
-        }
-        let source = match read_source(&root.join(&file.path), u64::MAX) {
+        };
+        let source = match source_from_bytes(bytes, u64::MAX) {
             Ok(source) => source,
             Err(reason) => {
                 packed
