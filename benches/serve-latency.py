@@ -86,17 +86,29 @@ async def main():
             await session.call_tool("why_relevant", {"task": TASKS[0]})
             result["first_call_s"] = round(time.monotonic() - started, 3)
             warm = []
+            server_side = {"rank": [], "pack": []}
             for _ in range(rounds):
                 for task in TASKS:
                     started = time.monotonic()
                     answer = await session.call_tool("why_relevant", {"task": task})
                     warm.append(time.monotonic() - started)
                     assert not answer.is_error, answer.content[0].text
+                    for block in answer.content:
+                        try:
+                            timings = json.loads(block.text).get("timings_ms", {})
+                        except (ValueError, AttributeError):
+                            continue
+                        for key in server_side:
+                            if key in timings:
+                                server_side[key].append(timings[key])
             result["warm_ms"] = {
                 "p50": round(statistics.median(warm) * 1000, 1),
                 "p90": round(percentile(warm, 0.9) * 1000, 1),
                 "p99": round(percentile(warm, 0.99) * 1000, 1),
                 "calls": len(warm),
+            }
+            result["server_side_ms_p50"] = {
+                key: round(statistics.median(values), 1) for key, values in server_side.items() if values
             }
             pid = server_pid(tree)
             if pid:

@@ -40,6 +40,7 @@
 //!   symlinks, check the names of both the link and its target, refuse a target outside the
 //!   repository, read at most [`MAX_SCAN_BYTES`].
 
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
@@ -327,7 +328,16 @@ pub struct SecretRules {
     allow_text: Vec<Regex>,
     dropped: Vec<(String, String)>,
     gitleaks_total: usize,
+    /// Verdicts of texts already scanned, by blake3 of their names and bytes: a warm server
+    /// packs the same files for query after query, and scanning is most of packing's cost.
+    /// The same names and bytes always get the same verdict from the same rules.
+    memo: std::sync::Mutex<HashMap<[u8; 32], Option<(String, usize)>>>,
 }
+
+/// Texts shorter than this are scanned every time (hashing would cost about as much).
+const MEMO_MIN_BYTES: usize = 4_096;
+/// Verdicts remembered at most; the memo starts over beyond.
+const MEMO_ENTRIES: usize = 20_000;
 
 impl fmt::Debug for SecretRules {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -838,6 +848,7 @@ impl SecretRules {
             allow_text: Vec::new(),
             dropped: Vec::new(),
             gitleaks_total: 0,
+            memo: std::sync::Mutex::new(HashMap::new()),
         };
         let mut keywords: Vec<String> = Vec::new();
         let mut keyword_rules: Vec<Vec<usize>> = Vec::new();
@@ -968,6 +979,37 @@ impl SecretRules {
     /// The earliest secret in `text` (rule id, 1-based line). `paths` are the names of the
     /// file (empty when unknown).
     fn scan(&self, paths: &[&str], text: &[u8]) -> Option<(String, usize)> {
+        if text.len() < MEMO_MIN_BYTES {
+            return self.scan_afresh(paths, text);
+        }
+        let mut hasher = blake3::Hasher::new();
+        for path in paths {
+            hasher.update(path.as_bytes());
+            hasher.update(&[0]);
+        }
+        hasher.update(&[1]);
+        hasher.update(text);
+        let key = *hasher.finalize().as_bytes();
+        let known = self
+            .memo
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(verdict) = known {
+            return verdict;
+        }
+        let verdict = self.scan_afresh(paths, text);
+        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        if memo.len() >= MEMO_ENTRIES {
+            memo.clear();
+        }
+        memo.insert(key, verdict.clone());
+        verdict
+    }
+
+    /// [`SecretRules::scan`] without the memo.
+    fn scan_afresh(&self, paths: &[&str], text: &[u8]) -> Option<(String, usize)> {
         if self.path_allowed(paths) {
             return None;
         }
@@ -1723,6 +1765,26 @@ mod tests {
             );
             assert_eq!(rules.check_file(root, "../x").ok(), None);
         }
+    }
+
+    #[test]
+    fn remembered_verdicts_are_the_verdicts() {
+        let rules = SecretRules::new(&[], &[]).expect("rules");
+        let filler = "def f(token):\n    return token\n".repeat(200);
+        assert!(filler.len() >= MEMO_MIN_BYTES);
+        let token = format!("{}_{}", "ghp", "Zk3Qw8RtYu1Io9Pa2Sd4Fg6Hj7Kl0Zx5Cv3B");
+        let secret = format!("{filler}TOKEN = \"{token}\"\n");
+        for _ in 0..2 {
+            assert_eq!(rules.scan(&["a.py"], filler.as_bytes()), None);
+            let found = rules.scan(&["a.py"], secret.as_bytes()).expect("found");
+            assert_eq!(found.1, 401);
+        }
+        // The names are part of what is remembered: a path allowed by a rule's path
+        // condition is judged afresh, not by another path's verdict.
+        assert_eq!(
+            rules.scan(&["a.py"], secret.as_bytes()),
+            rules.scan_afresh(&["a.py"], secret.as_bytes())
+        );
     }
 
     #[test]

@@ -226,6 +226,21 @@ pub struct LexicalIndex {
     index: Index,
     fields: Fields,
     reader: IndexReader,
+    /// Counts that depend only on the searcher's generation, remembered for it: documents of
+    /// a kind and tokens of a field walk every live document, and a warm server asks for the
+    /// same ones at every query.
+    generation_counts: std::sync::Mutex<GenerationCounts>,
+}
+
+/// See [`LexicalIndex::generation_counts`].
+#[derive(Default)]
+struct GenerationCounts {
+    /// The searcher generation the counts belong to.
+    generation: Option<u64>,
+    /// Documents per kind name.
+    documents: std::collections::HashMap<&'static str, u64>,
+    /// Tokens per field.
+    tokens: std::collections::HashMap<Field, u64>,
 }
 
 impl LexicalIndex {
@@ -263,6 +278,7 @@ impl LexicalIndex {
             index,
             fields,
             reader,
+            generation_counts: std::sync::Mutex::new(GenerationCounts::default()),
         })
     }
 
@@ -343,6 +359,33 @@ impl LexicalIndex {
     }
 
     fn count(&self, searcher: &Searcher, kind: DocKind) -> Result<u64, LexicalError> {
+        if let Some(&count) = self.counts_for(searcher).documents.get(kind.name()) {
+            return Ok(count);
+        }
+        let count = self.count_afresh(searcher, kind)?;
+        self.counts_for(searcher)
+            .documents
+            .insert(kind.name(), count);
+        Ok(count)
+    }
+
+    /// The remembered counts, emptied first when `searcher` is of another generation.
+    fn counts_for(&self, searcher: &Searcher) -> std::sync::MutexGuard<'_, GenerationCounts> {
+        let mut counts = self
+            .generation_counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let generation = searcher.generation().generation_id();
+        if counts.generation != Some(generation) {
+            *counts = GenerationCounts {
+                generation: Some(generation),
+                ..GenerationCounts::default()
+            };
+        }
+        counts
+    }
+
+    fn count_afresh(&self, searcher: &Searcher, kind: DocKind) -> Result<u64, LexicalError> {
         let query = TermQuery::new(
             Term::from_field_text(self.fields.kind, kind.name()),
             IndexRecordOption::Basic,
@@ -430,6 +473,7 @@ impl LexicalIndex {
         let statistics = KindStatistics {
             searcher: &searcher,
             documents: self.count(&searcher, kind)?,
+            index: self,
         };
         let top = searcher
             .search_with_statistics_provider(
@@ -546,11 +590,20 @@ impl LexicalIndex {
 struct KindStatistics<'a> {
     searcher: &'a Searcher,
     documents: u64,
+    index: &'a LexicalIndex,
 }
 
 impl Bm25StatisticsProvider for KindStatistics<'_> {
     fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
-        live_token_count(self.searcher, field)
+        if let Some(&tokens) = self.index.counts_for(self.searcher).tokens.get(&field) {
+            return Ok(tokens);
+        }
+        let tokens = live_token_count(self.searcher, field)?;
+        self.index
+            .counts_for(self.searcher)
+            .tokens
+            .insert(field, tokens);
+        Ok(tokens)
     }
 
     fn total_num_docs(&self) -> tantivy::Result<u64> {
@@ -651,10 +704,7 @@ pub const MAX_INDEXED_LINE_BYTES: usize = 2_000;
 /// `text` with every line longer than [`MAX_INDEXED_LINE_BYTES`] cut there (at a character
 /// boundary); borrowed when no line is that long.
 pub fn bounded_lines(text: &str) -> std::borrow::Cow<'_, str> {
-    if text
-        .lines()
-        .all(|line| line.len() <= MAX_INDEXED_LINE_BYTES)
-    {
+    if crate::text::lines(text).all(|line| line.len() <= MAX_INDEXED_LINE_BYTES) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len().min(1 << 20));

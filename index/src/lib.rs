@@ -11,6 +11,7 @@ pub mod lang;
 pub mod lexical;
 pub mod store;
 pub mod syntax;
+pub mod text;
 pub mod update;
 pub mod vector;
 pub mod walk;
