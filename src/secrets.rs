@@ -331,8 +331,11 @@ pub struct SecretRules {
     /// Verdicts of texts already scanned, by blake3 of their names and bytes: a warm server
     /// packs the same files for query after query, and scanning is most of packing's cost.
     /// The same names and bytes always get the same verdict from the same rules.
-    memo: std::sync::Mutex<HashMap<[u8; 32], Option<(String, usize)>>>,
+    memo: std::sync::Mutex<HashMap<[u8; 32], Found>>,
 }
+
+/// What a scan found: the rule and the 1-based line of the earliest secret, if any.
+type Found = Option<(String, usize)>;
 
 /// Texts shorter than this are scanned every time (hashing would cost about as much).
 const MEMO_MIN_BYTES: usize = 4_096;
