@@ -140,16 +140,27 @@ impl TreeWatch {
         loop {
             let first = self.events.recv().ok()?;
             let mut changed = std::collections::BTreeSet::new();
-            self.absorb(first, settings, &mut changed);
+            if !self.absorb(first, settings, &mut changed) {
+                continue;
+            }
             let started = Instant::now();
+            // Only relevant events keep the burst open: files read (the server answering
+            // queries opens the tree's files) or the index's own writes must not hold a
+            // change back until the longest burst.
+            let mut last_relevant = Instant::now();
             loop {
-                match self.events.recv_timeout(SETTLE) {
-                    Ok(event) => self.absorb(event, settings, &mut changed),
+                let quiet = SETTLE.saturating_sub(last_relevant.elapsed());
+                if quiet.is_zero() || started.elapsed() >= LONGEST_BURST {
+                    break;
+                }
+                match self.events.recv_timeout(quiet) {
+                    Ok(event) => {
+                        if self.absorb(event, settings, &mut changed) {
+                            last_relevant = Instant::now();
+                        }
+                    }
                     Err(RecvTimeoutError::Timeout) => break,
                     Err(RecvTimeoutError::Disconnected) => return None,
-                }
-                if started.elapsed() >= LONGEST_BURST {
-                    break;
                 }
             }
             if !changed.is_empty() {
@@ -158,26 +169,30 @@ impl TreeWatch {
         }
     }
 
+    /// Adds the event's relevant paths to `changed`; whether it had any.
     fn absorb(
         &mut self,
         event: notify::Result<notify::Event>,
         settings: &Settings,
         changed: &mut std::collections::BTreeSet<PathBuf>,
-    ) {
+    ) -> bool {
         let Ok(event) = event else {
-            return;
+            return false;
         };
         if matches!(event.kind, notify::EventKind::Access(_)) {
-            return;
+            return false;
         }
+        let mut relevant = false;
         for path in event.paths {
             if Relevance::is_rule_file(&path) {
                 self.relevance = Relevance::read(&settings.root, settings.index_dir.path());
             }
             if self.relevance.matters(&path) {
                 changed.insert(path);
+                relevant = true;
             }
         }
+        relevant
     }
 }
 
@@ -240,5 +255,51 @@ mod tests {
         }
         // A rule of web/.gitignore applies under web/ only.
         assert!(relevance.matters(&root.join("dist/keep.js")));
+    }
+
+    /// A change settles after [`SETTLE`] of quiet in relevant paths, whatever else happens:
+    /// a server answering queries keeps opening the tree's files and the index writes its
+    /// own; those events used to hold every change back until [`LONGEST_BURST`].
+    #[test]
+    fn reads_and_the_indexs_own_writes_do_not_hold_a_change_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("root");
+        std::fs::write(root.join("app.py"), "x = 1\n").expect("write");
+        std::fs::create_dir_all(root.join(".sextant")).expect("mkdir");
+        let global = crate::cli::GlobalArgs {
+            index_dir: None,
+            quiet: true,
+            threads: None,
+        };
+        let settings =
+            Settings::resolve(Some(&root), &global, &crate::settings::Overrides::default())
+                .expect("settings");
+        let mut watch = TreeWatch::start(&settings).expect("watch");
+        let busy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let noise = {
+            let busy = busy.clone();
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while busy.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = std::fs::read(root.join("app.py"));
+                    let _ = std::fs::write(root.join(".sextant/noise.bin"), n.to_le_bytes());
+                    n += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        std::fs::write(root.join("app.py"), "x = 2\n").expect("write");
+        let started = Instant::now();
+        let changed = watch.next_burst(&settings);
+        let waited = started.elapsed();
+        busy.store(false, std::sync::atomic::Ordering::Relaxed);
+        noise.join().expect("noise");
+        assert_eq!(changed, Some(1));
+        assert!(
+            waited < LONGEST_BURST / 2,
+            "the change waited {waited:?} behind reads and the index's writes"
+        );
     }
 }
