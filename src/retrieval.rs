@@ -29,6 +29,11 @@ pub enum VectorsFrom {
     Model(ModelPaths, usize),
     /// A model already loaded (kept across generations by a warm server).
     Loaded(Box<Embedder>),
+    /// Vectors and model already loaded (a warm server's): kept as they are when they are
+    /// still the newest complete vectors for the generation opened, else reopened with the
+    /// model. A one-file change commits its lexical part before its vectors, so a server
+    /// picking up the commit need not load the same HNSW graph again.
+    Warm(Box<Semantic>),
     /// No vectors, and why (said in the answer: "vectors_missing").
     Off(String),
 }
@@ -105,6 +110,28 @@ impl Retrieval {
             }
             VectorsFrom::Loaded(embedder) => {
                 match Semantic::reopen(index_dir, snapshot.manifest.generation, *embedder) {
+                    Ok(Some(semantic)) => Ok(semantic),
+                    Ok(None) => Err(
+                        "the index has no vectors for its current state; `sextant index` builds them"
+                            .to_string(),
+                    ),
+                    Err(error) => Err(format!("{error:#}")),
+                }
+            }
+            VectorsFrom::Warm(semantic)
+                if sextant_index::vector::newest_vectors(
+                    index_dir,
+                    snapshot.manifest.generation,
+                ) == Some(semantic.generation()) =>
+            {
+                Ok(*semantic)
+            }
+            VectorsFrom::Warm(semantic) => {
+                match Semantic::reopen(
+                    index_dir,
+                    snapshot.manifest.generation,
+                    semantic.into_embedder(),
+                ) {
                     Ok(Some(semantic)) => Ok(semantic),
                     Ok(None) => Err(
                         "the index has no vectors for its current state; `sextant index` builds them"
@@ -266,6 +293,23 @@ impl Retrieval {
     /// without loading it again.
     pub fn into_embedder(self) -> Option<Box<Embedder>> {
         self.semantic.ok().map(|s| Box::new(s.into_embedder()))
+    }
+
+    /// The loaded vectors and model, if vectors were opened: for reopening the next
+    /// generation (see [`VectorsFrom::Warm`]).
+    pub fn into_semantic(self) -> Option<Box<Semantic>> {
+        self.semantic.ok().map(Box::new)
+    }
+
+    /// Whether newer complete vectors than the loaded ones exist for the opened generation
+    /// (a writer finished embedding after the lexical commit this was opened at).
+    pub fn vectors_behind(&self, index_dir: &IndexDir) -> bool {
+        let newest =
+            sextant_index::vector::newest_vectors(index_dir, self.snapshot.manifest.generation);
+        match &self.semantic {
+            Ok(semantic) => newest.is_some_and(|newest| newest > semantic.generation()),
+            Err(_) => false,
+        }
     }
 
     /// The repository root files are read from.

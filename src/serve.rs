@@ -125,13 +125,19 @@ impl Shared {
     ) -> anyhow::Result<T> {
         let mut warm = self.warm.lock().unwrap_or_else(|e| e.into_inner());
         let stamp = commit_stamp(&self.settings);
-        if warm.retrieval.is_none() || warm.stamp != stamp {
-            // A new generation: reopen its sources, keeping the embedding model loaded.
-            let retrieval = match warm.retrieval.take().and_then(Retrieval::into_embedder) {
-                Some(embedder) => Retrieval::open(
+        let vectors_behind = warm
+            .retrieval
+            .as_ref()
+            .is_some_and(|r| r.vectors_behind(&self.settings.index_dir));
+        if warm.retrieval.is_none() || warm.stamp != stamp || vectors_behind {
+            // A new generation (or its vectors, finished after its lexical commit): reopen
+            // its sources, keeping the embedding model — and the vectors, while they are
+            // still the newest — loaded.
+            let retrieval = match warm.retrieval.take().and_then(Retrieval::into_semantic) {
+                Some(semantic) => Retrieval::open(
                     &self.settings.index_dir,
                     &self.settings.root,
-                    VectorsFrom::Loaded(embedder),
+                    VectorsFrom::Warm(semantic),
                     HistoryFrom::Stored,
                 ),
                 None => Retrieval::for_settings(&self.settings, true),

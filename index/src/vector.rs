@@ -480,6 +480,13 @@ fn previous_table(
 }
 
 /// Generations that have a units file, newest first, none after `generation`.
+/// The newest generation up to `generation` whose vectors are complete (its `units-N.bin`
+/// written), if any: what [`VectorSnapshot::open`] tries first. A directory listing, cheap
+/// enough to ask at every query.
+pub fn newest_vectors(dir: &IndexDir, generation: u64) -> Option<u64> {
+    generations_with_units(dir, generation).first().copied()
+}
+
 fn generations_with_units(dir: &IndexDir, generation: u64) -> Vec<u64> {
     let Ok(entries) = std::fs::read_dir(vector_dir(dir)) else {
         return Vec::new();
@@ -527,6 +534,8 @@ fn remove_other_generations(vectors_dir: &Path, generation: u64) {
 
 /// A generation's vectors, opened for search.
 pub struct VectorSnapshot {
+    /// The index generation these vectors were built for.
+    pub generation: u64,
     /// The units, by HNSW id.
     pub table: UnitTable,
     /// The graph.
@@ -581,7 +590,11 @@ impl VectorSnapshot {
                 ),
             });
         }
-        Ok(Some(VectorSnapshot { table, ann }))
+        Ok(Some(VectorSnapshot {
+            generation,
+            table,
+            ann,
+        }))
     }
 
     /// The live units nearest to a query vector.

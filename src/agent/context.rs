@@ -168,12 +168,22 @@ pub fn step_context(
                         .into_iter()
                         .map(|(line, signature)| format!("{line}: {signature}\n"))
                         .collect::<String>();
+                    let regions = graph
+                        .map(|g| {
+                            named_regions(g, file, &content, &step.title, left / 2, sources.counter)
+                        })
+                        .unwrap_or_default();
+                    let form = if regions.is_empty() {
+                        "outline"
+                    } else {
+                        "outline and regions"
+                    };
                     (
                         format!(
-                            "{file} is too large to show whole ({} lines); its outline (line: definition):\n```\n{outline}```\nSearch blocks must still quote its lines exactly.\n\n",
-                            content.lines().count()
+                            "{file} is too large to show whole ({} lines); its outline (line: definition):\n```\n{outline}```\n{regions}Search blocks must still quote its lines exactly.\n\n",
+                            sextant_index::text::line_count(&content)
                         ),
-                        "outline".to_string(),
+                        form.to_string(),
                     )
                 }
             }
@@ -355,6 +365,50 @@ pub fn step_context(
         }
     }
     (text, usage)
+}
+
+/// The definitions of a file too large to show whole that the step's title names (`add
+/// retries to fetch_page` names `fetch_page`), each as its lines (at most
+/// [`MAX_REGION_LINES`] × 2), within `budget` tokens.
+fn named_regions(
+    graph: &sextant_index::graph::CodeGraph,
+    file: &str,
+    content: &str,
+    title: &str,
+    budget: usize,
+    counter: &TokenCounter,
+) -> String {
+    let words: BTreeSet<String> = title
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| w.len() >= 2)
+        .map(str::to_lowercase)
+        .collect();
+    let lines: Vec<&str> = sextant_index::text::lines(content).collect();
+    let mut out = String::new();
+    let mut used = 0;
+    for (name, span) in super::graph_context::definitions(graph, file) {
+        if !words.contains(&name.to_lowercase()) || span.start as usize > lines.len() {
+            continue;
+        }
+        let end = (span.end as usize)
+            .min(lines.len())
+            .min(span.start as usize + 2 * MAX_REGION_LINES as usize - 1);
+        let body: String = lines[span.start as usize - 1..end]
+            .iter()
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let section = format!(
+            "{file} lines {}-{end} ({name}):\n```\n{body}```\n",
+            span.start
+        );
+        let tokens = counter.count(&section);
+        if used + tokens > budget {
+            continue;
+        }
+        used += tokens;
+        out.push_str(&section);
+    }
+    out
 }
 
 /// A file as a step may see it.

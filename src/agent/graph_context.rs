@@ -75,6 +75,17 @@ fn nodes_of(graph: &CodeGraph, path: &str) -> Vec<NodeIndex> {
     nodes
 }
 
+/// The definitions of `path` (nested ones included): name and lines, in node order.
+pub fn definitions(graph: &CodeGraph, path: &str) -> Vec<(String, LineSpan)> {
+    nodes_of(graph, path)
+        .into_iter()
+        .filter_map(|node| match &graph.graph[node] {
+            Node::Symbol { name, span, .. } => Some((name.clone(), *span)),
+            Node::File { .. } => None,
+        })
+        .collect()
+}
+
 /// The files outside `changed` that use what `changed` defines, each with its uses (at
 /// most a few per file, by line), most-using files first, then by path.
 pub fn dependents(graph: &CodeGraph, changed: &[String]) -> Vec<Dependent> {

@@ -65,6 +65,11 @@ impl Semantic {
         Ok(Semantic { snapshot, embedder })
     }
 
+    /// The index generation the loaded vectors were built for.
+    pub fn generation(&self) -> u64 {
+        self.snapshot.generation
+    }
+
     /// The loaded model, for the next generation.
     pub fn into_embedder(self) -> Embedder {
         self.embedder

@@ -601,3 +601,50 @@ fn a_step_sees_the_callers_of_what_it_changes_and_the_definitions_it_uses() {
         "{stats}"
     );
 }
+
+#[test]
+fn a_file_too_large_to_show_whole_is_shown_as_its_outline_and_the_definitions_the_step_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let mut calc = String::from(
+        "\"\"\"Small calculator.\"\"\"\n\n\ndef f1():\n    \"\"\"The first helper, not written yet.\"\"\"\n    return 0\n\n\n",
+    );
+    for i in 0..1500 {
+        calc.push_str(&format!("def filler_{i}():\n    return {i}\n\n\n"));
+    }
+    calc.push_str("# end\n");
+    assert!(calc.len() > 40_000);
+    std::fs::write(root.join("calc.py"), calc).expect("write");
+    std::fs::write(root.join("answers.txt"), "plain functions\nno\n").expect("write");
+    git(root, &["init", "--quiet", "-b", "main"]);
+    git(root, &["add", "."]);
+    git(root, &["commit", "--quiet", "-m", "start"]);
+    stdout_of(sextant(root).args(["index", "--quiet"]));
+    let server = tiny_model(every_step_right());
+    plan_and_approve(root, &server);
+    let output = execute(root, &server, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let chats = chat_bodies(&server);
+    let step = chats
+        .iter()
+        .find(|c| c.contains("Step 1/5"))
+        .expect("step 1 request");
+    assert!(
+        step.contains("calc.py is too large to show whole"),
+        "{step}"
+    );
+    assert!(step.contains("6005: def filler_1499()"), "{step}");
+    assert!(
+        step.contains("calc.py lines 4-6 (f1):")
+            && step.contains("The first helper, not written yet."),
+        "{step}"
+    );
+    assert!(
+        !step.contains("def filler_700():\\n    return 700"),
+        "the whole file was sent"
+    );
+}
