@@ -511,6 +511,23 @@ fn ctrl_c_during_a_validation_ends_everything_it_started_and_the_step_resumes() 
     );
 }
 
+/// Executes the approved plan to its end; every request sent, and step 1's.
+fn execute_to_the_end(root: &Path, server: &ReplayServer) -> (Vec<String>, String) {
+    let output = execute(root, server, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let chats = chat_bodies(server);
+    let step = chats
+        .iter()
+        .find(|c| c.contains("Step 1/5"))
+        .expect("step 1 request")
+        .clone();
+    (chats, step)
+}
+
 /// A repository where `calc.py` uses a definition of `fmt.py` and is used by `report.py` and
 /// by `deploy.py`, which holds a token.
 fn linked_repo(token: &str) -> tempfile::TempDir {
@@ -559,17 +576,7 @@ fn a_step_sees_the_callers_of_what_it_changes_and_the_definitions_it_uses() {
             && todo.contains("- deploy.py: "),
         "{todo}"
     );
-    let output = execute(root, &server, &[]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let chats = chat_bodies(&server);
-    let step = chats
-        .iter()
-        .find(|c| c.contains("Step 1/5"))
-        .expect("step 1 request");
+    let (chats, step) = execute_to_the_end(root, &server);
     // The caller in another file, as the region of the function that calls, and the
     // signature of what calc.py calls.
     assert!(
@@ -622,17 +629,7 @@ fn a_file_too_large_to_show_whole_is_shown_as_its_outline_and_the_definitions_th
     stdout_of(sextant(root).args(["index", "--quiet"]));
     let server = tiny_model(every_step_right());
     plan_and_approve(root, &server);
-    let output = execute(root, &server, &[]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let chats = chat_bodies(&server);
-    let step = chats
-        .iter()
-        .find(|c| c.contains("Step 1/5"))
-        .expect("step 1 request");
+    let (_, step) = execute_to_the_end(root, &server);
     assert!(
         step.contains("calc.py is too large to show whole"),
         "{step}"
