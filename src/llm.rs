@@ -345,6 +345,8 @@ pub struct Llm {
     client: Client,
     runtime: tokio::runtime::Runtime,
     log: Option<metrics::MetricsLog>,
+    /// Every call's metrics since the caller last took them ([`Llm::take_calls`]).
+    calls: std::sync::Mutex<Vec<CallMetrics>>,
 }
 
 impl Llm {
@@ -361,6 +363,7 @@ impl Llm {
             client,
             runtime,
             log: log.map(metrics::MetricsLog::new),
+            calls: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -418,6 +421,9 @@ impl Llm {
             Err((error, attempts)) => {
                 let mut metrics = CallMetrics::new(&self.settings, request.stage.as_deref());
                 metrics.attempts = attempts;
+                if let LlmError::PromptTooLong { prompt_tokens, .. } = &error {
+                    metrics.sextant_prompt_tokens = Some(*prompt_tokens);
+                }
                 metrics.wall_ms = started.elapsed().as_millis() as u64;
                 (error, metrics)
             }
@@ -456,7 +462,17 @@ impl Llm {
         }
     }
 
+    /// The metrics of every call made since the last time they were taken, oldest first:
+    /// the agent keeps them in its run record beside the context each call carried.
+    pub fn take_calls(&self) -> Vec<CallMetrics> {
+        std::mem::take(&mut *self.calls.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     fn record(&self, metrics: &CallMetrics) {
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(metrics.clone());
         if let Some(log) = &self.log {
             // What the server and sextant hold in memory, next to what the call cost.
             let memory = self.runtime.block_on(async {

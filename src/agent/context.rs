@@ -33,6 +33,9 @@ const MAX_DEPENDENT_REGIONS: usize = 8;
 /// Files retrieval adds at most to a step's context.
 const MAX_RETRIEVED_FILES: usize = 4;
 
+/// Times at most a prompt the model's context cannot hold is sent again with less code.
+pub const SHRINKS: usize = 2;
+
 /// Tokens of code a call may carry: the model's context size minus the reply's `max_tokens`,
 /// the `fixed` text's tokens and a margin, taken at 3/4 (code averages about 4 bytes per BPE
 /// token, and the client-side cap estimates 3, so nothing is cut) and at most
@@ -44,6 +47,32 @@ pub fn code_budget(llm: &LlmSettings, counter: &TokenCounter, fixed: &str) -> us
         .saturating_sub(counter.count(fixed))
         .saturating_sub(PROMPT_MARGIN_TOKENS);
     (room * 3 / 4).min((context as f64 * MAX_CODE_SHARE) as usize)
+}
+
+/// The code budget (in the tokens `why-relevant` counts) that takes `over`'s excess out of
+/// the `sent` tokens of code: the code's share of the prompt's model tokens is taken as its
+/// share of the prompt's bytes (`code_bytes` of `prompt_bytes`, the prompt's fixed rules left
+/// out, so the share is, if anything, overstated and the cut understated — a quarter more is
+/// cut to make up for it, and a second shrink follows if needed).
+pub fn smaller_budget(
+    sent: usize,
+    over: &crate::llm::LlmError,
+    code_bytes: usize,
+    prompt_bytes: usize,
+) -> usize {
+    let crate::llm::LlmError::PromptTooLong {
+        prompt_tokens,
+        reply_tokens,
+        context,
+    } = *over
+    else {
+        return sent;
+    };
+    let excess = f64::from((prompt_tokens + reply_tokens).saturating_sub(context));
+    let share = code_bytes as f64 / prompt_bytes.max(1) as f64;
+    let code_tokens = (f64::from(prompt_tokens) * share).max(1.0);
+    let keep = (1.0 - 1.25 * excess / code_tokens).clamp(0.0, 1.0);
+    (sent as f64 * keep) as usize
 }
 
 /// One piece of code sent to the model.
@@ -110,6 +139,57 @@ impl ContextUse {
                 .map(|l| format!("{} ({})", l.path, l.reason))
                 .collect();
             let _ = write!(line, "; left out: {}", left.join(", "));
+        }
+        line
+    }
+}
+
+/// One model call of a run: the stage it served, the context it carried (a [`ContextUse`]'s
+/// stage), and its prompt as sextant counted it before sending and as the server counted it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelCall {
+    /// The call's stage: `ask`, `plan`, `execute-3`, ….
+    pub stage: String,
+    /// The [`ContextUse::stage`] of the code the call carried.
+    pub context: String,
+    /// Prompt tokens as sextant counted them (the model's tokenizer where the server offers
+    /// it, else an estimate).
+    pub prompt_tokens: Option<u32>,
+    /// Prompt tokens as the server reported them.
+    pub server_prompt_tokens: Option<u32>,
+    /// Tokens the model generated.
+    pub completion_tokens: Option<u32>,
+    /// `ok`, or what went wrong (`prompt_too_long`, `schema_invalid`, …).
+    pub outcome: String,
+}
+
+impl ModelCall {
+    /// The call described by `metrics`, carrying the context named `context`.
+    pub fn new(metrics: &crate::llm::CallMetrics, context: &str) -> ModelCall {
+        ModelCall {
+            stage: metrics.stage.clone().unwrap_or_default(),
+            context: context.to_string(),
+            prompt_tokens: metrics.sextant_prompt_tokens,
+            server_prompt_tokens: metrics.prompt_tokens,
+            completion_tokens: metrics.completion_tokens,
+            outcome: metrics.outcome.clone(),
+        }
+    }
+
+    /// One line for `review`: `plan: prompt 2,524 tokens (server 2,524), 310 generated`.
+    pub fn summary(&self) -> String {
+        let count = |n: Option<u32>| n.map_or("?".to_string(), |n| n.to_string());
+        let mut line = format!(
+            "{}: prompt {} tokens (server {})",
+            self.stage,
+            count(self.prompt_tokens),
+            count(self.server_prompt_tokens)
+        );
+        if let Some(generated) = self.completion_tokens {
+            let _ = write!(line, ", {generated} generated");
+        }
+        if self.outcome != "ok" {
+            let _ = write!(line, ", {}", self.outcome);
         }
         line
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use super::context::{StepSources, code_budget, step_context};
+use super::context::{SHRINKS, StepSources, code_budget, smaller_budget, step_context};
 use super::plan::Plan;
 use super::record::{FailedValidation, OpenRun, commit_todo, plan_text};
 use super::state::{Run, RunState};
@@ -335,31 +335,86 @@ pub fn execute(
             );
             let heading = step_heading(&plan, index);
             let budget = code_budget(&options.llm, &counter, &format!("{system}\n{heading}"));
-            let (code, usage) = step_context(
-                &mut StepSources {
-                    work: &work,
-                    retrieval: retrieval.as_mut(),
-                    counter: &counter,
-                    secrets: &secrets,
-                    weights: &settings.rank.weights,
-                },
-                &plan,
-                index,
-                budget,
-            );
+            let mut context_for = |budget: usize, shrunk: usize| {
+                let (code, mut usage) = step_context(
+                    &mut StepSources {
+                        work: &work,
+                        retrieval: retrieval.as_mut(),
+                        counter: &counter,
+                        secrets: &secrets,
+                        weights: &settings.rank.weights,
+                    },
+                    &plan,
+                    index,
+                    budget,
+                );
+                if shrunk > 0 {
+                    usage.stage = format!("{} (shrunk {shrunk})", usage.stage);
+                }
+                (code, usage)
+            };
+            let (code, usage) = context_for(budget, 0);
+            let mut sent = usage.tokens();
             if !options.dry_run {
                 record.context_use.push(usage);
                 record.save(&index_dir, &id)?;
             }
-            let mut messages = vec![Message::system(system), Message::user(heading + &code)];
+            let mut messages = vec![
+                Message::system(system.clone()),
+                Message::user(heading.clone() + &code),
+            ];
             let mut passed = false;
+            let mut shrunk = 0;
             for attempt in 1..=options.attempts {
-                let request = ChatRequest {
-                    messages: messages.clone(),
-                    stage: Some(format!("execute-{number}")),
-                    ..ChatRequest::default()
+                let reply = loop {
+                    let request = ChatRequest {
+                        messages: messages.clone(),
+                        stage: Some(format!("execute-{number}")),
+                        ..ChatRequest::default()
+                    };
+                    let result = llm.chat(&request, &|_| {});
+                    let calls = llm.take_calls();
+                    if !options.dry_run {
+                        record.add_calls(calls);
+                        record.save(&index_dir, &id)?;
+                    }
+                    let over = match result {
+                        Ok(reply) => break reply,
+                        Err(error @ crate::llm::LlmError::PromptTooLong { .. })
+                            if shrunk < SHRINKS && sent > 0 =>
+                        {
+                            error
+                        }
+                        Err(error) => return Err(error.into()),
+                    };
+                    // The model's tokenizer found the prompt longer than its context: the
+                    // step's code is packed again into less room, and only the newest
+                    // exchange of the conversation is kept.
+                    shrunk += 1;
+                    let code_bytes = messages[1].content.len() - heading.len();
+                    let prompt_bytes = messages.iter().map(|m| m.content.len()).sum();
+                    let (code, usage) = context_for(
+                        smaller_budget(sent, &over, code_bytes, prompt_bytes),
+                        shrunk,
+                    );
+                    host.note(&format!(
+                        "step {number}: {over}; its code is packed again into {} tokens\n",
+                        usage.budget_tokens
+                    ));
+                    sent = usage.tokens();
+                    if !options.dry_run {
+                        record.context_use.push(usage);
+                        record.save(&index_dir, &id)?;
+                    }
+                    let newest = messages.split_off(messages.len().max(4) - 2);
+                    messages = vec![
+                        Message::system(system.clone()),
+                        Message::user(heading.clone() + &code),
+                    ];
+                    if attempt > 1 {
+                        messages.extend(newest);
+                    }
                 };
-                let reply = llm.chat(&request, &|_| {})?;
                 let feedback = match edit::parse(&reply.content)
                     .and_then(|edits| edit::plan_changes(&work, &edits))
                 {
@@ -603,6 +658,9 @@ pub fn review(open: OpenRun, stat: bool) -> anyhow::Result<String> {
         let _ = writeln!(out, "\ncode sent to the model, per stage:");
         for usage in &record.context_use {
             let _ = writeln!(out, "  {}", usage.summary());
+            for call in record.calls.iter().filter(|c| c.context == usage.stage) {
+                let _ = writeln!(out, "    call {}", call.summary());
+            }
         }
     }
     let _ = write!(out, "\n{}", git(root, &["diff", "--stat", &base, "HEAD"])?);

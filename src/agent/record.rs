@@ -38,6 +38,10 @@ pub struct Record {
     /// What the model is told about the repository (analysis, relevant files, template).
     #[serde(default)]
     pub context: String,
+    /// The code retrieval selected and packed for the ask and plan stages (sent after
+    /// `context`; re-packed smaller when a prompt does not fit the model's context).
+    #[serde(default)]
+    pub code: String,
     /// The validation command a step gets by default.
     #[serde(default)]
     pub test_command: String,
@@ -55,6 +59,9 @@ pub struct Record {
     /// What each stage's model calls were given of the code, and what was left out.
     #[serde(default)]
     pub context_use: Vec<super::context::ContextUse>,
+    /// Every model call, in order, with the context it carried and its prompt's size.
+    #[serde(default)]
+    pub calls: Vec<super::context::ModelCall>,
 }
 
 /// A validation that failed during `execute`, kept in the run record.
@@ -73,6 +80,27 @@ pub struct FailedValidation {
 }
 
 impl Record {
+    /// What the ask and plan stages tell the model about the repository: the context, then
+    /// the packed code.
+    pub fn prompt_context(&self) -> String {
+        format!("{}{}", self.context, self.code)
+    }
+
+    /// Keeps `calls` (taken from the client) in the record, each labelled with the context it
+    /// carried: the newest [`ContextUse`](super::context::ContextUse).
+    pub fn add_calls(&mut self, calls: Vec<crate::llm::CallMetrics>) {
+        let context = self
+            .context_use
+            .last()
+            .map(|usage| usage.stage.clone())
+            .unwrap_or_default();
+        self.calls.extend(
+            calls
+                .iter()
+                .map(|metrics| super::context::ModelCall::new(metrics, &context)),
+        );
+    }
+
     /// Writes run `id`'s record atomically.
     pub fn save(&self, index_dir: &IndexDir, id: &str) -> anyhow::Result<()> {
         std::fs::create_dir_all(index_dir.run_path(id))?;

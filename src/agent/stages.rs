@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use super::analyse::{Analysis, analyse, indexed_languages};
-use super::context::{ContextUse, LeftOut, MIN_CODE_TOKENS, Sent, code_budget};
+use super::context::{
+    ContextUse, LeftOut, MIN_CODE_TOKENS, SHRINKS, Sent, code_budget, smaller_budget,
+};
 use super::plan::{Plan, SPLIT_ABOVE};
 use super::planner::{self, Planned};
 use super::questions::{self, Question};
@@ -26,30 +28,26 @@ use crate::settings::Settings;
 /// reason, and their code packed into the room the model's context leaves.
 struct SelectedCode {
     relevant: Vec<(String, String)>,
-    sections: String,
-    budget_tokens: usize,
+    code: String,
     usage: ContextUse,
 }
 
 /// Selects and packs the code for the task through the one retrieval path (vectors included
-/// when installed), as `why-relevant --context` would, within the room the model's context
-/// leaves after the reply, the fixed prompt and a margin. The budget is in the BPE tokens
-/// `why-relevant` counts; it is also kept within what the server-side estimate of 3 bytes
-/// per token allows, so no prompt is refused or cut for size.
+/// when installed), as `why-relevant --context` would, within `budget_tokens` (the room the
+/// model's context leaves after the reply, the fixed prompt and a margin, in the BPE tokens
+/// `why-relevant` counts). With too little room the selection is still made, and only the
+/// list with its reasons is sent. `stage` names the account kept of it.
 fn selected_code(
     settings: &Settings,
     task: &str,
-    llm: &crate::llm::config::LlmSettings,
-    fixed_text: &str,
+    budget_tokens: usize,
     secrets: &crate::secrets::SecretRules,
+    stage: &str,
 ) -> anyhow::Result<SelectedCode> {
     let weights = settings.rank.weights;
     let mut retrieval = Retrieval::for_settings(settings, weights.vector > 0.0)
         .context("opening the index (run `sextant index` first)")?;
     let counter = TokenCounter::named(&settings.rank.tokenizer)?;
-    let budget_tokens = code_budget(llm, &counter, fixed_text);
-    // Too little room for code: the selection is still made (at the configured budget), and
-    // only the list with its reasons is sent.
     let budget = Budget {
         tokens: if budget_tokens < MIN_CODE_TOKENS {
             settings.rank.budget.tokens
@@ -72,7 +70,7 @@ fn selected_code(
         .collect();
     let code_sent = budget_tokens >= MIN_CODE_TOKENS;
     let usage = ContextUse {
-        stage: "ask+plan".into(),
+        stage: stage.into(),
         budget_tokens,
         sent: answer
             .packed
@@ -109,22 +107,93 @@ fn selected_code(
                 .collect()
         },
     };
-    let sections = if !code_sent {
-        String::new()
-    } else {
+    let sections: String = if code_sent {
         answer
             .packed
             .files
             .iter()
             .map(|file| format!("{}\n", file.section))
             .collect()
+    } else {
+        String::new()
+    };
+    let code = if sections.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\nThe code of those files, selected and packed by sextant ({budget_tokens} tokens at most):\n\n{sections}"
+        )
     };
     Ok(SelectedCode {
         relevant,
-        sections,
-        budget_tokens,
+        code,
         usage,
     })
+}
+
+/// The account name of the code the ask and plan stages carry.
+const ASK_PLAN_CONTEXT: &str = "ask+plan";
+/// Calls `call` with what the ask and plan stages tell the model (context and packed code),
+/// keeps the calls it made in the run record, and, when the model's own tokenizer finds the
+/// prompt longer than its context holds, packs the code again into less room and calls again
+/// (at most [`SHRINKS`] times), so a prompt is neither cut by the server nor refused for
+/// want of a smaller selection.
+fn with_room<T>(
+    open: &mut OpenRun,
+    llm: &Llm,
+    call: impl Fn(&Llm, &str) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    for shrink in 1..=SHRINKS + 1 {
+        let result = call(llm, &open.record.prompt_context());
+        open.record.add_calls(llm.take_calls());
+        let error = match result {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        let Some(over) = too_long(&error) else {
+            return Err(error);
+        };
+        let sent = open.record.context_use.last().map_or(0, ContextUse::tokens);
+        if shrink > SHRINKS || sent == 0 {
+            return Err(error);
+        }
+        let budget = smaller_budget(
+            sent,
+            &over,
+            open.record.code.len(),
+            open.record.prompt_context().len(),
+        );
+        let secrets = open.settings.secret_rules()?;
+        let code = selected_code(
+            &open.settings,
+            &open.run.task,
+            budget,
+            &secrets,
+            &format!("{ASK_PLAN_CONTEXT} (shrunk {shrink})"),
+        )?;
+        open.record.code = code.code;
+        open.record.context_use.push(code.usage);
+        open.save()?;
+    }
+    unreachable!("the loop returns on its last turn")
+}
+
+/// The prompt the model's context could not hold, when that is what `error` is.
+pub(crate) fn too_long(error: &anyhow::Error) -> Option<crate::llm::LlmError> {
+    error.chain().find_map(
+        |cause| match cause.downcast_ref::<crate::llm::LlmError>()? {
+            crate::llm::LlmError::PromptTooLong {
+                prompt_tokens,
+                reply_tokens,
+                context,
+            } => Some(crate::llm::LlmError::PromptTooLong {
+                prompt_tokens: *prompt_tokens,
+                reply_tokens: *reply_tokens,
+                context: *context,
+            }),
+            _ => None,
+        },
+    )
 }
 
 /// The model's reading of what the manifests left empty goes into the run's analysis (marked
@@ -204,18 +273,19 @@ pub fn start(settings: Settings, request: &StartRequest) -> anyhow::Result<OpenR
         request.task,
         serde_json::to_string_pretty(&analysis).unwrap_or_default()
     );
-    let code = selected_code(&settings, request.task, request.llm, &fixed, &secrets)?;
+    let counter = TokenCounter::named(&settings.rank.tokenizer)?;
+    let budget_tokens = code_budget(request.llm, &counter, &fixed);
+    let code = selected_code(
+        &settings,
+        request.task,
+        budget_tokens,
+        &secrets,
+        ASK_PLAN_CONTEXT,
+    )?;
     let id = run_id(request.task);
     let lock = Run::lock(&settings.index_dir, &id)?;
     let run = Run::new(&id, request.task);
     let mut context = context_text(&analysis, &code.relevant);
-    if !code.sections.is_empty() {
-        let _ = write!(
-            context,
-            "\nThe code of those files, selected and packed by sextant ({} tokens at most):\n\n{}",
-            code.budget_tokens, code.sections
-        );
-    }
     if let Some(template) = &template {
         context.push('\n');
         context.push_str(&template.guidance());
@@ -226,6 +296,7 @@ pub fn start(settings: Settings, request: &StartRequest) -> anyhow::Result<OpenR
         context_use: vec![code.usage],
         todo: todo.display().to_string(),
         context,
+        code: code.code,
         test_command: analysis
             .test_commands
             .first()
@@ -291,7 +362,9 @@ pub fn continue_stages(
     let llm = Llm::new(llm, Some(open.settings.llm_metrics_path()))?.for_run(&open.id);
     let task = open.run.task.clone();
     if open.run.state == RunState::Analysed {
-        match questions::ask(&llm, &task, &open.record.context) {
+        match with_room(open, &llm, |llm, context| {
+            questions::ask(llm, &task, context)
+        }) {
             Ok(asked) => {
                 open.record.questions = asked.questions;
                 add_model_reading(&mut open.record, &asked.analysis)?;
@@ -311,7 +384,6 @@ pub fn continue_stages(
             .advance(RunState::Answered, &open.record.evidence(0, None))?;
         open.save()?;
     }
-    let record = &open.record;
     // The graph of the last committed generation, for the plan's affected parts (a plan is
     // still written without one, and says so).
     let graph = open.settings.index_dir.open().ok().and_then(|snapshot| {
@@ -320,19 +392,27 @@ pub fn continue_stages(
             .read_graph(snapshot.manifest.generation)
             .ok()
     });
+    let root = open.settings.root.clone();
     let repository = planner::Repository {
-        root: &open.settings.root,
+        root: &root,
         graph: graph.as_ref(),
     };
-    let planned = match planner::plan(
-        &llm,
-        &repository,
-        &task,
-        &record.context,
-        &record.questions,
-        &record.answers,
-        &record.test_command,
-    ) {
+    let (questions, answers, test_command) = (
+        open.record.questions.clone(),
+        open.record.answers.clone(),
+        open.record.test_command.clone(),
+    );
+    let planned = match with_room(open, &llm, |llm, context| {
+        planner::plan(
+            llm,
+            &repository,
+            &task,
+            context,
+            &questions,
+            &answers,
+            &test_command,
+        )
+    }) {
         Ok(planned) => planned,
         Err(error) => {
             open.fail(&error)?;

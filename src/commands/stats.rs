@@ -36,8 +36,13 @@ struct StageCost {
 /// What one stage's calls were given of the code, over every run (from the run records).
 #[derive(Debug, Default, Serialize)]
 struct ContextStats {
-    /// Calls that recorded their context.
+    /// Times the code was selected and packed (a step's context, a re-packing).
+    packings: usize,
+    /// Model calls that carried it (runs recorded before calls were kept count none).
     calls: usize,
+    /// Calls refused before sending because the model's context could not hold the prompt
+    /// (each followed by a smaller packing).
+    too_long: usize,
     tokens_median: Option<f64>,
     budget_tokens_median: Option<f64>,
     files_median: Option<f64>,
@@ -116,11 +121,17 @@ pub fn run(args: &StatsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             };
             stats.runs += 1;
             let record = Record::load(index_dir, &id).ok();
-            for usage in record.iter().flat_map(|r| &r.context_use) {
-                // `execute-3` counts as `execute`.
-                let stage = usage.stage.split('-').next().unwrap_or("other").to_string();
-                let context = stats.context.entry(stage).or_default();
+            // `execute-3` and `execute-3 (shrunk 1)` count as `execute`.
+            let stage_of =
+                |name: &str| name.split(['-', ' ']).next().unwrap_or("other").to_string();
+            for call in record.iter().flat_map(|r| &r.calls) {
+                let context = stats.context.entry(stage_of(&call.context)).or_default();
                 context.calls += 1;
+                context.too_long += usize::from(call.outcome == "prompt_too_long");
+            }
+            for usage in record.iter().flat_map(|r| &r.context_use) {
+                let context = stats.context.entry(stage_of(&usage.stage)).or_default();
+                context.packings += 1;
                 context.tokens.push(usage.tokens() as f64);
                 context.budgets.push(usage.budget_tokens as f64);
                 let files: std::collections::BTreeSet<&str> =
@@ -261,11 +272,13 @@ pub fn run(args: &StatsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     for (stage, context) in &stats.context {
         let _ = writeln!(
             out,
-            "{stage:>8}: code sent to the model: median {:.0} of {:.0} tokens, {:.0} files, over {} calls; {} files left out",
+            "{stage:>8}: code sent to the model: median {:.0} of {:.0} tokens, {:.0} files, packed {} times for {} calls ({} too long for the model's context, packed again smaller); {} files left out",
             context.tokens_median.unwrap_or(0.0),
             context.budget_tokens_median.unwrap_or(0.0),
             context.files_median.unwrap_or(0.0),
+            context.packings,
             context.calls,
+            context.too_long,
             context.left_out
         );
     }

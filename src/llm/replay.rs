@@ -35,6 +35,11 @@ pub struct Script {
     /// `process_resident_memory_bytes` on `/metrics`; without it both answer 404.
     #[serde(default)]
     pub memory: Option<ReportedMemory>,
+    /// A tokenizer, as llama.cpp's server offers one: with it the server answers
+    /// `/apply-template` and `/tokenize` (one token per this many bytes of the rendered
+    /// prompt) and reports that count as every reply's prompt tokens; without it both 404.
+    #[serde(default)]
+    pub bytes_per_token: Option<f64>,
 }
 
 /// Memory a scripted server reports.
@@ -235,6 +240,8 @@ fn router(state: SharedState) -> Router {
         .route("/metrics", get(prometheus_metrics))
         .route("/v1/chat/completions", post(openai_chat))
         .route("/v1/models", get(openai_models))
+        .route("/apply-template", post(apply_template))
+        .route("/tokenize", post(tokenize))
         .route("/_replay/requests", get(recorded))
         .with_state(state)
 }
@@ -298,6 +305,50 @@ async fn openai_models(
         .map(|m| json!({ "id": m, "object": "model" }))
         .collect();
     axum::Json(json!({ "object": "list", "data": list })).into_response()
+}
+
+/// The chat template of the scripted tokenizer: each message as `<|role|>` and its text.
+fn render_template(request: &Value) -> String {
+    let mut prompt = String::new();
+    for message in request
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let field = |name: &str| message.get(name).and_then(Value::as_str).unwrap_or("");
+        prompt.push_str(&format!(
+            "<|{}|>\n{}<|end|>\n",
+            field("role"),
+            field("content")
+        ));
+    }
+    prompt
+}
+
+/// Tokens the scripted tokenizer counts in `text`, if the script has one.
+fn scripted_tokens(state: &SharedState, text: &str) -> Option<u32> {
+    let shared = state.lock().unwrap_or_else(|e| e.into_inner());
+    let bytes_per_token = shared.script.bytes_per_token?;
+    Some((text.len() as f64 / bytes_per_token).ceil() as u32)
+}
+
+async fn apply_template(State(state): State<SharedState>, body: Bytes) -> Response {
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let prompt = render_template(&request);
+    if scripted_tokens(&state, &prompt).is_none() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    axum::Json(json!({ "prompt": prompt })).into_response()
+}
+
+async fn tokenize(State(state): State<SharedState>, body: Bytes) -> Response {
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let content = request.get("content").and_then(Value::as_str).unwrap_or("");
+    match scripted_tokens(&state, content) {
+        Some(count) => axum::Json(json!({ "tokens": vec![0; count as usize] })).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 async fn recorded(State(state): State<SharedState>) -> Response {
@@ -366,13 +417,16 @@ async fn chat(state: SharedState, protocol: Protocol, path: &str, body: Bytes) -
         }
         (reply, shared.script.models.clone())
     };
-    let Some(reply) = reply else {
+    let Some(mut reply) = reply else {
         return error_response(
             protocol,
             500,
             "replay script exhausted: no reply left for this request",
         );
     };
+    if let Some(counted) = scripted_tokens(&state, &render_template(&request)) {
+        reply.prompt_tokens = counted;
+    }
     let model = request
         .get("model")
         .and_then(Value::as_str)

@@ -8,7 +8,8 @@ use serde_json::json;
 use sextant::llm::replay::{ReplayServer, Reply};
 
 use crate::support::{
-    chat_bodies, fails_with, git, impact, only_run_state, sextant, stdout_of, tiny_model,
+    assert_fit_scripted_context, chat_bodies, fails_with, git, impact, only_run_record,
+    only_run_state, sextant, stdout_of, tiny_model,
 };
 
 const STEPS: usize = 5;
@@ -604,7 +605,8 @@ fn a_step_sees_the_callers_of_what_it_changes_and_the_definitions_it_uses() {
     assert!(review.contains("deploy.py (withheld"), "{review}");
     let stats = stdout_of(sextant(root).arg("stats"));
     assert!(
-        stats.contains("execute: code sent to the model: median") && stats.contains("over 5 calls"),
+        stats.contains("execute: code sent to the model: median")
+            && stats.contains("packed 5 times for 5 calls"),
         "{stats}"
     );
 }
@@ -643,5 +645,95 @@ fn a_file_too_large_to_show_whole_is_shown_as_its_outline_and_the_definitions_th
     assert!(
         !step.contains("def filler_700():\\n    return 700"),
         "the whole file was sent"
+    );
+}
+
+/// A step whose prompt the model's own tokenizer finds longer than its context (one token per
+/// 1.5 bytes, far more than sextant's BPE counts) is never sent as is: the step's code is
+/// packed again smaller and the call made again; the record keeps both packings and every
+/// call, and the run still ends with every step committed.
+#[test]
+fn a_step_prompt_too_long_for_the_models_tokenizer_is_packed_again_smaller() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let mut calc = String::from("\"\"\"Small calculator.\"\"\"\n\n\n");
+    for i in 0..600 {
+        calc.push_str(&format!("def filler_{i}():\n    return {i}\n\n\n"));
+    }
+    calc.push_str("# end\n");
+    std::fs::write(root.join("calc.py"), calc).expect("write");
+    std::fs::write(root.join("answers.txt"), "plain functions\nno\n").expect("write");
+    git(root, &["init", "--quiet", "-b", "main"]);
+    git(root, &["add", "."]);
+    git(root, &["commit", "--quiet", "-m", "start"]);
+    stdout_of(sextant(root).args(["index", "--quiet"]));
+    let server = ReplayServer::start(sextant::llm::replay::Script {
+        models: vec!["tiny".into()],
+        replies: every_step_right(),
+        bytes_per_token: Some(1.5),
+        ..Default::default()
+    })
+    .expect("replay server");
+    let (context, reply) = (12_000, 1024);
+    let sized = |command: &mut assert_cmd::Command| {
+        command
+            .args(llm_args(&server))
+            .args(["--context-size", &context.to_string()])
+            .args(["--max-tokens", &reply.to_string()]);
+    };
+    let mut run = sextant(root);
+    run.args([
+        "run",
+        "add five helper functions",
+        "--answers",
+        "answers.txt",
+    ]);
+    sized(&mut run);
+    stdout_of(&mut run);
+    stdout_of(sextant(root).arg("approve"));
+    let mut execute = sextant(root);
+    execute.arg("execute");
+    sized(&mut execute);
+    let output = execute.output().expect("runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let chats = chat_bodies(&server);
+    assert_fit_scripted_context(&chats, 1.5, context, reply);
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(only_run_record(root).with_file_name("record.json"))
+            .expect("record"),
+    )
+    .expect("json");
+    let packed: Vec<&str> = record["context_use"]
+        .as_array()
+        .expect("context_use")
+        .iter()
+        .map(|u| u["stage"].as_str().unwrap_or(""))
+        .collect();
+    assert!(packed.contains(&"execute-1 (shrunk 1)"), "{packed:?}");
+    let calls = record["calls"].as_array().expect("calls");
+    let step_one: Vec<(&str, &str)> = calls
+        .iter()
+        .filter(|c| c["stage"] == "execute-1")
+        .map(|c| {
+            (
+                c["context"].as_str().unwrap_or(""),
+                c["outcome"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        step_one.first(),
+        Some(&("execute-1", "prompt_too_long")),
+        "{calls:?}"
+    );
+    assert_eq!(step_one.last().map(|c| c.1), Some("ok"), "{calls:?}");
+    let review = stdout_of(sextant(root).arg("review"));
+    assert!(
+        review.contains("execute-1 (shrunk 1): ") && review.contains("call execute-1: prompt "),
+        "{review}"
     );
 }

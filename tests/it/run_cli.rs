@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use sextant::llm::replay::{ReplayServer, Reply};
 
 use crate::support::{
-    at_terminal, chat_bodies, copy_fixture, fails_with, git, impact, only_run_state, sextant,
-    stdout_of, tiny_model, tiny_model_args,
+    assert_fit_scripted_context, at_terminal, chat_bodies, copy_fixture, fails_with, git, impact,
+    only_run_record, only_run_state, sextant, stdout_of, tiny_model, tiny_model_args,
 };
 
 /// The shop fixture as a committed git repository, indexed, with an answers file.
@@ -585,4 +585,77 @@ fn the_code_sent_fits_the_models_context() {
         asked.contains("Relevant files:\\n- app/") && !asked.contains("selected and packed"),
         "{asked}"
     );
+}
+
+/// A model whose tokenizer spends far more tokens on the text than sextant's BPE (here one
+/// per two bytes): the prompt counted by the server's own tokenizer does not fit, so it is
+/// never sent; the code is packed again into less room and the call made again. Every call,
+/// the refused ones included, is kept in the run record with the context it carried.
+#[test]
+fn a_prompt_the_models_tokenizer_finds_too_long_is_packed_again_smaller() {
+    let repo = shop_repo();
+    let root = repo.path();
+    let server = ReplayServer::start(sextant::llm::replay::Script {
+        models: vec!["tiny".into()],
+        replies: vec![questions(false), plan(5)],
+        bytes_per_token: Some(2.0),
+        ..Default::default()
+    })
+    .expect("replay server");
+    let (context, reply) = (5000, 1024);
+    let output = run_command(root, &server)
+        .args(["--context-size", &context.to_string()])
+        .args(["--max-tokens", &reply.to_string()])
+        .output()
+        .expect("runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // What reached the server fits its context, counted as it counts.
+    let chats = chat_bodies(&server);
+    assert_eq!(chats.len(), 2, "one ask and one plan reached the server");
+    assert_fit_scripted_context(&chats, 2.0, context, reply);
+    let record: Value = serde_json::from_str(
+        &std::fs::read_to_string(only_run_record(root).with_file_name("record.json"))
+            .expect("record"),
+    )
+    .expect("json");
+    let packed: Vec<&str> = record["context_use"]
+        .as_array()
+        .expect("context_use")
+        .iter()
+        .map(|u| u["stage"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(packed[0], "ask+plan", "{packed:?}");
+    assert!(packed[1].starts_with("ask+plan (shrunk 1)"), "{packed:?}");
+    let last = record["context_use"]
+        .as_array()
+        .expect("uses")
+        .last()
+        .cloned();
+    let last = last.expect("a packing");
+    assert!(
+        !last["sent"].as_array().expect("sent").is_empty(),
+        "the shrunk context still carries code: {last}"
+    );
+    // Every call: the refused one first, with sextant's count and no server count; then the
+    // ask and the plan with the shrunk context, both counts equal.
+    let calls = record["calls"].as_array().expect("calls");
+    assert_eq!(calls[0]["outcome"], "prompt_too_long", "{calls:?}");
+    assert_eq!(calls[0]["context"], "ask+plan", "{calls:?}");
+    assert!(calls[0]["server_prompt_tokens"].is_null(), "{calls:?}");
+    let sent: Vec<&Value> = calls.iter().filter(|c| c["outcome"] == "ok").collect();
+    assert_eq!(sent.len(), 2, "{calls:?}");
+    for call in sent {
+        assert!(
+            call["context"].as_str().unwrap_or("").contains("(shrunk"),
+            "{call}"
+        );
+        assert_eq!(
+            call["prompt_tokens"], call["server_prompt_tokens"],
+            "{call}"
+        );
+    }
 }

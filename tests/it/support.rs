@@ -255,3 +255,34 @@ pub fn impact(words: &str) -> serde_json::Value {
         "rollback": "revert the run's branch"
     })
 }
+
+/// Asserts that every chat request fits a scripted server's context with room for the reply,
+/// counted as that server counts (its template, `bytes_per_token`).
+pub fn assert_fit_scripted_context(
+    chats: &[String],
+    bytes_per_token: f64,
+    context: usize,
+    reply: usize,
+) {
+    for chat in chats {
+        let request: serde_json::Value = serde_json::from_str(chat).expect("json");
+        let rendered: usize = request["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| {
+                format!(
+                    "<|{}|>\n{}<|end|>\n",
+                    m["role"].as_str().unwrap_or(""),
+                    m["content"].as_str().unwrap_or("")
+                )
+                .len()
+            })
+            .sum();
+        let tokens = (rendered as f64 / bytes_per_token).ceil() as usize;
+        assert!(
+            tokens + reply <= context,
+            "{tokens} prompt tokens + {reply}"
+        );
+    }
+}
