@@ -39,6 +39,8 @@ pub const PATH_FIELD_BOOST: f32 = 1.0;
 
 /// Matched lines kept per hit: enough to show why a chunk matched without printing it all.
 const MAX_MATCHED_LINES: usize = 5;
+/// Attempts at reading the commit metadata and the reader's segments in agreement.
+const PIN_ATTEMPTS: usize = 5;
 
 /// Longest matched line kept, in characters.
 const MAX_MATCHED_LINE_CHARS: usize = 200;
@@ -68,6 +70,9 @@ pub enum LexicalError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Writers kept committing while a reader was being pinned to one commit.
+    #[error("lexical index: a writer committed during each of {0} attempts to read one commit")]
+    Busy(usize),
 }
 
 fn tantivy_error(context: &'static str) -> impl FnOnce(tantivy::TantivyError) -> LexicalError {
@@ -230,6 +235,10 @@ pub struct LexicalIndex {
     /// a kind and tokens of a field walk every live document, and a warm server asks for the
     /// same ones at every query.
     generation_counts: std::sync::Mutex<GenerationCounts>,
+    /// The commit a reader was pinned to ([`LexicalIndex::pin`]): its segments, which every
+    /// search then reads, whatever a writer commits since. Unpinned, every search reads the
+    /// newest commit (a writer counting what it wrote).
+    pinned: Option<Vec<tantivy::index::SegmentMeta>>,
 }
 
 /// See [`LexicalIndex::generation_counts`].
@@ -279,26 +288,63 @@ impl LexicalIndex {
             fields,
             reader,
             generation_counts: std::sync::Mutex::new(GenerationCounts::default()),
+            pinned: None,
         })
     }
 
-    /// The payload of the last commit: `store` keeps the generation there.
-    pub fn commit_payload(&self) -> Result<Option<String>, LexicalError> {
-        Ok(self
-            .index
-            .load_metas()
-            .map_err(tantivy_error("reading commit metadata"))?
-            .payload)
+    /// Pins every later search to one commit and returns that commit's payload: the reader's
+    /// segments and the commit metadata are read until they agree (a writer committing
+    /// between the two reads makes them differ), so the payload names exactly what searches
+    /// read. A snapshot pins its index, so its searches never read a newer commit than its
+    /// manifest describes.
+    pub fn pin(&mut self) -> Result<Option<String>, LexicalError> {
+        for _ in 0..PIN_ATTEMPTS {
+            let metas = self
+                .index
+                .load_metas()
+                .map_err(tantivy_error("reading commit metadata"))?;
+            self.reader
+                .reload()
+                .map_err(tantivy_error("reloading reader"))?;
+            let mut read: Vec<_> = self
+                .reader
+                .searcher()
+                .segment_readers()
+                .iter()
+                .map(|segment| segment.segment_id())
+                .collect();
+            let mut committed: Vec<_> = metas.segments.iter().map(|m| m.id()).collect();
+            read.sort();
+            committed.sort();
+            if read == committed {
+                self.pinned = Some(metas.segments);
+                return Ok(metas.payload);
+            }
+        }
+        Err(LexicalError::Busy(PIN_ATTEMPTS))
+    }
+
+    /// The searcher every read goes through: the pinned commit's, else the newest commit's.
+    fn searcher(&self) -> Result<Searcher, LexicalError> {
+        if self.pinned.is_none() {
+            self.reader
+                .reload()
+                .map_err(tantivy_error("reloading reader"))?;
+        }
+        Ok(self.reader.searcher())
     }
 
     /// The files of the committed segments, relative to the index directory: what must be
     /// present and intact for the index to be read.
     pub fn segment_files(&self) -> Result<Vec<std::path::PathBuf>, LexicalError> {
         use tantivy::index::SegmentComponent;
-        let metas = self
-            .index
-            .searchable_segment_metas()
-            .map_err(tantivy_error("reading the segment list"))?;
+        let metas = match &self.pinned {
+            Some(pinned) => pinned.clone(),
+            None => self
+                .index
+                .searchable_segment_metas()
+                .map_err(tantivy_error("reading the segment list"))?,
+        };
         let mut files = Vec::new();
         for meta in metas {
             for component in SegmentComponent::iterator() {
@@ -326,10 +372,7 @@ impl LexicalIndex {
 
     /// Number of chunk documents visible.
     pub fn chunk_count(&self) -> Result<u64, LexicalError> {
-        self.reader
-            .reload()
-            .map_err(tantivy_error("reloading reader"))?;
-        self.count(&self.reader.searcher(), DocKind::Chunk)
+        self.count(&self.searcher()?, DocKind::Chunk)
     }
 
     /// The BM25 score of a document of `kind` that contains every term of `query` in its text
@@ -338,10 +381,7 @@ impl LexicalIndex {
     /// a bad lot is still 1.0 of the best).
     pub fn full_match_score(&self, query: &str, kind: DocKind) -> Result<f32, LexicalError> {
         const K1_PLUS_ONE: f32 = 2.2;
-        self.reader
-            .reload()
-            .map_err(tantivy_error("reloading reader"))?;
-        let searcher = self.reader.searcher();
+        let searcher = self.searcher()?;
         let documents = self.count(&searcher, kind)?.max(1) as f32;
         let field = match kind {
             DocKind::Chunk => self.fields.text,
@@ -441,10 +481,7 @@ impl LexicalIndex {
         kind: DocKind,
         with_lines: bool,
     ) -> Result<Vec<LexicalHit>, LexicalError> {
-        self.reader
-            .reload()
-            .map_err(tantivy_error("reloading reader"))?;
-        let searcher = self.reader.searcher();
+        let searcher = self.searcher()?;
         let query_terms = term_set(query);
         let fields = match kind {
             DocKind::Chunk => vec![
@@ -523,10 +560,7 @@ impl LexicalIndex {
 
     /// Every stored chunk, sorted: for comparing two indexes and for tests.
     pub fn all_chunks(&self) -> Result<Vec<StoredChunk>, LexicalError> {
-        self.reader
-            .reload()
-            .map_err(tantivy_error("reloading reader"))?;
-        let searcher = self.reader.searcher();
+        let searcher = self.searcher()?;
         let mut chunks = Vec::new();
         for segment in searcher.segment_readers() {
             let store = segment

@@ -190,10 +190,9 @@ impl IndexDir {
             dir: self.path.clone(),
             reason,
         };
-        let lexical = LexicalIndex::open(&lexical_path).map_err(|e| corrupt(e.to_string()))?;
-        let payload = lexical
-            .commit_payload()
-            .map_err(|e| corrupt(e.to_string()))?;
+        let mut lexical = LexicalIndex::open(&lexical_path).map_err(|e| corrupt(e.to_string()))?;
+        // Searches read the commit the payload names, whatever is committed later.
+        let payload = lexical.pin().map_err(|e| corrupt(e.to_string()))?;
         // A first run killed before its commit leaves an index that never committed: that is
         // no index yet, not a damaged one.
         let Some(payload) = payload else {

@@ -476,3 +476,49 @@ fn settled_files_are_not_read_again_and_every_write_is_seen() {
         sextant_index::facts::ContentHash::of(text.as_bytes())
     );
 }
+
+/// A snapshot answers from the commit its manifest describes, whatever a writer commits
+/// while it is open (a warm server answering while its background reindex commits): a word
+/// added by the newer generation is not found, and the documents counted are the old ones.
+#[test]
+fn an_open_snapshot_reads_its_own_commit_while_a_writer_commits_a_newer_one() {
+    let repo = fixture_repo();
+    let dir = IndexDir::new(repo.path().join(".sextant"));
+    index_incrementally(repo.path(), &dir).expect("index");
+    let snapshot = dir.open().expect("open");
+    let chunks = snapshot.lexical.chunk_count().expect("count");
+    assert!(
+        snapshot
+            .lexical
+            .search("zanzibarquux", 5)
+            .expect("search")
+            .is_empty(),
+        "the word is not in the repository yet"
+    );
+    std::fs::write(
+        repo.path().join("added.py"),
+        "def zanzibarquux():\n    return 1\n\n\ndef other():\n    return 2\n",
+    )
+    .expect("write");
+    let newer = index_incrementally(repo.path(), &dir).expect("reindex");
+    assert!(newer.committed && newer.generation > snapshot.manifest.generation);
+    assert!(
+        snapshot
+            .lexical
+            .search("zanzibarquux", 5)
+            .expect("search")
+            .is_empty(),
+        "an open snapshot read a newer commit than its manifest"
+    );
+    assert_eq!(snapshot.lexical.chunk_count().expect("count"), chunks);
+    // A snapshot opened now reads the new commit.
+    let fresh = dir.open().expect("open");
+    assert_eq!(fresh.manifest.generation, newer.generation);
+    assert!(
+        !fresh
+            .lexical
+            .search("zanzibarquux", 5)
+            .expect("search")
+            .is_empty()
+    );
+}

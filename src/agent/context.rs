@@ -299,6 +299,8 @@ pub fn step_context(
     if let Some(graph) = graph {
         // The interfaces the step's files use, as signatures.
         let mut interfaces = String::new();
+        // One verdict per file, however many of its definitions the step uses.
+        let mut may_show: std::collections::HashMap<String, bool> = Default::default();
         for dependency in dependencies(graph, &changed) {
             let line = format!(
                 "- {}:{} {}\n",
@@ -312,7 +314,10 @@ pub fn step_context(
                 });
                 continue;
             }
-            if readable_quietly(sources, &dependency.path) {
+            let shown = *may_show
+                .entry(dependency.path.clone())
+                .or_insert_with(|| readable_quietly(sources, &dependency.path));
+            if shown {
                 left -= tokens;
                 interfaces.push_str(&line);
                 usage.sent.push(Sent {
