@@ -393,6 +393,6 @@ impl OpenRun {
             },
             &Evidence::default(),
         )?;
-        self.save_run()
+        self.save()
     }
 }

@@ -516,6 +516,28 @@ fn a_run_that_failed_on_a_down_server_continues_from_the_stage_that_failed() {
     );
     assert!(resumed.contains("planned 5 steps"), "{resumed}");
     assert_eq!(run_state(root)["state"]["state"], "planned");
+    // The record keeps every call, the one that met a down server included.
+    let record: Value = serde_json::from_str(
+        &std::fs::read_to_string(only_run_record(root).with_file_name("record.json"))
+            .expect("record"),
+    )
+    .expect("json");
+    let calls: Vec<(&str, &str)> = record["calls"]
+        .as_array()
+        .expect("calls")
+        .iter()
+        .map(|c| {
+            (
+                c["stage"].as_str().unwrap_or(""),
+                c["outcome"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        calls,
+        [("ask", "server_down"), ("ask", "ok"), ("plan", "ok")],
+        "{record}"
+    );
 }
 
 #[test]
