@@ -354,6 +354,17 @@ pub fn rank(
     query: &TaskQuery,
     limit: usize,
 ) -> anyhow::Result<Vec<RankedFile>> {
+    let files = text_signals(sources, weights, query)?;
+    Ok(rank_found(sources, weights, query, files, limit))
+}
+
+/// The signals that need the task's words only (BM25 over chunks and whole files, paths):
+/// the first half of [`rank`], which a caller may compute while the task is being embedded.
+pub fn text_signals(
+    sources: &Sources<'_>,
+    weights: &Weights,
+    query: &TaskQuery,
+) -> anyhow::Result<BTreeMap<String, FileSignals>> {
     let text = query.search_text();
     let mut files: BTreeMap<String, FileSignals> = BTreeMap::new();
     if !text.trim().is_empty() {
@@ -365,6 +376,19 @@ pub fn rank(
     if weights.path > 0.0 {
         path_signal(sources.manifest, sources.history, query, &mut files);
     }
+    Ok(files)
+}
+
+/// The second half of [`rank`]: adds to what [`text_signals`] found the vector, symbol,
+/// graph and history signals, fuses them, and keeps the best `limit` files.
+pub fn rank_found(
+    sources: &Sources<'_>,
+    weights: &Weights,
+    query: &TaskQuery,
+    mut files: BTreeMap<String, FileSignals>,
+    limit: usize,
+) -> Vec<RankedFile> {
+    let text = query.search_text();
     if let Some((vectors, embedding)) = sources.vectors
         && weights.vector > 0.0
     {
@@ -416,7 +440,7 @@ pub fn rank(
         .collect();
     ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.path.cmp(&b.path)));
     ranked.truncate(limit);
-    Ok(ranked)
+    ranked
 }
 
 /// One weighted signal in an explanation: "what, 0.806 × weight 2", with its evidence.

@@ -16,7 +16,7 @@ use crate::rank::history::History;
 use crate::rank::pack::{Budget, Packed, TokenCounter, WorkingTree, pack};
 use crate::rank::query::TaskQuery;
 use crate::rank::semantic::Semantic;
-use crate::rank::{RankedFile, Sources, Weights, rank};
+use crate::rank::{RankedFile, Sources, Weights, rank_found, text_signals};
 use crate::secrets::SecretRules;
 use crate::settings::Settings;
 
@@ -208,21 +208,36 @@ impl Retrieval {
         limit: usize,
     ) -> anyhow::Result<(TaskQuery, Vec<RankedFile>)> {
         let query = TaskQuery::parse(task);
-        let embedding = match &mut self.semantic {
-            Ok(semantic) if weights.vector > 0.0 => Some(semantic.embed(task)?),
-            _ => None,
-        };
-        let sources = Sources {
+        let text_sources = Sources {
             lexical: &self.snapshot.lexical,
             manifest: &self.snapshot.manifest,
             graph: self.graph.as_ref(),
+            vectors: None,
+            history: self.history.as_ref(),
+        };
+        // The task is embedded on its own thread while BM25 and the paths are searched: the
+        // two are independent, and each takes a core.
+        let (embedding, found) = match &mut self.semantic {
+            Ok(semantic) if weights.vector > 0.0 => std::thread::scope(|scope| {
+                let embedding = scope.spawn(|| semantic.embed(task));
+                let found = text_signals(&text_sources, weights, &query);
+                let embedding = embedding
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (Some(embedding), found)
+            }),
+            _ => (None, text_signals(&text_sources, weights, &query)),
+        };
+        let found = found.context("ranking")?;
+        let embedding = embedding.transpose()?;
+        let sources = Sources {
             vectors: match (&self.semantic, &embedding) {
                 (Ok(semantic), Some(embedding)) => Some((&semantic.snapshot, embedding.as_slice())),
                 _ => None,
             },
-            history: self.history.as_ref(),
+            ..text_sources
         };
-        let ranked = rank(&sources, weights, &query, limit).context("ranking")?;
+        let ranked = rank_found(&sources, weights, &query, found, limit);
         Ok((query, ranked))
     }
 
@@ -340,6 +355,11 @@ impl Retrieval {
     /// Why there are no vectors, when there are none.
     pub fn vectors_missing(&self) -> Option<&str> {
         self.semantic.as_ref().err().map(String::as_str)
+    }
+
+    /// The index generation the sources were opened at.
+    pub fn generation(&self) -> u64 {
+        self.snapshot.manifest.generation
     }
 
     /// The signals ranking has to do without, each with what repairs it.

@@ -133,6 +133,7 @@ impl Shared {
             // A new generation (or its vectors, finished after its lexical commit): reopen
             // its sources, keeping the embedding model — and the vectors, while they are
             // still the newest — loaded.
+            let opening = std::time::Instant::now();
             let retrieval = match warm.retrieval.take().and_then(Retrieval::into_semantic) {
                 Some(semantic) => Retrieval::open(
                     &self.settings.index_dir,
@@ -148,6 +149,11 @@ impl Shared {
             for note in retrieval.notes() {
                 eprintln!("warning: {note}");
             }
+            eprintln!(
+                "sextant serve: generation {} opened in {} ms",
+                retrieval.generation(),
+                opening.elapsed().as_millis()
+            );
             warm.retrieval = Some(retrieval);
             warm.stamp = stamp;
         }

@@ -219,9 +219,16 @@ pub fn spawn(settings: Settings) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("watch".into())
         .spawn(move || {
-            while watch.next_burst(&settings).is_some() {
-                if let Err(error) = reindex(&settings) {
-                    eprintln!("warning: reindex after a change failed: {error:#}");
+            while let Some(changed) = watch.next_burst(&settings) {
+                let started = Instant::now();
+                match reindex(&settings) {
+                    Ok(summary) if summary.committed => eprintln!(
+                        "sextant: {changed} changed paths reindexed in {} ms (generation {})",
+                        started.elapsed().as_millis(),
+                        summary.generation
+                    ),
+                    Ok(_) => {}
+                    Err(error) => eprintln!("warning: reindex after a change failed: {error:#}"),
                 }
             }
         })

@@ -8,8 +8,8 @@ use serde_json::json;
 use sextant::llm::replay::{ReplayServer, Reply};
 
 use crate::support::{
-    assert_fit_scripted_context, chat_bodies, fails_with, git, impact, only_run_record,
-    only_run_state, sextant, stdout_of, tiny_model,
+    assert_fit_scripted_context, chat_bodies, fails_with, git, impact, only_run_record_json,
+    only_run_state, packings, sextant, stdout_of, tiny_model,
 };
 
 const STEPS: usize = 5;
@@ -702,18 +702,12 @@ fn a_step_prompt_too_long_for_the_models_tokenizer_is_packed_again_smaller() {
     );
     let chats = chat_bodies(&server);
     assert_fit_scripted_context(&chats, 1.5, context, reply);
-    let record: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(only_run_record(root).with_file_name("record.json"))
-            .expect("record"),
-    )
-    .expect("json");
-    let packed: Vec<&str> = record["context_use"]
-        .as_array()
-        .expect("context_use")
-        .iter()
-        .map(|u| u["stage"].as_str().unwrap_or(""))
-        .collect();
-    assert!(packed.contains(&"execute-1 (shrunk 1)"), "{packed:?}");
+    let record = only_run_record_json(root);
+    let packed = packings(&record);
+    assert!(
+        packed.iter().any(|p| p == "execute-1 (shrunk 1)"),
+        "{packed:?}"
+    );
     let calls = record["calls"].as_array().expect("calls");
     let step_one: Vec<(&str, &str)> = calls
         .iter()

@@ -11,7 +11,8 @@ use sextant::llm::replay::{ReplayServer, Reply};
 
 use crate::support::{
     assert_fit_scripted_context, at_terminal, chat_bodies, copy_fixture, fails_with, git, impact,
-    only_run_record, only_run_state, sextant, stdout_of, tiny_model, tiny_model_args,
+    only_run_record_json, only_run_state, packings, sextant, stdout_of, tiny_model,
+    tiny_model_args,
 };
 
 /// The shop fixture as a committed git repository, indexed, with an answers file.
@@ -517,11 +518,7 @@ fn a_run_that_failed_on_a_down_server_continues_from_the_stage_that_failed() {
     assert!(resumed.contains("planned 5 steps"), "{resumed}");
     assert_eq!(run_state(root)["state"]["state"], "planned");
     // The record keeps every call, the one that met a down server included.
-    let record: Value = serde_json::from_str(
-        &std::fs::read_to_string(only_run_record(root).with_file_name("record.json"))
-            .expect("record"),
-    )
-    .expect("json");
+    let record = only_run_record_json(root);
     let calls: Vec<(&str, &str)> = record["calls"]
         .as_array()
         .expect("calls")
@@ -639,17 +636,8 @@ fn a_prompt_the_models_tokenizer_finds_too_long_is_packed_again_smaller() {
     let chats = chat_bodies(&server);
     assert_eq!(chats.len(), 2, "one ask and one plan reached the server");
     assert_fit_scripted_context(&chats, 2.0, context, reply);
-    let record: Value = serde_json::from_str(
-        &std::fs::read_to_string(only_run_record(root).with_file_name("record.json"))
-            .expect("record"),
-    )
-    .expect("json");
-    let packed: Vec<&str> = record["context_use"]
-        .as_array()
-        .expect("context_use")
-        .iter()
-        .map(|u| u["stage"].as_str().unwrap_or(""))
-        .collect();
+    let record = only_run_record_json(root);
+    let packed = packings(&record);
     assert_eq!(packed[0], "ask+plan", "{packed:?}");
     assert!(packed[1].starts_with("ask+plan (shrunk 1)"), "{packed:?}");
     let last = record["context_use"]

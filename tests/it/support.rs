@@ -286,3 +286,19 @@ pub fn assert_fit_scripted_context(
         );
     }
 }
+
+/// The only run's `record.json` under `root`'s index, parsed.
+pub fn only_run_record_json(root: &Path) -> serde_json::Value {
+    let path = only_run_record(root).with_file_name("record.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("record.json")).expect("json")
+}
+
+/// The names of a run record's packings (`ask+plan`, `execute-1 (shrunk 1)`, …), in order.
+pub fn packings(record: &serde_json::Value) -> Vec<String> {
+    record["context_use"]
+        .as_array()
+        .expect("context_use")
+        .iter()
+        .map(|u| u["stage"].as_str().unwrap_or("").to_string())
+        .collect()
+}
