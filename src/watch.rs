@@ -222,11 +222,21 @@ pub fn spawn(settings: Settings) -> anyhow::Result<()> {
             while let Some(changed) = watch.next_burst(&settings) {
                 let started = Instant::now();
                 match reindex(&settings) {
-                    Ok(summary) if summary.committed => eprintln!(
-                        "sextant: {changed} changed paths reindexed in {} ms (generation {})",
-                        started.elapsed().as_millis(),
-                        summary.generation
-                    ),
+                    Ok(summary) if summary.committed => {
+                        let t = &summary.timings;
+                        eprintln!(
+                            "sextant: {changed} changed paths reindexed in {} ms (generation {}: walk {}, scan {}, load {}, extract {}, graph {}, commit {}, vectors {} ms)",
+                            started.elapsed().as_millis(),
+                            summary.generation,
+                            t.walk_ms,
+                            t.scan_ms,
+                            t.load_ms,
+                            t.extract_ms,
+                            t.graph_ms,
+                            t.commit_ms,
+                            t.vectors_ms
+                        );
+                    }
                     Ok(_) => {}
                     Err(error) => eprintln!("warning: reindex after a change failed: {error:#}"),
                 }
