@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::Context;
 use sextant_index::graph::CodeGraph;
 use sextant_index::store::{IndexDir, Snapshot};
-use sextant_index::vector::embed::{Embedder, ModelPaths};
+use sextant_index::vector::embed::ModelPaths;
 
 use crate::rank::history::History;
 use crate::rank::pack::{Budget, Packed, TokenCounter, WorkingTree, pack};
@@ -27,13 +27,10 @@ pub const CANDIDATES: usize = 50;
 pub enum VectorsFrom {
     /// The model to embed tasks with (and ONNX Runtime threads, 0 = its default).
     Model(ModelPaths, usize),
-    /// A model already loaded (kept across generations by a warm server).
-    Loaded(Box<Embedder>),
-    /// Vectors and model already loaded (a warm server's): kept as they are when they are
-    /// still the newest complete vectors for the generation opened, else reopened with the
-    /// model. A one-file change commits its lexical part before its vectors, so a server
-    /// picking up the commit need not load the same HNSW graph again.
-    Warm(Box<Semantic>),
+    /// Vectors and model already loaded, kept as they are even when newer vectors exist: a
+    /// warm server loads those off the query path and swaps them in
+    /// ([`Retrieval::adopt_vectors`]).
+    Kept(Box<Semantic>),
     /// No vectors, and why (said in the answer: "vectors_missing").
     Off(String),
 }
@@ -108,38 +105,7 @@ impl Retrieval {
                     Err(error) => Err(format!("{error:#}")),
                 }
             }
-            VectorsFrom::Loaded(embedder) => {
-                match Semantic::reopen(index_dir, snapshot.manifest.generation, *embedder) {
-                    Ok(Some(semantic)) => Ok(semantic),
-                    Ok(None) => Err(
-                        "the index has no vectors for its current state; `sextant index` builds them"
-                            .to_string(),
-                    ),
-                    Err(error) => Err(format!("{error:#}")),
-                }
-            }
-            VectorsFrom::Warm(semantic)
-                if sextant_index::vector::newest_vectors(
-                    index_dir,
-                    snapshot.manifest.generation,
-                ) == Some(semantic.generation()) =>
-            {
-                Ok(*semantic)
-            }
-            VectorsFrom::Warm(semantic) => {
-                match Semantic::reopen(
-                    index_dir,
-                    snapshot.manifest.generation,
-                    semantic.into_embedder(),
-                ) {
-                    Ok(Some(semantic)) => Ok(semantic),
-                    Ok(None) => Err(
-                        "the index has no vectors for its current state; `sextant index` builds them"
-                            .to_string(),
-                    ),
-                    Err(error) => Err(format!("{error:#}")),
-                }
-            }
+            VectorsFrom::Kept(semantic) => Ok(*semantic),
             VectorsFrom::Off(why) => Err(why),
         };
         let history = match history {
@@ -304,14 +270,8 @@ impl Retrieval {
         Ok(semantic.snapshot.search(&embedding, limit))
     }
 
-    /// The loaded embedding model, if vectors were opened: for reopening the next generation
-    /// without loading it again.
-    pub fn into_embedder(self) -> Option<Box<Embedder>> {
-        self.semantic.ok().map(|s| Box::new(s.into_embedder()))
-    }
-
     /// The loaded vectors and model, if vectors were opened: for reopening the next
-    /// generation (see [`VectorsFrom::Warm`]).
+    /// generation (see [`VectorsFrom::Kept`]).
     pub fn into_semantic(self) -> Option<Box<Semantic>> {
         self.semantic.ok().map(Box::new)
     }
@@ -319,12 +279,42 @@ impl Retrieval {
     /// Whether newer complete vectors than the loaded ones exist for the opened generation
     /// (a writer finished embedding after the lexical commit this was opened at).
     pub fn vectors_behind(&self, index_dir: &IndexDir) -> bool {
+        self.newer_vectors(index_dir).is_some()
+    }
+
+    /// The generation of the newest complete vectors for the opened generation, when they
+    /// are newer than the loaded ones.
+    pub fn newer_vectors(&self, index_dir: &IndexDir) -> Option<u64> {
         let newest =
-            sextant_index::vector::newest_vectors(index_dir, self.snapshot.manifest.generation);
+            sextant_index::vector::newest_vectors(index_dir, self.snapshot.manifest.generation)?;
         match &self.semantic {
-            Ok(semantic) => newest.is_some_and(|newest| newest > semantic.generation()),
-            Err(_) => false,
+            Ok(semantic) => (newest > semantic.generation()).then_some(newest),
+            Err(_) => None,
         }
+    }
+
+    /// Swaps in newer vectors loaded elsewhere (off the query path), keeping the model;
+    /// vectors for a later generation than the one opened, or no newer than the loaded ones,
+    /// are refused (the caller loaded them for another generation).
+    pub fn adopt_vectors(
+        &mut self,
+        snapshot: sextant_index::vector::VectorSnapshot,
+    ) -> anyhow::Result<()> {
+        let semantic = match &mut self.semantic {
+            Ok(semantic) => semantic,
+            Err(why) => anyhow::bail!("no vectors loaded to replace: {why}"),
+        };
+        if snapshot.generation > self.snapshot.manifest.generation
+            || snapshot.generation <= semantic.generation()
+        {
+            anyhow::bail!(
+                "vectors of generation {} do not fit generation {} with vectors of {}",
+                snapshot.generation,
+                self.snapshot.manifest.generation,
+                semantic.generation()
+            );
+        }
+        semantic.adopt(snapshot)
     }
 
     /// The repository root files are read from.

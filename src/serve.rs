@@ -10,6 +10,7 @@
 //! writes nothing but protocol messages to stdout (notes go to stderr).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -114,31 +115,35 @@ struct Shared {
     /// The secret rules, built once (with `[secrets]` patterns, building costs ~10 ms).
     secrets: SecretGuard,
     warm: Mutex<Warm>,
+    /// Set while newer vectors are being loaded on a thread of their own: queries go on with
+    /// the loaded ones meanwhile (an HNSW graph of a large repository takes most of a second
+    /// to load; no query waits for it).
+    loading_vectors: AtomicBool,
+    /// The vectors generation whose load failed last (0: none): not tried again at every
+    /// query.
+    vectors_failed: AtomicU64,
 }
 
 impl Shared {
     /// Runs `work` on the sources of the current generation, reopening them first when a
-    /// writer committed since they were loaded.
+    /// writer committed since they were loaded. Newer vectors are loaded off the query path
+    /// ([`Shared::load_vectors_behind`]).
     fn with_retrieval<T>(
-        &self,
+        self: &Arc<Self>,
         work: impl FnOnce(&mut Retrieval, &Settings) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
         let mut warm = self.warm.lock().unwrap_or_else(|e| e.into_inner());
         let stamp = commit_stamp(&self.settings);
-        let vectors_behind = warm
-            .retrieval
-            .as_ref()
-            .is_some_and(|r| r.vectors_behind(&self.settings.index_dir));
-        if warm.retrieval.is_none() || warm.stamp != stamp || vectors_behind {
-            // A new generation (or its vectors, finished after its lexical commit): reopen
-            // its sources, keeping the embedding model — and the vectors, while they are
-            // still the newest — loaded.
+        if warm.retrieval.is_none() || warm.stamp != stamp {
+            // A new generation: its lexical index, graph and history are opened; the loaded
+            // model and vectors are kept (still the newest, or the best there is until the
+            // newer ones are loaded).
             let opening = std::time::Instant::now();
             let retrieval = match warm.retrieval.take().and_then(Retrieval::into_semantic) {
                 Some(semantic) => Retrieval::open(
                     &self.settings.index_dir,
                     &self.settings.root,
-                    VectorsFrom::Warm(semantic),
+                    VectorsFrom::Kept(semantic),
                     HistoryFrom::Stored,
                 ),
                 None => Retrieval::for_settings(&self.settings, true),
@@ -157,9 +162,61 @@ impl Shared {
             warm.retrieval = Some(retrieval);
             warm.stamp = stamp;
         }
-        match warm.retrieval.as_mut() {
-            Some(retrieval) => work(retrieval, &self.settings),
-            None => anyhow::bail!("no usable index: run `sextant index` first"),
+        let Some(retrieval) = warm.retrieval.as_mut() else {
+            anyhow::bail!("no usable index: run `sextant index` first");
+        };
+        if let Some(newer) = retrieval.newer_vectors(&self.settings.index_dir) {
+            self.load_vectors_behind(newer);
+        }
+        work(retrieval, &self.settings)
+    }
+
+    /// Loads vectors of generation `newer` on a thread of their own and swaps them into the
+    /// warm sources when loaded (one load at a time; a failed load is reported and tried
+    /// again at a later query).
+    fn load_vectors_behind(self: &Arc<Self>, newer: u64) {
+        if self.vectors_failed.load(Ordering::Acquire) == newer
+            || self.loading_vectors.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let shared = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("vectors".into())
+            .spawn(move || {
+                let loading = std::time::Instant::now();
+                let loaded =
+                    sextant_index::vector::VectorSnapshot::open(&shared.settings.index_dir, newer);
+                let mut warm = shared.warm.lock().unwrap_or_else(|e| e.into_inner());
+                let outcome = match (loaded, warm.retrieval.as_mut()) {
+                    (Ok(Some(snapshot)), Some(retrieval)) => {
+                        let generation = snapshot.generation;
+                        retrieval
+                            .adopt_vectors(snapshot)
+                            .map(|()| generation)
+                            .map_err(|error| format!("{error:#}"))
+                    }
+                    (Ok(_), _) => Err("they were removed before they were read".to_string()),
+                    (Err(error), _) => Err(error.to_string()),
+                };
+                drop(warm);
+                match outcome {
+                    Ok(generation) => eprintln!(
+                        "sextant serve: vectors of generation {generation} loaded in {} ms",
+                        loading.elapsed().as_millis()
+                    ),
+                    Err(why) => {
+                        shared.vectors_failed.store(newer, Ordering::Release);
+                        eprintln!(
+                            "warning: the vectors of generation {newer} were not loaded: {why}"
+                        );
+                    }
+                }
+                shared.loading_vectors.store(false, Ordering::Release);
+            });
+        if let Err(error) = spawned {
+            eprintln!("warning: cannot start loading newer vectors: {error}");
+            self.loading_vectors.store(false, Ordering::Release);
         }
     }
 }
@@ -211,6 +268,8 @@ impl SextantServer {
                     retrieval: None,
                     stamp: None,
                 }),
+                loading_vectors: AtomicBool::new(false),
+                vectors_failed: AtomicU64::new(0),
             }),
             tool_router: Self::tool_router(),
         })

@@ -40,20 +40,6 @@ impl Semantic {
         Semantic::with_embedder(snapshot, Embedder::load(model, threads)?).map(Some)
     }
 
-    /// Generation `generation`'s vectors with a model already loaded (a warm server picking up
-    /// a new generation keeps its model: loading it again costs a fifth of a second or more);
-    /// `None` when the generation has no vectors.
-    pub fn reopen(
-        dir: &IndexDir,
-        generation: u64,
-        embedder: Embedder,
-    ) -> anyhow::Result<Option<Semantic>> {
-        match VectorSnapshot::open(dir, generation)? {
-            Some(snapshot) => Semantic::with_embedder(snapshot, embedder).map(Some),
-            None => Ok(None),
-        }
-    }
-
     fn with_embedder(snapshot: VectorSnapshot, embedder: Embedder) -> anyhow::Result<Semantic> {
         if embedder.id() != snapshot.table.model_id {
             bail!(
@@ -70,9 +56,19 @@ impl Semantic {
         self.snapshot.generation
     }
 
-    /// The loaded model, for the next generation.
-    pub fn into_embedder(self) -> Embedder {
-        self.embedder
+    /// Swaps in `snapshot`, newer vectors built with the same model (loaded off the query
+    /// path by a warm server), keeping the loaded model.
+    pub fn adopt(&mut self, snapshot: VectorSnapshot) -> anyhow::Result<()> {
+        if self.embedder.id() != snapshot.table.model_id {
+            bail!(
+                "the vectors of generation {} were built with model {}, not the loaded {}",
+                snapshot.generation,
+                snapshot.table.model_id,
+                self.embedder.id()
+            );
+        }
+        self.snapshot = snapshot;
+        Ok(())
     }
 
     /// The embedding of a text.

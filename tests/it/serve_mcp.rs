@@ -208,3 +208,100 @@ fn a_real_mcp_client_gets_the_clis_answers_from_a_warm_server() {
         .collect();
     assert_eq!(concurrent, vec!["ok"; 21], "{concurrent:?}");
 }
+
+const VECTORS_CLIENT: &str = r#"
+import asyncio, json, sys, time
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+binary, repo, home = sys.argv[1], sys.argv[2], sys.argv[3]
+
+async def main():
+    out = {"errors": [], "calls": 0}
+    params = StdioServerParameters(
+        command=binary, args=["serve", "--repo", repo],
+        env={"SEXTANT_HOME": home, "PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            first = await session.call_tool("search", {"query": "rate limiting uploads", "semantic": True, "limit": 3})
+            out["before"] = first.content[0].text
+            with open(f"{repo}/app/limits.py", "w") as f:
+                f.write('def throttle_uploads(user):\n    """Rate limit uploads per user."""\n    return True\n')
+            saved = time.monotonic()
+            out["found_after"] = None
+            while time.monotonic() - saved < 60:
+                answer = await session.call_tool("search", {"query": "rate limiting uploads", "semantic": True, "limit": 3})
+                out["calls"] += 1
+                if answer.is_error:
+                    out["errors"].append(answer.content[0].text)
+                elif "app/limits.py" in answer.content[0].text:
+                    out["found_after"] = time.monotonic() - saved
+                    break
+                await asyncio.sleep(0.1)
+    print(json.dumps(out))
+
+asyncio.run(main())
+"#;
+
+/// With vectors: a saved file's units reach the server's semantic search without a restart,
+/// the newer vectors loaded off the query path and swapped in, and no call fails meanwhile.
+#[test]
+fn a_warm_server_swaps_in_the_vectors_of_a_change() {
+    let Ok(python) = std::env::var("SEXTANT_MCP_PYTHON") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must set SEXTANT_MCP_PYTHON (.ci/run does)"
+        );
+        eprintln!("skipped: SEXTANT_MCP_PYTHON not set (run .ci/mcp-client.sh)");
+        return;
+    };
+    let home = std::env::var_os("SEXTANT_HOME").map(std::path::PathBuf::from);
+    let Some(home) = home.filter(|h| h.join("models/minilm-l6-v2-int8/model.onnx").is_file())
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install the embedding model and set SEXTANT_HOME"
+        );
+        eprintln!("skipped: no embedding model in $SEXTANT_HOME");
+        return;
+    };
+    let repo = copy_fixture("shop");
+    let root = repo.path();
+    git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "shop"]);
+    stdout_of(
+        sextant(root)
+            .env("SEXTANT_HOME", &home)
+            .args(["index", "--quiet"]),
+    );
+    let script = tempfile::NamedTempFile::new().expect("script");
+    std::fs::write(script.path(), VECTORS_CLIENT).expect("write");
+    let output = std::process::Command::new(&python)
+        .arg(script.path())
+        .arg(assert_cmd::cargo::cargo_bin("sextant"))
+        .arg(root)
+        .arg(&home)
+        .output()
+        .expect("python runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "client failed:\n{stderr}");
+    let out: Value = serde_json::from_slice(&output.stdout).expect("client json");
+    assert!(
+        !out["before"]
+            .as_str()
+            .unwrap_or("")
+            .contains("app/limits.py"),
+        "{out}"
+    );
+    assert_eq!(out["errors"], serde_json::json!([]), "{out}");
+    assert!(
+        out["found_after"].as_f64().is_some(),
+        "the change's vectors never reached the server: {out}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("sextant serve: vectors of generation"),
+        "the newer vectors were not swapped in off the query path:\n{stderr}"
+    );
+}

@@ -353,10 +353,11 @@ fn nearest_path(root: &std::path::Path, home: &std::path::Path, query: &str) -> 
         .to_string()
 }
 
-/// A warm server keeps its embedding model across generations: the next generation's vectors
-/// open with the model already loaded and answer as a fresh open does.
+/// A warm server keeps its model and vectors across generations: the next generation opens
+/// with them as they are (no query waits for an HNSW graph to load), and the newer vectors,
+/// loaded elsewhere, are swapped in and answer as a fresh open does.
 #[test]
-fn a_new_generation_reopens_with_the_loaded_model() {
+fn a_new_generation_keeps_the_loaded_model_and_adopts_newer_vectors() {
     use sextant::retrieval::{HistoryFrom, Retrieval, VectorsFrom};
     let Some(home) = model_home() else { return };
     let repo = copy_fixture("shop");
@@ -378,14 +379,10 @@ fn a_new_generation_reopens_with_the_loaded_model() {
     )
     .expect("write");
     index_json(root, &home, &[]);
-    let embedder = first.into_embedder().expect("the model");
-    let mut reopened = Retrieval::open(
-        &dir,
-        root,
-        VectorsFrom::Loaded(embedder),
-        HistoryFrom::Stored,
-    )
-    .expect("reopen");
+    let semantic = first.into_semantic().expect("the vectors");
+    let mut reopened =
+        Retrieval::open(&dir, root, VectorsFrom::Kept(semantic), HistoryFrom::Stored)
+            .expect("reopen");
     let mut fresh = Retrieval::open(
         &dir,
         root,
@@ -401,6 +398,19 @@ fn a_new_generation_reopens_with_the_loaded_model() {
             .collect()
     };
     assert_eq!(reopened.snapshot().manifest.generation, 2);
+    // Still generation 1's vectors: the new file is not among them yet.
+    assert_eq!(reopened.newer_vectors(&dir), Some(2));
+    assert!(!near(&mut reopened).contains(&"app/limits.py".to_string()));
+    let newer = sextant_index::vector::VectorSnapshot::open(&dir, 2)
+        .expect("read")
+        .expect("vectors of generation 2");
+    reopened.adopt_vectors(newer).expect("adopt");
+    assert_eq!(reopened.newer_vectors(&dir), None);
+    // Vectors no newer than the loaded ones are refused (loaded for another generation).
+    let again = sextant_index::vector::VectorSnapshot::open(&dir, 2)
+        .expect("read")
+        .expect("vectors of generation 2");
+    assert!(reopened.adopt_vectors(again).is_err());
     assert_eq!(near(&mut reopened), near(&mut fresh));
     assert!(near(&mut reopened).contains(&"app/limits.py".to_string()));
 }
