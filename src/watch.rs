@@ -10,7 +10,9 @@
 //! trigger a reindex, so a build writing into `target/` costs nothing.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -18,6 +20,9 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use notify::{RecursiveMode, Watcher as _};
 use sextant_index::store::StoreError;
 use sextant_index::update::IndexSummary;
+use sextant_index::vector::VECTOR_STEP_STOPPED;
+
+use crate::cli::VectorMode;
 
 use crate::settings::Settings;
 
@@ -113,16 +118,36 @@ impl Relevance {
 pub struct TreeWatch {
     _watcher: notify::RecommendedWatcher,
     events: Receiver<notify::Result<notify::Event>>,
-    relevance: Relevance,
+    relevance: Arc<RwLock<Relevance>>,
+    /// Set by the watcher's own thread as soon as a relevant change arrives, whatever the
+    /// reader is doing: a running vector step reads it to give way to the change.
+    stirred: Arc<AtomicBool>,
 }
 
 impl TreeWatch {
     /// Starts watching the repository of `settings`.
     pub fn start(settings: &Settings) -> anyhow::Result<TreeWatch> {
         let (sender, events) = channel();
-        let mut watcher = notify::recommended_watcher(move |event| {
-            let _ = sender.send(event);
-        })
+        let relevance = Arc::new(RwLock::new(Relevance::read(
+            &settings.root,
+            settings.index_dir.path(),
+        )));
+        let stirred = Arc::new(AtomicBool::new(false));
+        let mut watcher = {
+            let relevance = Arc::clone(&relevance);
+            let stirred = Arc::clone(&stirred);
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if let Ok(event) = &event
+                    && !matches!(event.kind, notify::EventKind::Access(_))
+                {
+                    let relevance = relevance.read().unwrap_or_else(|e| e.into_inner());
+                    if event.paths.iter().any(|path| relevance.matters(path)) {
+                        stirred.store(true, Ordering::Release);
+                    }
+                }
+                let _ = sender.send(event);
+            })
+        }
         .context("starting to watch the working tree")?;
         watcher
             .watch(&settings.root, RecursiveMode::Recursive)
@@ -130,8 +155,19 @@ impl TreeWatch {
         Ok(TreeWatch {
             _watcher: watcher,
             events,
-            relevance: Relevance::read(&settings.root, settings.index_dir.path()),
+            relevance,
+            stirred,
         })
+    }
+
+    /// A flag that is set when a relevant change arrives after [`TreeWatch::calm`].
+    pub fn stirred(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stirred)
+    }
+
+    /// Clears [`TreeWatch::stirred`]: changes from now on set it.
+    pub fn calm(&self) {
+        self.stirred.store(false, Ordering::Release);
     }
 
     /// Blocks until a burst of relevant changes has settled; returns how many paths changed
@@ -185,9 +221,15 @@ impl TreeWatch {
         let mut relevant = false;
         for path in event.paths {
             if Relevance::is_rule_file(&path) {
-                self.relevance = Relevance::read(&settings.root, settings.index_dir.path());
+                *self.relevance.write().unwrap_or_else(|e| e.into_inner()) =
+                    Relevance::read(&settings.root, settings.index_dir.path());
             }
-            if self.relevance.matters(&path) {
+            let matters = self
+                .relevance
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .matters(&path);
+            if matters {
                 changed.insert(path);
                 relevant = true;
             }
@@ -196,10 +238,19 @@ impl TreeWatch {
     }
 }
 
-/// Reindexes after a burst, waiting while another process holds the writer lock.
-pub fn reindex(settings: &Settings) -> anyhow::Result<IndexSummary> {
+/// Vector steps given up in a row for a newer change, after which one runs to its end
+/// (a tree that never stops changing still gets its vectors).
+const MAX_VECTOR_STEPS_GIVEN_UP: usize = 3;
+
+/// Reindexes after a burst, waiting while another process holds the writer lock. Vectors as
+/// `mode` says; `stop`, when set during the vector step, abandons it.
+pub fn reindex(
+    settings: &Settings,
+    mode: VectorMode,
+    stop: Option<Arc<AtomicBool>>,
+) -> anyhow::Result<IndexSummary> {
     loop {
-        match crate::commands::index::update(settings, false) {
+        match crate::commands::index::update_with_mode(settings, mode, stop.clone()) {
             Err(error)
                 if error
                     .chain()
@@ -212,6 +263,69 @@ pub fn reindex(settings: &Settings) -> anyhow::Result<IndexSummary> {
     }
 }
 
+/// Reindexes one burst of changes in two steps: the lexical index and the graph first (what
+/// makes an edit findable, committed in a fraction of a second), then the vectors of that
+/// generation — unless the tree changed again meanwhile, in which case the vector step gives
+/// way (at once, or at its next checkpoint) to the newer change, whose run builds them.
+/// Returns the first step's summary and a line on the vectors, if there is one to say.
+pub fn reindex_burst(
+    settings: &Settings,
+    watch: &TreeWatch,
+    given_up: &mut usize,
+) -> (anyhow::Result<IndexSummary>, Option<String>) {
+    let mode = settings.vectors.mode.unwrap_or(VectorMode::Auto);
+    watch.calm();
+    let lexical = reindex(settings, VectorMode::Off, None);
+    if lexical.is_err() || mode == VectorMode::Off {
+        return (lexical, None);
+    }
+    let yielding = *given_up < MAX_VECTOR_STEPS_GIVEN_UP;
+    if yielding && watch.stirred().load(Ordering::Acquire) {
+        *given_up += 1;
+        return (lexical, None);
+    }
+    let started = Instant::now();
+    let line = match reindex(settings, mode, yielding.then(|| watch.stirred())) {
+        Ok(summary) => match (&summary.vectors, &summary.vectors_missing) {
+            (Some(vectors), _) => {
+                *given_up = 0;
+                (vectors.embedded > 0 || vectors.ann_ms > 0).then(|| {
+                    format!(
+                        "vectors of generation {} built in {} ms ({} units embedded)",
+                        summary.generation,
+                        started.elapsed().as_millis(),
+                        vectors.embedded
+                    )
+                })
+            }
+            (None, Some(why)) if why.contains(VECTOR_STEP_STOPPED) => {
+                *given_up += 1;
+                None
+            }
+            (None, Some(why)) => Some(format!("warning: no vectors: {why}")),
+            (None, None) => None,
+        },
+        Err(error) => Some(format!("warning: the vector step failed: {error:#}")),
+    };
+    (lexical, line)
+}
+
+/// The log line of a committed lexical step: how long it took, by phase.
+fn committed_line(summary: &IndexSummary, started: Instant) -> String {
+    let t = &summary.timings;
+    format!(
+        "sextant: changes committed in {} ms (generation {}: walk {}, scan {}, load {}, extract {}, graph {}, commit {} ms)",
+        started.elapsed().as_millis(),
+        summary.generation,
+        t.walk_ms,
+        t.scan_ms,
+        t.load_ms,
+        t.extract_ms,
+        t.graph_ms,
+        t.commit_ms
+    )
+}
+
 /// Watches on a thread of its own for as long as the process lives, reindexing after each
 /// burst (for `sextant serve`); failures are reported on stderr and watching goes on.
 pub fn spawn(settings: Settings) -> anyhow::Result<()> {
@@ -219,26 +333,19 @@ pub fn spawn(settings: Settings) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("watch".into())
         .spawn(move || {
-            while let Some(changed) = watch.next_burst(&settings) {
+            let mut given_up = 0;
+            while watch.next_burst(&settings).is_some() {
                 let started = Instant::now();
-                match reindex(&settings) {
+                let (lexical, vectors) = reindex_burst(&settings, &watch, &mut given_up);
+                match lexical {
                     Ok(summary) if summary.committed => {
-                        let t = &summary.timings;
-                        eprintln!(
-                            "sextant: {changed} changed paths reindexed in {} ms (generation {}: walk {}, scan {}, load {}, extract {}, graph {}, commit {}, vectors {} ms)",
-                            started.elapsed().as_millis(),
-                            summary.generation,
-                            t.walk_ms,
-                            t.scan_ms,
-                            t.load_ms,
-                            t.extract_ms,
-                            t.graph_ms,
-                            t.commit_ms,
-                            t.vectors_ms
-                        );
+                        eprintln!("{}", committed_line(&summary, started));
                     }
                     Ok(_) => {}
                     Err(error) => eprintln!("warning: reindex after a change failed: {error:#}"),
+                }
+                if let Some(line) = vectors {
+                    eprintln!("sextant: {line}");
                 }
             }
         })

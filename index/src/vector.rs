@@ -40,6 +40,9 @@ const UNITS_MAGIC: &[u8; 8] = b"SXUNITS\0";
 /// Errors of the vector index.
 #[derive(Debug, thiserror::Error)]
 pub enum VectorError {
+    /// The caller asked for the step to be abandoned.
+    #[error("{}", VECTOR_STEP_STOPPED)]
+    Stopped,
     /// A model file is missing or unreadable.
     #[error("cannot read model file {path}: {source}")]
     ModelFile {
@@ -181,6 +184,26 @@ pub struct VectorOptions {
     pub design: UnitDesign,
     /// ONNX Runtime threads (0 = its default).
     pub threads: usize,
+    /// Set by a caller that wants the step abandoned (the tree changed again and the next run
+    /// will build these vectors): read between batches and before the graph is loaded and
+    /// written. An abandoned step leaves the generation without vectors (the embeddings made
+    /// are cached) and says [`VECTOR_STEP_STOPPED`].
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+/// What an abandoned vector step says (see [`VectorOptions::stop`]).
+pub const VECTOR_STEP_STOPPED: &str = "the vector step gave way to a newer change";
+
+impl VectorOptions {
+    /// Whether the caller asked for the step to be abandoned.
+    fn stopped(&self) -> Result<(), VectorError> {
+        match &self.stop {
+            Some(stop) if stop.load(std::sync::atomic::Ordering::Acquire) => {
+                Err(VectorError::Stopped)
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// What a vector run did.
@@ -363,6 +386,7 @@ pub fn update_vectors(
         let Some(embedder) = embedder.as_mut() else {
             break;
         };
+        options.stopped()?;
         let vectors = embedder.embed(&texts)?;
         cache.append(batch.iter().map(|u| u.key).zip(vectors).collect())?;
         progress.advance(batch.len() as u64);
@@ -387,6 +411,7 @@ pub fn update_vectors(
             key: u.key,
         })
         .collect();
+    options.stopped()?;
     let previous = previous_table(dir, generation, &model_id, dimension, options.design);
     let (table, ann, rebuilt) = match previous {
         Some((mut table, ann)) => {
@@ -440,6 +465,7 @@ pub fn update_vectors(
             (table, ann)
         }
     };
+    options.stopped()?;
     let mut table = table;
     table.files = ann.dump(&vectors_dir, &ann_basename(generation))?;
     write_units(dir, generation, &table)?;

@@ -104,6 +104,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                 model,
                 design: args.units,
                 threads: 0,
+                stop: None,
             }),
         },
         &progress,

@@ -35,7 +35,7 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         .vectors
         .or(settings.vectors.mode)
         .unwrap_or(VectorMode::Auto);
-    let summary = update_with(&settings, args.full, mode, &progress)?;
+    let summary = update_with(&settings, args.full, mode, &progress, None)?;
     if json {
         print_json(&summary)?;
     } else if !settings.quiet {
@@ -61,8 +61,10 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
 fn watch(settings: &Settings) -> anyhow::Result<()> {
     let mut watch = crate::watch::TreeWatch::start(settings)?;
     eprintln!("watching {} (Ctrl-C stops)", settings.root.display());
+    let mut given_up = 0;
     while let Some(changed) = watch.next_burst(settings) {
-        match crate::watch::reindex(settings) {
+        let (lexical, vectors) = crate::watch::reindex_burst(settings, &watch, &mut given_up);
+        match lexical {
             Ok(summary) => print(&format!(
                 "{changed} paths changed: {}\n",
                 if summary.committed {
@@ -76,6 +78,9 @@ fn watch(settings: &Settings) -> anyhow::Result<()> {
             ))?,
             Err(error) => eprintln!("warning: reindex failed: {error:#}"),
         }
+        if let Some(line) = vectors {
+            print(&format!("{line}\n"))?;
+        }
     }
     Ok(())
 }
@@ -84,7 +89,18 @@ fn watch(settings: &Settings) -> anyhow::Result<()> {
 /// history prior refreshed), without printing: for the server's `reindex`.
 pub(crate) fn update(settings: &Settings, full: bool) -> anyhow::Result<IndexSummary> {
     let mode = settings.vectors.mode.unwrap_or(VectorMode::Auto);
-    update_with(settings, full, mode, &TerminalProgress::new(false))
+    update_with(settings, full, mode, &TerminalProgress::new(false), None)
+}
+
+/// An incremental update with vectors as `mode` says (not as the settings do), without
+/// printing; `stop`, when set during the vector step, abandons it (the watch gives way to a
+/// newer change).
+pub(crate) fn update_with_mode(
+    settings: &Settings,
+    mode: VectorMode,
+    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+) -> anyhow::Result<IndexSummary> {
+    update_with(settings, false, mode, &TerminalProgress::new(false), stop)
 }
 
 fn update_with(
@@ -92,6 +108,7 @@ fn update_with(
     full: bool,
     mode: VectorMode,
     progress: &TerminalProgress,
+    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 ) -> anyhow::Result<IndexSummary> {
     let (vectors, no_model) = match mode {
         VectorMode::Off => (None, None),
@@ -101,6 +118,7 @@ fn update_with(
                     model,
                     design: settings.vectors.units.unwrap_or(UnitDesign::Symbols),
                     threads: settings.vectors.threads.unwrap_or(settings.index.threads),
+                    stop,
                 }),
                 None,
             ),

@@ -414,3 +414,74 @@ fn a_new_generation_keeps_the_loaded_model_and_adopts_newer_vectors() {
     assert_eq!(near(&mut reopened), near(&mut fresh));
     assert!(near(&mut reopened).contains(&"app/limits.py".to_string()));
 }
+
+/// A vector step asked to stop (the watch gives way to a newer change) leaves the committed
+/// lexical index and graph as they are and the generation without vectors, saying why; the
+/// next run builds them.
+#[test]
+fn a_vector_step_asked_to_stop_gives_way_and_the_next_run_builds_the_vectors() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    use sextant_index::update::{UpdateOptions, update_index};
+    use sextant_index::vector::{VECTOR_STEP_STOPPED, VectorOptions, VectorState, vector_state};
+
+    let Some(home) = model_home() else { return };
+    let repo = copy_fixture("shop");
+    let root = repo.path();
+    index_json(root, &home, &[]);
+    std::fs::write(
+        root.join("app/limits.py"),
+        "def throttle_uploads(user):\n    \"\"\"Rate limit uploads per user.\"\"\"\n    return True\n",
+    )
+    .expect("write");
+    let dir = sextant_index::store::IndexDir::new(root.join(".sextant"));
+    let options = |stop: Option<Arc<AtomicBool>>| UpdateOptions {
+        full: false,
+        vectors: Some(VectorOptions {
+            model: sextant::models::resolve(&home, None, None).expect("model"),
+            design: sextant_index::vector::units::UnitDesign::Symbols,
+            threads: 0,
+            stop,
+        }),
+    };
+    let settings = sextant_index::update::IndexSettings::default();
+    let stopped = update_index(
+        root,
+        &dir,
+        &settings,
+        options(Some(Arc::new(AtomicBool::new(true)))),
+        &sextant_index::update::NoProgress,
+    )
+    .expect("update");
+    assert!(stopped.committed);
+    assert!(stopped.vectors.is_none());
+    assert_eq!(
+        stopped.vectors_missing.as_deref(),
+        Some(VECTOR_STEP_STOPPED),
+        "{stopped:?}"
+    );
+    assert_eq!(vector_state(&dir, stopped.generation), VectorState::Absent);
+    // The lexical index has the change regardless.
+    let hits = stdout_of(sextant(root).env("SEXTANT_HOME", &home).args([
+        "search",
+        "throttle_uploads",
+        "--json",
+    ]));
+    assert!(hits.contains("app/limits.py"), "{hits}");
+    let next = update_index(
+        root,
+        &dir,
+        &settings,
+        options(None),
+        &sextant_index::update::NoProgress,
+    )
+    .expect("update");
+    assert!(!next.committed, "nothing changed in the tree");
+    assert!(next.vectors.is_some(), "{next:?}");
+    assert_eq!(vector_state(&dir, stopped.generation), VectorState::Intact);
+    assert_eq!(
+        nearest_path(root, &home, "rate limiting uploads"),
+        "app/limits.py"
+    );
+}
