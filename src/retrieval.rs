@@ -20,6 +20,11 @@ use crate::rank::{RankedFile, Sources, Weights, rank_found, text_signals};
 use crate::secrets::SecretRules;
 use crate::settings::Settings;
 
+/// ONNX Runtime threads for embedding a task: one short text runs within a millisecond or
+/// two of its time on two threads, and a pool of threads that spin after each run takes the
+/// cores BM25 and the vector search need while they run beside it.
+const QUERY_EMBEDDING_THREADS: usize = 1;
+
 /// Ranked files considered for packing.
 pub const CANDIDATES: usize = 50;
 
@@ -158,7 +163,7 @@ impl Retrieval {
             VectorsFrom::Off("the vector weight is 0".to_string())
         } else {
             match settings.vector_model() {
-                Ok(model) => VectorsFrom::Model(model, settings.vectors.threads.unwrap_or(0)),
+                Ok(model) => VectorsFrom::Model(model, QUERY_EMBEDDING_THREADS),
                 Err(error) => VectorsFrom::Off(format!("{error:#}")),
             }
         };

@@ -238,6 +238,15 @@ impl TreeWatch {
     }
 }
 
+/// What the watch remembers between vector steps.
+#[derive(Default)]
+pub struct VectorPacing {
+    /// Vector steps given up in a row for a newer change.
+    given_up: usize,
+    /// Why the last vector step built nothing, as last said.
+    last_note: Option<String>,
+}
+
 /// Vector steps given up in a row for a newer change, after which one runs to its end
 /// (a tree that never stops changing still gets its vectors).
 const MAX_VECTOR_STEPS_GIVEN_UP: usize = 3;
@@ -271,7 +280,7 @@ pub fn reindex(
 pub fn reindex_burst(
     settings: &Settings,
     watch: &TreeWatch,
-    given_up: &mut usize,
+    pacing: &mut VectorPacing,
 ) -> (anyhow::Result<IndexSummary>, Option<String>) {
     let mode = settings.vectors.mode.unwrap_or(VectorMode::Auto);
     watch.calm();
@@ -279,16 +288,16 @@ pub fn reindex_burst(
     if lexical.is_err() || mode == VectorMode::Off {
         return (lexical, None);
     }
-    let yielding = *given_up < MAX_VECTOR_STEPS_GIVEN_UP;
+    let yielding = pacing.given_up < MAX_VECTOR_STEPS_GIVEN_UP;
     if yielding && watch.stirred().load(Ordering::Acquire) {
-        *given_up += 1;
+        pacing.given_up += 1;
         return (lexical, None);
     }
     let started = Instant::now();
     let line = match reindex(settings, mode, yielding.then(|| watch.stirred())) {
         Ok(summary) => match (&summary.vectors, &summary.vectors_missing) {
             (Some(vectors), _) => {
-                *given_up = 0;
+                pacing.given_up = 0;
                 (vectors.embedded > 0 || vectors.ann_ms > 0).then(|| {
                     format!(
                         "vectors of generation {} built in {} ms ({} units embedded)",
@@ -299,10 +308,15 @@ pub fn reindex_burst(
                 })
             }
             (None, Some(why)) if why.contains(VECTOR_STEP_STOPPED) => {
-                *given_up += 1;
+                pacing.given_up += 1;
                 None
             }
-            (None, Some(why)) => Some(format!("warning: no vectors: {why}")),
+            // Said once, not after every change (no model installed, say).
+            (None, Some(why)) if pacing.last_note.as_ref() == Some(why) => None,
+            (None, Some(why)) => {
+                pacing.last_note = Some(why.clone());
+                Some(format!("warning: no vectors: {why}"))
+            }
             (None, None) => None,
         },
         Err(error) => Some(format!("warning: the vector step failed: {error:#}")),
@@ -333,10 +347,10 @@ pub fn spawn(settings: Settings) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("watch".into())
         .spawn(move || {
-            let mut given_up = 0;
+            let mut pacing = VectorPacing::default();
             while watch.next_burst(&settings).is_some() {
                 let started = Instant::now();
-                let (lexical, vectors) = reindex_burst(&settings, &watch, &mut given_up);
+                let (lexical, vectors) = reindex_burst(&settings, &watch, &mut pacing);
                 match lexical {
                     Ok(summary) if summary.committed => {
                         eprintln!("{}", committed_line(&summary, started));

@@ -61,9 +61,9 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
 fn watch(settings: &Settings) -> anyhow::Result<()> {
     let mut watch = crate::watch::TreeWatch::start(settings)?;
     eprintln!("watching {} (Ctrl-C stops)", settings.root.display());
-    let mut given_up = 0;
+    let mut pacing = crate::watch::VectorPacing::default();
     while let Some(changed) = watch.next_burst(settings) {
-        let (lexical, vectors) = crate::watch::reindex_burst(settings, &watch, &mut given_up);
+        let (lexical, vectors) = crate::watch::reindex_burst(settings, &watch, &mut pacing);
         match lexical {
             Ok(summary) => print(&format!(
                 "{changed} paths changed: {}\n",
