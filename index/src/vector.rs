@@ -109,6 +109,10 @@ pub struct UnitTable {
     /// The HNSW files as written, checked before hnsw_rs reads them: it exits the process on
     /// a truncated file and aborts on an absurd length read from a damaged one.
     pub files: Vec<FileDigest>,
+    /// The HNSW graph's distance ([`ann::DISTANCE`]): a graph built with another one (an
+    /// older sextant's) is rebuilt from the embedding cache, not read. Last, so a table
+    /// written before it existed fails to decode and counts as damaged.
+    pub distance: String,
 }
 
 /// A file's length and blake3 digest, recorded when it was written.
@@ -331,6 +335,16 @@ fn read_table(dir: &IndexDir, generation: u64) -> Result<Option<UnitTable>, Vect
             reason: "no HNSW files recorded".to_string(),
         });
     }
+    if table.distance != ann::DISTANCE {
+        return Err(VectorError::Corrupt {
+            path,
+            reason: format!(
+                "its graph uses distance {:?}, not {:?}",
+                table.distance,
+                ann::DISTANCE
+            ),
+        });
+    }
     for file in &table.files {
         file.check(&vector_dir(dir))?;
     }
@@ -461,6 +475,7 @@ pub fn update_vectors(
                 dimension,
                 units: stored.into_iter().map(Some).collect(),
                 files: Vec::new(),
+                distance: ann::DISTANCE.to_string(),
             };
             (table, ann)
         }
