@@ -398,9 +398,17 @@ impl Llm {
                 Err(_) => Err((LlmError::Deadline(deadline), 0)),
             }
         });
+        let prompt_bytes = Some(
+            request
+                .messages
+                .iter()
+                .map(|m| m.content.len() as u64)
+                .sum(),
+        );
         let (error, metrics) = match result {
             Ok((mut response, attempts)) => {
                 response.metrics.attempts = attempts;
+                response.metrics.prompt_bytes = prompt_bytes;
                 if response.finish_reason != FinishReason::Length {
                     self.record(&response.metrics);
                     return Ok(response);
@@ -421,6 +429,7 @@ impl Llm {
             Err((error, attempts)) => {
                 let mut metrics = CallMetrics::new(&self.settings, request.stage.as_deref());
                 metrics.attempts = attempts;
+                metrics.prompt_bytes = prompt_bytes;
                 if let LlmError::PromptTooLong { prompt_tokens, .. } = &error {
                     metrics.sextant_prompt_tokens = Some(*prompt_tokens);
                 }

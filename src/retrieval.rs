@@ -23,7 +23,7 @@ use crate::settings::Settings;
 /// ONNX Runtime threads for embedding a task: one short text runs within a millisecond or
 /// two of its time on two threads, and a pool of threads that spin after each run takes the
 /// cores BM25 and the vector search need while they run beside it.
-const QUERY_EMBEDDING_THREADS: usize = 1;
+pub(crate) const QUERY_EMBEDDING_THREADS: usize = 1;
 
 /// Ranked files considered for packing.
 pub const CANDIDATES: usize = 50;
@@ -68,6 +68,8 @@ pub struct Retrieval {
     snapshot: Snapshot,
     graph: Option<CodeGraph>,
     semantic: Result<Semantic, String>,
+    /// Whether vectors were asked for (the vector weight is not 0), loaded or not.
+    vectors_wanted: bool,
     history: Option<History>,
     notes: Vec<String>,
     load_ms: f64,
@@ -99,6 +101,7 @@ impl Retrieval {
                 None
             }
         };
+        let vectors_wanted = !matches!(vectors, VectorsFrom::Off(_));
         let semantic = match vectors {
             VectorsFrom::Model(model, threads) => {
                 match Semantic::open(index_dir, snapshot.manifest.generation, &model, threads) {
@@ -140,6 +143,7 @@ impl Retrieval {
             snapshot,
             graph,
             semantic,
+            vectors_wanted,
             history,
             notes,
             load_ms: ms(started),
@@ -167,7 +171,11 @@ impl Retrieval {
                 Err(error) => VectorsFrom::Off(format!("{error:#}")),
             }
         };
-        Retrieval::open(&settings.index_dir, tree, vectors, HistoryFrom::Stored)
+        let mut retrieval =
+            Retrieval::open(&settings.index_dir, tree, vectors, HistoryFrom::Stored)?;
+        // Asked for, whether or not a model is installed yet.
+        retrieval.vectors_wanted = use_vectors;
+        Ok(retrieval)
     }
 
     /// Ranks the files for `task` (parsed with [`TaskQuery::parse`]; the whole text is
@@ -296,6 +304,37 @@ impl Retrieval {
             Ok(semantic) => (newest > semantic.generation()).then_some(newest),
             Err(_) => None,
         }
+    }
+
+    /// Vectors a warm holder should load off the query path: the generation of the newest
+    /// complete vectors for the opened generation when they are newer than the loaded ones,
+    /// or when none are loaded (then with the model: `true`) although the vector weight asks
+    /// for them — a server started before the vectors were built picks them up.
+    pub fn vectors_to_load(&self, index_dir: &IndexDir) -> Option<(u64, bool)> {
+        match &self.semantic {
+            Ok(_) => self.newer_vectors(index_dir).map(|g| (g, false)),
+            Err(_) if !self.vectors_wanted => None,
+            Err(_) => {
+                sextant_index::vector::newest_vectors(index_dir, self.snapshot.manifest.generation)
+                    .map(|g| (g, true))
+            }
+        }
+    }
+
+    /// Installs vectors and their model loaded elsewhere where none are loaded.
+    pub fn install_semantic(&mut self, semantic: Semantic) -> anyhow::Result<()> {
+        if self.semantic.is_ok() {
+            anyhow::bail!("vectors are loaded already");
+        }
+        if semantic.generation() > self.snapshot.manifest.generation {
+            anyhow::bail!(
+                "vectors of generation {} are newer than the opened generation {}",
+                semantic.generation(),
+                self.snapshot.manifest.generation
+            );
+        }
+        self.semantic = Ok(semantic);
+        Ok(())
     }
 
     /// Swaps in newer vectors loaded elsewhere (off the query path), keeping the model;

@@ -10,7 +10,7 @@
 //! writes nothing but protocol messages to stdout (notes go to stderr).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -119,9 +119,9 @@ struct Shared {
     /// the loaded ones meanwhile (an HNSW graph of a large repository takes most of a second
     /// to load; no query waits for it).
     loading_vectors: AtomicBool,
-    /// The vectors generation whose load failed last (0: none): not tried again at every
+    /// The vectors generation whose load failed last, and when: not tried again at every
     /// query.
-    vectors_failed: AtomicU64,
+    vectors_failed: Mutex<Option<(u64, std::time::Instant)>>,
 }
 
 impl Shared {
@@ -165,59 +165,114 @@ impl Shared {
         let Some(retrieval) = warm.retrieval.as_mut() else {
             anyhow::bail!("no usable index: run `sextant index` first");
         };
-        if let Some(newer) = retrieval.newer_vectors(&self.settings.index_dir) {
-            self.load_vectors_behind(newer);
+        if let Some((newer, with_model)) = retrieval.vectors_to_load(&self.settings.index_dir) {
+            self.load_vectors_behind(newer, with_model);
         }
         work(retrieval, &self.settings)
     }
 
     /// Loads vectors of generation `newer` on a thread of their own and swaps them into the
-    /// warm sources when loaded (one load at a time; a failed load is reported and tried
-    /// again at a later query).
-    fn load_vectors_behind(self: &Arc<Self>, newer: u64) {
-        if self.vectors_failed.load(Ordering::Acquire) == newer
-            || self.loading_vectors.swap(true, Ordering::AcqRel)
+    /// warm sources when loaded — with the model too when none is loaded (a server started
+    /// before the vectors were built or the model installed). One load at a time; a load
+    /// that fails (or panics in the HNSW reader) is reported and not tried again for
+    /// [`VECTOR_RETRY`].
+    fn load_vectors_behind(self: &Arc<Self>, newer: u64, with_model: bool) {
         {
+            let failed = self
+                .vectors_failed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if failed
+                .is_some_and(|(generation, at)| generation == newer && at.elapsed() < VECTOR_RETRY)
+            {
+                return;
+            }
+        }
+        if self.loading_vectors.swap(true, Ordering::AcqRel) {
             return;
         }
         let shared = Arc::clone(self);
         let spawned = std::thread::Builder::new()
             .name("vectors".into())
             .spawn(move || {
+                let _done = ClearOnDrop(&shared.loading_vectors);
                 let loading = std::time::Instant::now();
-                let loaded =
-                    sextant_index::vector::VectorSnapshot::open(&shared.settings.index_dir, newer);
-                let mut warm = shared.warm.lock().unwrap_or_else(|e| e.into_inner());
-                let outcome = match (loaded, warm.retrieval.as_mut()) {
-                    (Ok(Some(snapshot)), Some(retrieval)) => {
-                        let generation = snapshot.generation;
-                        retrieval
-                            .adopt_vectors(snapshot)
-                            .map(|()| generation)
-                            .map_err(|error| format!("{error:#}"))
+                let dir = &shared.settings.index_dir;
+                let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    if with_model {
+                        let model = shared.settings.vector_model()?;
+                        Ok(Loaded::Whole(Box::new(
+                            crate::rank::semantic::Semantic::open(
+                                dir,
+                                newer,
+                                &model,
+                                crate::retrieval::QUERY_EMBEDDING_THREADS,
+                            )?
+                            .ok_or_else(|| {
+                                anyhow::anyhow!("they were removed before they were read")
+                            })?,
+                        )))
+                    } else {
+                        Ok(Loaded::Vectors(Box::new(
+                            sextant_index::vector::VectorSnapshot::open(dir, newer)?.ok_or_else(
+                                || anyhow::anyhow!("they were removed before they were read"),
+                            )?,
+                        )))
                     }
-                    (Ok(_), _) => Err("they were removed before they were read".to_string()),
-                    (Err(error), _) => Err(error.to_string()),
-                };
-                drop(warm);
+                }))
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("reading them panicked")));
+                let outcome = loaded.and_then(|loaded| {
+                    let mut warm = shared.warm.lock().unwrap_or_else(|e| e.into_inner());
+                    let retrieval = warm
+                        .retrieval
+                        .as_mut()
+                        .ok_or_else(|| anyhow::anyhow!("the index was closed"))?;
+                    match loaded {
+                        Loaded::Whole(semantic) => retrieval.install_semantic(*semantic),
+                        Loaded::Vectors(snapshot) => retrieval.adopt_vectors(*snapshot),
+                    }
+                });
                 match outcome {
-                    Ok(generation) => eprintln!(
-                        "sextant serve: vectors of generation {generation} loaded in {} ms",
+                    Ok(()) => eprintln!(
+                        "sextant serve: vectors of generation {newer} loaded in {} ms",
                         loading.elapsed().as_millis()
                     ),
                     Err(why) => {
-                        shared.vectors_failed.store(newer, Ordering::Release);
+                        *shared
+                            .vectors_failed
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner()) =
+                            Some((newer, std::time::Instant::now()));
                         eprintln!(
-                            "warning: the vectors of generation {newer} were not loaded: {why}"
+                            "warning: the vectors of generation {newer} were not loaded: {why:#}"
                         );
                     }
                 }
-                shared.loading_vectors.store(false, Ordering::Release);
             });
         if let Err(error) = spawned {
             eprintln!("warning: cannot start loading newer vectors: {error}");
             self.loading_vectors.store(false, Ordering::Release);
         }
+    }
+}
+
+/// How long a failed vector load waits before it is tried again.
+const VECTOR_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What the vector loader read.
+enum Loaded {
+    /// Vectors and the model (none was loaded).
+    Whole(Box<crate::rank::semantic::Semantic>),
+    /// Vectors for the loaded model.
+    Vectors(Box<sextant_index::vector::VectorSnapshot>),
+}
+
+/// Clears a flag when dropped, however the thread holding it ends.
+struct ClearOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -269,7 +324,7 @@ impl SextantServer {
                     stamp: None,
                 }),
                 loading_vectors: AtomicBool::new(false),
-                vectors_failed: AtomicU64::new(0),
+                vectors_failed: Mutex::new(None),
             }),
             tool_router: Self::tool_router(),
         })

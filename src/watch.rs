@@ -279,14 +279,23 @@ pub fn reindex(
 /// Returns the first step's summary and a line on the vectors, if there is one to say.
 pub fn reindex_burst(
     settings: &Settings,
+    mode: VectorMode,
     watch: &TreeWatch,
     pacing: &mut VectorPacing,
 ) -> (anyhow::Result<IndexSummary>, Option<String>) {
-    let mode = settings.vectors.mode.unwrap_or(VectorMode::Auto);
     watch.calm();
     let lexical = reindex(settings, VectorMode::Off, None);
     if lexical.is_err() || mode == VectorMode::Off {
         return (lexical, None);
+    }
+    // Without a model the second step could build nothing: said once, then skipped.
+    if let Err(error) = settings.vector_model() {
+        let why = format!("{error:#}");
+        if pacing.last_note.as_ref() == Some(&why) {
+            return (lexical, None);
+        }
+        pacing.last_note = Some(why.clone());
+        return (lexical, Some(format!("warning: no vectors: {why}")));
     }
     let yielding = pacing.given_up < MAX_VECTOR_STEPS_GIVEN_UP;
     if yielding && watch.stirred().load(Ordering::Acquire) {
@@ -350,7 +359,8 @@ pub fn spawn(settings: Settings) -> anyhow::Result<()> {
             let mut pacing = VectorPacing::default();
             while watch.next_burst(&settings).is_some() {
                 let started = Instant::now();
-                let (lexical, vectors) = reindex_burst(&settings, &watch, &mut pacing);
+                let mode = settings.vectors.mode.unwrap_or(VectorMode::Auto);
+                let (lexical, vectors) = reindex_burst(&settings, mode, &watch, &mut pacing);
                 match lexical {
                     Ok(summary) if summary.committed => {
                         eprintln!("{}", committed_line(&summary, started));

@@ -311,9 +311,15 @@ impl LexicalIndex {
                 .searcher()
                 .segment_readers()
                 .iter()
-                .map(|segment| segment.segment_id())
+                .map(|segment| (segment.segment_id(), segment.delete_opstamp()))
                 .collect();
-            let mut committed: Vec<_> = metas.segments.iter().map(|m| m.id()).collect();
+            // A commit that only deletes keeps its segments and writes new deletes: the
+            // deletes' opstamp tells it apart.
+            let mut committed: Vec<_> = metas
+                .segments
+                .iter()
+                .map(|m| (m.id(), m.delete_opstamp()))
+                .collect();
             read.sort();
             committed.sort();
             if read == committed {

@@ -522,3 +522,44 @@ fn an_open_snapshot_reads_its_own_commit_while_a_writer_commits_a_newer_one() {
             .is_empty()
     );
 }
+
+/// The same when the newer commit only deletes (a file removed): its segments are the old
+/// ones with new deletes, and the snapshot still reads its own commit's documents.
+#[test]
+fn an_open_snapshot_keeps_its_documents_while_a_writer_commits_deletions() {
+    let repo = fixture_repo();
+    std::fs::write(
+        repo.path().join("doomed.py"),
+        "def quillowisp():\n    return 1\n",
+    )
+    .expect("write");
+    let dir = IndexDir::new(repo.path().join(".sextant"));
+    index_incrementally(repo.path(), &dir).expect("index");
+    let snapshot = dir.open().expect("open");
+    assert!(
+        !snapshot
+            .lexical
+            .search("quillowisp", 5)
+            .expect("search")
+            .is_empty()
+    );
+    std::fs::remove_file(repo.path().join("doomed.py")).expect("remove");
+    let newer = index_incrementally(repo.path(), &dir).expect("reindex");
+    assert!(newer.committed && newer.generation > snapshot.manifest.generation);
+    assert!(
+        !snapshot
+            .lexical
+            .search("quillowisp", 5)
+            .expect("search")
+            .is_empty(),
+        "an open snapshot lost documents its manifest still lists"
+    );
+    let fresh = dir.open().expect("open");
+    assert!(
+        fresh
+            .lexical
+            .search("quillowisp", 5)
+            .expect("search")
+            .is_empty()
+    );
+}

@@ -152,6 +152,10 @@ pub struct ModelCall {
     pub stage: String,
     /// The [`ContextUse::stage`] of the code the call carried.
     pub context: String,
+    /// Its place in the record's `context_use` (names repeat: a step run again, a second
+    /// re-packing of the same name).
+    #[serde(default)]
+    pub packing: Option<usize>,
     /// Prompt tokens as sextant counted them (the model's tokenizer where the server offers
     /// it, else an estimate).
     pub prompt_tokens: Option<u32>,
@@ -164,11 +168,17 @@ pub struct ModelCall {
 }
 
 impl ModelCall {
-    /// The call described by `metrics`, carrying the context named `context`.
-    pub fn new(metrics: &crate::llm::CallMetrics, context: &str) -> ModelCall {
+    /// The call described by `metrics`, carrying packing `packing` of the record, named
+    /// `context`.
+    pub fn new(
+        metrics: &crate::llm::CallMetrics,
+        context: &str,
+        packing: Option<usize>,
+    ) -> ModelCall {
         ModelCall {
             stage: metrics.stage.clone().unwrap_or_default(),
             context: context.to_string(),
+            packing,
             prompt_tokens: metrics.sextant_prompt_tokens,
             server_prompt_tokens: metrics.prompt_tokens,
             completion_tokens: metrics.completion_tokens,

@@ -656,9 +656,9 @@ pub fn review(open: OpenRun, stat: bool) -> anyhow::Result<String> {
     }
     if !record.context_use.is_empty() {
         let _ = writeln!(out, "\ncode sent to the model, per stage:");
-        for usage in &record.context_use {
+        for (index, usage) in record.context_use.iter().enumerate() {
             let _ = writeln!(out, "  {}", usage.summary());
-            for call in record.calls.iter().filter(|c| c.context == usage.stage) {
+            for call in record.calls.iter().filter(|c| c.packing == Some(index)) {
                 let _ = writeln!(out, "    call {}", call.summary());
             }
         }

@@ -94,10 +94,11 @@ impl Record {
             .last()
             .map(|usage| usage.stage.clone())
             .unwrap_or_default();
+        let packing = self.context_use.len().checked_sub(1);
         self.calls.extend(
             calls
                 .iter()
-                .map(|metrics| super::context::ModelCall::new(metrics, &context)),
+                .map(|metrics| super::context::ModelCall::new(metrics, &context, packing)),
         );
     }
 

@@ -145,7 +145,10 @@ fn with_room<T>(
 ) -> anyhow::Result<T> {
     for shrink in 1..=SHRINKS + 1 {
         let result = call(llm, &open.record.prompt_context());
-        open.record.add_calls(llm.take_calls());
+        let calls = llm.take_calls();
+        // The refused prompt's size, whole (rules, task, questions and all).
+        let prompt_bytes = calls.last().and_then(|c| c.prompt_bytes).unwrap_or(0) as usize;
+        open.record.add_calls(calls);
         let error = match result {
             Ok(value) => return Ok(value),
             Err(error) => error,
@@ -154,14 +157,15 @@ fn with_room<T>(
             return Err(error);
         };
         let sent = open.record.context_use.last().map_or(0, ContextUse::tokens);
-        if shrink > SHRINKS || sent == 0 {
+        // A run recorded before the code was kept apart (inside `context`) cannot be re-packed.
+        if shrink > SHRINKS || sent == 0 || open.record.code.is_empty() {
             return Err(error);
         }
         let budget = smaller_budget(
             sent,
             &over,
             open.record.code.len(),
-            open.record.prompt_context().len(),
+            prompt_bytes.max(open.record.prompt_context().len()),
         );
         let secrets = open.settings.secret_rules()?;
         let code = selected_code(
@@ -169,7 +173,14 @@ fn with_room<T>(
             &open.run.task,
             budget,
             &secrets,
-            &format!("{ASK_PLAN_CONTEXT} (shrunk {shrink})"),
+            &format!(
+                "{ASK_PLAN_CONTEXT} (shrunk {})",
+                open.record
+                    .context_use
+                    .iter()
+                    .filter(|u| u.stage.starts_with(ASK_PLAN_CONTEXT))
+                    .count()
+            ),
         )?;
         open.record.code = code.code;
         open.record.context_use.push(code.usage);

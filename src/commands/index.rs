@@ -42,7 +42,7 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         print(&render(&summary, &settings))?;
     }
     if args.watch {
-        return watch(&settings);
+        return watch(&settings, mode);
     }
     match (&summary.vectors_missing, mode) {
         (Some(reason), VectorMode::Sync) => {
@@ -58,12 +58,12 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
 
 /// `sextant index --watch`: reindexes after every burst of changes, a line each, until
 /// interrupted.
-fn watch(settings: &Settings) -> anyhow::Result<()> {
+fn watch(settings: &Settings, mode: VectorMode) -> anyhow::Result<()> {
     let mut watch = crate::watch::TreeWatch::start(settings)?;
     eprintln!("watching {} (Ctrl-C stops)", settings.root.display());
     let mut pacing = crate::watch::VectorPacing::default();
     while let Some(changed) = watch.next_burst(settings) {
-        let (lexical, vectors) = crate::watch::reindex_burst(settings, &watch, &mut pacing);
+        let (lexical, vectors) = crate::watch::reindex_burst(settings, mode, &watch, &mut pacing);
         match lexical {
             Ok(summary) => print(&format!(
                 "{changed} paths changed: {}\n",

@@ -55,6 +55,9 @@ pub struct CallMetrics {
     /// mark, so per stage it is the peak of the command running that stage).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sextant_peak_rss_bytes: Option<u64>,
+    /// Bytes of the prompt's messages (the agent sizes a smaller prompt from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_bytes: Option<u64>,
 }
 
 /// This process's peak resident memory (`VmHWM` in `/proc/self/status`), where the system
@@ -93,6 +96,7 @@ impl CallMetrics {
             server_memory_bytes: None,
             server_vram_bytes: None,
             sextant_peak_rss_bytes: None,
+            prompt_bytes: None,
         }
     }
 }

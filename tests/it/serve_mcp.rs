@@ -210,7 +210,7 @@ fn a_real_mcp_client_gets_the_clis_answers_from_a_warm_server() {
 }
 
 const VECTORS_CLIENT: &str = r#"
-import asyncio, json, sys, time
+import asyncio, json, subprocess, sys, time
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
@@ -224,6 +224,26 @@ async def main():
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()
+            # Started on an index without vectors: semantic search says so.
+            none = await session.call_tool("search", {"query": "rate limiting uploads", "semantic": True, "limit": 3})
+            out["without_vectors"] = {"error": none.is_error, "text": none.content[0].text}
+            # `sextant index` builds them (no lexical commit: nothing changed); the server
+            # picks them up without a restart.
+            for _ in range(50):
+                done = subprocess.run([binary, "index", "--quiet", repo],
+                                      env={"SEXTANT_HOME": home, "PATH": "/usr/bin:/bin"})
+                if done.returncode != 3:
+                    break
+                await asyncio.sleep(0.2)
+            out["index_exit"] = done.returncode
+            built = time.monotonic()
+            out["vectors_after"] = None
+            while time.monotonic() - built < 60:
+                answer = await session.call_tool("search", {"query": "rate limiting uploads", "semantic": True, "limit": 3})
+                if not answer.is_error:
+                    out["vectors_after"] = time.monotonic() - built
+                    break
+                await asyncio.sleep(0.1)
             first = await session.call_tool("search", {"query": "rate limiting uploads", "semantic": True, "limit": 3})
             out["before"] = first.content[0].text
             with open(f"{repo}/app/limits.py", "w") as f:
@@ -244,8 +264,9 @@ async def main():
 asyncio.run(main())
 "#;
 
-/// With vectors: a saved file's units reach the server's semantic search without a restart,
-/// the newer vectors loaded off the query path and swapped in, and no call fails meanwhile.
+/// With vectors: a server started before they were built picks them up once `sextant index`
+/// builds them; a saved file's units reach its semantic search without a restart, the newer
+/// vectors loaded off the query path and swapped in, and no call fails meanwhile.
 #[test]
 fn a_warm_server_swaps_in_the_vectors_of_a_change() {
     let Ok(python) = std::env::var("SEXTANT_MCP_PYTHON") else {
@@ -271,11 +292,12 @@ fn a_warm_server_swaps_in_the_vectors_of_a_change() {
     git(root, &["init", "-q", "-b", "main"]);
     git(root, &["add", "-A"]);
     git(root, &["commit", "-q", "-m", "shop"]);
-    stdout_of(
-        sextant(root)
-            .env("SEXTANT_HOME", &home)
-            .args(["index", "--quiet"]),
-    );
+    stdout_of(sextant(root).env("SEXTANT_HOME", &home).args([
+        "index",
+        "--quiet",
+        "--vectors",
+        "off",
+    ]));
     let script = tempfile::NamedTempFile::new().expect("script");
     std::fs::write(script.path(), VECTORS_CLIENT).expect("write");
     let output = std::process::Command::new(&python)
@@ -288,6 +310,12 @@ fn a_warm_server_swaps_in_the_vectors_of_a_change() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "client failed:\n{stderr}");
     let out: Value = serde_json::from_slice(&output.stdout).expect("client json");
+    assert_eq!(out["without_vectors"]["error"], true, "{out}");
+    assert_eq!(out["index_exit"], 0, "{out}");
+    assert!(
+        out["vectors_after"].as_f64().is_some(),
+        "vectors built after the server started never reached it: {out}\n{stderr}"
+    );
     assert!(
         !out["before"]
             .as_str()
