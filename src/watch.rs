@@ -334,11 +334,11 @@ pub fn reindex_burst(
 }
 
 /// The log line of a committed lexical step: how long it took, by phase.
-fn committed_line(summary: &IndexSummary, started: Instant) -> String {
+fn committed_line(summary: &IndexSummary) -> String {
     let t = &summary.timings;
     format!(
         "sextant: changes committed in {} ms (generation {}: walk {}, scan {}, load {}, extract {}, graph {}, commit {} ms)",
-        started.elapsed().as_millis(),
+        t.total_ms,
         summary.generation,
         t.walk_ms,
         t.scan_ms,
@@ -358,12 +358,11 @@ pub fn spawn(settings: Settings) -> anyhow::Result<()> {
         .spawn(move || {
             let mut pacing = VectorPacing::default();
             while watch.next_burst(&settings).is_some() {
-                let started = Instant::now();
                 let mode = settings.vectors.mode.unwrap_or(VectorMode::Auto);
                 let (lexical, vectors) = reindex_burst(&settings, mode, &watch, &mut pacing);
                 match lexical {
                     Ok(summary) if summary.committed => {
-                        eprintln!("{}", committed_line(&summary, started));
+                        eprintln!("{}", committed_line(&summary));
                     }
                     Ok(_) => {}
                     Err(error) => eprintln!("warning: reindex after a change failed: {error:#}"),
