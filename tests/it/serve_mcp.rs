@@ -106,21 +106,34 @@ fn tool_json(out: &Value, name: &str) -> Value {
     serde_json::from_str(out[name]["text"].as_str().expect("text")).expect("tool json")
 }
 
-#[test]
-fn a_real_mcp_client_gets_the_clis_answers_from_a_warm_server() {
-    let Ok(python) = std::env::var("SEXTANT_MCP_PYTHON") else {
+/// The python with the `mcp` package, or `None` (skip) outside CI.
+fn mcp_python() -> Option<String> {
+    let python = std::env::var("SEXTANT_MCP_PYTHON").ok();
+    if python.is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI must set SEXTANT_MCP_PYTHON (.ci/run does)"
         );
         eprintln!("skipped: SEXTANT_MCP_PYTHON not set (run .ci/mcp-client.sh)");
-        return;
-    };
-    let repo = copy_fixture("polyglot");
+    }
+    python
+}
+
+/// A fixture copied into a fresh git repository with one commit.
+fn committed_fixture(name: &str) -> tempfile::TempDir {
+    let repo = copy_fixture(name);
     let root = repo.path();
     git(root, &["init", "-q", "-b", "main"]);
     git(root, &["add", "-A"]);
-    git(root, &["commit", "-q", "-m", "polyglot"]);
+    git(root, &["commit", "-q", "-m", name]);
+    repo
+}
+
+#[test]
+fn a_real_mcp_client_gets_the_clis_answers_from_a_warm_server() {
+    let Some(python) = mcp_python() else { return };
+    let repo = committed_fixture("polyglot");
+    let root = repo.path();
     stdout_of(sextant(root).args(["index", "--quiet", "--vectors", "off"]));
     // What the CLI answers on the same index, before the session changes anything.
     let why = cli_json(
@@ -269,14 +282,7 @@ asyncio.run(main())
 /// vectors loaded off the query path and swapped in, and no call fails meanwhile.
 #[test]
 fn a_warm_server_swaps_in_the_vectors_of_a_change() {
-    let Ok(python) = std::env::var("SEXTANT_MCP_PYTHON") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must set SEXTANT_MCP_PYTHON (.ci/run does)"
-        );
-        eprintln!("skipped: SEXTANT_MCP_PYTHON not set (run .ci/mcp-client.sh)");
-        return;
-    };
+    let Some(python) = mcp_python() else { return };
     let home = std::env::var_os("SEXTANT_HOME").map(std::path::PathBuf::from);
     let Some(home) = home.filter(|h| h.join("models/minilm-l6-v2-int8/model.onnx").is_file())
     else {
@@ -287,11 +293,8 @@ fn a_warm_server_swaps_in_the_vectors_of_a_change() {
         eprintln!("skipped: no embedding model in $SEXTANT_HOME");
         return;
     };
-    let repo = copy_fixture("shop");
+    let repo = committed_fixture("shop");
     let root = repo.path();
-    git(root, &["init", "-q", "-b", "main"]);
-    git(root, &["add", "-A"]);
-    git(root, &["commit", "-q", "-m", "shop"]);
     stdout_of(sextant(root).env("SEXTANT_HOME", &home).args([
         "index",
         "--quiet",
