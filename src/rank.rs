@@ -346,20 +346,8 @@ impl RankedFile {
     }
 }
 
-/// Ranks files for a task: every file any signal found, best first (ties by path), at most
-/// `limit`.
-pub fn rank(
-    sources: &Sources<'_>,
-    weights: &Weights,
-    query: &TaskQuery,
-    limit: usize,
-) -> anyhow::Result<Vec<RankedFile>> {
-    let files = text_signals(sources, weights, query)?;
-    Ok(rank_found(sources, weights, query, files, limit))
-}
-
-/// The signals that need the task's words only (BM25 over chunks and whole files, paths):
-/// the first half of [`rank`], which a caller may compute while the task is being embedded.
+/// The signals that need the task's words only (BM25 over chunks and whole files, paths): the
+/// first half of ranking, which a caller computes while the task is being embedded.
 pub fn text_signals(
     sources: &Sources<'_>,
     weights: &Weights,
@@ -379,8 +367,9 @@ pub fn text_signals(
     Ok(files)
 }
 
-/// The second half of [`rank`]: adds to what [`text_signals`] found the vector, symbol,
-/// graph and history signals, fuses them, and keeps the best `limit` files.
+/// The second half of ranking: adds to what [`text_signals`] found the vector, symbol, graph
+/// and history signals, fuses them, and keeps every file any signal found, best first (ties
+/// by path), at most `limit`.
 pub fn rank_found(
     sources: &Sources<'_>,
     weights: &Weights,

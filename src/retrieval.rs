@@ -289,12 +289,6 @@ impl Retrieval {
         self.semantic.ok().map(Box::new)
     }
 
-    /// Whether newer complete vectors than the loaded ones exist for the opened generation
-    /// (a writer finished embedding after the lexical commit this was opened at).
-    pub fn vectors_behind(&self, index_dir: &IndexDir) -> bool {
-        self.newer_vectors(index_dir).is_some()
-    }
-
     /// The generation of the newest complete vectors for the opened generation, when they
     /// are newer than the loaded ones.
     pub fn newer_vectors(&self, index_dir: &IndexDir) -> Option<u64> {

@@ -247,6 +247,19 @@ pub struct VectorPacing {
     last_note: Option<String>,
 }
 
+impl VectorPacing {
+    /// The warning to log for `why`, unless it is the one said last (no model installed is
+    /// said once, not after every change).
+    fn note_once(&mut self, why: String) -> Option<String> {
+        if self.last_note.as_ref() == Some(&why) {
+            return None;
+        }
+        let line = format!("warning: no vectors: {why}");
+        self.last_note = Some(why);
+        Some(line)
+    }
+}
+
 /// Vector steps given up in a row for a newer change, after which one runs to its end
 /// (a tree that never stops changing still gets its vectors).
 const MAX_VECTOR_STEPS_GIVEN_UP: usize = 3;
@@ -290,12 +303,7 @@ pub fn reindex_burst(
     }
     // Without a model the second step could build nothing: said once, then skipped.
     if let Err(error) = settings.vector_model() {
-        let why = format!("{error:#}");
-        if pacing.last_note.as_ref() == Some(&why) {
-            return (lexical, None);
-        }
-        pacing.last_note = Some(why.clone());
-        return (lexical, Some(format!("warning: no vectors: {why}")));
+        return (lexical, pacing.note_once(format!("{error:#}")));
     }
     let yielding = pacing.given_up < MAX_VECTOR_STEPS_GIVEN_UP;
     if yielding && watch.stirred().load(Ordering::Acquire) {
@@ -320,12 +328,7 @@ pub fn reindex_burst(
                 pacing.given_up += 1;
                 None
             }
-            // Said once, not after every change (no model installed, say).
-            (None, Some(why)) if pacing.last_note.as_ref() == Some(why) => None,
-            (None, Some(why)) => {
-                pacing.last_note = Some(why.clone());
-                Some(format!("warning: no vectors: {why}"))
-            }
+            (None, Some(why)) => pacing.note_once(why.clone()),
             (None, None) => None,
         },
         Err(error) => Some(format!("warning: the vector step failed: {error:#}")),
