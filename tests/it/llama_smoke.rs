@@ -8,6 +8,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -24,7 +25,15 @@ struct Server {
     url: String,
     /// The server's stdout and stderr, kept so a failure can show them.
     log: tempfile::NamedTempFile,
+    /// Held while the server lives (dropped after `drop` kills it): see [`ONE_SERVER`].
+    _turn: Option<MutexGuard<'static, ()>>,
 }
+
+/// One real model server at a time in this test process. Side by side on 2 cores, three
+/// servers of 2 threads each (plus the rest of the suite) made generation so slow that a plan
+/// stage ran past the 600 s call deadline in CI (stop 25); one at a time, each runs at the
+/// speed it has alone.
+static ONE_SERVER: Mutex<()> = Mutex::new(());
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -66,9 +75,14 @@ fn start_server(context: u32) -> Option<Server> {
         "--alias".into(),
         ALIAS.into(),
     ];
-    Some(
-        launch(Path::new(&binary), &args, START_DEADLINE).unwrap_or_else(|error| panic!("{error}")),
-    )
+    // A test that failed while holding the turn poisons the lock; the next one may still run.
+    let turn = ONE_SERVER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut server =
+        launch(Path::new(&binary), &args, START_DEADLINE).unwrap_or_else(|error| panic!("{error}"));
+    server._turn = Some(turn);
+    Some(server)
 }
 
 /// Starts `binary` with `args` plus a loopback host and a free port, and waits until its
@@ -100,6 +114,7 @@ fn launch(binary: &Path, args: &[String], deadline: Duration) -> Result<Server, 
         child,
         url: format!("http://127.0.0.1:{port}"),
         log,
+        _turn: None,
     };
     let log_tail = |server: &Server| {
         let text = std::fs::read_to_string(server.log.path()).unwrap_or_default();
