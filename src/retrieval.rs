@@ -289,6 +289,14 @@ impl Retrieval {
         self.semantic.ok().map(Box::new)
     }
 
+    /// The loaded vectors, if any (shared, not copied).
+    pub fn vector_snapshot(&self) -> Option<&sextant_index::vector::VectorSnapshot> {
+        self.semantic
+            .as_ref()
+            .ok()
+            .map(|semantic| &semantic.snapshot)
+    }
+
     /// The generation of the newest complete vectors for the opened generation, when they
     /// are newer than the loaded ones.
     pub fn newer_vectors(&self, index_dir: &IndexDir) -> Option<u64> {

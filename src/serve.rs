@@ -19,6 +19,7 @@ use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabiliti
 use rmcp::{ErrorData, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
+use sextant_index::vector::LiveVectors;
 
 use crate::bounds;
 use crate::cli::{GlobalArgs, GraphQuery, ServeArgs};
@@ -122,6 +123,9 @@ struct Shared {
     /// The vectors generation whose load failed last, and when: not tried again at every
     /// query.
     vectors_failed: Mutex<Option<(u64, std::time::Instant)>>,
+    /// The newest vectors in memory, shared with the watch's vector step: it patches the graph
+    /// held here and leaves its result here, so a change's vectors are taken, not loaded.
+    live: LiveVectors,
 }
 
 impl Shared {
@@ -159,6 +163,9 @@ impl Shared {
                 retrieval.generation(),
                 opening.elapsed().as_millis()
             );
+            if let Some(vectors) = retrieval.vector_snapshot() {
+                self.live.offer(vectors);
+            }
             warm.retrieval = Some(retrieval);
             warm.stamp = stamp;
         }
@@ -212,12 +219,19 @@ impl Shared {
                                 anyhow::anyhow!("they were removed before they were read")
                             })?,
                         )))
+                    } else if let Some(held) = shared.live.of_generation(newer) {
+                        // Built by this process's watch: taken as they are, not read again.
+                        Ok(Loaded::Vectors(Box::new(held), "taken from the watch"))
                     } else {
-                        Ok(Loaded::Vectors(Box::new(
-                            sextant_index::vector::VectorSnapshot::open(dir, newer)?.ok_or_else(
-                                || anyhow::anyhow!("they were removed before they were read"),
-                            )?,
-                        )))
+                        Ok(Loaded::Vectors(
+                            Box::new(
+                                sextant_index::vector::VectorSnapshot::open(dir, newer)?
+                                    .ok_or_else(|| {
+                                        anyhow::anyhow!("they were removed before they were read")
+                                    })?,
+                            ),
+                            "loaded",
+                        ))
                     }
                 }))
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("reading them panicked")));
@@ -227,14 +241,24 @@ impl Shared {
                         .retrieval
                         .as_mut()
                         .ok_or_else(|| anyhow::anyhow!("the index was closed"))?;
-                    match loaded {
-                        Loaded::Whole(semantic) => retrieval.install_semantic(*semantic),
-                        Loaded::Vectors(snapshot) => retrieval.adopt_vectors(*snapshot),
+                    let how = match loaded {
+                        Loaded::Whole(semantic) => {
+                            retrieval.install_semantic(*semantic)?;
+                            "loaded with the model"
+                        }
+                        Loaded::Vectors(snapshot, how) => {
+                            retrieval.adopt_vectors(*snapshot)?;
+                            how
+                        }
+                    };
+                    if let Some(vectors) = retrieval.vector_snapshot() {
+                        shared.live.offer(vectors);
                     }
+                    Ok(how)
                 });
                 match outcome {
-                    Ok(()) => eprintln!(
-                        "sextant serve: vectors of generation {newer} loaded in {} ms",
+                    Ok(how) => eprintln!(
+                        "sextant serve: vectors of generation {newer} {how} in {} ms",
                         loading.elapsed().as_millis()
                     ),
                     Err(why) => {
@@ -263,8 +287,8 @@ const VECTOR_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
 enum Loaded {
     /// Vectors and the model (none was loaded).
     Whole(Box<crate::rank::semantic::Semantic>),
-    /// Vectors for the loaded model.
-    Vectors(Box<sextant_index::vector::VectorSnapshot>),
+    /// Vectors for the loaded model, and how they were had.
+    Vectors(Box<sextant_index::vector::VectorSnapshot>, &'static str),
 }
 
 /// Clears a flag when dropped, however the thread holding it ends.
@@ -313,8 +337,8 @@ fn text(body: String) -> CallToolResult {
 
 #[tool_router]
 impl SextantServer {
-    /// A server for the repository these settings describe.
-    pub fn new(settings: Settings) -> anyhow::Result<SextantServer> {
+    /// A server for the repository these settings describe, sharing `live` with the watch.
+    pub fn new(settings: Settings, live: LiveVectors) -> anyhow::Result<SextantServer> {
         Ok(SextantServer {
             shared: Arc::new(Shared {
                 secrets: settings.secret_rules()?,
@@ -325,6 +349,7 @@ impl SextantServer {
                 }),
                 loading_vectors: AtomicBool::new(false),
                 vectors_failed: Mutex::new(None),
+                live,
             }),
             tool_router: Self::tool_router(),
         })
@@ -499,17 +524,18 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let settings = Settings::resolve(args.repo.as_deref(), global, &Overrides::default())?;
     let root: PathBuf = settings.root.clone();
     eprintln!("sextant serve: MCP over stdio for {}", root.display());
+    let live = LiveVectors::default();
     if !args.no_watch {
         // Fresh without anyone running `sextant index`: changes are reindexed in the
         // background and picked up at the next call.
-        crate::watch::spawn(settings.clone())?;
+        crate::watch::spawn(settings.clone(), live.clone())?;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let service = SextantServer::new(settings)?
+        let service = SextantServer::new(settings, live)?
             .serve(rmcp::transport::stdio())
             .await
             .map_err(|error| anyhow::anyhow!("starting the MCP session: {error}"))?;

@@ -20,7 +20,9 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use notify::{RecursiveMode, Watcher as _};
 use sextant_index::store::StoreError;
 use sextant_index::update::IndexSummary;
-use sextant_index::vector::VECTOR_STEP_STOPPED;
+use sextant_index::vector::{LiveVectors, VECTOR_STEP_STOPPED};
+
+use crate::commands::index::VectorHooks;
 
 use crate::cli::VectorMode;
 
@@ -245,9 +247,19 @@ pub struct VectorPacing {
     given_up: usize,
     /// Why the last vector step built nothing, as last said.
     last_note: Option<String>,
+    /// The newest vectors, held in memory between steps (and shared with a server's readers).
+    live: LiveVectors,
 }
 
 impl VectorPacing {
+    /// Pacing whose vector steps patch, and leave their result in, `live`.
+    pub fn sharing(live: LiveVectors) -> VectorPacing {
+        VectorPacing {
+            live,
+            ..VectorPacing::default()
+        }
+    }
+
     /// The warning to log for `why`, unless it is the one said last (no model installed is
     /// said once, not after every change).
     fn note_once(&mut self, why: String) -> Option<String> {
@@ -265,14 +277,14 @@ impl VectorPacing {
 const MAX_VECTOR_STEPS_GIVEN_UP: usize = 3;
 
 /// Reindexes after a burst, waiting while another process holds the writer lock. Vectors as
-/// `mode` says; `stop`, when set during the vector step, abandons it.
-pub fn reindex(
+/// `mode` says, with what `hooks` lends the vector step.
+fn reindex(
     settings: &Settings,
     mode: VectorMode,
-    stop: Option<Arc<AtomicBool>>,
+    hooks: VectorHooks,
 ) -> anyhow::Result<IndexSummary> {
     loop {
-        match crate::commands::index::update_with_mode(settings, mode, stop.clone()) {
+        match crate::commands::index::update_with_mode(settings, mode, hooks.clone()) {
             Err(error)
                 if error
                     .chain()
@@ -297,7 +309,7 @@ pub fn reindex_burst(
     pacing: &mut VectorPacing,
 ) -> (anyhow::Result<IndexSummary>, Option<String>) {
     watch.calm();
-    let lexical = reindex(settings, VectorMode::Off, None);
+    let lexical = reindex(settings, VectorMode::Off, VectorHooks::default());
     if lexical.is_err() || mode == VectorMode::Off {
         return (lexical, None);
     }
@@ -311,7 +323,11 @@ pub fn reindex_burst(
         return (lexical, None);
     }
     let started = Instant::now();
-    let line = match reindex(settings, mode, yielding.then(|| watch.stirred())) {
+    let hooks = VectorHooks {
+        stop: yielding.then(|| watch.stirred()),
+        live: Some(pacing.live.clone()),
+    };
+    let line = match reindex(settings, mode, hooks) {
         Ok(summary) => match (&summary.vectors, &summary.vectors_missing) {
             (Some(vectors), _) => {
                 pacing.given_up = 0;
@@ -354,12 +370,12 @@ fn committed_line(summary: &IndexSummary) -> String {
 
 /// Watches on a thread of its own for as long as the process lives, reindexing after each
 /// burst (for `sextant serve`); failures are reported on stderr and watching goes on.
-pub fn spawn(settings: Settings) -> anyhow::Result<()> {
+pub fn spawn(settings: Settings, live: LiveVectors) -> anyhow::Result<()> {
     let mut watch = TreeWatch::start(&settings)?;
     std::thread::Builder::new()
         .name("watch".into())
         .spawn(move || {
-            let mut pacing = VectorPacing::default();
+            let mut pacing = VectorPacing::sharing(live);
             while watch.next_burst(&settings).is_some() {
                 let mode = settings.vectors.mode.unwrap_or(VectorMode::Auto);
                 let (lexical, vectors) = reindex_burst(&settings, mode, &watch, &mut pacing);

@@ -22,6 +22,7 @@ pub mod units;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -193,6 +194,66 @@ pub struct VectorOptions {
     /// written. An abandoned step leaves the generation without vectors (the embeddings made
     /// are cached) and says [`VECTOR_STEP_STOPPED`].
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// The vectors a long-lived process holds in memory (`sextant serve`, `index --watch`): the
+    /// step patches the graph held there instead of loading it from disk, and leaves what it
+    /// wrote there for the process's readers, who then need not load it either.
+    pub live: Option<LiveVectors>,
+}
+
+/// The newest vectors a process holds in memory, shared between the writer that builds them
+/// and the readers that search them. Loading a generation's HNSW graph from disk costs most of
+/// a second on a 600k-line repository, twice per change in a warm server (the writer's patch
+/// and the readers' reload); held here, a change costs only its inserts and the dump.
+///
+/// The graph is shared, not copied: the writer inserts the new units into the graph the
+/// readers search. That is safe because a snapshot only answers ids its own table lists (a
+/// reader's older table skips the new ids), and a graph holding ids its table does not (a
+/// step that stopped or failed after inserting) is never patched again: the next step loads
+/// from disk.
+#[derive(Clone, Default)]
+pub struct LiveVectors(Arc<Mutex<Option<VectorSnapshot>>>);
+
+impl LiveVectors {
+    /// The vectors held, if they are generation `generation`'s.
+    pub fn of_generation(&self, generation: u64) -> Option<VectorSnapshot> {
+        self.slot()
+            .as_ref()
+            .filter(|held| held.generation == generation)
+            .cloned()
+    }
+
+    /// Holds `snapshot` unless newer vectors are held already (a reader offers what it loaded;
+    /// the writer's newer ones win).
+    pub fn offer(&self, snapshot: &VectorSnapshot) {
+        let mut slot = self.slot();
+        if slot
+            .as_ref()
+            .is_none_or(|held| held.generation < snapshot.generation)
+        {
+            *slot = Some(snapshot.clone());
+        }
+    }
+
+    /// The held vectors to patch into generation `generation`: only when they are the newest
+    /// complete ones on disk (no other process wrote newer) and their graph holds exactly the
+    /// units their table lists.
+    fn to_patch(&self, dir: &IndexDir, generation: u64) -> Option<VectorSnapshot> {
+        let held = self.slot().clone()?;
+        (newest_vectors(dir, generation) == Some(held.generation)
+            && held.ann.len() == held.table.units.len())
+        .then_some(held)
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<VectorSnapshot>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl std::fmt::Debug for LiveVectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held = self.slot().as_ref().map(|held| held.generation);
+        f.debug_tuple("LiveVectors").field(&held).finish()
+    }
 }
 
 /// What an abandoned vector step says (see [`VectorOptions::stop`]).
@@ -426,7 +487,18 @@ pub fn update_vectors(
         })
         .collect();
     options.stopped()?;
-    let previous = previous_table(dir, generation, &model_id, dimension, options.design);
+    let held = options
+        .live
+        .as_ref()
+        .and_then(|live| live.to_patch(dir, generation))
+        .filter(|held| {
+            held.table.model_id == model_id
+                && held.table.dimension == dimension
+                && held.table.design == options.design
+        })
+        .map(|held| ((*held.table).clone(), held.ann));
+    let previous =
+        held.or_else(|| previous_table(dir, generation, &model_id, dimension, options.design));
     let (table, ann, rebuilt) = match previous {
         Some((mut table, ann)) => {
             // Keep ids of unchanged units, tombstone vanished ones, append new ones.
@@ -467,7 +539,7 @@ pub fn update_vectors(
                 .enumerate()
                 .map(|(id, unit)| Ok((vector_of(unit)?, id)))
                 .collect::<Result<_, VectorError>>()?;
-            let ann = AnnIndex::build(&items);
+            let ann = Arc::new(AnnIndex::build(&items));
             let table = UnitTable {
                 generation,
                 model_id: model_id.clone(),
@@ -484,6 +556,13 @@ pub fn update_vectors(
     let mut table = table;
     table.files = ann.dump(&vectors_dir, &ann_basename(generation))?;
     write_units(dir, generation, &table)?;
+    if let Some(live) = &options.live {
+        live.offer(&VectorSnapshot {
+            generation,
+            table: Arc::new(table),
+            ann,
+        });
+    }
     let ann_ms = ms(building);
     let keep: HashSet<ContentHash> = units.iter().map(|u| u.key).collect();
     cache.compact(&keep)?;
@@ -512,12 +591,12 @@ fn previous_table(
     model_id: &str,
     dimension: usize,
     design: UnitDesign,
-) -> Option<(UnitTable, AnnIndex)> {
+) -> Option<(UnitTable, Arc<AnnIndex>)> {
     let snapshot = VectorSnapshot::open(dir, generation).ok()??;
     (snapshot.table.model_id == model_id
         && snapshot.table.dimension == dimension
         && snapshot.table.design == design)
-        .then_some((snapshot.table, snapshot.ann))
+        .then(|| ((*snapshot.table).clone(), snapshot.ann))
 }
 
 /// Generations that have a units file, newest first, none after `generation`.
@@ -573,14 +652,15 @@ fn remove_other_generations(vectors_dir: &Path, generation: u64) {
     }
 }
 
-/// A generation's vectors, opened for search.
+/// A generation's vectors, opened for search. Cloning shares them.
+#[derive(Clone)]
 pub struct VectorSnapshot {
     /// The index generation these vectors were built for.
     pub generation: u64,
     /// The units, by HNSW id.
-    pub table: UnitTable,
-    /// The graph.
-    pub ann: AnnIndex,
+    pub table: Arc<UnitTable>,
+    /// The graph (shared with the writer that patches it: see [`LiveVectors`]).
+    pub ann: Arc<AnnIndex>,
 }
 
 /// A unit found by similarity.
@@ -633,8 +713,8 @@ impl VectorSnapshot {
         }
         Ok(Some(VectorSnapshot {
             generation,
-            table,
-            ann,
+            table: Arc::new(table),
+            ann: Arc::new(ann),
         }))
     }
 

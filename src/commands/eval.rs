@@ -105,6 +105,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                 design: args.units,
                 threads: 0,
                 stop: None,
+                live: None,
             }),
         },
         &progress,

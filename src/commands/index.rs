@@ -8,8 +8,8 @@ use sextant_index::store::StoreError;
 use sextant_index::update::{IndexSummary, UpdateOptions, update_index};
 
 use crate::rank::history::History;
-use sextant_index::vector::VectorOptions;
 use sextant_index::vector::units::UnitDesign;
+use sextant_index::vector::{LiveVectors, VectorOptions};
 
 use crate::cli::{GlobalArgs, IndexArgs, VectorMode};
 use crate::output::{counted, escaped, print, print_json, seconds, thousands};
@@ -35,7 +35,13 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         .vectors
         .or(settings.vectors.mode)
         .unwrap_or(VectorMode::Auto);
-    let summary = update_with(&settings, args.full, mode, &progress, None)?;
+    let summary = update_with(
+        &settings,
+        args.full,
+        mode,
+        &progress,
+        VectorHooks::default(),
+    )?;
     if json {
         print_json(&summary)?;
     } else if !settings.quiet {
@@ -89,18 +95,32 @@ fn watch(settings: &Settings, mode: VectorMode) -> anyhow::Result<()> {
 /// history prior refreshed), without printing: for the server's `reindex`.
 pub(crate) fn update(settings: &Settings, full: bool) -> anyhow::Result<IndexSummary> {
     let mode = settings.vectors.mode.unwrap_or(VectorMode::Auto);
-    update_with(settings, full, mode, &TerminalProgress::new(false), None)
+    update_with(
+        settings,
+        full,
+        mode,
+        &TerminalProgress::new(false),
+        VectorHooks::default(),
+    )
+}
+
+/// What a long-lived caller (the watch) lends the vector step.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct VectorHooks {
+    /// When set during the vector step, abandons it (the watch gives way to a newer change).
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// The vectors the process holds in memory, patched instead of loaded from disk.
+    pub live: Option<LiveVectors>,
 }
 
 /// An incremental update with vectors as `mode` says (not as the settings do), without
-/// printing; `stop`, when set during the vector step, abandons it (the watch gives way to a
-/// newer change).
+/// printing.
 pub(crate) fn update_with_mode(
     settings: &Settings,
     mode: VectorMode,
-    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    hooks: VectorHooks,
 ) -> anyhow::Result<IndexSummary> {
-    update_with(settings, false, mode, &TerminalProgress::new(false), stop)
+    update_with(settings, false, mode, &TerminalProgress::new(false), hooks)
 }
 
 fn update_with(
@@ -108,7 +128,7 @@ fn update_with(
     full: bool,
     mode: VectorMode,
     progress: &TerminalProgress,
-    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    hooks: VectorHooks,
 ) -> anyhow::Result<IndexSummary> {
     let (vectors, no_model) = match mode {
         VectorMode::Off => (None, None),
@@ -118,7 +138,8 @@ fn update_with(
                     model,
                     design: settings.vectors.units.unwrap_or(UnitDesign::Symbols),
                     threads: settings.vectors.threads.unwrap_or(settings.index.threads),
-                    stop,
+                    stop: hooks.stop,
+                    live: hooks.live,
                 }),
                 None,
             ),

@@ -443,6 +443,7 @@ fn a_vector_step_asked_to_stop_gives_way_and_the_next_run_builds_the_vectors() {
             design: sextant_index::vector::units::UnitDesign::Symbols,
             threads: 0,
             stop,
+            live: None,
         }),
     };
     let settings = sextant_index::update::IndexSettings::default();
@@ -484,4 +485,138 @@ fn a_vector_step_asked_to_stop_gives_way_and_the_next_run_builds_the_vectors() {
         nearest_path(root, &home, "rate limiting uploads"),
         "app/limits.py"
     );
+}
+
+/// A long-lived process (the server and its watch) keeps its vectors in memory: the watch's
+/// vector step patches the graph the readers hold instead of loading it from disk, and the
+/// readers take the result instead of loading it. What they answer equals vectors read from
+/// disk; a reader still on the older table never sees the units inserted for the newer one;
+/// and a held graph with ids its table lacks (a step that stopped after inserting) is not
+/// patched again but read from disk.
+#[test]
+fn vectors_patched_in_memory_answer_as_vectors_read_from_disk() {
+    use std::sync::Arc;
+
+    use sextant::retrieval::{HistoryFrom, Retrieval, VectorsFrom};
+    use sextant_index::update::{UpdateOptions, update_index};
+    use sextant_index::vector::{LiveVectors, VectorOptions};
+
+    let Some(home) = model_home() else { return };
+    let repo = copy_fixture("shop");
+    let root = repo.path();
+    index_json(root, &home, &[]);
+    let model = sextant::models::resolve(&home, None, None).expect("model");
+    let dir = sextant_index::store::IndexDir::new(root.join(".sextant"));
+    let open = || {
+        Retrieval::open(
+            &dir,
+            root,
+            VectorsFrom::Model(model.clone(), 0),
+            HistoryFrom::Stored,
+        )
+        .expect("open")
+    };
+    let near = |r: &mut Retrieval, query: &str| -> Vec<String> {
+        r.nearest(query, 3)
+            .expect("nearest")
+            .into_iter()
+            .map(|hit| format!("{}:{}", hit.unit.path, hit.unit.label))
+            .collect()
+    };
+    let mut reader = open();
+    let live = LiveVectors::default();
+    live.offer(reader.vector_snapshot().expect("vectors"));
+    let before = near(&mut reader, "rate limiting uploads");
+    let update = |live: &LiveVectors| {
+        update_index(
+            root,
+            &dir,
+            &sextant_index::update::IndexSettings::default(),
+            UpdateOptions {
+                full: false,
+                vectors: Some(VectorOptions {
+                    model: model.clone(),
+                    design: sextant_index::vector::units::UnitDesign::Symbols,
+                    threads: 0,
+                    stop: None,
+                    live: Some(live.clone()),
+                }),
+            },
+            &sextant_index::update::NoProgress,
+        )
+        .expect("update")
+    };
+
+    std::fs::write(
+        root.join("app/limits.py"),
+        "def throttle_uploads(user):\n    \"\"\"Rate limit uploads per user.\"\"\"\n    return True\n",
+    )
+    .expect("write");
+    let summary = update(&live);
+    assert_eq!(summary.generation, 2);
+    let held = live
+        .of_generation(2)
+        .expect("the step left its vectors in memory");
+    assert!(
+        Arc::ptr_eq(&held.ann, &reader.vector_snapshot().expect("vectors").ann),
+        "the held graph was patched, not loaded again"
+    );
+    // The reader's own table is generation 1's: the inserted unit is not among its answers.
+    assert_eq!(near(&mut reader, "rate limiting uploads"), before);
+    reader = Retrieval::open(
+        &dir,
+        root,
+        VectorsFrom::Kept(reader.into_semantic().expect("vectors")),
+        HistoryFrom::Stored,
+    )
+    .expect("reopen");
+    reader.adopt_vectors(held.clone()).expect("adopt");
+    let mut from_disk = open();
+    assert_eq!(from_disk.vector_snapshot().expect("vectors").generation, 2);
+    for query in [
+        "rate limiting uploads",
+        "checkout cart total",
+        "send an email",
+    ] {
+        assert_eq!(
+            near(&mut reader, query),
+            near(&mut from_disk, query),
+            "{query}"
+        );
+    }
+    assert!(near(&mut reader, "rate limiting uploads")[0].starts_with("app/limits.py"));
+
+    // A step that inserted and then stopped leaves the graph ahead of its table.
+    let stray = vec![0.1_f32; held.table.dimension];
+    held.ann
+        .insert(&[(stray.as_slice(), held.table.units.len())]);
+    std::fs::write(
+        root.join("app/quota.py"),
+        "def storage_quota(account):\n    \"\"\"Bytes an account may store.\"\"\"\n    return 10\n",
+    )
+    .expect("write");
+    update(&live);
+    let next = live.of_generation(3).expect("held again");
+    assert!(
+        !Arc::ptr_eq(&next.ann, &held.ann),
+        "a graph ahead of its table is read from disk, not patched"
+    );
+    assert_eq!(next.ann.len(), next.table.units.len());
+    let mut from_disk = open();
+    let mut reader = Retrieval::open(
+        &dir,
+        root,
+        VectorsFrom::Kept(reader.into_semantic().expect("vectors")),
+        HistoryFrom::Stored,
+    )
+    .expect("reopen");
+    reader.adopt_vectors(next).expect("adopt");
+    for query in ["storage quota of an account", "rate limiting uploads"] {
+        assert_eq!(
+            near(&mut reader, query),
+            near(&mut from_disk, query),
+            "{query}"
+        );
+    }
+    assert!(near(&mut reader, "storage quota of an account")[0].starts_with("app/quota.py"));
 }
