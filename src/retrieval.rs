@@ -156,6 +156,24 @@ impl Retrieval {
         Retrieval::for_tree(settings, &settings.root, use_vectors)
     }
 
+    /// Opens the index without vectors but wanting them, saying `why` they are missing (or
+    /// that no model is installed): a warm server loads them off the query path
+    /// ([`Retrieval::vectors_to_load`]).
+    pub fn deferring_vectors(settings: &Settings, why: String) -> anyhow::Result<Retrieval> {
+        let why = match settings.vector_model() {
+            Ok(_) => why,
+            Err(error) => format!("{error:#}"),
+        };
+        let mut retrieval = Retrieval::open(
+            &settings.index_dir,
+            &settings.root,
+            VectorsFrom::Off(why),
+            HistoryFrom::Stored,
+        )?;
+        retrieval.vectors_wanted = true;
+        Ok(retrieval)
+    }
+
     /// As [`Retrieval::for_settings`], reading files from `tree` (a worktree of the
     /// repository, where a dry run's steps happen) instead of the repository root.
     pub fn for_tree(

@@ -122,7 +122,7 @@ struct Shared {
     loading_vectors: AtomicBool,
     /// The vectors generation whose load failed last, and when: not tried again at every
     /// query.
-    vectors_failed: Mutex<Option<(u64, std::time::Instant)>>,
+    vectors_failed: Mutex<Option<VectorFailure>>,
     /// The newest vectors in memory, shared with the watch's vector step: it patches the graph
     /// held here and leaves its result here, so a change's vectors are taken, not loaded.
     live: LiveVectors,
@@ -143,13 +143,20 @@ impl Shared {
             // model and vectors are kept (still the newest, or the best there is until the
             // newer ones are loaded).
             let opening = std::time::Instant::now();
-            let retrieval = match warm.retrieval.take().and_then(Retrieval::into_semantic) {
+            let previous = warm.retrieval.take();
+            let reopening = previous.is_some();
+            let retrieval = match previous.and_then(Retrieval::into_semantic) {
                 Some(semantic) => Retrieval::open(
                     &self.settings.index_dir,
                     &self.settings.root,
                     VectorsFrom::Kept(semantic),
                     HistoryFrom::Stored,
                 ),
+                // None were loaded before either: loading the model and the vectors (a second
+                // or more) is the loader's job, off the query path.
+                None if reopening => {
+                    Retrieval::deferring_vectors(&self.settings, self.why_no_vectors())
+                }
                 None => Retrieval::for_settings(&self.settings, true),
             }
             .map_err(|error| {
@@ -178,6 +185,21 @@ impl Shared {
         work(retrieval, &self.settings)
     }
 
+    /// What a generation opened without vectors says of them.
+    fn why_no_vectors(&self) -> String {
+        match &*self
+            .vectors_failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+        {
+            Some(failed) => format!(
+                "the vectors of generation {} were not loaded: {}",
+                failed.generation, failed.why
+            ),
+            None => "the vectors are being loaded in the background".to_string(),
+        }
+    }
+
     /// Loads vectors of generation `newer` on a thread of their own and swaps them into the
     /// warm sources when loaded — with the model too when none is loaded (a server started
     /// before the vectors were built or the model installed). One load at a time; a load
@@ -189,9 +211,9 @@ impl Shared {
                 .vectors_failed
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            if failed
-                .is_some_and(|(generation, at)| generation == newer && at.elapsed() < VECTOR_RETRY)
-            {
+            if failed.as_ref().is_some_and(|failed| {
+                failed.generation == newer && failed.at.elapsed() < VECTOR_RETRY
+            }) {
                 return;
             }
         }
@@ -257,19 +279,28 @@ impl Shared {
                     Ok(how)
                 });
                 match outcome {
-                    Ok(how) => eprintln!(
-                        "sextant serve: vectors of generation {newer} {how} in {} ms",
-                        loading.elapsed().as_millis()
-                    ),
-                    Err(why) => {
+                    Ok(how) => {
                         *shared
                             .vectors_failed
                             .lock()
-                            .unwrap_or_else(|e| e.into_inner()) =
-                            Some((newer, std::time::Instant::now()));
+                            .unwrap_or_else(|e| e.into_inner()) = None;
+                        eprintln!(
+                            "sextant serve: vectors of generation {newer} {how} in {} ms",
+                            loading.elapsed().as_millis()
+                        );
+                    }
+                    Err(why) => {
                         eprintln!(
                             "warning: the vectors of generation {newer} were not loaded: {why:#}"
                         );
+                        *shared
+                            .vectors_failed
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner()) = Some(VectorFailure {
+                            generation: newer,
+                            at: std::time::Instant::now(),
+                            why: format!("{why:#}"),
+                        });
                     }
                 }
             });
@@ -278,6 +309,13 @@ impl Shared {
             self.loading_vectors.store(false, Ordering::Release);
         }
     }
+}
+
+/// The vector load that failed last.
+struct VectorFailure {
+    generation: u64,
+    at: std::time::Instant,
+    why: String,
 }
 
 /// How long a failed vector load waits before it is tried again.

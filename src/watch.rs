@@ -368,15 +368,21 @@ fn committed_line(summary: &IndexSummary) -> String {
     )
 }
 
-/// Watches on a thread of its own for as long as the process lives, reindexing after each
-/// burst (for `sextant serve`); failures are reported on stderr and watching goes on.
+/// Watches on a thread of its own for as long as the process lives, reindexing once at once
+/// and then after each burst (for `sextant serve`); failures are reported on stderr and
+/// watching goes on.
 pub fn spawn(settings: Settings, live: LiveVectors) -> anyhow::Result<()> {
     let mut watch = TreeWatch::start(&settings)?;
     std::thread::Builder::new()
         .name("watch".into())
         .spawn(move || {
             let mut pacing = VectorPacing::sharing(live);
-            while watch.next_burst(&settings).is_some() {
+            // The first pass catches up with what changed while nothing watched (a pull, a
+            // branch switch, edits between sessions) and repairs damaged index files; then
+            // one pass per burst of changes.
+            let mut catching_up = true;
+            while catching_up || watch.next_burst(&settings).is_some() {
+                catching_up = false;
                 let mode = settings.vectors.mode.unwrap_or(VectorMode::Auto);
                 let (lexical, vectors) = reindex_burst(&settings, mode, &watch, &mut pacing);
                 match lexical {
