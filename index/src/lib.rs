@@ -9,6 +9,7 @@ pub mod facts;
 pub mod graph;
 pub mod lang;
 pub mod lexical;
+pub mod scip;
 pub mod store;
 pub mod syntax;
 pub mod text;
