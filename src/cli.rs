@@ -45,6 +45,10 @@ pub enum Command {
     Graph(GraphArgs),
     /// Measure retrieval quality on the repository's own history (commit messages as queries).
     Eval(EvalArgs),
+    /// Measure the knowledge graph against a compiler-grade SCIP index of the same tree
+    /// (scip-python, scip-typescript, rust-analyzer scip): precision of its call and reference
+    /// edges, recall of the oracle's cross-file references.
+    CheckGraph(CheckGraphArgs),
     /// Talk to the configured language model server.
     #[command(subcommand)]
     Llm(LlmCommand),
@@ -83,6 +87,20 @@ pub struct ServeArgs {
     /// index` or `reindex` call).
     #[arg(long)]
     pub no_watch: bool,
+}
+
+/// `sextant check-graph`.
+#[derive(Debug, Args)]
+pub struct CheckGraphArgs {
+    /// The SCIP index (`index.scip`) of the repository's current tree.
+    #[arg(long, value_name = "FILE")]
+    pub scip: PathBuf,
+    /// Repository root [default: found from the current directory].
+    #[arg(long, value_name = "PATH")]
+    pub repo: Option<PathBuf>,
+    /// Print the comparison as JSON (with every sample).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `sextant eval`.

@@ -1,6 +1,7 @@
 //! One module per subcommand; `dispatch` picks the one the command line asked for.
 
 mod analyse;
+mod check_graph;
 mod eval;
 mod execute;
 pub(crate) mod graph;
@@ -24,6 +25,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => status::run(&args, &cli.global),
         Command::Graph(args) => graph::run(&args, &cli.global),
         Command::Eval(args) => eval::run(&args, &cli.global),
+        Command::CheckGraph(args) => check_graph::run(&args, &cli.global),
         Command::Llm(command) => llm::run(&command, &cli.global),
         Command::Models(command) => models::run(&command),
         Command::Analyse(args) => analyse::run(&args, &cli.global),

@@ -10,6 +10,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+pub mod compare;
+
 use protobuf::Message;
 use scip::types::descriptor::Suffix;
 use scip::types::{Index, SymbolRole};
@@ -49,6 +51,19 @@ pub enum ScipKind {
     Term,
     /// Anything else (parameters, type parameters, macros, meta).
     Other,
+}
+
+impl ScipKind {
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScipKind::Namespace => "namespace",
+            ScipKind::Type => "type",
+            ScipKind::Method => "method",
+            ScipKind::Term => "term",
+            ScipKind::Other => "other",
+        }
+    }
 }
 
 /// One mention of a global symbol in a file.
@@ -175,6 +190,8 @@ fn reduce(index: Index) -> ScipFacts {
                 import: occurrence.symbol_roles & import_bit != 0,
             });
         }
+        // Indexers usually emit occurrences in order; the comparison's lookups need it.
+        occurrences.sort_by_key(|o| o.line);
         facts.documents.insert(path, occurrences);
     }
     facts
