@@ -34,8 +34,8 @@ pub struct LinkFacts {
     pub references: Vec<Reference>,
     /// Imports.
     pub imports: Vec<Import>,
-    /// The package a manifest declares (a `Cargo.toml`'s `[package] name`), so imports of that
-    /// package by name resolve to its sources.
+    /// The package a manifest declares (a `Cargo.toml`'s `[package] name`, a `package.json`'s
+    /// `name`), so imports of that package by name resolve to its sources.
     pub package: Option<String>,
 }
 
@@ -58,6 +58,17 @@ pub fn cargo_package_name(text: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// The `name` of a `package.json` (`@vue/shared`): a workspace package that other packages
+/// of the repository import by that name. `None` when the file is not a JSON object with one.
+pub fn package_json_name(text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Manifest {
+        name: Option<String>,
+    }
+    let manifest: Manifest = serde_json::from_str(text).ok()?;
+    manifest.name.filter(|name| !name.trim().is_empty())
 }
 
 /// A node: a file or a symbol.

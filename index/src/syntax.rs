@@ -95,7 +95,13 @@ pub fn extract(language: Language, text: &str, limits: &ChunkLimits) -> FileFact
     if language == Language::Rust {
         collect_item_macros(&grammar, query, &roles, root, &mut collector, 1);
     }
-    let mut facts = collector.finish(&lines, limits);
+    // Python and script queries capture names used as values; where such a name is also
+    // called or extended, the call or base is what it is. (Java's `new T()` is meant as both.)
+    let values_yield = matches!(
+        language,
+        Language::Python | Language::JavaScript | Language::TypeScript | Language::Tsx
+    );
+    let mut facts = collector.finish(&lines, limits, values_yield);
     facts.has_syntax_errors = root.has_error();
     facts
 }
@@ -384,7 +390,7 @@ impl<'t> Collector<'t> {
         }
     }
 
-    fn finish(self, lines: &LineIndex, limits: &ChunkLimits) -> FileFacts {
+    fn finish(self, lines: &LineIndex, limits: &ChunkLimits, values_yield: bool) -> FileFacts {
         let mut raw: Vec<RawDefinition> = self.definitions.into_values().collect();
         // Outer definitions before the inner ones they contain.
         raw.sort_by(|a, b| {
@@ -403,6 +409,15 @@ impl<'t> Collector<'t> {
             .filter(|r| !definition_names.contains(&r.byte))
             .collect();
         raw_references.sort_by_key(|r| (r.byte, r.kind));
+        if values_yield {
+            let specific: std::collections::HashSet<usize> = raw_references
+                .iter()
+                .filter(|r| r.kind != ReferenceKind::Type)
+                .map(|r| r.byte)
+                .collect();
+            raw_references
+                .retain(|r| r.kind != ReferenceKind::Type || !specific.contains(&r.byte));
+        }
         let reference_containers = innermost_ranges(&ranges, raw_references.iter().map(|r| r.byte));
         let symbols: Vec<Symbol> = raw
             .into_iter()

@@ -15,8 +15,15 @@
   right: [(arrow_function) (function_expression)])) @definition.function
 
 (call_expression function: (identifier) @name) @reference.call
+(call_expression function: (member_expression object: (identifier) @receiver @qualifier property: (property_identifier) @name)) @reference.call
 (call_expression function: (member_expression object: (_) @receiver property: (property_identifier) @name)) @reference.call
 (new_expression constructor: (identifier) @name) @reference.call
+
+; Names used as values: passed, assigned, or qualifying a member (`register(Handler)`,
+; `const x = DEFAULT_LIMIT`, `NodeTypes.ELEMENT`). Local variables among them find no definition.
+(arguments (identifier) @name) @reference.type
+(variable_declarator value: (identifier) @name) @reference.type
+(member_expression object: (identifier) @name (#match? @name "^[A-Z]")) @reference.type
 
 (import_statement source: (string (string_fragment) @name)) @import
 (export_statement source: (string (string_fragment) @name)) @import

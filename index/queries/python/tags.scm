@@ -22,6 +22,9 @@
   (#match? @name "^[A-Z][A-Z0-9_]*$"))
 
 (call function: (identifier) @name) @reference.call
+; A method called on a name: the name qualifies it (`nodes.Foo()` is `Foo` of module `nodes`,
+; `Foo.create()` the `create` of class `Foo`; `self.f()` and `x.f()` still resolve by scope).
+(call function: (attribute object: (identifier) @receiver @qualifier attribute: (identifier) @name)) @reference.call
 (call function: (attribute object: (_) @receiver attribute: (identifier) @name)) @reference.call
 
 (class_definition superclasses: (argument_list [
@@ -30,7 +33,15 @@
 ])) @reference.implementation
 
 (type (identifier) @name) @reference.type
+(type (attribute object: (identifier) @qualifier attribute: (identifier) @name)) @reference.type
 (type (generic_type (identifier) @name)) @reference.type
+
+; Names used as values: passed, assigned, or qualifying an attribute (`register(Handler)`,
+; `x = DEFAULT_LIMIT`, `NodeKind.CALL`). Local variables among them find no definition.
+(argument_list (identifier) @name) @reference.type
+(keyword_argument value: (identifier) @name) @reference.type
+(assignment right: (identifier) @name) @reference.type
+(attribute object: (identifier) @name (#match? @name "^[A-Z]")) @reference.type
 
 (import_statement name: (dotted_name) @name) @import
 (import_statement name: (aliased_import name: (dotted_name) @name)) @import

@@ -16,6 +16,7 @@
 //! This module links and relinks; `imports` resolves imports to files and `names` resolves
 //! references to symbols.
 
+mod builtins;
 mod imports;
 mod names;
 
@@ -27,7 +28,7 @@ use petgraph::visit::{EdgeRef, NodeIndexable};
 use rayon::prelude::*;
 
 use self::imports::{PathIndex, module_stem};
-use self::names::{FileScope, resolve_files};
+use self::names::{FileScope, is_reexporting, resolve_files};
 use super::{CodeGraph, Edge, EdgeKind, LinkFacts, Node};
 use crate::facts::SymbolKind;
 
@@ -57,7 +58,7 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
     let paths = PathIndex::new(files);
     let scopes: BTreeMap<&str, FileScope> = files
         .par_iter()
-        .map(|(path, facts)| (path.as_str(), FileScope::new(&paths, path, facts)))
+        .map(|(path, facts)| (path.as_str(), FileScope::new(&paths, files, path, facts)))
         .collect();
     let all: BTreeSet<&str> = files.keys().map(String::as_str).collect();
     resolve_files(&mut graph, files, &scopes, &all);
@@ -102,10 +103,17 @@ pub(crate) fn relink_removing(
         return link(files);
     }
     let names = changed_names(previous, files, touched);
+    // A changed package or language moves imports; a re-exporting file whose imports changed
+    // changes the scope of every file importing it: every scope is then worked out again (only
+    // files whose scope differs resolve again).
     let layout_changed = touched.iter().any(|path| {
         let before = previous.get(path).map(|f| (f.language, &f.package));
         let after = files.get(path).map(|f| (f.language, &f.package));
-        before != after
+        let imports_before = previous.get(path).map(|f| &f.imports);
+        let imports_after = files.get(path).map(|f| &f.imports);
+        let same_imports = imports_before.map(|i| i.iter().map(|i| &i.path).collect::<Vec<_>>())
+            == imports_after.map(|i| i.iter().map(|i| &i.path).collect::<Vec<_>>());
+        before != after || (is_reexporting(path) && !same_imports)
     });
 
     // What goes: every edge leaving a touched file's nodes, and the nodes of vanished files and
@@ -156,7 +164,7 @@ pub(crate) fn relink_removing(
     let mut scopes: BTreeMap<&str, FileScope> = files
         .par_iter()
         .filter(|(path, _)| layout_changed || touched.contains(*path))
-        .map(|(path, facts)| (path.as_str(), FileScope::new(&paths, path, facts)))
+        .map(|(path, facts)| (path.as_str(), FileScope::new(&paths, files, path, facts)))
         .collect();
     let mut affected: BTreeSet<&str> = scopes
         .iter()
@@ -189,7 +197,7 @@ pub(crate) fn relink_removing(
     let mut drop_resolved_from: HashSet<NodeIndex> = HashSet::new();
     for path in &affected {
         if !scopes.contains_key(path) {
-            scopes.insert(path, FileScope::new(&paths, path, &files[*path]));
+            scopes.insert(path, FileScope::new(&paths, files, path, &files[*path]));
         }
         if !touched.contains(*path) {
             // An unchanged file whose answers may differ: its resolved edges go.

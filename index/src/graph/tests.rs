@@ -14,7 +14,14 @@ use crate::lang::Language;
 use crate::syntax::{ChunkLimits, extract};
 
 fn fixture_facts() -> (BTreeMap<String, LinkFacts>, BTreeMap<String, String>) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/polyglot");
+    facts_of("polyglot")
+}
+
+/// The link facts and texts of every file of `fixtures/NAME`.
+fn facts_of(name: &str) -> (BTreeMap<String, LinkFacts>, BTreeMap<String, String>) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(name);
     let mut facts = BTreeMap::new();
     let mut texts = BTreeMap::new();
     for entry in ignore::Walk::new(&root) {
@@ -372,4 +379,126 @@ fn updates_equal_fresh_links(one_by_one: usize) {
         body_edits_resolved.iter().all(|&n| n <= 1) && body_edits_resolved.contains(&1),
         "{body_edits_resolved:?}"
     );
+}
+
+/// The edges (source label, target label, confidence) of the kinds that resolve names.
+fn resolved_edges(graph: &CodeGraph) -> Vec<(String, String, f32)> {
+    graph
+        .graph
+        .edge_references()
+        .filter(|e| {
+            matches!(
+                e.weight().kind,
+                EdgeKind::Calls | EdgeKind::References | EdgeKind::Implements
+            )
+        })
+        .map(|e| {
+            (
+                graph.graph[e.source()].label().to_string(),
+                graph.graph[e.target()].label().to_string(),
+                e.weight().confidence,
+            )
+        })
+        .collect()
+}
+
+fn edge<'e>(
+    edges: &'e [(String, String, f32)],
+    source: &str,
+    target: &str,
+) -> Option<&'e (String, String, f32)> {
+    edges.iter().find(|(s, t, _)| s == source && t == target)
+}
+
+#[test]
+fn builtins_and_bare_names_do_not_resolve_to_methods_or_unimported_definitions() {
+    let (facts, _) = facts_of("resolution");
+    let edges = resolved_edges(&CodeGraph::build(&facts));
+    let text_str = "pyproj/models.py::Text::str";
+    // `str(item)` is the builtin, not `Text.str`; `item.str()` is the method.
+    assert!(
+        edge(&edges, "pyproj/report.py::as_text", text_str).is_none(),
+        "{edges:#?}"
+    );
+    assert!(edge(&edges, "pyproj/report.py::via_method", text_str).is_some());
+    // `set()` is the builtin, not the `set` method nor an unimported module's `set`.
+    for target in ["pyproj/models.py::Text::set", "pyproj/other/util.py::set"] {
+        assert!(
+            edge(&edges, "pyproj/report.py::fresh", target).is_none(),
+            "{target}: {edges:#?}"
+        );
+    }
+    // `import os` is the standard library's, not a vendored stub tree's.
+    assert!(
+        edge(
+            &edges,
+            "pyproj/paths.py::here",
+            "stubs/stdlib/os/__init__.pyi::getcwd"
+        )
+        .is_none(),
+        "{edges:#?}"
+    );
+    // A Python module sees only what it defines and imports.
+    assert!(
+        edge(
+            &edges,
+            "pyproj/report.py::loud",
+            "pyproj/other/util.py::shout"
+        )
+        .is_none()
+    );
+    // `new Map()` is the global Map, not a component that happens to be called Map.
+    assert!(
+        edges
+            .iter()
+            .all(|(s, t, _)| !(s.starts_with("web/app.ts") && t.starts_with("web/widgets/Map.ts"))),
+        "{edges:#?}"
+    );
+}
+
+#[test]
+fn reexports_through_init_and_index_files_are_followed() {
+    let (facts, _) = facts_of("resolution");
+    let edges = resolved_edges(&CodeGraph::build(&facts));
+    let helper = "pyproj/pkg/helpers.py::helper";
+    // `import pyproj.pkg; pyproj.pkg.helper()` and `from pyproj.pkg import helper`.
+    for caller in ["pyproj/app.py::twice", "pyproj/app.py::direct"] {
+        let found = edge(&edges, caller, helper);
+        assert!(found.is_some(), "{caller}: {edges:#?}");
+    }
+    // `import { formatDate } from './lib'` finds it through `lib/index.ts` as an import, not
+    // as the one definition of that name anywhere.
+    let found = edge(&edges, "web/app.ts::stamp", "web/lib/format.ts::formatDate")
+        .unwrap_or_else(|| panic!("{edges:#?}"));
+    assert!(
+        found.2 >= super::resolve::IMPORTED_CONFIDENCE,
+        "confidence {}",
+        found.2
+    );
+}
+
+#[test]
+fn a_changed_reexport_updates_its_importers_as_a_fresh_link_would() {
+    let (facts, _) = facts_of("resolution");
+    let mut without = facts.clone();
+    without
+        .get_mut("pyproj/pkg/__init__.py")
+        .expect("init")
+        .imports
+        .clear();
+    for one_by_one in [usize::MAX, 0] {
+        let graph = CodeGraph::build(&without);
+        assert!(
+            edge(
+                &resolved_edges(&graph),
+                "pyproj/app.py::direct",
+                "pyproj/pkg/helpers.py::helper"
+            )
+            .is_none()
+        );
+        let (graph, _) =
+            update_matches_fresh_link(graph, &without, &facts, "re-export added", one_by_one);
+        let (_, _) =
+            update_matches_fresh_link(graph, &facts, &without, "re-export removed", one_by_one);
+    }
 }

@@ -125,16 +125,23 @@ struct Target<'g> {
 /// Graph symbols by (file, name), to find the node standing for an oracle definition.
 struct SymbolsByName<'g> {
     map: HashMap<(&'g str, &'g str), Vec<(u32, u32, NodeIndex)>>,
+    labels: HashMap<NodeIndex, &'g str>,
 }
 
 impl<'g> SymbolsByName<'g> {
     fn new(graph: &'g CodeGraph) -> Self {
         let mut map: HashMap<(&str, &str), Vec<(u32, u32, NodeIndex)>> = HashMap::new();
+        let mut labels = HashMap::new();
         for node in graph.graph.node_indices() {
             if let Node::Symbol {
-                name, path, span, ..
+                name,
+                path,
+                span,
+                id,
+                ..
             } = &graph.graph[node]
             {
+                labels.insert(node, id.as_str());
                 map.entry((path.as_str(), name.as_str()))
                     .or_default()
                     .push((span.start, span.end, node));
@@ -145,7 +152,7 @@ impl<'g> SymbolsByName<'g> {
         for spans in map.values_mut() {
             spans.sort_by_key(|(start, end, node)| (end - start, *node));
         }
-        SymbolsByName { map }
+        SymbolsByName { map, labels }
     }
 
     /// The node standing for an oracle definition: same file and name, lines containing the
@@ -164,12 +171,27 @@ impl<'g> SymbolsByName<'g> {
     }
 }
 
+impl SymbolsByName<'_> {
+    /// Whether `target` is another declaration of what the oracle's definition declares: an
+    /// overload (`@overload def f` three times) or a conditional redefinition, which the graph
+    /// keeps as `f`, `f@58`, `f@62` and the oracle names by the first.
+    fn overload_of(&self, definition: &ScipDefinition, target: &Target) -> bool {
+        let base = |label: &str| label.split('@').next().unwrap_or(label).to_string();
+        self.node_for(definition).is_some_and(|node| {
+            base(self.labels.get(&node).copied().unwrap_or_default()) == base(target.label)
+        })
+    }
+}
+
 /// The class a constructor symbol stands for (`Foo#__init__().` and `Foo#<constructor>().`
 /// are what `Foo(...)` and `new Foo(...)` mention).
 fn constructor_of<'a>(name: &str, parent: Option<&'a str>) -> Option<&'a str> {
-    matches!(name, "__init__" | "__new__" | "<constructor>" | "constructor")
-        .then_some(parent)
-        .flatten()
+    matches!(
+        name,
+        "__init__" | "__new__" | "<constructor>" | "constructor"
+    )
+    .then_some(parent)
+    .flatten()
 }
 
 fn language_of(path: &str) -> &'static str {
@@ -224,6 +246,7 @@ pub fn compare(graph: &CodeGraph, oracle: &ScipFacts) -> Comparison {
         }),
         Node::File { .. } => None,
     };
+    let symbols = SymbolsByName::new(graph);
     let mut linked: HashSet<(&str, NodeIndex)> = HashSet::new();
     for edge in graph.graph.edge_references() {
         let kind = edge.weight().kind;
@@ -245,7 +268,7 @@ pub fn compare(graph: &CodeGraph, oracle: &ScipFacts) -> Comparison {
             .languages
             .entry(language_of(source_path))
             .or_default();
-        let verdict = judge(oracle, mentions, edge.weight().line, &target);
+        let verdict = judge(oracle, &symbols, mentions, edge.weight().line, &target);
         let cross_file = target.path != source_path;
         for precision in [
             report.precision.entry(kind.name()).or_default(),
@@ -273,7 +296,6 @@ pub fn compare(graph: &CodeGraph, oracle: &ScipFacts) -> Comparison {
         }
     }
 
-    let symbols = SymbolsByName::new(graph);
     for (path, mentions) in &oracle.documents {
         if !graph_files.contains(path.as_str()) {
             continue;
@@ -297,7 +319,10 @@ pub fn compare(graph: &CodeGraph, oracle: &ScipFacts) -> Comparison {
             let recall = &mut report.recall;
             recall.references += 1;
             let Some(node) = symbols.node_for(definition) else {
-                *recall.unmodelled_by_kind.entry(definition.kind).or_default() += 1;
+                *recall
+                    .unmodelled_by_kind
+                    .entry(definition.kind)
+                    .or_default() += 1;
                 continue;
             };
             recall.modelled += 1;
@@ -325,6 +350,7 @@ enum Verdict {
 /// Whether the oracle's mentions on `line` confirm an edge to `target`.
 fn judge(
     oracle: &ScipFacts,
+    symbols: &SymbolsByName,
     mentions: &[super::ScipOccurrence],
     line: u32,
     target: &Target,
@@ -335,15 +361,16 @@ fn judge(
         let Some((name, _, parent)) = ScipFacts::describe(&mention.symbol) else {
             continue;
         };
-        let names_it = name == target.name
-            || constructor_of(&name, parent.as_deref()) == Some(target.name);
+        let names_it =
+            name == target.name || constructor_of(&name, parent.as_deref()) == Some(target.name);
         if !names_it {
             continue;
         }
         match oracle.definitions.get(&mention.symbol) {
             Some(definition)
                 if definition.path == target.path
-                    && (target.start..=target.end).contains(&definition.line) =>
+                    && ((target.start..=target.end).contains(&definition.line)
+                        || symbols.overload_of(definition, target)) =>
             {
                 return Verdict::Right;
             }

@@ -85,6 +85,8 @@ pub(super) struct PathIndex<'a> {
     by_file_name: HashMap<&'a str, Vec<&'a str>>,
     dirs_by_name: HashMap<&'a str, Vec<&'a str>>,
     python_modules: HashMap<String, Vec<&'a str>>,
+    /// Script workspace package name (a `package.json`'s `name`) → its directory.
+    script_packages: HashMap<&'a str, &'a str>,
     languages: HashMap<&'a str, Option<Language>>,
 }
 
@@ -119,6 +121,7 @@ impl<'a> PathIndex<'a> {
         let paths: BTreeSet<&str> = files.keys().map(String::as_str).collect();
         let rust_crates = files
             .iter()
+            .filter(|(path, _)| last_component(path) == "Cargo.toml")
             .filter_map(|(path, facts)| {
                 let source = join(parent_dir(path), "src");
                 let has_lib = paths.contains(join(&source, "lib.rs").as_str());
@@ -139,8 +142,14 @@ impl<'a> PathIndex<'a> {
                 .or_default()
                 .push(dir);
         }
+        let script_packages = files
+            .iter()
+            .filter(|(path, _)| last_component(path) == "package.json")
+            .filter_map(|(path, facts)| Some((facts.package.as_deref()?, parent_dir(path))))
+            .collect();
         PathIndex {
             paths,
+            script_packages,
             rust_crates,
             by_file_name,
             dirs_by_name,
@@ -292,6 +301,15 @@ impl<'a> PathIndex<'a> {
             return found.into_iter().collect();
         }
         let parts: Vec<&str> = name.split('.').collect();
+        if super::builtins::is_standard_module(Some(Language::Python), parts[0]) {
+            // The standard library, unless the repository's root shadows the module.
+            let module = parts.join("/");
+            return self
+                .existing(&format!("{module}.py"))
+                .or_else(|| self.existing(&join(&module, "__init__.py")))
+                .into_iter()
+                .collect();
+        }
         for length in (1..=parts.len()).rev() {
             if let Some(candidates) = self.python_modules.get(&parts[..length].join(".")) {
                 // The shortest path is the most likely top-level package.
@@ -304,11 +322,44 @@ impl<'a> PathIndex<'a> {
 
     fn script(&self, path: &str, import: &str) -> Vec<&'a str> {
         if !import.starts_with('.') {
-            return Vec::new();
+            return self.script_package(import);
         }
         let Some(base) = normalise(&join(parent_dir(path), import)) else {
             return Vec::new();
         };
+        self.script_module(&base)
+    }
+
+    /// A bare specifier naming a workspace package (`@vue/shared`, `@vue/shared/sub`): the
+    /// package's sources (`src/index.ts` before a built entry point), or nothing for a package
+    /// from outside the repository.
+    fn script_package(&self, import: &str) -> Vec<&'a str> {
+        let segments: Vec<&str> = import.split('/').collect();
+        let name_length = if import.starts_with('@') { 2 } else { 1 };
+        if segments.len() < name_length {
+            return Vec::new();
+        }
+        let name = segments[..name_length].join("/");
+        let Some(&dir) = self.script_packages.get(name.as_str()) else {
+            return Vec::new();
+        };
+        let rest = segments[name_length..].join("/");
+        let bases = if rest.is_empty() {
+            vec![join(dir, "src/index"), join(dir, "index")]
+        } else {
+            vec![join(&join(dir, "src"), &rest), join(dir, &rest)]
+        };
+        bases
+            .iter()
+            .map(|base| self.script_module(base))
+            .find(|found| !found.is_empty())
+            .unwrap_or_default()
+    }
+
+    /// The file a module path without extension (or with one) names: itself, with a script
+    /// extension, or its directory's `index` file.
+    fn script_module(&self, base: &str) -> Vec<&'a str> {
+        let base = base.to_string();
         let stripped = SCRIPT_EXTENSIONS
             .iter()
             .find_map(|e| base.strip_suffix(e))

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use petgraph::graph::NodeIndex;
 use rayon::prelude::*;
 
+use super::builtins::{is_builtin, is_common_method};
 use super::imports::{PathIndex, module_stem, shared_prefix};
 use super::{
     AMBIGUOUS_CONFIDENCE, IMPORTED_CONFIDENCE, MAX_CANDIDATES, SAME_FILE_CONFIDENCE,
@@ -32,8 +33,15 @@ pub(super) struct FileScope<'a> {
 }
 
 impl<'a> FileScope<'a> {
-    /// Resolves a file's imports and gathers its scope.
-    pub(super) fn new(paths: &PathIndex<'a>, path: &'a str, facts: &'a LinkFacts) -> FileScope<'a> {
+    /// Resolves a file's imports and gathers its scope: the files it imports, their
+    /// re-exports (what an imported package's `__init__.py` or a script's `index` file imports
+    /// in turn, see [`is_reexporting`]), and its peers.
+    pub(super) fn new(
+        paths: &PathIndex<'a>,
+        files: &'a BTreeMap<String, LinkFacts>,
+        path: &'a str,
+        facts: &'a LinkFacts,
+    ) -> FileScope<'a> {
         let mut imported: BTreeMap<&str, u32> = BTreeMap::new();
         let mut packages: HashMap<&str, Vec<&str>> = HashMap::new();
         let (mut resolved_count, mut external) = (0, 0);
@@ -57,6 +65,33 @@ impl<'a> FileScope<'a> {
             }
         }
         let mut scope: BTreeSet<&str> = imported.keys().copied().collect();
+        // Re-exports: `import pkg; pkg.helper()` means the `helper` that `pkg/__init__.py`
+        // imports from `pkg/helpers.py`; `import { x } from './lib'` the `x` that
+        // `lib/index.ts` exports from `./x`. Followed through a few levels of such files.
+        let mut frontier: Vec<&str> = imported
+            .keys()
+            .copied()
+            .filter(|file| is_reexporting(file))
+            .collect();
+        for _ in 0..REEXPORT_DEPTH {
+            let mut next = Vec::new();
+            for barrel in frontier {
+                let Some((barrel_path, barrel_facts)) = files.get_key_value(barrel) else {
+                    continue;
+                };
+                for import in &barrel_facts.imports {
+                    let targets = paths
+                        .resolve_import(barrel_path, barrel_facts.language, &import.path)
+                        .unwrap_or_default();
+                    for target in targets {
+                        if target != path && scope.insert(target) && is_reexporting(target) {
+                            next.push(target);
+                        }
+                    }
+                }
+            }
+            frontier = next;
+        }
         scope.extend(paths.peers(path, facts.language, &imported));
         scope.remove(path);
         let hash = {
@@ -81,6 +116,24 @@ impl<'a> FileScope<'a> {
     }
 }
 
+/// How many levels of re-exporting files a scope follows (`pkg/__init__.py` importing
+/// `pkg/sub/__init__.py` importing `pkg/sub/impl.py` is two).
+const REEXPORT_DEPTH: usize = 3;
+
+/// Whether a file's imports are, by the language's convention, what it offers to its
+/// importers: a Python package's `__init__.py` (`from .helpers import helper` makes
+/// `pkg.helper` work) and a script directory's `index` file (`export { x } from './x'`).
+pub(super) fn is_reexporting(path: &str) -> bool {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    matches!(file, "__init__.py" | "__init__.pyi")
+        || file.strip_prefix("index.").is_some_and(|extension| {
+            matches!(
+                extension,
+                "ts" | "tsx" | "js" | "jsx" | "mjs" | "cjs" | "mts" | "d.ts"
+            )
+        })
+}
+
 /// Resolves the imports and references of the `affected` files (whose resolved edges are not
 /// in the graph) against the definitions of all `files`, adds the edges and updates the
 /// statistics. Each file resolves independently: in parallel, then added in path order.
@@ -95,6 +148,9 @@ pub(super) fn resolve_files(
     // Definitions by (qualifier, name): `Type::f` finds `f` inside `Type` (or an impl of it)
     // and `module::f` finds `f` in file `module.rs`; every qualifier known in the repository.
     let mut qualified: HashMap<(&str, &str), Vec<(&str, NodeIndex)>> = HashMap::new();
+    // The same without members (methods, fields): what a bare `name()` can mean where a
+    // class's members are not in scope unqualified.
+    let mut non_members: HashMap<&str, Vec<(&str, NodeIndex)>> = HashMap::new();
     let mut known_qualifiers: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for (path, facts) in files {
         let module = module_stem(path);
@@ -108,6 +164,12 @@ pub(super) fn resolve_files(
                 .entry(symbol.name.as_str())
                 .or_default()
                 .push((path.as_str(), node));
+            if !matches!(symbol.kind, SymbolKind::Method | SymbolKind::Field) {
+                non_members
+                    .entry(symbol.name.as_str())
+                    .or_default()
+                    .push((path.as_str(), node));
+            }
             let container = symbol
                 .container
                 .map(|parent| facts.symbols[parent as usize].name.as_str());
@@ -117,7 +179,9 @@ pub(super) fn resolve_files(
                     .or_default()
                     .push((path.as_str(), node));
             }
-            if container != Some(module) {
+            // A module qualifies only what it defines at its top level (`nodes.Var`); its
+            // classes' methods are reached through the class or a value.
+            if symbol.container.is_none() && container != Some(module) {
                 qualified
                     .entry((module, symbol.name.as_str()))
                     .or_default()
@@ -147,6 +211,7 @@ pub(super) fn resolve_files(
                 scope: &scope.scope,
                 packages: &scope.packages,
                 definitions: &definitions,
+                non_members: &non_members,
                 qualified: &qualified,
                 known_qualifiers: &known_qualifiers,
                 defining_files: &defining_files,
@@ -198,6 +263,8 @@ struct FileContext<'a> {
     /// Go: package name → the repository files of that package (empty when external).
     packages: &'a HashMap<&'a str, Vec<&'a str>>,
     definitions: &'a HashMap<&'a str, Vec<(&'a str, NodeIndex)>>,
+    /// `definitions` without methods and fields.
+    non_members: &'a HashMap<&'a str, Vec<(&'a str, NodeIndex)>>,
     qualified: &'a HashMap<(&'a str, &'a str), Vec<(&'a str, NodeIndex)>>,
     known_qualifiers: &'a std::collections::HashSet<&'a str>,
     defining_files: &'a HashMap<&'a str, usize>,
@@ -241,18 +308,43 @@ impl FileContext<'_> {
                 reference.on_value,
             );
             let decided = chosen_by_name.entry(key).or_insert_with(|| {
-                let candidates = self.definitions.get(reference.name.as_str())?;
-                let (chosen, confidence) = match self.qualified(
-                    reference.name.as_str(),
-                    reference.qualifier.as_deref(),
-                    candidates,
-                ) {
-                    Qualified::External => return None,
-                    Qualified::Only(only) if only.is_empty() => return None,
-                    Qualified::Only(only) => choose(self.path, self.scope, &only, true)?,
-                    Qualified::Unqualified => {
-                        choose(self.path, self.scope, candidates, !reference.on_value)?
+                let bare = reference.qualifier.is_none() && !reference.on_value;
+                let name = reference.name.as_str();
+                let candidates = if bare && !bare_names_reach_members(self.language) {
+                    self.non_members.get(name)?
+                } else {
+                    self.definitions.get(name)?
+                };
+                // Beyond the file and its imports, a name can mean a definition elsewhere only
+                // where the language lets it (not a builtin; not where every name is imported).
+                let explicit = imports_are_explicit(self.language);
+                let global =
+                    !reference.on_value && !explicit && !(bare && is_builtin(self.language, name));
+                // A method called on a value of unknown type (`x.f()`, `a.b.f()`), where the
+                // value is not a module, class or `self` the file can see.
+                let on_unknown_value = || {
+                    if !(explicit && reference.on_value) {
+                        return None;
                     }
+                    self.on_unknown_value(name, candidates)
+                };
+                let qualifier = reference.qualifier.as_deref();
+                let (chosen, confidence) = match self.qualified(name, qualifier, candidates) {
+                    Qualified::Only(only) if !only.is_empty() => {
+                        match choose(self.path, self.scope, &only, !explicit) {
+                            Some(found) => found,
+                            None => on_unknown_value()?,
+                        }
+                    }
+                    Qualified::Only(_) | Qualified::External => on_unknown_value()?,
+                    Qualified::Unqualified
+                        if explicit
+                            && reference.on_value
+                            && !matches!(qualifier, Some("self" | "this" | "cls")) =>
+                    {
+                        on_unknown_value()?
+                    }
+                    Qualified::Unqualified => choose(self.path, self.scope, candidates, global)?,
                 };
                 let defining = self
                     .defining_files
@@ -264,6 +356,13 @@ impl FileContext<'_> {
             let Some((chosen, confidence, discount)) = decided else {
                 stats.unresolved += 1;
                 continue;
+            };
+            let visible;
+            let chosen = if *confidence == SAME_FILE_CONFIDENCE && chosen.len() > 1 {
+                visible = self.lexically_visible(facts, reference.container, chosen);
+                if visible.is_empty() { chosen } else { &visible }
+            } else {
+                chosen
             };
             if chosen.len() == 1 {
                 stats.resolved += 1;
@@ -285,6 +384,50 @@ impl FileContext<'_> {
             }
         }
         (edges, stats)
+    }
+
+    /// What a method called on a value of unknown type means: the one definition of it the
+    /// file and its imports hold, if there is exactly one. A name that is also one of the
+    /// language's common methods of builtin values (`items`, `add`, `push`, `then`) is trusted
+    /// only to a definition in the file itself.
+    fn on_unknown_value(
+        &self,
+        name: &str,
+        candidates: &[(&str, NodeIndex)],
+    ) -> Option<(Vec<NodeIndex>, f32)> {
+        let (chosen, confidence) = choose(self.path, self.scope, candidates, false)?;
+        let trusted = confidence == SAME_FILE_CONFIDENCE || !is_common_method(self.language, name);
+        (chosen.len() == 1 && trusted).then_some((chosen, confidence))
+    }
+
+    /// Of several definitions of a name in the file itself, those a reference from inside
+    /// `container` can see: the top-level ones and those nested in a symbol enclosing the
+    /// reference (a function's own `helper`, the enclosing class's method for `self.f()`), not
+    /// those hidden inside other functions or classes. Empty when none is visible.
+    fn lexically_visible(
+        &self,
+        facts: &LinkFacts,
+        container: Option<u32>,
+        chosen: &[NodeIndex],
+    ) -> Vec<NodeIndex> {
+        let mut enclosing = Vec::new();
+        let mut next = container;
+        while let Some(symbol) = next {
+            enclosing.push(symbol);
+            next = facts.symbols[symbol as usize].container;
+        }
+        chosen
+            .iter()
+            .copied()
+            .filter(|&node| {
+                let parent = self
+                    .nodes
+                    .iter()
+                    .position(|n| *n == node)
+                    .and_then(|index| facts.symbols[index].container);
+                parent.is_none_or(|parent| enclosing.contains(&parent))
+            })
+            .collect()
     }
 
     /// Narrows the candidates for a qualified name.
@@ -313,7 +456,10 @@ impl FileContext<'_> {
         }
         // Rust paths and C++ scopes: `a::b::Type` qualifies by its last segment.
         let last = qualifier.rsplit("::").next().unwrap_or(qualifier).trim();
-        if matches!(last, "Self" | "self" | "super" | "crate" | "") {
+        if matches!(
+            last,
+            "Self" | "self" | "super" | "crate" | "cls" | "this" | ""
+        ) {
             return Qualified::Unqualified;
         }
         if !self.known_qualifiers.contains(last) {
@@ -326,6 +472,23 @@ impl FileContext<'_> {
                 .unwrap_or_default(),
         )
     }
+}
+
+/// Whether a bare name (`helper()`, not `x.helper()` or `T::helper()`) can mean a method or
+/// field: only where code inside a class sees its members unqualified (Java, C++). In Python,
+/// JavaScript, TypeScript, Rust and Go a member is always reached through a value or a type.
+fn bare_names_reach_members(language: Option<Language>) -> bool {
+    matches!(language, Some(Language::Java | Language::Cpp) | None)
+}
+
+/// Whether a module sees only what it defines, imports and the language's builtins, so a
+/// name neither the file nor its imports define never means a definition elsewhere (Python,
+/// and JavaScript and TypeScript modules).
+fn imports_are_explicit(language: Option<Language>) -> bool {
+    matches!(
+        language,
+        Some(Language::Python | Language::JavaScript | Language::TypeScript | Language::Tsx)
+    )
 }
 
 /// Picks the definitions a reference from `path` means, and the confidence they share; with
