@@ -39,6 +39,19 @@ pub struct LinkFacts {
     pub package: Option<String>,
 }
 
+impl LinkFacts {
+    /// The package a file declares when it is a manifest the linker reads: a `Cargo.toml`'s
+    /// `[package] name` or a `package.json`'s `name`; `None` for every other file.
+    pub fn manifest_package(path: &str, text: &str) -> Option<String> {
+        let file = path.rsplit('/').next().unwrap_or(path);
+        match file {
+            "Cargo.toml" => cargo_package_name(text),
+            "package.json" => package_json_name(text),
+            _ => None,
+        }
+    }
+}
+
 /// The `[package] name` of a `Cargo.toml`, read line by line (no full TOML parse needed for one
 /// key; a manifest that does not follow the common layout simply declares nothing).
 pub fn cargo_package_name(text: &str) -> Option<String> {

@@ -415,8 +415,7 @@ impl<'t> Collector<'t> {
                 .filter(|r| r.kind != ReferenceKind::Type)
                 .map(|r| r.byte)
                 .collect();
-            raw_references
-                .retain(|r| r.kind != ReferenceKind::Type || !specific.contains(&r.byte));
+            raw_references.retain(|r| r.kind != ReferenceKind::Type || !specific.contains(&r.byte));
         }
         let reference_containers = innermost_ranges(&ranges, raw_references.iter().map(|r| r.byte));
         let symbols: Vec<Symbol> = raw

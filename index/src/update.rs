@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::facts::FileFacts;
-use crate::graph::{CodeGraph, LinkFacts, ResolutionStats, cargo_package_name, package_json_name};
+use crate::graph::{CodeGraph, LinkFacts, ResolutionStats};
 use crate::lang::Language;
 use crate::lexical::{ChunkDocument, LexicalError, LexicalIndex, LexicalWriter};
 use crate::store::{
@@ -820,19 +820,12 @@ fn index_file(
             .stamp
             .and_then(|s| s.settled(std::time::SystemTime::now())),
     };
-    let is_named = |name: &str| file.path == name || file.path.ends_with(&format!("/{name}"));
     let link = LinkFacts {
         language: Some(language),
         symbols: facts.symbols,
         references: facts.references,
         imports: facts.imports,
-        package: if is_named("Cargo.toml") {
-            cargo_package_name(&source.text)
-        } else if is_named("package.json") {
-            package_json_name(&source.text)
-        } else {
-            None
-        },
+        package: LinkFacts::manifest_package(&file.path, &source.text),
     };
     Ok(Some(Indexed {
         path: file.path.clone(),

@@ -92,9 +92,19 @@ fn link_description(
     direction: Direction,
 ) -> String {
     let seed_is_source = direction == Direction::Outgoing;
+    let from_file = matches!(graph.graph[source], Node::File { .. });
     match (kind, seed_is_source) {
         (EdgeKind::Imports, true) => format!("imported by {seed}"),
         (EdgeKind::Imports, false) => format!("imports {seed}"),
+        // Top-level code or an import line: the file itself is the source.
+        (_, true) if from_file => format!(
+            "{seed} {} {} defined here",
+            kind.name(),
+            short_name(graph, target)
+        ),
+        (_, false) if from_file => {
+            format!("{} {} in {seed}", kind.name(), short_name(graph, target))
+        }
         (_, true) => format!(
             "{} in {seed} {} {} defined here",
             short_name(graph, source),
@@ -167,7 +177,8 @@ impl NamedTerms<'_> {
 ///
 /// The link shown for a file is the most telling edge: one whose ends are named with the
 /// task's terms ("`typed_dict_get` here references `TypedDictType`" for a task about
-/// TypedDict) before any other, then a call or reference before an import, then the heavier.
+/// TypedDict) before any other, then a call or reference before an import, then one made by a
+/// definition before one made by top-level code or an import line, then the heavier.
 pub(super) fn graph_signal(
     graph: &CodeGraph,
     weights: &Weights,
@@ -222,15 +233,21 @@ pub(super) fn graph_signal(
                     };
                     let slot = per_file.entry(other_path).or_insert((1.0, -1.0, candidate));
                     slot.0 *= 1.0 - weight;
-                    // Ordered as the doc comment says: weight is at most 1, the kind adds 2,
-                    // each term named adds 4.
+                    // Ordered as the doc comment says: weight is at most 1, a symbol (not
+                    // the file's top level or import lines) as the source adds 2, the kind
+                    // adds 4, each term named adds 8.
                     let not_import = if e.kind == EdgeKind::Imports {
                         0.0
                     } else {
                         1.0
                     };
+                    let from_symbol = match graph.graph[edge.source()] {
+                        Node::Symbol { .. } => 1.0,
+                        Node::File { .. } => 0.0,
+                    };
                     let terms = named.of(edge.source()) + named.of(edge.target());
-                    let telling = 4.0 * terms as f64 + 2.0 * not_import + weight;
+                    let telling =
+                        8.0 * terms as f64 + 4.0 * not_import + 2.0 * from_symbol + weight;
                     if telling > slot.1 {
                         slot.1 = telling;
                         slot.2 = candidate;

@@ -2,6 +2,7 @@
 
 mod attacks;
 mod bad_input;
+mod check_graph;
 mod corruption;
 mod crash;
 mod eval_cli;

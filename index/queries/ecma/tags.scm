@@ -25,6 +25,11 @@
 (variable_declarator value: (identifier) @name) @reference.type
 (member_expression object: (identifier) @name (#match? @name "^[A-Z]")) @reference.type
 
+; A name imported from a module is used from it (`import { ref } from './ref'`), and a
+; re-export names what it passes on (`export { formatDate } from './format'`).
+(import_specifier name: (identifier) @name) @reference.type
+(export_statement (export_clause (export_specifier name: (identifier) @name)) source: (_)) @reference.type
+
 (import_statement source: (string (string_fragment) @name)) @import
 (export_statement source: (string (string_fragment) @name)) @import
 (call_expression

@@ -43,6 +43,10 @@
 (assignment right: (identifier) @name) @reference.type
 (attribute object: (identifier) @name (#match? @name "^[A-Z]")) @reference.type
 
+; A name imported from a module is used from it (`from mypy.nodes import Var`).
+(import_from_statement name: (dotted_name . (identifier) @name .)) @reference.type
+(import_from_statement name: (aliased_import name: (dotted_name . (identifier) @name .))) @reference.type
+
 (import_statement name: (dotted_name) @name) @import
 (import_statement name: (aliased_import name: (dotted_name) @name)) @import
 (import_from_statement module_name: (dotted_name) @name) @import

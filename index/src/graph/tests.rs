@@ -45,7 +45,7 @@ fn facts_of(name: &str) -> (BTreeMap<String, LinkFacts>, BTreeMap<String, String
                 symbols: extracted.symbols,
                 references: extracted.references,
                 imports: extracted.imports,
-                package: None,
+                package: LinkFacts::manifest_package(&path, &text),
             },
         );
         texts.insert(path, text);
@@ -415,12 +415,19 @@ fn builtins_and_bare_names_do_not_resolve_to_methods_or_unimported_definitions()
     let (facts, _) = facts_of("resolution");
     let edges = resolved_edges(&CodeGraph::build(&facts));
     let text_str = "pyproj/models.py::Text::str";
-    // `str(item)` is the builtin, not `Text.str`; `item.str()` is the method.
+    // `str(item)` is the builtin, not `Text.str`; `item.text()` is the method.
     assert!(
         edge(&edges, "pyproj/report.py::as_text", text_str).is_none(),
         "{edges:#?}"
     );
-    assert!(edge(&edges, "pyproj/report.py::via_method", text_str).is_some());
+    assert!(
+        edge(
+            &edges,
+            "pyproj/report.py::via_method",
+            "pyproj/models.py::Text::text"
+        )
+        .is_some()
+    );
     // `set()` is the builtin, not the `set` method nor an unimported module's `set`.
     for target in ["pyproj/models.py::Text::set", "pyproj/other/util.py::set"] {
         assert!(
@@ -468,6 +475,14 @@ fn reexports_through_init_and_index_files_are_followed() {
     }
     // `import { formatDate } from './lib'` finds it through `lib/index.ts` as an import, not
     // as the one definition of that name anywhere.
+    // A workspace package imported by its `package.json` name, through its `src/index.ts`.
+    let found = edge(
+        &edges,
+        "packages/app/src/main.ts::greet",
+        "packages/shared/src/strings.ts::capitalize",
+    )
+    .unwrap_or_else(|| panic!("{edges:#?}"));
+    assert!(found.2 >= super::resolve::IMPORTED_CONFIDENCE);
     let found = edge(&edges, "web/app.ts::stamp", "web/lib/format.ts::formatDate")
         .unwrap_or_else(|| panic!("{edges:#?}"));
     assert!(
