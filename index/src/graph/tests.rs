@@ -483,6 +483,15 @@ fn reexports_through_init_and_index_files_are_followed() {
     )
     .unwrap_or_else(|| panic!("{edges:#?}"));
     assert!(found.2 >= super::resolve::IMPORTED_CONFIDENCE);
+    // A name imported directly from a module means that module's, not a same-named one an
+    // imported package re-exports.
+    let title = "packages/app/src/local.ts::title";
+    assert!(edge(&edges, title, "packages/app/src/format.ts::capitalize").is_some());
+    assert!(
+        edge(&edges, title, "packages/shared/src/strings.ts::capitalize").is_none(),
+        "{edges:#?}"
+    );
+    assert!(edge(&edges, title, "packages/shared/src/strings.ts::shout").is_some());
     let found = edge(&edges, "web/app.ts::stamp", "web/lib/format.ts::formatDate")
         .unwrap_or_else(|| panic!("{edges:#?}"));
     assert!(

@@ -21,8 +21,12 @@ use crate::lang::Language;
 pub(super) struct FileScope<'a> {
     /// Imported files, each with the line of its first import.
     imported: BTreeMap<&'a str, u32>,
-    /// Files whose definitions the file sees after its own: imports and peers.
+    /// Files whose definitions the file sees after its own: imports, what they re-export, and
+    /// peers.
     scope: BTreeSet<&'a str>,
+    /// Of those, the ones searched first: in Python and JS/TS the files imported directly, so
+    /// `import { f } from './m'` means `m`'s `f` before one an imported package re-exports.
+    first: BTreeSet<&'a str>,
     /// Go: package name → the repository files of that package (empty when external).
     packages: HashMap<&'a str, Vec<&'a str>>,
     /// Imports resolved to repository files, and imports of something outside.
@@ -94,6 +98,11 @@ impl<'a> FileScope<'a> {
         }
         scope.extend(paths.peers(path, facts.language, &imported));
         scope.remove(path);
+        let first = if imports_are_explicit(facts.language) {
+            imported.keys().copied().collect()
+        } else {
+            BTreeSet::new()
+        };
         let hash = {
             use std::hash::{Hash, Hasher};
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -108,6 +117,7 @@ impl<'a> FileScope<'a> {
         FileScope {
             imported,
             scope,
+            first,
             packages,
             resolved: resolved_count,
             external,
@@ -208,7 +218,7 @@ pub(super) fn resolve_files(
                 language: facts.language,
                 nodes: &graph.links[*path].symbols,
                 file_node: graph.files[*path],
-                scope: &scope.scope,
+                scope: (&scope.first, &scope.scope),
                 packages: &scope.packages,
                 definitions: &definitions,
                 non_members: &non_members,
@@ -259,7 +269,8 @@ struct FileContext<'a> {
     language: Option<Language>,
     nodes: &'a [NodeIndex],
     file_node: NodeIndex,
-    scope: &'a BTreeSet<&'a str>,
+    /// The files searched first, then the whole scope.
+    scope: (&'a BTreeSet<&'a str>, &'a BTreeSet<&'a str>),
     /// Go: package name → the repository files of that package (empty when external).
     packages: &'a HashMap<&'a str, Vec<&'a str>>,
     definitions: &'a HashMap<&'a str, Vec<(&'a str, NodeIndex)>>,
@@ -500,7 +511,7 @@ fn imports_are_explicit(language: Option<Language>) -> bool {
 /// `new` that thousands of files define.
 fn choose(
     path: &str,
-    scope: &BTreeSet<&str>,
+    (first, scope): (&BTreeSet<&str>, &BTreeSet<&str>),
     candidates: &[(&str, NodeIndex)],
     global: bool,
 ) -> Option<(Vec<NodeIndex>, f32)> {
@@ -513,9 +524,11 @@ fn choose(
     if !same_file.is_empty() {
         return Some((same_file, SAME_FILE_CONFIDENCE));
     }
-    let in_scope: Vec<NodeIndex> = scope.iter().flat_map(|file| in_file(file)).collect();
-    if !in_scope.is_empty() {
-        return Some((in_scope, IMPORTED_CONFIDENCE));
+    for files in [first, scope] {
+        let in_scope: Vec<NodeIndex> = files.iter().flat_map(|file| in_file(file)).collect();
+        if !in_scope.is_empty() {
+            return Some((in_scope, IMPORTED_CONFIDENCE));
+        }
     }
     if !global {
         return None;
