@@ -122,15 +122,18 @@ struct Target<'g> {
     label: &'g str,
 }
 
+/// Each symbol node with its first and last line, under its (file, name).
+type SpansByName<'g> = HashMap<(&'g str, &'g str), Vec<(u32, u32, NodeIndex)>>;
+
 /// Graph symbols by (file, name), to find the node standing for an oracle definition.
 struct SymbolsByName<'g> {
-    map: HashMap<(&'g str, &'g str), Vec<(u32, u32, NodeIndex)>>,
+    map: SpansByName<'g>,
     labels: HashMap<NodeIndex, &'g str>,
 }
 
 impl<'g> SymbolsByName<'g> {
     fn new(graph: &'g CodeGraph) -> Self {
-        let mut map: HashMap<(&str, &str), Vec<(u32, u32, NodeIndex)>> = HashMap::new();
+        let mut map: SpansByName = HashMap::new();
         let mut labels = HashMap::new();
         for node in graph.graph.node_indices() {
             if let Node::Symbol {

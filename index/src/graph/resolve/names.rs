@@ -330,7 +330,7 @@ impl FileContext<'_> {
                 // where the language lets it (not a builtin; not where every name is imported).
                 let explicit = imports_are_explicit(self.language);
                 let global =
-                    !reference.on_value && !explicit && !(bare && is_builtin(self.language, name));
+                    !(reference.on_value || explicit || (bare && is_builtin(self.language, name)));
                 // A method called on a value of unknown type (`x.f()`, `a.b.f()`), where the
                 // value is not a module, class or `self` the file can see.
                 let on_unknown_value = || {
