@@ -2,22 +2,15 @@
 
 use std::fmt::Write;
 
-use anyhow::Context;
 use sextant_index::scip::compare::{Comparison, Precision, compare};
 use sextant_index::scip::read_scip;
 
 use crate::cli::{CheckGraphArgs, GlobalArgs};
 use crate::output::{json_text, print, thousands};
-use crate::settings::{Overrides, Settings};
 
 /// Runs the comparison and prints it.
 pub fn run(args: &CheckGraphArgs, global: &GlobalArgs) -> anyhow::Result<()> {
-    let settings = Settings::resolve(args.repo.as_deref(), global, &Overrides::default())?;
-    let snapshot = settings.index_dir.open().context("opening the index")?;
-    let graph = settings
-        .index_dir
-        .read_graph(snapshot.manifest.generation)
-        .context("reading the graph")?;
+    let (settings, graph) = super::graph::open_graph(args.repo.as_deref(), global)?;
     let oracle = read_scip(&args.scip)?;
     let comparison = compare(&graph, &oracle);
     if comparison.languages.values().all(|l| l.files == 0) {

@@ -14,14 +14,23 @@ use crate::cli::{GlobalArgs, GraphArgs, GraphQuery};
 use crate::output::{json_text, print, thousands};
 use crate::settings::{Overrides, Settings};
 
-/// Runs a graph query.
-pub fn run(args: &GraphArgs, global: &GlobalArgs) -> anyhow::Result<()> {
-    let settings = Settings::resolve(args.repo.as_deref(), global, &Overrides::default())?;
+/// The settings of the repository at `repo` and its current generation's graph.
+pub(crate) fn open_graph(
+    repo: Option<&std::path::Path>,
+    global: &GlobalArgs,
+) -> anyhow::Result<(Settings, CodeGraph)> {
+    let settings = Settings::resolve(repo, global, &Overrides::default())?;
     let snapshot = settings.index_dir.open().context("opening the index")?;
     let graph = settings
         .index_dir
         .read_graph(snapshot.manifest.generation)
         .context("reading the graph")?;
+    Ok((settings, graph))
+}
+
+/// Runs a graph query.
+pub fn run(args: &GraphArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let (settings, graph) = open_graph(args.repo.as_deref(), global)?;
     let file = |f: &String| from_command_line(&settings, f);
     let query = match &args.query {
         GraphQuery::Deps { file: f } => GraphQuery::Deps { file: file(f) },
