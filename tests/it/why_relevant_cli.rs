@@ -495,3 +495,19 @@ fn a_tight_budget_keeps_breadth_before_depth() {
     assert_eq!(files[0]["inclusion"], "whole", "{}", files[0]);
     assert_ne!(files[9]["inclusion"], "whole", "{}", files[9]);
 }
+
+#[test]
+fn reasons_do_not_cite_a_builtin_as_a_repository_definition() {
+    // `str(item)` in `as_text` is Python's `str`, not `Text.str` in pyproj/models.py: the
+    // graph used to link them, and why-relevant gave the false link as both files' reason.
+    let repo = copy_fixture("resolution");
+    git(repo.path(), &["init", "--quiet"]);
+    stdout_of(sextant(repo.path()).args(["index", "--quiet", "--vectors", "off"]));
+    let table = stdout_of(sextant(repo.path()).args([
+        "why-relevant",
+        "as_text should render str of the item in report",
+    ]));
+    assert!(table.contains("pyproj/report.py"), "{table}");
+    assert!(table.contains("pyproj/models.py"), "{table}");
+    assert!(!table.contains("calls `str`"), "{table}");
+}
