@@ -16,6 +16,7 @@
 
 (call_expression function: (identifier) @name) @reference.call
 (call_expression function: (member_expression object: (identifier) @receiver @qualifier property: (property_identifier) @name)) @reference.call
+(call_expression function: (member_expression object: [(this) (super)] @receiver @qualifier property: (property_identifier) @name)) @reference.call
 (call_expression function: (member_expression object: (_) @receiver property: (property_identifier) @name)) @reference.call
 (new_expression constructor: (identifier) @name) @reference.call
 

@@ -287,14 +287,16 @@ fn remove_edges_and_nodes(
 }
 
 /// Names whose definitions differ between the earlier and the current facts of the touched
-/// files: a name gained or lost a definition, a definition got another id or container, or a
-/// file that stands for a module name appeared or vanished.
+/// files: a name gained or lost a definition, a definition got another id, container or kind
+/// of member, or a file that stands for a module name appeared or vanished.
 fn changed_names(
     previous: &BTreeMap<String, LinkFacts>,
     files: &BTreeMap<String, LinkFacts>,
     touched: &BTreeSet<String>,
 ) -> std::collections::HashSet<String> {
-    type Definitions<'f> = BTreeMap<&'f str, Vec<(String, Option<&'f str>, bool)>>;
+    /// Per name: each definition's id, container, whether it is an impl block and whether it
+    /// is a member (a method or field, which a bare name cannot reach).
+    type Definitions<'f> = BTreeMap<&'f str, Vec<(String, Option<&'f str>, bool, bool)>>;
     fn definitions<'f>(path: &str, facts: Option<&'f LinkFacts>) -> Definitions<'f> {
         let mut by_name: Definitions<'f> = BTreeMap::new();
         if let Some(facts) = facts {
@@ -306,6 +308,7 @@ fn changed_names(
                     id,
                     container,
                     symbol.kind == SymbolKind::Impl,
+                    matches!(symbol.kind, SymbolKind::Method | SymbolKind::Field),
                 ));
             }
         }

@@ -454,6 +454,47 @@ fn builtins_and_bare_names_do_not_resolve_to_methods_or_unimported_definitions()
         )
         .is_none()
     );
+    // `asyncio.run` and `json.loads` are the standard library's, `JSON.parse` the global's,
+    // whatever the file imports under those names; the imported ones are linked.
+    for (source, target, linked) in [
+        ("pyproj/runner.py::start", "pyproj/jobs.py::run", false),
+        ("pyproj/runner.py::start", "pyproj/jobs.py::loads", false),
+        ("pyproj/runner.py::direct", "pyproj/jobs.py::run", true),
+        ("pyproj/runner.py::direct", "pyproj/jobs.py::loads", true),
+        (
+            "web/widgets/views.ts::load",
+            "web/widgets/parser.ts::parse",
+            true,
+        ),
+    ] {
+        let found = edges
+            .iter()
+            .filter(|(s, t, _)| s == source && t == target)
+            .count();
+        let expected = usize::from(linked);
+        assert_eq!(found, expected, "{source} -> {target}: {edges:#?}");
+    }
+    // `this.render()` is the enclosing class's `render`, not another class's.
+    let update = "web/widgets/views.ts::Card::update";
+    assert!(edge(&edges, update, "web/widgets/views.ts::Card::render").is_some());
+    assert!(edge(&edges, update, "web/widgets/views.ts::Badge::render").is_none());
+    // A function nested in another is hidden from a third: `bind`'s `onClick` is its parameter.
+    assert!(
+        edge(
+            &edges,
+            "web/widgets/views.ts::outer",
+            "web/widgets/views.ts::outer::onClick"
+        )
+        .is_some()
+    );
+    assert!(
+        edges
+            .iter()
+            .all(|(s, t, _)| !(s == "web/widgets/views.ts::bind" && t.contains("onClick"))),
+        "{edges:#?}"
+    );
+    // `from pyproj import models; models.Text(...)`: a submodule of an imported package.
+    assert!(edge(&edges, "pyproj/app.py::make", "pyproj/models.py::Text").is_some());
     // `new Map()` is the global Map, not a component that happens to be called Map.
     assert!(
         edges
@@ -524,5 +565,19 @@ fn a_changed_reexport_updates_its_importers_as_a_fresh_link_would() {
             update_matches_fresh_link(graph, &without, &facts, "re-export added", one_by_one);
         let (_, _) =
             update_matches_fresh_link(graph, &facts, &without, "re-export removed", one_by_one);
+    }
+}
+
+#[test]
+fn a_definition_that_becomes_a_method_updates_its_callers_as_a_fresh_link_would() {
+    let (facts, _) = facts_of("resolution");
+    let mut method = facts.clone();
+    let helpers = method.get_mut("pyproj/pkg/helpers.py").expect("helpers");
+    helpers.symbols[0].kind = crate::facts::SymbolKind::Method;
+    for one_by_one in [usize::MAX, 0] {
+        let graph = CodeGraph::build(&facts);
+        let (graph, _) =
+            update_matches_fresh_link(graph, &facts, &method, "function to method", one_by_one);
+        update_matches_fresh_link(graph, &method, &facts, "method to function", one_by_one);
     }
 }

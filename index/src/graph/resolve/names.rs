@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use petgraph::graph::NodeIndex;
 use rayon::prelude::*;
 
-use super::builtins::{is_builtin, is_common_method};
+use super::builtins::{is_builtin, is_common_method, is_standard_module};
 use super::imports::{PathIndex, module_stem, shared_prefix};
 use super::{
     AMBIGUOUS_CONFIDENCE, IMPORTED_CONFIDENCE, MAX_CANDIDATES, SAME_FILE_CONFIDENCE,
@@ -304,6 +304,13 @@ impl FileContext<'_> {
         // The choice depends only on the name and qualifier within one file: decide each once.
         let mut chosen_by_name: HashMap<(&str, Option<&str>, bool), Option<Choice>> =
             HashMap::new();
+        // Each symbol node's position in the file's facts (for lexical visibility).
+        let index_of: HashMap<NodeIndex, usize> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(index, node)| (*node, index))
+            .collect();
         for reference in &facts.references {
             let source = reference
                 .container
@@ -340,18 +347,27 @@ impl FileContext<'_> {
                     self.on_unknown_value(name, candidates)
                 };
                 let qualifier = reference.qualifier.as_deref();
+                // `JSON.parse`, `asyncio.run`: the language's own object or module, whatever
+                // the repository defines under that name.
+                let outside = qualifier.is_some_and(|q| {
+                    is_builtin(self.language, q) || is_standard_module(self.language, q)
+                });
                 let (chosen, confidence) = match self.qualified(name, qualifier, candidates) {
+                    _ if explicit && outside => return None,
                     Qualified::Only(only) if !only.is_empty() => {
                         match choose(self.path, self.scope, &only, !explicit) {
                             Some(found) => found,
-                            None => on_unknown_value()?,
+                            None => match self.in_imported_packages(&only) {
+                                Some(found) => found,
+                                None => on_unknown_value()?,
+                            },
                         }
                     }
                     Qualified::Only(_) | Qualified::External => on_unknown_value()?,
                     Qualified::Unqualified
                         if explicit
                             && reference.on_value
-                            && !matches!(qualifier, Some("self" | "this" | "cls")) =>
+                            && !matches!(qualifier, Some("self" | "this" | "cls" | "super")) =>
                     {
                         on_unknown_value()?
                     }
@@ -368,10 +384,22 @@ impl FileContext<'_> {
                 stats.unresolved += 1;
                 continue;
             };
+            // Same-file definitions nested in other functions or classes are hidden from a
+            // bare name (where bare names cannot reach members); of several, a `self.f()`
+            // prefers the enclosing class's.
+            let bare = reference.qualifier.is_none() && !reference.on_value;
+            let hides = bare && !bare_names_reach_members(self.language);
             let visible;
-            let chosen = if *confidence == SAME_FILE_CONFIDENCE && chosen.len() > 1 {
-                visible = self.lexically_visible(facts, reference.container, chosen);
-                if visible.is_empty() { chosen } else { &visible }
+            let chosen = if *confidence == SAME_FILE_CONFIDENCE && (hides || chosen.len() > 1) {
+                visible = self.lexically_visible(facts, &index_of, reference.container, chosen);
+                match (visible.is_empty(), hides) {
+                    (true, true) => {
+                        stats.unresolved += 1;
+                        continue;
+                    }
+                    (true, false) => chosen,
+                    (false, _) => &visible,
+                }
             } else {
                 chosen
             };
@@ -397,6 +425,27 @@ impl FileContext<'_> {
         (edges, stats)
     }
 
+    /// `from pkg import module; module.f()`: of definitions in module files, those whose
+    /// package (`pkg/__init__.py`) the file imports. Python only; `None` when there are none.
+    fn in_imported_packages(&self, only: &[(&str, NodeIndex)]) -> Option<(Vec<NodeIndex>, f32)> {
+        if self.language != Some(Language::Python) {
+            return None;
+        }
+        let (_, scope) = self.scope;
+        let found: Vec<NodeIndex> = only
+            .iter()
+            .filter(|(path, _)| {
+                let package = match path.rsplit_once('/') {
+                    Some((dir, _)) => format!("{dir}/__init__.py"),
+                    None => "__init__.py".to_string(),
+                };
+                *path != package && scope.contains(package.as_str())
+            })
+            .map(|(_, node)| *node)
+            .collect();
+        (!found.is_empty()).then_some((found, IMPORTED_CONFIDENCE))
+    }
+
     /// What a method called on a value of unknown type means: the one definition of it the
     /// file and its imports hold, if there is exactly one. A name that is also one of the
     /// language's common methods of builtin values (`items`, `add`, `push`, `then`) is trusted
@@ -418,6 +467,7 @@ impl FileContext<'_> {
     fn lexically_visible(
         &self,
         facts: &LinkFacts,
+        index_of: &HashMap<NodeIndex, usize>,
         container: Option<u32>,
         chosen: &[NodeIndex],
     ) -> Vec<NodeIndex> {
@@ -431,11 +481,9 @@ impl FileContext<'_> {
             .iter()
             .copied()
             .filter(|&node| {
-                let parent = self
-                    .nodes
-                    .iter()
-                    .position(|n| *n == node)
-                    .and_then(|index| facts.symbols[index].container);
+                let parent = index_of
+                    .get(&node)
+                    .and_then(|&index| facts.symbols[index].container);
                 parent.is_none_or(|parent| enclosing.contains(&parent))
             })
             .collect()
