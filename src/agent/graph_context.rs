@@ -121,9 +121,19 @@ pub fn dependents(graph: &CodeGraph, changed: &[String]) -> Vec<Dependent> {
     }
     let mut dependents: Vec<Dependent> = by_file
         .into_iter()
-        .map(|(path, uses)| Dependent {
-            path,
-            uses: uses.into_iter().collect(),
+        .map(|(path, uses)| {
+            let mut uses: Vec<Use> = uses.into_iter().collect();
+            // What is shown first: the import, then uses inside definitions, then the file's
+            // top-level uses (the names an import line brings in repeat the import).
+            uses.sort_by_key(|u| {
+                let rank = match (u.kind, u.within) {
+                    ("imports", _) => 0,
+                    (_, Some(_)) => 1,
+                    (_, None) => 2,
+                };
+                (rank, u.line)
+            });
+            Dependent { path, uses }
         })
         .collect();
     dependents.sort_by(|a, b| b.uses.len().cmp(&a.uses.len()).then(a.path.cmp(&b.path)));
