@@ -314,3 +314,51 @@ fn index_watch_reindexes_a_saved_file_and_ignores_ignored_ones() {
     ]));
     assert!(hits.contains("server/src/audit.rs"), "{hits}");
 }
+
+/// What a CI job sees: the index made in one checkout, restored from a cache into a fresh
+/// clone at another path (every file's times new), then brought up to date.
+#[test]
+fn an_index_restored_into_another_checkout_is_checked_by_content_not_rebuilt() {
+    let first = copy_fixture("shop");
+    let root = first.path();
+    crate::support::git(root, &["init", "--quiet"]);
+    crate::support::git(root, &["add", "."]);
+    crate::support::git(root, &["commit", "--quiet", "-m", "start"]);
+    stdout_of(sextant(root).args(["index", "--quiet"]));
+    let task = "login endpoint should lock account after five failed attempts";
+    let answer = |dir: &std::path::Path| {
+        let text = stdout_of(sextant(dir).args(["why-relevant", task, "--json"]));
+        let report: serde_json::Value = serde_json::from_str(&text).expect("json");
+        crate::support::report_paths(&report)
+    };
+    let before = answer(root);
+
+    let second = tempfile::tempdir().expect("tempdir");
+    let clone = second.path().join("checkout");
+    let cloned = std::process::Command::new("git")
+        .args(["clone", "--quiet"])
+        .arg(root)
+        .arg(&clone)
+        .status()
+        .expect("git clone");
+    assert!(cloned.success());
+    std::fs::create_dir_all(clone.join(".sextant")).expect("mkdir");
+    crate::support::copy_dir(&root.join(".sextant"), &clone.join(".sextant"));
+
+    let summary = stdout_of(sextant(&clone).args(["index", "--ci"]));
+    let summary: serde_json::Value = serde_json::from_str(&summary).expect("json");
+    assert_eq!(summary["files"]["changed"], 0, "{summary}");
+    assert_eq!(summary["files"]["added"], 0, "{summary}");
+    assert_eq!(summary["files"]["removed"], 0, "{summary}");
+    assert!(summary["rebuild_reason"].is_null(), "{summary}");
+    assert_eq!(answer(&clone), before);
+
+    // A change after the restore is indexed as one change.
+    let routes = clone.join("app/routes.py");
+    let text = std::fs::read_to_string(&routes).expect("read") + "\ndef audit_trail():\n    pass\n";
+    std::fs::write(&routes, text).expect("write");
+    let summary = stdout_of(sextant(&clone).args(["index", "--ci"]));
+    let summary: serde_json::Value = serde_json::from_str(&summary).expect("json");
+    assert_eq!(summary["files"]["changed"], 1, "{summary}");
+    assert_eq!(summary["files"]["added"], 0, "{summary}");
+}

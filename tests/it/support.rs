@@ -16,7 +16,8 @@ pub fn copy_fixture(name: &str) -> tempfile::TempDir {
     target
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+/// Copies a directory tree (file times are not kept: copies look freshly written).
+pub fn copy_dir(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).expect("read fixture") {
         let entry = entry.expect("entry");
         let destination = to.join(entry.file_name());
