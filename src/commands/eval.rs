@@ -48,12 +48,25 @@ struct Report {
     unreachable_gold: usize,
     indexed_files: usize,
     indexed_lines: u64,
+    /// The evaluated index's vectors, when it has them.
+    vectors: Option<EvalVectors>,
     hybrid: Scores,
     bm25_whole_file: Scores,
     /// What sextant's packed context held.
     context: ContextScores,
     weights: Weights,
     rows: Vec<Row>,
+}
+
+/// Where the evaluated index's vectors came from.
+#[derive(Debug, Serialize)]
+struct EvalVectors {
+    /// Units embedded for the evaluated tree.
+    units: usize,
+    /// Of those, how many were embedded in this run (the rest came from the cache).
+    embedded: usize,
+    /// Vectors the scratch index started with, from the repository's own embedding cache.
+    reused_cache: usize,
 }
 
 /// Runs `sextant eval`.
@@ -89,6 +102,19 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             }
         }
     };
+    // A scratch index starts from the repository's own embedding cache (keyed by content), so
+    // only what changed since the repository was last indexed is embedded.
+    let mut reused = 0;
+    if global.index_dir.is_none() && vectors_model.is_some() {
+        let own = IndexDir::new(repo.join(".sextant"));
+        match sextant_index::vector::cache::seed(&own.vectors_path(), &dir.vectors_path()) {
+            Ok(vectors) => reused = vectors,
+            Err(error) => eprintln!(
+                "note: not reusing the embedding cache of {}: {error}",
+                own.path().display()
+            ),
+        }
+    }
     let settings = IndexSettings {
         threads: global.threads.unwrap_or(0),
         ..IndexSettings::default()
@@ -185,6 +211,11 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         unreachable_gold,
         indexed_files: summary.indexed_files,
         indexed_lines: summary.indexed_lines,
+        vectors: summary.vectors.as_ref().map(|v| EvalVectors {
+            units: v.units,
+            embedded: v.embedded,
+            reused_cache: reused,
+        }),
         hybrid: score(&hybrid_rows, &mut hybrid_ms),
         bm25_whole_file: score(&baseline_rows, &mut baseline_ms),
         context: ContextScores::of(&context_rows, &budget),

@@ -620,3 +620,43 @@ fn vectors_patched_in_memory_answer_as_vectors_read_from_disk() {
     }
     assert!(near(&mut reader, "storage quota of an account")[0].starts_with("app/quota.py"));
 }
+
+/// `sextant eval` indexes the evaluated commit in a scratch directory; with vectors it starts
+/// from the repository's own embedding cache instead of embedding the whole tree again.
+#[test]
+fn eval_reuses_the_repositorys_embedding_cache() {
+    let Some(home) = model_home() else { return };
+    let repo = copy_fixture("polyglot");
+    let root = repo.path();
+    let git = |args: &[&str]| crate::support::git(root, args);
+    git(&["init", "--quiet", "-b", "main"]);
+    git(&["add", "-A"]);
+    git(&["commit", "--quiet", "-m", "initial import of the service"]);
+    let limiter = root.join("gateway/ratelimit.go");
+    let text = std::fs::read_to_string(&limiter).expect("read") + "\n// Refill per client.\n";
+    std::fs::write(&limiter, text).expect("write");
+    git(&[
+        "commit",
+        "--quiet",
+        "-am",
+        "refill the rate limiter bucket for each client",
+    ]);
+    let indexed = index_json(root, &home, &[]);
+    let units = indexed["vectors"]["units"].as_u64().expect("units");
+    assert!(units > 10, "{indexed}");
+
+    let mut command = sextant(root);
+    command
+        .env("SEXTANT_HOME", &home)
+        .args(["eval", "--json", "-n", "5", "--vectors", "sync"]);
+    let report: Value = serde_json::from_str(&stdout_of(&mut command)).expect("json");
+    let vectors = &report["vectors"];
+    assert!(
+        vectors["reused_cache"].as_u64().unwrap_or(0) >= units,
+        "{vectors}"
+    );
+    // The evaluated tree is the parent commit: only the limiter's changed units are new.
+    let embedded = vectors["embedded"].as_u64().expect("embedded");
+    assert!(embedded <= 3, "{vectors}");
+    assert!(vectors["units"].as_u64().unwrap_or(0) > 10, "{vectors}");
+}

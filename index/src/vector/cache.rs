@@ -235,6 +235,43 @@ impl EmbeddingCache {
     }
 }
 
+/// Copies into `to` each model's embedding cache file that `from` holds and `to` lacks, so an
+/// index of another tree of the same repository (an evaluation's scratch index) embeds only
+/// what the repository's own index has not: the cache is keyed by content, per model.
+/// Returns how many vectors the copied files hold.
+pub fn seed(from: &Path, to: &Path) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(from) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(error) => return Err(error),
+    };
+    std::fs::create_dir_all(to)?;
+    let mut vectors = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(model_id) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("embeddings-"))
+            .and_then(|n| n.strip_suffix(".bin"))
+        else {
+            continue;
+        };
+        let target = to.join(&name);
+        if target.exists() {
+            continue;
+        }
+        std::fs::copy(entry.path(), &target)?;
+        if let Some(dimension) = EmbeddingCache::stored_dimension(to, model_id) {
+            // Opening drops (and rewrites without) any damaged record of the copy.
+            if let Ok(cache) = EmbeddingCache::open(to, model_id, dimension) {
+                vectors += cache.len();
+            }
+        }
+    }
+    Ok(vectors)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,5 +344,35 @@ mod tests {
         let cache = EmbeddingCache::open(dir.path(), "m", 3).expect("reopen");
         assert!(cache.is_empty());
         assert!(!path.exists(), "a damaged cache is started over");
+    }
+}
+
+#[cfg(test)]
+mod seed_tests {
+    use super::*;
+
+    #[test]
+    fn seeding_copies_a_cache_the_target_lacks_and_keeps_one_it_has() {
+        let from = tempfile::tempdir().expect("tempdir");
+        let to = tempfile::tempdir().expect("tempdir");
+        let mut cache = EmbeddingCache::open(from.path(), "m", 2).expect("open");
+        cache
+            .append(vec![(ContentHash([1; 32]), vec![0.5, 0.5])])
+            .expect("append");
+        assert_eq!(
+            seed(from.path(), &to.path().join("vectors")).expect("seed"),
+            1
+        );
+        let copied = EmbeddingCache::open(&to.path().join("vectors"), "m", 2).expect("open");
+        assert_eq!(copied.get(&ContentHash([1; 32])), Some(&[0.5, 0.5][..]));
+        // Seeding again leaves the target's own cache alone.
+        assert_eq!(
+            seed(from.path(), &to.path().join("vectors")).expect("seed"),
+            0
+        );
+        assert_eq!(
+            seed(&from.path().join("missing"), to.path()).expect("seed"),
+            0
+        );
     }
 }
