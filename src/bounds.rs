@@ -41,6 +41,10 @@ pub const SECONDS: RangeInclusive<f64> = 0.001..=86_400.0;
 pub const CONTEXT_SIZE: RangeInclusive<u64> = 256..=16_777_216;
 /// Tokens a model may generate in one reply.
 pub const MAX_TOKENS: RangeInclusive<u64> = 1..=1_048_576;
+/// Texts per request to an embedding server.
+pub const EMBED_BATCH: RangeInclusive<u64> = 1..=2_048;
+/// Requests to an embedding server in flight at once.
+pub const EMBED_CONCURRENCY: RangeInclusive<u64> = 1..=64;
 /// A plan step number.
 pub const STEP: RangeInclusive<u64> = 1..=1_000;
 

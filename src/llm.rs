@@ -6,6 +6,7 @@
 //! Ctrl-C into [`LlmError::Cancelled`].
 
 pub mod config;
+pub mod embeddings;
 mod http;
 pub mod metrics;
 mod ollama;

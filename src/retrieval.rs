@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::Context;
 use sextant_index::graph::CodeGraph;
 use sextant_index::store::{IndexDir, Snapshot};
-use sextant_index::vector::embed::ModelPaths;
+use sextant_index::vector::embed::EmbeddingProvider;
 
 use crate::rank::history::History;
 use crate::rank::pack::{Budget, Packed, TokenCounter, WorkingTree, pack};
@@ -31,7 +31,7 @@ pub const CANDIDATES: usize = 50;
 /// Whether to load the embedding model and the vectors.
 pub enum VectorsFrom {
     /// The model to embed tasks with (and ONNX Runtime threads, 0 = its default).
-    Model(ModelPaths, usize),
+    Model(EmbeddingProvider, usize),
     /// Vectors and model already loaded, kept as they are even when newer vectors exist: a
     /// warm server loads those off the query path and swaps them in
     /// ([`Retrieval::adopt_vectors`]).

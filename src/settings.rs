@@ -16,6 +16,7 @@ use crate::llm::config::{LlmConfig, LlmSettings, user_config_path};
 use crate::rank::Weights;
 use crate::rank::pack::{Budget, DEFAULT_TOKENIZER};
 use crate::secrets::SecretRules;
+use sextant_index::vector::embed::EmbeddingProvider;
 use sextant_index::vector::units::UnitDesign;
 
 /// Name of the per-repository configuration file.
@@ -109,6 +110,49 @@ pub struct VectorSection {
     pub threads: Option<usize>,
     /// What to embed: `symbols` (default) or `chunks`.
     pub units: Option<UnitDesign>,
+    /// Where vectors come from: `local` (the installed ONNX model, the default), `ollama`
+    /// (`/api/embed`) or `openai` (an OpenAI-compatible `/v1/embeddings` server).
+    pub provider: Option<EmbedWith>,
+    /// The embedding server's root URL (default: the protocol's usual port on 127.0.0.1). A
+    /// repository's `sextant.toml` may only name a loopback server.
+    pub base_url: Option<String>,
+    /// The embedding model's name on the server (required with a server).
+    pub model: Option<String>,
+    /// Environment variable holding the embedding server's API key (user config only;
+    /// default `SEXTANT_EMBED_API_KEY`).
+    pub api_key_env: Option<String>,
+    /// Texts per request to the server.
+    pub batch: Option<usize>,
+    /// Requests to the server in flight at once.
+    pub concurrency: Option<usize>,
+}
+
+/// Where vectors come from (`[vectors] provider`, `SEXTANT_EMBED_PROVIDER`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbedWith {
+    /// The installed ONNX model, in the process.
+    Local,
+    /// Ollama's `/api/embed`.
+    Ollama,
+    /// An OpenAI-compatible `/v1/embeddings` server.
+    #[serde(rename = "openai", alias = "openai-compatible")]
+    OpenAi,
+}
+
+impl std::str::FromStr for EmbedWith {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<EmbedWith, String> {
+        match value {
+            "local" => Ok(EmbedWith::Local),
+            "ollama" => Ok(EmbedWith::Ollama),
+            "openai" | "openai-compatible" => Ok(EmbedWith::OpenAi),
+            other => Err(format!(
+                "{other:?} is not an embedding provider (local, ollama, openai)"
+            )),
+        }
+    }
 }
 
 impl VectorSection {
@@ -119,6 +163,12 @@ impl VectorSection {
             runtime: self.runtime.or(user.runtime),
             threads: self.threads.or(user.threads),
             units: self.units.or(user.units),
+            provider: self.provider.or(user.provider),
+            base_url: self.base_url.or(user.base_url),
+            model: self.model.or(user.model),
+            api_key_env: self.api_key_env.or(user.api_key_env),
+            batch: self.batch.or(user.batch),
+            concurrency: self.concurrency.or(user.concurrency),
         }
     }
 }
@@ -342,14 +392,85 @@ impl Settings {
             .map_err(|message| UsageError(message).into())
     }
 
-    /// The model to embed with, or why there is none.
-    pub fn vector_model(&self) -> anyhow::Result<sextant_index::vector::embed::ModelPaths> {
-        let home = crate::models::sextant_home(|name| std::env::var(name).ok())?;
-        crate::models::resolve(
-            &home,
-            self.vectors.model_dir.as_deref(),
-            self.vectors.runtime.as_deref(),
-        )
+    /// Where vectors come from, or why they cannot: the installed local model, or the
+    /// embedding server `[vectors]` names (`SEXTANT_EMBED_PROVIDER`, `_BASE_URL` and `_MODEL`
+    /// override it).
+    pub fn vector_model(&self) -> anyhow::Result<EmbeddingProvider> {
+        self.vector_model_with(|name| std::env::var(name).ok())
+    }
+
+    fn vector_model_with(
+        &self,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<EmbeddingProvider> {
+        use crate::llm::Provider;
+        use crate::llm::embeddings::{
+            DEFAULT_BATCH, DEFAULT_CONCURRENCY, EmbeddingServer, ServerSettings,
+        };
+        let env = |name: &str| get(name).filter(|value| !value.trim().is_empty());
+        let provider = match env("SEXTANT_EMBED_PROVIDER") {
+            Some(value) => value
+                .trim()
+                .parse()
+                .map_err(|e: String| UsageError(format!("SEXTANT_EMBED_PROVIDER: {e}")))?,
+            None => self.vectors.provider.unwrap_or(EmbedWith::Local),
+        };
+        let protocol = match provider {
+            EmbedWith::Local => {
+                let home = crate::models::sextant_home(&get)?;
+                return crate::models::resolve(
+                    &home,
+                    self.vectors.model_dir.as_deref(),
+                    self.vectors.runtime.as_deref(),
+                )
+                .map(EmbeddingProvider::local);
+            }
+            EmbedWith::Ollama => Provider::Ollama,
+            EmbedWith::OpenAi => Provider::OpenAi,
+        };
+        let model = env("SEXTANT_EMBED_MODEL")
+            .or_else(|| self.vectors.model.clone())
+            .ok_or_else(|| {
+                UsageError(format!(
+                    "embedding with {} needs the model's name on the server: set vectors.model in your config or SEXTANT_EMBED_MODEL",
+                    protocol.name()
+                ))
+            })?;
+        let base_url = env("SEXTANT_EMBED_BASE_URL")
+            .or_else(|| self.vectors.base_url.clone())
+            .unwrap_or_else(|| protocol.default_base_url().to_string());
+        let base_url = base_url.trim().trim_end_matches('/').to_string();
+        if !matches!(reqwest::Url::parse(&base_url), Ok(url) if matches!(url.scheme(), "http" | "https"))
+        {
+            return Err(UsageError(format!(
+                "the embedding server URL {base_url:?} is not an http(s) URL"
+            ))
+            .into());
+        }
+        let api_key_env = self
+            .vectors
+            .api_key_env
+            .clone()
+            .unwrap_or_else(|| "SEXTANT_EMBED_API_KEY".to_string());
+        let api_key = env(&api_key_env);
+        let http = LlmSettings {
+            provider: protocol,
+            base_url,
+            model,
+            api_key_env,
+            api_key,
+            ..LlmSettings::default()
+        };
+        let server = ServerSettings {
+            http,
+            batch: self.vectors.batch.unwrap_or(DEFAULT_BATCH),
+            concurrency: self.vectors.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+        };
+        Ok(EmbeddingProvider::new(EmbeddingServer::new(
+            server,
+            self.root.clone(),
+            self.secret_rules()?,
+        )))
     }
 
     /// Where LLM call metrics are appended.
@@ -372,6 +493,16 @@ fn check_ranges(
     check_integer("index.threads", index.threads as u64, THREADS)?;
     if let Some(threads) = vectors.threads {
         check_integer("vectors.threads", threads as u64, THREADS)?;
+    }
+    if let Some(batch) = vectors.batch {
+        check_integer("vectors.batch", batch as u64, crate::bounds::EMBED_BATCH)?;
+    }
+    if let Some(concurrency) = vectors.concurrency {
+        check_integer(
+            "vectors.concurrency",
+            concurrency as u64,
+            crate::bounds::EMBED_CONCURRENCY,
+        )?;
     }
     check_integer("rank.budget", rank.budget.tokens as u64, BUDGET_TOKENS)?;
     check_integer("rank.max_files", rank.budget.max_files as u64, MAX_FILES)?;
@@ -447,13 +578,35 @@ fn check_repository_llm(path: &Path, llm: &LlmConfig) -> anyhow::Result<()> {
 /// naming `./evil.so` would run its code. Those belong to the user config (or `sextant models
 /// install`).
 fn check_repository_vectors(path: &Path, vectors: &VectorSection) -> anyhow::Result<()> {
-    for (set, key) in [
-        (vectors.runtime.is_some(), "vectors.runtime"),
-        (vectors.model_dir.is_some(), "vectors.model_dir"),
+    if let Some(url) = &vectors.base_url
+        && !is_loopback_url(url)
+    {
+        return Err(UsageError(format!(
+            "{}: vectors.base_url {url:?} is not on this machine; a repository may only name a loopback embedding server (127.0.0.1, localhost, ::1) — set a remote one in your user config or SEXTANT_EMBED_BASE_URL",
+            path.display()
+        ))
+        .into());
+    }
+    for (set, key, why) in [
+        (
+            vectors.runtime.is_some(),
+            "vectors.runtime",
+            "a repository must not choose code or model files to load",
+        ),
+        (
+            vectors.model_dir.is_some(),
+            "vectors.model_dir",
+            "a repository must not choose code or model files to load",
+        ),
+        (
+            vectors.api_key_env.is_some(),
+            "vectors.api_key_env",
+            "a repository must not choose which secret is sent",
+        ),
     ] {
         if set {
             return Err(UsageError(format!(
-                "{}: {key} is read from your user config only (a repository must not choose code or model files to load)",
+                "{}: {key} is read from your user config only ({why})",
                 path.display()
             ))
             .into());

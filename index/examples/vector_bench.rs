@@ -10,7 +10,7 @@ use std::time::Instant;
 use sextant_index::store::IndexDir;
 use sextant_index::vector::ann::AnnIndex;
 use sextant_index::vector::collect_units;
-use sextant_index::vector::embed::{Embedder, ModelPaths};
+use sextant_index::vector::embed::{Embed, Embedder, ModelPaths};
 use sextant_index::vector::units::UnitDesign;
 
 fn median(mut values: Vec<f64>) -> f64 {

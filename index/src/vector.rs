@@ -33,7 +33,7 @@ use crate::update::Progress;
 
 use self::ann::AnnIndex;
 use self::cache::EmbeddingCache;
-use self::embed::{BATCH_SIZE, Embedder, ModelPaths};
+use self::embed::{Embed, EmbeddingProvider};
 use self::units::{Unit, UnitDesign, symbol_units};
 
 const UNITS_MAGIC: &[u8; 8] = b"SXUNITS\0";
@@ -183,8 +183,8 @@ const MAX_TOMBSTONE_SHARE: f64 = 0.25;
 /// How to build vectors.
 #[derive(Clone, Debug)]
 pub struct VectorOptions {
-    /// The model and runtime.
-    pub model: ModelPaths,
+    /// Where vectors come from: the local model (and runtime) or an embedding server.
+    pub model: EmbeddingProvider,
     /// How units are cut.
     pub design: UnitDesign,
     /// ONNX Runtime threads (0 = its default).
@@ -292,6 +292,9 @@ pub struct VectorSummary {
     pub model_id: String,
     /// Damaged records dropped from the embedding cache (their units were embedded again).
     pub dropped_cache_records: usize,
+    /// Units left out because their source may not receive their text (a secret, for a
+    /// server outside the process): lexical search still finds them.
+    pub withheld: usize,
 }
 
 fn vector_dir(dir: &IndexDir) -> PathBuf {
@@ -430,12 +433,13 @@ pub fn update_vectors(
     // The model is loaded only when something needs embedding (a fifth of a second that a
     // small change should not pay); its id and dimension come from its file and the cache.
     let started = Instant::now();
-    let model_id = embed::model_id(&options.model)?;
-    let mut embedder = None;
+    let provider = &options.model;
+    let model_id = provider.model_id()?;
+    let mut embedder: Option<Box<dyn Embed>> = None;
     let dimension = match EmbeddingCache::stored_dimension(&vectors_dir, &model_id) {
         Some(dimension) => dimension,
         None => {
-            let loaded = Embedder::load(&options.model, options.threads)?;
+            let loaded = load_embedder(provider, options.threads, &model_id, None)?;
             let dimension = loaded.dimension();
             embedder = Some(loaded);
             dimension
@@ -443,7 +447,23 @@ pub fn update_vectors(
     };
     let mut cache = EmbeddingCache::open(&vectors_dir, &model_id, dimension)?;
 
-    // Units the cache lacks, each text once, shortest first so batches pad little.
+    // Units the cache lacks, each text once, shortest first so batches pad little. Those the
+    // source may not receive are left out of this generation's vectors altogether (a unit
+    // already cached was admitted when it was embedded and is not sent again).
+    let mut seen = HashSet::new();
+    let withheld_keys: HashSet<ContentHash> = units
+        .iter()
+        .filter(|u| {
+            cache.get(&u.key).is_none() && seen.insert(u.key) && !provider.admits(&u.path, &u.text)
+        })
+        .map(|u| u.key)
+        .collect();
+    let before = units.len();
+    let units: Vec<Unit> = units
+        .into_iter()
+        .filter(|u| !withheld_keys.contains(&u.key))
+        .collect();
+    let withheld = before - units.len();
     let mut seen = HashSet::new();
     let mut missing: Vec<&Unit> = units
         .iter()
@@ -451,12 +471,17 @@ pub fn update_vectors(
         .collect();
     missing.sort_by_key(|u| (u.text.len(), u.key));
     if !missing.is_empty() && embedder.is_none() {
-        embedder = Some(Embedder::load(&options.model, options.threads)?);
+        embedder = Some(load_embedder(
+            provider,
+            options.threads,
+            &model_id,
+            Some(dimension),
+        )?);
     }
     let load_ms = ms(started);
     let embedding = Instant::now();
     progress.start("embed", missing.len() as u64);
-    for batch in missing.chunks(BATCH_SIZE) {
+    for batch in missing.chunks(provider.batch_size().max(1)) {
         let texts: Vec<&str> = batch.iter().map(|u| u.text.as_str()).collect();
         let Some(embedder) = embedder.as_mut() else {
             break;
@@ -581,7 +606,35 @@ pub fn update_vectors(
         ann_rebuilt: rebuilt,
         model_id,
         dropped_cache_records: cache.dropped(),
+        withheld,
     })
+}
+
+/// Loads `provider`, checking that it is the model `model_id` names and, when the cache
+/// already holds its vectors, that it still returns `dimension`-long ones (a server that now
+/// serves another model under the same name).
+fn load_embedder(
+    provider: &EmbeddingProvider,
+    threads: usize,
+    model_id: &str,
+    dimension: Option<usize>,
+) -> Result<Box<dyn Embed>, VectorError> {
+    let loaded = provider.load(threads)?;
+    if loaded.id() != model_id {
+        return Err(VectorError::Model(format!(
+            "the loaded model is {}, not {model_id}",
+            loaded.id()
+        )));
+    }
+    if let Some(cached) = dimension
+        && loaded.dimension() != cached
+    {
+        return Err(VectorError::Model(format!(
+            "model {model_id} now returns vectors of {} numbers but its cached ones have {cached}; remove .sextant/vectors/embeddings-{model_id}.bin to start over",
+            loaded.dimension()
+        )));
+    }
+    Ok(loaded)
 }
 
 /// The newest vectors up to `generation` built with the same model, to patch.

@@ -19,6 +19,7 @@ use crate::rank::Weights;
 use crate::rank::pack::{Budget, DEFAULT_TOKENIZER, TokenCounter};
 use crate::retrieval::{CANDIDATES, HistoryFrom, Retrieval, VectorsFrom};
 use sextant_index::vector::VectorOptions;
+use sextant_index::vector::embed::EmbeddingProvider;
 
 /// Ranked files kept per query in the JSON report.
 const REPORTED_RANKS: usize = 15;
@@ -93,7 +94,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         mode => {
             let home = crate::models::sextant_home(|name| std::env::var(name).ok())?;
             match (crate::models::resolve(&home, None, None), mode) {
-                (Ok(model), _) => Some(model),
+                (Ok(model), _) => Some(EmbeddingProvider::local(model)),
                 (Err(error), VectorMode::Sync) => return Err(error),
                 (Err(error), _) => {
                     eprintln!("note: evaluating without vectors: {error:#}");

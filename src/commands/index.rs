@@ -238,6 +238,13 @@ fn render(summary: &IndexSummary, settings: &Settings) -> String {
             seconds(summary.timings.vectors_ms),
             vectors.model_id
         );
+        if vectors.withheld > 0 {
+            let _ = writeln!(
+                out,
+                "  vectors: {} left out: their files hold secrets, which are never sent to an embedding server (text search still finds them)",
+                counted(vectors.withheld as u64, "unit")
+            );
+        }
     } else if let Some(reason) = &summary.vectors_missing {
         let _ = writeln!(
             out,

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use anyhow::Context;
 use sextant_index::lexical::LexicalHit;
 use sextant_index::vector::VectorSnapshot;
-use sextant_index::vector::embed::Embedder;
+use sextant_index::vector::embed::Embed;
 
 use crate::cli::{GlobalArgs, SearchArgs};
 use crate::output::{escaped, print, print_json};
@@ -65,7 +65,7 @@ fn semantic(args: &SearchArgs, settings: &Settings, generation: u64) -> anyhow::
         .context("opening the vector index")?
         .context("the index has no vectors for its current state; run `sextant index` with a model installed (`sextant models install`)")?;
     let model = settings.vector_model()?;
-    let mut embedder = Embedder::load(&model, settings.vectors.threads.unwrap_or(0))?;
+    let mut embedder: Box<dyn Embed> = model.load(settings.vectors.threads.unwrap_or(0))?;
     if embedder.id() != vectors.table.model_id {
         anyhow::bail!(
             "the vector index was built with model {} but the configured model is {}; run `sextant index`",

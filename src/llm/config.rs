@@ -29,7 +29,8 @@ impl Provider {
         }
     }
 
-    fn default_base_url(self) -> &'static str {
+    /// Where the protocol's server usually listens on this machine.
+    pub fn default_base_url(self) -> &'static str {
         match self {
             Provider::Ollama => "http://127.0.0.1:11434",
             Provider::OpenAi => "http://127.0.0.1:8080",

@@ -40,6 +40,43 @@ pub struct Script {
     /// prompt) and reports that count as every reply's prompt tokens; without it both 404.
     #[serde(default)]
     pub bytes_per_token: Option<f64>,
+    /// An embedding model: with it the server answers Ollama's `/api/embed` and the
+    /// OpenAI-compatible `/v1/embeddings`; without it both 404.
+    #[serde(default)]
+    pub embeddings: Option<ScriptedEmbeddings>,
+}
+
+/// A scripted embedding model: words hashed into a vector (texts sharing words point the same
+/// way), with faults to inject.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptedEmbeddings {
+    /// Vector length.
+    pub dimension: usize,
+    /// The first this many embedding requests answer 503 (a server still loading).
+    #[serde(default)]
+    pub fail_first: usize,
+    /// Most texts one request may carry; more answer 400 as an overloaded server would.
+    #[serde(default)]
+    pub max_inputs: Option<usize>,
+}
+
+impl ScriptedEmbeddings {
+    /// The vector of `text`: each word (split at non-alphanumerics and lower-cased) adds one
+    /// to a bucket chosen by its hash.
+    pub fn vector(&self, text: &str) -> Vec<f32> {
+        let length = self.dimension.max(1);
+        let mut vector = vec![0.0_f32; length];
+        for word in text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            let hash = blake3::hash(word.to_lowercase().as_bytes());
+            let bucket = u64::from_le_bytes(hash.as_bytes()[..8].try_into().unwrap_or([0; 8]));
+            vector[(bucket % length as u64) as usize] += 1.0;
+        }
+        vector
+    }
 }
 
 /// Memory a scripted server reports.
@@ -242,6 +279,8 @@ fn router(state: SharedState) -> Router {
         .route("/v1/models", get(openai_models))
         .route("/apply-template", post(apply_template))
         .route("/tokenize", post(tokenize))
+        .route("/api/embed", post(ollama_embed))
+        .route("/v1/embeddings", post(openai_embeddings))
         .route("/_replay/requests", get(recorded))
         .with_state(state)
 }
@@ -349,6 +388,91 @@ async fn tokenize(State(state): State<SharedState>, body: Bytes) -> Response {
         Some(count) => axum::Json(json!({ "tokens": vec![0; count as usize] })).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+async fn ollama_embed(State(state): State<SharedState>, body: Bytes) -> Response {
+    embed(state, Protocol::Ollama, body)
+}
+
+async fn openai_embeddings(
+    State(state): State<SharedState>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(refusal) = check_key(&state, &headers) {
+        return refusal;
+    }
+    embed(state, Protocol::OpenAi, body)
+}
+
+/// Answers an embedding request with the scripted model, recording it.
+fn embed(state: SharedState, protocol: Protocol, body: Bytes) -> Response {
+    let path = match protocol {
+        Protocol::Ollama => "/api/embed",
+        Protocol::OpenAi => "/v1/embeddings",
+    };
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let model = {
+        let mut shared = state.lock().unwrap_or_else(|e| e.into_inner());
+        shared.recorded.push(Recorded {
+            path: path.to_string(),
+            body: request.clone(),
+        });
+        let Some(model) = shared.script.embeddings.clone() else {
+            return (
+                StatusCode::NOT_FOUND,
+                axum::Json(json!({ "error": "this server has no embedding model" })),
+            )
+                .into_response();
+        };
+        let failing = model.fail_first > 0;
+        if let Some(model) = shared.script.embeddings.as_mut() {
+            model.fail_first = model.fail_first.saturating_sub(1);
+        }
+        if failing {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({ "error": "loading model" })),
+            )
+                .into_response();
+        }
+        model
+    };
+    let texts: Vec<String> = match request.get("input") {
+        Some(Value::String(text)) => vec![text.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().unwrap_or_default().to_string())
+            .collect(),
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({ "error": "no input" })),
+            )
+                .into_response();
+        }
+    };
+    if model.max_inputs.is_some_and(|most| texts.len() > most) {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({ "error": "too many inputs in one request" })),
+        )
+            .into_response();
+    }
+    let vectors: Vec<Vec<f32>> = texts.iter().map(|text| model.vector(text)).collect();
+    let name = request.get("model").cloned().unwrap_or(Value::Null);
+    let body = match protocol {
+        Protocol::Ollama => json!({ "model": name, "embeddings": vectors }),
+        Protocol::OpenAi => json!({
+            "object": "list",
+            "model": name,
+            // Last first: clients must order by `index`.
+            "data": vectors.iter().enumerate().rev().map(|(index, vector)| json!({
+                "object": "embedding", "index": index, "embedding": vector
+            })).collect::<Vec<_>>(),
+        }),
+    };
+    axum::Json(body).into_response()
 }
 
 async fn recorded(State(state): State<SharedState>) -> Response {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use anyhow::bail;
 use sextant_index::store::IndexDir;
 use sextant_index::vector::VectorSnapshot;
-use sextant_index::vector::embed::{Embedder, ModelPaths};
+use sextant_index::vector::embed::{Embed, EmbeddingProvider};
 
 use super::{FileSignals, SimilarUnit, normalise};
 
@@ -21,7 +21,7 @@ const SECOND_UNIT_WEIGHT: f64 = 0.5;
 pub struct Semantic {
     /// The vector index.
     pub snapshot: VectorSnapshot,
-    embedder: Embedder,
+    embedder: Box<dyn Embed>,
 }
 
 impl Semantic {
@@ -31,16 +31,19 @@ impl Semantic {
     pub fn open(
         dir: &IndexDir,
         generation: u64,
-        model: &ModelPaths,
+        model: &EmbeddingProvider,
         threads: usize,
     ) -> anyhow::Result<Option<Semantic>> {
         let Some(snapshot) = VectorSnapshot::open(dir, generation)? else {
             return Ok(None);
         };
-        Semantic::with_embedder(snapshot, Embedder::load(model, threads)?).map(Some)
+        Semantic::with_embedder(snapshot, model.load(threads)?).map(Some)
     }
 
-    fn with_embedder(snapshot: VectorSnapshot, embedder: Embedder) -> anyhow::Result<Semantic> {
+    fn with_embedder(
+        snapshot: VectorSnapshot,
+        embedder: Box<dyn Embed>,
+    ) -> anyhow::Result<Semantic> {
         if embedder.id() != snapshot.table.model_id {
             bail!(
                 "the vector index was built with model {} but the configured model is {}; run `sextant index`",

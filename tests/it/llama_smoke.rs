@@ -50,6 +50,11 @@ const START_DEADLINE: Duration = Duration::from_secs(180);
 const LOG_TAIL_LINES: usize = 40;
 
 fn start_server(context: u32) -> Option<Server> {
+    start_server_with(context, &[])
+}
+
+/// [`start_server`] with more arguments for llama-server.
+fn start_server_with(context: u32, extra: &[&str]) -> Option<Server> {
     let (Ok(binary), Ok(model)) = (
         std::env::var("SEXTANT_LLAMA_SERVER"),
         std::env::var("SEXTANT_LLAMA_MODEL"),
@@ -74,7 +79,10 @@ fn start_server(context: u32) -> Option<Server> {
         threads.to_string(),
         "--alias".into(),
         ALIAS.into(),
-    ];
+    ]
+    .into_iter()
+    .chain(extra.iter().map(|a| a.to_string()))
+    .collect::<Vec<String>>();
     // A test that failed while holding the turn poisons the lock; the next one may still run.
     let turn = ONE_SERVER
         .lock()
@@ -512,4 +520,69 @@ fn prompts_counted_as_the_server_counts(calls: &[sextant::llm::ChatResponse], co
             metrics.stage
         );
     }
+}
+
+/// The index's vectors from llama-server's own `/v1/embeddings` (`--embedding`, mean pooling),
+/// with no local model installed: SmolLM2 is no embedding model, so this checks the protocol
+/// and the pipeline (vectors built, cached, used by queries), not the ranking.
+#[test]
+fn real_llama_server_embeds_the_index_through_v1_embeddings() {
+    let Some(server) = start_server_with(
+        4096,
+        &[
+            "--embedding",
+            "--pooling",
+            "mean",
+            "-ub",
+            "1024",
+            "-b",
+            "1024",
+        ],
+    ) else {
+        return;
+    };
+    let repo = crate::support::copy_fixture("shop");
+    let env = [
+        ("SEXTANT_EMBED_PROVIDER", "openai"),
+        ("SEXTANT_EMBED_BASE_URL", server.url.as_str()),
+        ("SEXTANT_EMBED_MODEL", ALIAS),
+    ];
+    let index = || -> serde_json::Value {
+        let mut command = sextant(repo.path());
+        command.args(["index", "--json"]).envs(env);
+        serde_json::from_str(&stdout_of(&mut command)).expect("json")
+    };
+    let first = index();
+    let vectors = &first["vectors"];
+    let units = vectors["units"].as_u64().expect("units");
+    assert!(units > 30, "{first}");
+    assert_eq!(vectors["embedded"], units, "{first}");
+    assert!(
+        vectors["model_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("openai-")),
+        "{vectors}"
+    );
+    // One function added: only its file's units are sent.
+    let throttle = repo.path().join("app/throttle.py");
+    let mut text = std::fs::read_to_string(&throttle).expect("read");
+    text.push_str("\n\ndef reset_buckets():\n    return None\n");
+    std::fs::write(&throttle, text).expect("write");
+    let second = index();
+    let embedded = second["vectors"]["embedded"].as_u64().expect("embedded");
+    assert!((1..=4).contains(&embedded), "{second}");
+    let why: serde_json::Value =
+        serde_json::from_str(&stdout_of(sextant(repo.path()).envs(env).args([
+            "why-relevant",
+            "rate limiting",
+            "--json",
+        ])))
+        .expect("json");
+    assert_eq!(why["signals"]["vectors"], true, "{why}");
+    assert!(
+        why["files"].as_array().is_some_and(|files| files
+            .iter()
+            .any(|f| f["signals"]["vector"].as_f64() > Some(0.0))),
+        "{why}"
+    );
 }

@@ -5,6 +5,7 @@ mod bad_input;
 mod check_graph;
 mod corruption;
 mod crash;
+mod embed_server;
 mod eval_cli;
 mod execute_cli;
 mod graph_cli;

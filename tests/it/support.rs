@@ -39,6 +39,9 @@ pub fn sextant(dir: &Path) -> Command {
     command
         .current_dir(dir)
         .env_remove("SEXTANT_FAILPOINT")
+        .env_remove("SEXTANT_EMBED_PROVIDER")
+        .env_remove("SEXTANT_EMBED_BASE_URL")
+        .env_remove("SEXTANT_EMBED_MODEL")
         // No embedding model unless a test asks for one (vectors_cli.rs), so outputs do not
         // depend on what the machine has installed.
         .env("SEXTANT_HOME", NO_MODELS)

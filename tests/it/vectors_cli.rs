@@ -363,7 +363,9 @@ fn a_new_generation_keeps_the_loaded_model_and_adopts_newer_vectors() {
     let repo = copy_fixture("shop");
     let root = repo.path();
     index_json(root, &home, &[]);
-    let model = sextant::models::resolve(&home, None, None).expect("model");
+    let model = sextant_index::vector::embed::EmbeddingProvider::local(
+        sextant::models::resolve(&home, None, None).expect("model"),
+    );
     let dir = sextant_index::store::IndexDir::new(root.join(".sextant"));
     let first = Retrieval::open(
         &dir,
@@ -439,7 +441,9 @@ fn a_vector_step_asked_to_stop_gives_way_and_the_next_run_builds_the_vectors() {
     let options = |stop: Option<Arc<AtomicBool>>| UpdateOptions {
         full: false,
         vectors: Some(VectorOptions {
-            model: sextant::models::resolve(&home, None, None).expect("model"),
+            model: sextant_index::vector::embed::EmbeddingProvider::local(
+                sextant::models::resolve(&home, None, None).expect("model"),
+            ),
             design: sextant_index::vector::units::UnitDesign::Symbols,
             threads: 0,
             stop,
@@ -505,7 +509,9 @@ fn vectors_patched_in_memory_answer_as_vectors_read_from_disk() {
     let repo = copy_fixture("shop");
     let root = repo.path();
     index_json(root, &home, &[]);
-    let model = sextant::models::resolve(&home, None, None).expect("model");
+    let model = sextant_index::vector::embed::EmbeddingProvider::local(
+        sextant::models::resolve(&home, None, None).expect("model"),
+    );
     let dir = sextant_index::store::IndexDir::new(root.join(".sextant"));
     let open = || {
         Retrieval::open(

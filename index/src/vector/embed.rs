@@ -1,8 +1,11 @@
-//! The embedding model: a fastembed-compatible ONNX model directory run by a dynamically loaded
-//! ONNX Runtime, turning texts into L2-normalised vectors.
+//! Where vectors come from. [`EmbeddingProvider`] names a source without loading it (its id
+//! keys the embedding cache); loading gives an [`Embed`] that turns texts into L2-normalised
+//! vectors. The default source is the local model: a fastembed-compatible ONNX model directory
+//! run by a dynamically loaded ONNX Runtime ([`ModelPaths`], [`Embedder`]). The binary adds
+//! embedding servers (Ollama, OpenAI-compatible) behind the same two traits.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use fastembed::{
     InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
@@ -28,6 +31,71 @@ pub const MAX_TOKENS: usize = 128;
 /// units/s at 128 tokens against 128/s for 32 and 109/s for 64: larger batches only add
 /// padding here.
 pub const BATCH_SIZE: usize = 8;
+
+/// A loaded source of embeddings.
+pub trait Embed: Send {
+    /// The model's id (the cache key prefix): the same as its source's
+    /// [`EmbeddingSource::model_id`].
+    fn id(&self) -> &str;
+    /// Vector length.
+    fn dimension(&self) -> usize;
+    /// Embeds texts, L2-normalised, in input order.
+    fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, VectorError>;
+}
+
+/// A source of embeddings before it is loaded: what the index and the query side are given.
+pub trait EmbeddingSource: Send + Sync + std::fmt::Debug {
+    /// The id naming the model, without loading it: vectors cached under one id are never
+    /// mixed with another's. Also a file name part, so only `[A-Za-z0-9-]`.
+    fn model_id(&self) -> Result<String, VectorError>;
+    /// Loads the source; `threads` caps the local model's threads (0 = its default).
+    fn load(&self, threads: usize) -> Result<Box<dyn Embed>, VectorError>;
+    /// Texts per [`Embed::embed`] call while indexing: small for the local model (padding
+    /// costs), large for a server (it splits them into concurrent requests).
+    fn batch_size(&self) -> usize {
+        BATCH_SIZE
+    }
+    /// Whether the text of a unit of file `path` may be given to this source. Everything stays
+    /// in the process with the local model; a server outside it must never receive a secret,
+    /// so its units are left out of the vectors (lexical search still finds them).
+    fn admits(&self, _path: &str, _text: &str) -> bool {
+        true
+    }
+}
+
+/// A shareable [`EmbeddingSource`].
+#[derive(Clone, Debug)]
+pub struct EmbeddingProvider(Arc<dyn EmbeddingSource>);
+
+impl EmbeddingProvider {
+    /// Wraps a source.
+    pub fn new(source: impl EmbeddingSource + 'static) -> EmbeddingProvider {
+        EmbeddingProvider(Arc::new(source))
+    }
+
+    /// The local ONNX model at `paths`.
+    pub fn local(paths: ModelPaths) -> EmbeddingProvider {
+        EmbeddingProvider::new(paths)
+    }
+}
+
+impl std::ops::Deref for EmbeddingProvider {
+    type Target = dyn EmbeddingSource;
+
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref()
+    }
+}
+
+impl EmbeddingSource for ModelPaths {
+    fn model_id(&self) -> Result<String, VectorError> {
+        model_id(self)
+    }
+
+    fn load(&self, threads: usize) -> Result<Box<dyn Embed>, VectorError> {
+        Ok(Box::new(Embedder::load(self, threads)?))
+    }
+}
 
 /// Where a model and the runtime that runs it are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,19 +183,20 @@ impl Embedder {
             dimension,
         })
     }
+}
 
+impl Embed for Embedder {
     /// The model's content id (cache key prefix).
-    pub fn id(&self) -> &str {
+    fn id(&self) -> &str {
         &self.id
     }
 
-    /// Vector length.
-    pub fn dimension(&self) -> usize {
+    fn dimension(&self) -> usize {
         self.dimension
     }
 
     /// Embeds texts in one batch, L2-normalised, in input order.
-    pub fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, VectorError> {
+    fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, VectorError> {
         let mut vectors = self
             .model
             .embed(texts, Some(texts.len().max(1)))

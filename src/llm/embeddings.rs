@@ -1,0 +1,427 @@
+//! Embedding servers as a source of vectors: Ollama's `/api/embed` and any OpenAI-compatible
+//! `/v1/embeddings` (llama.cpp's `llama-server --embedding`, vLLM, text-embeddings-inference).
+//!
+//! Texts are sent in batches of [`ServerSettings::batch`], [`ServerSettings::concurrency`]
+//! requests at a time, each retried on transient failures like a chat call; vectors are
+//! cached under an id made of the protocol and the model's name, so the index reuses them as
+//! it does the local model's. The server is outside the process: a unit of a file that is
+//! secret by name or by content is never sent ([`EmbeddingSource::admits`]).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Mutex, mpsc};
+
+use futures_util::{StreamExt, TryStreamExt};
+use serde_json::{Value, json};
+use sextant_index::vector::VectorError;
+use sextant_index::vector::embed::{Embed, EmbeddingSource, normalise};
+
+use super::http::{HttpClient, with_retries};
+use super::{LlmError, LlmSettings, Provider};
+use crate::settings::SecretGuard;
+
+/// Longest text sent, in bytes: a server rejects an input longer than its batch (llama-server's
+/// default is 512 tokens) instead of cutting it. Units are short (a signature, a docstring,
+/// the names used), so only chunk units ever reach this.
+pub const MAX_TEXT_BYTES: usize = 1536;
+
+/// Texts per request by default.
+pub const DEFAULT_BATCH: usize = 32;
+
+/// Requests in flight by default.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
+/// How to reach an embedding server.
+#[derive(Clone, Debug)]
+pub struct ServerSettings {
+    /// Protocol, server URL, API key, timeouts and retries (the chat client's settings; its
+    /// `model` is the embedding model's name on the server).
+    pub http: LlmSettings,
+    /// Texts per request.
+    pub batch: usize,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+}
+
+impl ServerSettings {
+    /// The cache id of the model: protocol and model name. The name is the model's identity
+    /// (a server that serves another model under the same name must be given another name;
+    /// a changed vector length is caught when the cache is reused).
+    pub fn model_id(&self) -> String {
+        let key = format!("{}\n{}", self.http.provider.name(), self.http.model);
+        format!(
+            "{}-{}",
+            self.http.provider.name(),
+            &blake3::hash(key.as_bytes()).to_hex()[..16]
+        )
+    }
+}
+
+/// An embedding server with the secret rules that guard what it receives.
+pub struct EmbeddingServer {
+    settings: ServerSettings,
+    root: PathBuf,
+    rules: SecretGuard,
+    /// Whether each file checked so far may be sent (a file's units come together).
+    verdicts: Mutex<HashMap<String, bool>>,
+}
+
+impl std::fmt::Debug for EmbeddingServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddingServer")
+            .field("provider", &self.settings.http.provider)
+            .field("base_url", &self.settings.http.base_url)
+            .field("model", &self.settings.http.model)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddingServer {
+    /// A server for the repository at `root`, whose files are checked with `rules`.
+    pub fn new(settings: ServerSettings, root: PathBuf, rules: SecretGuard) -> EmbeddingServer {
+        EmbeddingServer {
+            settings,
+            root,
+            rules,
+            verdicts: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl EmbeddingSource for EmbeddingServer {
+    fn model_id(&self) -> Result<String, VectorError> {
+        Ok(self.settings.model_id())
+    }
+
+    fn load(&self, _threads: usize) -> Result<Box<dyn Embed>, VectorError> {
+        let mut client = ServerEmbedder::start(self.settings.clone())?;
+        let probe = client.embed(&["dimension probe"])?;
+        client.dimension = probe.first().map_or(0, Vec::len);
+        if client.dimension == 0 {
+            return Err(VectorError::Model(format!(
+                "{} returns empty vectors",
+                client.describe()
+            )));
+        }
+        Ok(Box::new(client))
+    }
+
+    fn batch_size(&self) -> usize {
+        self.settings.batch.max(1) * self.settings.concurrency.max(1)
+    }
+
+    /// A unit is sent only when its own text and its whole file (read again now, symlinks
+    /// resolved) are free of secrets by name and by content.
+    fn admits(&self, path: &str, text: &str) -> bool {
+        if self.rules.check(path, text) != crate::secrets::Verdict::Clean {
+            return false;
+        }
+        let mut verdicts = self.verdicts.lock().unwrap_or_else(|e| e.into_inner());
+        *verdicts.entry(path.to_string()).or_insert_with(|| {
+            self.rules
+                .check_file(&self.root, path)
+                .is_ok_and(|verdict| verdict.is_clean())
+        })
+    }
+}
+
+/// One batch for the worker, and where its answer goes.
+type Job = (
+    Vec<String>,
+    mpsc::Sender<Result<Vec<Vec<f32>>, VectorError>>,
+);
+
+/// A connected client. Requests run on a thread of its own with its own async runtime, so the
+/// client can be used and dropped from any thread (a server's blocking pool, the watch, an
+/// async task) without nesting runtimes.
+struct ServerEmbedder {
+    id: String,
+    dimension: usize,
+    jobs: mpsc::Sender<Job>,
+    what: String,
+}
+
+impl ServerEmbedder {
+    fn start(settings: ServerSettings) -> Result<ServerEmbedder, VectorError> {
+        let client =
+            HttpClient::new(&settings.http).map_err(|e| VectorError::Model(e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| VectorError::Model(format!("cannot start the async runtime: {e}")))?;
+        let (jobs, inbox) = mpsc::channel::<Job>();
+        let what = format!(
+            "the {} embedding server at {} (model {:?})",
+            settings.http.provider.name(),
+            settings.http.base_url,
+            settings.http.model
+        );
+        let id = settings.model_id();
+        let worker = Worker { settings, client };
+        std::thread::Builder::new()
+            .name("embedding-client".into())
+            .spawn(move || {
+                while let Ok((texts, reply)) = inbox.recv() {
+                    let _ = reply.send(runtime.block_on(worker.embed(texts)));
+                }
+            })
+            .map_err(|e| VectorError::Model(format!("cannot start the embedding client: {e}")))?;
+        Ok(ServerEmbedder {
+            id,
+            dimension: 0,
+            jobs,
+            what,
+        })
+    }
+
+    fn describe(&self) -> &str {
+        &self.what
+    }
+}
+
+impl Embed for ServerEmbedder {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, VectorError> {
+        let (reply, answer) = mpsc::channel();
+        let texts = texts.iter().map(|t| clip(t).to_string()).collect();
+        let gone = || VectorError::Model(format!("{}: the client stopped", self.what));
+        self.jobs.send((texts, reply)).map_err(|_| gone())?;
+        let vectors = answer
+            .recv()
+            .map_err(|_| gone())?
+            .map_err(|e| VectorError::Model(format!("{}: {e}", self.what)))?;
+        if self.dimension > 0
+            && let Some(other) = vectors.iter().find(|v| v.len() != self.dimension)
+        {
+            return Err(VectorError::Model(format!(
+                "{} returned a vector of {} numbers, not {}",
+                self.what,
+                other.len(),
+                self.dimension
+            )));
+        }
+        Ok(vectors)
+    }
+}
+
+/// The client's side of the thread: the HTTP client and what to ask.
+struct Worker {
+    settings: ServerSettings,
+    client: HttpClient,
+}
+
+impl Worker {
+    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, VectorError> {
+        let batches: Vec<Vec<Vec<f32>>> =
+            futures_util::stream::iter(texts.chunks(self.settings.batch.max(1)))
+                .map(|batch| self.request(batch))
+                .buffered(self.settings.concurrency.max(1))
+                .try_collect()
+                .await?;
+        Ok(batches.into_iter().flatten().collect())
+    }
+
+    async fn request(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, VectorError> {
+        let http = &self.settings.http;
+        let (path, body) = match http.provider {
+            Provider::Ollama => (
+                "/api/embed",
+                json!({"model": http.model, "input": texts, "truncate": true}),
+            ),
+            Provider::OpenAi => (
+                "/v1/embeddings",
+                json!({"model": http.model, "input": texts, "encoding_format": "float"}),
+            ),
+        };
+        let attempt = || async {
+            let response = self.client.post(path, &body).await?;
+            let value = self.client.read_json(response).await?;
+            parse(http.provider, &value, texts.len())
+        };
+        match with_retries(http, attempt).await {
+            Ok((vectors, _)) => Ok(vectors),
+            Err((
+                LlmError::Http {
+                    status: 404,
+                    detail,
+                },
+                _,
+            )) => Err(VectorError::Model(format!(
+                "{path} answered 404 ({detail}): the model is not there, or the server does not serve embeddings (llama-server needs --embedding)"
+            ))),
+            Err((error, attempts)) => Err(VectorError::Model(format!(
+                "{path}: {error} (after {attempts} attempt{})",
+                if attempts == 1 { "" } else { "s" }
+            ))),
+        }
+    }
+}
+
+/// The vectors of a reply, L2-normalised, in input order; a reply with another count, a
+/// ragged or non-finite vector is garbage (never cached).
+fn parse(provider: Provider, reply: &Value, expected: usize) -> Result<Vec<Vec<f32>>, LlmError> {
+    let garbage = |what: &str| LlmError::Garbage(format!("the embedding reply {what}"));
+    let rows: Vec<&Value> = match provider {
+        Provider::Ollama => reply
+            .get("embeddings")
+            .and_then(Value::as_array)
+            .ok_or_else(|| garbage("has no `embeddings` list"))?
+            .iter()
+            .collect(),
+        Provider::OpenAi => {
+            let data = reply
+                .get("data")
+                .and_then(Value::as_array)
+                .ok_or_else(|| garbage("has no `data` list"))?;
+            // Servers may answer out of order; `index` says whose vector each is.
+            let mut rows: Vec<(u64, &Value)> = data
+                .iter()
+                .enumerate()
+                .map(|(position, item)| {
+                    let index = item
+                        .get("index")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(position as u64);
+                    item.get("embedding")
+                        .map(|embedding| (index, embedding))
+                        .ok_or_else(|| garbage("has an item without `embedding`"))
+                })
+                .collect::<Result<_, _>>()?;
+            rows.sort_by_key(|(index, _)| *index);
+            if rows
+                .iter()
+                .enumerate()
+                .any(|(i, (index, _))| *index != i as u64)
+            {
+                return Err(garbage("has indexes that are not 0..n"));
+            }
+            rows.into_iter().map(|(_, row)| row).collect()
+        }
+    };
+    if rows.len() != expected {
+        return Err(garbage(&format!(
+            "has {} vectors for {expected} texts",
+            rows.len()
+        )));
+    }
+    let mut vectors = Vec::with_capacity(rows.len());
+    for row in rows {
+        let numbers = row
+            .as_array()
+            .ok_or_else(|| garbage("has a vector that is not a list of numbers"))?;
+        let mut vector = Vec::with_capacity(numbers.len());
+        for number in numbers {
+            let value = number
+                .as_f64()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| garbage("has a vector with a value that is not a finite number"))?;
+            vector.push(value as f32);
+        }
+        normalise(&mut vector);
+        vectors.push(vector);
+    }
+    if let Some(first) = vectors.first()
+        && (first.is_empty() || vectors.iter().any(|v| v.len() != first.len()))
+    {
+        return Err(garbage("has vectors of different or zero lengths"));
+    }
+    Ok(vectors)
+}
+
+/// `text` cut to at most [`MAX_TEXT_BYTES`] on a character boundary.
+fn clip(text: &str) -> &str {
+    if text.len() <= MAX_TEXT_BYTES {
+        return text;
+    }
+    let mut end = MAX_TEXT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_of_both_protocols_are_read_in_input_order() {
+        let ollama = json!({"model": "m", "embeddings": [[3.0, 4.0], [0.0, 2.0]]});
+        assert_eq!(
+            parse(Provider::Ollama, &ollama, 2).expect("ollama"),
+            vec![vec![0.6, 0.8], vec![0.0, 1.0]]
+        );
+        let openai = json!({"object": "list", "data": [
+            {"object": "embedding", "index": 1, "embedding": [0.0, 2.0]},
+            {"object": "embedding", "index": 0, "embedding": [3.0, 4.0]}
+        ]});
+        assert_eq!(
+            parse(Provider::OpenAi, &openai, 2).expect("openai"),
+            vec![vec![0.6, 0.8], vec![0.0, 1.0]]
+        );
+    }
+
+    #[test]
+    fn malformed_replies_are_garbage_not_vectors() {
+        for (provider, reply, expected) in [
+            (Provider::Ollama, json!({"embeddings": [[1.0]]}), 2),
+            (
+                Provider::Ollama,
+                json!({"embeddings": [[1.0], [1.0, 2.0]]}),
+                2,
+            ),
+            (Provider::Ollama, json!({"embeddings": [["x"]]}), 1),
+            (Provider::Ollama, json!({"embeddings": [[]]}), 1),
+            (Provider::Ollama, json!({"error": "no"}), 1),
+            (
+                Provider::OpenAi,
+                json!({"data": [{"index": 3, "embedding": [1.0]}]}),
+                1,
+            ),
+            (Provider::OpenAi, json!({"data": [{"index": 0}]}), 1),
+            (Provider::OpenAi, json!({"embeddings": [[1.0]]}), 1),
+        ] {
+            let parsed = parse(provider, &reply, expected);
+            assert!(
+                matches!(parsed, Err(LlmError::Garbage(_))),
+                "{reply}: {parsed:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_texts_are_clipped_on_a_character_boundary() {
+        let text = "é".repeat(MAX_TEXT_BYTES);
+        let clipped = clip(&text);
+        assert!(clipped.len() <= MAX_TEXT_BYTES && clipped.len() >= MAX_TEXT_BYTES - 1);
+        assert_eq!(clip("short"), "short");
+    }
+
+    #[test]
+    fn the_cache_id_names_protocol_and_model() {
+        let settings = |provider, model: &str| ServerSettings {
+            http: LlmSettings {
+                provider,
+                model: model.to_string(),
+                ..LlmSettings::default()
+            },
+            batch: DEFAULT_BATCH,
+            concurrency: DEFAULT_CONCURRENCY,
+        };
+        let a = settings(Provider::Ollama, "nomic-embed-text").model_id();
+        assert!(
+            a.starts_with("ollama-") && a.len() == "ollama-".len() + 16,
+            "{a}"
+        );
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        assert_ne!(a, settings(Provider::OpenAi, "nomic-embed-text").model_id());
+        assert_ne!(a, settings(Provider::Ollama, "all-minilm").model_id());
+    }
+}
