@@ -17,7 +17,7 @@ pub struct Cli {
 }
 
 /// Options every subcommand takes.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct GlobalArgs {
     /// Where the index lives [default: <repo>/.sextant].
     #[arg(long, global = true, value_name = "DIR")]

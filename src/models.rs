@@ -367,7 +367,11 @@ pub fn resolve(
             runtime.display()
         );
     }
-    Ok(ModelPaths { model_dir, runtime })
+    Ok(ModelPaths {
+        model_dir,
+        runtime,
+        int8: true,
+    })
 }
 
 #[cfg(test)]

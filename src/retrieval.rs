@@ -72,6 +72,9 @@ pub struct Retrieval {
     vectors_wanted: bool,
     history: Option<History>,
     notes: Vec<String>,
+    /// Why the last ranking went without vectors although they are loaded (the task could
+    /// not be embedded: a secret in it, an embedding server down).
+    query_note: Option<String>,
     load_ms: f64,
 }
 
@@ -146,6 +149,7 @@ impl Retrieval {
             vectors_wanted,
             history,
             notes,
+            query_note: None,
             load_ms: ms(started),
         })
     }
@@ -226,7 +230,15 @@ impl Retrieval {
             _ => (None, text_signals(&text_sources, weights, &query)),
         };
         let found = found.context("ranking")?;
-        let embedding = embedding.transpose()?;
+        // A task that cannot be embedded is ranked by text and graph, and the answer says why.
+        self.query_note = None;
+        let embedding = match embedding.transpose() {
+            Ok(embedding) => embedding,
+            Err(error) => {
+                self.query_note = Some(format!("the task was not embedded: {error:#}"));
+                None
+            }
+        };
         let sources = Sources {
             vectors: match (&self.semantic, &embedding) {
                 (Ok(semantic), Some(embedding)) => Some((&semantic.snapshot, embedding.as_slice())),
@@ -419,6 +431,11 @@ impl Retrieval {
     /// The signals ranking has to do without, each with what repairs it.
     pub fn notes(&self) -> &[String] {
         &self.notes
+    }
+
+    /// Why the last ranking did without the loaded vectors, if it did.
+    pub fn query_note(&self) -> Option<&str> {
+        self.query_note.as_deref()
     }
 
     /// Milliseconds opening the sources.

@@ -42,6 +42,18 @@ pub struct Settings {
     llm_layers: Vec<LlmConfig>,
     /// `[secrets]`: patterns added to and exempted from the secret rules.
     pub secrets: SecretsSection,
+    /// Which embedding-server settings came from the repository's `sextant.toml` alone.
+    vectors_from_repository: RepositoryChoices,
+}
+
+/// Embedding-server settings a repository made on its own (the user config did not agree):
+/// they may reach only a server on this machine, and never with the user's key.
+#[derive(Clone, Copy, Debug, Default)]
+struct RepositoryChoices {
+    /// The repository turned a server on.
+    provider: bool,
+    /// The repository named the server.
+    base_url: bool,
 }
 
 /// `[secrets]`: what else counts as a secret, and what does not (see [`crate::secrets`]).
@@ -125,6 +137,9 @@ pub struct VectorSection {
     pub batch: Option<usize>,
     /// Requests to the server in flight at once.
     pub concurrency: Option<usize>,
+    /// Run the local model's int8 weights in int8 (default true; false runs them in float,
+    /// slower, as the model file says).
+    pub int8: Option<bool>,
 }
 
 /// Where vectors come from (`[vectors] provider`, `SEXTANT_EMBED_PROVIDER`).
@@ -169,6 +184,7 @@ impl VectorSection {
             api_key_env: self.api_key_env.or(user.api_key_env),
             batch: self.batch.or(user.batch),
             concurrency: self.concurrency.or(user.concurrency),
+            int8: self.int8.or(user.int8),
         }
     }
 }
@@ -333,6 +349,13 @@ impl Settings {
         }
         let rank = RankSection::resolve(&config.rank, &user_config.rank);
         check_repository_vectors(&root.join(CONFIG_FILE), &config.vectors)?;
+        let vectors_from_repository = RepositoryChoices {
+            provider: config
+                .vectors
+                .provider
+                .is_some_and(|p| p != EmbedWith::Local && user_config.vectors.provider != Some(p)),
+            base_url: config.vectors.base_url.is_some(),
+        };
         let vectors = config.vectors.over(user_config.vectors);
         check_ranges(&index, &rank, &vectors)?;
         check_repository_llm(&root.join(CONFIG_FILE), &config.llm)?;
@@ -367,6 +390,7 @@ impl Settings {
             vectors,
             llm_layers,
             secrets,
+            vectors_from_repository,
         })
     }
 
@@ -408,12 +432,18 @@ impl Settings {
             DEFAULT_BATCH, DEFAULT_CONCURRENCY, EmbeddingServer, ServerSettings,
         };
         let env = |name: &str| get(name).filter(|value| !value.trim().is_empty());
-        let provider = match env("SEXTANT_EMBED_PROVIDER") {
-            Some(value) => value
-                .trim()
-                .parse()
-                .map_err(|e: String| UsageError(format!("SEXTANT_EMBED_PROVIDER: {e}")))?,
-            None => self.vectors.provider.unwrap_or(EmbedWith::Local),
+        let (provider, provider_by_repository) = match env("SEXTANT_EMBED_PROVIDER") {
+            Some(value) => (
+                value
+                    .trim()
+                    .parse()
+                    .map_err(|e: String| UsageError(format!("SEXTANT_EMBED_PROVIDER: {e}")))?,
+                false,
+            ),
+            None => (
+                self.vectors.provider.unwrap_or(EmbedWith::Local),
+                self.vectors_from_repository.provider,
+            ),
         };
         let protocol = match provider {
             EmbedWith::Local => {
@@ -423,7 +453,10 @@ impl Settings {
                     self.vectors.model_dir.as_deref(),
                     self.vectors.runtime.as_deref(),
                 )
-                .map(EmbeddingProvider::local);
+                .map(|mut paths| {
+                    paths.int8 = self.vectors.int8.unwrap_or(true);
+                    EmbeddingProvider::local(paths)
+                });
             }
             EmbedWith::Ollama => Provider::Ollama,
             EmbedWith::OpenAi => Provider::OpenAi,
@@ -436,10 +469,23 @@ impl Settings {
                     protocol.name()
                 ))
             })?;
-        let base_url = env("SEXTANT_EMBED_BASE_URL")
+        let from_env = env("SEXTANT_EMBED_BASE_URL");
+        let url_by_repository = from_env.is_none() && self.vectors_from_repository.base_url;
+        let base_url = from_env
             .or_else(|| self.vectors.base_url.clone())
             .unwrap_or_else(|| protocol.default_base_url().to_string());
         let base_url = base_url.trim().trim_end_matches('/').to_string();
+        // A cloned repository may turn a server on only on this machine (a remote one named in
+        // the user config is the user's to turn on), and a server it names never gets the
+        // user's key.
+        if provider_by_repository && !is_loopback_url(&base_url) {
+            return Err(UsageError(format!(
+                "{}: vectors.provider = {:?} would send this repository's code to {base_url}, which is not on this machine; a repository may only turn on a loopback embedding server — set vectors.provider in your user config or SEXTANT_EMBED_PROVIDER to use it",
+                self.root.join(CONFIG_FILE).display(),
+                protocol.name()
+            ))
+            .into());
+        }
         if !matches!(reqwest::Url::parse(&base_url), Ok(url) if matches!(url.scheme(), "http" | "https"))
         {
             return Err(UsageError(format!(
@@ -452,7 +498,11 @@ impl Settings {
             .api_key_env
             .clone()
             .unwrap_or_else(|| "SEXTANT_EMBED_API_KEY".to_string());
-        let api_key = env(&api_key_env);
+        let api_key = if url_by_repository {
+            None
+        } else {
+            env(&api_key_env)
+        };
         let http = LlmSettings {
             provider: protocol,
             base_url,
@@ -617,7 +667,7 @@ fn check_repository_vectors(path: &Path, vectors: &VectorSection) -> anyhow::Res
 
 /// Whether `url` names a server on this machine, as the HTTP client will read it (the WHATWG
 /// parser: `\\` is `/`, userinfo is not the host, `127.1` is `127.0.0.1`).
-fn is_loopback_url(url: &str) -> bool {
+pub(crate) fn is_loopback_url(url: &str) -> bool {
     let Ok(parsed) = reqwest::Url::parse(url) else {
         return false;
     };

@@ -33,6 +33,7 @@ fn main() {
     let model = ModelPaths {
         model_dir: PathBuf::from(&args[1]),
         runtime: PathBuf::from(&args[2]),
+        int8: std::env::var_os("SEXTANT_BENCH_FLOAT").is_none(),
     };
     let sample: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(512);
     let snapshot = dir.open().unwrap_or_else(|e| fail(e.to_string()));
@@ -55,6 +56,67 @@ fn main() {
     tokenizer
         .with_truncation(None)
         .unwrap_or_else(|e| fail(e.to_string()));
+
+    // Float against int8 projections, side by side: five alternating rounds over the same
+    // length-sorted sample at the index's settings (128 tokens, batches of 8).
+    {
+        let step = (units.len() / sample).max(1);
+        let mut texts: Vec<&str> = units
+            .iter()
+            .step_by(step)
+            .take(sample)
+            .map(|u| u.text.as_str())
+            .collect();
+        texts.sort_by_key(|t| t.len());
+        let float_paths = ModelPaths {
+            int8: false,
+            ..model.clone()
+        };
+        let int8_paths = ModelPaths {
+            int8: true,
+            ..model.clone()
+        };
+        let mut float = Embedder::load(&float_paths, 0).unwrap_or_else(|e| fail(e.to_string()));
+        let mut int8 = Embedder::load(&int8_paths, 0).unwrap_or_else(|e| fail(e.to_string()));
+        let run = |embedder: &mut Embedder| -> (f64, Vec<Vec<f32>>) {
+            let started = Instant::now();
+            let mut vectors = Vec::new();
+            for group in texts.chunks(8) {
+                vectors.extend(
+                    embedder
+                        .embed(group)
+                        .unwrap_or_else(|e| fail(e.to_string())),
+                );
+            }
+            (
+                texts.len() as f64 / started.elapsed().as_secs_f64(),
+                vectors,
+            )
+        };
+        let (mut float_rates, mut int8_rates) = (Vec::new(), Vec::new());
+        let mut cosines = Vec::new();
+        for round in 0..5 {
+            let (f, fv) = run(&mut float);
+            let (q, qv) = run(&mut int8);
+            float_rates.push(f);
+            int8_rates.push(q);
+            if round == 0 {
+                cosines = fv
+                    .iter()
+                    .zip(&qv)
+                    .map(|(a, b)| a.iter().zip(b).map(|(x, y)| f64::from(x * y)).sum::<f64>())
+                    .collect();
+            }
+        }
+        let (f, q) = (median(float_rates), median(int8_rates));
+        let mean = cosines.iter().sum::<f64>() / cosines.len().max(1) as f64;
+        let least = cosines.iter().copied().fold(f64::INFINITY, f64::min);
+        println!(
+            "int8 vs float, symbols, 128 tokens, batch 8, {} units, median of 5 alternating: float {f:.1} units/s, int8 {q:.1} units/s ({:.2}x); cosine int8·float mean {mean:.4}, min {least:.4}",
+            texts.len(),
+            q / f
+        );
+    }
 
     for (name, pool) in [("symbols", &units), ("chunks", &chunks)] {
         // Every k-th unit: a spread of lengths, not just the first files.

@@ -18,6 +18,7 @@
 pub mod ann;
 pub mod cache;
 pub mod embed;
+pub mod quantize;
 pub mod units;
 
 use std::collections::HashSet;

@@ -19,7 +19,6 @@ use crate::rank::Weights;
 use crate::rank::pack::{Budget, DEFAULT_TOKENIZER, TokenCounter};
 use crate::retrieval::{CANDIDATES, HistoryFrom, Retrieval, VectorsFrom};
 use sextant_index::vector::VectorOptions;
-use sextant_index::vector::embed::EmbeddingProvider;
 
 /// Ranked files kept per query in the JSON report.
 const REPORTED_RANKS: usize = 15;
@@ -92,9 +91,15 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let vectors_model = match args.vectors {
         VectorMode::Off => None,
         mode => {
-            let home = crate::models::sextant_home(|name| std::env::var(name).ok())?;
-            match (crate::models::resolve(&home, None, None), mode) {
-                (Ok(model), _) => Some(EmbeddingProvider::local(model)),
+            // As configured for the evaluated tree (provider, model, int8), as `index` would.
+            let configured = crate::settings::Settings::resolve(
+                Some(&tree),
+                &GlobalArgs::default(),
+                &crate::settings::Overrides::default(),
+            )
+            .and_then(|settings| settings.vector_model());
+            match (configured, mode) {
+                (Ok(model), _) => Some(model),
                 (Err(error), VectorMode::Sync) => return Err(error),
                 (Err(error), _) => {
                     eprintln!("note: evaluating without vectors: {error:#}");

@@ -2,10 +2,9 @@
 
 use std::fmt::Write;
 
+use crate::rank::semantic::Semantic;
 use anyhow::Context;
 use sextant_index::lexical::LexicalHit;
-use sextant_index::vector::VectorSnapshot;
-use sextant_index::vector::embed::Embed;
 
 use crate::cli::{GlobalArgs, SearchArgs};
 use crate::output::{escaped, print, print_json};
@@ -61,20 +60,17 @@ fn render(hits: &[LexicalHit]) -> String {
 
 /// `sextant search --semantic`: the units nearest to the query's embedding.
 fn semantic(args: &SearchArgs, settings: &Settings, generation: u64) -> anyhow::Result<()> {
-    let vectors = VectorSnapshot::open(&settings.index_dir, generation)
-        .context("opening the vector index")?
-        .context("the index has no vectors for its current state; run `sextant index` with a model installed (`sextant models install`)")?;
     let model = settings.vector_model()?;
-    let mut embedder: Box<dyn Embed> = model.load(settings.vectors.threads.unwrap_or(0))?;
-    if embedder.id() != vectors.table.model_id {
-        anyhow::bail!(
-            "the vector index was built with model {} but the configured model is {}; run `sextant index`",
-            vectors.table.model_id,
-            embedder.id()
-        );
-    }
-    let query = embedder.embed(&[args.query.as_str()])?;
-    let hits = vectors.search(query.first().map_or(&[][..], Vec::as_slice), args.limit);
+    let mut semantic = Semantic::open(
+        &settings.index_dir,
+        generation,
+        &model,
+        settings.vectors.threads.unwrap_or(0),
+    )
+    .context("opening the vector index")?
+    .context("the index has no vectors for its current state; run `sextant index` with a model installed (`sextant models install`)")?;
+    let query = semantic.embed(&args.query)?;
+    let hits = semantic.snapshot.search(&query, args.limit);
     if args.json {
         return print_json(&hits);
     }

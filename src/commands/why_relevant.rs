@@ -176,10 +176,10 @@ pub fn answer(
         signals: Available {
             lexical: true,
             graph: retrieval.graph().is_some(),
-            vectors: retrieval.has_vectors(),
+            vectors: retrieval.has_vectors() && retrieval.query_note().is_none(),
             history: retrieval.history().is_some(),
         },
-        vectors_missing: retrieval.vectors_missing(),
+        vectors_missing: retrieval.vectors_missing().or(retrieval.query_note()),
         notes: retrieval.notes(),
         weights: *weights,
         budget,

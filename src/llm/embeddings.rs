@@ -9,7 +9,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
@@ -23,7 +24,11 @@ use crate::settings::SecretGuard;
 /// Longest text sent, in bytes: a server rejects an input longer than its batch (llama-server's
 /// default is 512 tokens) instead of cutting it. Units are short (a signature, a docstring,
 /// the names used), so only chunk units ever reach this.
-pub const MAX_TEXT_BYTES: usize = 1536;
+pub const MAX_TEXT_BYTES: usize = 1024;
+
+/// Longest a query waits for its embedding: a task is ranked by text and graph alone rather
+/// than wait for a server that hangs (the wait for an index batch is the HTTP timeouts').
+pub const QUERY_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Texts per request by default.
 pub const DEFAULT_BATCH: usize = 32;
@@ -61,7 +66,7 @@ impl ServerSettings {
 pub struct EmbeddingServer {
     settings: ServerSettings,
     root: PathBuf,
-    rules: SecretGuard,
+    rules: Arc<SecretGuard>,
     /// Whether each file checked so far may be sent (a file's units come together).
     verdicts: Mutex<HashMap<String, bool>>,
 }
@@ -82,7 +87,7 @@ impl EmbeddingServer {
         EmbeddingServer {
             settings,
             root,
-            rules,
+            rules: Arc::new(rules),
             verdicts: Mutex::new(HashMap::new()),
         }
     }
@@ -94,7 +99,7 @@ impl EmbeddingSource for EmbeddingServer {
     }
 
     fn load(&self, _threads: usize) -> Result<Box<dyn Embed>, VectorError> {
-        let mut client = ServerEmbedder::start(self.settings.clone())?;
+        let mut client = ServerEmbedder::start(self.settings.clone(), Arc::clone(&self.rules))?;
         let probe = client.embed(&["dimension probe"])?;
         client.dimension = probe.first().map_or(0, Vec::len);
         if client.dimension == 0 {
@@ -139,10 +144,16 @@ struct ServerEmbedder {
     dimension: usize,
     jobs: mpsc::Sender<Job>,
     what: String,
+    /// Checked against every text before it leaves: an indexed unit was admitted already,
+    /// but a task or a search query is whatever a user or an agent typed.
+    rules: Arc<SecretGuard>,
 }
 
 impl ServerEmbedder {
-    fn start(settings: ServerSettings) -> Result<ServerEmbedder, VectorError> {
+    fn start(
+        settings: ServerSettings,
+        rules: Arc<SecretGuard>,
+    ) -> Result<ServerEmbedder, VectorError> {
         let client =
             HttpClient::new(&settings.http).map_err(|e| VectorError::Model(e.to_string()))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -171,7 +182,51 @@ impl ServerEmbedder {
             dimension: 0,
             jobs,
             what,
+            rules,
         })
+    }
+
+    /// Sends `texts` to the worker and waits for their vectors, at most `deadline`.
+    fn ask(
+        &mut self,
+        texts: &[&str],
+        deadline: Option<Duration>,
+    ) -> Result<Vec<Vec<f32>>, VectorError> {
+        for text in texts {
+            if let Some((rule, _)) = self.rules.check_content(text) {
+                return Err(VectorError::Model(format!(
+                    "a text holds what looks like a secret ({rule}); it is not sent to {}",
+                    self.what
+                )));
+            }
+        }
+        let (reply, answer) = mpsc::channel();
+        let texts = texts.iter().map(|t| clip(t).to_string()).collect();
+        let gone = || VectorError::Model(format!("{}: the client stopped", self.what));
+        self.jobs.send((texts, reply)).map_err(|_| gone())?;
+        let answered = match deadline {
+            Some(deadline) => answer.recv_timeout(deadline).map_err(|error| match error {
+                mpsc::RecvTimeoutError::Timeout => VectorError::Model(format!(
+                    "{} did not answer within {} s",
+                    self.what,
+                    deadline.as_secs()
+                )),
+                mpsc::RecvTimeoutError::Disconnected => gone(),
+            })?,
+            None => answer.recv().map_err(|_| gone())?,
+        };
+        let vectors = answered.map_err(|e| VectorError::Model(format!("{}: {e}", self.what)))?;
+        if self.dimension > 0
+            && let Some(other) = vectors.iter().find(|v| v.len() != self.dimension)
+        {
+            return Err(VectorError::Model(format!(
+                "{} returned a vector of {} numbers, not {}",
+                self.what,
+                other.len(),
+                self.dimension
+            )));
+        }
+        Ok(vectors)
     }
 
     fn describe(&self) -> &str {
@@ -189,25 +244,15 @@ impl Embed for ServerEmbedder {
     }
 
     fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, VectorError> {
-        let (reply, answer) = mpsc::channel();
-        let texts = texts.iter().map(|t| clip(t).to_string()).collect();
-        let gone = || VectorError::Model(format!("{}: the client stopped", self.what));
-        self.jobs.send((texts, reply)).map_err(|_| gone())?;
-        let vectors = answer
-            .recv()
-            .map_err(|_| gone())?
-            .map_err(|e| VectorError::Model(format!("{}: {e}", self.what)))?;
-        if self.dimension > 0
-            && let Some(other) = vectors.iter().find(|v| v.len() != self.dimension)
-        {
-            return Err(VectorError::Model(format!(
-                "{} returned a vector of {} numbers, not {}",
-                self.what,
-                other.len(),
-                self.dimension
-            )));
-        }
-        Ok(vectors)
+        self.ask(texts, None)
+    }
+
+    fn embed_query(&mut self, text: &str) -> Result<Vec<f32>, VectorError> {
+        Ok(self
+            .ask(&[text], Some(QUERY_DEADLINE))?
+            .into_iter()
+            .next()
+            .unwrap_or_default())
     }
 }
 

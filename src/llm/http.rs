@@ -25,9 +25,16 @@ pub struct HttpClient {
 impl HttpClient {
     /// Builds the client with the settings' timeouts and key.
     pub fn new(settings: &LlmSettings) -> Result<HttpClient, LlmError> {
-        let client = reqwest::Client::builder()
+        // A redirect would re-send the prompt (code, task) to wherever it points; a server on
+        // this machine is reached directly, never through a proxy the environment names.
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .read_timeout(settings.read_timeout)
+            .redirect(reqwest::redirect::Policy::none());
+        if crate::settings::is_loopback_url(&settings.base_url) {
+            builder = builder.no_proxy();
+        }
+        let client = builder
             .build()
             .map_err(|e| LlmError::Garbage(format!("cannot build the HTTP client: {e}")))?;
         Ok(HttpClient {

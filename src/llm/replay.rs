@@ -59,6 +59,10 @@ pub struct ScriptedEmbeddings {
     /// Most texts one request may carry; more answer 400 as an overloaded server would.
     #[serde(default)]
     pub max_inputs: Option<usize>,
+    /// Answer every request with a 307 redirect to this URL (a hostile or misconfigured
+    /// server: a client must not send the texts on).
+    #[serde(default)]
+    pub redirect_to: Option<String>,
 }
 
 impl ScriptedEmbeddings {
@@ -425,6 +429,14 @@ fn embed(state: SharedState, protocol: Protocol, body: Bytes) -> Response {
             )
                 .into_response();
         };
+        if let Some(target) = &model.redirect_to {
+            return (
+                StatusCode::TEMPORARY_REDIRECT,
+                [(header::LOCATION, target.clone())],
+                "",
+            )
+                .into_response();
+        }
         let failing = model.fail_first > 0;
         if let Some(model) = shared.script.embeddings.as_mut() {
             model.fail_first = model.fail_first.saturating_sub(1);

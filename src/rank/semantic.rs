@@ -51,6 +51,7 @@ impl Semantic {
                 embedder.id()
             );
         }
+        check_dimension(&snapshot, embedder.as_ref())?;
         Ok(Semantic { snapshot, embedder })
     }
 
@@ -70,19 +71,29 @@ impl Semantic {
                 self.embedder.id()
             );
         }
+        check_dimension(&snapshot, self.embedder.as_ref())?;
         self.snapshot = snapshot;
         Ok(())
     }
 
     /// The embedding of a text.
     pub fn embed(&mut self, text: &str) -> anyhow::Result<Vec<f32>> {
-        Ok(self
-            .embedder
-            .embed(&[text])?
-            .into_iter()
-            .next()
-            .unwrap_or_default())
+        Ok(self.embedder.embed_query(text)?)
     }
+}
+
+/// Vectors of another length than the model's now would be compared number by number up to
+/// the shorter (a server that serves another model under the same name): an error instead.
+fn check_dimension(snapshot: &VectorSnapshot, embedder: &dyn Embed) -> anyhow::Result<()> {
+    if embedder.dimension() != snapshot.table.dimension {
+        bail!(
+            "the vector index holds vectors of {} numbers but model {} now returns {}; run `sextant index --full`",
+            snapshot.table.dimension,
+            embedder.id(),
+            embedder.dimension()
+        );
+    }
+    Ok(())
 }
 
 /// Files whose units are nearest to the task: per file, the best similarity plus half the

@@ -56,18 +56,25 @@ fn vectors_come_from_an_openai_compatible_server_in_batches_and_are_cached() {
         },
         Some("k-embed"),
     );
+    // A proxy the environment names must never see a request to a server on this machine.
+    let proxy = embedding_server(ScriptedEmbeddings::default(), None);
     let repo = copy_fixture("shop");
-    // A repository may name a loopback server and the model; the key comes from the user's
-    // environment.
+    // A repository may turn a loopback server on and choose the model; the URL and the key
+    // come from the user's environment.
     std::fs::write(
         repo.path().join("sextant.toml"),
-        format!(
-            "[vectors]\nprovider = \"openai\"\nbase_url = \"{}/\"\nmodel = \"hash-256\"\nbatch = 8\nconcurrency = 3\n",
-            server.url()
-        ),
+        "[vectors]\nprovider = \"openai\"\nmodel = \"hash-256\"\nbatch = 8\nconcurrency = 3\n",
     )
     .expect("write config");
-    let key = [("SEXTANT_EMBED_API_KEY", "k-embed")];
+    let url = format!("{}/", server.url());
+    let proxy_url = proxy.url();
+    let key = [
+        ("SEXTANT_EMBED_API_KEY", "k-embed"),
+        ("SEXTANT_EMBED_BASE_URL", url.as_str()),
+        ("HTTP_PROXY", proxy_url.as_str()),
+        ("http_proxy", proxy_url.as_str()),
+        ("ALL_PROXY", proxy_url.as_str()),
+    ];
     let first = index_json(repo.path(), &key);
     let vectors = &first["vectors"];
     let units = vectors["units"].as_u64().expect("units");
@@ -85,6 +92,7 @@ fn vectors_come_from_an_openai_compatible_server_in_batches_and_are_cached() {
     let texts: usize = sent.iter().map(Vec::len).sum();
     // Every unit once, plus the probe that learns the vector length.
     assert_eq!(texts as u64, units + 1, "{sent:?}");
+    assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
 
     // Queries embed the task through the same server.
     let hits: Value = serde_json::from_str(&stdout_of(sextant(repo.path()).envs(key).args([
@@ -127,9 +135,50 @@ fn vectors_come_from_an_openai_compatible_server_in_batches_and_are_cached() {
         "{later:?}"
     );
 
-    // Without the key the server refuses, and the index says so (and still works).
+    // A task holding a secret is never sent: it is ranked by text and graph, and says why.
+    let token = format!("ghp_{}", "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2");
+    let before = server.requests().len();
+    let task = format!("throttle requests for the token {token}");
+    let why: Value = serde_json::from_str(&stdout_of(sextant(repo.path()).envs(key).args([
+        "why-relevant",
+        task.as_str(),
+        "--json",
+    ])))
+    .expect("json");
+    assert_eq!(why["signals"]["vectors"], false, "{why}");
+    assert!(
+        why["vectors_missing"]
+            .as_str()
+            .is_some_and(|m| m.contains("secret")),
+        "{why}"
+    );
+    let output = sextant(repo.path())
+        .envs(key)
+        .args(["search", "--semantic", task.as_str()])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("secret"));
+    for request in &server.requests()[before..] {
+        assert!(
+            !request.body.to_string().contains(&token),
+            "sent: {}",
+            request.body
+        );
+    }
+
+    // A server the repository names itself never gets the user's key: refused, said, and
+    // the index still works.
+    std::fs::write(
+        repo.path().join("sextant.toml"),
+        format!(
+            "[vectors]\nprovider = \"openai\"\nmodel = \"hash-256\"\nbase_url = \"{}\"\n",
+            server.url()
+        ),
+    )
+    .expect("write config");
     std::fs::write(&throttle, "def throttle():\n    return 1\n").expect("write");
-    let refused = index_json(repo.path(), &[]);
+    let refused = index_json(repo.path(), &[("SEXTANT_EMBED_API_KEY", "k-embed")]);
     let reason = refused["vectors_missing"].as_str().expect("reason");
     assert!(reason.contains("API key"), "{reason}");
     assert_eq!(refused["committed"], true, "{refused}");
@@ -291,6 +340,74 @@ fn a_server_that_is_down_or_changes_its_model_is_named_and_the_index_keeps_worki
         reason.contains("vectors of 32 numbers") && reason.contains("64"),
         "{reason}"
     );
+    // Nor at query time: the last vectors (64) are not compared with the 32 the model gives.
+    let why: Value = serde_json::from_str(&stdout_of(
+        sextant(repo.path())
+            .envs(env(&short.url()))
+            .args(["why-relevant", "fresh", "--json"]),
+    ))
+    .expect("json");
+    assert_eq!(why["signals"]["vectors"], false, "{why}");
+    assert!(
+        why["vectors_missing"]
+            .as_str()
+            .is_some_and(|m| m.contains("64 numbers")),
+        "{why}"
+    );
+
+    // A server that redirects is not followed: the texts never reach where it points.
+    let elsewhere = embedding_server(
+        ScriptedEmbeddings {
+            dimension: 64,
+            ..ScriptedEmbeddings::default()
+        },
+        None,
+    );
+    let redirecting = embedding_server(
+        ScriptedEmbeddings {
+            dimension: 64,
+            redirect_to: Some(format!("{}/v1/embeddings", elsewhere.url())),
+            ..ScriptedEmbeddings::default()
+        },
+        None,
+    );
+    let mut command = sextant(repo.path());
+    command
+        .args(["index", "--json", "--full"])
+        .envs(env(&redirecting.url()));
+    let redirected: Value = serde_json::from_str(&stdout_of(&mut command)).expect("json");
+    assert!(
+        redirected["vectors_missing"]
+            .as_str()
+            .is_some_and(|m| m.contains("307")),
+        "{redirected}"
+    );
+    assert!(
+        elsewhere.requests().is_empty(),
+        "{:?}",
+        elsewhere.requests()
+    );
+
+    // A repository cannot turn on a remote server the user config names for other uses.
+    let user = tempfile::NamedTempFile::new().expect("user config");
+    std::fs::write(
+        user.path(),
+        "[vectors]\nbase_url = \"https://embed.example.com\"\nmodel = \"m\"\n",
+    )
+    .expect("write");
+    std::fs::write(
+        repo.path().join("sextant.toml"),
+        "[vectors]\nprovider = \"openai\"\n",
+    )
+    .expect("write");
+    let output = sextant(repo.path())
+        .env("SEXTANT_CONFIG", user.path())
+        .args(["index", "--vectors", "sync"])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not on this machine"), "{stderr}");
 
     // A repository cannot send code to a server elsewhere, nor choose the key.
     for config in [

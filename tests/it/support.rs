@@ -42,6 +42,9 @@ pub fn sextant(dir: &Path) -> Command {
         .env_remove("SEXTANT_EMBED_PROVIDER")
         .env_remove("SEXTANT_EMBED_BASE_URL")
         .env_remove("SEXTANT_EMBED_MODEL")
+        .env_remove("SEXTANT_EMBED_API_KEY")
+        // Nor the user config of the machine running the tests (a test may name its own).
+        .env("SEXTANT_CONFIG", "/nonexistent/sextant-config.toml")
         // No embedding model unless a test asks for one (vectors_cli.rs), so outputs do not
         // depend on what the machine has installed.
         .env("SEXTANT_HOME", NO_MODELS)

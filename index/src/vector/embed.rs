@@ -41,6 +41,11 @@ pub trait Embed: Send {
     fn dimension(&self) -> usize;
     /// Embeds texts, L2-normalised, in input order.
     fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, VectorError>;
+    /// Embeds one query (a task, a search): a source may answer it under a deadline of its
+    /// own, so a query never waits as long as an index batch may.
+    fn embed_query(&mut self, text: &str) -> Result<Vec<f32>, VectorError> {
+        Ok(self.embed(&[text])?.into_iter().next().unwrap_or_default())
+    }
 }
 
 /// A source of embeddings before it is loaded: what the index and the query side are given.
@@ -104,6 +109,9 @@ pub struct ModelPaths {
     pub model_dir: PathBuf,
     /// The ONNX Runtime shared library (`libonnxruntime.so.*`).
     pub runtime: PathBuf,
+    /// Compute weight-only int8 projections in int8 ([`super::quantize`]): faster, vectors
+    /// a little different (their own model id, so never mixed with the float ones).
+    pub int8: bool,
 }
 
 /// A loaded embedding model.
@@ -154,8 +162,7 @@ impl Embedder {
         max_tokens: usize,
     ) -> Result<Embedder, VectorError> {
         load_runtime(&paths.runtime)?;
-        let onnx = read(&paths.model_dir, "model.onnx")?;
-        let id = id_of(&onnx);
+        let (onnx, id) = graph_of(paths)?;
         let tokenizer_files = TokenizerFiles {
             tokenizer_file: read(&paths.model_dir, "tokenizer.json")?,
             config_file: read(&paths.model_dir, "config.json")?,
@@ -168,8 +175,13 @@ impl Embedder {
         if threads > 0 {
             options = options.with_intra_threads(threads);
         }
-        let mut model = TextEmbedding::try_new_from_user_defined(model, options)
-            .map_err(|e| VectorError::Model(e.to_string()))?;
+        let mut model = TextEmbedding::try_new_from_user_defined(model, options).map_err(|e| {
+            VectorError::Model(if paths.int8 {
+                format!("{e} (the model rewritten for int8; `int8 = false` under [vectors] in your config runs it as it is)")
+            } else {
+                e.to_string()
+            })
+        })?;
         let probe = model
             .embed(["dimension probe"], None)
             .map_err(|e| VectorError::Model(e.to_string()))?;
@@ -211,7 +223,29 @@ impl Embed for Embedder {
 /// The id of the model at `paths`, without loading it: names the model by content, so a
 /// changed model never reuses cached vectors.
 pub fn model_id(paths: &ModelPaths) -> Result<String, VectorError> {
-    Ok(id_of(&read(&paths.model_dir, "model.onnx")?))
+    graph_of(paths).map(|(_, id)| id)
+}
+
+/// Version of the int8 rewrite, part of the id of a rewritten model: a changed rewrite makes
+/// other vectors, which must not meet the old ones in the cache.
+const INT8_REWRITE: u32 = 1;
+
+/// The graph to run and its id: the model file's, or its int8 rewrite's when asked for and
+/// the model has weight-only int8 projections.
+fn graph_of(paths: &ModelPaths) -> Result<(Vec<u8>, String), VectorError> {
+    let onnx = read(&paths.model_dir, "model.onnx")?;
+    let id = id_of(&onnx);
+    if !paths.int8 {
+        return Ok((onnx, id));
+    }
+    match super::quantize::dynamic_int8(&onnx) {
+        Ok(Some(rewritten)) => Ok((rewritten, format!("{id}-int8v{INT8_REWRITE}"))),
+        Ok(None) => Ok((onnx, id)),
+        Err(error) => Err(VectorError::Model(format!(
+            "{}: {error}",
+            paths.model_dir.join("model.onnx").display()
+        ))),
+    }
 }
 
 fn id_of(onnx: &[u8]) -> String {
