@@ -666,3 +666,64 @@ fn eval_reuses_the_repositorys_embedding_cache() {
     assert!(embedded <= 3, "{vectors}");
     assert!(vectors["units"].as_u64().unwrap_or(0) > 10, "{vectors}");
 }
+
+/// The local model runs its int8 weights in int8 by default (`[vectors] int8`): its vectors
+/// are cached under their own id, apart from the float model's, and both find the same code.
+#[test]
+fn the_int8_and_float_models_are_cached_apart_and_find_the_same() {
+    let Some(home) = model_home() else { return };
+    let repo = copy_fixture("shop");
+    let int8 = index_json(repo.path(), &home, &[]);
+    let int8_id = int8["vectors"]["model_id"].as_str().expect("id").to_string();
+    assert!(int8_id.ends_with("-int8v1"), "{int8_id}");
+    let user = tempfile::NamedTempFile::new().expect("config");
+    std::fs::write(user.path(), "[vectors]\nint8 = false\n").expect("write");
+    let float: Value = serde_json::from_str(&stdout_of(
+        sextant(repo.path())
+            .env("SEXTANT_HOME", &home)
+            .env("SEXTANT_CONFIG", user.path())
+            .args(["index", "--json", "--full"]),
+    ))
+    .expect("json");
+    let float_id = float["vectors"]["model_id"].as_str().expect("id");
+    assert_eq!(format!("{float_id}-int8v1"), int8_id);
+    assert_eq!(float["vectors"]["embedded"], float["vectors"]["units"]);
+    let caches: Vec<String> = std::fs::read_dir(repo.path().join(".sextant/vectors"))
+        .expect("vectors dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("embeddings-"))
+        .collect();
+    assert_eq!(caches.len(), 2, "{caches:?}");
+    let nearest = |config: Option<&std::path::Path>| -> (String, f64) {
+        let mut command = sextant(repo.path());
+        command.env("SEXTANT_HOME", &home);
+        if let Some(config) = config {
+            command.env("SEXTANT_CONFIG", config);
+        }
+        let hits: Value = serde_json::from_str(&stdout_of(command.args([
+            "search",
+            "--semantic",
+            "rate limiting",
+            "-n",
+            "1",
+            "--json",
+        ])))
+        .expect("json");
+        (
+            hits[0]["unit"]["path"].as_str().unwrap_or_default().to_string(),
+            hits[0]["similarity"].as_f64().unwrap_or_default(),
+        )
+    };
+    let (float_path, float_similarity) = nearest(Some(user.path()));
+    // Back to int8: its vectors are still cached; nothing is embedded again.
+    let again = index_json(repo.path(), &home, &["--full"]);
+    assert_eq!(again["vectors"]["embedded"], 0, "{again}");
+    let (int8_path, int8_similarity) = nearest(None);
+    assert_eq!(float_path, "app/throttle.py");
+    assert_eq!(int8_path, float_path);
+    assert!(
+        (float_similarity - int8_similarity).abs() < 0.05,
+        "{float_similarity} vs {int8_similarity}"
+    );
+}
