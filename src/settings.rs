@@ -486,7 +486,7 @@ impl Settings {
             ))
             .into());
         }
-        if !matches!(reqwest::Url::parse(&base_url), Ok(url) if matches!(url.scheme(), "http" | "https"))
+        if !matches!(url::Url::parse(&base_url), Ok(url) if matches!(url.scheme(), "http" | "https"))
         {
             return Err(UsageError(format!(
                 "the embedding server URL {base_url:?} is not an http(s) URL"
@@ -668,7 +668,7 @@ fn check_repository_vectors(path: &Path, vectors: &VectorSection) -> anyhow::Res
 /// Whether `url` names a server on this machine, as the HTTP client will read it (the WHATWG
 /// parser: `\\` is `/`, userinfo is not the host, `127.1` is `127.0.0.1`).
 pub(crate) fn is_loopback_url(url: &str) -> bool {
-    let Ok(parsed) = reqwest::Url::parse(url) else {
+    let Ok(parsed) = url::Url::parse(url) else {
         return false;
     };
     match parsed.host() {

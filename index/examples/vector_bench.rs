@@ -18,6 +18,20 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
+/// Every k-th unit's text, `sample` of them, sorted by length: a spread of lengths, not just
+/// the first files, batched as the index batches them.
+fn spread(pool: &[sextant_index::vector::units::Unit], sample: usize) -> Vec<&str> {
+    let step = (pool.len() / sample).max(1);
+    let mut texts: Vec<&str> = pool
+        .iter()
+        .step_by(step)
+        .take(sample)
+        .map(|u| u.text.as_str())
+        .collect();
+    texts.sort_by_key(|t| t.len());
+    texts
+}
+
 fn fail(message: String) -> ! {
     eprintln!("error: {message}");
     std::process::exit(1);
@@ -60,14 +74,7 @@ fn main() {
     // Float against int8 projections, side by side: five alternating rounds over the same
     // length-sorted sample at the index's settings (128 tokens, batches of 8).
     {
-        let step = (units.len() / sample).max(1);
-        let mut texts: Vec<&str> = units
-            .iter()
-            .step_by(step)
-            .take(sample)
-            .map(|u| u.text.as_str())
-            .collect();
-        texts.sort_by_key(|t| t.len());
+        let texts = spread(&units, sample);
         let float_paths = ModelPaths {
             int8: false,
             ..model.clone()
@@ -119,15 +126,7 @@ fn main() {
     }
 
     for (name, pool) in [("symbols", &units), ("chunks", &chunks)] {
-        // Every k-th unit: a spread of lengths, not just the first files.
-        let step = (pool.len() / sample).max(1);
-        let mut texts: Vec<&str> = pool
-            .iter()
-            .step_by(step)
-            .take(sample)
-            .map(|u| u.text.as_str())
-            .collect();
-        texts.sort_by_key(|t| t.len());
+        let texts = spread(pool, sample);
         for max_tokens in [64, 128, 256] {
             let tokens: usize = texts
                 .iter()

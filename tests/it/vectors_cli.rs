@@ -674,7 +674,10 @@ fn the_int8_and_float_models_are_cached_apart_and_find_the_same() {
     let Some(home) = model_home() else { return };
     let repo = copy_fixture("shop");
     let int8 = index_json(repo.path(), &home, &[]);
-    let int8_id = int8["vectors"]["model_id"].as_str().expect("id").to_string();
+    let int8_id = int8["vectors"]["model_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
     assert!(int8_id.ends_with("-int8v1"), "{int8_id}");
     let user = tempfile::NamedTempFile::new().expect("config");
     std::fs::write(user.path(), "[vectors]\nint8 = false\n").expect("write");
@@ -711,7 +714,10 @@ fn the_int8_and_float_models_are_cached_apart_and_find_the_same() {
         ])))
         .expect("json");
         (
-            hits[0]["unit"]["path"].as_str().unwrap_or_default().to_string(),
+            hits[0]["unit"]["path"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
             hits[0]["similarity"].as_f64().unwrap_or_default(),
         )
     };

@@ -93,6 +93,14 @@ fn fields(bytes: &[u8]) -> Result<Vec<Field<'_>>, RewriteError> {
     Ok(out)
 }
 
+/// The model's graph message, if it has one.
+fn graph_of<'a>(top: &[Field<'a>]) -> Option<&'a [u8]> {
+    top.iter().find_map(|f| match (f.number, &f.value) {
+        (field::MODEL_GRAPH, Value::Bytes(b)) => Some(*b),
+        _ => None,
+    })
+}
+
 fn string(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -197,10 +205,7 @@ fn encode_node(inputs: &[&str], output: &str, name: &str) -> Result<Vec<u8>, Rew
 /// none (another model: used as it is).
 pub fn dynamic_int8(model: &[u8]) -> Result<Option<Vec<u8>>, RewriteError> {
     let top = fields(model)?;
-    let Some(graph_bytes) = top.iter().find_map(|f| match (f.number, &f.value) {
-        (field::MODEL_GRAPH, Value::Bytes(b)) => Some(*b),
-        _ => None,
-    }) else {
+    let Some(graph_bytes) = graph_of(&top) else {
         return Ok(None);
     };
     let graph = fields(graph_bytes)?;
@@ -434,13 +439,7 @@ mod tests {
 
     fn graph_nodes(model: &[u8]) -> Vec<(String, Vec<String>, Vec<String>, String)> {
         let top = fields(model).expect("fields");
-        let graph = top
-            .iter()
-            .find_map(|f| match (f.number, &f.value) {
-                (field::MODEL_GRAPH, Value::Bytes(b)) => Some(*b),
-                _ => None,
-            })
-            .expect("graph");
+        let graph = graph_of(&top).expect("graph");
         fields(graph)
             .expect("graph fields")
             .into_iter()
@@ -486,13 +485,7 @@ mod tests {
         let top = fields(&rewritten).expect("fields");
         assert!(top.iter().any(|f| f.number == 1));
         assert!(top.iter().any(|f| f.number == field::MODEL_OPSET_IMPORT));
-        let graph = top
-            .iter()
-            .find_map(|f| match (f.number, &f.value) {
-                (field::MODEL_GRAPH, Value::Bytes(b)) => Some(*b),
-                _ => None,
-            })
-            .expect("graph");
+        let graph = graph_of(&top).expect("graph");
         let scale = fields(graph)
             .expect("fields")
             .into_iter()
