@@ -19,7 +19,10 @@ pub struct CodeTokenizer;
 
 /// Calls `emit(start, end, term)` for each term of `text`: every identifier run whole
 /// (lowercased, if it has several words) and each of its words. Offsets are bytes in `text`.
+/// Allocates nothing per term (indexing calls it for every line of every file).
 pub fn code_terms(text: &str, mut emit: impl FnMut(usize, usize, &str)) {
+    let mut words = Vec::new();
+    let mut term = String::new();
     let mut run_start = None;
     for (index, character) in text
         .char_indices()
@@ -29,7 +32,7 @@ pub fn code_terms(text: &str, mut emit: impl FnMut(usize, usize, &str)) {
         match (in_word, run_start) {
             (true, None) => run_start = Some(index),
             (false, Some(start)) => {
-                identifier_terms(&text[start..index], start, &mut emit);
+                identifier_terms(&text[start..index], start, &mut words, &mut term, &mut emit);
                 run_start = None;
             }
             _ => {}
@@ -41,49 +44,68 @@ pub fn code_terms(text: &str, mut emit: impl FnMut(usize, usize, &str)) {
 pub fn term_set(text: &str) -> std::collections::BTreeSet<String> {
     let mut terms = std::collections::BTreeSet::new();
     code_terms(text, |_, _, term| {
-        terms.insert(term.to_string());
+        if !terms.contains(term) {
+            terms.insert(term.to_string());
+        }
     });
     terms
 }
 
-fn identifier_terms(run: &str, offset: usize, emit: &mut impl FnMut(usize, usize, &str)) {
-    let words = split_words(run);
+fn identifier_terms(
+    run: &str,
+    offset: usize,
+    words: &mut Vec<(usize, usize)>,
+    term: &mut String,
+    emit: &mut impl FnMut(usize, usize, &str),
+) {
+    split_words(run, words);
     let trimmed = run.trim_matches('_');
     if words.len() > 1 && trimmed.len() <= MAX_WHOLE_TOKEN_BYTES {
         // The whole identifier is its words joined without separators, so `bucket_for`,
         // `bucketFor` and `BUCKET_FOR` all index (and query) as `bucketfor`.
         let start = offset + (run.len() - run.trim_start_matches('_').len());
-        let whole: String = words
-            .iter()
-            .map(|&(from, to)| run[from..to].to_lowercase())
-            .collect();
-        emit(start, start + trimmed.len(), &whole);
+        term.clear();
+        for &(from, to) in words.iter() {
+            push_lowercase(term, &run[from..to]);
+        }
+        emit(start, start + trimmed.len(), term);
     }
-    for (start, end) in words {
-        emit(
-            offset + start,
-            offset + end,
-            &run[start..end].to_lowercase(),
-        );
+    for &(from, to) in words.iter() {
+        term.clear();
+        push_lowercase(term, &run[from..to]);
+        emit(offset + from, offset + to, term);
     }
 }
 
-/// Byte ranges of the words of one identifier: split at `_`, at lower→upper (`fooBar`), at the
-/// last capital of an acronym (`HTTPServer` → `HTTP`, `Server`) and between letters and digits.
-fn split_words(run: &str) -> Vec<(usize, usize)> {
-    let characters: Vec<(usize, char)> = run.char_indices().collect();
-    let mut words = Vec::new();
+/// Appends `word` lowercased (as `str::to_lowercase` does; without allocating for ASCII).
+fn push_lowercase(out: &mut String, word: &str) {
+    if word.is_ascii() {
+        let at = out.len();
+        out.push_str(word);
+        out[at..].make_ascii_lowercase();
+    } else {
+        out.push_str(&word.to_lowercase());
+    }
+}
+
+/// Byte ranges of the words of one identifier, into `words`: split at `_`, at lower→upper
+/// (`fooBar`), at the last capital of an acronym (`HTTPServer` → `HTTP`, `Server`) and between
+/// letters and digits.
+fn split_words(run: &str, words: &mut Vec<(usize, usize)>) {
+    words.clear();
     let mut word_start: Option<usize> = None;
-    for (position, &(index, character)) in characters.iter().enumerate() {
+    let mut previous = ' ';
+    let mut characters = run.char_indices().peekable();
+    while let Some((index, character)) = characters.next() {
         if character == '_' {
             if let Some(start) = word_start.take() {
                 words.push((start, index));
             }
+            previous = character;
             continue;
         }
         if let Some(start) = word_start {
-            let previous = characters[position - 1].1;
-            let next = characters.get(position + 1).map(|&(_, c)| c);
+            let next = characters.peek().map(|&(_, c)| c);
             let boundary = (previous.is_lowercase() && character.is_uppercase())
                 || (previous.is_uppercase()
                     && character.is_uppercase()
@@ -97,50 +119,66 @@ fn split_words(run: &str) -> Vec<(usize, usize)> {
         } else {
             word_start = Some(index);
         }
+        previous = character;
     }
     if let Some(start) = word_start {
         words.push((start, run.len()));
     }
-    words
 }
 
-/// Tokens of one text, produced eagerly: simpler than splitting lazily, and tantivy consumes
-/// the whole stream anyway.
+/// Tokens of one text, split eagerly into one buffer (tantivy consumes the whole stream
+/// anyway); each is copied into the one token the stream hands out, so a text costs a few
+/// allocations, not one per term.
 pub struct CodeTokenStream {
-    tokens: Vec<Token>,
+    /// The terms' texts, one after another.
+    terms: String,
+    /// Per term: source offsets and its range in `terms`.
+    spans: Vec<(usize, usize, usize, usize)>,
     next: usize,
+    token: Token,
 }
 
 impl Tokenizer for CodeTokenizer {
     type TokenStream<'a> = CodeTokenStream;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> CodeTokenStream {
-        let mut tokens = Vec::new();
+        let mut terms = String::with_capacity(text.len());
+        let mut spans = Vec::with_capacity(text.len() / 4);
         code_terms(text, |offset_from, offset_to, term| {
-            tokens.push(Token {
-                offset_from,
-                offset_to,
-                position: tokens.len(),
-                text: term.to_string(),
-                position_length: 1,
-            });
+            let at = terms.len();
+            terms.push_str(term);
+            spans.push((offset_from, offset_to, at, terms.len()));
         });
-        CodeTokenStream { tokens, next: 0 }
+        CodeTokenStream {
+            terms,
+            spans,
+            next: 0,
+            token: Token::default(),
+        }
     }
 }
 
 impl TokenStream for CodeTokenStream {
     fn advance(&mut self) -> bool {
+        let Some(&(offset_from, offset_to, from, to)) = self.spans.get(self.next) else {
+            return false;
+        };
+        self.token.offset_from = offset_from;
+        self.token.offset_to = offset_to;
+        self.token.position = self.next;
+        self.token.position_length = 1;
+        self.token.text.clear();
+        self.token.text.push_str(&self.terms[from..to]);
         self.next += 1;
-        self.next <= self.tokens.len()
+        true
     }
 
     fn token(&self) -> &Token {
-        &self.tokens[self.next - 1]
+        &self.token
     }
 
     fn token_mut(&mut self) -> &mut Token {
-        &mut self.tokens[self.next - 1]
+        &mut self.token
     }
 }
 
@@ -180,6 +218,25 @@ mod tests {
         });
         assert!(spans.contains(&("ratelimit".to_string(), "rateLimit")));
         assert!(spans.contains(&("limit".to_string(), "Limit")));
+    }
+
+    #[test]
+    fn the_token_stream_hands_out_every_term_with_its_offsets_and_position() {
+        let text = "fn verifyToken(HTTPServer2: &str) -> café_Über";
+        let mut expected = Vec::new();
+        code_terms(text, |from, to, term| {
+            expected.push((from, to, expected.len(), term.to_string()))
+        });
+        let mut tokenizer = CodeTokenizer;
+        let mut stream = tokenizer.token_stream(text);
+        let mut seen = Vec::new();
+        while stream.advance() {
+            let t = stream.token();
+            seen.push((t.offset_from, t.offset_to, t.position, t.text.clone()));
+        }
+        assert_eq!(seen, expected);
+        assert!(!stream.advance());
+        assert!(seen.iter().any(|(_, _, _, t)| t == "über"));
     }
 
     #[test]
