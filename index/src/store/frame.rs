@@ -12,8 +12,9 @@ use serde::de::DeserializeOwned;
 /// signatures in the graph. 6: file stamps in the manifest. 7: Rust items inside item macros.
 /// 8: the graph finds symbols through their files (no map by id). 9: indexed lines cut at
 /// `lexical::MAX_INDEXED_LINE_BYTES`. 10: member calls on a name keep it as their qualifier,
-/// `package.json` names (resolution checked against SCIP).
-pub const FORMAT_VERSION: u32 = 10;
+/// `package.json` names (resolution checked against SCIP). 11: the lexical index keeps term
+/// frequencies without positions (nothing searches phrases through tantivy).
+pub const FORMAT_VERSION: u32 = 11;
 
 const HEADER_LEN: usize = 8 + 4 + 32;
 
