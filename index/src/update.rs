@@ -547,7 +547,7 @@ fn update_in_pool(
                     run_vectors(
                         dir,
                         &lock,
-                        manifest.generation,
+                        manifest,
                         &facts,
                         vectors,
                         progress,
@@ -674,7 +674,7 @@ fn update_in_pool(
             run_vectors(
                 dir,
                 &lock,
-                manifest.generation,
+                &manifest,
                 &facts,
                 vectors,
                 progress,
@@ -692,7 +692,7 @@ fn update_in_pool(
 fn run_vectors(
     dir: &IndexDir,
     lock: &WriteLock,
-    generation: u64,
+    manifest: &Manifest,
     facts: &FactsMap,
     options: &VectorOptions,
     progress: &dyn Progress,
@@ -706,7 +706,15 @@ fn run_vectors(
             crate::vector::VectorError::Ann(format!("opening the lexical index: {e}"))
         })?;
         let units = collect_units(options.design, facts, &lexical)?;
-        update_vectors(dir, lock, generation, units, options, progress)
+        update_vectors(
+            dir,
+            lock,
+            manifest.generation,
+            &manifest.files,
+            units,
+            options,
+            progress,
+        )
     }));
     match outcome {
         Ok(Ok(vectors)) => {

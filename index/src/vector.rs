@@ -421,6 +421,7 @@ pub fn update_vectors(
     dir: &IndexDir,
     _lock: &WriteLock,
     generation: u64,
+    files: &std::collections::BTreeMap<String, crate::store::FileRecord>,
     units: Vec<Unit>,
     options: &VectorOptions,
     progress: &dyn Progress,
@@ -455,7 +456,9 @@ pub fn update_vectors(
     let withheld_keys: HashSet<ContentHash> = units
         .iter()
         .filter(|u| {
-            cache.get(&u.key).is_none() && seen.insert(u.key) && !provider.admits(&u.path, &u.text)
+            cache.get(&u.key).is_none()
+                && seen.insert(u.key)
+                && !provider.admits(&u.path, files.get(&u.path).map(|f| &f.hash), &u.text)
         })
         .map(|u| u.key)
         .collect();

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
+use sextant_index::facts::ContentHash;
 use sextant_index::vector::VectorError;
 use sextant_index::vector::embed::{Embed, EmbeddingSource, normalise};
 
@@ -115,17 +116,23 @@ impl EmbeddingSource for EmbeddingServer {
         self.settings.batch.max(1) * self.settings.concurrency.max(1)
     }
 
-    /// A unit is sent only when its own text and its whole file (read again now, symlinks
-    /// resolved) are free of secrets by name and by content.
-    fn admits(&self, path: &str, text: &str) -> bool {
+    /// A unit is sent only when its own text and its whole file are free of secrets by name
+    /// and by content, the file read again now (symlinks resolved) and still the content that
+    /// was indexed: a file changed since (a secret removed, say) waits for the next index run,
+    /// which checks what it indexes.
+    fn admits(&self, path: &str, indexed: Option<&ContentHash>, text: &str) -> bool {
         if self.rules.check(path, text) != crate::secrets::Verdict::Clean {
             return false;
         }
+        let Some(indexed) = indexed else {
+            return false;
+        };
         let mut verdicts = self.verdicts.lock().unwrap_or_else(|e| e.into_inner());
         *verdicts.entry(path.to_string()).or_insert_with(|| {
-            self.rules
-                .check_file(&self.root, path)
-                .is_ok_and(|verdict| verdict.is_clean())
+            matches!(
+                self.rules.read_bytes_if_clean(&self.root, path),
+                Ok(Ok(bytes)) if ContentHash::of(&bytes) == *indexed
+            )
         })
     }
 }
@@ -439,6 +446,39 @@ mod tests {
                 "{reply}: {parsed:?}"
             );
         }
+    }
+
+    #[test]
+    fn only_clean_files_still_as_indexed_are_sent() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, text: &str| {
+            std::fs::write(root.path().join(name), text).expect("write");
+            ContentHash::of(text.as_bytes())
+        };
+        let token = format!("ghp_{}", "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8");
+        let with_secret = format!("TOKEN = \"{token}\"\n\ndef f():\n    return 1\n");
+        let server = || {
+            EmbeddingServer::new(
+                ServerSettings {
+                    http: LlmSettings::default(),
+                    batch: DEFAULT_BATCH,
+                    concurrency: DEFAULT_CONCURRENCY,
+                },
+                root.path().to_path_buf(),
+                SecretGuard::Default(crate::secrets::SecretRules::default_rules()),
+            )
+        };
+        let clean = write("clean.py", "def g():\n    return 2\n");
+        let secret = write("secret.py", &with_secret);
+        // Indexed with the secret, cleaned before the vector step: not sent this time.
+        let cleaned = write("cleaned.py", &with_secret);
+        write("cleaned.py", "def f():\n    return 1\n");
+        let unit = "def f()";
+        assert!(server().admits("clean.py", Some(&clean), unit));
+        assert!(!server().admits("secret.py", Some(&secret), unit));
+        assert!(!server().admits("cleaned.py", Some(&cleaned), unit));
+        assert!(!server().admits("clean.py", None, unit));
+        assert!(!server().admits("clean.py", Some(&clean), &with_secret));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use fastembed::{
 };
 
 use super::VectorError;
+use crate::facts::ContentHash;
 
 /// Files a model directory must hold (the fastembed "bring your own model" set).
 pub const MODEL_FILES: [&str; 5] = [
@@ -60,10 +61,11 @@ pub trait EmbeddingSource: Send + Sync + std::fmt::Debug {
     fn batch_size(&self) -> usize {
         BATCH_SIZE
     }
-    /// Whether the text of a unit of file `path` may be given to this source. Everything stays
-    /// in the process with the local model; a server outside it must never receive a secret,
-    /// so its units are left out of the vectors (lexical search still finds them).
-    fn admits(&self, _path: &str, _text: &str) -> bool {
+    /// Whether the text of a unit of file `path` (indexed with content `indexed`) may be given
+    /// to this source. Everything stays in the process with the local model; a server outside
+    /// it must never receive a secret, so its units are left out of the vectors (lexical search
+    /// still finds them).
+    fn admits(&self, _path: &str, _indexed: Option<&ContentHash>, _text: &str) -> bool {
         true
     }
 }
