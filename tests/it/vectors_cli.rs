@@ -678,7 +678,7 @@ fn the_int8_and_float_models_are_cached_apart_and_find_the_same() {
         .as_str()
         .expect("id")
         .to_string();
-    assert!(int8_id.ends_with("-int8v1"), "{int8_id}");
+    assert!(int8_id.ends_with("-int8v2"), "{int8_id}");
     let user = tempfile::NamedTempFile::new().expect("config");
     std::fs::write(user.path(), "[vectors]\nint8 = false\n").expect("write");
     let float: Value = serde_json::from_str(&stdout_of(
@@ -689,7 +689,7 @@ fn the_int8_and_float_models_are_cached_apart_and_find_the_same() {
     ))
     .expect("json");
     let float_id = float["vectors"]["model_id"].as_str().expect("id");
-    assert_eq!(format!("{float_id}-int8v1"), int8_id);
+    assert_eq!(format!("{float_id}-int8v2"), int8_id);
     assert_eq!(float["vectors"]["embedded"], float["vectors"]["units"]);
     let caches: Vec<String> = std::fs::read_dir(repo.path().join(".sextant/vectors"))
         .expect("vectors dir")

@@ -230,7 +230,7 @@ pub fn model_id(paths: &ModelPaths) -> Result<String, VectorError> {
 
 /// Version of the int8 rewrite, part of the id of a rewritten model: a changed rewrite makes
 /// other vectors, which must not meet the old ones in the cache.
-const INT8_REWRITE: u32 = 1;
+const INT8_REWRITE: u32 = 2;
 
 /// The graph to run and its id: the model file's, or its int8 rewrite's when asked for and
 /// the model has weight-only int8 projections.

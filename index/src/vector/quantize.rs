@@ -1,14 +1,16 @@
-//! Dynamic int8 for the local model. The default model stores its weights as int8 but computes
-//! in float: every projection is `MatMul(x, Mul(Cast(W: int8), scale[1, N]))`, which ONNX
-//! Runtime folds into float weights when the session starts. This rewrite makes each such
-//! projection (and the bias `Add` after it) one `com.microsoft.DynamicQuantizeMatMul`: the
-//! activations are quantized per call and multiplied in integers against the stored int8
-//! weights, unchanged. On 2 cores that embeds 1.6–1.8× as many units per second, at a
-//! cosine of about 0.99 to the float model's vectors (benches/RESULTS.md).
+//! A faster graph for the local model, the same function. The default model stores its weights
+//! as int8 but computes in float: every projection is `MatMul(x, Mul(Cast(W: int8),
+//! scale[1, N]))`, which ONNX Runtime folds into float weights when the session starts. This
+//! rewrite makes each such projection (and the bias `Add` after it) one
+//! `com.microsoft.DynamicQuantizeMatMul`: the activations are quantized per call and multiplied
+//! in integers against the stored int8 weights, unchanged. Two float patterns go too: the
+//! attention's NaN guard after each softmax (it never fires: see below) and GELU written out in
+//! five operators (one `com.microsoft.Gelu`). Vectors stay at a cosine of about 0.99 to the
+//! float model's; the speed-up is in benches/RESULTS.md.
 //!
 //! The rewrite works on the protobuf wire format with `protobuf`'s coded streams: only the
 //! fields it changes are decoded; everything else is copied byte for byte. A model without
-//! that pattern is returned unchanged (`None`).
+//! the int8 pattern is returned unchanged (`None`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -33,6 +35,10 @@ mod field {
     pub const TENSOR_DIMS: u32 = 1;
     pub const TENSOR_DATA_TYPE: u32 = 2;
     pub const TENSOR_NAME: u32 = 8;
+    pub const TENSOR_FLOAT_DATA: u32 = 4;
+    pub const TENSOR_RAW_DATA: u32 = 9;
+    pub const GRAPH_OUTPUT: u32 = 12;
+    pub const VALUE_INFO_NAME: u32 = 1;
     pub const OPSET_DOMAIN: u32 = 1;
     pub const OPSET_VERSION: u32 = 2;
 }
@@ -185,7 +191,13 @@ fn reshaped(tensor: &Tensor<'_>, name: &str, dims: &[i64]) -> Result<Vec<u8>, Re
     Ok(out)
 }
 
-fn encode_node(inputs: &[&str], output: &str, name: &str) -> Result<Vec<u8>, RewriteError> {
+/// A new node of ONNX Runtime's `com.microsoft` domain.
+fn encode_node(
+    op_type: &str,
+    inputs: &[&str],
+    output: &str,
+    name: &str,
+) -> Result<Vec<u8>, RewriteError> {
     let mut out = Vec::new();
     {
         let mut stream = CodedOutputStream::vec(&mut out);
@@ -194,11 +206,45 @@ fn encode_node(inputs: &[&str], output: &str, name: &str) -> Result<Vec<u8>, Rew
         }
         stream.write_string(field::NODE_OUTPUT, output)?;
         stream.write_string(field::NODE_NAME, name)?;
-        stream.write_string(field::NODE_OP_TYPE, "DynamicQuantizeMatMul")?;
+        stream.write_string(field::NODE_OP_TYPE, op_type)?;
         stream.write_string(field::NODE_DOMAIN, "com.microsoft")?;
         stream.flush()?;
     }
     Ok(out)
+}
+
+/// `node` (as stored) with its inputs renamed by `renamed`; other fields copied.
+fn with_inputs_renamed(
+    node: &[u8],
+    renamed: &HashMap<String, String>,
+) -> Result<Vec<u8>, RewriteError> {
+    let mut out = Vec::with_capacity(node.len());
+    {
+        let mut stream = CodedOutputStream::vec(&mut out);
+        for f in fields(node)? {
+            match (f.number, f.value) {
+                (field::NODE_INPUT, Value::Bytes(b)) if renamed.contains_key(&string(b)) => {
+                    stream.write_string(field::NODE_INPUT, &renamed[&string(b)])?;
+                }
+                _ => stream.write_raw_bytes(f.raw)?,
+            }
+        }
+        stream.flush()?;
+    }
+    Ok(out)
+}
+
+/// The value of a one-element float initializer (`raw_data` or packed `float_data`).
+fn scalar(tensor: &Tensor<'_>) -> Option<f32> {
+    if tensor.data_type != FLOAT || tensor.dims.iter().product::<i64>() != 1 {
+        return None;
+    }
+    fields(tensor.raw).ok()?.into_iter().find_map(|f| match (f.number, f.value) {
+        (field::TENSOR_RAW_DATA | field::TENSOR_FLOAT_DATA, Value::Bytes(b)) => {
+            Some(f32::from_le_bytes(b.try_into().ok()?))
+        }
+        _ => None,
+    })
 }
 
 /// The model with its weight-only int8 projections computed in int8, or `None` when it has
@@ -308,7 +354,10 @@ pub fn dynamic_int8(model: &[u8]) -> Result<Option<Vec<u8>>, RewriteError> {
             dropped.insert(*add);
         }
         let name = format!("{output}__dynamic_int8");
-        replaced.insert(i, encode_node(&inputs, &output, &name)?);
+        replaced.insert(
+            i,
+            encode_node("DynamicQuantizeMatMul", &inputs, &output, &name)?,
+        );
         // The weight's Mul, and then its Cast, go when they feed nothing else (a weight
         // shared by two projections keeps them: dead, but correct).
         let feeds_only = |node: usize, user: usize| {
@@ -329,6 +378,105 @@ pub fn dynamic_int8(model: &[u8]) -> Result<Option<Vec<u8>>, RewriteError> {
         return Ok(None);
     }
 
+    // The attention's NaN guard: `Where(IsNaN(p), 0, p)` after a softmax. A row of the softmax
+    // is NaN only when every key of it is masked; the [CLS] key never is (mean pooling over
+    // the attention mask needs at least one token anyway), so the guard never fires and costs
+    // a tenth of a forward pass. Its users read the softmax directly.
+    let graph_outputs: HashSet<String> = graph
+        .iter()
+        .filter(|f| f.number == field::GRAPH_OUTPUT)
+        .filter_map(|f| match &f.value {
+            Value::Bytes(b) => fields(b).ok()?.into_iter().find_map(|g| match g.value {
+                Value::Bytes(name) if g.number == field::VALUE_INFO_NAME => Some(string(name)),
+                _ => None,
+            }),
+            _ => None,
+        })
+        .collect();
+    let sole_user = |name: &str| match consumers.get(name).map(Vec::as_slice) {
+        Some(&[user]) if !graph_outputs.contains(name) => Some(user),
+        _ => None,
+    };
+    let mut renamed: HashMap<String, String> = HashMap::new();
+    for (i, guard) in nodes.iter().enumerate() {
+        let [condition, _, value] = guard.inputs.as_slice() else {
+            continue;
+        };
+        if guard.op_type != "Where" || !guard.domain.is_empty() {
+            continue;
+        }
+        let Some(is_nan) = produced_by(condition, "IsNaN") else {
+            continue;
+        };
+        if nodes[is_nan].inputs.first() != Some(value)
+            || produced_by(value, "Softmax").is_none()
+            || sole_user(condition) != Some(i)
+            || graph_outputs.contains(&guard.outputs[0])
+        {
+            continue;
+        }
+        renamed.insert(guard.outputs[0].clone(), value.clone());
+        dropped.insert(i);
+        dropped.insert(is_nan);
+    }
+
+    // GELU written out, `Mul(Mul(x, Add(Erf(Div(x, √2)), 1)), 0.5)`: one `com.microsoft.Gelu`
+    // (the same function, one kernel instead of five).
+    let constant = |name: &str, expected: f32| {
+        initializers
+            .get(name)
+            .and_then(scalar)
+            .is_some_and(|v| (v - expected).abs() < 1e-4)
+    };
+    let other = |node: usize, known: &str| -> Option<String> {
+        let inputs = &nodes[node].inputs;
+        match inputs.as_slice() {
+            [a, b] if a == known => Some(b.clone()),
+            [a, b] if b == known => Some(a.clone()),
+            _ => None,
+        }
+    };
+    for (e, erf) in nodes.iter().enumerate() {
+        if erf.op_type != "Erf" || !erf.domain.is_empty() || dropped.contains(&e) {
+            continue;
+        }
+        let Some(div) = produced_by(&erf.inputs[0], "Div") else {
+            continue;
+        };
+        let [x, root_two] = nodes[div].inputs.as_slice() else {
+            continue;
+        };
+        let (Some(add), Some(_)) = (sole_user(&erf.outputs[0]), sole_user(&nodes[div].outputs[0]))
+        else {
+            continue;
+        };
+        if !constant(root_two, std::f32::consts::SQRT_2)
+            || nodes[add].op_type != "Add"
+            || !other(add, &erf.outputs[0]).is_some_and(|one| constant(&one, 1.0))
+        {
+            continue;
+        }
+        let Some(scale) = sole_user(&nodes[add].outputs[0]) else {
+            continue;
+        };
+        if nodes[scale].op_type != "Mul" || other(scale, &nodes[add].outputs[0]).as_ref() != Some(x)
+        {
+            continue;
+        }
+        let Some(half) = sole_user(&nodes[scale].outputs[0]) else {
+            continue;
+        };
+        if nodes[half].op_type != "Mul"
+            || !other(half, &nodes[scale].outputs[0]).is_some_and(|h| constant(&h, 0.5))
+        {
+            continue;
+        }
+        let output = nodes[half].outputs[0].clone();
+        let name = format!("{output}__gelu");
+        replaced.insert(half, encode_node("Gelu", &[x.as_str()], &output, &name)?);
+        dropped.extend([div, e, add, scale]);
+    }
+
     let mut new_graph = Vec::with_capacity(graph_bytes.len() + 64 * 1024);
     {
         let mut stream = CodedOutputStream::vec(&mut new_graph);
@@ -337,7 +485,13 @@ pub fn dynamic_int8(model: &[u8]) -> Result<Option<Vec<u8>>, RewriteError> {
             if f.number == field::GRAPH_NODE {
                 if let Some(bytes) = replaced.get(&index) {
                     stream.write_bytes(field::GRAPH_NODE, bytes)?;
-                } else if !dropped.contains(&index) {
+                } else if dropped.contains(&index) {
+                } else if nodes[index].inputs.iter().any(|i| renamed.contains_key(i)) {
+                    let Value::Bytes(node) = f.value else {
+                        return Err(RewriteError("a node that is not a message".into()));
+                    };
+                    stream.write_bytes(field::GRAPH_NODE, &with_inputs_renamed(node, &renamed)?)?;
+                } else {
                     stream.write_raw_bytes(f.raw)?;
                 }
                 index += 1;
@@ -407,22 +561,34 @@ mod tests {
 
     /// x → MatMul(x, Mul(Cast(W), s)) → Add(b) → y, plus an unrelated Relu.
     fn model() -> Vec<u8> {
+        model_with(&[])
+    }
+
+    /// [`model`] followed by `more` nodes, with the scalars they may use (`root_two`, `one`,
+    /// `half`, `zero`).
+    fn model_with(more: &[(&str, Vec<&str>, &str)]) -> Vec<u8> {
         let mut graph = Vec::new();
         let mut s = CodedOutputStream::vec(&mut graph);
-        for (op, inputs, output) in [
+        let base = [
             ("Cast", vec!["W"], "Wf"),
             ("Mul", vec!["Wf", "s"], "Ws"),
             ("MatMul", vec!["x", "Ws"], "xw"),
             ("Add", vec!["xw", "b"], "y"),
             ("Relu", vec!["y"], "z"),
-        ] {
-            s.write_bytes(field::GRAPH_NODE, &node_bytes(op, &inputs, output))
+        ];
+        for (op, inputs, output) in base.iter().chain(more) {
+            s.write_bytes(field::GRAPH_NODE, &node_bytes(op, inputs, output))
                 .expect("write");
         }
+        let scalar = |name: &str, v: f32| tensor_bytes(name, &[], FLOAT, &v.to_le_bytes());
         for t in [
             tensor_bytes("W", &[2, 3], INT8, &[1, 2, 3, 4, 5, 6]),
             tensor_bytes("s", &[1, 3], FLOAT, &[0; 12]),
             tensor_bytes("b", &[3], FLOAT, &[0; 12]),
+            scalar("root_two", std::f32::consts::SQRT_2),
+            scalar("one", 1.0),
+            scalar("half", 0.5),
+            scalar("zero", 0.0),
         ] {
             s.write_bytes(field::GRAPH_INITIALIZER, &t).expect("write");
         }
@@ -497,6 +663,52 @@ mod tests {
             .expect("1-D scale");
         assert_eq!(scale.1.dims, vec![3]);
         assert_eq!(scale.1.data_type, FLOAT);
+    }
+
+    #[test]
+    fn the_softmax_nan_guard_goes_and_gelu_becomes_one_operator() {
+        let rewritten = dynamic_int8(&model_with(&[
+            ("Softmax", vec!["z"], "p"),
+            ("IsNaN", vec!["p"], "nan"),
+            ("Where", vec!["nan", "zero", "p"], "guarded"),
+            ("Relu", vec!["guarded"], "r"),
+            ("Div", vec!["r", "root_two"], "d"),
+            ("Erf", vec!["d"], "e"),
+            ("Add", vec!["e", "one"], "a"),
+            ("Mul", vec!["r", "a"], "m"),
+            ("Mul", vec!["m", "half"], "gelu"),
+            // Not GELU: scaled by 0.25.
+            ("Div", vec!["gelu", "root_two"], "d2"),
+            ("Erf", vec!["d2"], "e2"),
+            ("Add", vec!["e2", "one"], "a2"),
+            ("Mul", vec!["gelu", "a2"], "m2"),
+            ("Mul", vec!["m2", "zero"], "not_gelu"),
+        ]))
+        .expect("reads")
+        .expect("rewrites");
+        let ops: Vec<(String, Vec<String>)> = graph_nodes(&rewritten)
+            .into_iter()
+            .map(|(op, inputs, _, _)| (op, inputs))
+            .collect();
+        let op_names: Vec<&str> = ops.iter().map(|(op, _)| op.as_str()).collect();
+        assert_eq!(
+            op_names,
+            [
+                "DynamicQuantizeMatMul",
+                "Relu",
+                "Softmax",
+                "Relu",
+                "Gelu",
+                "Div",
+                "Erf",
+                "Add",
+                "Mul",
+                "Mul"
+            ]
+        );
+        // The guard's user reads the softmax; GELU reads its input.
+        assert_eq!(ops[3].1, ["p"]);
+        assert_eq!(ops[4].1, ["r"]);
     }
 
     #[test]
