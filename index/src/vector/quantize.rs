@@ -239,12 +239,15 @@ fn scalar(tensor: &Tensor<'_>) -> Option<f32> {
     if tensor.data_type != FLOAT || tensor.dims.iter().product::<i64>() != 1 {
         return None;
     }
-    fields(tensor.raw).ok()?.into_iter().find_map(|f| match (f.number, f.value) {
-        (field::TENSOR_RAW_DATA | field::TENSOR_FLOAT_DATA, Value::Bytes(b)) => {
-            Some(f32::from_le_bytes(b.try_into().ok()?))
-        }
-        _ => None,
-    })
+    fields(tensor.raw)
+        .ok()?
+        .into_iter()
+        .find_map(|f| match (f.number, f.value) {
+            (field::TENSOR_RAW_DATA | field::TENSOR_FLOAT_DATA, Value::Bytes(b)) => {
+                Some(f32::from_le_bytes(b.try_into().ok()?))
+            }
+            _ => None,
+        })
 }
 
 /// The model with its weight-only int8 projections computed in int8, or `None` when it has
@@ -446,8 +449,10 @@ pub fn dynamic_int8(model: &[u8]) -> Result<Option<Vec<u8>>, RewriteError> {
         let [x, root_two] = nodes[div].inputs.as_slice() else {
             continue;
         };
-        let (Some(add), Some(_)) = (sole_user(&erf.outputs[0]), sole_user(&nodes[div].outputs[0]))
-        else {
+        let (Some(add), Some(_)) = (
+            sole_user(&erf.outputs[0]),
+            sole_user(&nodes[div].outputs[0]),
+        ) else {
             continue;
         };
         if !constant(root_two, std::f32::consts::SQRT_2)
