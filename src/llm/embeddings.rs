@@ -481,6 +481,56 @@ mod tests {
         assert!(!server().admits("clean.py", Some(&clean), &with_secret));
     }
 
+    /// Batches sent at once answer out of order (the first is held back); every vector still
+    /// lands with its own text, and a query goes through the same client.
+    #[test]
+    fn concurrent_batches_keep_each_vector_with_its_text() {
+        use crate::llm::replay::{ReplayServer, Script, ScriptedEmbeddings};
+        let model = ScriptedEmbeddings {
+            dimension: 64,
+            slow_text: Some("unit 0 ".to_string()),
+            slow_ms: 300,
+            ..ScriptedEmbeddings::default()
+        };
+        let server = ReplayServer::start(Script {
+            embeddings: Some(model.clone()),
+            ..Script::default()
+        })
+        .expect("server");
+        let root = tempfile::tempdir().expect("tempdir");
+        let source = EmbeddingServer::new(
+            ServerSettings {
+                http: LlmSettings {
+                    provider: Provider::OpenAi,
+                    base_url: server.url(),
+                    model: "hash".to_string(),
+                    ..LlmSettings::default()
+                },
+                batch: 2,
+                concurrency: 4,
+            },
+            root.path().to_path_buf(),
+            SecretGuard::Default(crate::secrets::SecretRules::default_rules()),
+        );
+        // The first batch is held back; the three sent beside it answer first.
+        let mut embedder = source.load(0).expect("loads");
+        let texts: Vec<String> = (0..16)
+            .map(|i| format!("unit {i} word{i} other{}", i * 7))
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let vectors = embedder.embed(&refs).expect("embeds");
+        assert_eq!(vectors.len(), texts.len());
+        for (text, vector) in texts.iter().zip(&vectors) {
+            let mut expected = model.vector(text);
+            normalise(&mut expected);
+            assert_eq!(vector, &expected, "{text}");
+        }
+        let query = embedder.embed_query("unit 3 word3").expect("query");
+        let mut expected = model.vector("unit 3 word3");
+        normalise(&mut expected);
+        assert_eq!(query, expected);
+    }
+
     #[test]
     fn long_texts_are_clipped_on_a_character_boundary() {
         let text = "é".repeat(MAX_TEXT_BYTES);

@@ -63,6 +63,14 @@ pub struct ScriptedEmbeddings {
     /// server: a client must not send the texts on).
     #[serde(default)]
     pub redirect_to: Option<String>,
+    /// Hold the answer to a request with an input containing this text for `slow_ms`, so
+    /// requests sent after it answer first (a client sending batches concurrently must still
+    /// put each vector with its text).
+    #[serde(default)]
+    pub slow_text: Option<String>,
+    /// How long `slow_text` holds an answer.
+    #[serde(default)]
+    pub slow_ms: u64,
 }
 
 impl ScriptedEmbeddings {
@@ -395,7 +403,7 @@ async fn tokenize(State(state): State<SharedState>, body: Bytes) -> Response {
 }
 
 async fn ollama_embed(State(state): State<SharedState>, body: Bytes) -> Response {
-    embed(state, Protocol::Ollama, body)
+    embed(state, Protocol::Ollama, body).await
 }
 
 async fn openai_embeddings(
@@ -406,11 +414,11 @@ async fn openai_embeddings(
     if let Some(refusal) = check_key(&state, &headers) {
         return refusal;
     }
-    embed(state, Protocol::OpenAi, body)
+    embed(state, Protocol::OpenAi, body).await
 }
 
 /// Answers an embedding request with the scripted model, recording it.
-fn embed(state: SharedState, protocol: Protocol, body: Bytes) -> Response {
+async fn embed(state: SharedState, protocol: Protocol, body: Bytes) -> Response {
     let path = match protocol {
         Protocol::Ollama => "/api/embed",
         Protocol::OpenAi => "/v1/embeddings",
@@ -450,6 +458,14 @@ fn embed(state: SharedState, protocol: Protocol, body: Bytes) -> Response {
         }
         model
     };
+    let slow = model.slow_text.as_deref().is_some_and(|slow| {
+        request
+            .get("input")
+            .is_some_and(|input| input.to_string().contains(slow))
+    });
+    if slow {
+        tokio::time::sleep(Duration::from_millis(model.slow_ms)).await;
+    }
     let texts: Vec<String> = match request.get("input") {
         Some(Value::String(text)) => vec![text.clone()],
         Some(Value::Array(items)) => items
