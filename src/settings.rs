@@ -429,7 +429,7 @@ impl Settings {
     ) -> anyhow::Result<EmbeddingProvider> {
         use crate::llm::Provider;
         use crate::llm::embeddings::{
-            DEFAULT_BATCH, DEFAULT_CONCURRENCY, EmbeddingServer, ServerSettings,
+            DEFAULT_BATCH, DEFAULT_CONCURRENCY, EmbeddingServer, QUERY_DEADLINE, ServerSettings,
         };
         let env = |name: &str| get(name).filter(|value| !value.trim().is_empty());
         let (provider, provider_by_repository) = match env("SEXTANT_EMBED_PROVIDER") {
@@ -515,6 +515,7 @@ impl Settings {
             http,
             batch: self.vectors.batch.unwrap_or(DEFAULT_BATCH),
             concurrency: self.vectors.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+            query_deadline: QUERY_DEADLINE,
         };
         Ok(EmbeddingProvider::new(EmbeddingServer::new(
             server,

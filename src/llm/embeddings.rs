@@ -31,6 +31,11 @@ pub const MAX_TEXT_BYTES: usize = 1024;
 /// than wait for a server that hangs (the wait for an index batch is the HTTP timeouts').
 pub const QUERY_DEADLINE: Duration = Duration::from_secs(10);
 
+/// After a query's embedding failed, queries rank without it this long before asking the
+/// server again: a warm `serve` answers at once instead of waiting out the deadline query
+/// after query (the worker may still be stuck on the request that hung).
+pub const QUERY_BACKOFF: Duration = Duration::from_secs(30);
+
 /// Texts per request by default.
 pub const DEFAULT_BATCH: usize = 32;
 
@@ -47,6 +52,8 @@ pub struct ServerSettings {
     pub batch: usize,
     /// Requests in flight at once.
     pub concurrency: usize,
+    /// Longest a query waits for its embedding ([`QUERY_DEADLINE`]).
+    pub query_deadline: Duration,
 }
 
 impl ServerSettings {
@@ -154,6 +161,9 @@ struct ServerEmbedder {
     /// Checked against every text before it leaves: an indexed unit was admitted already,
     /// but a task or a search query is whatever a user or an agent typed.
     rules: Arc<SecretGuard>,
+    query_deadline: Duration,
+    /// Until when queries are not sent, and why (the last query's failure).
+    backing_off: Option<(std::time::Instant, String)>,
 }
 
 impl ServerEmbedder {
@@ -175,6 +185,7 @@ impl ServerEmbedder {
             settings.http.model
         );
         let id = settings.model_id();
+        let query_deadline = settings.query_deadline;
         let worker = Worker { settings, client };
         std::thread::Builder::new()
             .name("embedding-client".into())
@@ -190,15 +201,13 @@ impl ServerEmbedder {
             jobs,
             what,
             rules,
+            query_deadline,
+            backing_off: None,
         })
     }
 
-    /// Sends `texts` to the worker and waits for their vectors, at most `deadline`.
-    fn ask(
-        &mut self,
-        texts: &[&str],
-        deadline: Option<Duration>,
-    ) -> Result<Vec<Vec<f32>>, VectorError> {
+    /// An error when a text holds what looks like a secret (it is never sent).
+    fn refuse_secrets(&self, texts: &[&str]) -> Result<(), VectorError> {
         for text in texts {
             if let Some((rule, _)) = self.rules.check_content(text) {
                 return Err(VectorError::Model(format!(
@@ -207,6 +216,16 @@ impl ServerEmbedder {
                 )));
             }
         }
+        Ok(())
+    }
+
+    /// Sends `texts` to the worker and waits for their vectors, at most `deadline`.
+    fn ask(
+        &mut self,
+        texts: &[&str],
+        deadline: Option<Duration>,
+    ) -> Result<Vec<Vec<f32>>, VectorError> {
+        self.refuse_secrets(texts)?;
         let (reply, answer) = mpsc::channel();
         let texts = texts.iter().map(|t| clip(t).to_string()).collect();
         let gone = || VectorError::Model(format!("{}: the client stopped", self.what));
@@ -255,11 +274,27 @@ impl Embed for ServerEmbedder {
     }
 
     fn embed_query(&mut self, text: &str) -> Result<Vec<f32>, VectorError> {
-        Ok(self
-            .ask(&[text], Some(QUERY_DEADLINE))?
-            .into_iter()
-            .next()
-            .unwrap_or_default())
+        // A secret in the query says nothing about the server.
+        self.refuse_secrets(&[text])?;
+        let now = std::time::Instant::now();
+        if let Some((until, why)) = &self.backing_off
+            && now < *until
+        {
+            return Err(VectorError::Model(format!(
+                "not asked again for {} s after: {why}",
+                until.duration_since(now).as_secs()
+            )));
+        }
+        match self.ask(&[text], Some(self.query_deadline)) {
+            Ok(vectors) => {
+                self.backing_off = None;
+                Ok(vectors.into_iter().next().unwrap_or_default())
+            }
+            Err(error) => {
+                self.backing_off = Some((now + QUERY_BACKOFF, error.to_string()));
+                Err(error)
+            }
+        }
     }
 }
 
@@ -463,6 +498,7 @@ mod tests {
                     http: LlmSettings::default(),
                     batch: DEFAULT_BATCH,
                     concurrency: DEFAULT_CONCURRENCY,
+                    query_deadline: QUERY_DEADLINE,
                 },
                 root.path().to_path_buf(),
                 SecretGuard::Default(crate::secrets::SecretRules::default_rules()),
@@ -508,6 +544,7 @@ mod tests {
                 },
                 batch: 2,
                 concurrency: 4,
+                query_deadline: QUERY_DEADLINE,
             },
             root.path().to_path_buf(),
             SecretGuard::Default(crate::secrets::SecretRules::default_rules()),
@@ -531,6 +568,56 @@ mod tests {
         assert_eq!(query, expected);
     }
 
+    /// A query whose embedding does not come in time ranks without it, and the next queries do
+    /// not wait again: they are refused at once until the back-off passes.
+    #[test]
+    fn a_hanging_server_costs_one_query_deadline_not_one_per_query() {
+        use crate::llm::replay::{ReplayServer, Script, ScriptedEmbeddings};
+        let server = ReplayServer::start(Script {
+            embeddings: Some(ScriptedEmbeddings {
+                dimension: 8,
+                slow_text: Some("hang".to_string()),
+                slow_ms: 3_000,
+                ..ScriptedEmbeddings::default()
+            }),
+            ..Script::default()
+        })
+        .expect("server");
+        let root = tempfile::tempdir().expect("tempdir");
+        let source = EmbeddingServer::new(
+            ServerSettings {
+                http: LlmSettings {
+                    provider: Provider::Ollama,
+                    base_url: server.url(),
+                    model: "hash".to_string(),
+                    ..LlmSettings::default()
+                },
+                batch: DEFAULT_BATCH,
+                concurrency: DEFAULT_CONCURRENCY,
+                query_deadline: Duration::from_millis(200),
+            },
+            root.path().to_path_buf(),
+            SecretGuard::Default(crate::secrets::SecretRules::default_rules()),
+        );
+        let mut embedder = source.load(0).expect("loads");
+        let started = std::time::Instant::now();
+        let hung = embedder.embed_query("hang here").expect_err("times out");
+        assert!(hung.to_string().contains("did not answer"), "{hung}");
+        let refused = embedder
+            .embed_query("rate limiting")
+            .expect_err("backing off");
+        assert!(refused.to_string().contains("not asked again"), "{refused}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        // A secret is refused as such, not as a server failure.
+        let token = format!("ghp_{}", "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8");
+        let secret = embedder.embed_query(&token).expect_err("secret");
+        assert!(secret.to_string().contains("secret"), "{secret}");
+    }
+
     #[test]
     fn long_texts_are_clipped_on_a_character_boundary() {
         let text = "é".repeat(MAX_TEXT_BYTES);
@@ -549,6 +636,7 @@ mod tests {
             },
             batch: DEFAULT_BATCH,
             concurrency: DEFAULT_CONCURRENCY,
+            query_deadline: QUERY_DEADLINE,
         };
         let a = settings(Provider::Ollama, "nomic-embed-text").model_id();
         assert!(
