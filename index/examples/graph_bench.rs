@@ -52,7 +52,7 @@ fn main() {
         graph.graph.edge_count()
     );
     let started = Instant::now();
-    let facts = match dir.read_facts(snapshot.manifest.generation) {
+    let facts = match snapshot.read_facts(&dir) {
         Ok(facts) => facts,
         Err(error) => {
             eprintln!("error: {error}");

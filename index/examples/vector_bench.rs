@@ -51,8 +51,8 @@ fn main() {
     };
     let sample: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(512);
     let snapshot = dir.open().unwrap_or_else(|e| fail(e.to_string()));
-    let facts = dir
-        .read_facts(snapshot.manifest.generation)
+    let facts = snapshot
+        .read_facts(&dir)
         .unwrap_or_else(|e| fail(e.to_string()));
     let units = collect_units(UnitDesign::Symbols, &facts, &snapshot.lexical)
         .unwrap_or_else(|e| fail(e.to_string()));

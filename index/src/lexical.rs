@@ -70,6 +70,9 @@ pub enum LexicalError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A link document lacks its path or its record.
+    #[error("lexical index: a link document in segment {0} has no path or no record")]
+    BadLinkDocument(String),
     /// Writers kept committing while a reader was being pinned to one commit.
     #[error("lexical index: a writer committed during each of {0} attempts to read one commit")]
     Busy(usize),
@@ -92,6 +95,7 @@ struct Fields {
     kind: Field,
     file_text: Field,
     file_path_text: Field,
+    link: Field,
 }
 
 /// The two kinds of documents in the index.
@@ -102,6 +106,10 @@ pub enum DocKind {
     /// A whole file: plain BM25 over files, a ranking signal of its own.
     File,
 }
+
+/// The `kind` of a file's link document: the file's link facts as stored bytes, beside its
+/// chunks so one commit makes them current together (see [`LexicalWriter::add_link`]).
+const LINK_KIND: &str = "link";
 
 impl DocKind {
     fn name(self) -> &'static str {
@@ -138,6 +146,7 @@ fn schema() -> Schema {
     builder.add_text_field("kind", STRING | STORED);
     builder.add_text_field("file_text", code(false));
     builder.add_text_field("file_path_text", code(false));
+    builder.add_bytes_field("link", STORED);
     builder.build()
 }
 
@@ -159,6 +168,7 @@ fn fields(schema: &Schema) -> Result<Fields, LexicalError> {
         kind: get("kind")?,
         file_text: get("file_text")?,
         file_path_text: get("file_path_text")?,
+        link: get("link")?,
     })
 }
 
@@ -593,6 +603,78 @@ impl LexicalIndex {
         Ok(chunks)
     }
 
+    /// Every file's link record at the searched commit, as (path, bytes), sorted by path.
+    ///
+    /// Only the link documents are read (found through the `kind` postings), each segment on
+    /// its own thread; the stored blocks they share with chunks are decompressed once each.
+    pub fn link_records(&self) -> Result<Vec<(String, Vec<u8>)>, LexicalError> {
+        use rayon::prelude::*;
+        let searcher = self.searcher()?;
+        let term = Term::from_field_text(self.fields.kind, LINK_KIND);
+        let per_segment: Vec<Result<Vec<(String, Vec<u8>)>, LexicalError>> = searcher
+            .segment_readers()
+            .par_iter()
+            .map(|segment| self.segment_link_records(segment, &term))
+            .collect();
+        let mut records = Vec::new();
+        for segment in per_segment {
+            records.extend(segment?);
+        }
+        records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(records)
+    }
+
+    fn segment_link_records(
+        &self,
+        segment: &tantivy::SegmentReader,
+        term: &Term,
+    ) -> Result<Vec<(String, Vec<u8>)>, LexicalError> {
+        let mut records = Vec::new();
+        let inverted = segment
+            .inverted_index(self.fields.kind)
+            .map_err(tantivy_error("reading the kind postings"))?;
+        let Some(mut postings) = inverted
+            .read_postings(term, IndexRecordOption::Basic)
+            .map_err(|e| LexicalError::Tantivy {
+                context: "reading the kind postings",
+                source: e.into(),
+            })?
+        else {
+            return Ok(records);
+        };
+        let store = segment
+            .get_store_reader(64)
+            .map_err(|e| LexicalError::Tantivy {
+                context: "reading stored documents",
+                source: e.into(),
+            })?;
+        let alive = segment.alive_bitset();
+        let mut doc = postings.doc();
+        while doc != TERMINATED {
+            if alive.is_none_or(|bits| bits.is_alive(doc)) {
+                let document: TantivyDocument = store
+                    .get(doc)
+                    .map_err(tantivy_error("reading a link record"))?;
+                let path = document
+                    .get_first(self.fields.path)
+                    .and_then(|v| v.as_str());
+                let bytes = document
+                    .get_first(self.fields.link)
+                    .and_then(|v| v.as_bytes());
+                match (path, bytes) {
+                    (Some(path), Some(bytes)) => records.push((path.to_string(), bytes.to_vec())),
+                    _ => {
+                        return Err(LexicalError::BadLinkDocument(
+                            segment.segment_id().short_uuid_string(),
+                        ));
+                    }
+                }
+            }
+            doc = postings.advance();
+        }
+        Ok(records)
+    }
+
     fn stored_chunk(&self, document: &TantivyDocument) -> StoredChunk {
         let text = |field| {
             document
@@ -822,6 +904,19 @@ impl LexicalWriter {
         document.add_u64(f.end_line, u64::from(lines.max(1)));
         document.add_text(f.file_text, bounded_lines(text));
         document.add_text(f.kind, DocKind::File.name());
+        self.add(document)
+    }
+
+    /// Adds a file's link record (opaque bytes: `store` encodes the file's link facts), kept
+    /// per file beside its chunks, so a change writes only the records of the files it touches
+    /// and [`LexicalWriter::remove_file`] removes a file's record with its chunks. Safe to
+    /// call from many threads at once.
+    pub fn add_link(&self, path: &str, record: &[u8]) -> Result<(), LexicalError> {
+        let f = &self.fields;
+        let mut document = TantivyDocument::default();
+        document.add_text(f.path, path);
+        document.add_text(f.kind, LINK_KIND);
+        document.add_bytes(f.link, record);
         self.add(document)
     }
 

@@ -6,14 +6,15 @@
 //! lock                 held (flock) by the one writer
 //! lexical/             tantivy index; its commit payload names the current generation
 //! manifest-<N>.bin     the manifest of generation N
-//! facts-<N>.bin        every file's symbols, references and imports at generation N
 //! graph-<N>.bin        the linked knowledge graph of generation N
 //! ```
 //! **Invariant:** the tantivy commit is the single commit point. A new generation's manifest is
 //! written (and synced) first, then tantivy commits with payload `generation:<N>`. A crash before
 //! the commit leaves the previous payload, whose manifest is still on disk; a crash after it
 //! leaves the new one complete. Manifests of other generations are garbage, removed by the next
-//! writer. Manifest, facts and graph of a generation are all written before the commit.
+//! writer. Manifest and graph of a generation are written before the commit; every file's link
+//! facts (symbols, references, imports) are a record in the lexical index beside its chunks,
+//! committed with them, so a change writes the records of the files it touches and no more.
 
 pub mod frame;
 mod layout;
@@ -29,7 +30,6 @@ pub use manifest::{ChunkRecord, FileRecord, Manifest};
 
 use crate::graph::{CodeGraph, LinkFacts};
 
-const FACTS_MAGIC: &[u8; 8] = b"SXFACTS\0";
 const GRAPH_MAGIC: &[u8; 8] = b"SXGRAPH\0";
 
 /// Every file's link facts, by path: what the graph is rebuilt from when files change.
@@ -117,6 +117,60 @@ pub struct Snapshot {
     pub manifest: Manifest,
     /// The lexical index at that generation.
     pub lexical: LexicalIndex,
+}
+
+impl Snapshot {
+    /// Every file's link facts at this generation: the records the lexical index keeps beside
+    /// each file's chunks. A record that does not decode, or a file of the manifest without
+    /// one (or a record of a file the manifest lacks), makes the index damaged.
+    pub fn read_facts(&self, dir: &IndexDir) -> Result<FactsMap, StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt {
+            dir: dir.path.clone(),
+            reason,
+        };
+        let records = self
+            .lexical
+            .link_records()
+            .map_err(|e| corrupt(e.to_string()))?;
+        // Decoding is most of the cost: spread over the cores.
+        let decoded: Vec<Result<(String, LinkFacts), StoreError>> = {
+            use rayon::prelude::*;
+            records
+                .into_par_iter()
+                .map(|(path, bytes)| match frame::decode_body(&bytes) {
+                    Ok(facts) => Ok((path, facts)),
+                    Err(e) => Err(corrupt(format!("the link record of {path}: {e}"))),
+                })
+                .collect()
+        };
+        let mut facts = FactsMap::new();
+        for entry in decoded {
+            let (path, decoded) = entry?;
+            if facts.contains_key(&path) {
+                return Err(corrupt(format!("{path} has two link records")));
+            }
+            facts.insert(path, decoded);
+        }
+        if facts.len() != self.manifest.files.len() || !facts.keys().eq(self.manifest.files.keys())
+        {
+            let missing = self.manifest.files.keys().find(|p| !facts.contains_key(*p));
+            let extra = facts.keys().find(|p| !self.manifest.files.contains_key(*p));
+            return Err(corrupt(format!(
+                "link records do not match the manifest ({})",
+                match (missing, extra) {
+                    (Some(path), _) => format!("{path} has none"),
+                    (None, Some(path)) => format!("{path} is not indexed"),
+                    (None, None) => "counts differ".to_string(),
+                }
+            )));
+        }
+        Ok(facts)
+    }
+}
+
+/// Encodes a file's link facts as the record the lexical index keeps for it.
+pub fn encode_link_record(facts: &LinkFacts) -> Vec<u8> {
+    frame::encode_body(facts)
 }
 
 /// The exclusive right to write an index directory; released when dropped (or when the
@@ -254,16 +308,13 @@ impl IndexDir {
         }
     }
 
-    /// What is wrong with generation `generation`'s facts and graph files, if anything
+    /// What is wrong with generation `generation`'s graph file, if anything
     /// (checked against their frames' checksums, trusted by stamp when unchanged since they
     /// last passed): the no-op `index` run repairs what this finds.
     pub fn damaged_link_files(&self, generation: u64) -> Vec<String> {
         let mut verifier = verify::Verifier::load(self);
         let mut damaged = Vec::new();
-        for (path, magic) in [
-            (self.facts_path(generation), FACTS_MAGIC),
-            (self.graph_path(generation), GRAPH_MAGIC),
-        ] {
+        for (path, magic) in [(self.graph_path(generation), GRAPH_MAGIC)] {
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -312,17 +363,6 @@ impl IndexDir {
         )
     }
 
-    /// Writes the link facts of a generation about to be committed, durably.
-    pub fn write_facts(
-        &self,
-        lock: &WriteLock,
-        generation: u64,
-        facts: &FactsMap,
-    ) -> Result<(), StoreError> {
-        let path = self.facts_path(generation);
-        self.write_durably(lock, &path, &frame::encode(FACTS_MAGIC, facts))
-    }
-
     /// Writes the graph of a generation about to be committed, durably.
     pub fn write_graph(
         &self,
@@ -332,11 +372,6 @@ impl IndexDir {
     ) -> Result<(), StoreError> {
         let path = self.graph_path(generation);
         self.write_durably(lock, &path, &frame::encode(GRAPH_MAGIC, graph))
-    }
-
-    /// Reads the link facts of a committed generation.
-    pub fn read_facts(&self, generation: u64) -> Result<FactsMap, StoreError> {
-        self.read_framed(&self.facts_path(generation), FACTS_MAGIC)
     }
 
     /// Reads the graph of a committed generation.
@@ -378,11 +413,11 @@ impl IndexDir {
         format!("{PAYLOAD_PREFIX}{generation}")
     }
 
-    /// Removes manifests, facts, graphs and temporary files of every generation but `current`.
+    /// Removes manifests, graphs and temporary files of every generation but `current` (and
+    /// the facts files of formats before 12).
     pub fn collect_garbage(&self, _lock: &WriteLock, current: u64) -> Result<(), StoreError> {
         let keep = [
             format!("manifest-{current}.bin"),
-            format!("facts-{current}.bin"),
             format!("graph-{current}.bin"),
         ];
         let entries = std::fs::read_dir(&self.path).map_err(io_error("listing", &self.path))?;

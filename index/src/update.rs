@@ -19,6 +19,7 @@ use crate::lang::Language;
 use crate::lexical::{ChunkDocument, LexicalError, LexicalIndex, LexicalWriter};
 use crate::store::{
     ChunkRecord, FactsMap, FileRecord, IndexDir, Manifest, StoreError, WriteLock, chunk_id,
+    encode_link_record,
 };
 use crate::syntax::{ChunkLimits, LineIndex, extract};
 use crate::vector::{
@@ -447,20 +448,21 @@ fn update_in_pool(
         progress,
     )?;
     // An incremental run with changes needs the previous generation's facts (every file's,
-    // for the definitions the update resolves against) and graph (to update), read side by
-    // side and only then: a no-op run never pays for them. Without the facts it starts over;
-    // without the graph it links from scratch.
+    // for the definitions the update resolves against: the link records of the snapshot's
+    // lexical commit) and graph (to update), read side by side and only then: a no-op run
+    // never pays for them. Without the facts it starts over; without the graph it links from
+    // scratch.
     let mut previous_facts = FactsMap::new();
     let mut previous_graph = None;
     let mut load_ms = 0;
-    if let Some(manifest) = previous_manifest
+    if let Some(snapshot) = &previous
         && !full
         && scan.counts().any_change()
     {
         let load_started = Instant::now();
         let (facts, graph) = rayon::join(
-            || dir.read_facts(manifest.generation),
-            || dir.read_graph(manifest.generation),
+            || snapshot.read_facts(dir),
+            || dir.read_graph(snapshot.manifest.generation),
         );
         load_ms = elapsed_ms(load_started);
         previous_graph = graph.ok();
@@ -529,10 +531,11 @@ fn update_in_pool(
             ..Timings::default()
         },
     };
-    if let Some(manifest) = previous_manifest
+    if let Some(snapshot) = &previous
         && !full
         && !counts.any_change()
     {
+        let manifest = &snapshot.manifest;
         summary.record_totals(manifest);
         summary.restamped_files = restamp(dir, &lock, manifest, &scan.unchanged)?;
         // A writer killed after its commit may have left older manifests behind.
@@ -542,7 +545,7 @@ fn update_in_pool(
         let state = vector_state(dir, manifest.generation);
         match (&options.vectors, &state) {
             (Some(_), VectorState::Intact) => {}
-            (Some(vectors), _) => match dir.read_facts(manifest.generation) {
+            (Some(vectors), _) => match snapshot.read_facts(dir) {
                 Ok(facts) => {
                     run_vectors(
                         dir,
@@ -592,6 +595,19 @@ fn update_in_pool(
         })
         .collect();
     progress.finish();
+    // Link records go in after every chunk, so they fill stored blocks of their own: reading
+    // every file's facts then decompresses those blocks, not the chunks' text.
+    let records: Vec<(&str, Vec<u8>)> = indexed
+        .par_iter()
+        .filter_map(|result| match result {
+            Ok(Some(indexed)) => Some((indexed.path.as_str(), encode_link_record(&indexed.link))),
+            _ => None,
+        })
+        .collect();
+    for (path, record) in &records {
+        writer.add_link(path, record)?;
+    }
+    drop(records);
     let mut files: BTreeMap<String, FileRecord> = scan.unchanged.into_iter().collect();
     let mut facts = if full {
         FactsMap::new()
@@ -652,15 +668,9 @@ fn update_in_pool(
     let commit_started = Instant::now();
     let manifest = manifest_with(previous_generation + 1, settings, files);
     summary.record_totals(&manifest);
-    // Facts and graph are independent files (tens of MB at a million lines): encoded, written
-    // and synced side by side. Neither is used until the manifest and the lexical commit name
-    // this generation.
-    let (facts_written, graph_written) = rayon::join(
-        || dir.write_facts(&lock, manifest.generation, &facts),
-        || dir.write_graph(&lock, manifest.generation, &graph),
-    );
-    facts_written?;
-    graph_written?;
+    // The graph is not used until the manifest and the lexical commit (which carries the
+    // touched files' link records) name this generation.
+    dir.write_graph(&lock, manifest.generation, &graph)?;
     dir.write_manifest(&lock, &manifest)?;
     failpoint("before-commit");
     writer.commit(&IndexDir::commit_payload(manifest.generation))?;

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use sextant_index::graph::CodeGraph;
-use sextant_index::lexical::StoredChunk;
-use sextant_index::store::{IndexDir, Manifest, StoreError};
+use sextant_index::lexical::{LexicalIndex, StoredChunk};
+use sextant_index::store::{FactsMap, IndexDir, Manifest, StoreError};
 use sextant_index::update::{
     IndexError, IndexSettings, IndexSummary, NoProgress, UpdateOptions, update_index,
 };
@@ -125,13 +125,14 @@ fn comparable(manifest: &Manifest) -> Manifest {
     manifest
 }
 
-fn contents(dir: &IndexDir) -> (Manifest, Vec<StoredChunk>, CodeGraph) {
+fn contents(dir: &IndexDir) -> (Manifest, Vec<StoredChunk>, CodeGraph, FactsMap) {
     let snapshot = dir.open().expect("open");
     let graph = dir.read_graph(snapshot.manifest.generation).expect("graph");
     (
         comparable(&snapshot.manifest),
         snapshot.lexical.all_chunks().expect("chunks"),
         graph,
+        snapshot.read_facts(dir).expect("facts"),
     )
 }
 
@@ -158,8 +159,10 @@ proptest! {
         let scratch = tempfile::tempdir().expect("scratch");
         let full = IndexDir::new(scratch.path().join("index"));
         index(root, &full, true);
-        let (incremental_manifest, incremental_chunks, incremental_graph) = contents(&incremental);
-        let (full_manifest, full_chunks, full_graph) = contents(&full);
+        let (incremental_manifest, incremental_chunks, incremental_graph, incremental_facts) =
+            contents(&incremental);
+        let (full_manifest, full_chunks, full_graph, full_facts) = contents(&full);
+        prop_assert_eq!(incremental_facts, full_facts);
         prop_assert_eq!(incremental_manifest, full_manifest);
         prop_assert_eq!(incremental_chunks, full_chunks);
         prop_assert_eq!(incremental_graph.canonical_edges(), full_graph.canonical_edges());
@@ -370,23 +373,38 @@ fn search_finds_split_identifiers_with_matched_lines() {
     );
 }
 
-/// Missing or damaged facts or graph are rebuilt by the next run, even one with nothing to do
-/// (issue 16: a no-op run used to say the index was up to date and leave them damaged).
+/// Damaged link records (the stored documents of the lexical index) or a damaged graph are
+/// rebuilt by the next run, even one with nothing to do (issue 16: a no-op run used to say the
+/// index was up to date and leave them damaged).
 #[test]
-fn missing_facts_or_a_damaged_graph_are_rebuilt_by_the_next_run() {
+fn damaged_link_records_or_a_damaged_graph_are_rebuilt_by_the_next_run() {
     let repo = fixture_repo();
     let dir = IndexDir::new(repo.path().join(".sextant"));
-    let first = index_incrementally(repo.path(), &dir).expect("index");
-    std::fs::remove_file(dir.path().join(format!("facts-{}.bin", first.generation)))
-        .expect("remove facts");
+    index_incrementally(repo.path(), &dir).expect("index");
+    let stores: Vec<_> = std::fs::read_dir(dir.path().join("lexical"))
+        .expect("lexical")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "store"))
+        .collect();
+    assert!(!stores.is_empty());
+    for store in &stores {
+        let mut bytes = std::fs::read(store).expect("store");
+        bytes[0] ^= 0x5A;
+        std::fs::write(store, bytes).expect("damage");
+    }
     let rebuilt = index_incrementally(repo.path(), &dir).expect("rebuild");
     assert!(rebuilt.committed && rebuilt.full_rebuild);
     assert!(
         rebuilt
             .rebuild_reason
-            .expect("reason")
-            .contains("facts-1.bin: missing")
+            .as_deref()
+            .is_some_and(|r| r.contains(".store") && r.contains("checksum")),
+        "{:?}",
+        rebuilt.rebuild_reason
     );
+    let snapshot = dir.open().expect("open");
+    assert_eq!(snapshot.read_facts(&dir).expect("facts").len(), PATHS.len());
     let graph_path = dir.path().join(format!("graph-{}.bin", rebuilt.generation));
     let mut bytes = std::fs::read(&graph_path).expect("graph");
     let middle = bytes.len() / 2;
@@ -404,6 +422,48 @@ fn missing_facts_or_a_damaged_graph_are_rebuilt_by_the_next_run() {
     assert_eq!(graph.file_count(), PATHS.len());
     let quiet = index_incrementally(repo.path(), &dir).expect("no-op");
     assert!(!quiet.committed && quiet.rebuild_reason.is_none());
+}
+
+/// Link records that disagree with the manifest (a record of a file the manifest does not
+/// list, as a damaged or foreign writer could leave) are never trusted: the next run that needs
+/// them rebuilds, saying why, and the rebuilt index holds one record per indexed file.
+#[test]
+fn link_records_that_disagree_with_the_manifest_make_the_next_run_rebuild() {
+    let repo = fixture_repo();
+    let root = repo.path();
+    let dir = IndexDir::new(root.join(".sextant"));
+    let first = index_incrementally(root, &dir).expect("index");
+    {
+        let lexical = LexicalIndex::open(&dir.path().join("lexical")).expect("lexical");
+        let writer = lexical.writer(1).expect("writer");
+        writer.add_link("ghost.rs", b"not facts").expect("add");
+        writer
+            .commit(&IndexDir::commit_payload(first.generation))
+            .expect("commit");
+    }
+    let snapshot = dir.open().expect("the lexical index itself is intact");
+    let error = snapshot.read_facts(&dir).expect_err("records disagree");
+    assert!(error.to_string().contains("ghost.rs"), "{error}");
+    drop(snapshot);
+    std::fs::write(root.join("src/lib.rs"), "pub fn changed() {}\n").expect("edit");
+    let rebuilt = index_incrementally(root, &dir).expect("rebuild");
+    assert!(rebuilt.full_rebuild, "{rebuilt:?}");
+    assert!(
+        rebuilt
+            .rebuild_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("ghost.rs")),
+        "{:?}",
+        rebuilt.rebuild_reason
+    );
+    let facts = dir.open().expect("open").read_facts(&dir).expect("facts");
+    assert_eq!(facts.len(), PATHS.len());
+    assert!(
+        facts["src/lib.rs"]
+            .symbols
+            .iter()
+            .any(|s| s.name == "changed")
+    );
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The frame around every file `store` writes (manifest, facts, graph): 8-byte magic naming
+//! The frame around every file `store` writes (manifest, graph): 8-byte magic naming
 //! the content, format version (u32 little-endian), blake3 of the body (32 bytes), then the
 //! bincode body. The checksum catches truncation and bit rot; the version catches an index
 //! written by another sextant.
@@ -13,8 +13,9 @@ use serde::de::DeserializeOwned;
 /// 8: the graph finds symbols through their files (no map by id). 9: indexed lines cut at
 /// `lexical::MAX_INDEXED_LINE_BYTES`. 10: member calls on a name keep it as their qualifier,
 /// `package.json` names (resolution checked against SCIP). 11: the lexical index keeps term
-/// frequencies without positions (nothing searches phrases through tantivy).
-pub const FORMAT_VERSION: u32 = 11;
+/// frequencies without positions (nothing searches phrases through tantivy). 12: link facts
+/// are per-file records in the lexical index (no facts file).
+pub const FORMAT_VERSION: u32 = 12;
 
 const HEADER_LEN: usize = 8 + 4 + 32;
 
@@ -38,8 +39,7 @@ pub enum FrameError {
 pub fn encode<T: Serialize>(magic: &[u8; 8], value: &T) -> Vec<u8> {
     // Encoding plain owned data into a Vec cannot fail; an empty body would fail the checksum
     // on read rather than go unnoticed.
-    let body =
-        bincode::serde::encode_to_vec(value, bincode::config::standard()).unwrap_or_default();
+    let body = encode_body(value);
     let mut bytes = Vec::with_capacity(HEADER_LEN + body.len());
     bytes.extend_from_slice(magic);
     bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -48,15 +48,25 @@ pub fn encode<T: Serialize>(magic: &[u8; 8], value: &T) -> Vec<u8> {
     bytes
 }
 
-/// Verifies a frame with `magic` and deserialises its body.
-pub fn decode<T: DeserializeOwned>(magic: &[u8; 8], bytes: &[u8]) -> Result<T, FrameError> {
-    let body = check(magic, bytes)?;
+/// Serialises `value` without a frame: for records inside a file that checks its own
+/// integrity (the lexical index's segments carry checksums).
+pub fn encode_body<T: Serialize>(value: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(value, bincode::config::standard()).unwrap_or_default()
+}
+
+/// Deserialises a body written by [`encode_body`], all of it.
+pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
     let (value, read) = bincode::serde::decode_from_slice(body, bincode::config::standard())
         .map_err(|e| FrameError::Corrupt(e.to_string()))?;
     if read != body.len() {
         return Err(FrameError::Corrupt("trailing bytes".into()));
     }
     Ok(value)
+}
+
+/// Verifies a frame with `magic` and deserialises its body.
+pub fn decode<T: DeserializeOwned>(magic: &[u8; 8], bytes: &[u8]) -> Result<T, FrameError> {
+    decode_body(check(magic, bytes)?)
 }
 
 /// Verifies a frame with `magic` (kind, version, checksum) and returns its body, unparsed.

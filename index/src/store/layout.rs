@@ -6,9 +6,9 @@
 //! ```text
 //! lock                         flock held by the one writer
 //! .gitignore                   `*`: the index is never part of the repository
-//! lexical/                     tantivy; its commit payload names the current generation
+//! lexical/                     tantivy; its commit payload names the current generation;
+//!                              chunks, whole files and each file's link facts
 //! manifest-<N>.bin             the manifest of generation N
-//! facts-<N>.bin                every file's link facts at generation N
 //! graph-<N>.bin                the knowledge graph of generation N
 //! verified.bin                 stamps of files that passed their checksum check
 //! history.bin                  the history prior (`history.json` before format 3)
@@ -59,11 +59,6 @@ impl IndexDir {
     /// The manifest of `generation`.
     pub(crate) fn manifest_path(&self, generation: u64) -> PathBuf {
         self.path().join(format!("manifest-{generation}.bin"))
-    }
-
-    /// The link facts of `generation`.
-    pub(crate) fn facts_path(&self, generation: u64) -> PathBuf {
-        self.path().join(format!("facts-{generation}.bin"))
     }
 
     /// The knowledge graph of `generation`.

@@ -126,6 +126,36 @@ impl<'a> FileScope<'a> {
     }
 }
 
+/// The names the references of some files look up: their names, and the last segment of
+/// their qualifiers (what [`FileContext::qualified`] asks about).
+struct WantedNames<'a> {
+    names: std::collections::HashSet<&'a str>,
+    qualifiers: std::collections::HashSet<&'a str>,
+}
+
+impl<'a> WantedNames<'a> {
+    fn of(files: &'a BTreeMap<String, LinkFacts>, paths: &BTreeSet<&str>) -> WantedNames<'a> {
+        let mut wanted = WantedNames {
+            names: std::collections::HashSet::new(),
+            qualifiers: std::collections::HashSet::new(),
+        };
+        for path in paths {
+            let Some(facts) = files.get(*path) else {
+                continue;
+            };
+            for reference in &facts.references {
+                wanted.names.insert(reference.name.as_str());
+                if let Some(qualifier) = reference.qualifier.as_deref() {
+                    wanted
+                        .qualifiers
+                        .insert(qualifier.rsplit("::").next().unwrap_or(qualifier).trim());
+                }
+            }
+        }
+        wanted
+    }
+}
+
 /// How many levels of re-exporting files a scope follows (`pkg/__init__.py` importing
 /// `pkg/sub/__init__.py` importing `pkg/sub/impl.py` is two).
 const REEXPORT_DEPTH: usize = 3;
@@ -162,12 +192,22 @@ pub(super) fn resolve_files(
     // class's members are not in scope unqualified.
     let mut non_members: HashMap<&str, Vec<(&str, NodeIndex)>> = HashMap::new();
     let mut known_qualifiers: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    // The tables are only ever asked about a reference's name and its qualifier's last
+    // segment: when a few files resolve again, only their names are gathered, so a one-file
+    // change does not rebuild tables of every definition in the repository.
+    let wanted = (affected.len() < files.len()).then(|| WantedNames::of(files, affected));
+    let name_wanted = |name: &str| wanted.as_ref().is_none_or(|w| w.names.contains(name));
+    let qualifier_wanted = |name: &str| wanted.as_ref().is_none_or(|w| w.qualifiers.contains(name));
     for (path, facts) in files {
         let module = module_stem(path);
-        known_qualifiers.insert(module);
+        if qualifier_wanted(module) {
+            known_qualifiers.insert(module);
+        }
         for (symbol, &node) in facts.symbols.iter().zip(&graph.links[path].symbols) {
-            known_qualifiers.insert(symbol.name.as_str());
-            if symbol.kind == SymbolKind::Impl {
+            if qualifier_wanted(&symbol.name) {
+                known_qualifiers.insert(symbol.name.as_str());
+            }
+            if symbol.kind == SymbolKind::Impl || !name_wanted(&symbol.name) {
                 continue;
             }
             definitions
