@@ -111,6 +111,9 @@ pub enum DocKind {
 /// chunks so one commit makes them current together (see [`LexicalWriter::add_link`]).
 const LINK_KIND: &str = "link";
 
+/// A file's link record as stored: (path, bytes).
+pub type LinkRecord = (String, Vec<u8>);
+
 impl DocKind {
     fn name(self) -> &'static str {
         match self {
@@ -607,11 +610,11 @@ impl LexicalIndex {
     ///
     /// Only the link documents are read (found through the `kind` postings), each segment on
     /// its own thread; the stored blocks they share with chunks are decompressed once each.
-    pub fn link_records(&self) -> Result<Vec<(String, Vec<u8>)>, LexicalError> {
+    pub fn link_records(&self) -> Result<Vec<LinkRecord>, LexicalError> {
         use rayon::prelude::*;
         let searcher = self.searcher()?;
         let term = Term::from_field_text(self.fields.kind, LINK_KIND);
-        let per_segment: Vec<Result<Vec<(String, Vec<u8>)>, LexicalError>> = searcher
+        let per_segment: Vec<Result<Vec<LinkRecord>, LexicalError>> = searcher
             .segment_readers()
             .par_iter()
             .map(|segment| self.segment_link_records(segment, &term))
@@ -628,7 +631,7 @@ impl LexicalIndex {
         &self,
         segment: &tantivy::SegmentReader,
         term: &Term,
-    ) -> Result<Vec<(String, Vec<u8>)>, LexicalError> {
+    ) -> Result<Vec<LinkRecord>, LexicalError> {
         let mut records = Vec::new();
         let inverted = segment
             .inverted_index(self.fields.kind)

@@ -308,26 +308,25 @@ impl IndexDir {
         }
     }
 
-    /// What is wrong with generation `generation`'s graph file, if anything
-    /// (checked against their frames' checksums, trusted by stamp when unchanged since they
-    /// last passed): the no-op `index` run repairs what this finds.
+    /// What is wrong with generation `generation`'s graph file, if anything (checked against
+    /// its frame's checksum, trusted by stamp when unchanged since it last passed): the no-op
+    /// `index` run repairs what this finds. (Link facts are checked with the lexical index.)
     pub fn damaged_link_files(&self, generation: u64) -> Vec<String> {
         let mut verifier = verify::Verifier::load(self);
         let mut damaged = Vec::new();
-        for (path, magic) in [(self.graph_path(generation), GRAPH_MAGIC)] {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let checked = verifier.check(&name, &path, || {
-                let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
-                frame::check(magic, &bytes)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            });
-            if let Err(reason) = checked {
-                damaged.push(format!("{name}: {reason}"));
-            }
+        let path = self.graph_path(generation);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let checked = verifier.check(&name, &path, || {
+            let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
+            frame::check(GRAPH_MAGIC, &bytes)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        if let Err(reason) = checked {
+            damaged.push(format!("{name}: {reason}"));
         }
         // Stamps of other generations' files (removed by the garbage collection) are dropped.
         verifier.retain(|key| {
