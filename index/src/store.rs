@@ -362,15 +362,28 @@ impl IndexDir {
         )
     }
 
-    /// Writes the graph of a generation about to be committed, durably.
-    pub fn write_graph(
+    /// Writes the graph and the manifest of a generation about to be committed, durably: each
+    /// encoded, written and synced on its own core (hundreds of MB at tens of millions of
+    /// lines), then both recorded as checked in one update of the verified stamps.
+    pub fn write_graph_and_manifest(
         &self,
         lock: &WriteLock,
-        generation: u64,
         graph: &CodeGraph,
+        manifest: &Manifest,
     ) -> Result<(), StoreError> {
-        let path = self.graph_path(generation);
-        self.write_durably(lock, &path, &frame::encode(GRAPH_MAGIC, graph))
+        let graph_path = self.graph_path(manifest.generation);
+        let manifest_path = self.manifest_path(manifest.generation);
+        let write = |path: &Path, bytes: Vec<u8>| {
+            crate::atomic::write(path, &bytes).map_err(io_error("writing", path))
+        };
+        let (graph_written, manifest_written) = rayon::join(
+            || write(&graph_path, frame::encode(GRAPH_MAGIC, graph)),
+            || write(&manifest_path, manifest::encode(manifest)),
+        );
+        graph_written?;
+        manifest_written?;
+        self.record_checked(lock, &[&graph_path, &manifest_path]);
+        Ok(())
     }
 
     /// Reads the graph of a committed generation.
@@ -393,18 +406,26 @@ impl IndexDir {
     /// Temp file, fsync, rename, fsync of the directory: the file is whole or absent.
     fn write_durably(
         &self,
-        _lock: &WriteLock,
+        lock: &WriteLock,
         path: &Path,
         bytes: &[u8],
     ) -> Result<(), StoreError> {
         crate::atomic::write(path, bytes).map_err(io_error("writing", path))?;
-        // Just written and synced: known good, so the next run need not read it to check it.
-        if let Some(name) = path.file_name() {
-            let mut verifier = verify::Verifier::load(self);
-            verifier.record(&name.to_string_lossy(), path);
-            verifier.save();
-        }
+        self.record_checked(lock, &[path]);
         Ok(())
+    }
+
+    /// Files just written and synced are known good: the next run need not read them to check
+    /// them. One load and save of the stamps for all of them (the writer's lock keeps other
+    /// writers out).
+    fn record_checked(&self, _lock: &WriteLock, paths: &[&Path]) {
+        let mut verifier = verify::Verifier::load(self);
+        for path in paths {
+            if let Some(name) = path.file_name() {
+                verifier.record(&name.to_string_lossy(), path);
+            }
+        }
+        verifier.save();
     }
 
     /// The payload that marks a lexical commit as generation `generation`.

@@ -670,8 +670,7 @@ fn update_in_pool(
     summary.record_totals(&manifest);
     // The graph is not used until the manifest and the lexical commit (which carries the
     // touched files' link records) name this generation.
-    dir.write_graph(&lock, manifest.generation, &graph)?;
-    dir.write_manifest(&lock, &manifest)?;
+    dir.write_graph_and_manifest(&lock, &graph, &manifest)?;
     failpoint("before-commit");
     writer.commit(&IndexDir::commit_payload(manifest.generation))?;
     failpoint("after-commit");
