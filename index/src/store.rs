@@ -404,12 +404,7 @@ impl IndexDir {
     }
 
     /// Temp file, fsync, rename, fsync of the directory: the file is whole or absent.
-    fn write_durably(
-        &self,
-        lock: &WriteLock,
-        path: &Path,
-        bytes: &[u8],
-    ) -> Result<(), StoreError> {
+    fn write_durably(&self, lock: &WriteLock, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         crate::atomic::write(path, bytes).map_err(io_error("writing", path))?;
         self.record_checked(lock, &[path]);
         Ok(())

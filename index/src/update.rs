@@ -404,6 +404,9 @@ pub fn update_index(
     pool.install(|| update_in_pool(root, dir, settings, options, progress))
 }
 
+/// Link records encoded at a time before they are handed to the writer.
+const LINK_RECORD_BATCH: usize = 1024;
+
 fn update_in_pool(
     root: &Path,
     dir: &IndexDir,
@@ -596,18 +599,22 @@ fn update_in_pool(
         .collect();
     progress.finish();
     // Link records go in after every chunk, so they fill stored blocks of their own: reading
-    // every file's facts then decompresses those blocks, not the chunks' text.
-    let records: Vec<(&str, Vec<u8>)> = indexed
-        .par_iter()
-        .filter_map(|result| match result {
-            Ok(Some(indexed)) => Some((indexed.path.as_str(), encode_link_record(&indexed.link))),
-            _ => None,
-        })
-        .collect();
-    for (path, record) in &records {
-        writer.add_link(path, record)?;
+    // every file's facts then decompresses those blocks, not the chunks' text. Encoded a
+    // batch at a time, so a cold run never holds every record at once.
+    for batch in indexed.chunks(LINK_RECORD_BATCH) {
+        let records: Vec<(&str, Vec<u8>)> = batch
+            .par_iter()
+            .filter_map(|result| match result {
+                Ok(Some(indexed)) => {
+                    Some((indexed.path.as_str(), encode_link_record(&indexed.link)))
+                }
+                _ => None,
+            })
+            .collect();
+        for (path, record) in &records {
+            writer.add_link(path, record)?;
+        }
     }
-    drop(records);
     let mut files: BTreeMap<String, FileRecord> = scan.unchanged.into_iter().collect();
     let mut facts = if full {
         FactsMap::new()

@@ -35,16 +35,22 @@ pub enum FrameError {
     },
 }
 
-/// Serialises `value` inside a frame with `magic`.
+/// Serialises `value` inside a frame with `magic`, encoding straight after the header in one
+/// buffer (a graph of hundreds of MB is never held, or copied, twice).
 pub fn encode<T: Serialize>(magic: &[u8; 8], value: &T) -> Vec<u8> {
-    // Encoding plain owned data into a Vec cannot fail; an empty body would fail the checksum
-    // on read rather than go unnoticed.
-    let body = encode_body(value);
-    let mut bytes = Vec::with_capacity(HEADER_LEN + body.len());
+    let mut bytes = Vec::new();
     bytes.extend_from_slice(magic);
     bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    bytes.extend_from_slice(blake3::hash(&body).as_bytes());
-    bytes.extend_from_slice(&body);
+    bytes.extend_from_slice(&[0; 32]);
+    // Encoding plain owned data into a Vec cannot fail; were it to, the empty body left would
+    // fail to decode on read rather than go unnoticed.
+    if bincode::serde::encode_into_std_write(value, &mut bytes, bincode::config::standard())
+        .is_err()
+    {
+        bytes.truncate(HEADER_LEN);
+    }
+    let hash = blake3::hash(&bytes[HEADER_LEN..]);
+    bytes[12..HEADER_LEN].copy_from_slice(hash.as_bytes());
     bytes
 }
 
