@@ -111,9 +111,6 @@ pub enum DocKind {
 /// chunks so one commit makes them current together (see [`LexicalWriter::add_link`]).
 const LINK_KIND: &str = "link";
 
-/// A file's link record as stored: (path, bytes).
-pub type LinkRecord = (String, Vec<u8>);
-
 impl DocKind {
     fn name(self) -> &'static str {
         match self {
@@ -606,18 +603,23 @@ impl LexicalIndex {
         Ok(chunks)
     }
 
-    /// Every file's link record at the searched commit, as (path, bytes), sorted by path.
+    /// Every file's link record at the searched commit, each passed as (path, bytes) to
+    /// `decode` as it is read (so no more than one raw record per segment is held at a time),
+    /// returned as (path, what `decode` made of it), sorted by path.
     ///
     /// Only the link documents are read (found through the `kind` postings), each segment on
     /// its own thread; the stored blocks they share with chunks are decompressed once each.
-    pub fn link_records(&self) -> Result<Vec<LinkRecord>, LexicalError> {
+    pub fn link_records<T: Send>(
+        &self,
+        decode: impl Fn(&str, &[u8]) -> T + Sync,
+    ) -> Result<Vec<(String, T)>, LexicalError> {
         use rayon::prelude::*;
         let searcher = self.searcher()?;
         let term = Term::from_field_text(self.fields.kind, LINK_KIND);
-        let per_segment: Vec<Result<Vec<LinkRecord>, LexicalError>> = searcher
+        let per_segment: Vec<Result<Vec<(String, T)>, LexicalError>> = searcher
             .segment_readers()
             .par_iter()
-            .map(|segment| self.segment_link_records(segment, &term))
+            .map(|segment| self.segment_link_records(segment, &term, &decode))
             .collect();
         let mut records = Vec::new();
         for segment in per_segment {
@@ -627,11 +629,12 @@ impl LexicalIndex {
         Ok(records)
     }
 
-    fn segment_link_records(
+    fn segment_link_records<T>(
         &self,
         segment: &tantivy::SegmentReader,
         term: &Term,
-    ) -> Result<Vec<LinkRecord>, LexicalError> {
+        decode: &(impl Fn(&str, &[u8]) -> T + Sync),
+    ) -> Result<Vec<(String, T)>, LexicalError> {
         let mut records = Vec::new();
         let inverted = segment
             .inverted_index(self.fields.kind)
@@ -665,7 +668,9 @@ impl LexicalIndex {
                     .get_first(self.fields.link)
                     .and_then(|v| v.as_bytes());
                 match (path, bytes) {
-                    (Some(path), Some(bytes)) => records.push((path.to_string(), bytes.to_vec())),
+                    (Some(path), Some(bytes)) => {
+                        records.push((path.to_string(), decode(path, bytes)));
+                    }
                     _ => {
                         return Err(LexicalError::BadLinkDocument(
                             segment.segment_id().short_uuid_string(),

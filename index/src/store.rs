@@ -128,24 +128,16 @@ impl Snapshot {
             dir: dir.path.clone(),
             reason,
         };
-        let records = self
+        let decoded = self
             .lexical
-            .link_records()
+            .link_records(|path, bytes| {
+                frame::decode_body::<LinkFacts>(bytes)
+                    .map_err(|e| format!("the link record of {path}: {e}"))
+            })
             .map_err(|e| corrupt(e.to_string()))?;
-        // Decoding is most of the cost: spread over the cores.
-        let decoded: Vec<Result<(String, LinkFacts), StoreError>> = {
-            use rayon::prelude::*;
-            records
-                .into_par_iter()
-                .map(|(path, bytes)| match frame::decode_body(&bytes) {
-                    Ok(facts) => Ok((path, facts)),
-                    Err(e) => Err(corrupt(format!("the link record of {path}: {e}"))),
-                })
-                .collect()
-        };
         let mut facts = FactsMap::new();
-        for entry in decoded {
-            let (path, decoded) = entry?;
+        for (path, decoded) in decoded {
+            let decoded = decoded.map_err(&corrupt)?;
             if facts.contains_key(&path) {
                 return Err(corrupt(format!("{path} has two link records")));
             }
@@ -396,11 +388,7 @@ impl IndexDir {
         path: &Path,
         magic: &[u8; 8],
     ) -> Result<T, StoreError> {
-        let bytes = std::fs::read(path).map_err(|e| StoreError::Corrupt {
-            dir: self.path.clone(),
-            reason: format!("cannot read {}: {e}", path.display()),
-        })?;
-        frame::decode(magic, &bytes).map_err(|e| self.frame_error(e))
+        frame::read_file(path, magic).map_err(|e| self.frame_error(e))
     }
 
     /// Temp file, fsync, rename, fsync of the directory: the file is whole or absent.

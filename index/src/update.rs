@@ -672,12 +672,17 @@ fn update_in_pool(
     };
     summary.graph = Some(GraphSummary::of(&graph));
     summary.timings.graph_ms = elapsed_ms(graph_started);
+    // Every file's facts and the graph are the bulk of a large run's memory: each goes as
+    // soon as nothing needs it (the facts stay only for the vector step).
+    drop(touched_before);
+    let facts = options.vectors.is_some().then_some(facts);
     let commit_started = Instant::now();
     let manifest = manifest_with(previous_generation + 1, settings, files);
     summary.record_totals(&manifest);
     // The graph is not used until the manifest and the lexical commit (which carries the
     // touched files' link records) name this generation.
     dir.write_graph_and_manifest(&lock, &graph, &manifest)?;
+    drop(graph);
     failpoint("before-commit");
     writer.commit(&IndexDir::commit_payload(manifest.generation))?;
     failpoint("after-commit");
@@ -685,19 +690,19 @@ fn update_in_pool(
     summary.generation = manifest.generation;
     summary.committed = true;
     summary.timings.commit_ms = elapsed_ms(commit_started);
-    match &options.vectors {
-        Some(vectors) => {
+    match (&options.vectors, &facts) {
+        (Some(vectors), Some(facts)) => {
             run_vectors(
                 dir,
                 &lock,
                 &manifest,
-                &facts,
+                facts,
                 vectors,
                 progress,
                 &mut summary,
             );
         }
-        None => summary.vectors_missing = Some("vectors are off".to_string()),
+        _ => summary.vectors_missing = Some("vectors are off".to_string()),
     }
     summary.timings.total_ms = elapsed_ms(started);
     Ok(summary)

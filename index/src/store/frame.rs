@@ -75,8 +75,55 @@ pub fn decode<T: DeserializeOwned>(magic: &[u8; 8], bytes: &[u8]) -> Result<T, F
     decode_body(check(magic, bytes)?)
 }
 
-/// Verifies a frame with `magic` (kind, version, checksum) and returns its body, unparsed.
-pub fn check<'b>(magic: &[u8; 8], bytes: &'b [u8]) -> Result<&'b [u8], FrameError> {
+/// Reads the framed file at `path` without holding its bytes: the header is checked, the
+/// body's checksum computed in one streaming pass, and only then is the body decoded, in a
+/// second streaming pass (a file of hundreds of MB never sits in memory beside what it
+/// decodes to). Nothing is parsed before the checksum matched.
+pub fn read_file<T: DeserializeOwned>(
+    path: &std::path::Path,
+    magic: &[u8; 8],
+) -> Result<T, FrameError> {
+    use std::io::{BufReader, Read, Seek, SeekFrom};
+    const BUFFER: usize = 1 << 20;
+    let unreadable =
+        |e: std::io::Error| FrameError::Corrupt(format!("cannot read {}: {e}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let mut header = [0u8; HEADER_LEN];
+    let mut filled = 0;
+    while filled < HEADER_LEN {
+        match file.read(&mut header[filled..]).map_err(unreadable)? {
+            0 => break,
+            read => filled += read,
+        }
+    }
+    check_header(magic, &header[..filled])?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buffer = vec![0u8; BUFFER];
+    loop {
+        let read = file.read(&mut buffer).map_err(unreadable)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    drop(buffer);
+    if hasher.finalize().as_bytes() != &header[12..HEADER_LEN] {
+        return Err(FrameError::Corrupt("checksum mismatch".into()));
+    }
+    file.seek(SeekFrom::Start(HEADER_LEN as u64))
+        .map_err(unreadable)?;
+    let mut reader = BufReader::with_capacity(BUFFER, file);
+    let value = bincode::serde::decode_from_std_read(&mut reader, bincode::config::standard())
+        .map_err(|e| FrameError::Corrupt(e.to_string()))?;
+    let mut rest = [0u8; 1];
+    if reader.read(&mut rest).map_err(unreadable)? != 0 {
+        return Err(FrameError::Corrupt("trailing bytes".into()));
+    }
+    Ok(value)
+}
+
+/// Checks a frame's header: magic and format version.
+fn check_header(magic: &[u8; 8], bytes: &[u8]) -> Result<(), FrameError> {
     if bytes.len() < HEADER_LEN || &bytes[..8] != magic {
         return Err(FrameError::Corrupt(format!(
             "not a sextant {} file",
@@ -92,9 +139,80 @@ pub fn check<'b>(magic: &[u8; 8], bytes: &'b [u8]) -> Result<&'b [u8], FrameErro
             expected: FORMAT_VERSION,
         });
     }
+    Ok(())
+}
+
+/// Verifies a frame with `magic` (kind, version, checksum) and returns its body, unparsed.
+pub fn check<'b>(magic: &[u8; 8], bytes: &'b [u8]) -> Result<&'b [u8], FrameError> {
+    check_header(magic, bytes)?;
     let body = &bytes[HEADER_LEN..];
     if blake3::hash(body).as_bytes() != &bytes[12..44] {
         return Err(FrameError::Corrupt("checksum mismatch".into()));
     }
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framed(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).expect("write");
+        path
+    }
+
+    #[test]
+    fn a_file_read_in_streaming_passes_decodes_only_what_its_checksum_vouches_for() {
+        const MAGIC: &[u8; 8] = b"SXTEST\0\0";
+        let dir = tempfile::tempdir().expect("tempdir");
+        let value: Vec<(String, u64)> = (0..50_000).map(|i| (format!("name {i}"), i)).collect();
+        let good = encode(MAGIC, &value);
+        let path = framed(dir.path(), "good", &good);
+        assert_eq!(read_file::<Vec<(String, u64)>>(&path, MAGIC), Ok(value));
+
+        let mut flipped = good.clone();
+        let middle = flipped.len() / 2;
+        flipped[middle] ^= 0x10;
+        let path = framed(dir.path(), "flipped", &flipped);
+        assert_eq!(
+            read_file::<Vec<(String, u64)>>(&path, MAGIC),
+            Err(FrameError::Corrupt("checksum mismatch".into()))
+        );
+
+        let path = framed(dir.path(), "cut", &good[..good.len() - 7]);
+        assert!(read_file::<Vec<(String, u64)>>(&path, MAGIC).is_err());
+        let path = framed(dir.path(), "header only", &good[..20]);
+        assert!(matches!(
+            read_file::<Vec<(String, u64)>>(&path, MAGIC),
+            Err(FrameError::Corrupt(reason)) if reason.starts_with("not a sextant")
+        ));
+
+        // Bytes after the value, under a checksum that covers them, are still refused.
+        let mut trailing = good.clone();
+        trailing.push(0);
+        let hash = blake3::hash(&trailing[HEADER_LEN..]);
+        trailing[12..HEADER_LEN].copy_from_slice(hash.as_bytes());
+        let path = framed(dir.path(), "trailing", &trailing);
+        assert_eq!(
+            read_file::<Vec<(String, u64)>>(&path, MAGIC),
+            Err(FrameError::Corrupt("trailing bytes".into()))
+        );
+
+        let mut other_version = good.clone();
+        other_version[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+        let path = framed(dir.path(), "newer", &other_version);
+        assert_eq!(
+            read_file::<Vec<(String, u64)>>(&path, MAGIC),
+            Err(FrameError::Incompatible {
+                found: FORMAT_VERSION + 1,
+                expected: FORMAT_VERSION
+            })
+        );
+        let missing = dir.path().join("missing");
+        assert!(matches!(
+            read_file::<Vec<(String, u64)>>(&missing, MAGIC),
+            Err(FrameError::Corrupt(reason)) if reason.starts_with("cannot read")
+        ));
+    }
 }
