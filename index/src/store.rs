@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use crate::lexical::{LexicalError, LexicalIndex};
 pub use frame::{FORMAT_VERSION, FrameError};
-pub use manifest::{ChunkRecord, FileRecord, Manifest};
+pub use manifest::{FileRecord, Manifest};
 
 use crate::graph::{CodeGraph, LinkFacts};
 

@@ -18,7 +18,7 @@ use crate::graph::{CodeGraph, LinkFacts, ResolutionStats};
 use crate::lang::Language;
 use crate::lexical::{ChunkDocument, LexicalError, LexicalIndex, LexicalWriter};
 use crate::store::{
-    ChunkRecord, FactsMap, FileRecord, IndexDir, Manifest, StoreError, WriteLock, chunk_id,
+    FactsMap, FileRecord, IndexDir, Manifest, StoreError, WriteLock, chunk_id,
     encode_link_record,
 };
 use crate::syntax::{ChunkLimits, LineIndex, extract};
@@ -833,7 +833,7 @@ fn index_file(
             None,
         );
     }
-    let chunks = add_chunks(&file.path, language, &source.text, &facts, writer)?;
+    let chunk_count = add_chunks(&file.path, language, &source.text, &facts, writer)?;
     writer.add_file(&file.path, language, facts.line_count, &source.text)?;
     let record = FileRecord {
         hash: source.hash,
@@ -841,7 +841,7 @@ fn index_file(
         language,
         line_count: facts.line_count,
         symbol_count: facts.symbols.len() as u32,
-        chunks,
+        chunk_count,
         lossy_utf8: source.lossy,
         has_syntax_errors: facts.has_syntax_errors,
         // Taken at the walk, before this read: a write in between changes it.
@@ -869,9 +869,8 @@ fn add_chunks(
     text: &str,
     facts: &FileFacts,
     writer: &LexicalWriter,
-) -> Result<Vec<ChunkRecord>, LexicalError> {
+) -> Result<u32, LexicalError> {
     let lines = LineIndex::new(text);
-    let mut records = Vec::with_capacity(facts.chunks.len());
     // Names may repeat in a chunk (overloads, impl blocks); index each once.
     let mut seen: HashMap<&str, ()> = HashMap::new();
     for chunk in &facts.chunks {
@@ -895,13 +894,8 @@ fn add_chunks(
             symbols,
             text: lines.slice(text, chunk.span),
         })?;
-        records.push(ChunkRecord {
-            id,
-            span: chunk.span,
-            hash: chunk.hash,
-        });
     }
-    Ok(records)
+    Ok(facts.chunks.len() as u32)
 }
 
 /// Stores the settled stamps of files that were read because their stamp changed but whose

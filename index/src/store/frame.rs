@@ -14,8 +14,9 @@ use serde::de::DeserializeOwned;
 /// `lexical::MAX_INDEXED_LINE_BYTES`. 10: member calls on a name keep it as their qualifier,
 /// `package.json` names (resolution checked against SCIP). 11: the lexical index keeps term
 /// frequencies without positions (nothing searches phrases through tantivy). 12: link facts
-/// are per-file records in the lexical index (no facts file).
-pub const FORMAT_VERSION: u32 = 12;
+/// are per-file records in the lexical index (no facts file). 13: the manifest counts a file's
+/// chunks instead of listing them (the lexical index has them).
+pub const FORMAT_VERSION: u32 = 13;
 
 const HEADER_LEN: usize = 8 + 4 + 32;
 

@@ -5,23 +5,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::facts::{ContentHash, LineSpan};
+use crate::facts::ContentHash;
 use crate::lang::Language;
 
 use super::frame::FrameError;
 
 const MAGIC: &[u8; 8] = b"SEXTANT\0";
-
-/// One indexed chunk, as the manifest records it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChunkRecord {
-    /// Stable id: the same path, lines and content give the same id.
-    pub id: u64,
-    /// Lines covered.
-    pub span: LineSpan,
-    /// Hash of the chunk's text.
-    pub hash: ContentHash,
-}
 
 /// One indexed file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,8 +25,9 @@ pub struct FileRecord {
     pub line_count: u32,
     /// Definitions found.
     pub symbol_count: u32,
-    /// Chunks, in order.
-    pub chunks: Vec<ChunkRecord>,
+    /// Chunks it was split into. (Their ids, lines and text are in the lexical index; the
+    /// manifest, read by every run, keeps per file only what a scan and a status need.)
+    pub chunk_count: u32,
     /// Whether invalid UTF-8 was replaced when decoding.
     pub lossy_utf8: bool,
     /// Whether the parser had to recover from syntax errors.
@@ -64,7 +54,7 @@ pub struct Manifest {
 impl Manifest {
     /// Total chunks over all files.
     pub fn chunk_count(&self) -> usize {
-        self.files.values().map(|f| f.chunks.len()).sum()
+        self.files.values().map(|f| f.chunk_count as usize).sum()
     }
 
     /// Total lines over all files.
@@ -101,11 +91,7 @@ mod tests {
                 language: Language::Rust,
                 line_count: 1,
                 symbol_count: 0,
-                chunks: vec![ChunkRecord {
-                    id: 7,
-                    span: LineSpan { start: 1, end: 1 },
-                    hash: ContentHash::of(b"a"),
-                }],
+                chunk_count: 1,
                 lossy_utf8: false,
                 has_syntax_errors: false,
                 stamp: Some(crate::walk::FileStamp {
