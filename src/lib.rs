@@ -91,7 +91,9 @@ fn hint_for(error: &sextant_index::store::StoreError) -> Option<&'static str> {
     use sextant_index::store::StoreError;
     match error {
         StoreError::Missing(_) => Some("run `sextant index` in the repository first"),
-        StoreError::Corrupt { .. } | StoreError::Incompatible { .. } => {
+        StoreError::Corrupt { .. }
+        | StoreError::Incompatible { .. }
+        | StoreError::OtherVersion { .. } => {
             Some("run `sextant index` to rebuild the index from scratch")
         }
         StoreError::Locked(_) => {

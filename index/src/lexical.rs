@@ -388,6 +388,19 @@ impl LexicalIndex {
             .map_err(|e| e.to_string())
     }
 
+    /// Number of link records visible (one per indexed file).
+    pub fn link_count(&self) -> Result<u64, LexicalError> {
+        let query = TermQuery::new(
+            Term::from_field_text(self.fields.kind, LINK_KIND),
+            IndexRecordOption::Basic,
+        );
+        let count = self
+            .searcher()?
+            .search(&query, &Count)
+            .map_err(tantivy_error("counting link records"))?;
+        Ok(count as u64)
+    }
+
     /// Number of chunk documents visible.
     pub fn chunk_count(&self) -> Result<u64, LexicalError> {
         self.count(&self.searcher()?, DocKind::Chunk)

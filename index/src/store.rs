@@ -68,6 +68,14 @@ pub enum StoreError {
         /// Format this build reads.
         expected: u32,
     },
+    /// The lexical index was written by a sextant with another schema (an older format).
+    #[error("index at {dir} was written by another version of sextant ({detail})")]
+    OtherVersion {
+        /// The index directory.
+        dir: PathBuf,
+        /// What differs.
+        detail: String,
+    },
     /// Another process holds the write lock.
     #[error("another sextant process is updating the index at {0}")]
     Locked(PathBuf),
@@ -91,7 +99,9 @@ impl StoreError {
     pub fn needs_rebuild(&self) -> bool {
         matches!(
             self,
-            StoreError::Corrupt { .. } | StoreError::Incompatible { .. }
+            StoreError::Corrupt { .. }
+                | StoreError::Incompatible { .. }
+                | StoreError::OtherVersion { .. }
         )
     }
 }
@@ -157,6 +167,22 @@ impl Snapshot {
             )));
         }
         Ok(facts)
+    }
+}
+
+impl Snapshot {
+    /// Whether the lexical index holds one link record per file of the manifest, by count
+    /// (cheap: the `kind` postings): a no-op run checks it, so records that do not match are
+    /// rebuilt before a change needs them.
+    pub fn link_records_mismatch(&self) -> Option<String> {
+        match self.lexical.link_count() {
+            Ok(count) if count == self.manifest.files.len() as u64 => None,
+            Ok(count) => Some(format!(
+                "{count} link records for {} indexed files",
+                self.manifest.files.len()
+            )),
+            Err(error) => Some(format!("cannot count link records: {error}")),
+        }
     }
 }
 
@@ -236,7 +262,13 @@ impl IndexDir {
             dir: self.path.clone(),
             reason,
         };
-        let mut lexical = LexicalIndex::open(&lexical_path).map_err(|e| corrupt(e.to_string()))?;
+        let mut lexical = LexicalIndex::open(&lexical_path).map_err(|e| match e {
+            LexicalError::Schema(field) => StoreError::OtherVersion {
+                dir: self.path.clone(),
+                detail: format!("its lexical index has no field {field}"),
+            },
+            e => corrupt(e.to_string()),
+        })?;
         // Searches read the commit the payload names, whatever is committed later.
         let payload = lexical.pin().map_err(|e| corrupt(e.to_string()))?;
         // A first run killed before its commit leaves an index that never committed: that is
@@ -312,8 +344,7 @@ impl IndexDir {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let checked = verifier.check(&name, &path, || {
-            let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
-            frame::check(GRAPH_MAGIC, &bytes)
+            frame::check_file(&path, GRAPH_MAGIC)
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         });

@@ -18,8 +18,7 @@ use crate::graph::{CodeGraph, LinkFacts, ResolutionStats};
 use crate::lang::Language;
 use crate::lexical::{ChunkDocument, LexicalError, LexicalIndex, LexicalWriter};
 use crate::store::{
-    FactsMap, FileRecord, IndexDir, Manifest, StoreError, WriteLock, chunk_id,
-    encode_link_record,
+    FactsMap, FileRecord, IndexDir, Manifest, StoreError, WriteLock, chunk_id, encode_link_record,
 };
 use crate::syntax::{ChunkLimits, LineIndex, extract};
 use crate::vector::{
@@ -150,7 +149,8 @@ pub struct Timings {
     pub extract_ms: u64,
     /// Linking the knowledge graph.
     pub graph_ms: u64,
-    /// Writing the manifest, facts and graph, and committing.
+    /// Writing the manifest and graph, and committing (the lexical index, with the touched
+    /// files' link records).
     pub commit_ms: u64,
     /// Embedding and building the vector index (after the commit).
     pub vectors_ms: u64,
@@ -434,10 +434,12 @@ fn update_in_pool(
     }
     let mut full = options.full || rebuild_reason.is_some();
     let previous_manifest = previous.as_ref().map(|s| &s.manifest);
-    // Damaged facts or graph would otherwise go unnoticed until a change needs them (and a
-    // no-op run would keep saying the index is up to date): rebuild, saying why.
-    if !full && let Some(manifest) = previous_manifest {
-        let damaged = dir.damaged_link_files(manifest.generation);
+    // A damaged graph, or link records that do not match the manifest, would otherwise go
+    // unnoticed until a change needs them (and a no-op run would keep saying the index is up
+    // to date): rebuild, saying why.
+    if !full && let Some(snapshot) = &previous {
+        let mut damaged = dir.damaged_link_files(snapshot.manifest.generation);
+        damaged.extend(snapshot.link_records_mismatch());
         if !damaged.is_empty() {
             rebuild_reason = Some(format!("{}; rebuilding from scratch", damaged.join(", ")));
             full = true;
@@ -598,17 +600,26 @@ fn update_in_pool(
         })
         .collect();
     progress.finish();
+    // A failed file fails the run before anything more is written.
+    let indexed = match indexed
+        .into_iter()
+        .collect::<Result<Vec<Option<Indexed>>, _>>()
+    {
+        Ok(indexed) => indexed,
+        Err(error) => {
+            writer.abandon()?;
+            return Err(error.into());
+        }
+    };
     // Link records go in after every chunk, so they fill stored blocks of their own: reading
     // every file's facts then decompresses those blocks, not the chunks' text. Encoded a
     // batch at a time, so a cold run never holds every record at once.
     for batch in indexed.chunks(LINK_RECORD_BATCH) {
         let records: Vec<(&str, Vec<u8>)> = batch
             .par_iter()
-            .filter_map(|result| match result {
-                Ok(Some(indexed)) => {
-                    Some((indexed.path.as_str(), encode_link_record(&indexed.link)))
-                }
-                _ => None,
+            .filter_map(|result| {
+                let indexed = result.as_ref()?;
+                Some((indexed.path.as_str(), encode_link_record(&indexed.link)))
             })
             .collect();
         for (path, record) in &records {
@@ -634,20 +645,11 @@ fn update_in_pool(
             touched_before.insert(path.clone(), before);
         }
     }
-    for result in indexed {
-        match result {
-            Ok(Some(Indexed { path, record, link })) => {
-                summary.extracted_lines += u64::from(record.line_count);
-                summary.extracted_bytes += record.size;
-                facts.insert(path.clone(), link);
-                files.insert(path, record);
-            }
-            Ok(None) => {}
-            Err(error) => {
-                writer.abandon()?;
-                return Err(error.into());
-            }
-        }
+    for Indexed { path, record, link } in indexed.into_iter().flatten() {
+        summary.extracted_lines += u64::from(record.line_count);
+        summary.extracted_bytes += record.size;
+        facts.insert(path.clone(), link);
+        files.insert(path, record);
     }
     // A file that became unreadable or binary between scan and read is a skip; its old chunks
     // were removed along with the re-index attempt.

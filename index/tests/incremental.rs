@@ -329,6 +329,39 @@ fn corrupt_lexical_index_is_detected_and_rebuilt() {
     );
 }
 
+/// A lexical index written with another schema (an earlier format: no link records) is
+/// reported as another version's, not as damage, and rebuilt.
+#[test]
+fn an_index_of_another_schema_is_another_version_and_is_rebuilt() {
+    let repo = fixture_repo();
+    let dir = IndexDir::new(repo.path().join(".sextant"));
+    std::fs::create_dir_all(dir.lexical_path()).expect("dir");
+    let mut builder = tantivy::schema::Schema::builder();
+    let path = builder.add_text_field("path", tantivy::schema::STRING | tantivy::schema::STORED);
+    let index = tantivy::Index::create_in_dir(dir.lexical_path(), builder.build()).expect("old");
+    let mut writer: tantivy::IndexWriter = index.writer(15_000_000).expect("writer");
+    writer
+        .add_document(tantivy::doc!(path => "src/lib.rs"))
+        .expect("add");
+    let mut prepared = writer.prepare_commit().expect("prepare");
+    prepared.set_payload(&IndexDir::commit_payload(1));
+    prepared.commit().expect("commit");
+    drop(writer);
+    let error = dir.open().err().expect("refused");
+    assert!(matches!(error, StoreError::OtherVersion { .. }), "{error}");
+    assert!(error.needs_rebuild());
+    assert!(
+        error.to_string().contains("another version of sextant"),
+        "{error}"
+    );
+    let rebuilt = index_incrementally(repo.path(), &dir).expect("rebuild");
+    assert!(rebuilt.committed && rebuilt.full_rebuild);
+    assert_eq!(
+        dir.open().expect("usable").manifest.files.len(),
+        PATHS.len()
+    );
+}
+
 #[test]
 fn changed_settings_force_a_rebuild() {
     let repo = fixture_repo();
@@ -425,8 +458,9 @@ fn damaged_link_records_or_a_damaged_graph_are_rebuilt_by_the_next_run() {
 }
 
 /// Link records that disagree with the manifest (a record of a file the manifest does not
-/// list, as a damaged or foreign writer could leave) are never trusted: the next run that needs
-/// them rebuilds, saying why, and the rebuilt index holds one record per indexed file.
+/// list, as a damaged or foreign writer could leave) are never trusted: reading them fails
+/// naming the file, the next run rebuilds even with nothing changed (a no-op run used to say
+/// the index was up to date), and the rebuilt index holds one record per indexed file.
 #[test]
 fn link_records_that_disagree_with_the_manifest_make_the_next_run_rebuild() {
     let repo = fixture_repo();
@@ -445,19 +479,29 @@ fn link_records_that_disagree_with_the_manifest_make_the_next_run_rebuild() {
     let error = snapshot.read_facts(&dir).expect_err("records disagree");
     assert!(error.to_string().contains("ghost.rs"), "{error}");
     drop(snapshot);
-    std::fs::write(root.join("src/lib.rs"), "pub fn changed() {}\n").expect("edit");
+    // Even with nothing changed in the tree, the next run sees it and rebuilds.
     let rebuilt = index_incrementally(root, &dir).expect("rebuild");
-    assert!(rebuilt.full_rebuild, "{rebuilt:?}");
+    assert!(rebuilt.committed && rebuilt.full_rebuild, "{rebuilt:?}");
+    let expected = format!(
+        "{} link records for {} indexed files",
+        PATHS.len() + 1,
+        PATHS.len()
+    );
     assert!(
         rebuilt
             .rebuild_reason
             .as_deref()
-            .is_some_and(|r| r.contains("ghost.rs")),
+            .is_some_and(|r| r.contains(&expected)),
         "{:?}",
         rebuilt.rebuild_reason
     );
     let facts = dir.open().expect("open").read_facts(&dir).expect("facts");
     assert_eq!(facts.len(), PATHS.len());
+    // A change needing the facts reads them whole and right.
+    std::fs::write(root.join("src/lib.rs"), "pub fn changed() {}\n").expect("edit");
+    let changed = index_incrementally(root, &dir).expect("index");
+    assert!(!changed.full_rebuild, "{:?}", changed.rebuild_reason);
+    let facts = dir.open().expect("open").read_facts(&dir).expect("facts");
     assert!(
         facts["src/lib.rs"]
             .symbols

@@ -37,7 +37,7 @@ pub enum FrameError {
 }
 
 /// Serialises `value` inside a frame with `magic`, encoding straight after the header in one
-/// buffer (a graph of hundreds of MB is never held, or copied, twice).
+/// buffer (the body of a graph of hundreds of MB is not copied into a second one).
 pub fn encode<T: Serialize>(magic: &[u8; 8], value: &T) -> Vec<u8> {
     let mut bytes = Vec::new();
     bytes.extend_from_slice(magic);
@@ -76,10 +76,32 @@ pub fn decode<T: DeserializeOwned>(magic: &[u8; 8], bytes: &[u8]) -> Result<T, F
     decode_body(check(magic, bytes)?)
 }
 
-/// Reads the framed file at `path` without holding its bytes: the header is checked, the
-/// body's checksum computed in one streaming pass, and only then is the body decoded, in a
-/// second streaming pass (a file of hundreds of MB never sits in memory beside what it
-/// decodes to). Nothing is parsed before the checksum matched.
+/// Checks the framed file at `path` (header, then the body's checksum in one streaming pass)
+/// without holding its bytes, and returns the open file: what [`read_file`] decodes, and
+/// what a verifier checks.
+pub fn check_file(path: &std::path::Path, magic: &[u8; 8]) -> Result<std::fs::File, FrameError> {
+    use std::io::Read;
+    let unreadable =
+        |e: std::io::Error| FrameError::Corrupt(format!("cannot read {}: {e}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    (&mut file)
+        .take(HEADER_LEN as u64)
+        .read_to_end(&mut header)
+        .map_err(unreadable)?;
+    check_header(magic, &header)?;
+    let mut hasher = blake3::Hasher::new();
+    std::io::copy(&mut file, &mut hasher).map_err(unreadable)?;
+    if hasher.finalize().as_bytes() != &header[12..HEADER_LEN] {
+        return Err(FrameError::Corrupt("checksum mismatch".into()));
+    }
+    Ok(file)
+}
+
+/// Reads the framed file at `path` without holding its bytes: the file is checked
+/// ([`check_file`]), and only then is the body decoded, in a second streaming pass (a file of
+/// hundreds of MB never sits in memory beside what it decodes to). Nothing is parsed before
+/// the checksum matched.
 pub fn read_file<T: DeserializeOwned>(
     path: &std::path::Path,
     magic: &[u8; 8],
@@ -88,33 +110,12 @@ pub fn read_file<T: DeserializeOwned>(
     const BUFFER: usize = 1 << 20;
     let unreadable =
         |e: std::io::Error| FrameError::Corrupt(format!("cannot read {}: {e}", path.display()));
-    let mut file = std::fs::File::open(path).map_err(unreadable)?;
-    let mut header = [0u8; HEADER_LEN];
-    let mut filled = 0;
-    while filled < HEADER_LEN {
-        match file.read(&mut header[filled..]).map_err(unreadable)? {
-            0 => break,
-            read => filled += read,
-        }
-    }
-    check_header(magic, &header[..filled])?;
-    let mut hasher = blake3::Hasher::new();
-    let mut buffer = vec![0u8; BUFFER];
-    loop {
-        let read = file.read(&mut buffer).map_err(unreadable)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
-    drop(buffer);
-    if hasher.finalize().as_bytes() != &header[12..HEADER_LEN] {
-        return Err(FrameError::Corrupt("checksum mismatch".into()));
-    }
+    let mut file = check_file(path, magic)?;
     file.seek(SeekFrom::Start(HEADER_LEN as u64))
         .map_err(unreadable)?;
     let mut reader = BufReader::with_capacity(BUFFER, file);
-    let value = bincode::serde::decode_from_std_read(&mut reader, bincode::config::standard())
+    // bincode reads a `BufReader` through its buffer (no call per primitive).
+    let value = bincode::serde::decode_from_reader(&mut reader, bincode::config::standard())
         .map_err(|e| FrameError::Corrupt(e.to_string()))?;
     let mut rest = [0u8; 1];
     if reader.read(&mut rest).map_err(unreadable)? != 0 {
