@@ -78,6 +78,18 @@ pub enum LexicalError {
     Busy(usize),
 }
 
+/// A segment's document store, with a cache of 64 decompressed blocks.
+fn store_reader(
+    segment: &tantivy::SegmentReader,
+) -> Result<tantivy::store::StoreReader, LexicalError> {
+    segment
+        .get_store_reader(64)
+        .map_err(|e| LexicalError::Tantivy {
+            context: "reading stored documents",
+            source: e.into(),
+        })
+}
+
 fn tantivy_error(context: &'static str) -> impl FnOnce(tantivy::TantivyError) -> LexicalError {
     move |source| LexicalError::Tantivy { context, source }
 }
@@ -594,12 +606,7 @@ impl LexicalIndex {
         let searcher = self.searcher()?;
         let mut chunks = Vec::new();
         for segment in searcher.segment_readers() {
-            let store = segment
-                .get_store_reader(64)
-                .map_err(|e| LexicalError::Tantivy {
-                    context: "reading stored documents",
-                    source: e.into(),
-                })?;
+            let store = store_reader(segment)?;
             for doc_id in segment.doc_ids_alive() {
                 let document: TantivyDocument = store
                     .get(doc_id)
@@ -661,12 +668,7 @@ impl LexicalIndex {
         else {
             return Ok(records);
         };
-        let store = segment
-            .get_store_reader(64)
-            .map_err(|e| LexicalError::Tantivy {
-                context: "reading stored documents",
-                source: e.into(),
-            })?;
+        let store = store_reader(segment)?;
         let alive = segment.alive_bitset();
         let mut doc = postings.doc();
         while doc != TERMINATED {
