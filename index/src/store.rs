@@ -386,8 +386,9 @@ impl IndexDir {
     }
 
     /// Writes the graph and the manifest of a generation about to be committed, durably: each
-    /// encoded, written and synced on its own core (hundreds of MB at tens of millions of
-    /// lines), then both recorded as checked in one update of the verified stamps.
+    /// encoded, written and synced on its own core (the graph streamed to its file: hundreds
+    /// of MB at tens of millions of lines), then both recorded as checked in one update of
+    /// the verified stamps.
     pub fn write_graph_and_manifest(
         &self,
         lock: &WriteLock,
@@ -396,12 +397,15 @@ impl IndexDir {
     ) -> Result<(), StoreError> {
         let graph_path = self.graph_path(manifest.generation);
         let manifest_path = self.manifest_path(manifest.generation);
-        let write = |path: &Path, bytes: Vec<u8>| {
-            crate::atomic::write(path, &bytes).map_err(io_error("writing", path))
-        };
         let (graph_written, manifest_written) = rayon::join(
-            || write(&graph_path, frame::encode(GRAPH_MAGIC, graph)),
-            || write(&manifest_path, manifest::encode(manifest)),
+            || {
+                frame::write_file(&graph_path, GRAPH_MAGIC, graph)
+                    .map_err(io_error("writing", &graph_path))
+            },
+            || {
+                crate::atomic::write(&manifest_path, &manifest::encode(manifest))
+                    .map_err(io_error("writing", &manifest_path))
+            },
         );
         graph_written?;
         manifest_written?;

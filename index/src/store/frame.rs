@@ -55,6 +55,55 @@ pub fn encode<T: Serialize>(magic: &[u8; 8], value: &T) -> Vec<u8> {
     bytes
 }
 
+/// Writes `value` inside a frame with `magic` to `path`, durably and atomically
+/// ([`crate::atomic`]), streaming: the header goes first with a blank checksum, the body is
+/// encoded through a buffer whose flushes are hashed on their way to the file, and the
+/// checksum is written into the header last. A graph of hundreds of MB is never built in memory.
+pub fn write_file<T: Serialize>(
+    path: &std::path::Path,
+    magic: &[u8; 8],
+    value: &T,
+) -> std::io::Result<()> {
+    use std::io::{BufWriter, Seek, SeekFrom, Write};
+    /// Passes bytes on, hashing them.
+    struct Hashing<W> {
+        inner: W,
+        hasher: blake3::Hasher,
+    }
+    impl<W: Write> Write for Hashing<W> {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let written = self.inner.write(bytes)?;
+            self.hasher.update(&bytes[..written]);
+            Ok(written)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.inner.flush()
+        }
+    }
+    crate::atomic::write_with(path, |file| {
+        let mut header = [0u8; HEADER_LEN];
+        header[..8].copy_from_slice(magic);
+        header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        file.write_all(&header)?;
+        // Buffered above the hashing, so the hasher sees large runs, not each primitive.
+        let mut body = BufWriter::with_capacity(
+            1 << 20,
+            Hashing {
+                inner: &mut *file,
+                hasher: blake3::Hasher::new(),
+            },
+        );
+        bincode::serde::encode_into_std_write(value, &mut body, bincode::config::standard())
+            .map_err(std::io::Error::other)?;
+        let Hashing {
+            inner: file,
+            hasher,
+        } = body.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(12))?;
+        file.write_all(hasher.finalize().as_bytes())
+    })
+}
+
 /// Serialises `value` without a frame: for records inside a file that checks its own
 /// integrity (the lexical index's segments carry checksums).
 pub fn encode_body<T: Serialize>(value: &T) -> Vec<u8> {
@@ -171,7 +220,14 @@ mod tests {
         let value: Vec<(String, u64)> = (0..50_000).map(|i| (format!("name {i}"), i)).collect();
         let good = encode(MAGIC, &value);
         let path = framed(dir.path(), "good", &good);
-        assert_eq!(read_file::<Vec<(String, u64)>>(&path, MAGIC), Ok(value));
+        assert_eq!(
+            read_file::<Vec<(String, u64)>>(&path, MAGIC),
+            Ok(value.clone())
+        );
+        // Written streaming, the same bytes.
+        let streamed = dir.path().join("streamed");
+        write_file(&streamed, MAGIC, &value).expect("write");
+        assert_eq!(std::fs::read(&streamed).expect("read"), good);
 
         let mut flipped = good.clone();
         let middle = flipped.len() / 2;
