@@ -402,15 +402,7 @@ impl LexicalIndex {
 
     /// Number of link records visible (one per indexed file).
     pub fn link_count(&self) -> Result<u64, LexicalError> {
-        let query = TermQuery::new(
-            Term::from_field_text(self.fields.kind, LINK_KIND),
-            IndexRecordOption::Basic,
-        );
-        let count = self
-            .searcher()?
-            .search(&query, &Count)
-            .map_err(tantivy_error("counting link records"))?;
-        Ok(count as u64)
+        self.count_kind(&self.searcher()?, LINK_KIND)
     }
 
     /// Number of chunk documents visible.
@@ -469,8 +461,13 @@ impl LexicalIndex {
     }
 
     fn count_afresh(&self, searcher: &Searcher, kind: DocKind) -> Result<u64, LexicalError> {
+        self.count_kind(searcher, kind.name())
+    }
+
+    /// Live documents whose `kind` is `name`.
+    fn count_kind(&self, searcher: &Searcher, name: &str) -> Result<u64, LexicalError> {
         let query = TermQuery::new(
-            Term::from_field_text(self.fields.kind, kind.name()),
+            Term::from_field_text(self.fields.kind, name),
             IndexRecordOption::Basic,
         );
         let count = searcher

@@ -168,9 +168,7 @@ impl Snapshot {
         }
         Ok(facts)
     }
-}
 
-impl Snapshot {
     /// Whether the lexical index holds one link record per file of the manifest, by count
     /// (cheap: the `kind` postings): a no-op run checks it, so records that do not match are
     /// rebuilt before a change needs them.
@@ -335,22 +333,21 @@ impl IndexDir {
     /// What is wrong with generation `generation`'s graph file, if anything (checked against
     /// its frame's checksum, trusted by stamp when unchanged since it last passed): the no-op
     /// `index` run repairs what this finds. (Link facts are checked with the lexical index.)
-    pub fn damaged_link_files(&self, generation: u64) -> Vec<String> {
+    pub fn damaged_graph(&self, generation: u64) -> Option<String> {
         let mut verifier = verify::Verifier::load(self);
-        let mut damaged = Vec::new();
         let path = self.graph_path(generation);
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let checked = verifier.check(&name, &path, || {
-            frame::check_file(&path, GRAPH_MAGIC)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        });
-        if let Err(reason) = checked {
-            damaged.push(format!("{name}: {reason}"));
-        }
+        let damage = verifier
+            .check(&name, &path, || {
+                frame::check_file(&path, GRAPH_MAGIC)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+            .err()
+            .map(|reason| format!("{name}: {reason}"));
         // Stamps of other generations' files (removed by the garbage collection) are dropped.
         verifier.retain(|key| {
             !["manifest-", "facts-", "graph-"]
@@ -359,7 +356,7 @@ impl IndexDir {
                 || key.ends_with(&format!("-{generation}.bin"))
         });
         verifier.save();
-        damaged
+        damage
     }
 
     fn frame_error(&self, error: FrameError) -> StoreError {

@@ -438,8 +438,11 @@ fn update_in_pool(
     // unnoticed until a change needs them (and a no-op run would keep saying the index is up
     // to date): rebuild, saying why.
     if !full && let Some(snapshot) = &previous {
-        let mut damaged = dir.damaged_link_files(snapshot.manifest.generation);
-        damaged.extend(snapshot.link_records_mismatch());
+        let damaged: Vec<String> = dir
+            .damaged_graph(snapshot.manifest.generation)
+            .into_iter()
+            .chain(snapshot.link_records_mismatch())
+            .collect();
         if !damaged.is_empty() {
             rebuild_reason = Some(format!("{}; rebuilding from scratch", damaged.join(", ")));
             full = true;

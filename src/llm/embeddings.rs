@@ -517,6 +517,32 @@ mod tests {
         assert!(!server().admits("clean.py", Some(&clean), &with_secret));
     }
 
+    /// A client of the replay server at `base_url` (model `hash`) for a repository at `root`:
+    /// `(batch, concurrency)` and the query deadline as given, the default secret rules.
+    fn replay_source(
+        provider: Provider,
+        base_url: String,
+        (batch, concurrency): (usize, usize),
+        query_deadline: Duration,
+        root: &std::path::Path,
+    ) -> EmbeddingServer {
+        EmbeddingServer::new(
+            ServerSettings {
+                http: LlmSettings {
+                    provider,
+                    base_url,
+                    model: "hash".to_string(),
+                    ..LlmSettings::default()
+                },
+                batch,
+                concurrency,
+                query_deadline,
+            },
+            root.to_path_buf(),
+            SecretGuard::Default(crate::secrets::SecretRules::default_rules()),
+        )
+    }
+
     /// Batches sent at once answer out of order (the first is held back); every vector still
     /// lands with its own text, and a query goes through the same client.
     #[test]
@@ -534,20 +560,12 @@ mod tests {
         })
         .expect("server");
         let root = tempfile::tempdir().expect("tempdir");
-        let source = EmbeddingServer::new(
-            ServerSettings {
-                http: LlmSettings {
-                    provider: Provider::OpenAi,
-                    base_url: server.url(),
-                    model: "hash".to_string(),
-                    ..LlmSettings::default()
-                },
-                batch: 2,
-                concurrency: 4,
-                query_deadline: QUERY_DEADLINE,
-            },
-            root.path().to_path_buf(),
-            SecretGuard::Default(crate::secrets::SecretRules::default_rules()),
+        let source = replay_source(
+            Provider::OpenAi,
+            server.url(),
+            (2, 4),
+            QUERY_DEADLINE,
+            root.path(),
         );
         // The first batch is held back; the three sent beside it answer first.
         let mut embedder = source.load(0).expect("loads");
@@ -584,20 +602,12 @@ mod tests {
         })
         .expect("server");
         let root = tempfile::tempdir().expect("tempdir");
-        let source = EmbeddingServer::new(
-            ServerSettings {
-                http: LlmSettings {
-                    provider: Provider::Ollama,
-                    base_url: server.url(),
-                    model: "hash".to_string(),
-                    ..LlmSettings::default()
-                },
-                batch: DEFAULT_BATCH,
-                concurrency: DEFAULT_CONCURRENCY,
-                query_deadline: Duration::from_millis(200),
-            },
-            root.path().to_path_buf(),
-            SecretGuard::Default(crate::secrets::SecretRules::default_rules()),
+        let source = replay_source(
+            Provider::Ollama,
+            server.url(),
+            (DEFAULT_BATCH, DEFAULT_CONCURRENCY),
+            Duration::from_millis(200),
+            root.path(),
         );
         let mut embedder = source.load(0).expect("loads");
         let started = std::time::Instant::now();

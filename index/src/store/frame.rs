@@ -39,10 +39,7 @@ pub enum FrameError {
 /// Serialises `value` inside a frame with `magic`, encoding straight after the header in one
 /// buffer (the body of a graph of hundreds of MB is not copied into a second one).
 pub fn encode<T: Serialize>(magic: &[u8; 8], value: &T) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    bytes.extend_from_slice(magic);
-    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    bytes.extend_from_slice(&[0; 32]);
+    let mut bytes = blank_header(magic).to_vec();
     // Encoding plain owned data into a Vec cannot fail; were it to, the empty body left would
     // fail to decode on read rather than go unnoticed.
     if bincode::serde::encode_into_std_write(value, &mut bytes, bincode::config::standard())
@@ -81,10 +78,7 @@ pub fn write_file<T: Serialize>(
         }
     }
     crate::atomic::write_with(path, |file| {
-        let mut header = [0u8; HEADER_LEN];
-        header[..8].copy_from_slice(magic);
-        header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        file.write_all(&header)?;
+        file.write_all(&blank_header(magic))?;
         // Buffered above the hashing, so the hasher sees large runs, not each primitive.
         let mut body = BufWriter::with_capacity(
             1 << 20,
@@ -102,6 +96,14 @@ pub fn write_file<T: Serialize>(
         file.seek(SeekFrom::Start(12))?;
         file.write_all(hasher.finalize().as_bytes())
     })
+}
+
+/// A frame's header with its checksum still blank (zeros): filled in once the body is known.
+fn blank_header(magic: &[u8; 8]) -> [u8; HEADER_LEN] {
+    let mut header = [0u8; HEADER_LEN];
+    header[..8].copy_from_slice(magic);
+    header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header
 }
 
 /// Serialises `value` without a frame: for records inside a file that checks its own
