@@ -95,7 +95,7 @@ impl Retrieval {
         let started = Instant::now();
         let snapshot = index_dir.open().context("opening the index")?;
         let mut notes = Vec::new();
-        let graph = match index_dir.read_graph(snapshot.manifest.generation) {
+        let graph = match snapshot.read_graph(index_dir) {
             Ok(graph) => Some(graph),
             Err(error) => {
                 notes.push(format!(

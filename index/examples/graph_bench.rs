@@ -31,7 +31,7 @@ fn main() {
         }
     };
     let started = Instant::now();
-    let graph = match dir.read_graph(snapshot.manifest.generation) {
+    let graph = match snapshot.read_graph(&dir) {
         Ok(graph) => graph,
         Err(error) => {
             eprintln!("error: {error}");

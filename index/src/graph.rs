@@ -7,6 +7,7 @@
 //! finds its definition.
 
 pub mod algo;
+pub mod records;
 pub mod resolve;
 
 #[cfg(test)]
@@ -187,6 +188,17 @@ pub struct ResolutionStats {
     pub imports_external: u64,
 }
 
+impl ResolutionStats {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &ResolutionStats) {
+        self.resolved += other.resolved;
+        self.ambiguous += other.ambiguous;
+        self.unresolved += other.unresolved;
+        self.imports_resolved += other.imports_resolved;
+        self.imports_external += other.imports_external;
+    }
+}
+
 /// What the linker keeps per file so a later run can relink only what a change touches.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct FileLink {
@@ -218,6 +230,10 @@ pub struct CodeGraph {
     /// fresh link, the affected ones for an update (not stored).
     #[serde(skip)]
     pub resolved_files: usize,
+    /// The files whose records the link that produced this graph changed: the resolved
+    /// files (all for a fresh link), sorted (not stored).
+    #[serde(skip)]
+    pub relinked: Vec<String>,
 }
 
 impl PartialEq for CodeGraph {

@@ -70,9 +70,14 @@ pub enum LexicalError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// A link document lacks its path or its record.
-    #[error("lexical index: a link document in segment {0} has no path or no record")]
-    BadLinkDocument(String),
+    /// A record document (link or graph) lacks its path or its bytes.
+    #[error("lexical index: a {kind} document in segment {segment} has no path or no record")]
+    BadRecordDocument {
+        /// Which kind of record.
+        kind: &'static str,
+        /// The segment's short id.
+        segment: String,
+    },
     /// Writers kept committing while a reader was being pinned to one commit.
     #[error("lexical index: a writer committed during each of {0} attempts to read one commit")]
     Busy(usize),
@@ -107,7 +112,9 @@ struct Fields {
     kind: Field,
     file_text: Field,
     file_path_text: Field,
-    link: Field,
+    record: Field,
+    graph_of: Field,
+    graph_to: Field,
 }
 
 /// The two kinds of documents in the index.
@@ -119,9 +126,26 @@ pub enum DocKind {
     File,
 }
 
-/// The `kind` of a file's link document: the file's link facts as stored bytes, beside its
-/// chunks so one commit makes them current together (see [`LexicalWriter::add_link`]).
-const LINK_KIND: &str = "link";
+/// The per-file records kept beside a file's chunks as stored bytes (the `record` field), so
+/// one commit makes them current together and a change writes only its files' records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordKind {
+    /// A file's link facts (what the resolver needs of it; see [`LexicalWriter::add_link`]).
+    Link,
+    /// A file's part of the graph: its symbols and the edges leaving them (see
+    /// [`LexicalWriter::add_graph`]).
+    Graph,
+}
+
+impl RecordKind {
+    /// The document `kind` of these records.
+    fn name(self) -> &'static str {
+        match self {
+            RecordKind::Link => "link",
+            RecordKind::Graph => "graph",
+        }
+    }
+}
 
 impl DocKind {
     fn name(self) -> &'static str {
@@ -158,7 +182,11 @@ fn schema() -> Schema {
     builder.add_text_field("kind", STRING | STORED);
     builder.add_text_field("file_text", code(false));
     builder.add_text_field("file_path_text", code(false));
-    builder.add_bytes_field("link", STORED);
+    builder.add_bytes_field("record", STORED);
+    // A graph record's file (to replace it alone) and the files its edges reach (to find
+    // who points at a file).
+    builder.add_text_field("graph_of", STRING);
+    builder.add_text_field("graph_to", STRING);
     builder.build()
 }
 
@@ -180,7 +208,9 @@ fn fields(schema: &Schema) -> Result<Fields, LexicalError> {
         kind: get("kind")?,
         file_text: get("file_text")?,
         file_path_text: get("file_path_text")?,
-        link: get("link")?,
+        record: get("record")?,
+        graph_of: get("graph_of")?,
+        graph_to: get("graph_to")?,
     })
 }
 
@@ -400,9 +430,9 @@ impl LexicalIndex {
             .map_err(|e| e.to_string())
     }
 
-    /// Number of link records visible (one per indexed file).
-    pub fn link_count(&self) -> Result<u64, LexicalError> {
-        self.count_kind(&self.searcher()?, LINK_KIND)
+    /// Number of records of `kind` visible (one per indexed file).
+    pub fn record_count(&self, kind: RecordKind) -> Result<u64, LexicalError> {
+        self.count_kind(&self.searcher()?, kind.name())
     }
 
     /// Number of chunk documents visible.
@@ -620,23 +650,24 @@ impl LexicalIndex {
         Ok(chunks)
     }
 
-    /// Every file's link record at the searched commit, each passed as (path, bytes) to
+    /// Every file's record of `kind` at the searched commit, each passed as (path, bytes) to
     /// `decode` as it is read (so no more than one raw record per segment is held at a time),
     /// returned as (path, what `decode` made of it), sorted by path.
     ///
-    /// Only the link documents are read (found through the `kind` postings), each segment on
-    /// its own thread; the stored blocks they share with chunks are decompressed once each.
-    pub fn link_records<T: Send>(
+    /// Only the records are read (found through the `kind` postings), each segment on its own
+    /// thread; the stored blocks they share with chunks are decompressed once each.
+    pub fn records<T: Send>(
         &self,
+        kind: RecordKind,
         decode: impl Fn(&str, &[u8]) -> T + Sync,
     ) -> Result<Vec<(String, T)>, LexicalError> {
         use rayon::prelude::*;
         let searcher = self.searcher()?;
-        let term = Term::from_field_text(self.fields.kind, LINK_KIND);
+        let term = Term::from_field_text(self.fields.kind, kind.name());
         let per_segment: Vec<Result<Vec<(String, T)>, LexicalError>> = searcher
             .segment_readers()
             .par_iter()
-            .map(|segment| self.segment_link_records(segment, &term, &decode))
+            .map(|segment| self.segment_records(segment, kind, &term, &decode))
             .collect();
         let mut records = Vec::new();
         for segment in per_segment {
@@ -646,20 +677,49 @@ impl LexicalIndex {
         Ok(records)
     }
 
-    fn segment_link_records<T>(
+    /// The records of `kind` whose documents hold `term`, decoded as [`LexicalIndex::records`]
+    /// does, sorted by path.
+    fn records_matching<T: Send>(
+        &self,
+        kind: RecordKind,
+        term: &Term,
+        decode: impl Fn(&str, &[u8]) -> T + Sync,
+    ) -> Result<Vec<(String, T)>, LexicalError> {
+        let searcher = self.searcher()?;
+        let mut records = Vec::new();
+        for segment in searcher.segment_readers() {
+            records.extend(self.segment_records(segment, kind, term, &decode)?);
+        }
+        records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(records)
+    }
+
+    /// The graph records of the files with an edge into `path`, decoded as
+    /// [`LexicalIndex::records`] does: who points at a file, without reading every record.
+    pub fn graph_records_into<T: Send>(
+        &self,
+        path: &str,
+        decode: impl Fn(&str, &[u8]) -> T + Sync,
+    ) -> Result<Vec<(String, T)>, LexicalError> {
+        let term = Term::from_field_text(self.fields.graph_to, path);
+        self.records_matching(RecordKind::Graph, &term, decode)
+    }
+
+    fn segment_records<T>(
         &self,
         segment: &tantivy::SegmentReader,
+        kind: RecordKind,
         term: &Term,
         decode: &(impl Fn(&str, &[u8]) -> T + Sync),
     ) -> Result<Vec<(String, T)>, LexicalError> {
         let mut records = Vec::new();
         let inverted = segment
-            .inverted_index(self.fields.kind)
-            .map_err(tantivy_error("reading the kind postings"))?;
+            .inverted_index(term.field())
+            .map_err(tantivy_error("reading record postings"))?;
         let Some(mut postings) = inverted
             .read_postings(term, IndexRecordOption::Basic)
             .map_err(|e| LexicalError::Tantivy {
-                context: "reading the kind postings",
+                context: "reading record postings",
                 source: e.into(),
             })?
         else {
@@ -670,23 +730,27 @@ impl LexicalIndex {
         let mut doc = postings.doc();
         while doc != TERMINATED {
             if alive.is_none_or(|bits| bits.is_alive(doc)) {
-                let document: TantivyDocument = store
-                    .get(doc)
-                    .map_err(tantivy_error("reading a link record"))?;
+                let document: TantivyDocument =
+                    store.get(doc).map_err(tantivy_error("reading a record"))?;
+                let of_kind = document
+                    .get_first(self.fields.kind)
+                    .and_then(|v| v.as_str())
+                    == Some(kind.name());
                 let path = document
                     .get_first(self.fields.path)
                     .and_then(|v| v.as_str());
                 let bytes = document
-                    .get_first(self.fields.link)
+                    .get_first(self.fields.record)
                     .and_then(|v| v.as_bytes());
-                match (path, bytes) {
-                    (Some(path), Some(bytes)) => {
+                match (of_kind, path, bytes) {
+                    (true, Some(path), Some(bytes)) => {
                         records.push((path.to_string(), decode(path, bytes)));
                     }
                     _ => {
-                        return Err(LexicalError::BadLinkDocument(
-                            segment.segment_id().short_uuid_string(),
-                        ));
+                        return Err(LexicalError::BadRecordDocument {
+                            kind: kind.name(),
+                            segment: segment.segment_id().short_uuid_string(),
+                        });
                     }
                 }
             }
@@ -935,9 +999,38 @@ impl LexicalWriter {
         let f = &self.fields;
         let mut document = TantivyDocument::default();
         document.add_text(f.path, path);
-        document.add_text(f.kind, LINK_KIND);
-        document.add_bytes(f.link, record);
+        document.add_text(f.kind, RecordKind::Link.name());
+        document.add_bytes(f.record, record);
         self.add(document)
+    }
+
+    /// Adds a file's graph record (opaque bytes: its symbols and the edges leaving them),
+    /// with the paths its edges reach (`targets`) indexed, so the files pointing at a file
+    /// are found by one term. The file's previous graph record must have been removed
+    /// ([`LexicalWriter::remove_graph`], or [`LexicalWriter::remove_file`] with its chunks).
+    pub fn add_graph<'t>(
+        &self,
+        path: &str,
+        record: &[u8],
+        targets: impl IntoIterator<Item = &'t str>,
+    ) -> Result<(), LexicalError> {
+        let f = &self.fields;
+        let mut document = TantivyDocument::default();
+        document.add_text(f.path, path);
+        document.add_text(f.graph_of, path);
+        document.add_text(f.kind, RecordKind::Graph.name());
+        document.add_bytes(f.record, record);
+        for target in targets {
+            document.add_text(f.graph_to, target);
+        }
+        self.add(document)
+    }
+
+    /// Removes a file's graph record and nothing else of it (a file whose references resolve
+    /// anew while its text stays).
+    pub fn remove_graph(&self, path: &str) {
+        self.writer
+            .delete_term(Term::from_field_text(self.fields.graph_of, path));
     }
 
     fn add(&self, document: TantivyDocument) -> Result<(), LexicalError> {

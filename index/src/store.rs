@@ -6,15 +6,15 @@
 //! lock                 held (flock) by the one writer
 //! lexical/             tantivy index; its commit payload names the current generation
 //! manifest-<N>.bin     the manifest of generation N
-//! graph-<N>.bin        the linked knowledge graph of generation N
 //! ```
 //! **Invariant:** the tantivy commit is the single commit point. A new generation's manifest is
 //! written (and synced) first, then tantivy commits with payload `generation:<N>`. A crash before
 //! the commit leaves the previous payload, whose manifest is still on disk; a crash after it
 //! leaves the new one complete. Manifests of other generations are garbage, removed by the next
-//! writer. Manifest and graph of a generation are written before the commit; every file's link
-//! facts (symbols, references, imports) are a record in the lexical index beside its chunks,
-//! committed with them, so a change writes the records of the files it touches and no more.
+//! writer. The manifest of a generation is written before the commit; every file's link facts
+//! (symbols, references, imports) and its part of the graph (symbols and the edges leaving
+//! them) are records in the lexical index beside its chunks, committed with them, so a change
+//! writes the records of the files it touches or re-resolves and no more.
 
 pub mod frame;
 mod layout;
@@ -24,13 +24,12 @@ pub mod verify;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::lexical::{LexicalError, LexicalIndex};
+use crate::graph::records::GraphRecord;
+use crate::lexical::{LexicalError, LexicalIndex, RecordKind};
 pub use frame::{FORMAT_VERSION, FrameError};
 pub use manifest::{FileRecord, Manifest};
 
 use crate::graph::{CodeGraph, LinkFacts};
-
-const GRAPH_MAGIC: &[u8; 8] = b"SXGRAPH\0";
 
 /// Every file's link facts, by path: what the graph is rebuilt from when files change.
 pub type FactsMap = std::collections::BTreeMap<String, LinkFacts>;
@@ -134,31 +133,68 @@ impl Snapshot {
     /// each file's chunks. A record that does not decode, or a file of the manifest without
     /// one (or a record of a file the manifest lacks), makes the index damaged.
     pub fn read_facts(&self, dir: &IndexDir) -> Result<FactsMap, StoreError> {
+        Ok(self
+            .read_records::<LinkFacts>(dir, RecordKind::Link)?
+            .into_iter()
+            .collect())
+    }
+
+    /// The graph of this generation, assembled from every file's graph record. A record
+    /// that does not decode or does not fit the others, or a file of the manifest without
+    /// one, makes the index damaged.
+    pub fn read_graph(&self, dir: &IndexDir) -> Result<CodeGraph, StoreError> {
+        let records = self.read_records::<GraphRecord>(dir, RecordKind::Graph)?;
+        CodeGraph::assemble(records).map_err(|reason| StoreError::Corrupt {
+            dir: dir.path.clone(),
+            reason,
+        })
+    }
+
+    /// Every file's record of `kind`, decoded, sorted by path: exactly one per file of the
+    /// manifest, or the index is damaged.
+    fn read_records<T: serde::de::DeserializeOwned + Send>(
+        &self,
+        dir: &IndexDir,
+        kind: RecordKind,
+    ) -> Result<Vec<(String, T)>, StoreError> {
         let corrupt = |reason: String| StoreError::Corrupt {
             dir: dir.path.clone(),
             reason,
         };
+        let name = record_name(kind);
         let decoded = self
             .lexical
-            .link_records(|path, bytes| {
-                frame::decode_body::<LinkFacts>(bytes)
-                    .map_err(|e| format!("the link record of {path}: {e}"))
+            .records(kind, |path, bytes| {
+                frame::decode_body::<T>(bytes).map_err(|e| format!("the {name} of {path}: {e}"))
             })
             .map_err(|e| corrupt(e.to_string()))?;
-        let mut facts = FactsMap::new();
+        let mut records = Vec::with_capacity(decoded.len());
         for (path, decoded) in decoded {
             let decoded = decoded.map_err(&corrupt)?;
-            if facts.contains_key(&path) {
-                return Err(corrupt(format!("{path} has two link records")));
+            if records
+                .last()
+                .is_some_and(|(last, _): &(String, T)| *last == path)
+            {
+                return Err(corrupt(format!("{path} has two {name}s")));
             }
-            facts.insert(path, decoded);
+            records.push((path, decoded));
         }
-        if facts.len() != self.manifest.files.len() || !facts.keys().eq(self.manifest.files.keys())
+        if records.len() != self.manifest.files.len()
+            || !records
+                .iter()
+                .map(|(path, _)| path)
+                .eq(self.manifest.files.keys())
         {
-            let missing = self.manifest.files.keys().find(|p| !facts.contains_key(*p));
-            let extra = facts.keys().find(|p| !self.manifest.files.contains_key(*p));
+            let have: std::collections::BTreeSet<&str> =
+                records.iter().map(|(path, _)| path.as_str()).collect();
+            let missing = self
+                .manifest
+                .files
+                .keys()
+                .find(|p| !have.contains(p.as_str()));
+            let extra = have.iter().find(|p| !self.manifest.files.contains_key(**p));
             return Err(corrupt(format!(
-                "link records do not match the manifest ({})",
+                "{name}s do not match the manifest ({})",
                 match (missing, extra) {
                     (Some(path), _) => format!("{path} has none"),
                     (None, Some(path)) => format!("{path} is not indexed"),
@@ -166,27 +202,45 @@ impl Snapshot {
                 }
             )));
         }
-        Ok(facts)
+        Ok(records)
     }
 
-    /// Whether the lexical index holds one link record per file of the manifest, by count
-    /// (cheap: the `kind` postings): a no-op run checks it, so records that do not match are
-    /// rebuilt before a change needs them.
-    pub fn link_records_mismatch(&self) -> Option<String> {
-        match self.lexical.link_count() {
-            Ok(count) if count == self.manifest.files.len() as u64 => None,
-            Ok(count) => Some(format!(
-                "{count} link records for {} indexed files",
-                self.manifest.files.len()
-            )),
-            Err(error) => Some(format!("cannot count link records: {error}")),
-        }
+    /// Whether the lexical index holds one link record and one graph record per file of the
+    /// manifest, by count (cheap: the `kind` postings): a no-op run checks it, so records
+    /// that do not match are rebuilt before a change needs them.
+    pub fn records_mismatch(&self) -> Option<String> {
+        let files = self.manifest.files.len() as u64;
+        let mismatches: Vec<String> = [RecordKind::Link, RecordKind::Graph]
+            .into_iter()
+            .filter_map(|kind| match self.lexical.record_count(kind) {
+                Ok(count) if count == files => None,
+                Ok(count) => Some(format!(
+                    "{count} {}s for {files} indexed files",
+                    record_name(kind)
+                )),
+                Err(error) => Some(format!("cannot count {}s: {error}", record_name(kind))),
+            })
+            .collect();
+        (!mismatches.is_empty()).then(|| mismatches.join(", "))
+    }
+}
+
+/// What a record of `kind` is called in messages.
+fn record_name(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::Link => "link record",
+        RecordKind::Graph => "graph record",
     }
 }
 
 /// Encodes a file's link facts as the record the lexical index keeps for it.
 pub fn encode_link_record(facts: &LinkFacts) -> Vec<u8> {
     frame::encode_body(facts)
+}
+
+/// Encodes a file's part of the graph as the record the lexical index keeps for it.
+pub fn encode_graph_record(record: &GraphRecord) -> Vec<u8> {
+    frame::encode_body(record)
 }
 
 /// The exclusive right to write an index directory; released when dropped (or when the
@@ -330,35 +384,6 @@ impl IndexDir {
         }
     }
 
-    /// What is wrong with generation `generation`'s graph file, if anything (checked against
-    /// its frame's checksum, trusted by stamp when unchanged since it last passed): the no-op
-    /// `index` run repairs what this finds. (Link facts are checked with the lexical index.)
-    pub fn damaged_graph(&self, generation: u64) -> Option<String> {
-        let mut verifier = verify::Verifier::load(self);
-        let path = self.graph_path(generation);
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let damage = verifier
-            .check(&name, &path, || {
-                frame::check_file(&path, GRAPH_MAGIC)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            })
-            .err()
-            .map(|reason| format!("{name}: {reason}"));
-        // Stamps of other generations' files (removed by the garbage collection) are dropped.
-        verifier.retain(|key| {
-            !["manifest-", "facts-", "graph-"]
-                .iter()
-                .any(|prefix| key.starts_with(prefix))
-                || key.ends_with(&format!("-{generation}.bin"))
-        });
-        verifier.save();
-        damage
-    }
-
     fn frame_error(&self, error: FrameError) -> StoreError {
         match error {
             FrameError::Corrupt(reason) => StoreError::Corrupt {
@@ -380,47 +405,6 @@ impl IndexDir {
             &self.manifest_path(manifest.generation),
             &manifest::encode(manifest),
         )
-    }
-
-    /// Writes the graph and the manifest of a generation about to be committed, durably: each
-    /// encoded, written and synced on its own core (the graph streamed to its file: hundreds
-    /// of MB at tens of millions of lines), then both recorded as checked in one update of
-    /// the verified stamps.
-    pub fn write_graph_and_manifest(
-        &self,
-        lock: &WriteLock,
-        graph: &CodeGraph,
-        manifest: &Manifest,
-    ) -> Result<(), StoreError> {
-        let graph_path = self.graph_path(manifest.generation);
-        let manifest_path = self.manifest_path(manifest.generation);
-        let (graph_written, manifest_written) = rayon::join(
-            || {
-                frame::write_file(&graph_path, GRAPH_MAGIC, graph)
-                    .map_err(io_error("writing", &graph_path))
-            },
-            || {
-                crate::atomic::write(&manifest_path, &manifest::encode(manifest))
-                    .map_err(io_error("writing", &manifest_path))
-            },
-        );
-        graph_written?;
-        manifest_written?;
-        self.record_checked(lock, &[&graph_path, &manifest_path]);
-        Ok(())
-    }
-
-    /// Reads the graph of a committed generation.
-    pub fn read_graph(&self, generation: u64) -> Result<CodeGraph, StoreError> {
-        self.read_framed(&self.graph_path(generation), GRAPH_MAGIC)
-    }
-
-    fn read_framed<T: serde::de::DeserializeOwned>(
-        &self,
-        path: &Path,
-        magic: &[u8; 8],
-    ) -> Result<T, StoreError> {
-        frame::read_file(path, magic).map_err(|e| self.frame_error(e))
     }
 
     /// Temp file, fsync, rename, fsync of the directory: the file is whole or absent.
@@ -448,13 +432,10 @@ impl IndexDir {
         format!("{PAYLOAD_PREFIX}{generation}")
     }
 
-    /// Removes manifests, graphs and temporary files of every generation but `current` (and
-    /// the facts files of formats before 12).
+    /// Removes manifests and temporary files of every generation but `current` (and the facts
+    /// and graph files of formats before 12 and 14), and forgets their verified stamps.
     pub fn collect_garbage(&self, _lock: &WriteLock, current: u64) -> Result<(), StoreError> {
-        let keep = [
-            format!("manifest-{current}.bin"),
-            format!("graph-{current}.bin"),
-        ];
+        let keep = [format!("manifest-{current}.bin")];
         let entries = std::fs::read_dir(&self.path).map_err(io_error("listing", &self.path))?;
         for entry in entries.flatten() {
             let name = entry.file_name();
@@ -466,6 +447,14 @@ impl IndexDir {
                 std::fs::remove_file(entry.path()).map_err(io_error("removing", &entry.path()))?;
             }
         }
+        let mut verifier = verify::Verifier::load(self);
+        verifier.retain(|key| {
+            !["manifest-", "facts-", "graph-"]
+                .iter()
+                .any(|prefix| key.starts_with(prefix))
+                || keep.iter().any(|k| k == key)
+        });
+        verifier.save();
         Ok(())
     }
 

@@ -14,11 +14,13 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::facts::FileFacts;
+use crate::graph::records::SymbolPositions;
 use crate::graph::{CodeGraph, LinkFacts, ResolutionStats};
 use crate::lang::Language;
 use crate::lexical::{ChunkDocument, LexicalError, LexicalIndex, LexicalWriter};
 use crate::store::{
-    FactsMap, FileRecord, IndexDir, Manifest, StoreError, WriteLock, chunk_id, encode_link_record,
+    FactsMap, FileRecord, IndexDir, Manifest, StoreError, WriteLock, chunk_id, encode_graph_record,
+    encode_link_record,
 };
 use crate::syntax::{ChunkLimits, LineIndex, extract};
 use crate::vector::{
@@ -434,19 +436,15 @@ fn update_in_pool(
     }
     let mut full = options.full || rebuild_reason.is_some();
     let previous_manifest = previous.as_ref().map(|s| &s.manifest);
-    // A damaged graph, or link records that do not match the manifest, would otherwise go
-    // unnoticed until a change needs them (and a no-op run would keep saying the index is up
-    // to date): rebuild, saying why.
-    if !full && let Some(snapshot) = &previous {
-        let damaged: Vec<String> = dir
-            .damaged_graph(snapshot.manifest.generation)
-            .into_iter()
-            .chain(snapshot.link_records_mismatch())
-            .collect();
-        if !damaged.is_empty() {
-            rebuild_reason = Some(format!("{}; rebuilding from scratch", damaged.join(", ")));
-            full = true;
-        }
+    // Link or graph records that do not match the manifest would otherwise go unnoticed
+    // until a change needs them (and a no-op run would keep saying the index is up to date):
+    // rebuild, saying why. (Damaged bytes are caught by the segments' checksums at open.)
+    if !full
+        && let Some(snapshot) = &previous
+        && let Some(mismatch) = snapshot.records_mismatch()
+    {
+        rebuild_reason = Some(format!("{mismatch}; rebuilding from scratch"));
+        full = true;
     }
     let mut scan = scan(
         root,
@@ -468,10 +466,7 @@ fn update_in_pool(
         && scan.counts().any_change()
     {
         let load_started = Instant::now();
-        let (facts, graph) = rayon::join(
-            || snapshot.read_facts(dir),
-            || dir.read_graph(snapshot.manifest.generation),
-        );
+        let (facts, graph) = rayon::join(|| snapshot.read_facts(dir), || snapshot.read_graph(dir));
         load_ms = elapsed_ms(load_started);
         previous_graph = graph.ok();
         match facts {
@@ -676,6 +671,12 @@ fn update_in_pool(
         None => CodeGraph::build(&facts),
     };
     summary.graph = Some(GraphSummary::of(&graph));
+    // The records of the files the link re-resolved replace theirs (a touched file's went with
+    // its chunks; a removed file's record went with it).
+    if let Err(error) = write_graph_records(&writer, &graph, full) {
+        writer.abandon()?;
+        return Err(error.into());
+    }
     summary.timings.graph_ms = elapsed_ms(graph_started);
     // Every file's facts and the graph are the bulk of a large run's memory: each goes as
     // soon as nothing needs it (the facts stay only for the vector step).
@@ -684,10 +685,10 @@ fn update_in_pool(
     let commit_started = Instant::now();
     let manifest = manifest_with(previous_generation + 1, settings, files);
     summary.record_totals(&manifest);
-    // The graph is not used until the manifest and the lexical commit (which carries the
-    // touched files' link records) name this generation.
-    dir.write_graph_and_manifest(&lock, &graph, &manifest)?;
     drop(graph);
+    // Nothing written is used until the manifest and the lexical commit (which carries the
+    // link and graph records) name this generation.
+    dir.write_manifest(&lock, &manifest)?;
     failpoint("before-commit");
     writer.commit(&IndexDir::commit_payload(manifest.generation))?;
     failpoint("after-commit");
@@ -711,6 +712,34 @@ fn update_in_pool(
     }
     summary.timings.total_ms = elapsed_ms(started);
     Ok(summary)
+}
+
+/// Adds the graph records of the files `graph`'s link re-resolved (every file after a fresh
+/// link), each replacing the file's previous record unless the writer was cleared (`full`).
+/// Encoded a batch at a time on every core, so a cold run never holds every record at once.
+fn write_graph_records(
+    writer: &LexicalWriter,
+    graph: &CodeGraph,
+    full: bool,
+) -> Result<(), LexicalError> {
+    let positions = SymbolPositions::of(graph);
+    for batch in graph.relinked.chunks(LINK_RECORD_BATCH) {
+        let records: Vec<(&str, Vec<u8>, Vec<String>)> = batch
+            .par_iter()
+            .map(|path| {
+                let record = graph.record(path, &positions);
+                let targets = record.target_paths().map(str::to_string).collect();
+                (path.as_str(), encode_graph_record(&record), targets)
+            })
+            .collect();
+        for (path, record, targets) in &records {
+            if !full {
+                writer.remove_graph(path);
+            }
+            writer.add_graph(path, record, targets.iter().map(String::as_str))?;
+        }
+    }
+    Ok(())
 }
 
 /// The vector step after a commit: a failure is recorded in the summary, never fatal, since

@@ -127,7 +127,7 @@ fn comparable(manifest: &Manifest) -> Manifest {
 
 fn contents(dir: &IndexDir) -> (Manifest, Vec<StoredChunk>, CodeGraph, FactsMap) {
     let snapshot = dir.open().expect("open");
-    let graph = dir.read_graph(snapshot.manifest.generation).expect("graph");
+    let graph = snapshot.read_graph(dir).expect("graph");
     (
         comparable(&snapshot.manifest),
         snapshot.lexical.all_chunks().expect("chunks"),
@@ -406,11 +406,11 @@ fn search_finds_split_identifiers_with_matched_lines() {
     );
 }
 
-/// Damaged link records (the stored documents of the lexical index) or a damaged graph are
-/// rebuilt by the next run, even one with nothing to do (issue 16: a no-op run used to say the
-/// index was up to date and leave them damaged).
+/// Damaged link and graph records (the stored documents of the lexical index) are rebuilt by
+/// the next run, even one with nothing to do (issue 16: a no-op run used to say the index was
+/// up to date and leave them damaged).
 #[test]
-fn damaged_link_records_or_a_damaged_graph_are_rebuilt_by_the_next_run() {
+fn damaged_link_and_graph_records_are_rebuilt_by_the_next_run() {
     let repo = fixture_repo();
     let dir = IndexDir::new(repo.path().join(".sextant"));
     index_incrementally(repo.path(), &dir).expect("index");
@@ -438,23 +438,54 @@ fn damaged_link_records_or_a_damaged_graph_are_rebuilt_by_the_next_run() {
     );
     let snapshot = dir.open().expect("open");
     assert_eq!(snapshot.read_facts(&dir).expect("facts").len(), PATHS.len());
-    let graph_path = dir.path().join(format!("graph-{}.bin", rebuilt.generation));
-    let mut bytes = std::fs::read(&graph_path).expect("graph");
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x5A;
-    std::fs::write(&graph_path, bytes).expect("damage");
-    let repaired = index_incrementally(repo.path(), &dir).expect("repair");
-    assert!(repaired.full_rebuild, "{:?}", repaired.rebuild_reason);
-    assert!(
-        repaired
-            .rebuild_reason
-            .expect("reason")
-            .contains("checksum mismatch")
+    assert_eq!(
+        snapshot.read_graph(&dir).expect("graph").file_count(),
+        PATHS.len()
     );
-    let graph = dir.read_graph(repaired.generation).expect("graph");
-    assert_eq!(graph.file_count(), PATHS.len());
     let quiet = index_incrementally(repo.path(), &dir).expect("no-op");
     assert!(!quiet.committed && quiet.rebuild_reason.is_none());
+}
+
+/// A graph record that does not fit the others (a foreign writer's bytes, with the count of
+/// records still right, so a no-op run cannot see it) makes reading the graph fail naming the
+/// file; the next change links from scratch and writes every record again.
+#[test]
+fn a_graph_record_that_does_not_fit_is_named_and_replaced_by_the_next_change() {
+    let repo = fixture_repo();
+    let root = repo.path();
+    let dir = IndexDir::new(root.join(".sextant"));
+    let first = index_incrementally(root, &dir).expect("index");
+    {
+        let lexical = LexicalIndex::open(&dir.path().join("lexical")).expect("lexical");
+        let writer = lexical.writer(1).expect("writer");
+        writer.remove_graph("src/lib.rs");
+        writer
+            .add_graph("src/lib.rs", b"not a graph", ["src/auth/jwt.rs"])
+            .expect("add");
+        writer
+            .commit(&IndexDir::commit_payload(first.generation))
+            .expect("commit");
+    }
+    let snapshot = dir.open().expect("the lexical index itself is intact");
+    let error = snapshot
+        .read_graph(&dir)
+        .expect_err("a record does not decode");
+    assert!(error.to_string().contains("src/lib.rs"), "{error}");
+    assert!(error.needs_rebuild(), "{error}");
+    drop(snapshot);
+    std::fs::write(
+        root.join("src/auth/jwt.rs"),
+        "pub fn helper() -> u32 { 7 }\n",
+    )
+    .expect("edit");
+    let changed = index_incrementally(root, &dir).expect("index");
+    assert!(changed.committed, "{changed:?}");
+    let snapshot = dir.open().expect("open");
+    let graph = snapshot.read_graph(&dir).expect("every record rewritten");
+    assert_eq!(
+        graph,
+        CodeGraph::build(&snapshot.read_facts(&dir).expect("facts"))
+    );
 }
 
 /// Link records that disagree with the manifest (a record of a file the manifest does not

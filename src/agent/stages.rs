@@ -397,12 +397,11 @@ pub fn continue_stages(
     }
     // The graph of the last committed generation, for the plan's affected parts (a plan is
     // still written without one, and says so).
-    let graph = open.settings.index_dir.open().ok().and_then(|snapshot| {
-        open.settings
-            .index_dir
-            .read_graph(snapshot.manifest.generation)
-            .ok()
-    });
+    let index_dir = &open.settings.index_dir;
+    let graph = index_dir
+        .open()
+        .ok()
+        .and_then(|snapshot| snapshot.read_graph(index_dir).ok());
     let root = open.settings.root.clone();
     let repository = planner::Repository {
         root: &root,

@@ -21,9 +21,8 @@ pub(crate) fn open_graph(
 ) -> anyhow::Result<(Settings, CodeGraph)> {
     let settings = Settings::resolve(repo, global, &Overrides::default())?;
     let snapshot = settings.index_dir.open().context("opening the index")?;
-    let graph = settings
-        .index_dir
-        .read_graph(snapshot.manifest.generation)
+    let graph = snapshot
+        .read_graph(&settings.index_dir)
         .context("reading the graph")?;
     Ok((settings, graph))
 }

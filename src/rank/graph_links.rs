@@ -209,7 +209,25 @@ pub(super) fn graph_signal(
         let mut per_file: BTreeMap<&str, (f64, f64, LinkEdge)> = BTreeMap::new();
         for node in file_nodes(graph, seed_node) {
             for direction in [Direction::Outgoing, Direction::Incoming] {
-                for edge in graph.graph.edges_directed(node, direction) {
+                // In a fixed order (kind, then the ends' labels, then line), not the order the
+                // edges were added in: of equally telling edges the first is shown, and the
+                // noisy-or multiplies in the same order however the graph was built.
+                let mut edges: Vec<_> = graph.graph.edges_directed(node, direction).collect();
+                edges.sort_by(|a, b| {
+                    let key = |e: &petgraph::stable_graph::EdgeReference<
+                        '_,
+                        sextant_index::graph::Edge,
+                    >| {
+                        (
+                            e.weight().kind,
+                            graph.graph[e.target()].label(),
+                            graph.graph[e.source()].label(),
+                            e.weight().line,
+                        )
+                    };
+                    key(a).cmp(&key(b))
+                });
+                for edge in edges {
                     let e = edge.weight();
                     if matches!(e.kind, EdgeKind::Defines | EdgeKind::Contains) {
                         continue;

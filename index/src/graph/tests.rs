@@ -9,6 +9,7 @@ use std::path::Path;
 
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 
+use super::records::{GraphRecord, SymbolPositions};
 use super::{CodeGraph, EdgeKind, LinkFacts};
 use crate::lang::Language;
 use crate::syntax::{ChunkLimits, extract};
@@ -286,10 +287,28 @@ fn rust_workspace_crates_resolve_by_package_name() {
     assert_eq!(callees[0].1.confidence, super::resolve::IMPORTED_CONFIDENCE);
 }
 
+/// Every file's graph record, as the index keeps them (encoded and decoded).
+fn all_records(graph: &CodeGraph) -> BTreeMap<String, GraphRecord> {
+    let positions = SymbolPositions::of(graph);
+    graph
+        .files
+        .keys()
+        .map(|path| (path.clone(), stored(graph.record(path, &positions))))
+        .collect()
+}
+
+/// A record through the bytes the index stores.
+fn stored(record: GraphRecord) -> GraphRecord {
+    crate::store::frame::decode_body(&crate::store::encode_graph_record(&record)).expect("decode")
+}
+
 /// Updates `graph` (linked from `before`) to `after` and checks the result against a fresh
-/// link of `after`; returns the updated graph and how many files it re-resolved.
+/// link of `after`, and so do `records` once the records of the files the update re-resolved
+/// replace theirs (the others keep what they said, hints of moved targets included); returns
+/// the updated graph and how many files it re-resolved.
 fn update_matches_fresh_link(
     graph: CodeGraph,
+    records: &mut BTreeMap<String, GraphRecord>,
     before: &BTreeMap<String, LinkFacts>,
     after: &BTreeMap<String, LinkFacts>,
     what: &str,
@@ -308,6 +327,16 @@ fn update_matches_fresh_link(
     let updated = super::resolve::relink_removing(graph, after, &previous, &touched, one_by_one);
     let fresh = CodeGraph::build(after);
     assert!(updated == fresh, "{what}: update differs from a fresh link");
+    records.retain(|path, _| after.contains_key(path));
+    let positions = SymbolPositions::of(&updated);
+    for path in &updated.relinked {
+        records.insert(path.clone(), stored(updated.record(path, &positions)));
+    }
+    let assembled = CodeGraph::assemble(records.clone().into_iter().collect()).expect("assemble");
+    assert!(
+        assembled == fresh,
+        "{what}: the records after the update differ from a fresh link"
+    );
     let resolved = updated.resolved_files;
     (updated, resolved)
 }
@@ -324,6 +353,7 @@ fn updates_equal_fresh_links(one_by_one: usize) {
     let (facts, _) = fixture_facts();
     let mut current = facts.clone();
     let mut graph = CodeGraph::build(&current);
+    let mut records = all_records(&graph);
     let mut body_edits_resolved = Vec::new();
     // One change after another on the same graph, so freed slots and reused nodes pile up.
     for path in facts.keys() {
@@ -333,6 +363,7 @@ fn updates_equal_fresh_links(one_by_one: usize) {
         file.references = file.references.iter().step_by(2).cloned().collect();
         let (next, resolved) = update_matches_fresh_link(
             graph,
+            &mut records,
             &current,
             &edited,
             &format!("body edit of {path}"),
@@ -347,6 +378,7 @@ fn updates_equal_fresh_links(one_by_one: usize) {
         }
         (graph, _) = update_matches_fresh_link(
             graph,
+            &mut records,
             &current,
             &renamed,
             &format!("rename in {path}"),
@@ -358,6 +390,7 @@ fn updates_equal_fresh_links(one_by_one: usize) {
         let removed = without.remove(path).expect("file");
         (graph, _) = update_matches_fresh_link(
             graph,
+            &mut records,
             &current,
             &without,
             &format!("remove {path}"),
@@ -367,12 +400,42 @@ fn updates_equal_fresh_links(one_by_one: usize) {
         with.insert(path.clone(), removed);
         (graph, _) = update_matches_fresh_link(
             graph,
+            &mut records,
             &without,
             &with,
             &format!("re-add {path}"),
             one_by_one,
         );
         current = with;
+        // A new definition before the others: every symbol of the file moves one place, while
+        // files that use them resolve nothing anew (their records keep stale positions).
+        let mut inserted = current.clone();
+        let file = inserted.get_mut(path).expect("file");
+        if let Some(first) = file.symbols.first().cloned() {
+            for symbol in &mut file.symbols {
+                symbol.container = symbol.container.map(|c| c + 1);
+            }
+            for reference in &mut file.references {
+                reference.container = reference.container.map(|c| c + 1);
+            }
+            file.symbols.insert(
+                0,
+                crate::facts::Symbol {
+                    name: "inserted_first".to_string(),
+                    container: None,
+                    ..first
+                },
+            );
+            (graph, _) = update_matches_fresh_link(
+                graph,
+                &mut records,
+                &current,
+                &inserted,
+                &format!("definition inserted first in {path}"),
+                one_by_one,
+            );
+            current = inserted;
+        }
     }
     // A body edit re-resolves the edited file alone (none when the edit changed nothing).
     assert!(
@@ -553,6 +616,7 @@ fn a_changed_reexport_updates_its_importers_as_a_fresh_link_would() {
         .clear();
     for one_by_one in [usize::MAX, 0] {
         let graph = CodeGraph::build(&without);
+        let mut records = all_records(&graph);
         assert!(
             edge(
                 &resolved_edges(&graph),
@@ -561,10 +625,22 @@ fn a_changed_reexport_updates_its_importers_as_a_fresh_link_would() {
             )
             .is_none()
         );
-        let (graph, _) =
-            update_matches_fresh_link(graph, &without, &facts, "re-export added", one_by_one);
-        let (_, _) =
-            update_matches_fresh_link(graph, &facts, &without, "re-export removed", one_by_one);
+        let (graph, _) = update_matches_fresh_link(
+            graph,
+            &mut records,
+            &without,
+            &facts,
+            "re-export added",
+            one_by_one,
+        );
+        update_matches_fresh_link(
+            graph,
+            &mut records,
+            &facts,
+            &without,
+            "re-export removed",
+            one_by_one,
+        );
     }
 }
 
@@ -576,8 +652,22 @@ fn a_definition_that_becomes_a_method_updates_its_callers_as_a_fresh_link_would(
     helpers.symbols[0].kind = crate::facts::SymbolKind::Method;
     for one_by_one in [usize::MAX, 0] {
         let graph = CodeGraph::build(&facts);
-        let (graph, _) =
-            update_matches_fresh_link(graph, &facts, &method, "function to method", one_by_one);
-        update_matches_fresh_link(graph, &method, &facts, "method to function", one_by_one);
+        let mut records = all_records(&graph);
+        let (graph, _) = update_matches_fresh_link(
+            graph,
+            &mut records,
+            &facts,
+            &method,
+            "function to method",
+            one_by_one,
+        );
+        update_matches_fresh_link(
+            graph,
+            &mut records,
+            &method,
+            &facts,
+            "method to function",
+            one_by_one,
+        );
     }
 }

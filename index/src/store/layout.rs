@@ -61,11 +61,6 @@ impl IndexDir {
         self.path().join(format!("manifest-{generation}.bin"))
     }
 
-    /// The knowledge graph of `generation`.
-    pub(crate) fn graph_path(&self, generation: u64) -> PathBuf {
-        self.path().join(format!("graph-{generation}.bin"))
-    }
-
     /// The record of files that passed their checksum check.
     pub(crate) fn verified_path(&self) -> PathBuf {
         self.path().join(VERIFIED_FILE)

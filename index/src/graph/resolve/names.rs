@@ -292,13 +292,10 @@ pub(super) fn resolve_files(
         link.scope = scope.hash;
     }
     graph.resolved_files = affected.len();
+    graph.relinked = affected.iter().map(|path| path.to_string()).collect();
     let mut stats = ResolutionStats::default();
     for link in graph.links.values() {
-        stats.resolved += link.stats.resolved;
-        stats.ambiguous += link.stats.ambiguous;
-        stats.unresolved += link.stats.unresolved;
-        stats.imports_resolved += link.stats.imports_resolved;
-        stats.imports_external += link.stats.imports_external;
+        stats.add(&link.stats);
     }
     graph.stats = stats;
 }

@@ -1,0 +1,339 @@
+//! The graph kept per file: each file's record holds its symbols and the edges leaving them
+//! (from the file or one of its symbols), so a change rewrites only the records of the files
+//! it re-resolves, and the whole graph is the union of every file's record.
+//!
+//! An edge's target is kept by path and symbol id (the id without its `path::` prefix), not
+//! by node number: ids survive edits of the target's file that do not touch the symbol,
+//! numbers do not. The target's position among its file's symbols is kept as a hint that
+//! makes assembly a lookup instead of a search while the target's file is unchanged.
+//! Structural edges (`defines`, `contains`) are not stored: they follow from each symbol's
+//! container.
+
+use std::collections::BTreeMap;
+
+use petgraph::Direction;
+use petgraph::graph::NodeIndex;
+use petgraph::visit::{EdgeRef, NodeIndexable};
+use serde::{Deserialize, Serialize};
+
+use super::{CodeGraph, Edge, EdgeKind, FileLink, Node, ResolutionStats};
+use crate::facts::{LineSpan, SymbolKind};
+
+/// One file's part of the graph.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GraphRecord {
+    /// The file's symbols, in the order of its facts.
+    symbols: Vec<SymbolRecord>,
+    /// Paths the file's edges reach, each once.
+    paths: Vec<String>,
+    /// Nodes the file's edges reach, each once.
+    targets: Vec<Target>,
+    /// Resolved edges leaving the file and its symbols, sorted.
+    edges: Vec<EdgeRecord>,
+    /// How the file's references and imports resolved.
+    stats: ResolutionStats,
+    /// Fingerprint of the file's resolved imports and scope.
+    scope: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct SymbolRecord {
+    /// The id after `path::`.
+    tail: String,
+    name: String,
+    kind: SymbolKind,
+    span: LineSpan,
+    signature: String,
+    /// The enclosing symbol's position in the file's symbols.
+    container: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Target {
+    /// Index into the record's paths.
+    path: u32,
+    /// `None` for the file itself; else the symbol's position when the record was written
+    /// (a hint) and its id after `path::`.
+    symbol: Option<(u32, String)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct EdgeRecord {
+    /// 0 for the file, `i + 1` for its symbol `i`.
+    from: u32,
+    /// Index into the record's targets.
+    to: u32,
+    kind: EdgeKind,
+    weight: f32,
+    confidence: f32,
+    line: u32,
+}
+
+impl GraphRecord {
+    /// The paths this file's edges reach (what the index keeps searchable, so the files that
+    /// point at a file are found without reading every record).
+    pub fn target_paths(&self) -> impl Iterator<Item = &str> {
+        self.paths.iter().map(String::as_str)
+    }
+
+    /// Number of symbols.
+    pub fn symbol_count(&self) -> usize {
+        self.symbols.len()
+    }
+}
+
+/// A target while a record is written: its path, and for a symbol its position and id tail.
+type TargetRef<'g> = (&'g str, Option<(u32, &'g str)>);
+
+/// Each live node's position among its file's symbols (files are not numbered): what the
+/// records of one graph are written with.
+pub struct SymbolPositions(Vec<u32>);
+
+impl SymbolPositions {
+    /// Positions in `graph`.
+    pub fn of(graph: &CodeGraph) -> SymbolPositions {
+        let mut positions = vec![u32::MAX; graph.graph.node_bound()];
+        for link in graph.links.values() {
+            for (position, node) in link.symbols.iter().enumerate() {
+                positions[node.index()] = position as u32;
+            }
+        }
+        SymbolPositions(positions)
+    }
+
+    fn get(&self, node: NodeIndex) -> u32 {
+        self.0.get(node.index()).copied().unwrap_or(u32::MAX)
+    }
+}
+
+/// The id of a symbol of `path` without its `path::` prefix.
+fn tail<'i>(path: &str, id: &'i str) -> &'i str {
+    id.strip_prefix(path)
+        .and_then(|rest| rest.strip_prefix("::"))
+        .unwrap_or(id)
+}
+
+/// Whether `id` is `path::tail`.
+fn is_id(id: &str, path: &str, tail: &str) -> bool {
+    id.len() == path.len() + 2 + tail.len()
+        && id.starts_with(path)
+        && id[path.len()..].starts_with("::")
+        && id.ends_with(tail)
+}
+
+impl CodeGraph {
+    /// The record of file `path` (which the graph must hold), written with the graph's
+    /// `positions`.
+    pub fn record(&self, path: &str, positions: &SymbolPositions) -> GraphRecord {
+        let file_node = self.files[path];
+        let link = &self.links[path];
+        let mut record = GraphRecord {
+            stats: link.stats,
+            scope: link.scope,
+            ..GraphRecord::default()
+        };
+        for &node in &link.symbols {
+            let Node::Symbol {
+                id,
+                name,
+                kind,
+                span,
+                signature,
+                ..
+            } = &self.graph[node]
+            else {
+                continue;
+            };
+            let container = self
+                .graph
+                .edges_directed(node, Direction::Incoming)
+                .find(|e| e.weight().kind == EdgeKind::Contains)
+                .map(|e| positions.get(e.source()));
+            record.symbols.push(SymbolRecord {
+                tail: tail(path, id).to_string(),
+                name: name.clone(),
+                kind: *kind,
+                span: *span,
+                signature: signature.clone(),
+                container,
+            });
+        }
+        // Edges gathered, then sorted, then numbered in that order: the record does not
+        // depend on the order the edges were added in.
+        let mut edges: Vec<(u32, EdgeKind, TargetRef<'_>, u32, Edge)> = Vec::new();
+        let sources = std::iter::once(file_node).chain(link.symbols.iter().copied());
+        for (from, source) in sources.enumerate() {
+            for edge in self.graph.edges_directed(source, Direction::Outgoing) {
+                let weight = *edge.weight();
+                if matches!(weight.kind, EdgeKind::Defines | EdgeKind::Contains) {
+                    continue;
+                }
+                let (target_path, symbol) = match &self.graph[edge.target()] {
+                    Node::File { path } => (path.as_str(), None),
+                    Node::Symbol { id, path, .. } => (
+                        path.as_str(),
+                        Some((positions.get(edge.target()), tail(path, id))),
+                    ),
+                };
+                edges.push((
+                    from as u32,
+                    weight.kind,
+                    (target_path, symbol),
+                    weight.line,
+                    weight,
+                ));
+            }
+        }
+        edges.sort_by(|a, b| {
+            (a.0, a.1, a.2, a.3)
+                .cmp(&(b.0, b.1, b.2, b.3))
+                .then(a.4.weight.total_cmp(&b.4.weight))
+                .then(a.4.confidence.total_cmp(&b.4.confidence))
+        });
+        let paths: BTreeMap<&str, u32> = edges
+            .iter()
+            .map(|e| e.2.0)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .enumerate()
+            .map(|(index, path)| (path, index as u32))
+            .collect();
+        let targets: BTreeMap<TargetRef<'_>, u32> = edges
+            .iter()
+            .map(|e| e.2)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .enumerate()
+            .map(|(index, target)| (target, index as u32))
+            .collect();
+        record.edges = edges
+            .iter()
+            .map(|&(from, kind, target, line, edge)| EdgeRecord {
+                from,
+                to: targets[&target],
+                kind,
+                weight: edge.weight,
+                confidence: edge.confidence,
+                line,
+            })
+            .collect();
+        record.targets = targets
+            .keys()
+            .map(|&(path, symbol)| Target {
+                path: paths[path],
+                symbol: symbol.map(|(hint, tail)| (hint, tail.to_string())),
+            })
+            .collect();
+        record.paths = paths.keys().map(|p| p.to_string()).collect();
+        record
+    }
+
+    /// The graph whose files' records are `records` (sorted by path, one per file): every
+    /// file's nodes first, then the edges between them. Fails, naming the file, when a record
+    /// is inconsistent or an edge reaches a node no record holds.
+    pub fn assemble(records: Vec<(String, GraphRecord)>) -> Result<CodeGraph, String> {
+        let mut graph = CodeGraph::default();
+        for (path, _) in &records {
+            let node = graph.graph.add_node(Node::File { path: path.clone() });
+            if graph.files.insert(path.clone(), node).is_some() {
+                return Err(format!("{path} has two graph records"));
+            }
+        }
+        let structural = Edge {
+            kind: EdgeKind::Defines,
+            weight: 1.0,
+            confidence: 1.0,
+            line: 0,
+        };
+        for (path, record) in &records {
+            let file_node = graph.files[path];
+            let mut nodes: Vec<NodeIndex> = Vec::with_capacity(record.symbols.len());
+            for symbol in &record.symbols {
+                let node = graph.graph.add_node(Node::Symbol {
+                    id: format!("{path}::{}", symbol.tail),
+                    name: symbol.name.clone(),
+                    kind: symbol.kind,
+                    path: path.clone(),
+                    span: symbol.span,
+                    signature: symbol.signature.clone(),
+                });
+                let (source, kind) = match symbol.container {
+                    Some(parent) => match nodes.get(parent as usize) {
+                        Some(&parent) => (parent, EdgeKind::Contains),
+                        None => {
+                            return Err(format!(
+                                "the graph record of {path} nests a symbol in a later one"
+                            ));
+                        }
+                    },
+                    None => (file_node, EdgeKind::Defines),
+                };
+                graph
+                    .graph
+                    .add_edge(source, node, Edge { kind, ..structural });
+                nodes.push(node);
+            }
+            graph.links.insert(
+                path.clone(),
+                FileLink {
+                    symbols: nodes,
+                    stats: record.stats,
+                    scope: record.scope,
+                },
+            );
+        }
+        for (path, record) in &records {
+            let targets = record
+                .targets
+                .iter()
+                .map(|target| graph.target_node(record, target))
+                .collect::<Option<Vec<NodeIndex>>>()
+                .ok_or_else(|| {
+                    format!("the graph record of {path} has an edge to a node no record holds")
+                })?;
+            let link = &graph.links[path];
+            let sources: Vec<NodeIndex> = std::iter::once(graph.files[path])
+                .chain(link.symbols.iter().copied())
+                .collect();
+            for edge in &record.edges {
+                let (Some(&source), Some(&target)) = (
+                    sources.get(edge.from as usize),
+                    targets.get(edge.to as usize),
+                ) else {
+                    return Err(format!("the graph record of {path} has a dangling edge"));
+                };
+                graph.graph.add_edge(
+                    source,
+                    target,
+                    Edge {
+                        kind: edge.kind,
+                        weight: edge.weight,
+                        confidence: edge.confidence,
+                        line: edge.line,
+                    },
+                );
+            }
+        }
+        let mut stats = ResolutionStats::default();
+        for link in graph.links.values() {
+            stats.add(&link.stats);
+        }
+        graph.stats = stats;
+        Ok(graph)
+    }
+
+    /// The node a record's target names, if the graph holds it: the symbol at the hinted
+    /// position when its id matches, else the one with that id.
+    fn target_node(&self, record: &GraphRecord, target: &Target) -> Option<NodeIndex> {
+        let path = record.paths.get(target.path as usize)?;
+        let Some((hint, tail)) = &target.symbol else {
+            return self.files.get(path).copied();
+        };
+        let symbols = &self.links.get(path)?.symbols;
+        let matches = |node: &NodeIndex| matches!(&self.graph[*node], Node::Symbol { id, .. } if is_id(id, path, tail));
+        match symbols.get(*hint as usize) {
+            Some(node) if matches(node) => Some(*node),
+            _ => symbols.iter().copied().find(matches),
+        }
+    }
+}
