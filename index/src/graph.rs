@@ -41,6 +41,24 @@ pub struct LinkFacts {
 }
 
 impl LinkFacts {
+    /// The names the file defines, each once.
+    pub fn defined_names(&self) -> std::collections::BTreeSet<&str> {
+        self.symbols.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    /// The names the file's references look up, each once: each reference's name and its
+    /// qualifier's last segment (`b` of `a::b::f`), the only keys the resolver asks about.
+    pub fn looked_up_names(&self) -> std::collections::BTreeSet<&str> {
+        let mut names = std::collections::BTreeSet::new();
+        for reference in &self.references {
+            names.insert(reference.name.as_str());
+            if let Some(qualifier) = reference.qualifier.as_deref() {
+                names.insert(qualifier_key(qualifier));
+            }
+        }
+        names
+    }
+
     /// The package a file declares when it is a manifest the linker reads: a `Cargo.toml`'s
     /// `[package] name` or a `package.json`'s `name`; `None` for every other file.
     pub fn manifest_package(path: &str, text: &str) -> Option<String> {
@@ -51,6 +69,12 @@ impl LinkFacts {
             _ => None,
         }
     }
+}
+
+/// The part of a reference's qualifier the resolver looks definitions up by: its last `::`
+/// segment (`b` of `a::b`), trimmed.
+pub fn qualifier_key(qualifier: &str) -> &str {
+    qualifier.rsplit("::").next().unwrap_or(qualifier).trim()
 }
 
 /// The `[package] name` of a `Cargo.toml`, read line by line (no full TOML parse needed for one
@@ -234,6 +258,10 @@ pub struct CodeGraph {
     /// files (all for a fresh link), sorted (not stored).
     #[serde(skip)]
     pub relinked: Vec<String>,
+    /// Whether the link read only the facts of the files it concerned, from the stored
+    /// records (a partial graph: see [`resolve::relink_stored`]; not stored).
+    #[serde(skip)]
+    pub from_records: bool,
 }
 
 impl PartialEq for CodeGraph {

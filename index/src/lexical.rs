@@ -113,6 +113,9 @@ struct Fields {
     file_text: Field,
     file_path_text: Field,
     record: Field,
+    link_of: Field,
+    defines: Field,
+    names: Field,
     graph_of: Field,
     graph_to: Field,
 }
@@ -135,6 +138,18 @@ pub enum RecordKind {
     /// A file's part of the graph: its symbols and the edges leaving them (see
     /// [`LexicalWriter::add_graph`]).
     Graph,
+}
+
+/// What records are looked up by besides their file (see [`LexicalIndex::records_with`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordKey {
+    /// Link records by a name their file defines.
+    Defines,
+    /// Link records by a name their file's references look up (the reference's name, or its
+    /// qualifier's last segment).
+    Names,
+    /// Graph records by a path one of their edges reaches.
+    PointsInto,
 }
 
 impl RecordKind {
@@ -183,6 +198,12 @@ fn schema() -> Schema {
     builder.add_text_field("file_text", code(false));
     builder.add_text_field("file_path_text", code(false));
     builder.add_bytes_field("record", STORED);
+    // A link record's file, the names it defines and the names its references look up (a
+    // reference's name and its qualifier's last segment): what finds the files a change
+    // concerns without reading every record.
+    builder.add_text_field("link_of", STRING);
+    builder.add_text_field("defines", STRING);
+    builder.add_text_field("names", STRING);
     // A graph record's file (to replace it alone) and the files its edges reach (to find
     // who points at a file).
     builder.add_text_field("graph_of", STRING);
@@ -209,6 +230,9 @@ fn fields(schema: &Schema) -> Result<Fields, LexicalError> {
         file_text: get("file_text")?,
         file_path_text: get("file_path_text")?,
         record: get("record")?,
+        link_of: get("link_of")?,
+        defines: get("defines")?,
+        names: get("names")?,
         graph_of: get("graph_of")?,
         graph_to: get("graph_to")?,
     })
@@ -661,13 +685,67 @@ impl LexicalIndex {
         kind: RecordKind,
         decode: impl Fn(&str, &[u8]) -> T + Sync,
     ) -> Result<Vec<(String, T)>, LexicalError> {
-        use rayon::prelude::*;
-        let searcher = self.searcher()?;
         let term = Term::from_field_text(self.fields.kind, kind.name());
+        self.records_matching(kind, std::slice::from_ref(&term), decode)
+    }
+
+    /// The records of `kind` of the files `paths` (those that have one), decoded as
+    /// [`LexicalIndex::records`] does: a few files' records without reading the others.
+    pub fn records_of<'p, T: Send>(
+        &self,
+        kind: RecordKind,
+        paths: impl IntoIterator<Item = &'p str>,
+        decode: impl Fn(&str, &[u8]) -> T + Sync,
+    ) -> Result<Vec<(String, T)>, LexicalError> {
+        let field = match kind {
+            RecordKind::Link => self.fields.link_of,
+            RecordKind::Graph => self.fields.graph_of,
+        };
+        let terms: Vec<Term> = paths
+            .into_iter()
+            .map(|path| Term::from_field_text(field, path))
+            .collect();
+        self.records_matching(kind, &terms, decode)
+    }
+
+    /// The records of `kind` that hold any of `values` under `key` (which belongs to that
+    /// kind), decoded as [`LexicalIndex::records`] does: the link records of the files that
+    /// define or name a name, the graph records of the files with an edge into a path.
+    pub fn records_with<'v, T: Send>(
+        &self,
+        key: RecordKey,
+        values: impl IntoIterator<Item = &'v str>,
+        decode: impl Fn(&str, &[u8]) -> T + Sync,
+    ) -> Result<Vec<(String, T)>, LexicalError> {
+        let (kind, field) = match key {
+            RecordKey::Defines => (RecordKind::Link, self.fields.defines),
+            RecordKey::Names => (RecordKind::Link, self.fields.names),
+            RecordKey::PointsInto => (RecordKind::Graph, self.fields.graph_to),
+        };
+        let terms: Vec<Term> = values
+            .into_iter()
+            .map(|value| Term::from_field_text(field, value))
+            .collect();
+        self.records_matching(kind, &terms, decode)
+    }
+
+    /// The records of `kind` whose documents hold any of `terms`, each once, decoded, sorted
+    /// by path; each segment on its own thread.
+    fn records_matching<T: Send>(
+        &self,
+        kind: RecordKind,
+        terms: &[Term],
+        decode: impl Fn(&str, &[u8]) -> T + Sync,
+    ) -> Result<Vec<(String, T)>, LexicalError> {
+        use rayon::prelude::*;
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let searcher = self.searcher()?;
         let per_segment: Vec<Result<Vec<(String, T)>, LexicalError>> = searcher
             .segment_readers()
             .par_iter()
-            .map(|segment| self.segment_records(segment, kind, &term, &decode))
+            .map(|segment| self.segment_records(segment, kind, terms, &decode))
             .collect();
         let mut records = Vec::new();
         for segment in per_segment {
@@ -677,84 +755,71 @@ impl LexicalIndex {
         Ok(records)
     }
 
-    /// The records of `kind` whose documents hold `term`, decoded as [`LexicalIndex::records`]
-    /// does, sorted by path.
-    fn records_matching<T: Send>(
-        &self,
-        kind: RecordKind,
-        term: &Term,
-        decode: impl Fn(&str, &[u8]) -> T + Sync,
-    ) -> Result<Vec<(String, T)>, LexicalError> {
-        let searcher = self.searcher()?;
-        let mut records = Vec::new();
-        for segment in searcher.segment_readers() {
-            records.extend(self.segment_records(segment, kind, term, &decode)?);
-        }
-        records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Ok(records)
-    }
-
-    /// The graph records of the files with an edge into `path`, decoded as
-    /// [`LexicalIndex::records`] does: who points at a file, without reading every record.
-    pub fn graph_records_into<T: Send>(
-        &self,
-        path: &str,
-        decode: impl Fn(&str, &[u8]) -> T + Sync,
-    ) -> Result<Vec<(String, T)>, LexicalError> {
-        let term = Term::from_field_text(self.fields.graph_to, path);
-        self.records_matching(RecordKind::Graph, &term, decode)
-    }
-
     fn segment_records<T>(
         &self,
         segment: &tantivy::SegmentReader,
         kind: RecordKind,
-        term: &Term,
+        terms: &[Term],
         decode: &(impl Fn(&str, &[u8]) -> T + Sync),
     ) -> Result<Vec<(String, T)>, LexicalError> {
-        let mut records = Vec::new();
-        let inverted = segment
-            .inverted_index(term.field())
-            .map_err(tantivy_error("reading record postings"))?;
-        let Some(mut postings) = inverted
-            .read_postings(term, IndexRecordOption::Basic)
-            .map_err(|e| LexicalError::Tantivy {
-                context: "reading record postings",
-                source: e.into(),
-            })?
-        else {
-            return Ok(records);
+        let postings_error = |e: std::io::Error| LexicalError::Tantivy {
+            context: "reading record postings",
+            source: e.into(),
         };
-        let store = store_reader(segment)?;
         let alive = segment.alive_bitset();
-        let mut doc = postings.doc();
-        while doc != TERMINATED {
-            if alive.is_none_or(|bits| bits.is_alive(doc)) {
-                let document: TantivyDocument =
-                    store.get(doc).map_err(tantivy_error("reading a record"))?;
-                let of_kind = document
-                    .get_first(self.fields.kind)
-                    .and_then(|v| v.as_str())
-                    == Some(kind.name());
-                let path = document
-                    .get_first(self.fields.path)
-                    .and_then(|v| v.as_str());
-                let bytes = document
-                    .get_first(self.fields.record)
-                    .and_then(|v| v.as_bytes());
-                match (of_kind, path, bytes) {
-                    (true, Some(path), Some(bytes)) => {
-                        records.push((path.to_string(), decode(path, bytes)));
-                    }
-                    _ => {
-                        return Err(LexicalError::BadRecordDocument {
-                            kind: kind.name(),
-                            segment: segment.segment_id().short_uuid_string(),
-                        });
-                    }
+        // Documents in order, each once, however many of the terms they hold.
+        let mut docs: Vec<tantivy::DocId> = Vec::new();
+        for term in terms {
+            let inverted = segment
+                .inverted_index(term.field())
+                .map_err(tantivy_error("reading record postings"))?;
+            let Some(mut postings) = inverted
+                .read_postings(term, IndexRecordOption::Basic)
+                .map_err(postings_error)?
+            else {
+                continue;
+            };
+            let mut doc = postings.doc();
+            while doc != TERMINATED {
+                if alive.is_none_or(|bits| bits.is_alive(doc)) {
+                    docs.push(doc);
+                }
+                doc = postings.advance();
+            }
+        }
+        if terms.len() > 1 {
+            docs.sort_unstable();
+            docs.dedup();
+        }
+        let mut records = Vec::with_capacity(docs.len());
+        if docs.is_empty() {
+            return Ok(records);
+        }
+        let store = store_reader(segment)?;
+        for doc in docs {
+            let document: TantivyDocument =
+                store.get(doc).map_err(tantivy_error("reading a record"))?;
+            let of_kind = document
+                .get_first(self.fields.kind)
+                .and_then(|v| v.as_str())
+                == Some(kind.name());
+            let path = document
+                .get_first(self.fields.path)
+                .and_then(|v| v.as_str());
+            let bytes = document
+                .get_first(self.fields.record)
+                .and_then(|v| v.as_bytes());
+            match (of_kind, path, bytes) {
+                (true, Some(path), Some(bytes)) => {
+                    records.push((path.to_string(), decode(path, bytes)));
+                }
+                _ => {
+                    return Err(LexicalError::BadRecordDocument {
+                        kind: kind.name(),
+                        segment: segment.segment_id().short_uuid_string(),
+                    });
                 }
             }
-            doc = postings.advance();
         }
         Ok(records)
     }
@@ -993,14 +1058,28 @@ impl LexicalWriter {
 
     /// Adds a file's link record (opaque bytes: `store` encodes the file's link facts), kept
     /// per file beside its chunks, so a change writes only the records of the files it touches
-    /// and [`LexicalWriter::remove_file`] removes a file's record with its chunks. Safe to
-    /// call from many threads at once.
-    pub fn add_link(&self, path: &str, record: &[u8]) -> Result<(), LexicalError> {
+    /// and [`LexicalWriter::remove_file`] removes a file's record with its chunks; the names
+    /// the file `defines` and the `names` its references look up are indexed with it. Safe
+    /// to call from many threads at once.
+    pub fn add_link<'n>(
+        &self,
+        path: &str,
+        record: &[u8],
+        defines: impl IntoIterator<Item = &'n str>,
+        names: impl IntoIterator<Item = &'n str>,
+    ) -> Result<(), LexicalError> {
         let f = &self.fields;
         let mut document = TantivyDocument::default();
         document.add_text(f.path, path);
+        document.add_text(f.link_of, path);
         document.add_text(f.kind, RecordKind::Link.name());
         document.add_bytes(f.record, record);
+        for name in defines {
+            document.add_text(f.defines, name);
+        }
+        for name in names {
+            document.add_text(f.names, name);
+        }
         self.add(document)
     }
 

@@ -25,7 +25,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::graph::records::GraphRecord;
-use crate::lexical::{LexicalError, LexicalIndex, RecordKind};
+use crate::graph::resolve::FactsSource;
+use crate::lexical::{LexicalError, LexicalIndex, RecordKey, RecordKind};
 pub use frame::{FORMAT_VERSION, FrameError};
 pub use manifest::{FileRecord, Manifest};
 
@@ -144,9 +145,12 @@ impl Snapshot {
     /// one, makes the index damaged.
     pub fn read_graph(&self, dir: &IndexDir) -> Result<CodeGraph, StoreError> {
         let records = self.read_records::<GraphRecord>(dir, RecordKind::Graph)?;
-        CodeGraph::assemble(records).map_err(|reason| StoreError::Corrupt {
-            dir: dir.path.clone(),
-            reason,
+        CodeGraph::assemble(records).map_err(|reason| {
+            dir.report_damage(self.manifest.generation, &reason);
+            StoreError::Corrupt {
+                dir: dir.path.clone(),
+                reason,
+            }
         })
     }
 
@@ -157,9 +161,14 @@ impl Snapshot {
         dir: &IndexDir,
         kind: RecordKind,
     ) -> Result<Vec<(String, T)>, StoreError> {
-        let corrupt = |reason: String| StoreError::Corrupt {
-            dir: dir.path.clone(),
-            reason,
+        // Damage found here is passed on to the next writer, which rebuilds (records are
+        // checked by their segments' checksums, so only a writer's mistake gets this far).
+        let corrupt = |reason: String| {
+            dir.report_damage(self.manifest.generation, &reason);
+            StoreError::Corrupt {
+                dir: dir.path.clone(),
+                reason,
+            }
         };
         let name = record_name(kind);
         let decoded = self
@@ -222,6 +231,66 @@ impl Snapshot {
             })
             .collect();
         (!mismatches.is_empty()).then(|| mismatches.join(", "))
+    }
+}
+
+/// A generation's link records as a relink fetches them: a few files' at a time, by path or by
+/// name, never every file's.
+pub struct StoredFacts<'s> {
+    snapshot: &'s Snapshot,
+    dir: &'s IndexDir,
+}
+
+impl Snapshot {
+    /// This generation's link records, fetched on demand.
+    pub fn stored_facts<'s>(&'s self, dir: &'s IndexDir) -> StoredFacts<'s> {
+        StoredFacts {
+            snapshot: self,
+            dir,
+        }
+    }
+}
+
+impl StoredFacts<'_> {
+    fn decoded(
+        &self,
+        found: Result<Vec<(String, DecodedLink)>, LexicalError>,
+    ) -> Result<Vec<(String, LinkFacts)>, StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt {
+            dir: self.dir.path.clone(),
+            reason,
+        };
+        found
+            .map_err(|e| corrupt(e.to_string()))?
+            .into_iter()
+            .map(|(path, facts)| Ok((path, facts.map_err(corrupt)?)))
+            .collect()
+    }
+}
+
+/// A link record decoded, or why it did not decode.
+type DecodedLink = Result<LinkFacts, String>;
+
+fn decode_link(path: &str, bytes: &[u8]) -> DecodedLink {
+    frame::decode_body::<LinkFacts>(bytes).map_err(|e| format!("the link record of {path}: {e}"))
+}
+
+impl FactsSource for StoredFacts<'_> {
+    type Error = StoreError;
+
+    fn facts_of(&self, paths: &[&str]) -> Result<Vec<(String, LinkFacts)>, StoreError> {
+        let lexical = &self.snapshot.lexical;
+        self.decoded(lexical.records_of(RecordKind::Link, paths.iter().copied(), decode_link))
+    }
+
+    fn defining(&self, names: &[&str]) -> Result<Vec<(String, LinkFacts)>, StoreError> {
+        let lexical = &self.snapshot.lexical;
+        self.decoded(lexical.records_with(RecordKey::Defines, names.iter().copied(), decode_link))
+    }
+
+    fn naming(&self, names: &[&str]) -> Result<Vec<(String, LinkFacts)>, StoreError> {
+        let lexical = &self.snapshot.lexical;
+        self.decoded(lexical.records_with(RecordKey::Names, names.iter().copied(), decode_link))
     }
 }
 
@@ -432,6 +501,22 @@ impl IndexDir {
         format!("{PAYLOAD_PREFIX}{generation}")
     }
 
+    /// Records that a reader found generation `generation`'s records damaged (`reason`), so
+    /// the next `index` run rebuilds even when nothing changed. Best effort: a reader that
+    /// cannot write still reports the damage to its caller.
+    pub fn report_damage(&self, generation: u64, reason: &str) {
+        let text = format!("{generation} {}", reason.replace('\n', " "));
+        let _ = crate::atomic::write(&self.damaged_path(), text.as_bytes());
+    }
+
+    /// The damage a reader reported in generation `generation`, if any (a report about
+    /// another generation is stale).
+    pub fn reported_damage(&self, generation: u64) -> Option<String> {
+        let text = std::fs::read_to_string(self.damaged_path()).ok()?;
+        let (reported, reason) = text.split_once(' ')?;
+        (reported.parse::<u64>().ok()? == generation).then(|| reason.to_string())
+    }
+
     /// Removes manifests and temporary files of every generation but `current` (and the facts
     /// and graph files of formats before 12 and 14), and forgets their verified stamps.
     pub fn collect_garbage(&self, _lock: &WriteLock, current: u64) -> Result<(), StoreError> {
@@ -446,6 +531,10 @@ impl IndexDir {
             if generational && !keep.iter().any(|k| *k == name) {
                 std::fs::remove_file(entry.path()).map_err(io_error("removing", &entry.path()))?;
             }
+        }
+        // A damage report is about an earlier generation now.
+        if self.reported_damage(current).is_none() {
+            let _ = std::fs::remove_file(self.damaged_path());
         }
         let mut verifier = verify::Verifier::load(self);
         verifier.retain(|key| {

@@ -14,13 +14,14 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::facts::FileFacts;
-use crate::graph::records::SymbolPositions;
+use crate::graph::records::{GraphCounts, SymbolPositions};
+use crate::graph::resolve::{FactsSource, PathEntry, relink_stored, shapes_layout};
 use crate::graph::{CodeGraph, LinkFacts, ResolutionStats};
 use crate::lang::Language;
 use crate::lexical::{ChunkDocument, LexicalError, LexicalIndex, LexicalWriter};
 use crate::store::{
-    FactsMap, FileRecord, IndexDir, Manifest, StoreError, WriteLock, chunk_id, encode_graph_record,
-    encode_link_record,
+    FactsMap, FileRecord, IndexDir, Manifest, Snapshot, StoreError, WriteLock, chunk_id,
+    encode_graph_record, encode_link_record,
 };
 use crate::syntax::{ChunkLimits, LineIndex, extract};
 use crate::vector::{
@@ -216,7 +217,7 @@ impl IndexSummary {
 }
 
 /// The size of the knowledge graph and how its references resolved.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct GraphSummary {
     /// File nodes.
     pub files: usize,
@@ -229,18 +230,27 @@ pub struct GraphSummary {
     /// Files whose references this run resolved: every file on a fresh link, only those a
     /// change can affect on an update.
     pub resolved_files: usize,
+    /// Whether the run relinked from the stored records, reading only the facts of the files
+    /// the change concerns (no file came or went, none that shapes imports changed).
+    pub from_records: bool,
 }
 
 impl GraphSummary {
-    /// Summarises a graph.
-    pub fn of(graph: &CodeGraph) -> GraphSummary {
-        GraphSummary {
-            files: graph.file_count(),
-            symbols: graph.symbol_count(),
-            edges: graph.graph.edge_count(),
-            resolution: graph.stats,
-            resolved_files: graph.resolved_files,
+    /// Summarises the graph of a generation from its manifest's per-file counts (`resolved`:
+    /// files the run resolved).
+    pub fn of_manifest(manifest: &Manifest, resolved: usize, from_records: bool) -> GraphSummary {
+        let mut summary = GraphSummary {
+            files: manifest.files.len(),
+            resolved_files: resolved,
+            from_records,
+            ..GraphSummary::default()
+        };
+        for record in manifest.files.values() {
+            summary.symbols += record.symbol_count as usize;
+            summary.edges += record.symbol_count as usize + record.graph.edges as usize;
+            summary.resolution.add(&record.graph.resolution);
         }
+        summary
     }
 }
 
@@ -446,6 +456,17 @@ fn update_in_pool(
         rebuild_reason = Some(format!("{mismatch}; rebuilding from scratch"));
         full = true;
     }
+    // Records that decode but do not fit are found only by reading them: a reader that did
+    // left a report for this run.
+    if !full
+        && let Some(snapshot) = &previous
+        && let Some(damage) = dir.reported_damage(snapshot.manifest.generation)
+    {
+        rebuild_reason = Some(format!(
+            "a reader found the index damaged ({damage}); rebuilding from scratch"
+        ));
+        full = true;
+    }
     let mut scan = scan(
         root,
         dir,
@@ -458,22 +479,44 @@ fn update_in_pool(
     // lexical commit) and graph (to update), read side by side and only then: a no-op run
     // never pays for them. Without the facts it starts over; without the graph it links from
     // scratch.
+    //
+    // A change that adds or removes no file and touches no file that shapes other files'
+    // imports is relinked from the stored records instead (`relink_stored`): it reads the
+    // touched files' earlier facts now, and the records of the files the change concerns,
+    // found by name, when it links.
     let mut previous_facts = FactsMap::new();
     let mut previous_graph = None;
     let mut load_ms = 0;
+    let mut stored_relink = false;
     if let Some(snapshot) = &previous
         && !full
         && scan.counts().any_change()
     {
         let load_started = Instant::now();
-        let (facts, graph) = rayon::join(|| snapshot.read_facts(dir), || snapshot.read_graph(dir));
+        stored_relink = scan.removed.is_empty()
+            && scan
+                .to_index
+                .iter()
+                .all(|(file, new)| !new && !shapes_layout(&file.path));
+        let facts = if stored_relink {
+            let touched: Vec<&str> = scan.to_index.iter().map(|(f, _)| f.path.as_str()).collect();
+            snapshot
+                .stored_facts(dir)
+                .facts_of(&touched)
+                .map(|found| found.into_iter().collect::<FactsMap>())
+        } else {
+            let (facts, graph) =
+                rayon::join(|| snapshot.read_facts(dir), || snapshot.read_graph(dir));
+            previous_graph = graph.ok();
+            facts
+        };
         load_ms = elapsed_ms(load_started);
-        previous_graph = graph.ok();
         match facts {
             Ok(facts) => previous_facts = facts,
             Err(error) => {
                 rebuild_reason = Some(format!("{error}; rebuilding from scratch"));
                 full = true;
+                stored_relink = false;
                 let unchanged = std::mem::take(&mut scan.unchanged);
                 scan.to_index
                     .extend(unchanged.into_iter().map(|(path, record)| {
@@ -576,7 +619,8 @@ fn update_in_pool(
     if full {
         previous_graph = None;
     }
-    drop(previous);
+    // A relink from the stored records reads the previous generation as it links.
+    let stored = if stored_relink { previous } else { None };
     let lexical = LexicalIndex::open_or_create(&dir.lexical_path())?;
     let writer = lexical.writer(settings.effective_threads())?;
     if full {
@@ -613,15 +657,20 @@ fn update_in_pool(
     // every file's facts then decompresses those blocks, not the chunks' text. Encoded a
     // batch at a time, so a cold run never holds every record at once.
     for batch in indexed.chunks(LINK_RECORD_BATCH) {
-        let records: Vec<(&str, Vec<u8>)> = batch
+        let records: Vec<(&Indexed, Vec<u8>)> = batch
             .par_iter()
             .filter_map(|result| {
                 let indexed = result.as_ref()?;
-                Some((indexed.path.as_str(), encode_link_record(&indexed.link)))
+                Some((indexed, encode_link_record(&indexed.link)))
             })
             .collect();
-        for (path, record) in &records {
-            writer.add_link(path, record)?;
+        for (indexed, record) in &records {
+            writer.add_link(
+                &indexed.path,
+                record,
+                indexed.link.defined_names(),
+                indexed.link.looked_up_names(),
+            )?;
         }
     }
     let mut files: BTreeMap<String, FileRecord> = scan.unchanged.into_iter().collect();
@@ -665,27 +714,55 @@ fn update_in_pool(
     summary.timings.extract_ms = elapsed_ms(extract_started);
     let graph_started = Instant::now();
     // An incremental run updates the previous graph, re-resolving only what the change
-    // touches; a full run, or a previous graph that cannot be read, links from scratch.
-    let graph = match previous_graph {
-        Some(previous) => previous.update(&facts, &touched_before, &touched),
-        None => CodeGraph::build(&facts),
+    // touches (from the stored records when it can); a full run, or a previous graph that
+    // cannot be read, links from scratch.
+    let linked = match (&stored, previous_graph) {
+        (Some(snapshot), _) => {
+            relink_from_records(dir, snapshot, &files, &mut facts, &touched_before, &touched)
+        }
+        (None, Some(previous)) => Ok(previous.update(&facts, &touched_before, &touched)),
+        (None, None) => Ok(CodeGraph::build(&facts)),
     };
-    summary.graph = Some(GraphSummary::of(&graph));
+    let graph = match linked {
+        Ok(graph) => graph,
+        Err(error) => {
+            writer.abandon()?;
+            return Err(error.into());
+        }
+    };
+    drop(stored);
     // The records of the files the link re-resolved replace theirs (a touched file's went with
     // its chunks; a removed file's record went with it).
-    if let Err(error) = write_graph_records(&writer, &graph, full) {
-        writer.abandon()?;
-        return Err(error.into());
+    match write_graph_records(&writer, &graph, full) {
+        Ok(counts) => {
+            for (path, counts) in counts {
+                if let Some(record) = files.get_mut(&path) {
+                    record.graph = counts;
+                }
+            }
+        }
+        Err(error) => {
+            writer.abandon()?;
+            return Err(error.into());
+        }
     }
+    let resolved_files = graph.resolved_files;
+    let from_records = graph.from_records;
     summary.timings.graph_ms = elapsed_ms(graph_started);
     // Every file's facts and the graph are the bulk of a large run's memory: each goes as
-    // soon as nothing needs it (the facts stay only for the vector step).
+    // soon as nothing needs it (the facts stay only for the vector step, when they are every
+    // file's).
+    drop(graph);
     drop(touched_before);
-    let facts = options.vectors.is_some().then_some(facts);
+    let facts = (options.vectors.is_some() && !stored_relink).then_some(facts);
     let commit_started = Instant::now();
     let manifest = manifest_with(previous_generation + 1, settings, files);
     summary.record_totals(&manifest);
-    drop(graph);
+    summary.graph = Some(GraphSummary::of_manifest(
+        &manifest,
+        resolved_files,
+        from_records,
+    ));
     // Nothing written is used until the manifest and the lexical commit (which carries the
     // link and graph records) name this generation.
     dir.write_manifest(&lock, &manifest)?;
@@ -696,6 +773,18 @@ fn update_in_pool(
     summary.generation = manifest.generation;
     summary.committed = true;
     summary.timings.commit_ms = elapsed_ms(commit_started);
+    // The vector step needs every file's facts: those of a relink from the stored records
+    // are read from the generation just committed.
+    let facts = match (&options.vectors, facts) {
+        (Some(_), None) => match dir.open().and_then(|snapshot| snapshot.read_facts(dir)) {
+            Ok(facts) => Some(facts),
+            Err(error) => {
+                summary.vectors_missing = Some(format!("cannot read facts: {error}"));
+                None
+            }
+        },
+        (_, facts) => facts,
+    };
     match (&options.vectors, &facts) {
         (Some(vectors), Some(facts)) => {
             run_vectors(
@@ -708,38 +797,82 @@ fn update_in_pool(
                 &mut summary,
             );
         }
+        (Some(_), None) => {}
         _ => summary.vectors_missing = Some("vectors are off".to_string()),
     }
     summary.timings.total_ms = elapsed_ms(started);
     Ok(summary)
 }
 
+/// Relinks a change from the previous generation's stored records ([`relink_stored`]):
+/// `facts` holds the touched files' facts now. Should the change move imports or scopes after
+/// all, or the records fail to read, every file's facts and the graph are read and the graph
+/// updated as usual (`facts` then holds every file's).
+fn relink_from_records(
+    dir: &IndexDir,
+    snapshot: &Snapshot,
+    files: &BTreeMap<String, FileRecord>,
+    facts: &mut FactsMap,
+    touched_before: &FactsMap,
+    touched: &BTreeSet<String>,
+) -> Result<CodeGraph, StoreError> {
+    let layout: Vec<PathEntry> = files
+        .iter()
+        .map(|(path, record)| PathEntry {
+            path,
+            language: Some(record.language),
+            package: record.package.as_deref(),
+        })
+        .collect();
+    let source = snapshot.stored_facts(dir);
+    if let Ok(Some(graph)) = relink_stored(&source, &layout, facts, touched_before, touched) {
+        return Ok(graph);
+    }
+    let (every, graph) = rayon::join(|| snapshot.read_facts(dir), || snapshot.read_graph(dir));
+    let mut every = every?;
+    every.retain(|path, _| !touched.contains(path));
+    every.append(facts);
+    *facts = every;
+    Ok(match graph {
+        Ok(graph) => graph.update(facts, touched_before, touched),
+        Err(_) => CodeGraph::build(facts),
+    })
+}
+
 /// Adds the graph records of the files `graph`'s link re-resolved (every file after a fresh
-/// link), each replacing the file's previous record unless the writer was cleared (`full`).
-/// Encoded a batch at a time on every core, so a cold run never holds every record at once.
+/// link), each replacing the file's previous record unless the writer was cleared (`full`),
+/// and returns each one's counts. Encoded a batch at a time on every core, so a cold run never
+/// holds every record at once.
 fn write_graph_records(
     writer: &LexicalWriter,
     graph: &CodeGraph,
     full: bool,
-) -> Result<(), LexicalError> {
+) -> Result<Vec<(String, GraphCounts)>, LexicalError> {
     let positions = SymbolPositions::of(graph);
+    let mut counts = Vec::with_capacity(graph.relinked.len());
     for batch in graph.relinked.chunks(LINK_RECORD_BATCH) {
-        let records: Vec<(&str, Vec<u8>, Vec<String>)> = batch
+        let records: Vec<(&str, Vec<u8>, Vec<String>, GraphCounts)> = batch
             .par_iter()
             .map(|path| {
                 let record = graph.record(path, &positions);
                 let targets = record.target_paths().map(str::to_string).collect();
-                (path.as_str(), encode_graph_record(&record), targets)
+                (
+                    path.as_str(),
+                    encode_graph_record(&record),
+                    targets,
+                    record.counts(),
+                )
             })
             .collect();
-        for (path, record, targets) in &records {
+        for (path, record, targets, record_counts) in records {
             if !full {
                 writer.remove_graph(path);
             }
-            writer.add_graph(path, record, targets.iter().map(String::as_str))?;
+            writer.add_graph(path, &record, targets.iter().map(String::as_str))?;
+            counts.push((path.to_string(), record_counts));
         }
     }
-    Ok(())
+    Ok(counts)
 }
 
 /// The vector step after a commit: a failure is recorded in the summary, never fatal, since
@@ -882,6 +1015,9 @@ fn index_file(
         stamp: file
             .stamp
             .and_then(|s| s.settled(std::time::SystemTime::now())),
+        package: None,
+        // Filled in once the file is linked.
+        graph: Default::default(),
     };
     let link = LinkFacts {
         language: Some(language),
@@ -889,6 +1025,10 @@ fn index_file(
         references: facts.references,
         imports: facts.imports,
         package: LinkFacts::manifest_package(&file.path, &source.text),
+    };
+    let record = FileRecord {
+        package: link.package.clone(),
+        ..record
     };
     Ok(Some(Indexed {
         path: file.path.clone(),

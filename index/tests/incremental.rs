@@ -174,6 +174,51 @@ proptest! {
     }
 }
 
+/// Edits that only change existing files (no file comes or goes) are relinked from the stored
+/// records — reading only the files the change concerns — and each leaves the graph a full
+/// rebuild of the same tree has, every definition that moved, vanished or appeared included.
+#[test]
+fn body_edits_relink_from_the_stored_records_as_a_full_rebuild_would() {
+    let repo = tempfile::tempdir().expect("repo");
+    let root = repo.path();
+    for (at, _) in PATHS.iter().enumerate() {
+        apply(root, &Edit::Write(at, (at % 4) as u8));
+    }
+    let dir = IndexDir::new(root.join(".sextant"));
+    index(root, &dir, false);
+    let mut from_records = 0;
+    for round in 0..3u8 {
+        for (at, path) in PATHS.iter().enumerate() {
+            apply(root, &Edit::Write(at, (at as u8 + round + 1) % 4));
+            let summary = index_incrementally(root, &dir).expect("index");
+            let graph = summary.graph.clone().expect("graph summary");
+            assert!(summary.committed, "{path}: {summary:?}");
+            if graph.from_records {
+                from_records += 1;
+            }
+            let scratch = tempfile::tempdir().expect("scratch");
+            let full = IndexDir::new(scratch.path().join("index"));
+            index(root, &full, true);
+            let (.., incremental_graph, _) = contents(&dir);
+            let (.., full_graph, _) = contents(&full);
+            assert_eq!(
+                incremental_graph.canonical_edges(),
+                full_graph.canonical_edges(),
+                "round {round}, {path}"
+            );
+            assert!(incremental_graph == full_graph, "round {round}, {path}");
+            // The summary adds up what the graph holds.
+            assert_eq!(graph.edges, full_graph.graph.edge_count(), "{path}");
+            assert_eq!(graph.resolution, full_graph.stats, "{path}");
+        }
+    }
+    assert_eq!(
+        from_records,
+        3 * PATHS.len(),
+        "every edit relinked from the records"
+    );
+}
+
 /// Queries whose rankings must not depend on how the index was reached.
 const QUERIES: [&str; 4] = [
     "item_1 helper_2",
@@ -448,9 +493,9 @@ fn damaged_link_and_graph_records_are_rebuilt_by_the_next_run() {
 
 /// A graph record that does not fit the others (a foreign writer's bytes, with the count of
 /// records still right, so a no-op run cannot see it) makes reading the graph fail naming the
-/// file; the next change links from scratch and writes every record again.
+/// file, and the reader's report makes the next run rebuild even with nothing changed.
 #[test]
-fn a_graph_record_that_does_not_fit_is_named_and_replaced_by_the_next_change() {
+fn a_graph_record_that_does_not_fit_is_named_and_rebuilt_by_the_next_run() {
     let repo = fixture_repo();
     let root = repo.path();
     let dir = IndexDir::new(root.join(".sextant"));
@@ -473,18 +518,28 @@ fn a_graph_record_that_does_not_fit_is_named_and_replaced_by_the_next_change() {
     assert!(error.to_string().contains("src/lib.rs"), "{error}");
     assert!(error.needs_rebuild(), "{error}");
     drop(snapshot);
-    std::fs::write(
-        root.join("src/auth/jwt.rs"),
-        "pub fn helper() -> u32 { 7 }\n",
-    )
-    .expect("edit");
-    let changed = index_incrementally(root, &dir).expect("index");
-    assert!(changed.committed, "{changed:?}");
+    // The reader's report makes the next run rebuild, with nothing changed in the tree.
+    let repaired = index_incrementally(root, &dir).expect("index");
+    assert!(repaired.committed && repaired.full_rebuild, "{repaired:?}");
+    assert!(
+        repaired
+            .rebuild_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("src/lib.rs")),
+        "{:?}",
+        repaired.rebuild_reason
+    );
     let snapshot = dir.open().expect("open");
     let graph = snapshot.read_graph(&dir).expect("every record rewritten");
     assert_eq!(
         graph,
         CodeGraph::build(&snapshot.read_facts(&dir).expect("facts"))
+    );
+    drop(snapshot);
+    let quiet = index_incrementally(root, &dir).expect("no-op");
+    assert!(
+        !quiet.committed && quiet.rebuild_reason.is_none(),
+        "{quiet:?}"
     );
 }
 
@@ -501,7 +556,9 @@ fn link_records_that_disagree_with_the_manifest_make_the_next_run_rebuild() {
     {
         let lexical = LexicalIndex::open(&dir.path().join("lexical")).expect("lexical");
         let writer = lexical.writer(1).expect("writer");
-        writer.add_link("ghost.rs", b"not facts").expect("add");
+        writer
+            .add_link("ghost.rs", b"not facts", ["ghost"], [])
+            .expect("add");
         writer
             .commit(&IndexDir::commit_payload(first.generation))
             .expect("commit");

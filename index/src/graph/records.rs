@@ -69,7 +69,25 @@ struct EdgeRecord {
     line: u32,
 }
 
+/// A file's part of the graph in numbers: what a summary of the whole graph adds up without
+/// reading any record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GraphCounts {
+    /// Resolved edges leaving the file and its symbols (structural ones are one per symbol).
+    pub edges: u32,
+    /// How the file's references and imports resolved.
+    pub resolution: ResolutionStats,
+}
+
 impl GraphRecord {
+    /// This record in numbers.
+    pub fn counts(&self) -> GraphCounts {
+        GraphCounts {
+            edges: self.edges.len() as u32,
+            resolution: self.stats,
+        }
+    }
+
     /// The paths this file's edges reach (what the index keeps searchable, so the files that
     /// point at a file are found without reading every record).
     pub fn target_paths(&self) -> impl Iterator<Item = &str> {

@@ -19,6 +19,7 @@
 mod builtins;
 mod imports;
 mod names;
+mod stored;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -27,8 +28,10 @@ use petgraph::stable_graph::StableDiGraph;
 use petgraph::visit::{EdgeRef, NodeIndexable};
 use rayon::prelude::*;
 
+pub use self::imports::PathEntry;
 use self::imports::{PathIndex, module_stem};
 use self::names::{FileScope, is_reexporting, resolve_files};
+pub use self::stored::{FactsSource, relink_stored};
 use super::{CodeGraph, Edge, EdgeKind, LinkFacts, Node};
 use crate::facts::SymbolKind;
 
@@ -61,7 +64,7 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
         .map(|(path, facts)| (path.as_str(), FileScope::new(&paths, files, path, facts)))
         .collect();
     let all: BTreeSet<&str> = files.keys().map(String::as_str).collect();
-    resolve_files(&mut graph, files, &scopes, &all);
+    resolve_files(&mut graph, files, all.iter().copied(), &scopes, &all);
     graph
 }
 
@@ -103,18 +106,7 @@ pub(crate) fn relink_removing(
         return link(files);
     }
     let names = changed_names(previous, files, touched);
-    // A changed package or language moves imports; a re-exporting file whose imports changed
-    // changes the scope of every file importing it: every scope is then worked out again (only
-    // files whose scope differs resolve again).
-    let layout_changed = touched.iter().any(|path| {
-        let before = previous.get(path).map(|f| (f.language, &f.package));
-        let after = files.get(path).map(|f| (f.language, &f.package));
-        let imports_before = previous.get(path).map(|f| &f.imports);
-        let imports_after = files.get(path).map(|f| &f.imports);
-        let same_imports = imports_before.map(|i| i.iter().map(|i| &i.path).collect::<Vec<_>>())
-            == imports_after.map(|i| i.iter().map(|i| &i.path).collect::<Vec<_>>());
-        before != after || (is_reexporting(path) && !same_imports)
-    });
+    let layout_changed = layout_changed(previous, files, touched);
 
     // What goes: every edge leaving a touched file's nodes, and the nodes of vanished files and
     // vanished symbols (with every edge touching them). Surviving symbol ids keep their nodes.
@@ -183,7 +175,7 @@ pub(crate) fn relink_removing(
                 names.contains(r.name.as_str())
                     || r.qualifier
                         .as_deref()
-                        .is_some_and(|q| names.contains(q.rsplit("::").next().unwrap_or(q).trim()))
+                        .is_some_and(|q| names.contains(super::qualifier_key(q)))
             })
         };
         affected.extend(
@@ -225,8 +217,43 @@ pub(crate) fn relink_removing(
         let reuse = reusable.remove(path.as_str()).unwrap_or_default();
         add_symbols(&mut graph, path, facts, &reuse);
     }
-    resolve_files(&mut graph, files, &scopes, &affected);
+    resolve_files(
+        &mut graph,
+        files,
+        files.keys().map(String::as_str),
+        &scopes,
+        &affected,
+    );
     graph
+}
+
+/// Whether a change moves imports or scopes beyond the touched files: a file came or went, a
+/// changed package or language moves imports, a re-exporting file whose imports changed
+/// changes the scope of every file importing it. Every scope is then worked out again (only
+/// files whose scope differs resolve again).
+fn layout_changed(
+    previous: &BTreeMap<String, LinkFacts>,
+    files: &BTreeMap<String, LinkFacts>,
+    touched: &BTreeSet<String>,
+) -> bool {
+    touched.iter().any(|path| {
+        let before = previous.get(path).map(|f| (f.language, &f.package));
+        let after = files.get(path).map(|f| (f.language, &f.package));
+        let imports_before = previous.get(path).map(|f| &f.imports);
+        let imports_after = files.get(path).map(|f| &f.imports);
+        let same_imports = imports_before.map(|i| i.iter().map(|i| &i.path).collect::<Vec<_>>())
+            == imports_after.map(|i| i.iter().map(|i| &i.path).collect::<Vec<_>>());
+        before != after || (is_reexporting(path) && !same_imports)
+    })
+}
+
+/// Whether a change to the file at `path` may move imports or scopes of other files (it is a
+/// manifest that names a package, or a re-exporting file): a change that touches no such
+/// file and adds or removes none can be relinked from the stored records
+/// ([`relink_stored`]).
+pub fn shapes_layout(path: &str) -> bool {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    matches!(file, "Cargo.toml" | "package.json") || is_reexporting(path)
 }
 
 /// Removes the edges leaving `drop_all_from` nodes, the resolved (non-structural) edges leaving

@@ -10,6 +10,7 @@ use std::path::Path;
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 
 use super::records::{GraphRecord, SymbolPositions};
+use super::resolve::PathEntry;
 use super::{CodeGraph, EdgeKind, LinkFacts};
 use crate::lang::Language;
 use crate::syntax::{ChunkLimits, extract};
@@ -287,6 +288,44 @@ fn rust_workspace_crates_resolve_by_package_name() {
     assert_eq!(callees[0].1.confidence, super::resolve::IMPORTED_CONFIDENCE);
 }
 
+thread_local! {
+    /// Changes [`update_matches_fresh_link`] also relinked from the stored facts.
+    static STORED_RELINKS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The index's link records as a map: what a relink from the stored index fetches from.
+struct MapSource<'m>(&'m BTreeMap<String, LinkFacts>);
+
+impl MapSource<'_> {
+    fn matching(&self, keep: impl Fn(&LinkFacts) -> bool) -> Vec<(String, LinkFacts)> {
+        self.0
+            .iter()
+            .filter(|(_, facts)| keep(facts))
+            .map(|(path, facts)| (path.clone(), facts.clone()))
+            .collect()
+    }
+}
+
+impl super::resolve::FactsSource for MapSource<'_> {
+    type Error = std::convert::Infallible;
+
+    fn facts_of(&self, paths: &[&str]) -> Result<Vec<(String, LinkFacts)>, Self::Error> {
+        Ok(paths
+            .iter()
+            .filter_map(|path| self.0.get_key_value(*path))
+            .map(|(path, facts)| (path.clone(), facts.clone()))
+            .collect())
+    }
+
+    fn defining(&self, names: &[&str]) -> Result<Vec<(String, LinkFacts)>, Self::Error> {
+        Ok(self.matching(|facts| facts.defined_names().iter().any(|n| names.contains(n))))
+    }
+
+    fn naming(&self, names: &[&str]) -> Result<Vec<(String, LinkFacts)>, Self::Error> {
+        Ok(self.matching(|facts| facts.looked_up_names().iter().any(|n| names.contains(n))))
+    }
+}
+
 /// Every file's graph record, as the index keeps them (encoded and decoded).
 fn all_records(graph: &CodeGraph) -> BTreeMap<String, GraphRecord> {
     let positions = SymbolPositions::of(graph);
@@ -327,6 +366,36 @@ fn update_matches_fresh_link(
     let updated = super::resolve::relink_removing(graph, after, &previous, &touched, one_by_one);
     let fresh = CodeGraph::build(after);
     assert!(updated == fresh, "{what}: update differs from a fresh link");
+    // The same change relinked from what the index stores (the facts before it, fetched by
+    // name), where it allows: the records it writes make a fresh link too.
+    let layout: Vec<PathEntry> = after
+        .iter()
+        .map(|(path, facts)| PathEntry {
+            path,
+            language: facts.language,
+            package: facts.package.as_deref(),
+        })
+        .collect();
+    let now: BTreeMap<String, LinkFacts> = touched
+        .iter()
+        .filter_map(|path| Some((path.clone(), after.get(path)?.clone())))
+        .collect();
+    let source = MapSource(before);
+    if let Ok(Some(partial)) =
+        super::resolve::relink_stored(&source, &layout, &now, &previous, &touched)
+    {
+        let mut from_stored = records.clone();
+        let positions = SymbolPositions::of(&partial);
+        for path in &partial.relinked {
+            from_stored.insert(path.clone(), stored(partial.record(path, &positions)));
+        }
+        let assembled = CodeGraph::assemble(from_stored.into_iter().collect()).expect("assemble");
+        assert!(
+            assembled == fresh,
+            "{what}: relinked from the stored facts differs from a fresh link"
+        );
+        STORED_RELINKS.with(|n| n.set(n.get() + 1));
+    }
     records.retain(|path, _| after.contains_key(path));
     let positions = SymbolPositions::of(&updated);
     for path in &updated.relinked {
@@ -437,6 +506,10 @@ fn updates_equal_fresh_links(one_by_one: usize) {
             current = inserted;
         }
     }
+    assert!(
+        STORED_RELINKS.with(|n| n.get()) > 0,
+        "no change was relinked from the stored facts"
+    );
     // A body edit re-resolves the edited file alone (none when the edit changed nothing).
     assert!(
         body_edits_resolved.iter().all(|&n| n <= 1) && body_edits_resolved.contains(&1),

@@ -7,10 +7,10 @@
 //! lock                         flock held by the one writer
 //! .gitignore                   `*`: the index is never part of the repository
 //! lexical/                     tantivy; its commit payload names the current generation;
-//!                              chunks, whole files and each file's link facts
+//!                              chunks, whole files, each file's link facts and graph record
 //! manifest-<N>.bin             the manifest of generation N
-//! graph-<N>.bin                the knowledge graph of generation N
 //! verified.bin                 stamps of files that passed their checksum check
+//! damaged                      "<N> <reason>": a reader found generation N's records damaged
 //! history.bin                  the history prior (`history.json` before format 3)
 //! vectors/                     embedding cache, hnsw-<N>.*, units-<N>.bin
 //! metrics/llm-calls.jsonl      one line per LLM call
@@ -28,6 +28,7 @@ use super::IndexDir;
 pub(crate) const LEXICAL_DIR: &str = "lexical";
 const LOCK_FILE: &str = "lock";
 const VERIFIED_FILE: &str = "verified.bin";
+const DAMAGED_FILE: &str = "damaged";
 const VECTORS_DIR: &str = "vectors";
 const HISTORY_FILE: &str = "history.bin";
 const OLD_HISTORY_FILE: &str = "history.json";
@@ -64,6 +65,11 @@ impl IndexDir {
     /// The record of files that passed their checksum check.
     pub(crate) fn verified_path(&self) -> PathBuf {
         self.path().join(VERIFIED_FILE)
+    }
+
+    /// Damage a reader found in a generation's records, for the next writer to repair.
+    pub(crate) fn damaged_path(&self) -> PathBuf {
+        self.path().join(DAMAGED_FILE)
     }
 
     /// The vector index's directory (embedding cache, HNSW files, units).

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::facts::ContentHash;
+use crate::graph::records::GraphCounts;
 use crate::lang::Language;
 
 use super::frame::FrameError;
@@ -35,6 +36,12 @@ pub struct FileRecord {
     /// The file's stamp when it was read, if it had settled by then: while the file keeps
     /// this stamp and size it is unchanged and a scan does not read it.
     pub stamp: Option<crate::walk::FileStamp>,
+    /// The package the file declares if it is a manifest the linker reads (a `Cargo.toml`'s
+    /// or `package.json`'s name): with the path and language, what resolving imports needs
+    /// of a file, so a change resolves imports without reading every file's facts.
+    pub package: Option<String>,
+    /// The file's part of the graph in numbers (the graph's totals are their sums).
+    pub graph: GraphCounts,
 }
 
 /// Everything `store` knows about one committed generation of the index.
@@ -99,6 +106,8 @@ mod tests {
                     changed_ns: 2,
                     inode: 3,
                 }),
+                package: None,
+                graph: GraphCounts::default(),
             },
         );
         manifest

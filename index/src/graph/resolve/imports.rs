@@ -73,6 +73,17 @@ fn normalise(path: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
+/// What import resolution needs of one indexed file.
+#[derive(Clone, Copy, Debug)]
+pub struct PathEntry<'a> {
+    /// The path.
+    pub path: &'a str,
+    /// Its language.
+    pub language: Option<Language>,
+    /// The package it declares, if it is a manifest the linker reads.
+    pub package: Option<&'a str>,
+}
+
 /// Lookups over the set of indexed paths that import resolution needs.
 pub(super) struct PathIndex<'a> {
     paths: BTreeSet<&'a str>,
@@ -98,9 +109,20 @@ const C_SOURCE_EXTENSIONS: [&str; 4] = ["c", "cc", "cpp", "cxx"];
 impl<'a> PathIndex<'a> {
     /// Indexes the paths of `files`.
     pub(super) fn new(files: &'a BTreeMap<String, LinkFacts>) -> PathIndex<'a> {
+        PathIndex::of(files.iter().map(|(path, facts)| PathEntry {
+            path: path.as_str(),
+            language: facts.language,
+            package: facts.package.as_deref(),
+        }))
+    }
+
+    /// Indexes `entries` (each path once): what import resolution needs of every indexed
+    /// file, which a manifest holds without any file's facts.
+    pub(super) fn of(entries: impl Iterator<Item = PathEntry<'a>>) -> PathIndex<'a> {
+        let entries: Vec<PathEntry<'a>> = entries.collect();
         let mut by_dir: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         let mut python_modules: HashMap<String, Vec<&str>> = HashMap::new();
-        for path in files.keys() {
+        for PathEntry { path, .. } in &entries {
             by_dir.entry(parent_dir(path)).or_default().push(path);
             if let Some(module) = path
                 .strip_suffix(".py")
@@ -118,14 +140,14 @@ impl<'a> PathIndex<'a> {
                 }
             }
         }
-        let paths: BTreeSet<&str> = files.keys().map(String::as_str).collect();
-        let rust_crates = files
+        let paths: BTreeSet<&str> = entries.iter().map(|e| e.path).collect();
+        let rust_crates = entries
             .iter()
-            .filter(|(path, _)| last_component(path) == "Cargo.toml")
-            .filter_map(|(path, facts)| {
-                let source = join(parent_dir(path), "src");
+            .filter(|e| last_component(e.path) == "Cargo.toml")
+            .filter_map(|e| {
+                let source = join(parent_dir(e.path), "src");
                 let has_lib = paths.contains(join(&source, "lib.rs").as_str());
-                Some((facts.package.as_ref()?.replace('-', "_"), source)).filter(|_| has_lib)
+                Some((e.package?.replace('-', "_"), source)).filter(|_| has_lib)
             })
             .collect();
         let mut by_file_name: HashMap<&str, Vec<&str>> = HashMap::new();
@@ -142,10 +164,10 @@ impl<'a> PathIndex<'a> {
                 .or_default()
                 .push(dir);
         }
-        let script_packages = files
+        let script_packages = entries
             .iter()
-            .filter(|(path, _)| last_component(path) == "package.json")
-            .filter_map(|(path, facts)| Some((facts.package.as_deref()?, parent_dir(path))))
+            .filter(|e| last_component(e.path) == "package.json")
+            .filter_map(|e| Some((e.package?, parent_dir(e.path))))
             .collect();
         PathIndex {
             paths,
@@ -155,10 +177,7 @@ impl<'a> PathIndex<'a> {
             dirs_by_name,
             by_dir,
             python_modules,
-            languages: files
-                .iter()
-                .map(|(p, f)| (p.as_str(), f.language))
-                .collect(),
+            languages: entries.iter().map(|e| (e.path, e.language)).collect(),
         }
     }
 

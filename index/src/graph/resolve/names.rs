@@ -14,7 +14,7 @@ use super::{
     UNIQUE_GLOBAL_CONFIDENCE,
 };
 use crate::facts::{ReferenceKind, SymbolKind};
-use crate::graph::{CodeGraph, Edge, EdgeKind, LinkFacts, ResolutionStats};
+use crate::graph::{CodeGraph, Edge, EdgeKind, LinkFacts, ResolutionStats, qualifier_key};
 use crate::lang::Language;
 
 /// A file's imports as resolved against the repository's paths, and the scope they give it.
@@ -128,13 +128,16 @@ impl<'a> FileScope<'a> {
 
 /// The names the references of some files look up: their names, and the last segment of
 /// their qualifiers (what [`FileContext::qualified`] asks about).
-struct WantedNames<'a> {
-    names: std::collections::HashSet<&'a str>,
-    qualifiers: std::collections::HashSet<&'a str>,
+pub(super) struct WantedNames<'a> {
+    pub(super) names: std::collections::HashSet<&'a str>,
+    pub(super) qualifiers: std::collections::HashSet<&'a str>,
 }
 
 impl<'a> WantedNames<'a> {
-    fn of(files: &'a BTreeMap<String, LinkFacts>, paths: &BTreeSet<&str>) -> WantedNames<'a> {
+    pub(super) fn of(
+        files: &'a BTreeMap<String, LinkFacts>,
+        paths: &BTreeSet<&str>,
+    ) -> WantedNames<'a> {
         let mut wanted = WantedNames {
             names: std::collections::HashSet::new(),
             qualifiers: std::collections::HashSet::new(),
@@ -146,9 +149,7 @@ impl<'a> WantedNames<'a> {
             for reference in &facts.references {
                 wanted.names.insert(reference.name.as_str());
                 if let Some(qualifier) = reference.qualifier.as_deref() {
-                    wanted
-                        .qualifiers
-                        .insert(qualifier.rsplit("::").next().unwrap_or(qualifier).trim());
+                    wanted.qualifiers.insert(qualifier_key(qualifier));
                 }
             }
         }
@@ -158,7 +159,7 @@ impl<'a> WantedNames<'a> {
 
 /// How many levels of re-exporting files a scope follows (`pkg/__init__.py` importing
 /// `pkg/sub/__init__.py` importing `pkg/sub/impl.py` is two).
-const REEXPORT_DEPTH: usize = 3;
+pub(super) const REEXPORT_DEPTH: usize = 3;
 
 /// Whether a file's imports are, by the language's convention, what it offers to its
 /// importers: a Python package's `__init__.py` (`from .helpers import helper` makes
@@ -177,9 +178,10 @@ pub(super) fn is_reexporting(path: &str) -> bool {
 /// Resolves the imports and references of the `affected` files (whose resolved edges are not
 /// in the graph) against the definitions of all `files`, adds the edges and updates the
 /// statistics. Each file resolves independently: in parallel, then added in path order.
-pub(super) fn resolve_files(
+pub(super) fn resolve_files<'f>(
     graph: &mut CodeGraph,
-    files: &BTreeMap<String, LinkFacts>,
+    files: &'f BTreeMap<String, LinkFacts>,
+    all_paths: impl Iterator<Item = &'f str>,
     scopes: &BTreeMap<&str, FileScope>,
     affected: &BTreeSet<&str>,
 ) {
@@ -198,11 +200,16 @@ pub(super) fn resolve_files(
     let wanted = (affected.len() < files.len()).then(|| WantedNames::of(files, affected));
     let name_wanted = |name: &str| wanted.as_ref().is_none_or(|w| w.names.contains(name));
     let qualifier_wanted = |name: &str| wanted.as_ref().is_none_or(|w| w.qualifiers.contains(name));
-    for (path, facts) in files {
+    // Every indexed file's module name qualifies (`files` may hold only the files that
+    // define a wanted name).
+    for path in all_paths {
         let module = module_stem(path);
         if qualifier_wanted(module) {
             known_qualifiers.insert(module);
         }
+    }
+    for (path, facts) in files {
+        let module = module_stem(path);
         for (symbol, &node) in facts.symbols.iter().zip(&graph.links[path].symbols) {
             if qualifier_wanted(&symbol.name) {
                 known_qualifiers.insert(symbol.name.as_str());
