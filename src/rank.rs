@@ -46,6 +46,7 @@ use sextant_index::vector::VectorSnapshot;
 use sextant_index::{Language, LineSpan};
 
 use self::explain::Explanation;
+pub use self::graph_links::{MAX_SYMBOL_FILES, graph_seeds, symbol_names};
 use self::graph_links::{graph_signal, symbol_signal};
 use self::kind::FileKind;
 use self::lexical::{chunk_signal, whole_file_signal};

@@ -9,14 +9,17 @@ use std::time::Instant;
 
 use anyhow::Context;
 use sextant_index::graph::CodeGraph;
-use sextant_index::store::{IndexDir, Snapshot};
+use sextant_index::store::{GraphPart, IndexDir, Snapshot};
 use sextant_index::vector::embed::EmbeddingProvider;
 
 use crate::rank::history::History;
 use crate::rank::pack::{Budget, Packed, TokenCounter, WorkingTree, pack};
 use crate::rank::query::TaskQuery;
 use crate::rank::semantic::Semantic;
-use crate::rank::{RankedFile, Sources, Weights, rank_found, text_signals};
+use crate::rank::{
+    MAX_SYMBOL_FILES, RankedFile, Sources, Weights, graph_seeds, rank_found, symbol_names,
+    text_signals,
+};
 use crate::secrets::SecretRules;
 use crate::settings::Settings;
 
@@ -65,8 +68,14 @@ pub struct Answer {
 /// The opened sources of one index generation.
 pub struct Retrieval {
     root: PathBuf,
+    index_dir: IndexDir,
     snapshot: Snapshot,
-    graph: Option<CodeGraph>,
+    /// Whether the graph's records are all there: each query then reads the part of the
+    /// graph it needs ([`Snapshot::read_graph_part`]).
+    graph_stored: bool,
+    /// The whole graph, assembled the first time something asks for all of it
+    /// ([`Retrieval::graph`]).
+    whole_graph: std::sync::OnceLock<Option<CodeGraph>>,
     semantic: Result<Semantic, String>,
     /// Whether vectors were asked for (the vector weight is not 0), loaded or not.
     vectors_wanted: bool,
@@ -76,6 +85,11 @@ pub struct Retrieval {
     /// not be embedded: a secret in it, an embedding server down).
     query_note: Option<String>,
     load_ms: f64,
+}
+
+/// The note for ranking without the graph.
+fn graph_note(why: &str) -> String {
+    format!("ranking without the knowledge graph ({why}); `sextant index` repairs it")
 }
 
 fn ms(since: Instant) -> f64 {
@@ -95,13 +109,13 @@ impl Retrieval {
         let started = Instant::now();
         let snapshot = index_dir.open().context("opening the index")?;
         let mut notes = Vec::new();
-        let graph = match snapshot.read_graph(index_dir) {
-            Ok(graph) => Some(graph),
-            Err(error) => {
-                notes.push(format!(
-                    "ranking without the knowledge graph ({error}); `sextant index` repairs it"
-                ));
-                None
+        // The graph is read per query, a part at a time; whether its records are all there is
+        // known from their count.
+        let graph_stored = match snapshot.records_mismatch() {
+            None => true,
+            Some(mismatch) => {
+                notes.push(graph_note(&mismatch));
+                false
             }
         };
         let vectors_wanted = !matches!(vectors, VectorsFrom::Off(_));
@@ -143,8 +157,10 @@ impl Retrieval {
         };
         Ok(Retrieval {
             root: root.to_path_buf(),
+            index_dir: index_dir.clone(),
             snapshot,
-            graph,
+            graph_stored,
+            whole_graph: std::sync::OnceLock::new(),
             semantic,
             vectors_wanted,
             history,
@@ -212,7 +228,7 @@ impl Retrieval {
         let text_sources = Sources {
             lexical: &self.snapshot.lexical,
             manifest: &self.snapshot.manifest,
-            graph: self.graph.as_ref(),
+            graph: None,
             vectors: None,
             history: self.history.as_ref(),
         };
@@ -239,7 +255,42 @@ impl Retrieval {
                 None
             }
         };
+        // The part of the graph the ranking reads: around the best lexical files, and where
+        // the task's identifiers are defined.
+        let part = if !self.graph_stored || (weights.graph <= 0.0 && weights.symbol <= 0.0) {
+            None
+        } else if let Some(Some(whole)) = self.whole_graph.get() {
+            Some(std::borrow::Cow::Borrowed(whole))
+        } else {
+            let seeds = graph_seeds(&found, weights);
+            let part = GraphPart {
+                around: if weights.graph > 0.0 {
+                    seeds.iter().map(|(path, _)| path.as_str()).collect()
+                } else {
+                    Vec::new()
+                },
+                names: if weights.symbol > 0.0 {
+                    symbol_names(&query)
+                        .into_iter()
+                        .map(String::as_str)
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                max_definers: MAX_SYMBOL_FILES,
+                ..GraphPart::default()
+            };
+            match self.snapshot.read_graph_part(&self.index_dir, &part) {
+                Ok(graph) => Some(std::borrow::Cow::Owned(graph)),
+                Err(error) => {
+                    self.graph_stored = false;
+                    self.notes.push(graph_note(&error.to_string()));
+                    None
+                }
+            }
+        };
         let sources = Sources {
+            graph: part.as_deref(),
             vectors: match (&self.semantic, &embedding) {
                 (Ok(semantic), Some(embedding)) => Some((&semantic.snapshot, embedding.as_slice())),
                 _ => None,
@@ -263,10 +314,25 @@ impl Retrieval {
             root: &self.root,
             secrets,
         };
+        // The ranked files' outlines come from their graph records.
+        let part = match self.whole_graph.get() {
+            Some(Some(whole)) => Some(std::borrow::Cow::Borrowed(whole)),
+            _ if !self.graph_stored => None,
+            _ => {
+                let part = GraphPart {
+                    files: ranked.iter().map(|file| file.path.as_str()).collect(),
+                    ..GraphPart::default()
+                };
+                self.snapshot
+                    .read_graph_part(&self.index_dir, &part)
+                    .ok()
+                    .map(std::borrow::Cow::Owned)
+            }
+        };
         pack(
             &tree,
             &self.snapshot.manifest,
-            self.graph.as_ref(),
+            part.as_deref(),
             ranked,
             counter,
             budget,
@@ -403,9 +469,20 @@ impl Retrieval {
         &self.snapshot
     }
 
-    /// The knowledge graph, when intact.
+    /// The whole knowledge graph, when intact: assembled from every file's record the first
+    /// time it is asked for (ranking reads only the part each query needs).
     pub fn graph(&self) -> Option<&CodeGraph> {
-        self.graph.as_ref()
+        if !self.graph_stored {
+            return None;
+        }
+        self.whole_graph
+            .get_or_init(|| self.snapshot.read_graph(&self.index_dir).ok())
+            .as_ref()
+    }
+
+    /// Whether the knowledge graph is there to rank with.
+    pub fn has_graph(&self) -> bool {
+        self.graph_stored
     }
 
     /// The history prior, when known.

@@ -520,7 +520,7 @@ impl SextantServer {
                     "committed_at_unix": manifest.committed_at_unix,
                     "files": manifest.files.len(),
                     "lines": lines,
-                    "graph": retrieval.graph().is_some(),
+                    "graph": retrieval.has_graph(),
                     "vectors": retrieval.has_vectors(),
                     "vectors_missing": retrieval.vectors_missing(),
                     "history": retrieval.history().is_some(),

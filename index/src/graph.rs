@@ -262,6 +262,11 @@ pub struct CodeGraph {
     /// records (a partial graph: see [`resolve::relink_stored`]; not stored).
     #[serde(skip)]
     pub from_records: bool,
+    /// Of a graph read in part: names whose definitions were not all read (defined in too
+    /// many files to say which is meant), so that [`CodeGraph::find_symbols`] cannot tell
+    /// where they are defined (not stored).
+    #[serde(skip)]
+    pub unread_names: std::collections::BTreeSet<String>,
 }
 
 impl PartialEq for CodeGraph {

@@ -755,6 +755,92 @@ impl LexicalIndex {
         Ok(records)
     }
 
+    /// The files whose link records define every one of `names` (all of them in one file),
+    /// if there are at most `limit`; `None` when there are more (a name too common to say
+    /// which file is meant). Read from the postings and the matching documents' paths only.
+    pub fn files_defining_all(
+        &self,
+        names: &[&str],
+        limit: usize,
+    ) -> Result<Option<Vec<String>>, LexicalError> {
+        if names.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let searcher = self.searcher()?;
+        let mut per_segment = Vec::new();
+        let mut total = 0;
+        for segment in searcher.segment_readers() {
+            let mut docs: Option<Vec<tantivy::DocId>> = None;
+            for name in names {
+                let term = Term::from_field_text(self.fields.defines, name);
+                let found = self.live_docs(segment, &term)?;
+                docs = Some(match docs {
+                    None => found,
+                    Some(before) => {
+                        let found: std::collections::HashSet<_> = found.into_iter().collect();
+                        before.into_iter().filter(|d| found.contains(d)).collect()
+                    }
+                });
+            }
+            let docs = docs.unwrap_or_default();
+            total += docs.len();
+            if total > limit {
+                return Ok(None);
+            }
+            per_segment.push((segment, docs));
+        }
+        let mut paths = Vec::with_capacity(total);
+        for (segment, docs) in per_segment {
+            if docs.is_empty() {
+                continue;
+            }
+            let store = store_reader(segment)?;
+            for doc in docs {
+                let document: TantivyDocument =
+                    store.get(doc).map_err(tantivy_error("reading a record"))?;
+                if let Some(path) = document
+                    .get_first(self.fields.path)
+                    .and_then(|v| v.as_str())
+                {
+                    paths.push(path.to_string());
+                }
+            }
+        }
+        paths.sort_unstable();
+        paths.dedup();
+        Ok(Some(paths))
+    }
+
+    /// The live documents of a segment holding `term`, in order.
+    fn live_docs(
+        &self,
+        segment: &tantivy::SegmentReader,
+        term: &Term,
+    ) -> Result<Vec<tantivy::DocId>, LexicalError> {
+        let inverted = segment
+            .inverted_index(term.field())
+            .map_err(tantivy_error("reading record postings"))?;
+        let Some(mut postings) = inverted
+            .read_postings(term, IndexRecordOption::Basic)
+            .map_err(|e| LexicalError::Tantivy {
+                context: "reading record postings",
+                source: e.into(),
+            })?
+        else {
+            return Ok(Vec::new());
+        };
+        let alive = segment.alive_bitset();
+        let mut docs = Vec::new();
+        let mut doc = postings.doc();
+        while doc != TERMINATED {
+            if alive.is_none_or(|bits| bits.is_alive(doc)) {
+                docs.push(doc);
+            }
+            doc = postings.advance();
+        }
+        Ok(docs)
+    }
+
     fn segment_records<T>(
         &self,
         segment: &tantivy::SegmentReader,
@@ -762,30 +848,10 @@ impl LexicalIndex {
         terms: &[Term],
         decode: &(impl Fn(&str, &[u8]) -> T + Sync),
     ) -> Result<Vec<(String, T)>, LexicalError> {
-        let postings_error = |e: std::io::Error| LexicalError::Tantivy {
-            context: "reading record postings",
-            source: e.into(),
-        };
-        let alive = segment.alive_bitset();
         // Documents in order, each once, however many of the terms they hold.
         let mut docs: Vec<tantivy::DocId> = Vec::new();
         for term in terms {
-            let inverted = segment
-                .inverted_index(term.field())
-                .map_err(tantivy_error("reading record postings"))?;
-            let Some(mut postings) = inverted
-                .read_postings(term, IndexRecordOption::Basic)
-                .map_err(postings_error)?
-            else {
-                continue;
-            };
-            let mut doc = postings.doc();
-            while doc != TERMINATED {
-                if alive.is_none_or(|bits| bits.is_alive(doc)) {
-                    docs.push(doc);
-                }
-                doc = postings.advance();
-            }
+            docs.extend(self.live_docs(segment, term)?);
         }
         if terms.len() > 1 {
             docs.sort_unstable();

@@ -154,6 +154,82 @@ impl Snapshot {
         })
     }
 
+    /// The part of this generation's graph that `part` asks for, read from the records of
+    /// the files it concerns alone (see [`GraphPart`]): what one query needs, without
+    /// assembling the whole graph.
+    pub fn read_graph_part(
+        &self,
+        dir: &IndexDir,
+        part: &GraphPart<'_>,
+    ) -> Result<CodeGraph, StoreError> {
+        let corrupt = |reason: String| {
+            dir.report_damage(self.manifest.generation, &reason);
+            StoreError::Corrupt {
+                dir: dir.path.clone(),
+                reason,
+            }
+        };
+        let decode = |path: &str, bytes: &[u8]| {
+            frame::decode_body::<GraphRecord>(bytes)
+                .map_err(|e| format!("the graph record of {path}: {e}"))
+        };
+        let lexical = &self.lexical;
+        let mut wanted: std::collections::BTreeSet<&str> =
+            part.files.iter().chain(&part.around).copied().collect();
+        let mut unread_names = std::collections::BTreeSet::new();
+        let mut definers = Vec::new();
+        for name in &part.names {
+            let segments: Vec<&str> = name.split("::").filter(|s| !s.is_empty()).collect();
+            let limit = if segments.len() > 1 {
+                MAX_QUALIFIED_DEFINERS
+            } else {
+                part.max_definers
+            };
+            match lexical.files_defining_all(&segments, limit)? {
+                Some(paths) => definers.extend(paths),
+                None => {
+                    unread_names.insert(name.to_string());
+                }
+            }
+        }
+        wanted.extend(definers.iter().map(String::as_str));
+        let mut records: std::collections::BTreeMap<String, GraphRecord> = Default::default();
+        let take = |records: &mut std::collections::BTreeMap<String, GraphRecord>,
+                    found: Vec<(String, Result<GraphRecord, String>)>| {
+            for (path, record) in found {
+                records.insert(path, record.map_err(&corrupt)?);
+            }
+            Ok::<(), StoreError>(())
+        };
+        take(
+            &mut records,
+            lexical.records_of(RecordKind::Graph, wanted.iter().copied(), decode)?,
+        )?;
+        take(
+            &mut records,
+            lexical.records_with(RecordKey::PointsInto, part.around.iter().copied(), decode)?,
+        )?;
+        // The files the `around` files point at.
+        let reached: std::collections::BTreeSet<String> = part
+            .around
+            .iter()
+            .filter_map(|path| records.get(*path))
+            .flat_map(|record| record.target_paths().map(str::to_string))
+            .filter(|path| !records.contains_key(path))
+            .collect();
+        take(
+            &mut records,
+            lexical.records_of(
+                RecordKind::Graph,
+                reached.iter().map(String::as_str),
+                decode,
+            )?,
+        )?;
+        let mut graph = CodeGraph::assemble_part(records.into_iter().collect()).map_err(corrupt)?;
+        graph.unread_names = unread_names;
+        Ok(graph)
+    }
+
     /// Every file's record of `kind`, decoded, sorted by path: exactly one per file of the
     /// manifest, or the index is damaged.
     fn read_records<T: serde::de::DeserializeOwned + Send>(
@@ -232,6 +308,27 @@ impl Snapshot {
             .collect();
         (!mismatches.is_empty()).then(|| mismatches.join(", "))
     }
+}
+
+/// Most files a qualified name (`Type::name`) is looked for in: past that, which definition a
+/// task means is not told by the graph (a plain name's limit is the caller's).
+const MAX_QUALIFIED_DEFINERS: usize = 256;
+
+/// What part of the graph one query reads ([`Snapshot::read_graph_part`]).
+#[derive(Clone, Debug, Default)]
+pub struct GraphPart<'a> {
+    /// Files whose nodes are wanted (with the edges among everything read).
+    pub files: Vec<&'a str>,
+    /// Files whose every edge is wanted, both ways: with their records, the records of the
+    /// files that point into them (found by the paths records index) and of the files they
+    /// point at.
+    pub around: Vec<&'a str>,
+    /// Identifiers (`name`, or `Type::name`) whose definitions are wanted: read where a plain
+    /// name is defined in at most `max_definers` files; the others are listed in the graph's
+    /// [`CodeGraph::unread_names`].
+    pub names: Vec<&'a str>,
+    /// See `names`.
+    pub max_definers: usize,
 }
 
 /// A generation's link records as a relink fetches them: a few files' at a time, by path or by

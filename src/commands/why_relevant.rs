@@ -175,7 +175,7 @@ pub fn answer(
         query: &query,
         signals: Available {
             lexical: true,
-            graph: retrieval.graph().is_some(),
+            graph: retrieval.has_graph(),
             vectors: retrieval.has_vectors() && retrieval.query_note().is_none(),
             history: retrieval.history().is_some(),
         },

@@ -14,7 +14,7 @@ use super::query::TaskQuery;
 use super::{FileSignals, GraphLink, SymbolMatch, Weights, lexical_score, normalise};
 
 /// A name defined in more files than this says little about which one is meant.
-const MAX_SYMBOL_FILES: usize = 5;
+pub const MAX_SYMBOL_FILES: usize = 5;
 /// Best lexical files whose graph neighbours are considered. Of 1, 2, 3, 5 and 10 seeds (graph
 /// weight 0.45), 3 gave the best mean Recall@10 on the development benchmark, round 2
 /// (benches/RESULTS.md): 0.754, 0.780, 0.784, 0.774, 0.767.
@@ -27,12 +27,17 @@ pub(super) fn symbol_signal(
     query: &TaskQuery,
     files: &mut BTreeMap<String, FileSignals>,
 ) {
-    let names: Vec<&String> = query.identifiers.iter().filter(|i| i.len() > 2).collect();
+    let names = symbol_names(query);
     if names.is_empty() {
         return;
     }
     let share = 1.0 / names.len() as f64;
     for name in names {
+        // A graph read in part did not read the definitions of a name defined in too many
+        // files: the whole graph would skip it below.
+        if graph.unread_names.contains(name) {
+            continue;
+        }
         let found = graph.find_symbols(name);
         let defining: BTreeSet<&str> = found.iter().map(|n| graph.graph[*n].path()).collect();
         if defining.is_empty() || defining.len() > MAX_SYMBOL_FILES {
@@ -56,6 +61,25 @@ pub(super) fn symbol_signal(
             });
         }
     }
+}
+
+/// The identifiers of a task whose definitions count ([`symbol_signal`]): longer than two
+/// characters.
+pub fn symbol_names(query: &TaskQuery) -> Vec<&String> {
+    query.identifiers.iter().filter(|i| i.len() > 2).collect()
+}
+
+/// The files whose graph links count ([`graph_signal`]): the best lexical matches, with their
+/// lexical scores, best first (ties by path).
+pub fn graph_seeds(files: &BTreeMap<String, FileSignals>, weights: &Weights) -> Vec<(String, f64)> {
+    let mut seeds: Vec<(String, f64)> = files
+        .iter()
+        .map(|(path, s)| (path.clone(), lexical_score(s, weights)))
+        .filter(|(_, score)| *score > 0.0)
+        .collect();
+    seeds.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    seeds.truncate(GRAPH_SEEDS);
+    seeds
 }
 
 /// The file node and every symbol it defines, directly or nested.
@@ -185,13 +209,7 @@ pub(super) fn graph_signal(
     task_terms: &BTreeSet<String>,
     files: &mut BTreeMap<String, FileSignals>,
 ) {
-    let mut seeds: Vec<(String, f64)> = files
-        .iter()
-        .map(|(path, s)| (path.clone(), lexical_score(s, weights)))
-        .filter(|(_, score)| *score > 0.0)
-        .collect();
-    seeds.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    seeds.truncate(GRAPH_SEEDS);
+    let seeds = graph_seeds(files, weights);
     let top = normalise(seeds.iter().map(|(_, s)| *s));
     let mut named = NamedTerms {
         graph,

@@ -9,6 +9,7 @@ mod embed_server;
 mod eval_cli;
 mod execute_cli;
 mod graph_cli;
+mod graph_part;
 mod history_soak;
 mod index_cli;
 mod llama_smoke;

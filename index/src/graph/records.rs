@@ -250,6 +250,17 @@ impl CodeGraph {
     /// file's nodes first, then the edges between them. Fails, naming the file, when a record
     /// is inconsistent or an edge reaches a node no record holds.
     pub fn assemble(records: Vec<(String, GraphRecord)>) -> Result<CodeGraph, String> {
+        CodeGraph::assemble_from(records, false)
+    }
+
+    /// The part of a graph that `records` (sorted by path, one per file, some of the files)
+    /// make: their nodes, and the edges between them. Edges into files whose records were not
+    /// given are left out; an edge to a node missing from a given file's record still fails.
+    pub fn assemble_part(records: Vec<(String, GraphRecord)>) -> Result<CodeGraph, String> {
+        CodeGraph::assemble_from(records, true)
+    }
+
+    fn assemble_from(records: Vec<(String, GraphRecord)>, part: bool) -> Result<CodeGraph, String> {
         let mut graph = CodeGraph::default();
         for (path, _) in &records {
             let node = graph.graph.add_node(Node::File { path: path.clone() });
@@ -301,14 +312,24 @@ impl CodeGraph {
             );
         }
         for (path, record) in &records {
-            let targets = record
-                .targets
-                .iter()
-                .map(|target| graph.target_node(record, target))
-                .collect::<Option<Vec<NodeIndex>>>()
-                .ok_or_else(|| {
-                    format!("the graph record of {path} has an edge to a node no record holds")
-                })?;
+            let mut targets = Vec::with_capacity(record.targets.len());
+            for target in &record.targets {
+                let node = graph.target_node(record, target);
+                let not_read = part
+                    && record
+                        .paths
+                        .get(target.path as usize)
+                        .is_some_and(|target_path| !graph.files.contains_key(target_path));
+                match node {
+                    Some(node) => targets.push(Some(node)),
+                    None if not_read => targets.push(None),
+                    None => {
+                        return Err(format!(
+                            "the graph record of {path} has an edge to a node no record holds"
+                        ));
+                    }
+                }
+            }
             let link = &graph.links[path];
             let sources: Vec<NodeIndex> = std::iter::once(graph.files[path])
                 .chain(link.symbols.iter().copied())
@@ -319,6 +340,10 @@ impl CodeGraph {
                     targets.get(edge.to as usize),
                 ) else {
                     return Err(format!("the graph record of {path} has a dangling edge"));
+                };
+                // An edge into a file not read (only when assembling a part).
+                let Some(target) = target else {
+                    continue;
                 };
                 graph.graph.add_edge(
                     source,
