@@ -46,6 +46,22 @@ impl LinkFacts {
         self.symbols.iter().map(|s| s.name.as_str()).collect()
     }
 
+    /// The words of the file's import specifiers, each once (`crate::auth::jwt` → `crate`,
+    /// `auth`, `jwt`; `../native/x.h` → `native`, `x`, `h`): an import can only resolve to a
+    /// path whose file stem or a directory name is one of them, so when a file comes or goes,
+    /// only files with its stem or a directory name among their words can import it.
+    pub fn import_words(&self) -> std::collections::BTreeSet<&str> {
+        self.imports
+            .iter()
+            .flat_map(|import| {
+                import
+                    .path
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            })
+            .filter(|word| !word.is_empty())
+            .collect()
+    }
+
     /// The names the file's references look up, each once: each reference's name and its
     /// qualifier's last segment (`b` of `a::b::f`), the only keys the resolver asks about.
     pub fn looked_up_names(&self) -> std::collections::BTreeSet<&str> {
@@ -69,6 +85,19 @@ impl LinkFacts {
             _ => None,
         }
     }
+}
+
+/// The words an import that resolves to `path` must contain one of (see
+/// [`LinkFacts::import_words`]): the file's stem and the name of every directory above it.
+pub fn path_words(path: &str) -> std::collections::BTreeSet<&str> {
+    let mut words: std::collections::BTreeSet<&str> = path
+        .rsplit('/')
+        .skip(1)
+        .filter(|dir| !dir.is_empty())
+        .collect();
+    let file = path.rsplit('/').next().unwrap_or(path);
+    words.insert(file.split('.').next().unwrap_or(file));
+    words
 }
 
 /// The part of a reference's qualifier the resolver looks definitions up by: its last `::`

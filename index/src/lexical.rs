@@ -116,6 +116,7 @@ struct Fields {
     link_of: Field,
     defines: Field,
     names: Field,
+    imports: Field,
     graph_of: Field,
     graph_to: Field,
 }
@@ -140,6 +141,16 @@ pub enum RecordKind {
     Graph,
 }
 
+/// The words a link record is found by ([`RecordKey`]).
+pub struct LinkTerms<'n, W: IntoIterator<Item = &'n str>> {
+    /// The names the file defines.
+    pub defines: W,
+    /// The names its references look up.
+    pub names: W,
+    /// The words of its import specifiers.
+    pub imports: W,
+}
+
 /// What records are looked up by besides their file (see [`LexicalIndex::records_with`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordKey {
@@ -148,6 +159,9 @@ pub enum RecordKey {
     /// Link records by a name their file's references look up (the reference's name, or its
     /// qualifier's last segment).
     Names,
+    /// Link records by a word of their file's import specifiers
+    /// ([`crate::graph::LinkFacts::import_words`]).
+    Imports,
     /// Graph records by a path one of their edges reaches.
     PointsInto,
 }
@@ -204,6 +218,7 @@ fn schema() -> Schema {
     builder.add_text_field("link_of", STRING);
     builder.add_text_field("defines", STRING);
     builder.add_text_field("names", STRING);
+    builder.add_text_field("imports", STRING);
     // A graph record's file (to replace it alone) and the files its edges reach (to find
     // who points at a file).
     builder.add_text_field("graph_of", STRING);
@@ -233,6 +248,7 @@ fn fields(schema: &Schema) -> Result<Fields, LexicalError> {
         link_of: get("link_of")?,
         defines: get("defines")?,
         names: get("names")?,
+        imports: get("imports")?,
         graph_of: get("graph_of")?,
         graph_to: get("graph_to")?,
     })
@@ -720,6 +736,7 @@ impl LexicalIndex {
         let (kind, field) = match key {
             RecordKey::Defines => (RecordKind::Link, self.fields.defines),
             RecordKey::Names => (RecordKind::Link, self.fields.names),
+            RecordKey::Imports => (RecordKind::Link, self.fields.imports),
             RecordKey::PointsInto => (RecordKind::Graph, self.fields.graph_to),
         };
         let terms: Vec<Term> = values
@@ -1125,14 +1142,13 @@ impl LexicalWriter {
     /// Adds a file's link record (opaque bytes: `store` encodes the file's link facts), kept
     /// per file beside its chunks, so a change writes only the records of the files it touches
     /// and [`LexicalWriter::remove_file`] removes a file's record with its chunks; the names
-    /// the file `defines` and the `names` its references look up are indexed with it. Safe
-    /// to call from many threads at once.
+    /// the file defines, the names its references look up and the words of its imports
+    /// (`terms`) are indexed with it. Safe to call from many threads at once.
     pub fn add_link<'n>(
         &self,
         path: &str,
         record: &[u8],
-        defines: impl IntoIterator<Item = &'n str>,
-        names: impl IntoIterator<Item = &'n str>,
+        terms: LinkTerms<'n, impl IntoIterator<Item = &'n str>>,
     ) -> Result<(), LexicalError> {
         let f = &self.fields;
         let mut document = TantivyDocument::default();
@@ -1140,11 +1156,14 @@ impl LexicalWriter {
         document.add_text(f.link_of, path);
         document.add_text(f.kind, RecordKind::Link.name());
         document.add_bytes(f.record, record);
-        for name in defines {
-            document.add_text(f.defines, name);
-        }
-        for name in names {
-            document.add_text(f.names, name);
+        for (field, words) in [
+            (f.defines, terms.defines),
+            (f.names, terms.names),
+            (f.imports, terms.imports),
+        ] {
+            for word in words {
+                document.add_text(field, word);
+            }
         }
         self.add(document)
     }

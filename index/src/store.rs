@@ -349,18 +349,21 @@ impl Snapshot {
 }
 
 impl StoredFacts<'_> {
+    fn corrupt(&self, reason: String) -> StoreError {
+        StoreError::Corrupt {
+            dir: self.dir.path.clone(),
+            reason,
+        }
+    }
+
     fn decoded(
         &self,
         found: Result<Vec<(String, DecodedLink)>, LexicalError>,
     ) -> Result<Vec<(String, LinkFacts)>, StoreError> {
-        let corrupt = |reason: String| StoreError::Corrupt {
-            dir: self.dir.path.clone(),
-            reason,
-        };
         found
-            .map_err(|e| corrupt(e.to_string()))?
+            .map_err(|e| self.corrupt(e.to_string()))?
             .into_iter()
-            .map(|(path, facts)| Ok((path, facts.map_err(corrupt)?)))
+            .map(|(path, facts)| Ok((path, facts.map_err(|reason| self.corrupt(reason))?)))
             .collect()
     }
 }
@@ -388,6 +391,27 @@ impl FactsSource for StoredFacts<'_> {
     fn naming(&self, names: &[&str]) -> Result<Vec<(String, LinkFacts)>, StoreError> {
         let lexical = &self.snapshot.lexical;
         self.decoded(lexical.records_with(RecordKey::Names, names.iter().copied(), decode_link))
+    }
+
+    fn importing(&self, words: &[&str]) -> Result<Vec<(String, LinkFacts)>, StoreError> {
+        let lexical = &self.snapshot.lexical;
+        self.decoded(lexical.records_with(RecordKey::Imports, words.iter().copied(), decode_link))
+    }
+
+    fn scopes_of(&self, paths: &[&str]) -> Result<Vec<(String, u64)>, StoreError> {
+        let found = self
+            .snapshot
+            .lexical
+            .records_of(RecordKind::Graph, paths.iter().copied(), |path, bytes| {
+                frame::decode_body::<GraphRecord>(bytes)
+                    .map(|record| record.scope())
+                    .map_err(|e| format!("the graph record of {path}: {e}"))
+            })
+            .map_err(|e| self.corrupt(e.to_string()))?;
+        found
+            .into_iter()
+            .map(|(path, scope)| Ok((path, scope.map_err(|reason| self.corrupt(reason))?)))
+            .collect()
     }
 }
 

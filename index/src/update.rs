@@ -15,10 +15,10 @@ use serde::Serialize;
 
 use crate::facts::FileFacts;
 use crate::graph::records::{GraphCounts, SymbolPositions};
-use crate::graph::resolve::{FactsSource, PathEntry, relink_stored, shapes_layout};
+use crate::graph::resolve::{FactsSource, PathEntry, relink_stored, relinkable_from_records};
 use crate::graph::{CodeGraph, LinkFacts, ResolutionStats};
 use crate::lang::Language;
-use crate::lexical::{ChunkDocument, LexicalError, LexicalIndex, LexicalWriter};
+use crate::lexical::{ChunkDocument, LexicalError, LexicalIndex, LexicalWriter, LinkTerms};
 use crate::store::{
     FactsMap, FileRecord, IndexDir, Manifest, Snapshot, StoreError, WriteLock, chunk_id,
     encode_graph_record, encode_link_record,
@@ -480,10 +480,9 @@ fn update_in_pool(
     // never pays for them. Without the facts it starts over; without the graph it links from
     // scratch.
     //
-    // A change that adds or removes no file and touches no file that shapes other files'
-    // imports is relinked from the stored records instead (`relink_stored`): it reads the
-    // touched files' earlier facts now, and the records of the files the change concerns,
-    // found by name, when it links.
+    // A change that touches no file that shapes other files' imports is relinked from the
+    // stored records instead (`relink_stored`): it reads the touched files' earlier facts
+    // now, and the records of the files the change concerns, found by name, when it links.
     let mut previous_facts = FactsMap::new();
     let mut previous_graph = None;
     let mut load_ms = 0;
@@ -493,13 +492,21 @@ fn update_in_pool(
         && scan.counts().any_change()
     {
         let load_started = Instant::now();
-        stored_relink = scan.removed.is_empty()
+        stored_relink = scan
+            .removed
+            .iter()
+            .all(|path| relinkable_from_records(path, true))
             && scan
                 .to_index
                 .iter()
-                .all(|(file, new)| !new && !shapes_layout(&file.path));
+                .all(|(file, new)| relinkable_from_records(&file.path, *new));
         let facts = if stored_relink {
-            let touched: Vec<&str> = scan.to_index.iter().map(|(f, _)| f.path.as_str()).collect();
+            let touched: Vec<&str> = scan
+                .to_index
+                .iter()
+                .map(|(f, _)| f.path.as_str())
+                .chain(scan.removed.iter().map(String::as_str))
+                .collect();
             snapshot
                 .stored_facts(dir)
                 .facts_of(&touched)
@@ -668,8 +675,11 @@ fn update_in_pool(
             writer.add_link(
                 &indexed.path,
                 record,
-                indexed.link.defined_names(),
-                indexed.link.looked_up_names(),
+                LinkTerms {
+                    defines: indexed.link.defined_names(),
+                    names: indexed.link.looked_up_names(),
+                    imports: indexed.link.import_words(),
+                },
             )?;
         }
     }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use sextant_index::graph::CodeGraph;
-use sextant_index::lexical::{LexicalIndex, StoredChunk};
+use sextant_index::lexical::{LexicalIndex, LinkTerms, StoredChunk};
 use sextant_index::store::{FactsMap, IndexDir, Manifest, StoreError};
 use sextant_index::update::{
     IndexError, IndexSettings, IndexSummary, NoProgress, UpdateOptions, update_index,
@@ -557,7 +557,15 @@ fn link_records_that_disagree_with_the_manifest_make_the_next_run_rebuild() {
         let lexical = LexicalIndex::open(&dir.path().join("lexical")).expect("lexical");
         let writer = lexical.writer(1).expect("writer");
         writer
-            .add_link("ghost.rs", b"not facts", ["ghost"], [])
+            .add_link(
+                "ghost.rs",
+                b"not facts",
+                LinkTerms {
+                    defines: vec!["ghost"],
+                    names: vec![],
+                    imports: vec![],
+                },
+            )
             .expect("add");
         writer
             .commit(&IndexDir::commit_payload(first.generation))

@@ -94,6 +94,11 @@ impl GraphRecord {
         self.paths.iter().map(String::as_str)
     }
 
+    /// Fingerprint of the file's resolved imports and scope when it was linked.
+    pub fn scope(&self) -> u64 {
+        self.scope
+    }
+
     /// Number of symbols.
     pub fn symbol_count(&self) -> usize {
         self.symbols.len()

@@ -31,7 +31,7 @@ use rayon::prelude::*;
 pub use self::imports::PathEntry;
 use self::imports::{PathIndex, module_stem};
 use self::names::{FileScope, is_reexporting, resolve_files};
-pub use self::stored::{FactsSource, relink_stored};
+pub use self::stored::{FactsSource, relink_stored, relinkable_from_records};
 use super::{CodeGraph, Edge, EdgeKind, LinkFacts, Node};
 use crate::facts::SymbolKind;
 
@@ -248,9 +248,7 @@ fn layout_changed(
 }
 
 /// Whether a change to the file at `path` may move imports or scopes of other files (it is a
-/// manifest that names a package, or a re-exporting file): a change that touches no such
-/// file and adds or removes none can be relinked from the stored records
-/// ([`relink_stored`]).
+/// manifest that names a package, or a re-exporting file): see [`relinkable_from_records`].
 pub fn shapes_layout(path: &str) -> bool {
     let file = path.rsplit('/').next().unwrap_or(path);
     matches!(file, "Cargo.toml" | "package.json") || is_reexporting(path)

@@ -293,8 +293,12 @@ thread_local! {
     static STORED_RELINKS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// The index's link records as a map: what a relink from the stored index fetches from.
-struct MapSource<'m>(&'m BTreeMap<String, LinkFacts>);
+/// The index's link and graph records as maps: what a relink from the stored index fetches
+/// from.
+struct MapSource<'m>(
+    &'m BTreeMap<String, LinkFacts>,
+    &'m BTreeMap<String, GraphRecord>,
+);
 
 impl MapSource<'_> {
     fn matching(&self, keep: impl Fn(&LinkFacts) -> bool) -> Vec<(String, LinkFacts)> {
@@ -323,6 +327,17 @@ impl super::resolve::FactsSource for MapSource<'_> {
 
     fn naming(&self, names: &[&str]) -> Result<Vec<(String, LinkFacts)>, Self::Error> {
         Ok(self.matching(|facts| facts.looked_up_names().iter().any(|n| names.contains(n))))
+    }
+
+    fn importing(&self, words: &[&str]) -> Result<Vec<(String, LinkFacts)>, Self::Error> {
+        Ok(self.matching(|facts| facts.import_words().iter().any(|w| words.contains(w))))
+    }
+
+    fn scopes_of(&self, paths: &[&str]) -> Result<Vec<(String, u64)>, Self::Error> {
+        Ok(paths
+            .iter()
+            .filter_map(|path| Some((path.to_string(), self.1.get(*path)?.scope())))
+            .collect())
     }
 }
 
@@ -380,11 +395,13 @@ fn update_matches_fresh_link(
         .iter()
         .filter_map(|path| Some((path.clone(), after.get(path)?.clone())))
         .collect();
-    let source = MapSource(before);
+    let source = MapSource(before, records);
     if let Ok(Some(partial)) =
         super::resolve::relink_stored(&source, &layout, &now, &previous, &touched)
     {
+        // A removed file's records go with it.
         let mut from_stored = records.clone();
+        from_stored.retain(|path, _| after.contains_key(path));
         let positions = SymbolPositions::of(&partial);
         for path in &partial.relinked {
             from_stored.insert(path.clone(), stored(partial.record(path, &positions)));
@@ -741,6 +758,113 @@ fn a_definition_that_becomes_a_method_updates_its_callers_as_a_fresh_link_would(
             &facts,
             "method to function",
             one_by_one,
+        );
+    }
+}
+
+/// Link facts of source texts, as `facts_of` extracts a fixture's.
+fn facts_from(files: &[(&str, &str)]) -> BTreeMap<String, LinkFacts> {
+    files
+        .iter()
+        .map(|(path, text)| {
+            let language = Language::from_path(Path::new(path));
+            let extracted = extract(language, text, &ChunkLimits::default());
+            (
+                path.to_string(),
+                LinkFacts {
+                    language: Some(language),
+                    symbols: extracted.symbols,
+                    references: extracted.references,
+                    imports: extracted.imports,
+                    package: LinkFacts::manifest_package(path, text),
+                },
+            )
+        })
+        .collect()
+}
+
+/// A file that comes or goes in another directory than its importers, which name nothing it
+/// defines: only the words of their imports tell that their import edges move. Relinked from
+/// the stored records, in each language, as a fresh link would.
+#[test]
+fn importers_that_name_nothing_of_a_file_that_comes_and_goes_relink_from_the_records() {
+    let cases: [(&str, &[(&str, &str)], (&str, &str)); 4] = [
+        (
+            "python",
+            &[(
+                "app/main.py",
+                "import helpers\n\ndef run():\n    return 1\n",
+            )],
+            ("lib/helpers.py", "def shared():\n    return 2\n"),
+        ),
+        (
+            "javascript",
+            &[(
+                "web/app.js",
+                "import './lib/util';\nexport function run() { return 1; }\n",
+            )],
+            (
+                "web/lib/util.js",
+                "export function shared() { return 2; }\n",
+            ),
+        ),
+        (
+            "c",
+            &[(
+                "src/main.c",
+                "#include \"config.h\"\nint main(void) { return 0; }\n",
+            )],
+            ("include/config.h", "int shared(void);\n"),
+        ),
+        (
+            "go",
+            &[(
+                "cmd/main.go",
+                "package main\n\nimport \"example.com/proj/store\"\n\nfunc main() {}\n",
+            )],
+            ("store/db.go", "package store\n\nfunc Shared() {}\n"),
+        ),
+    ];
+    for (language, importers, (added, text)) in cases {
+        let without = facts_from(importers);
+        let mut with = without.clone();
+        with.extend(facts_from(&[(added, text)]));
+        let linked = CodeGraph::build(&with);
+        let importer = importers[0].0;
+        assert!(
+            linked
+                .neighbours(
+                    linked.file(importer).expect("importer"),
+                    petgraph::Direction::Outgoing,
+                    &[EdgeKind::Imports]
+                )
+                .iter()
+                .any(|(node, _)| linked.graph[*node].path() == added),
+            "{language}: {importer} imports {added}"
+        );
+        let graph = CodeGraph::build(&without);
+        let mut records = all_records(&graph);
+        let before = STORED_RELINKS.with(|n| n.get());
+        let (graph, _) = update_matches_fresh_link(
+            graph,
+            &mut records,
+            &without,
+            &with,
+            &format!("{language}: {added} added"),
+            usize::MAX,
+        );
+        update_matches_fresh_link(
+            graph,
+            &mut records,
+            &with,
+            &without,
+            &format!("{language}: {added} removed"),
+            usize::MAX,
+        );
+        assert_eq!(
+            STORED_RELINKS.with(|n| n.get()),
+            before + 2,
+            "{language}: both relinked from the records"
         );
     }
 }

@@ -1,9 +1,11 @@
-//! Relinking from the stored index. A change that adds or removes no file and touches no file
-//! that shapes other files' imports ([`super::shapes_layout`]) moves no import and no scope
-//! but the touched files' own: what it can affect is found by name, so the facts it needs are
-//! fetched from the index by name — the files that look up a changed name, and every file that
-//! defines a name those files look up — instead of reading every file's facts and the whole
-//! graph. The result is what [`super::relink`] gives those files (tested against a fresh link).
+//! Relinking from the stored index. A change that touches no file that shapes other files'
+//! imports ([`super::shapes_layout`]; nor adds or removes a Rust crate root) affects files
+//! that can be found by name, so the facts it needs are fetched from the index by name: the
+//! files that look up a changed name, every file that defines a name those files look up,
+//! and — when files come or go — the files whose import words name them and their directory's
+//! files, of which those whose scope now differs resolve again. Nothing else is read: not
+//! every file's facts, not the whole graph. The result is what [`super::relink`] gives those
+//! files (tested against a fresh link).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,8 +13,8 @@ use rayon::prelude::*;
 
 use super::imports::{PathEntry, PathIndex};
 use super::names::{FileScope, REEXPORT_DEPTH, WantedNames, is_reexporting, resolve_files};
-use super::{add_symbols, changed_names, layout_changed, shapes_layout};
-use crate::graph::{CodeGraph, LinkFacts, Node};
+use super::{add_symbols, changed_names, shapes_layout};
+use crate::graph::{CodeGraph, LinkFacts, Node, path_words};
 
 /// Where a relink fetches the link facts of files it was not given.
 pub trait FactsSource {
@@ -25,6 +27,11 @@ pub trait FactsSource {
     /// The facts of every file whose references look up one of `names`
     /// ([`LinkFacts::looked_up_names`]).
     fn naming(&self, names: &[&str]) -> Result<Vec<(String, LinkFacts)>, Self::Error>;
+    /// The facts of every file with one of `words` among its import words
+    /// ([`LinkFacts::import_words`]).
+    fn importing(&self, words: &[&str]) -> Result<Vec<(String, LinkFacts)>, Self::Error>;
+    /// The scope fingerprint each of the files `paths` was last linked with (those linked).
+    fn scopes_of(&self, paths: &[&str]) -> Result<Vec<(String, u64)>, Self::Error>;
 }
 
 /// Relinks the `touched` files (`files`: their facts now; `previous`: before) and every file
@@ -33,8 +40,8 @@ pub trait FactsSource {
 ///
 /// Returns a graph of every file node and of the symbols of the files it read, in which the
 /// files it re-resolved ([`CodeGraph::relinked`]) have the records a fresh link of the whole
-/// tree gives them; `None` when the change moves imports or scopes (a file came or went, or a
-/// manifest or re-exporting file changed): the caller then relinks with every file's facts.
+/// tree gives them; `None` when a touched file is not [`relinkable_from_records`]: the
+/// caller then relinks with every file's facts.
 pub fn relink_stored<S: FactsSource>(
     source: &S,
     layout: &[PathEntry<'_>],
@@ -42,10 +49,12 @@ pub fn relink_stored<S: FactsSource>(
     previous: &BTreeMap<String, LinkFacts>,
     touched: &BTreeSet<String>,
 ) -> Result<Option<CodeGraph>, S::Error> {
-    if touched
+    // A changed file that shapes others' imports, or such a file coming or going, moves scopes
+    // anywhere: not for this path.
+    let comes_or_goes = |path: &String| files.contains_key(path) != previous.contains_key(path);
+    if !touched
         .iter()
-        .any(|path| files.contains_key(path) != previous.contains_key(path) || shapes_layout(path))
-        || layout_changed(previous, files, touched)
+        .all(|path| relinkable_from_records(path, comes_or_goes(path)))
     {
         return Ok(None);
     }
@@ -72,6 +81,56 @@ pub fn relink_stored<S: FactsSource>(
         affected.extend(naming.iter().map(|(path, _)| path.clone()));
         keep(&mut loaded, naming);
     }
+    // A file that comes or goes changes the imports and scopes of the files that can import
+    // it (a word of theirs names it) and of its directory's files (package peers): those
+    // whose scope now differs from the one they were linked with resolve again.
+    let paths = PathIndex::of(layout.iter().copied());
+    let moved: Vec<&String> = touched.iter().filter(|path| comes_or_goes(path)).collect();
+    let mut candidates: BTreeSet<String> = BTreeSet::new();
+    if !moved.is_empty() {
+        let mut words: BTreeSet<&str> = BTreeSet::new();
+        for path in &moved {
+            words.extend(path_words(path));
+            let dir = path.rsplit_once('/').map_or("", |(dir, _)| dir);
+            candidates.extend(
+                layout
+                    .iter()
+                    .filter(|entry| entry.path.rsplit_once('/').map_or("", |(d, _)| d) == dir)
+                    .map(|entry| entry.path.to_string()),
+            );
+        }
+        let words: Vec<&str> = words.into_iter().collect();
+        let importing = source.importing(&words)?;
+        candidates.extend(importing.iter().map(|(path, _)| path.clone()));
+        keep(&mut loaded, importing);
+        candidates.retain(|path| !touched.contains(path) && !affected.contains(path));
+        let missing: Vec<&str> = candidates
+            .iter()
+            .map(String::as_str)
+            .filter(|path| !loaded.contains_key(*path))
+            .collect();
+        keep(&mut loaded, source.facts_of(&missing)?);
+    }
+    // The re-exporting files the imports of all of these reach, as deep as a scope follows
+    // them.
+    let frontier: Vec<String> = affected.iter().chain(&candidates).cloned().collect();
+    load_barrels(source, &paths, &mut loaded, frontier, touched)?;
+    if !candidates.is_empty() {
+        let candidates: Vec<&str> = candidates.iter().map(String::as_str).collect();
+        let before: BTreeMap<String, u64> = source.scopes_of(&candidates)?.into_iter().collect();
+        let differ: Vec<String> = candidates
+            .par_iter()
+            .filter(|path| {
+                let Some((path, facts)) = loaded.get_key_value(**path) else {
+                    return false;
+                };
+                let now = FileScope::new(&paths, &loaded, path, facts).hash;
+                before.get(path.as_str()) != Some(&now)
+            })
+            .map(|path| path.to_string())
+            .collect();
+        affected.extend(differ);
+    }
     // Every definition of a name they look up, and every symbol named as one of their
     // qualifiers.
     let wanted: Vec<String> = {
@@ -89,40 +148,6 @@ pub fn relink_stored<S: FactsSource>(
     };
     let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
     keep(&mut loaded, source.defining(&wanted)?);
-    // And the re-exporting files their imports reach, as deep as a scope follows them.
-    let paths = PathIndex::of(layout.iter().copied());
-    let mut seen: BTreeSet<String> = BTreeSet::new();
-    let mut frontier: Vec<String> = affected.iter().cloned().collect();
-    for _ in 0..=REEXPORT_DEPTH {
-        let mut barrels: BTreeSet<&str> = BTreeSet::new();
-        for path in &frontier {
-            let Some(facts) = loaded.get(path) else {
-                continue;
-            };
-            for import in &facts.imports {
-                let targets = paths
-                    .resolve_import(path, facts.language, &import.path)
-                    .unwrap_or_default();
-                barrels.extend(
-                    targets
-                        .into_iter()
-                        .filter(|target| is_reexporting(target) && !seen.contains(*target)),
-                );
-            }
-        }
-        if barrels.is_empty() {
-            break;
-        }
-        let missing: Vec<&str> = barrels
-            .iter()
-            .copied()
-            .filter(|barrel| !loaded.contains_key(*barrel))
-            .collect();
-        let found = source.facts_of(&missing)?;
-        keep(&mut loaded, found);
-        seen.extend(barrels.iter().map(|barrel| barrel.to_string()));
-        frontier = barrels.iter().map(|barrel| barrel.to_string()).collect();
-    }
     // The graph of what was read: every file's node, the read files' symbols.
     let mut graph = CodeGraph::default();
     for entry in layout {
@@ -158,4 +183,66 @@ pub fn relink_stored<S: FactsSource>(
     );
     graph.from_records = true;
     Ok(Some(graph))
+}
+
+/// Reads into `loaded` the re-exporting files the imports of the `frontier` files reach, and
+/// theirs in turn, as deep as a scope follows them (what [`FileScope::new`] reads).
+fn load_barrels<S: FactsSource>(
+    source: &S,
+    paths: &PathIndex<'_>,
+    loaded: &mut BTreeMap<String, LinkFacts>,
+    mut frontier: Vec<String>,
+    touched: &BTreeSet<String>,
+) -> Result<(), S::Error> {
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    for _ in 0..=REEXPORT_DEPTH {
+        let mut barrels: BTreeSet<String> = BTreeSet::new();
+        for path in &frontier {
+            let Some(facts) = loaded.get(path) else {
+                continue;
+            };
+            for import in &facts.imports {
+                let targets = paths
+                    .resolve_import(path, facts.language, &import.path)
+                    .unwrap_or_default();
+                barrels.extend(
+                    targets
+                        .into_iter()
+                        .filter(|target| is_reexporting(target) && !seen.contains(*target))
+                        .map(str::to_string),
+                );
+            }
+        }
+        if barrels.is_empty() {
+            break;
+        }
+        let missing: Vec<&str> = barrels
+            .iter()
+            .map(String::as_str)
+            .filter(|barrel| !loaded.contains_key(*barrel))
+            .collect();
+        for (path, facts) in source.facts_of(&missing)? {
+            if !touched.contains(&path) {
+                loaded.entry(path).or_insert(facts);
+            }
+        }
+        seen.extend(barrels.iter().cloned());
+        frontier = barrels.into_iter().collect();
+    }
+    Ok(())
+}
+
+/// Whether a change of the file at `path` (one that `comes_or_goes`, or whose content
+/// changed) can be relinked from the stored records ([`relink_stored`]): no file that shapes
+/// other files' imports changes, comes or goes.
+pub fn relinkable_from_records(path: &str, comes_or_goes: bool) -> bool {
+    !(shapes_layout(path) || (comes_or_goes && presence_shapes_layout(path)))
+}
+
+/// Whether a file coming or going may move imports or scopes of files that do not name it:
+/// what [`shapes_layout`] says, and a Rust crate root (`lib.rs`, `main.rs`: where `crate::`
+/// paths of every file below start).
+fn presence_shapes_layout(path: &str) -> bool {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    shapes_layout(path) || matches!(file, "lib.rs" | "main.rs")
 }
