@@ -46,20 +46,35 @@ impl LinkFacts {
         self.symbols.iter().map(|s| s.name.as_str()).collect()
     }
 
-    /// The words of the file's import specifiers, each once (`crate::auth::jwt` → `crate`,
-    /// `auth`, `jwt`; `../native/x.h` → `native`, `x`, `h`): an import can only resolve to a
-    /// path whose file stem or a directory name is one of them, so when a file comes or goes,
-    /// only files with its stem or a directory name among their words can import it.
-    pub fn import_words(&self) -> std::collections::BTreeSet<&str> {
-        self.imports
+    /// The words of the file's import specifiers (the file at `path`), each once
+    /// (`crate::auth::jwt` → `crate`, `auth`, `jwt`; `../native/x.h` → `native`, `x`, `h`):
+    /// an import can only resolve to a path with one of its words in the file's stem or a
+    /// directory name ([`path_words`]), so when a file comes or goes, only files with one of
+    /// its words can import it. A specifier of dots alone (`from . import x`, `'..'`) names
+    /// the directory it climbs to, whose name is added.
+    pub fn import_words<'s>(&'s self, path: &'s str) -> std::collections::BTreeSet<&'s str> {
+        let mut words: std::collections::BTreeSet<&str> = self
+            .imports
             .iter()
-            .flat_map(|import| {
-                import
-                    .path
-                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-            })
-            .filter(|word| !word.is_empty())
-            .collect()
+            .flat_map(|import| words_of(&import.path))
+            .collect();
+        for import in &self.imports {
+            let spec = import.path.as_str();
+            if spec.is_empty() || !spec.chars().all(|c| c == '.' || c == '/') {
+                continue;
+            }
+            // Python counts dots (`.` is the file's package, `..` its parent); scripts count
+            // `..` segments: both readings are kept.
+            let dots = spec.chars().filter(|c| *c == '.').count();
+            let parents = spec.split('/').filter(|s| *s == "..").count();
+            let dirs: Vec<&str> = path.split('/').rev().skip(1).collect();
+            for up in [dots.saturating_sub(1), parents] {
+                if let Some(dir) = dirs.get(up) {
+                    words.extend(words_of(dir));
+                }
+            }
+        }
+        words
     }
 
     /// The names the file's references look up, each once: each reference's name and its
@@ -88,16 +103,26 @@ impl LinkFacts {
 }
 
 /// The words an import that resolves to `path` must contain one of (see
-/// [`LinkFacts::import_words`]): the file's stem and the name of every directory above it.
+/// [`LinkFacts::import_words`]), split as import specifiers are (`my-utils.ts` → `my`,
+/// `utils`): the file's stem, and its directory's name where the directory is what imports
+/// name — a Go or Java package, a Rust `mod.rs`, a Python package's `__init__.py`, a script
+/// directory's `index` file.
 pub fn path_words(path: &str) -> std::collections::BTreeSet<&str> {
-    let mut words: std::collections::BTreeSet<&str> = path
-        .rsplit('/')
-        .skip(1)
-        .filter(|dir| !dir.is_empty())
-        .collect();
-    let file = path.rsplit('/').next().unwrap_or(path);
-    words.insert(file.split('.').next().unwrap_or(file));
-    words
+    let (dir, file) = path.rsplit_once('/').unwrap_or(("", path));
+    let stem = file.split('.').next().unwrap_or(file);
+    let extension = file.rsplit_once('.').map_or("", |(_, e)| e);
+    let dir_is_named =
+        matches!(extension, "go" | "java") || matches!(stem, "mod" | "__init__" | "index");
+    let dir_name = dir.rsplit('/').next().unwrap_or(dir);
+    words_of(stem)
+        .chain(words_of(dir_name).filter(|_| dir_is_named))
+        .collect()
+}
+
+/// The words of an import specifier or a path: runs of letters, digits and `_`.
+fn words_of(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|word| !word.is_empty())
 }
 
 /// The part of a reference's qualifier the resolver looks definitions up by: its last `::`

@@ -179,6 +179,12 @@ impl Snapshot {
         let mut unread_names = std::collections::BTreeSet::new();
         let mut definers = Vec::new();
         for name in &part.names {
+            // An exact id (`setup.py::main`) names its file.
+            for (at, _) in name.match_indices("::") {
+                if self.manifest.files.contains_key(&name[..at]) {
+                    wanted.insert(&name[..at]);
+                }
+            }
             let segments: Vec<&str> = name.split("::").filter(|s| !s.is_empty()).collect();
             let limit = if segments.len() > 1 {
                 MAX_QUALIFIED_DEFINERS

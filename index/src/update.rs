@@ -678,7 +678,7 @@ fn update_in_pool(
                 LinkTerms {
                     defines: indexed.link.defined_names(),
                     names: indexed.link.looked_up_names(),
-                    imports: indexed.link.import_words(),
+                    imports: indexed.link.import_words(&indexed.path),
                 },
             )?;
         }

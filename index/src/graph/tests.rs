@@ -301,10 +301,10 @@ struct MapSource<'m>(
 );
 
 impl MapSource<'_> {
-    fn matching(&self, keep: impl Fn(&LinkFacts) -> bool) -> Vec<(String, LinkFacts)> {
+    fn matching(&self, keep: impl Fn(&str, &LinkFacts) -> bool) -> Vec<(String, LinkFacts)> {
         self.0
             .iter()
-            .filter(|(_, facts)| keep(facts))
+            .filter(|(path, facts)| keep(path, facts))
             .map(|(path, facts)| (path.clone(), facts.clone()))
             .collect()
     }
@@ -322,15 +322,15 @@ impl super::resolve::FactsSource for MapSource<'_> {
     }
 
     fn defining(&self, names: &[&str]) -> Result<Vec<(String, LinkFacts)>, Self::Error> {
-        Ok(self.matching(|facts| facts.defined_names().iter().any(|n| names.contains(n))))
+        Ok(self.matching(|_, facts| facts.defined_names().iter().any(|n| names.contains(n))))
     }
 
     fn naming(&self, names: &[&str]) -> Result<Vec<(String, LinkFacts)>, Self::Error> {
-        Ok(self.matching(|facts| facts.looked_up_names().iter().any(|n| names.contains(n))))
+        Ok(self.matching(|_, facts| facts.looked_up_names().iter().any(|n| names.contains(n))))
     }
 
     fn importing(&self, words: &[&str]) -> Result<Vec<(String, LinkFacts)>, Self::Error> {
-        Ok(self.matching(|facts| facts.import_words().iter().any(|w| words.contains(w))))
+        Ok(self.matching(|path, facts| facts.import_words(path).iter().any(|w| words.contains(w))))
     }
 
     fn scopes_of(&self, paths: &[&str]) -> Result<Vec<(String, u64)>, Self::Error> {
@@ -788,7 +788,37 @@ fn facts_from(files: &[(&str, &str)]) -> BTreeMap<String, LinkFacts> {
 /// the stored records, in each language, as a fresh link would.
 #[test]
 fn importers_that_name_nothing_of_a_file_that_comes_and_goes_relink_from_the_records() {
-    let cases: [(&str, &[(&str, &str)], (&str, &str)); 4] = [
+    let cases: [(&str, &[(&str, &str)], (&str, &str)); 7] = [
+        (
+            "typescript, a hyphenated name",
+            &[(
+                "src/app/main.ts",
+                "import '../polyfill-setup';\nexport function run() { return 1; }\n",
+            )],
+            (
+                "src/polyfill-setup.ts",
+                "export function shared() { return 2; }\n",
+            ),
+        ),
+        (
+            "python, a specifier of dots alone",
+            &[(
+                "a/pkg/mod.py",
+                "from . import x\n\ndef run():\n    return 1\n",
+            )],
+            ("a/pkg.py", "def shared():\n    return 2\n"),
+        ),
+        (
+            "go, a hyphenated directory",
+            &[(
+                "cmd/main.go",
+                "package main\n\nimport _ \"example.com/proj/db-drivers\"\n\nfunc main() {}\n",
+            )],
+            (
+                "db-drivers/register.go",
+                "package drivers\n\nfunc Register() {}\n",
+            ),
+        ),
         (
             "python",
             &[(
@@ -867,4 +897,49 @@ fn importers_that_name_nothing_of_a_file_that_comes_and_goes_relink_from_the_rec
             "{language}: both relinked from the records"
         );
     }
+}
+
+/// A file that comes or goes changes what a re-exporting file's import reaches, and so the
+/// scope of the files importing that re-exporting file, which name nothing of either: they
+/// resolve again, relinked from the stored records as a fresh link would.
+#[test]
+fn importers_of_a_reexporting_file_whose_import_moves_relink_from_the_records() {
+    let without = facts_from(&[
+        ("src/shared/util.py", "def helper():\n    return 1\n"),
+        ("a/__init__.py", "from shared.util import helper\n"),
+        (
+            "app.py",
+            "from a import helper\n\ndef run():\n    return helper()\n",
+        ),
+    ]);
+    let mut with = without.clone();
+    with.extend(facts_from(&[(
+        "shared/util.py",
+        "def other():\n    pass\n",
+    )]));
+    assert_ne!(
+        resolved_edges(&CodeGraph::build(&without)),
+        resolved_edges(&CodeGraph::build(&with)),
+        "the new file changes what app.py resolves"
+    );
+    let graph = CodeGraph::build(&without);
+    let mut records = all_records(&graph);
+    let before = STORED_RELINKS.with(|n| n.get());
+    let (graph, _) = update_matches_fresh_link(
+        graph,
+        &mut records,
+        &without,
+        &with,
+        "shared/util.py added",
+        usize::MAX,
+    );
+    update_matches_fresh_link(
+        graph,
+        &mut records,
+        &with,
+        &without,
+        "shared/util.py removed",
+        usize::MAX,
+    );
+    assert_eq!(STORED_RELINKS.with(|n| n.get()), before + 2);
 }

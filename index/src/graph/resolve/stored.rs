@@ -91,11 +91,10 @@ pub fn relink_stored<S: FactsSource>(
         let mut words: BTreeSet<&str> = BTreeSet::new();
         for path in &moved {
             words.extend(path_words(path));
-            let dir = path.rsplit_once('/').map_or("", |(dir, _)| dir);
             candidates.extend(
                 layout
                     .iter()
-                    .filter(|entry| entry.path.rsplit_once('/').map_or("", |(d, _)| d) == dir)
+                    .filter(|entry| is_peer(path, entry.path))
                     .map(|entry| entry.path.to_string()),
             );
         }
@@ -103,6 +102,33 @@ pub fn relink_stored<S: FactsSource>(
         let importing = source.importing(&words)?;
         candidates.extend(importing.iter().map(|(path, _)| path.clone()));
         keep(&mut loaded, importing);
+        // A re-exporting file among them passes what its imports now reach on to the scopes
+        // of its importers, and so on as deep as a scope follows re-exports.
+        let mut barrels: Vec<String> = candidates
+            .iter()
+            .filter(|path| is_reexporting(path))
+            .cloned()
+            .collect();
+        let mut seen_barrels: BTreeSet<String> = barrels.iter().cloned().collect();
+        for _ in 0..REEXPORT_DEPTH {
+            if barrels.is_empty() {
+                break;
+            }
+            let words: BTreeSet<&str> = barrels.iter().flat_map(|b| path_words(b)).collect();
+            let words: Vec<&str> = words.into_iter().collect();
+            let importing = source.importing(&words)?;
+            let mut next = Vec::new();
+            for (path, _) in &importing {
+                if candidates.insert(path.clone())
+                    && is_reexporting(path)
+                    && seen_barrels.insert(path.clone())
+                {
+                    next.push(path.clone());
+                }
+            }
+            keep(&mut loaded, importing);
+            barrels = next;
+        }
         candidates.retain(|path| !touched.contains(path) && !affected.contains(path));
         let missing: Vec<&str> = candidates
             .iter()
@@ -237,6 +263,27 @@ fn load_barrels<S: FactsSource>(
 /// other files' imports changes, comes or goes.
 pub fn relinkable_from_records(path: &str, comes_or_goes: bool) -> bool {
     !(shapes_layout(path) || (comes_or_goes && presence_shapes_layout(path)))
+}
+
+/// Whether `other`'s scope may include `path` without importing it: Go and Java files of one
+/// directory (package peers), and a C or C++ source and header of one stem (paired).
+fn is_peer(path: &str, other: &str) -> bool {
+    let split = |p: &'_ str| {
+        let (dir, file) = p.rsplit_once('/').unwrap_or(("", p));
+        let (stem, extension) = file.rsplit_once('.').unwrap_or((file, ""));
+        (dir.to_string(), stem.to_string(), extension.to_string())
+    };
+    let (dir, stem, extension) = split(path);
+    let (other_dir, other_stem, other_extension) = split(other);
+    const C_FAMILY: [&str; 8] = ["c", "h", "cc", "cpp", "cxx", "hh", "hpp", "hxx"];
+    dir == other_dir
+        && match extension.as_str() {
+            "go" | "java" => other_extension == extension,
+            e if C_FAMILY.contains(&e) => {
+                other_stem == stem && C_FAMILY.contains(&other_extension.as_str())
+            }
+            _ => false,
+        }
 }
 
 /// Whether a file coming or going may move imports or scopes of files that do not name it:
