@@ -733,17 +733,48 @@ impl LexicalIndex {
         values: impl IntoIterator<Item = &'v str>,
         decode: impl Fn(&str, &[u8]) -> T + Sync,
     ) -> Result<Vec<(String, T)>, LexicalError> {
-        let (kind, field) = match key {
-            RecordKey::Defines => (RecordKind::Link, self.fields.defines),
-            RecordKey::Names => (RecordKind::Link, self.fields.names),
-            RecordKey::Imports => (RecordKind::Link, self.fields.imports),
-            RecordKey::PointsInto => (RecordKind::Graph, self.fields.graph_to),
-        };
+        let (kind, field) = self.key_field(key);
         let terms: Vec<Term> = values
             .into_iter()
             .map(|value| Term::from_field_text(field, value))
             .collect();
         self.records_matching(kind, &terms, decode)
+    }
+
+    /// How many records hold any of `values` under `key`, from the postings alone (no record
+    /// is read): what a caller weighs before reading them.
+    pub fn count_records_with<'v>(
+        &self,
+        key: RecordKey,
+        values: impl IntoIterator<Item = &'v str>,
+    ) -> Result<usize, LexicalError> {
+        let field = self.key_field(key).1;
+        let terms: Vec<Term> = values
+            .into_iter()
+            .map(|value| Term::from_field_text(field, value))
+            .collect();
+        let searcher = self.searcher()?;
+        let mut count = 0;
+        for segment in searcher.segment_readers() {
+            let mut docs = Vec::new();
+            for term in &terms {
+                docs.extend(self.live_docs(segment, term)?);
+            }
+            docs.sort_unstable();
+            docs.dedup();
+            count += docs.len();
+        }
+        Ok(count)
+    }
+
+    /// The kind of record and the field `key` looks records up by.
+    fn key_field(&self, key: RecordKey) -> (RecordKind, Field) {
+        match key {
+            RecordKey::Defines => (RecordKind::Link, self.fields.defines),
+            RecordKey::Names => (RecordKind::Link, self.fields.names),
+            RecordKey::Imports => (RecordKind::Link, self.fields.imports),
+            RecordKey::PointsInto => (RecordKind::Graph, self.fields.graph_to),
+        }
     }
 
     /// The records of `kind` whose documents hold any of `terms`, each once, decoded, sorted

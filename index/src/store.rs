@@ -399,6 +399,13 @@ impl FactsSource for StoredFacts<'_> {
         self.decoded(lexical.records_with(RecordKey::Names, names.iter().copied(), decode_link))
     }
 
+    fn count_naming(&self, names: &[&str]) -> Result<usize, StoreError> {
+        Ok(self
+            .snapshot
+            .lexical
+            .count_records_with(RecordKey::Names, names.iter().copied())?)
+    }
+
     fn importing(&self, words: &[&str]) -> Result<Vec<(String, LinkFacts)>, StoreError> {
         let lexical = &self.snapshot.lexical;
         self.decoded(lexical.records_with(RecordKey::Imports, words.iter().copied(), decode_link))

@@ -31,7 +31,7 @@ use rayon::prelude::*;
 pub use self::imports::PathEntry;
 use self::imports::{PathIndex, module_stem};
 use self::names::{FileScope, is_reexporting, resolve_files};
-pub use self::stored::{FactsSource, relink_stored, relinkable_from_records};
+pub use self::stored::{FactsSource, max_files_read, relink_stored, relinkable_from_records};
 use super::{CodeGraph, Edge, EdgeKind, LinkFacts, Node};
 use crate::facts::SymbolKind;
 

@@ -329,6 +329,10 @@ impl super::resolve::FactsSource for MapSource<'_> {
         Ok(self.matching(|_, facts| facts.looked_up_names().iter().any(|n| names.contains(n))))
     }
 
+    fn count_naming(&self, names: &[&str]) -> Result<usize, Self::Error> {
+        Ok(self.naming(names)?.len())
+    }
+
     fn importing(&self, words: &[&str]) -> Result<Vec<(String, LinkFacts)>, Self::Error> {
         Ok(self.matching(|path, facts| facts.import_words(path).iter().any(|w| words.contains(w))))
     }
@@ -942,4 +946,62 @@ fn importers_of_a_reexporting_file_whose_import_moves_relink_from_the_records() 
         usize::MAX,
     );
     assert_eq!(STORED_RELINKS.with(|n| n.get()), before + 2);
+}
+
+/// A change of a name that more files look up than a relink from the records reads one by one
+/// is left to the relink that reads every file's facts at once (`relink_stored` says `None`).
+#[test]
+fn a_change_many_files_look_up_is_not_relinked_from_the_records() {
+    let many = super::resolve::max_files_read(0) + 1;
+    let mut files: Vec<(String, String)> = (0..many)
+        .map(|i| {
+            (
+                format!("users/u{i}.py"),
+                "from lib import shared\n\ndef go():\n    return shared()\n".to_string(),
+            )
+        })
+        .collect();
+    files.push((
+        "lib.py".to_string(),
+        "def shared():\n    return 1\n".to_string(),
+    ));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let before = facts_from(&refs);
+    let mut after = before.clone();
+    after.extend(facts_from(&[(
+        "lib.py",
+        "def shared_renamed():\n    return 1\n",
+    )]));
+    let graph = CodeGraph::build(&before);
+    let records = all_records(&graph);
+    let layout: Vec<PathEntry> = after
+        .iter()
+        .map(|(path, facts)| PathEntry {
+            path,
+            language: facts.language,
+            package: facts.package.as_deref(),
+        })
+        .collect();
+    let touched = BTreeSet::from(["lib.py".to_string()]);
+    let now = BTreeMap::from([("lib.py".to_string(), after["lib.py"].clone())]);
+    let previous = BTreeMap::from([("lib.py".to_string(), before["lib.py"].clone())]);
+    let source = MapSource(&before, &records);
+    let relinked = super::resolve::relink_stored(&source, &layout, &now, &previous, &touched);
+    assert!(matches!(relinked, Ok(None)));
+    // One user fewer than the limit is relinked from the records.
+    let few: BTreeMap<String, LinkFacts> = before
+        .iter()
+        .filter(|(path, _)| path.as_str() != "users/u0.py" && path.as_str() != "users/u1.py")
+        .map(|(p, f)| (p.clone(), f.clone()))
+        .collect();
+    let few_source = MapSource(&few, &records);
+    let layout: Vec<PathEntry> = layout
+        .into_iter()
+        .filter(|entry| few.contains_key(entry.path))
+        .collect();
+    let relinked = super::resolve::relink_stored(&few_source, &layout, &now, &previous, &touched);
+    assert!(matches!(relinked, Ok(Some(_))));
 }

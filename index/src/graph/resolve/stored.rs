@@ -27,6 +27,8 @@ pub trait FactsSource {
     /// The facts of every file whose references look up one of `names`
     /// ([`LinkFacts::looked_up_names`]).
     fn naming(&self, names: &[&str]) -> Result<Vec<(String, LinkFacts)>, Self::Error>;
+    /// How many files [`FactsSource::naming`] would return.
+    fn count_naming(&self, names: &[&str]) -> Result<usize, Self::Error>;
     /// The facts of every file with one of `words` among its import words
     /// ([`LinkFacts::import_words`]).
     fn importing(&self, words: &[&str]) -> Result<Vec<(String, LinkFacts)>, Self::Error>;
@@ -77,6 +79,11 @@ pub fn relink_stored<S: FactsSource>(
     if !changed.is_empty() {
         let mut changed: Vec<&str> = changed.iter().map(String::as_str).collect();
         changed.sort_unstable();
+        // A change of names many files look up (a new `new`) has them all resolve again, and
+        // each would be read on its own: reading every file's facts at once is then cheaper.
+        if source.count_naming(&changed)? > max_files_read(layout.len()) {
+            return Ok(None);
+        }
         let naming = source.naming(&changed)?;
         affected.extend(naming.iter().map(|(path, _)| path.clone()));
         keep(&mut loaded, naming);
@@ -263,6 +270,12 @@ fn load_barrels<S: FactsSource>(
 /// other files' imports changes, comes or goes.
 pub fn relinkable_from_records(path: &str, comes_or_goes: bool) -> bool {
     !(shapes_layout(path) || (comes_or_goes && presence_shapes_layout(path)))
+}
+
+/// Most files a relink from the records resolves again, of `files` indexed: past it, reading
+/// every file's facts in one pass costs less than reading them one by one.
+pub fn max_files_read(files: usize) -> usize {
+    (files / 20).max(1_000)
 }
 
 /// Whether `other`'s scope may include `path` without importing it: Go and Java files of one
