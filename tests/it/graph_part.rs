@@ -24,34 +24,36 @@ const TASKS: [&str; 8] = [
     "assemble_part drops edges into files not read",
 ];
 
-#[test]
-fn ranking_with_the_graph_read_in_part_answers_as_the_whole_graph() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let scratch = tempfile::tempdir().expect("scratch");
-    let dir = IndexDir::new(scratch.path().join("index"));
+/// `root` indexed into `dir` and opened twice: once as queries open it (each ranking reads
+/// the part of the graph it needs) and once with the whole graph assembled.
+fn part_and_whole(root: &Path, dir: &IndexDir) -> (Retrieval, Retrieval) {
     update_index(
         root,
-        &dir,
+        dir,
         &IndexSettings::default(),
-        UpdateOptions {
-            full: false,
-            vectors: None,
-        },
+        UpdateOptions::default(),
         &NoProgress,
     )
     .expect("index");
     let open = || {
         Retrieval::open(
-            &dir,
+            dir,
             root,
             VectorsFrom::Off("not wanted here".to_string()),
             HistoryFrom::Given(None),
         )
         .expect("open")
     };
-    let mut part = open();
-    let mut whole = open();
+    let (part, whole) = (open(), open());
     assert!(whole.graph().is_some(), "the whole graph assembles");
+    (part, whole)
+}
+
+#[test]
+fn ranking_with_the_graph_read_in_part_answers_as_the_whole_graph() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scratch = tempfile::tempdir().expect("scratch");
+    let (mut part, mut whole) = part_and_whole(root, &IndexDir::new(scratch.path().join("index")));
     let weights = Weights::default();
     let counter = TokenCounter::named("cl100k_base").expect("tokenizer");
     let secrets = SecretRules::default_rules();
@@ -106,26 +108,7 @@ fn an_exact_symbol_id_is_found_in_the_part_of_the_graph() {
         )
         .expect("write");
     }
-    let dir = IndexDir::new(root.join(".sextant"));
-    update_index(
-        root,
-        &dir,
-        &IndexSettings::default(),
-        UpdateOptions::default(),
-        &NoProgress,
-    )
-    .expect("index");
-    let open = || {
-        Retrieval::open(
-            &dir,
-            root,
-            VectorsFrom::Off("not wanted here".to_string()),
-            HistoryFrom::Given(None),
-        )
-        .expect("open")
-    };
-    let (mut part, mut whole) = (open(), open());
-    assert!(whole.graph().is_some());
+    let (mut part, mut whole) = part_and_whole(root, &IndexDir::new(root.join(".sextant")));
     let task = "`setup.py::run` fails when the suite is empty";
     // Without graph links the part holds only what names find (setup.py may be a seed).
     let weights = Weights {

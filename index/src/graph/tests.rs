@@ -876,31 +876,42 @@ fn importers_that_name_nothing_of_a_file_that_comes_and_goes_relink_from_the_rec
                 .any(|(node, _)| linked.graph[*node].path() == added),
             "{language}: {importer} imports {added}"
         );
-        let graph = CodeGraph::build(&without);
-        let mut records = all_records(&graph);
-        let before = STORED_RELINKS.with(|n| n.get());
-        let (graph, _) = update_matches_fresh_link(
-            graph,
-            &mut records,
-            &without,
-            &with,
-            &format!("{language}: {added} added"),
-            usize::MAX,
-        );
-        update_matches_fresh_link(
-            graph,
-            &mut records,
-            &with,
-            &without,
-            &format!("{language}: {added} removed"),
-            usize::MAX,
-        );
-        assert_eq!(
-            STORED_RELINKS.with(|n| n.get()),
-            before + 2,
-            "{language}: both relinked from the records"
-        );
+        added_and_removed_relink_from_the_records(&without, &with, &format!("{language}: {added}"));
     }
+}
+
+/// Adds and then removes what `with` has beyond `without`, checking each update (in memory
+/// and from the stored records) against a fresh link, and that both were relinked from the
+/// records.
+fn added_and_removed_relink_from_the_records(
+    without: &BTreeMap<String, LinkFacts>,
+    with: &BTreeMap<String, LinkFacts>,
+    what: &str,
+) {
+    let graph = CodeGraph::build(without);
+    let mut records = all_records(&graph);
+    let before = STORED_RELINKS.with(|n| n.get());
+    let (graph, _) = update_matches_fresh_link(
+        graph,
+        &mut records,
+        without,
+        with,
+        &format!("{what} added"),
+        usize::MAX,
+    );
+    update_matches_fresh_link(
+        graph,
+        &mut records,
+        with,
+        without,
+        &format!("{what} removed"),
+        usize::MAX,
+    );
+    assert_eq!(
+        STORED_RELINKS.with(|n| n.get()),
+        before + 2,
+        "{what}: both relinked from the records"
+    );
 }
 
 /// A file that comes or goes changes what a re-exporting file's import reaches, and so the
@@ -926,26 +937,7 @@ fn importers_of_a_reexporting_file_whose_import_moves_relink_from_the_records() 
         resolved_edges(&CodeGraph::build(&with)),
         "the new file changes what app.py resolves"
     );
-    let graph = CodeGraph::build(&without);
-    let mut records = all_records(&graph);
-    let before = STORED_RELINKS.with(|n| n.get());
-    let (graph, _) = update_matches_fresh_link(
-        graph,
-        &mut records,
-        &without,
-        &with,
-        "shared/util.py added",
-        usize::MAX,
-    );
-    update_matches_fresh_link(
-        graph,
-        &mut records,
-        &with,
-        &without,
-        "shared/util.py removed",
-        usize::MAX,
-    );
-    assert_eq!(STORED_RELINKS.with(|n| n.get()), before + 2);
+    added_and_removed_relink_from_the_records(&without, &with, "shared/util.py");
 }
 
 /// A change of a name that more files look up than a relink from the records reads one by one
