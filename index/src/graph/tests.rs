@@ -345,6 +345,18 @@ impl super::resolve::FactsSource for MapSource<'_> {
     }
 }
 
+/// What import resolution needs of every file of `files`, as the manifest gives it.
+fn layout_of(files: &BTreeMap<String, LinkFacts>) -> Vec<PathEntry<'_>> {
+    files
+        .iter()
+        .map(|(path, facts)| PathEntry {
+            path,
+            language: facts.language,
+            package: facts.package.as_deref(),
+        })
+        .collect()
+}
+
 /// Every file's graph record, as the index keeps them (encoded and decoded).
 fn all_records(graph: &CodeGraph) -> BTreeMap<String, GraphRecord> {
     let positions = SymbolPositions::of(graph);
@@ -387,14 +399,7 @@ fn update_matches_fresh_link(
     assert!(updated == fresh, "{what}: update differs from a fresh link");
     // The same change relinked from what the index stores (the facts before it, fetched by
     // name), where it allows: the records it writes make a fresh link too.
-    let layout: Vec<PathEntry> = after
-        .iter()
-        .map(|(path, facts)| PathEntry {
-            path,
-            language: facts.language,
-            package: facts.package.as_deref(),
-        })
-        .collect();
+    let layout = layout_of(after);
     let now: BTreeMap<String, LinkFacts> = touched
         .iter()
         .filter_map(|path| Some((path.clone(), after.get(path)?.clone())))
@@ -969,14 +974,7 @@ fn a_change_many_files_look_up_is_not_relinked_from_the_records() {
     )]));
     let graph = CodeGraph::build(&before);
     let records = all_records(&graph);
-    let layout: Vec<PathEntry> = after
-        .iter()
-        .map(|(path, facts)| PathEntry {
-            path,
-            language: facts.language,
-            package: facts.package.as_deref(),
-        })
-        .collect();
+    let layout = layout_of(&after);
     let touched = BTreeSet::from(["lib.py".to_string()]);
     let now = BTreeMap::from([("lib.py".to_string(), after["lib.py"].clone())]);
     let previous = BTreeMap::from([("lib.py".to_string(), before["lib.py"].clone())]);
