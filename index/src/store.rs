@@ -374,6 +374,27 @@ impl StoredFacts<'_> {
     }
 }
 
+/// The leading fields of a link record (bincode encodes fields in order): what a file that
+/// only defines names a relink looks up is needed for.
+#[derive(serde::Deserialize)]
+struct LinkSymbols {
+    language: Option<crate::lang::Language>,
+    symbols: Vec<crate::facts::Symbol>,
+}
+
+/// A link record's language and symbols, the rest left undecoded (references and imports are
+/// most of a record).
+fn decode_link_symbols(path: &str, bytes: &[u8]) -> DecodedLink {
+    let (prefix, _): (LinkSymbols, usize) =
+        bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+            .map_err(|e| format!("the link record of {path}: {e}"))?;
+    Ok(LinkFacts {
+        language: prefix.language,
+        symbols: prefix.symbols,
+        ..LinkFacts::default()
+    })
+}
+
 /// A link record decoded, or why it did not decode.
 type DecodedLink = Result<LinkFacts, String>;
 
@@ -391,7 +412,11 @@ impl FactsSource for StoredFacts<'_> {
 
     fn defining(&self, names: &[&str]) -> Result<Vec<(String, LinkFacts)>, StoreError> {
         let lexical = &self.snapshot.lexical;
-        self.decoded(lexical.records_with(RecordKey::Defines, names.iter().copied(), decode_link))
+        self.decoded(lexical.records_with(
+            RecordKey::Defines,
+            names.iter().copied(),
+            decode_link_symbols,
+        ))
     }
 
     fn naming(&self, names: &[&str]) -> Result<Vec<(String, LinkFacts)>, StoreError> {

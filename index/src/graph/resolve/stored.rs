@@ -22,7 +22,8 @@ pub trait FactsSource {
     type Error;
     /// The facts of the files `paths` (those indexed).
     fn facts_of(&self, paths: &[&str]) -> Result<Vec<(String, LinkFacts)>, Self::Error>;
-    /// The facts of every file that defines one of `names`.
+    /// The facts of every file that defines one of `names`: their language and symbols at
+    /// least (what a definition is looked up in; references and imports may be left out).
     fn defining(&self, names: &[&str]) -> Result<Vec<(String, LinkFacts)>, Self::Error>;
     /// The facts of every file whose references look up one of `names`
     /// ([`LinkFacts::looked_up_names`]).
