@@ -491,6 +491,21 @@ fn damaged_link_and_graph_records_are_rebuilt_by_the_next_run() {
     assert!(!quiet.committed && quiet.rebuild_reason.is_none());
 }
 
+/// Writes into the lexical index what `write` adds, committed as generation `generation`
+/// (as a foreign or damaged writer could, with the manifest left as it is).
+fn write_as_a_foreign_writer(
+    dir: &IndexDir,
+    generation: u64,
+    write: impl FnOnce(&sextant_index::lexical::LexicalWriter),
+) {
+    let lexical = LexicalIndex::open(&dir.path().join("lexical")).expect("lexical");
+    let writer = lexical.writer(1).expect("writer");
+    write(&writer);
+    writer
+        .commit(&IndexDir::commit_payload(generation))
+        .expect("commit");
+}
+
 /// A graph record that does not fit the others (a foreign writer's bytes, with the count of
 /// records still right, so a no-op run cannot see it) makes reading the graph fail naming the
 /// file, and the reader's report makes the next run rebuild even with nothing changed.
@@ -500,17 +515,12 @@ fn a_graph_record_that_does_not_fit_is_named_and_rebuilt_by_the_next_run() {
     let root = repo.path();
     let dir = IndexDir::new(root.join(".sextant"));
     let first = index_incrementally(root, &dir).expect("index");
-    {
-        let lexical = LexicalIndex::open(&dir.path().join("lexical")).expect("lexical");
-        let writer = lexical.writer(1).expect("writer");
+    write_as_a_foreign_writer(&dir, first.generation, |writer| {
         writer.remove_graph("src/lib.rs");
         writer
             .add_graph("src/lib.rs", b"not a graph", ["src/auth/jwt.rs"])
             .expect("add");
-        writer
-            .commit(&IndexDir::commit_payload(first.generation))
-            .expect("commit");
-    }
+    });
     let snapshot = dir.open().expect("the lexical index itself is intact");
     let error = snapshot
         .read_graph(&dir)
@@ -553,9 +563,7 @@ fn link_records_that_disagree_with_the_manifest_make_the_next_run_rebuild() {
     let root = repo.path();
     let dir = IndexDir::new(root.join(".sextant"));
     let first = index_incrementally(root, &dir).expect("index");
-    {
-        let lexical = LexicalIndex::open(&dir.path().join("lexical")).expect("lexical");
-        let writer = lexical.writer(1).expect("writer");
+    write_as_a_foreign_writer(&dir, first.generation, |writer| {
         writer
             .add_link(
                 "ghost.rs",
@@ -567,10 +575,7 @@ fn link_records_that_disagree_with_the_manifest_make_the_next_run_rebuild() {
                 },
             )
             .expect("add");
-        writer
-            .commit(&IndexDir::commit_payload(first.generation))
-            .expect("commit");
-    }
+    });
     let snapshot = dir.open().expect("the lexical index itself is intact");
     let error = snapshot.read_facts(&dir).expect_err("records disagree");
     assert!(error.to_string().contains("ghost.rs"), "{error}");
