@@ -145,13 +145,7 @@ impl Snapshot {
     /// one, makes the index damaged.
     pub fn read_graph(&self, dir: &IndexDir) -> Result<CodeGraph, StoreError> {
         let records = self.read_records::<GraphRecord>(dir, RecordKind::Graph)?;
-        CodeGraph::assemble(records).map_err(|reason| {
-            dir.report_damage(self.manifest.generation, &reason);
-            StoreError::Corrupt {
-                dir: dir.path.clone(),
-                reason,
-            }
-        })
+        CodeGraph::assemble(records).map_err(|reason| self.damaged(dir, reason))
     }
 
     /// The part of this generation's graph that `part` asks for, read from the records of
@@ -162,17 +156,8 @@ impl Snapshot {
         dir: &IndexDir,
         part: &GraphPart<'_>,
     ) -> Result<CodeGraph, StoreError> {
-        let corrupt = |reason: String| {
-            dir.report_damage(self.manifest.generation, &reason);
-            StoreError::Corrupt {
-                dir: dir.path.clone(),
-                reason,
-            }
-        };
-        let decode = |path: &str, bytes: &[u8]| {
-            frame::decode_body::<GraphRecord>(bytes)
-                .map_err(|e| format!("the graph record of {path}: {e}"))
-        };
+        let corrupt = |reason: String| self.damaged(dir, reason);
+        let decode = decode_graph;
         let lexical = &self.lexical;
         let mut wanted: std::collections::BTreeSet<&str> =
             part.files.iter().chain(&part.around).copied().collect();
@@ -243,15 +228,7 @@ impl Snapshot {
         dir: &IndexDir,
         kind: RecordKind,
     ) -> Result<Vec<(String, T)>, StoreError> {
-        // Damage found here is passed on to the next writer, which rebuilds (records are
-        // checked by their segments' checksums, so only a writer's mistake gets this far).
-        let corrupt = |reason: String| {
-            dir.report_damage(self.manifest.generation, &reason);
-            StoreError::Corrupt {
-                dir: dir.path.clone(),
-                reason,
-            }
-        };
+        let corrupt = |reason: String| self.damaged(dir, reason);
         let name = record_name(kind);
         let decoded = self
             .lexical
@@ -294,6 +271,25 @@ impl Snapshot {
             )));
         }
         Ok(records)
+    }
+
+    /// This generation's link records, fetched on demand.
+    pub fn stored_facts<'s>(&'s self, dir: &'s IndexDir) -> StoredFacts<'s> {
+        StoredFacts {
+            snapshot: self,
+            dir,
+        }
+    }
+
+    /// Damage found in this generation's records: reported to the next writer, which rebuilds
+    /// (records are checked by their segments' checksums, so only a writer's mistake gets
+    /// this far), and returned as the error.
+    fn damaged(&self, dir: &IndexDir, reason: String) -> StoreError {
+        dir.report_damage(self.manifest.generation, &reason);
+        StoreError::Corrupt {
+            dir: dir.path.clone(),
+            reason,
+        }
     }
 
     /// Whether the lexical index holds one link record and one graph record per file of the
@@ -344,16 +340,6 @@ pub struct StoredFacts<'s> {
     dir: &'s IndexDir,
 }
 
-impl Snapshot {
-    /// This generation's link records, fetched on demand.
-    pub fn stored_facts<'s>(&'s self, dir: &'s IndexDir) -> StoredFacts<'s> {
-        StoredFacts {
-            snapshot: self,
-            dir,
-        }
-    }
-}
-
 impl StoredFacts<'_> {
     fn corrupt(&self, reason: String) -> StoreError {
         StoreError::Corrupt {
@@ -393,6 +379,11 @@ fn decode_link_symbols(path: &str, bytes: &[u8]) -> DecodedLink {
         symbols: prefix.symbols,
         ..LinkFacts::default()
     })
+}
+
+/// A graph record decoded, or why it did not decode.
+fn decode_graph(path: &str, bytes: &[u8]) -> Result<GraphRecord, String> {
+    frame::decode_body::<GraphRecord>(bytes).map_err(|e| format!("the graph record of {path}: {e}"))
 }
 
 /// A link record decoded, or why it did not decode.
@@ -441,9 +432,7 @@ impl FactsSource for StoredFacts<'_> {
             .snapshot
             .lexical
             .records_of(RecordKind::Graph, paths.iter().copied(), |path, bytes| {
-                frame::decode_body::<GraphRecord>(bytes)
-                    .map(|record| record.scope())
-                    .map_err(|e| format!("the graph record of {path}: {e}"))
+                decode_graph(path, bytes).map(|record| record.scope())
             })
             .map_err(|e| self.corrupt(e.to_string()))?;
         found
