@@ -357,9 +357,21 @@ pub fn text_signals(
     let text = query.search_text();
     let mut files: BTreeMap<String, FileSignals> = BTreeMap::new();
     if !text.trim().is_empty() {
-        chunk_signal(sources.lexical, text, &mut files)?;
-        if weights.whole_file > 0.0 {
-            whole_file_signal(sources.lexical, text, &mut files)?;
+        // The chunk and whole-file searches are independent: one core each.
+        let mut whole_files = BTreeMap::new();
+        std::thread::scope(|scope| {
+            let whole = (weights.whole_file > 0.0).then(|| {
+                scope.spawn(|| whole_file_signal(sources.lexical, text, &mut whole_files))
+            });
+            chunk_signal(sources.lexical, text, &mut files)?;
+            match whole.map(|search| search.join()) {
+                Some(Ok(found)) => found,
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                None => Ok(()),
+            }
+        })?;
+        for (path, signals) in whole_files {
+            files.entry(path).or_default().whole_file = signals.whole_file;
         }
     }
     if weights.path > 0.0 {

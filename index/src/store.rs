@@ -550,6 +550,7 @@ impl IndexDir {
             .and_then(|g| g.parse::<u64>().ok())
             .ok_or_else(|| corrupt(format!("lexical commit names no generation ({payload:?})")))?;
         self.verify_lexical(&lexical)?;
+        lexical.keep_counts_in(self.counts_path());
         let manifest_path = self.manifest_path(generation);
         let bytes = std::fs::read(&manifest_path)
             .map_err(|e| corrupt(format!("cannot read {}: {e}", manifest_path.display())))?;

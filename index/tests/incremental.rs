@@ -285,6 +285,68 @@ fn a_search_after_an_incremental_update_scores_as_a_full_index() {
     assert!(same_ranking(&found, &expected), "{found:?} != {expected:?}");
 }
 
+/// A query keeps what BM25 counts of a commit (live documents, tokens) in `counts.bin` for
+/// the next process. Those counts are of one commit: after a change they are counted again,
+/// and a damaged file, or one of another index, is ignored — no ranking ever differs from a
+/// full index of the same tree.
+#[test]
+fn kept_counts_never_change_a_ranking() {
+    let repo = tempfile::tempdir().expect("repo");
+    let root = repo.path();
+    for n in 1..=10 {
+        std::fs::write(
+            root.join(format!("m{n}.py")),
+            format!("def f{n}():\n    \"\"\"Return the value.\"\"\"\n"),
+        )
+        .expect("write");
+    }
+    let dir = IndexDir::new(root.join(".sextant"));
+    index(root, &dir, false);
+    let full_ranking = |root: &Path| {
+        let scratch = tempfile::tempdir().expect("scratch");
+        let full = IndexDir::new(scratch.path().join("index"));
+        index(root, &full, true);
+        rankings(&full, "value")
+    };
+    let counts = dir.path().join("counts.bin");
+    let first = rankings(&dir, "value");
+    assert!(counts.exists(), "the first query keeps its counts");
+    assert!(same_ranking(&rankings(&dir, "value"), &first), "read back");
+    assert!(same_ranking(&first, &full_ranking(root)));
+    let old_counts = std::fs::read(&counts).expect("counts");
+    // A change: the counts kept are of the commit before it.
+    std::fs::write(
+        root.join("m1.py"),
+        format!(
+            "def f1():\n    \"\"\"Return the value.\"\"\"\n{}",
+            "# words more words\n".repeat(40)
+        ),
+    )
+    .expect("write");
+    index(root, &dir, false);
+    std::fs::write(&counts, &old_counts).expect("stale counts");
+    let expected = full_ranking(root);
+    assert!(
+        !same_ranking(&first, &expected),
+        "the change moves the scores"
+    );
+    let after = rankings(&dir, "value");
+    assert!(same_ranking(&after, &expected), "{after:?} != {expected:?}");
+    // Damaged: ignored, counted again and rewritten.
+    let mut damaged = std::fs::read(&counts).expect("counts");
+    let last = damaged.len() - 1;
+    damaged[last] ^= 0xff;
+    std::fs::write(&counts, &damaged).expect("damage");
+    assert!(same_ranking(&rankings(&dir, "value"), &expected));
+    assert_ne!(
+        std::fs::read(&counts).expect("counts"),
+        damaged,
+        "rewritten"
+    );
+    std::fs::write(&counts, b"garbage").expect("garbage");
+    assert!(same_ranking(&rankings(&dir, "value"), &expected));
+}
+
 fn fixture_repo() -> tempfile::TempDir {
     let repo = tempfile::tempdir().expect("repo");
     for index in 0..PATHS.len() {

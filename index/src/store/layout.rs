@@ -10,6 +10,7 @@
 //!                              chunks, whole files, each file's link facts and graph record
 //! manifest-<N>.bin             the manifest of generation N
 //! verified.bin                 stamps of files that passed their checksum check
+//! counts.bin                   live documents and tokens of the last commit a reader counted
 //! damaged                      "<N> <reason>": a reader found generation N's records damaged
 //! history.bin                  the history prior (`history.json` before format 3)
 //! vectors/                     embedding cache, hnsw-<N>.*, units-<N>.bin
@@ -28,6 +29,7 @@ use super::IndexDir;
 pub(crate) const LEXICAL_DIR: &str = "lexical";
 const LOCK_FILE: &str = "lock";
 const VERIFIED_FILE: &str = "verified.bin";
+const COUNTS_FILE: &str = "counts.bin";
 const DAMAGED_FILE: &str = "damaged";
 const VECTORS_DIR: &str = "vectors";
 const HISTORY_FILE: &str = "history.bin";
@@ -65,6 +67,12 @@ impl IndexDir {
     /// The record of files that passed their checksum check.
     pub(crate) fn verified_path(&self) -> PathBuf {
         self.path().join(VERIFIED_FILE)
+    }
+
+    /// The BM25 counts of the last commit a reader counted
+    /// ([`crate::lexical::LexicalIndex::keep_counts_in`]).
+    pub(crate) fn counts_path(&self) -> PathBuf {
+        self.path().join(COUNTS_FILE)
     }
 
     /// Damage a reader found in a generation's records, for the next writer to repair.

@@ -55,7 +55,38 @@ pub struct Manifest {
     /// forces a full rebuild so the index never mixes two chunkings.
     pub settings_fingerprint: String,
     /// Indexed files by path relative to the root.
+    #[serde(deserialize_with = "sorted_files")]
     pub files: BTreeMap<String, FileRecord>,
+}
+
+/// Reads the files map as a list and builds the map in one pass. Serde inserts a map's
+/// entries one by one, comparing paths all the way down the tree: at 80k files that was a
+/// sixth of a one-shot query. The list comes sorted (it was written from a map), which
+/// `BTreeMap`'s bulk build turns into a linear build; any order still gives the same map.
+fn sorted_files<'de, D>(deserializer: D) -> Result<BTreeMap<String, FileRecord>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct Entries;
+    impl<'de> serde::de::Visitor<'de> for Entries {
+        type Value = Vec<(String, FileRecord)>;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+            formatter.write_str("a map of paths to file records")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1 << 20));
+            while let Some(entry) = map.next_entry()? {
+                entries.push(entry);
+            }
+            Ok(entries)
+        }
+    }
+    Ok(deserializer.deserialize_map(Entries)?.into_iter().collect())
 }
 
 impl Manifest {
@@ -116,6 +147,16 @@ mod tests {
     #[test]
     fn round_trips() {
         assert_eq!(decode(&encode(&sample())), Ok(sample()));
+        // Many files, and paths whose byte order differs from insertion order.
+        let mut many = sample();
+        let record = many.files["src/a.rs"].clone();
+        for i in (0..2_000).rev() {
+            many.files
+                .insert(format!("d{}/f{i}.rs", i % 7), record.clone());
+        }
+        many.files.insert("Z.rs".into(), record.clone());
+        many.files.insert("ä.rs".into(), record);
+        assert_eq!(decode(&encode(&many)), Ok(many));
     }
 
     #[test]
