@@ -14,8 +14,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::facts::FileFacts;
-use crate::graph::records::{GraphCounts, SymbolPositions};
-use crate::graph::resolve::{FactsSource, PathEntry, relink_stored, relinkable_from_records};
+use crate::graph::records::{GraphCounts, GraphRecord, SymbolPositions};
+use crate::graph::resolve::{
+    FactsSource, PathEntry, link_in_batches, relink_stored, relinkable_from_records,
+};
 use crate::graph::{CodeGraph, LinkFacts, ResolutionStats};
 use crate::lang::Language;
 use crate::lexical::{ChunkDocument, LexicalError, LexicalIndex, LexicalWriter, LinkTerms};
@@ -725,44 +727,38 @@ fn update_in_pool(
     let graph_started = Instant::now();
     // An incremental run updates the previous graph, re-resolving only what the change
     // touches (from the stored records when it can); a full run, or a previous graph that
-    // cannot be read, links from scratch.
+    // cannot be read, links from scratch in batches, each batch's records written as it is
+    // resolved.
     let linked = match (&stored, previous_graph) {
         (Some(snapshot), _) => {
             relink_from_records(dir, snapshot, &files, &mut facts, &touched_before, &touched)
+                .map_err(IndexError::from)
+                .and_then(|graph| write_linked(&writer, &graph, full))
         }
-        (None, Some(previous)) => Ok(previous.update(&facts, &touched_before, &touched)),
-        (None, None) => Ok(CodeGraph::build(&facts)),
+        (None, Some(previous)) => {
+            let graph = previous.update(&facts, &touched_before, &touched);
+            write_linked(&writer, &graph, full)
+        }
+        (None, None) => link_afresh(&writer, &facts, full),
     };
-    let graph = match linked {
-        Ok(graph) => graph,
+    let linked = match linked {
+        Ok(linked) => linked,
         Err(error) => {
             writer.abandon()?;
-            return Err(error.into());
+            return Err(error);
         }
     };
     drop(stored);
-    // The records of the files the link re-resolved replace theirs (a touched file's went with
-    // its chunks; a removed file's record went with it).
-    match write_graph_records(&writer, &graph, full) {
-        Ok(counts) => {
-            for (path, counts) in counts {
-                if let Some(record) = files.get_mut(&path) {
-                    record.graph = counts;
-                }
-            }
-        }
-        Err(error) => {
-            writer.abandon()?;
-            return Err(error.into());
+    for (path, counts) in linked.counts {
+        if let Some(record) = files.get_mut(&path) {
+            record.graph = counts;
         }
     }
-    let resolved_files = graph.resolved_files;
-    let from_records = graph.from_records;
+    let resolved_files = linked.resolved_files;
+    let from_records = linked.from_records;
     summary.timings.graph_ms = elapsed_ms(graph_started);
-    // Every file's facts and the graph are the bulk of a large run's memory: each goes as
-    // soon as nothing needs it (the facts stay only for the vector step, when they are every
-    // file's).
-    drop(graph);
+    // Every file's facts are the bulk of a large run's memory: they go as soon as nothing
+    // needs them (they stay only for the vector step, when they are every file's).
     drop(touched_before);
     let facts = (options.vectors.is_some() && !stored_relink).then_some(facts);
     let commit_started = Instant::now();
@@ -849,38 +845,75 @@ fn relink_from_records(
     })
 }
 
-/// Adds the graph records of the files `graph`'s link re-resolved (every file after a fresh
-/// link), each replacing the file's previous record unless the writer was cleared (`full`),
-/// and returns each one's counts. Encoded a batch at a time on every core, so a cold run never
-/// holds every record at once.
-fn write_graph_records(
+/// What linking wrote: each re-resolved file's graph counts, how many files resolved, and
+/// whether the link read only what it concerned from the stored records.
+struct Linked {
+    counts: Vec<(String, GraphCounts)>,
+    resolved_files: usize,
+    from_records: bool,
+}
+
+/// Adds the graph records of the files `graph`'s link re-resolved, each replacing the file's
+/// previous record unless the writer was cleared (`full`). Encoded a batch at a time on
+/// every core.
+fn write_linked(
     writer: &LexicalWriter,
     graph: &CodeGraph,
     full: bool,
-) -> Result<Vec<(String, GraphCounts)>, LexicalError> {
+) -> Result<Linked, IndexError> {
     let positions = SymbolPositions::of(graph);
     let mut counts = Vec::with_capacity(graph.relinked.len());
     for batch in graph.relinked.chunks(LINK_RECORD_BATCH) {
-        let records: Vec<(&str, Vec<u8>, Vec<String>, GraphCounts)> = batch
+        let records: Vec<(String, GraphRecord)> = batch
             .par_iter()
-            .map(|path| {
-                let record = graph.record(path, &positions);
-                let targets = record.target_paths().map(str::to_string).collect();
-                (
-                    path.as_str(),
-                    encode_graph_record(&record),
-                    targets,
-                    record.counts(),
-                )
-            })
+            .map(|path| (path.clone(), graph.record(path, &positions)))
             .collect();
-        for (path, record, targets, record_counts) in records {
-            if !full {
-                writer.remove_graph(path);
-            }
-            writer.add_graph(path, &record, targets.iter().map(String::as_str))?;
-            counts.push((path.to_string(), record_counts));
+        counts.extend(add_graph_records(writer, records, full)?);
+    }
+    Ok(Linked {
+        counts,
+        resolved_files: graph.resolved_files,
+        from_records: graph.from_records,
+    })
+}
+
+/// Links every file of `facts` afresh ([`link_in_batches`]), adding each batch's graph
+/// records as it is resolved (replacing earlier ones unless the writer was cleared: `full`).
+fn link_afresh(writer: &LexicalWriter, facts: &FactsMap, full: bool) -> Result<Linked, IndexError> {
+    let mut counts = Vec::with_capacity(facts.len());
+    link_in_batches(facts, LINK_RECORD_BATCH, |records| {
+        counts.extend(add_graph_records(writer, records, full)?);
+        Ok::<(), IndexError>(())
+    })?;
+    Ok(Linked {
+        counts,
+        resolved_files: facts.len(),
+        from_records: false,
+    })
+}
+
+/// Adds graph `records` (encoded on every core), each replacing the file's previous record
+/// unless the writer was cleared (`full`); returns each one's counts.
+fn add_graph_records(
+    writer: &LexicalWriter,
+    records: Vec<(String, GraphRecord)>,
+    full: bool,
+) -> Result<Vec<(String, GraphCounts)>, IndexError> {
+    let encoded: Vec<(String, Vec<u8>, Vec<String>, GraphCounts)> = records
+        .into_par_iter()
+        .map(|(path, record)| {
+            let targets = record.target_paths().map(str::to_string).collect();
+            let counts = record.counts();
+            (path, encode_graph_record(&record), targets, counts)
+        })
+        .collect();
+    let mut counts = Vec::with_capacity(encoded.len());
+    for (path, record, targets, record_counts) in encoded {
+        if !full {
+            writer.remove_graph(&path);
         }
+        writer.add_graph(&path, &record, targets.iter().map(String::as_str))?;
+        counts.push((path, record_counts));
     }
     Ok(counts)
 }

@@ -149,6 +149,28 @@ impl CodeGraph {
     /// `positions`.
     pub fn record(&self, path: &str, positions: &SymbolPositions) -> GraphRecord {
         let file_node = self.files[path];
+        let sources = std::iter::once(file_node).chain(self.links[path].symbols.iter().copied());
+        let edges = sources.flat_map(|source| {
+            self.graph
+                .edges_directed(source, Direction::Outgoing)
+                .filter(|edge| {
+                    !matches!(edge.weight().kind, EdgeKind::Defines | EdgeKind::Contains)
+                })
+                .map(|edge| (edge.source(), edge.target(), *edge.weight()))
+        });
+        self.record_with(path, positions, edges)
+    }
+
+    /// The record of file `path` whose nodes the graph holds but whose resolved `edges` (those
+    /// leaving its nodes, structural ones aside) are given rather than in the graph: what a
+    /// link in batches writes before letting the edges go.
+    pub(crate) fn record_with(
+        &self,
+        path: &str,
+        positions: &SymbolPositions,
+        edges: impl Iterator<Item = (NodeIndex, NodeIndex, Edge)>,
+    ) -> GraphRecord {
+        let file_node = self.files[path];
         let link = &self.links[path];
         let mut record = GraphRecord {
             stats: link.stats,
@@ -182,31 +204,30 @@ impl CodeGraph {
             });
         }
         // Edges gathered, then sorted, then numbered in that order: the record does not
-        // depend on the order the edges were added in.
-        let mut edges: Vec<(u32, EdgeKind, TargetRef<'_>, u32, Edge)> = Vec::new();
-        let sources = std::iter::once(file_node).chain(link.symbols.iter().copied());
-        for (from, source) in sources.enumerate() {
-            for edge in self.graph.edges_directed(source, Direction::Outgoing) {
-                let weight = *edge.weight();
-                if matches!(weight.kind, EdgeKind::Defines | EdgeKind::Contains) {
-                    continue;
-                }
-                let (target_path, symbol) = match &self.graph[edge.target()] {
-                    Node::File { path } => (path.as_str(), None),
-                    Node::Symbol { id, path, .. } => (
-                        path.as_str(),
-                        Some((positions.get(edge.target()), tail(path, id))),
-                    ),
+        // depend on the order the edges were added in. A source is numbered 0 for the file,
+        // then by its position among the file's symbols.
+        let mut edges: Vec<(u32, EdgeKind, TargetRef<'_>, u32, Edge)> = edges
+            .map(|(source, target, weight)| {
+                let from = if source == file_node {
+                    0
+                } else {
+                    positions.get(source).saturating_add(1)
                 };
-                edges.push((
-                    from as u32,
+                let (target_path, symbol) = match &self.graph[target] {
+                    Node::File { path } => (path.as_str(), None),
+                    Node::Symbol { id, path, .. } => {
+                        (path.as_str(), Some((positions.get(target), tail(path, id))))
+                    }
+                };
+                (
+                    from,
                     weight.kind,
                     (target_path, symbol),
                     weight.line,
                     weight,
-                ));
-            }
-        }
+                )
+            })
+            .collect();
         edges.sort_by(|a, b| {
             (a.0, a.1, a.2, a.3)
                 .cmp(&(b.0, b.1, b.2, b.3))

@@ -995,3 +995,31 @@ fn a_change_many_files_look_up_is_not_relinked_from_the_records() {
     let relinked = super::resolve::relink_stored(&few_source, &layout, &now, &previous, &touched);
     assert!(matches!(relinked, Ok(Some(_))));
 }
+
+/// A cold index links in batches, writing each batch's records and letting its edges go: the
+/// records and statistics are those of the whole graph's link, whatever the batch size.
+#[test]
+fn a_link_in_batches_writes_the_records_of_a_whole_link() {
+    for fixture in ["polyglot", "resolution", "shop"] {
+        let (facts, _) = facts_of(fixture);
+        let whole = super::resolve::link(&facts);
+        let expected = all_records(&whole);
+        for batch in [1, 3, 7, usize::MAX] {
+            let mut written: Vec<(String, GraphRecord)> = Vec::new();
+            let stats = super::resolve::link_in_batches(&facts, batch, |records| {
+                assert!(records.len() <= batch, "batches of at most {batch}");
+                written.extend(records.into_iter().map(|(p, r)| (p, stored(r))));
+                Ok::<(), ()>(())
+            })
+            .expect("link");
+            let paths: Vec<&String> = written.iter().map(|(p, _)| p).collect();
+            let mut sorted = paths.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(paths, sorted, "{fixture}: each file once, in path order");
+            let written: BTreeMap<String, GraphRecord> = written.into_iter().collect();
+            assert_eq!(stats, whole.stats, "{fixture}, batches of {batch}");
+            assert_eq!(written, expected, "{fixture}, batches of {batch}");
+        }
+    }
+}

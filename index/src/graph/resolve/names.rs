@@ -175,6 +175,193 @@ pub(super) fn is_reexporting(path: &str) -> bool {
         })
 }
 
+/// Definitions grouped by a key (a name, or a qualifier and a name): one list of
+/// `(path, node)` holding each key's definitions together, in the order they were added, and
+/// each key's range in it. A map of one `Vec` per key cost three times as much (a vector and
+/// an allocation per name): at 26M lines the three tables took ~900 MB of a cold link.
+pub(super) struct Grouped<'f, K> {
+    entries: Vec<(&'f str, NodeIndex)>,
+    ranges: HashMap<K, (u32, u32)>,
+}
+
+impl<'f, K: std::hash::Hash + Eq + Copy> Grouped<'f, K> {
+    /// Groups `items` by key, keeping their order within a key.
+    fn of(items: Vec<(K, &'f str, NodeIndex)>) -> Grouped<'f, K> {
+        let mut ranges: HashMap<K, (u32, u32)> = HashMap::new();
+        for (key, _, _) in &items {
+            ranges.entry(*key).or_default().1 += 1;
+        }
+        // Each key's start, then each item placed at its key's next free slot.
+        let mut start = 0;
+        for (first, count) in ranges.values_mut() {
+            *first = start;
+            start += *count;
+        }
+        let mut next: HashMap<K, u32> = ranges.iter().map(|(k, (first, _))| (*k, *first)).collect();
+        let mut entries = vec![("", NodeIndex::end()); items.len()];
+        for (key, path, node) in items {
+            let slot = next.get_mut(&key).expect("counted");
+            entries[*slot as usize] = (path, node);
+            *slot += 1;
+        }
+        Grouped { entries, ranges }
+    }
+
+    /// The definitions under `key`, in the order they were added.
+    pub(super) fn get<Q>(&self, key: &Q) -> Option<&[(&'f str, NodeIndex)]>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        let &(start, count) = self.ranges.get(key)?;
+        Some(&self.entries[start as usize..(start + count) as usize])
+    }
+
+    /// Every key with its definitions.
+    fn iter(&self) -> impl Iterator<Item = (&K, &[(&'f str, NodeIndex)])> {
+        self.ranges.iter().map(|(key, &(start, count))| {
+            (key, &self.entries[start as usize..(start + count) as usize])
+        })
+    }
+}
+
+/// Where the definitions of the names some files look up are: what resolving their
+/// references searches, built once and shared by every file resolved against it.
+pub(super) struct NameTables<'f> {
+    /// Where each name is defined. Impl blocks are not definitions of their type's name.
+    definitions: Grouped<'f, &'f str>,
+    /// Definitions by (qualifier, name): `Type::f` finds `f` inside `Type` (or an impl of
+    /// it) and `module::f` finds `f` in file `module.rs`; every qualifier known in the
+    /// repository.
+    qualified: Grouped<'f, (&'f str, &'f str)>,
+    /// The same without members (methods, fields): what a bare `name()` can mean where a
+    /// class's members are not in scope unqualified.
+    non_members: Grouped<'f, &'f str>,
+    known_qualifiers: std::collections::HashSet<&'f str>,
+    /// How many files define each name.
+    defining_files: HashMap<&'f str, usize>,
+}
+
+impl<'f> NameTables<'f> {
+    /// The tables of the definitions in `files` (whose symbols `graph` holds) of what the
+    /// `affected` files look up; `all_paths` lists every indexed file (each one's module name
+    /// qualifies).
+    pub(super) fn new(
+        graph: &CodeGraph,
+        files: &'f BTreeMap<String, LinkFacts>,
+        all_paths: impl Iterator<Item = &'f str>,
+        affected: &BTreeSet<&str>,
+    ) -> NameTables<'f> {
+        let mut known_qualifiers = std::collections::HashSet::new();
+        // The tables are only ever asked about a reference's name and its qualifier's last
+        // segment: when a few files resolve again, only their names are gathered, so a
+        // one-file change does not rebuild tables of every definition in the repository.
+        let wanted = (affected.len() < files.len()).then(|| WantedNames::of(files, affected));
+        let name_wanted = |name: &str| wanted.as_ref().is_none_or(|w| w.names.contains(name));
+        let qualifier_wanted =
+            |name: &str| wanted.as_ref().is_none_or(|w| w.qualifiers.contains(name));
+        // Every indexed file's module name qualifies (`files` may hold only the files that
+        // define a wanted name).
+        for path in all_paths {
+            let module = module_stem(path);
+            if qualifier_wanted(module) {
+                known_qualifiers.insert(module);
+            }
+        }
+        let mut definitions = Vec::new();
+        let mut non_members = Vec::new();
+        let mut qualified = Vec::new();
+        for (path, facts) in files {
+            let module = module_stem(path);
+            for (symbol, &node) in facts.symbols.iter().zip(&graph.links[path].symbols) {
+                if qualifier_wanted(&symbol.name) {
+                    known_qualifiers.insert(symbol.name.as_str());
+                }
+                if symbol.kind == SymbolKind::Impl || !name_wanted(&symbol.name) {
+                    continue;
+                }
+                definitions.push((symbol.name.as_str(), path.as_str(), node));
+                if !matches!(symbol.kind, SymbolKind::Method | SymbolKind::Field) {
+                    non_members.push((symbol.name.as_str(), path.as_str(), node));
+                }
+                let container = symbol
+                    .container
+                    .map(|parent| facts.symbols[parent as usize].name.as_str());
+                if let Some(container) = container {
+                    qualified.push(((container, symbol.name.as_str()), path.as_str(), node));
+                }
+                // A module qualifies only what it defines at its top level (`nodes.Var`); its
+                // classes' methods are reached through the class or a value.
+                if symbol.container.is_none() && container != Some(module) {
+                    qualified.push(((module, symbol.name.as_str()), path.as_str(), node));
+                }
+            }
+        }
+        let definitions = Grouped::of(definitions);
+        let defining_files = definitions
+            .iter()
+            .map(|(name, defs)| {
+                let mut files = defs.iter().map(|(p, _)| *p).collect::<Vec<_>>();
+                files.dedup();
+                (*name, files.len())
+            })
+            .collect();
+        NameTables {
+            definitions,
+            qualified: Grouped::of(qualified),
+            non_members: Grouped::of(non_members),
+            known_qualifiers,
+            defining_files,
+        }
+    }
+}
+
+/// One file's resolved imports and references: the edges leaving its nodes (not yet in the
+/// graph) and how they resolved.
+pub(super) struct FileResolution {
+    /// Reference edges by (source, target, kind).
+    pub(super) edges: FileEdges,
+    /// How the references and imports resolved.
+    pub(super) stats: ResolutionStats,
+}
+
+/// Resolves file `path`'s references (its facts in `files`, its symbols in `graph`) in its
+/// `scope` against `tables`.
+pub(super) fn resolve_file(
+    graph: &CodeGraph,
+    files: &BTreeMap<String, LinkFacts>,
+    tables: &NameTables<'_>,
+    scope: &FileScope<'_>,
+    path: &str,
+) -> FileResolution {
+    let facts = &files[path];
+    let context = FileContext {
+        path,
+        language: facts.language,
+        nodes: &graph.links[path].symbols,
+        file_node: graph.files[path],
+        scope: (&scope.first, &scope.scope),
+        packages: &scope.packages,
+        definitions: &tables.definitions,
+        non_members: &tables.non_members,
+        qualified: &tables.qualified,
+        known_qualifiers: &tables.known_qualifiers,
+        defining_files: &tables.defining_files,
+    };
+    let (edges, mut stats) = context.resolve(facts);
+    stats.imports_resolved = scope.resolved;
+    stats.imports_external = scope.external;
+    FileResolution { edges, stats }
+}
+
+impl FileScope<'_> {
+    /// The files this file imports, each with the line of its first import: the targets of
+    /// its `imports` edges.
+    pub(super) fn imported(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.imported.iter().map(|(&target, &line)| (target, line))
+    }
+}
+
 /// Resolves the imports and references of the `affected` files (whose resolved edges are not
 /// in the graph) against the definitions of all `files`, adds the edges and updates the
 /// statistics. Each file resolves independently: in parallel, then added in path order.
@@ -185,104 +372,20 @@ pub(super) fn resolve_files<'f>(
     scopes: &BTreeMap<&str, FileScope>,
     affected: &BTreeSet<&str>,
 ) {
-    // Where each name is defined. Impl blocks are not definitions of their type's name.
-    let mut definitions: HashMap<&str, Vec<(&str, NodeIndex)>> = HashMap::new();
-    // Definitions by (qualifier, name): `Type::f` finds `f` inside `Type` (or an impl of it)
-    // and `module::f` finds `f` in file `module.rs`; every qualifier known in the repository.
-    let mut qualified: HashMap<(&str, &str), Vec<(&str, NodeIndex)>> = HashMap::new();
-    // The same without members (methods, fields): what a bare `name()` can mean where a
-    // class's members are not in scope unqualified.
-    let mut non_members: HashMap<&str, Vec<(&str, NodeIndex)>> = HashMap::new();
-    let mut known_qualifiers: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    // The tables are only ever asked about a reference's name and its qualifier's last
-    // segment: when a few files resolve again, only their names are gathered, so a one-file
-    // change does not rebuild tables of every definition in the repository.
-    let wanted = (affected.len() < files.len()).then(|| WantedNames::of(files, affected));
-    let name_wanted = |name: &str| wanted.as_ref().is_none_or(|w| w.names.contains(name));
-    let qualifier_wanted = |name: &str| wanted.as_ref().is_none_or(|w| w.qualifiers.contains(name));
-    // Every indexed file's module name qualifies (`files` may hold only the files that
-    // define a wanted name).
-    for path in all_paths {
-        let module = module_stem(path);
-        if qualifier_wanted(module) {
-            known_qualifiers.insert(module);
-        }
-    }
-    for (path, facts) in files {
-        let module = module_stem(path);
-        for (symbol, &node) in facts.symbols.iter().zip(&graph.links[path].symbols) {
-            if qualifier_wanted(&symbol.name) {
-                known_qualifiers.insert(symbol.name.as_str());
-            }
-            if symbol.kind == SymbolKind::Impl || !name_wanted(&symbol.name) {
-                continue;
-            }
-            definitions
-                .entry(symbol.name.as_str())
-                .or_default()
-                .push((path.as_str(), node));
-            if !matches!(symbol.kind, SymbolKind::Method | SymbolKind::Field) {
-                non_members
-                    .entry(symbol.name.as_str())
-                    .or_default()
-                    .push((path.as_str(), node));
-            }
-            let container = symbol
-                .container
-                .map(|parent| facts.symbols[parent as usize].name.as_str());
-            if let Some(container) = container {
-                qualified
-                    .entry((container, symbol.name.as_str()))
-                    .or_default()
-                    .push((path.as_str(), node));
-            }
-            // A module qualifies only what it defines at its top level (`nodes.Var`); its
-            // classes' methods are reached through the class or a value.
-            if symbol.container.is_none() && container != Some(module) {
-                qualified
-                    .entry((module, symbol.name.as_str()))
-                    .or_default()
-                    .push((path.as_str(), node));
-            }
-        }
-    }
-    let defining_files: HashMap<&str, usize> = definitions
-        .iter()
-        .map(|(name, defs)| {
+    let tables = NameTables::new(graph, files, all_paths, affected);
+    let per_file: Vec<(&str, FileResolution)> = affected
+        .par_iter()
+        .map(|path| {
             (
-                *name,
-                defs.iter().map(|(p, _)| *p).collect::<BTreeSet<_>>().len(),
+                *path,
+                resolve_file(graph, files, &tables, &scopes[path], path),
             )
         })
         .collect();
-    let per_file: Vec<(&str, FileEdges, ResolutionStats)> = affected
-        .par_iter()
-        .map(|path| {
-            let facts = &files[*path];
-            let scope = &scopes[path];
-            let context = FileContext {
-                path,
-                language: facts.language,
-                nodes: &graph.links[*path].symbols,
-                file_node: graph.files[*path],
-                scope: (&scope.first, &scope.scope),
-                packages: &scope.packages,
-                definitions: &definitions,
-                non_members: &non_members,
-                qualified: &qualified,
-                known_qualifiers: &known_qualifiers,
-                defining_files: &defining_files,
-            };
-            let (edges, mut stats) = context.resolve(facts);
-            stats.imports_resolved = scope.resolved;
-            stats.imports_external = scope.external;
-            (*path, edges, stats)
-        })
-        .collect();
-    for (path, edges, file_stats) in per_file {
+    for (path, resolution) in per_file {
         let scope = &scopes[path];
         let file_node = graph.files[path];
-        for (&target, &line) in &scope.imported {
+        for (target, line) in scope.imported() {
             let edge = Edge {
                 kind: EdgeKind::Imports,
                 weight: 1.0,
@@ -291,11 +394,11 @@ pub(super) fn resolve_files<'f>(
             };
             graph.graph.add_edge(file_node, graph.files[target], edge);
         }
-        for ((source, target, _), edge) in edges {
+        for ((source, target, _), edge) in resolution.edges {
             graph.graph.add_edge(source, target, edge);
         }
         let link = graph.links.entry(path.to_string()).or_default();
-        link.stats = file_stats;
+        link.stats = resolution.stats;
         link.scope = scope.hash;
     }
     graph.resolved_files = affected.len();
@@ -317,10 +420,10 @@ struct FileContext<'a> {
     scope: (&'a BTreeSet<&'a str>, &'a BTreeSet<&'a str>),
     /// Go: package name → the repository files of that package (empty when external).
     packages: &'a HashMap<&'a str, Vec<&'a str>>,
-    definitions: &'a HashMap<&'a str, Vec<(&'a str, NodeIndex)>>,
+    definitions: &'a Grouped<'a, &'a str>,
     /// `definitions` without methods and fields.
-    non_members: &'a HashMap<&'a str, Vec<(&'a str, NodeIndex)>>,
-    qualified: &'a HashMap<(&'a str, &'a str), Vec<(&'a str, NodeIndex)>>,
+    non_members: &'a Grouped<'a, &'a str>,
+    qualified: &'a Grouped<'a, (&'a str, &'a str)>,
     known_qualifiers: &'a std::collections::HashSet<&'a str>,
     defining_files: &'a HashMap<&'a str, usize>,
 }
@@ -339,7 +442,7 @@ enum Qualified<'a> {
 type Choice = (Vec<NodeIndex>, f32, f32);
 
 /// Edges from one file, keyed so several references from one source to one target add up.
-type FileEdges = BTreeMap<(NodeIndex, NodeIndex, EdgeKind), Edge>;
+pub(super) type FileEdges = BTreeMap<(NodeIndex, NodeIndex, EdgeKind), Edge>;
 
 impl FileContext<'_> {
     fn resolve(&self, facts: &LinkFacts) -> (FileEdges, ResolutionStats) {
@@ -571,7 +674,7 @@ impl FileContext<'_> {
         Qualified::Only(
             self.qualified
                 .get(&(last, name))
-                .cloned()
+                .map(<[_]>::to_vec)
                 .unwrap_or_default(),
         )
     }
