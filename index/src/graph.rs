@@ -41,6 +41,18 @@ pub struct LinkFacts {
 }
 
 impl LinkFacts {
+    /// Leaves only what linking the whole tree reads of every file (names, kinds, spans and
+    /// containers of symbols; imports; package), dropping references, signatures and docs:
+    /// what a cold run holds for every file while the link decodes the whole facts of a
+    /// batch of files at a time ([`resolve::link_in_batches`]).
+    pub fn make_lean(&mut self) {
+        self.references = Vec::new();
+        for symbol in &mut self.symbols {
+            symbol.signature = String::new();
+            symbol.doc = None;
+        }
+    }
+
     /// The names the file defines, each once.
     pub fn defined_names(&self) -> std::collections::BTreeSet<&str> {
         self.symbols.iter().map(|s| s.name.as_str()).collect()

@@ -455,6 +455,11 @@ pub fn encode_link_record(facts: &LinkFacts) -> Vec<u8> {
     frame::encode_body(facts)
 }
 
+/// Decodes a link record [`encode_link_record`] made.
+pub fn decode_link_record(bytes: &[u8]) -> Result<LinkFacts, frame::FrameError> {
+    frame::decode_body(bytes)
+}
+
 /// Encodes a file's part of the graph as the record the lexical index keeps for it.
 pub fn encode_graph_record(record: &GraphRecord) -> Vec<u8> {
     frame::encode_body(record)

@@ -23,7 +23,7 @@ use crate::lang::Language;
 use crate::lexical::{ChunkDocument, LexicalError, LexicalIndex, LexicalWriter, LinkTerms};
 use crate::store::{
     FactsMap, FileRecord, IndexDir, Manifest, Snapshot, StoreError, WriteLock, chunk_id,
-    encode_graph_record, encode_link_record,
+    decode_link_record, encode_graph_record, encode_link_record,
 };
 use crate::syntax::{ChunkLimits, LineIndex, extract};
 use crate::vector::{
@@ -107,6 +107,9 @@ pub enum IndexError {
     /// tantivy failed.
     #[error(transparent)]
     Lexical(#[from] LexicalError),
+    /// A link record this run encoded did not decode (a bug, never the disk's doing).
+    #[error("{0}")]
+    Lean(String),
     /// The thread pool could not start.
     #[error("cannot start worker threads: {0}")]
     Threads(String),
@@ -260,7 +263,42 @@ impl GraphSummary {
 struct Indexed {
     path: String,
     record: FileRecord,
+    /// The file's link facts: without references when `lean` holds them.
     link: LinkFacts,
+    lean: Option<LeanLink>,
+}
+
+/// What a full run keeps of a file's link facts besides their lean part
+/// ([`LinkFacts::make_lean`]): the link record, encoded, and the words it is found by.
+/// Held decoded for every file until the link, references, signatures and docs were most of
+/// a cold index's memory at 26M lines. The link decodes them back a batch of files at a
+/// time.
+struct LeanLink {
+    record: Vec<u8>,
+    defines: String,
+    names: String,
+    imports: String,
+}
+
+impl Indexed {
+    /// The same, its facts lean and whole only in the encoded record.
+    fn lean(mut self) -> Indexed {
+        let join = |words: BTreeSet<&str>| words.into_iter().collect::<Vec<_>>().join(" ");
+        let lean = LeanLink {
+            record: encode_link_record(&self.link),
+            defines: join(self.link.defined_names()),
+            names: join(self.link.looked_up_names()),
+            imports: join(self.link.import_words(&self.path)),
+        };
+        self.link.make_lean();
+        self.lean = Some(lean);
+        self
+    }
+}
+
+/// The words of a [`LeanLink`] field.
+fn words(joined: &str) -> impl Iterator<Item = &str> {
+    joined.split(' ').filter(|word| !word.is_empty())
 }
 
 /// What a comparison of the tree with the manifest found.
@@ -630,6 +668,9 @@ fn update_in_pool(
     }
     // A relink from the stored records reads the previous generation as it links.
     let stored = if stored_relink { previous } else { None };
+    // Without a previous graph to update (a cold or full run), every file is linked afresh,
+    // and each file's facts are kept lean until then.
+    let fresh_link = stored.is_none() && previous_graph.is_none();
     let lexical = LexicalIndex::open_or_create(&dir.lexical_path())?;
     let writer = lexical.writer(settings.effective_threads())?;
     if full {
@@ -647,7 +688,11 @@ fn update_in_pool(
         .map(|(file, _)| {
             let result = index_file(file, settings, &writer, &warnings);
             progress.advance(1);
-            result
+            // A fresh link reads every file's facts: each is kept lean until then.
+            match result {
+                Ok(Some(indexed)) if fresh_link => Ok(Some(indexed.lean())),
+                other => other,
+            }
         })
         .collect();
     progress.finish();
@@ -666,23 +711,39 @@ fn update_in_pool(
     // every file's facts then decompresses those blocks, not the chunks' text. Encoded a
     // batch at a time, so a cold run never holds every record at once.
     for batch in indexed.chunks(LINK_RECORD_BATCH) {
-        let records: Vec<(&Indexed, Vec<u8>)> = batch
+        let records: Vec<(&Indexed, Option<Vec<u8>>)> = batch
             .par_iter()
             .filter_map(|result| {
                 let indexed = result.as_ref()?;
-                Some((indexed, encode_link_record(&indexed.link)))
+                let encoded = indexed
+                    .lean
+                    .is_none()
+                    .then(|| encode_link_record(&indexed.link));
+                Some((indexed, encoded))
             })
             .collect();
-        for (indexed, record) in &records {
-            writer.add_link(
-                &indexed.path,
-                record,
-                LinkTerms {
-                    defines: indexed.link.defined_names(),
-                    names: indexed.link.looked_up_names(),
-                    imports: indexed.link.import_words(&indexed.path),
-                },
-            )?;
+        for (indexed, encoded) in &records {
+            match (&indexed.lean, encoded) {
+                (Some(lean), _) => writer.add_link(
+                    &indexed.path,
+                    &lean.record,
+                    LinkTerms {
+                        defines: words(&lean.defines),
+                        names: words(&lean.names),
+                        imports: words(&lean.imports),
+                    },
+                )?,
+                (None, Some(record)) => writer.add_link(
+                    &indexed.path,
+                    record,
+                    LinkTerms {
+                        defines: indexed.link.defined_names(),
+                        names: indexed.link.looked_up_names(),
+                        imports: indexed.link.import_words(&indexed.path),
+                    },
+                )?,
+                (None, None) => {}
+            }
         }
     }
     let mut files: BTreeMap<String, FileRecord> = scan.unchanged.into_iter().collect();
@@ -704,7 +765,18 @@ fn update_in_pool(
             touched_before.insert(path.clone(), before);
         }
     }
-    for Indexed { path, record, link } in indexed.into_iter().flatten() {
+    // The encoded link records of the files whose facts are kept lean.
+    let mut lean_records: HashMap<String, Vec<u8>> = HashMap::new();
+    for Indexed {
+        path,
+        record,
+        link,
+        lean,
+    } in indexed.into_iter().flatten()
+    {
+        if let Some(lean) = lean {
+            lean_records.insert(path.clone(), lean.record);
+        }
         summary.extracted_lines += u64::from(record.line_count);
         summary.extracted_bytes += record.size;
         facts.insert(path.clone(), link);
@@ -739,7 +811,7 @@ fn update_in_pool(
             let graph = previous.update(&facts, &touched_before, &touched);
             write_linked(&writer, &graph, full)
         }
-        (None, None) => link_afresh(&writer, &facts, full),
+        (None, None) => link_afresh(&writer, &facts, &lean_records, full),
     };
     let linked = match linked {
         Ok(linked) => linked,
@@ -760,7 +832,11 @@ fn update_in_pool(
     // Every file's facts are the bulk of a large run's memory: they go as soon as nothing
     // needs them (they stay only for the vector step, when they are every file's).
     drop(touched_before);
-    let facts = (options.vectors.is_some() && !stored_relink).then_some(facts);
+    // (Lean facts lack the references the vector units name: the vector step reads them from
+    // the generation committed, as after a relink from the records.)
+    let facts =
+        (options.vectors.is_some() && !stored_relink && lean_records.is_empty()).then_some(facts);
+    drop(lean_records);
     let commit_started = Instant::now();
     let manifest = manifest_with(previous_generation + 1, settings, files);
     summary.record_totals(&manifest);
@@ -877,11 +953,24 @@ fn write_linked(
     })
 }
 
-/// Links every file of `facts` afresh ([`link_in_batches`]), adding each batch's graph
-/// records as it is resolved (replacing earlier ones unless the writer was cleared: `full`).
-fn link_afresh(writer: &LexicalWriter, facts: &FactsMap, full: bool) -> Result<Linked, IndexError> {
+/// Links every file of `facts` afresh ([`link_in_batches`]; the facts of the files in
+/// `lean_records` lack their references, which are decoded from those records a batch at a
+/// time), adding each batch's graph records as it is resolved (replacing earlier ones unless
+/// the writer was cleared: `full`).
+fn link_afresh(
+    writer: &LexicalWriter,
+    facts: &FactsMap,
+    lean_records: &HashMap<String, Vec<u8>>,
+    full: bool,
+) -> Result<Linked, IndexError> {
     let mut counts = Vec::with_capacity(facts.len());
-    link_in_batches(facts, LINK_RECORD_BATCH, |records| {
+    let whole = |path: &str| match lean_records.get(path) {
+        None => Ok(None),
+        Some(bytes) => decode_link_record(bytes).map(Some).map_err(|error| {
+            IndexError::Lean(format!("the link record of {path} just written: {error}"))
+        }),
+    };
+    link_in_batches(facts, whole, LINK_RECORD_BATCH, |records| {
         counts.extend(add_graph_records(writer, records, full)?);
         Ok::<(), IndexError>(())
     })?;
@@ -1077,6 +1166,7 @@ fn index_file(
         path: file.path.clone(),
         record,
         link,
+        lean: None,
     }))
 }
 

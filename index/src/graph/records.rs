@@ -16,7 +16,7 @@ use petgraph::graph::NodeIndex;
 use petgraph::visit::{EdgeRef, NodeIndexable};
 use serde::{Deserialize, Serialize};
 
-use super::{CodeGraph, Edge, EdgeKind, FileLink, Node, ResolutionStats};
+use super::{CodeGraph, Edge, EdgeKind, FileLink, LinkFacts, Node, ResolutionStats};
 use crate::facts::{LineSpan, SymbolKind};
 
 /// One file's part of the graph.
@@ -158,16 +158,18 @@ impl CodeGraph {
                 })
                 .map(|edge| (edge.source(), edge.target(), *edge.weight()))
         });
-        self.record_with(path, positions, edges)
+        self.record_with(path, positions, None, edges)
     }
 
     /// The record of file `path` whose nodes the graph holds but whose resolved `edges` (those
     /// leaving its nodes, structural ones aside) are given rather than in the graph: what a
-    /// link in batches writes before letting the edges go.
+    /// link in batches writes before letting the edges go. The symbols' signatures come from
+    /// `facts` when given (the file's whole facts, where the graph was built from lean ones).
     pub(crate) fn record_with(
         &self,
         path: &str,
         positions: &SymbolPositions,
+        facts: Option<&LinkFacts>,
         edges: impl Iterator<Item = (NodeIndex, NodeIndex, Edge)>,
     ) -> GraphRecord {
         let file_node = self.files[path];
@@ -177,7 +179,7 @@ impl CodeGraph {
             scope: link.scope,
             ..GraphRecord::default()
         };
-        for &node in &link.symbols {
+        for (position, &node) in link.symbols.iter().enumerate() {
             let Node::Symbol {
                 id,
                 name,
@@ -199,7 +201,9 @@ impl CodeGraph {
                 name: name.clone(),
                 kind: *kind,
                 span: *span,
-                signature: signature.clone(),
+                signature: facts
+                    .and_then(|facts| facts.symbols.get(position))
+                    .map_or_else(|| signature.clone(), |symbol| symbol.signature.clone()),
                 container,
             });
         }

@@ -71,13 +71,15 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
     graph
 }
 
-/// Links `files` as [`link`] does, handing the records of each `batch` files (in path
+/// Links `files` as [`link`] does (a file's facts there may lack their references, which
+/// `whole` then gives, a batch of files at a time), handing the records of each `batch` files (in path
 /// order) to `write` as soon as they are resolved, and returns how references and imports
 /// resolved over all of them. The graph's nodes are built whole, but its reference edges
 /// and each file's scope live only while their batch is written: at 26M lines those were
 /// most of a cold index's memory. The records equal those of [`link`]'s graph (tested).
-pub fn link_in_batches<E>(
+pub fn link_in_batches<E: Send>(
     files: &BTreeMap<String, LinkFacts>,
+    whole: impl Fn(&str) -> Result<Option<LinkFacts>, E> + Sync,
     batch: usize,
     mut write: impl FnMut(Vec<(String, GraphRecord)>) -> Result<(), E>,
 ) -> Result<ResolutionStats, E> {
@@ -96,15 +98,23 @@ pub fn link_in_batches<E>(
     let ordered: Vec<&str> = all.iter().copied().collect();
     let mut stats = ResolutionStats::default();
     for chunk in ordered.chunks(batch.max(1)) {
-        let resolved: Vec<(&str, FileScope, FileResolution)> = chunk
+        let resolved: Vec<(&str, FileScope, FileResolution, Option<LinkFacts>)> = chunk
             .par_iter()
             .map(|path| {
-                let scope = FileScope::new(&paths, files, path, &files[*path]);
-                let resolution = resolve_file(&graph, files, &tables, &scope, path);
-                (*path, scope, resolution)
+                let facts = &files[*path];
+                let whole = whole(path)?;
+                let scope = FileScope::new(&paths, files, path, facts);
+                let resolution = resolve_file(
+                    &graph,
+                    whole.as_ref().unwrap_or(facts),
+                    &tables,
+                    &scope,
+                    path,
+                );
+                Ok((*path, scope, resolution, whole))
             })
-            .collect();
-        for (path, scope, resolution) in &resolved {
+            .collect::<Result<_, E>>()?;
+        for (path, scope, resolution, _) in &resolved {
             if let Some(link) = graph.links.get_mut(*path) {
                 link.stats = resolution.stats;
                 link.scope = scope.hash;
@@ -113,7 +123,7 @@ pub fn link_in_batches<E>(
         }
         let records: Vec<(String, GraphRecord)> = resolved
             .par_iter()
-            .map(|(path, scope, resolution)| {
+            .map(|(path, scope, resolution, whole)| {
                 let file_node = graph.files[*path];
                 let imports = scope.imported().map(|(target, line)| {
                     let edge = Edge {
@@ -128,7 +138,9 @@ pub fn link_in_batches<E>(
                     .edges
                     .iter()
                     .map(|(&(source, target, _), &edge)| (source, target, edge));
-                let record = graph.record_with(path, &positions, imports.chain(references));
+                let facts = whole.as_ref().unwrap_or(&files[*path]);
+                let record =
+                    graph.record_with(path, &positions, Some(facts), imports.chain(references));
                 (path.to_string(), record)
             })
             .collect();

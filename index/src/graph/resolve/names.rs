@@ -325,16 +325,15 @@ pub(super) struct FileResolution {
     pub(super) stats: ResolutionStats,
 }
 
-/// Resolves file `path`'s references (its facts in `files`, its symbols in `graph`) in its
-/// `scope` against `tables`.
+/// Resolves file `path`'s references (its `facts`; its symbols in `graph`) in its `scope`
+/// against `tables`.
 pub(super) fn resolve_file(
     graph: &CodeGraph,
-    files: &BTreeMap<String, LinkFacts>,
+    facts: &LinkFacts,
     tables: &NameTables<'_>,
     scope: &FileScope<'_>,
     path: &str,
 ) -> FileResolution {
-    let facts = &files[path];
     let context = FileContext {
         path,
         language: facts.language,
@@ -378,7 +377,7 @@ pub(super) fn resolve_files<'f>(
         .map(|path| {
             (
                 *path,
-                resolve_file(graph, files, &tables, &scopes[path], path),
+                resolve_file(graph, &files[*path], &tables, &scopes[path], path),
             )
         })
         .collect();
