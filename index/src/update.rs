@@ -811,7 +811,7 @@ fn update_in_pool(
             let graph = previous.update(&facts, &touched_before, &touched);
             write_linked(&writer, &graph, full)
         }
-        (None, None) => link_afresh(&writer, &facts, &lean_records, full),
+        (None, None) => link_afresh(&writer, &facts, std::mem::take(&mut lean_records), full),
     };
     let linked = match linked {
         Ok(linked) => linked,
@@ -834,9 +834,7 @@ fn update_in_pool(
     drop(touched_before);
     // (Lean facts lack the references the vector units name: the vector step reads them from
     // the generation committed, as after a relink from the records.)
-    let facts =
-        (options.vectors.is_some() && !stored_relink && lean_records.is_empty()).then_some(facts);
-    drop(lean_records);
+    let facts = (options.vectors.is_some() && !stored_relink && !fresh_link).then_some(facts);
     let commit_started = Instant::now();
     let manifest = manifest_with(previous_generation + 1, settings, files);
     summary.record_totals(&manifest);
@@ -960,15 +958,22 @@ fn write_linked(
 fn link_afresh(
     writer: &LexicalWriter,
     facts: &FactsMap,
-    lean_records: &HashMap<String, Vec<u8>>,
+    lean_records: HashMap<String, Vec<u8>>,
     full: bool,
 ) -> Result<Linked, IndexError> {
     let mut counts = Vec::with_capacity(facts.len());
-    let whole = |path: &str| match lean_records.get(path) {
-        None => Ok(None),
-        Some(bytes) => decode_link_record(bytes).map(Some).map_err(|error| {
-            IndexError::Lean(format!("the link record of {path} just written: {error}"))
-        }),
+    // Each record is let go once its file is linked.
+    let lean_records = Mutex::new(lean_records);
+    let whole = |path: &str| {
+        let bytes = lean_records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(path);
+        bytes.map_or(Ok(None), |bytes| {
+            decode_link_record(&bytes).map(Some).map_err(|error| {
+                IndexError::Lean(format!("the link record of {path} just written: {error}"))
+            })
+        })
     };
     link_in_batches(facts, whole, LINK_RECORD_BATCH, |records| {
         counts.extend(add_graph_records(writer, records, full)?);

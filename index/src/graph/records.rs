@@ -149,37 +149,9 @@ impl CodeGraph {
     /// `positions`.
     pub fn record(&self, path: &str, positions: &SymbolPositions) -> GraphRecord {
         let file_node = self.files[path];
-        let sources = std::iter::once(file_node).chain(self.links[path].symbols.iter().copied());
-        let edges = sources.flat_map(|source| {
-            self.graph
-                .edges_directed(source, Direction::Outgoing)
-                .filter(|edge| {
-                    !matches!(edge.weight().kind, EdgeKind::Defines | EdgeKind::Contains)
-                })
-                .map(|edge| (edge.source(), edge.target(), *edge.weight()))
-        });
-        self.record_with(path, positions, None, edges)
-    }
-
-    /// The record of file `path` whose nodes the graph holds but whose resolved `edges` (those
-    /// leaving its nodes, structural ones aside) are given rather than in the graph: what a
-    /// link in batches writes before letting the edges go. The symbols' signatures come from
-    /// `facts` when given (the file's whole facts, where the graph was built from lean ones).
-    pub(crate) fn record_with(
-        &self,
-        path: &str,
-        positions: &SymbolPositions,
-        facts: Option<&LinkFacts>,
-        edges: impl Iterator<Item = (NodeIndex, NodeIndex, Edge)>,
-    ) -> GraphRecord {
-        let file_node = self.files[path];
         let link = &self.links[path];
-        let mut record = GraphRecord {
-            stats: link.stats,
-            scope: link.scope,
-            ..GraphRecord::default()
-        };
-        for (position, &node) in link.symbols.iter().enumerate() {
+        let mut symbols = Vec::with_capacity(link.symbols.len());
+        for &node in &link.symbols {
             let Node::Symbol {
                 id,
                 name,
@@ -196,51 +168,158 @@ impl CodeGraph {
                 .edges_directed(node, Direction::Incoming)
                 .find(|e| e.weight().kind == EdgeKind::Contains)
                 .map(|e| positions.get(e.source()));
-            record.symbols.push(SymbolRecord {
+            symbols.push(SymbolRecord {
                 tail: tail(path, id).to_string(),
                 name: name.clone(),
                 kind: *kind,
                 span: *span,
-                signature: facts
-                    .and_then(|facts| facts.symbols.get(position))
-                    .map_or_else(|| signature.clone(), |symbol| symbol.signature.clone()),
+                signature: signature.clone(),
                 container,
             });
         }
-        // Edges gathered, then sorted, then numbered in that order: the record does not
-        // depend on the order the edges were added in. A source is numbered 0 for the file,
-        // then by its position among the file's symbols.
-        let mut edges: Vec<(u32, EdgeKind, TargetRef<'_>, u32, Edge)> = edges
-            .map(|(source, target, weight)| {
+        // A source is numbered 0 for the file, then by its position among the file's symbols.
+        let sources = std::iter::once(file_node).chain(link.symbols.iter().copied());
+        let edges = sources
+            .flat_map(|source| self.graph.edges_directed(source, Direction::Outgoing))
+            .filter(|edge| !matches!(edge.weight().kind, EdgeKind::Defines | EdgeKind::Contains))
+            .map(|edge| {
+                let from = if edge.source() == file_node {
+                    0
+                } else {
+                    positions.get(edge.source()).saturating_add(1)
+                };
+                let target = match &self.graph[edge.target()] {
+                    Node::File { path } => (path.as_str(), None),
+                    Node::Symbol { id, path, .. } => (
+                        path.as_str(),
+                        Some((positions.get(edge.target()), tail(path, id))),
+                    ),
+                };
+                (from, target, *edge.weight())
+            })
+            .collect();
+        GraphRecord::of_parts(symbols, edges, link.stats, link.scope)
+    }
+}
+
+/// Where the symbols of a link without a graph are ([`super::resolve::link_in_batches`]):
+/// each node's file and position, and each file's symbol id tails.
+pub(crate) struct SymbolTable<'f> {
+    /// By node index: the file's index in `paths`, and the symbol's position (`u32::MAX` for
+    /// the file's own node).
+    owners: Vec<(u32, u32)>,
+    paths: Vec<&'f str>,
+    tails: Vec<Vec<String>>,
+}
+
+impl<'f> SymbolTable<'f> {
+    /// An empty table.
+    pub(crate) fn new() -> SymbolTable<'f> {
+        SymbolTable {
+            owners: Vec::new(),
+            paths: Vec::new(),
+            tails: Vec::new(),
+        }
+    }
+
+    /// Numbers file `path`, then its symbols (their ids given), returning their nodes.
+    pub(crate) fn add_file(
+        &mut self,
+        path: &'f str,
+        ids: Vec<String>,
+    ) -> (NodeIndex, Vec<NodeIndex>) {
+        let file = self.paths.len() as u32;
+        self.paths.push(path);
+        let file_node = NodeIndex::new(self.owners.len());
+        self.owners.push((file, u32::MAX));
+        let nodes = (0..ids.len())
+            .map(|position| {
+                self.owners.push((file, position as u32));
+                NodeIndex::new(self.owners.len() - 1)
+            })
+            .collect();
+        self.tails.push(
+            ids.into_iter()
+                .map(|id| tail(path, &id).to_string())
+                .collect(),
+        );
+        (file_node, nodes)
+    }
+
+    /// The record of file `path` (numbered `file_node`, its `facts` whole) with its resolved
+    /// `edges` (structural ones aside).
+    pub(crate) fn record(
+        &self,
+        path: &str,
+        file_node: NodeIndex,
+        facts: &LinkFacts,
+        edges: impl Iterator<Item = (NodeIndex, NodeIndex, Edge)>,
+        stats: ResolutionStats,
+        scope: u64,
+    ) -> GraphRecord {
+        let (file, _) = self.owners[file_node.index()];
+        let tails = &self.tails[file as usize];
+        let symbols = facts
+            .symbols
+            .iter()
+            .zip(tails)
+            .map(|(symbol, tail)| SymbolRecord {
+                tail: tail.clone(),
+                name: symbol.name.clone(),
+                kind: symbol.kind,
+                span: symbol.span,
+                signature: symbol.signature.clone(),
+                container: symbol.container,
+            })
+            .collect();
+        let edges = edges
+            .map(|(source, target, edge)| {
                 let from = if source == file_node {
                     0
                 } else {
-                    positions.get(source).saturating_add(1)
+                    self.owners[source.index()].1.saturating_add(1)
                 };
-                let (target_path, symbol) = match &self.graph[target] {
-                    Node::File { path } => (path.as_str(), None),
-                    Node::Symbol { id, path, .. } => {
-                        (path.as_str(), Some((positions.get(target), tail(path, id))))
-                    }
-                };
-                (
-                    from,
-                    weight.kind,
-                    (target_path, symbol),
-                    weight.line,
-                    weight,
-                )
+                let (file, position) = self.owners[target.index()];
+                let target_path = self.paths[file as usize];
+                let symbol = (position != u32::MAX).then(|| {
+                    (
+                        position,
+                        self.tails[file as usize][position as usize].as_str(),
+                    )
+                });
+                (from, (target_path, symbol), edge)
             })
             .collect();
+        debug_assert!(self.paths[file as usize] == path);
+        GraphRecord::of_parts(symbols, edges, stats, scope)
+    }
+}
+
+impl GraphRecord {
+    /// The record of a file's `symbols` and the `edges` leaving it (each with its source
+    /// numbered and its target named), sorted, then numbered in that order: the record does
+    /// not depend on the order the edges came in.
+    fn of_parts(
+        symbols: Vec<SymbolRecord>,
+        mut edges: Vec<(u32, TargetRef<'_>, Edge)>,
+        stats: ResolutionStats,
+        scope: u64,
+    ) -> GraphRecord {
+        let mut record = GraphRecord {
+            symbols,
+            stats,
+            scope,
+            ..GraphRecord::default()
+        };
         edges.sort_by(|a, b| {
-            (a.0, a.1, a.2, a.3)
-                .cmp(&(b.0, b.1, b.2, b.3))
-                .then(a.4.weight.total_cmp(&b.4.weight))
-                .then(a.4.confidence.total_cmp(&b.4.confidence))
+            (a.0, a.2.kind, a.1, a.2.line)
+                .cmp(&(b.0, b.2.kind, b.1, b.2.line))
+                .then(a.2.weight.total_cmp(&b.2.weight))
+                .then(a.2.confidence.total_cmp(&b.2.confidence))
         });
         let paths: BTreeMap<&str, u32> = edges
             .iter()
-            .map(|e| e.2.0)
+            .map(|e| e.1.0)
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .enumerate()
@@ -248,7 +327,7 @@ impl CodeGraph {
             .collect();
         let targets: BTreeMap<TargetRef<'_>, u32> = edges
             .iter()
-            .map(|e| e.2)
+            .map(|e| e.1)
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .enumerate()
@@ -256,13 +335,13 @@ impl CodeGraph {
             .collect();
         record.edges = edges
             .iter()
-            .map(|&(from, kind, target, line, edge)| EdgeRecord {
+            .map(|&(from, target, edge)| EdgeRecord {
                 from,
                 to: targets[&target],
-                kind,
+                kind: edge.kind,
                 weight: edge.weight,
                 confidence: edge.confidence,
-                line,
+                line: edge.line,
             })
             .collect();
         record.targets = targets
@@ -275,7 +354,9 @@ impl CodeGraph {
         record.paths = paths.keys().map(|p| p.to_string()).collect();
         record
     }
+}
 
+impl CodeGraph {
     /// The graph whose files' records are `records` (sorted by path, one per file): every
     /// file's nodes first, then the edges between them. Fails, naming the file, when a record
     /// is inconsistent or an edge reaches a node no record holds.

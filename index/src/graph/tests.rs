@@ -1000,7 +1000,8 @@ fn a_change_many_files_look_up_is_not_relinked_from_the_records() {
 /// records and statistics are those of the whole graph's link, whatever the batch size.
 #[test]
 fn a_link_in_batches_writes_the_records_of_a_whole_link() {
-    for fixture in ["polyglot", "resolution", "shop"] {
+    // The fixtures, and this crate's own sources (real code, ids repeated within files).
+    for fixture in ["polyglot", "resolution", "shop", "../index/src"] {
         let (facts, _) = facts_of(fixture);
         let whole = super::resolve::link(&facts);
         let expected = all_records(&whole);
