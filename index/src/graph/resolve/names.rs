@@ -187,22 +187,22 @@ pub(super) struct Grouped<'f, K> {
 impl<'f, K: std::hash::Hash + Eq + Copy> Grouped<'f, K> {
     /// Groups `items` by key, keeping their order within a key.
     fn of(items: Vec<(K, &'f str, NodeIndex)>) -> Grouped<'f, K> {
-        let mut ranges: HashMap<K, (u32, u32)> = HashMap::new();
+        // Each key's count, then its start (its count reset to serve as the cursor of the
+        // next free slot, which ends back at the count once every item is placed).
+        let mut ranges: HashMap<K, (u32, u32)> = HashMap::with_capacity(items.len() / 2);
         for (key, _, _) in &items {
             ranges.entry(*key).or_default().1 += 1;
         }
-        // Each key's start, then each item placed at its key's next free slot.
         let mut start = 0;
         for (first, count) in ranges.values_mut() {
             *first = start;
-            start += *count;
+            start += std::mem::take(count);
         }
-        let mut next: HashMap<K, u32> = ranges.iter().map(|(k, (first, _))| (*k, *first)).collect();
         let mut entries = vec![("", NodeIndex::end()); items.len()];
         for (key, path, node) in items {
-            let slot = next.get_mut(&key).expect("counted");
-            entries[*slot as usize] = (path, node);
-            *slot += 1;
+            let (first, placed) = ranges.get_mut(&key).expect("counted");
+            entries[(*first + *placed) as usize] = (path, node);
+            *placed += 1;
         }
         Grouped { entries, ranges }
     }
