@@ -257,62 +257,60 @@ fn rankings(dir: &IndexDir, query: &str) -> Vec<Hit> {
         .collect()
 }
 
-/// Issue 16: ten small files, one changed, and a search panicked in tantivy's BM25 ("10 >= 11")
-/// because a term's document frequency still counted the changed file's deleted documents.
-#[test]
-fn a_search_after_an_incremental_update_scores_as_a_full_index() {
+/// Ten small Python files, each defining a function documented "Return the value."
+fn ten_python_files() -> tempfile::TempDir {
     let repo = tempfile::tempdir().expect("repo");
-    let root = repo.path();
     for n in 1..=10 {
         std::fs::write(
-            root.join(format!("m{n}.py")),
+            repo.path().join(format!("m{n}.py")),
             format!("def f{n}():\n    \"\"\"Return the value.\"\"\"\n"),
         )
         .expect("write");
     }
+    repo
+}
+
+/// What a full index of the tree at `root` (built in a scratch directory) answers `query`.
+fn full_ranking(root: &Path, query: &str) -> Vec<Hit> {
+    let scratch = tempfile::tempdir().expect("scratch");
+    let full = IndexDir::new(scratch.path().join("index"));
+    index(root, &full, true);
+    rankings(&full, query)
+}
+
+/// Issue 16: ten small files, one changed, and a search panicked in tantivy's BM25 ("10 >= 11")
+/// because a term's document frequency still counted the changed file's deleted documents.
+#[test]
+fn a_search_after_an_incremental_update_scores_as_a_full_index() {
+    let repo = ten_python_files();
+    let root = repo.path();
     let incremental = IndexDir::new(root.join(".sextant"));
     index(root, &incremental, false);
     let mut changed = std::fs::read_to_string(root.join("m1.py")).expect("read");
     changed.push_str("# a comment\n");
     std::fs::write(root.join("m1.py"), changed).expect("write");
     index(root, &incremental, false);
-    let scratch = tempfile::tempdir().expect("scratch");
-    let full = IndexDir::new(scratch.path().join("index"));
-    index(root, &full, true);
     let found = rankings(&incremental, "value");
     assert_eq!(found.len(), 20, "ten chunks and ten files: {found:?}");
-    let expected = rankings(&full, "value");
+    let expected = full_ranking(root, "value");
     assert!(same_ranking(&found, &expected), "{found:?} != {expected:?}");
 }
 
 /// A query keeps what BM25 counts of a commit (live documents, tokens) in `counts.bin` for
 /// the next process. Those counts are of one commit: after a change they are counted again,
-/// and a damaged file, or one of another index, is ignored — no ranking ever differs from a
-/// full index of the same tree.
+/// and a file of an earlier commit, or a damaged one, is ignored — no ranking ever differs
+/// from a full index of the same tree.
 #[test]
 fn kept_counts_never_change_a_ranking() {
-    let repo = tempfile::tempdir().expect("repo");
+    let repo = ten_python_files();
     let root = repo.path();
-    for n in 1..=10 {
-        std::fs::write(
-            root.join(format!("m{n}.py")),
-            format!("def f{n}():\n    \"\"\"Return the value.\"\"\"\n"),
-        )
-        .expect("write");
-    }
     let dir = IndexDir::new(root.join(".sextant"));
     index(root, &dir, false);
-    let full_ranking = |root: &Path| {
-        let scratch = tempfile::tempdir().expect("scratch");
-        let full = IndexDir::new(scratch.path().join("index"));
-        index(root, &full, true);
-        rankings(&full, "value")
-    };
     let counts = dir.path().join("counts.bin");
     let first = rankings(&dir, "value");
     assert!(counts.exists(), "the first query keeps its counts");
     assert!(same_ranking(&rankings(&dir, "value"), &first), "read back");
-    assert!(same_ranking(&first, &full_ranking(root)));
+    assert!(same_ranking(&first, &full_ranking(root, "value")));
     let old_counts = std::fs::read(&counts).expect("counts");
     // A change: the counts kept are of the commit before it.
     std::fs::write(
@@ -325,7 +323,7 @@ fn kept_counts_never_change_a_ranking() {
     .expect("write");
     index(root, &dir, false);
     std::fs::write(&counts, &old_counts).expect("stale counts");
-    let expected = full_ranking(root);
+    let expected = full_ranking(root, "value");
     assert!(
         !same_ranking(&first, &expected),
         "the change moves the scores"

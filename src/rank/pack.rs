@@ -55,15 +55,23 @@ enum CounterKind {
     HuggingFace(Box<tokenizers::Tokenizer>),
 }
 
+/// The built-in BPE called `name`, loaded (once per process) by calling it.
+fn builtin_bpe(name: &str) -> Option<fn() -> &'static bpe_openai::Tokenizer> {
+    match name {
+        "cl100k_base" => Some(bpe_openai::cl100k_base),
+        "o200k_base" => Some(bpe_openai::o200k_base),
+        _ => None,
+    }
+}
+
 impl TokenCounter {
     /// A built-in BPE by name — `cl100k_base` (GPT-4; most code models' counts are within a
     /// few percent of it) or `o200k_base` (GPT-4o) — or a path to a Hugging Face
     /// `tokenizer.json` (the model's own tokenizer, exact for it).
     pub fn named(name: &str) -> anyhow::Result<TokenCounter> {
-        let kind = match name {
-            "cl100k_base" => CounterKind::Bpe(bpe_openai::cl100k_base()),
-            "o200k_base" => CounterKind::Bpe(bpe_openai::o200k_base()),
-            path if path.ends_with(".json") => {
+        let kind = match (builtin_bpe(name), name) {
+            (Some(load), _) => CounterKind::Bpe(load()),
+            (None, path) if path.ends_with(".json") => {
                 let mut tokenizer = tokenizers::Tokenizer::from_file(path)
                     .map_err(|e| anyhow::anyhow!("cannot load tokenizer {path}: {e}"))?;
                 // Counting wants the text's own tokens: no padding, no truncation.
@@ -73,7 +81,7 @@ impl TokenCounter {
                     .map_err(|e| anyhow::anyhow!("tokenizer {path}: {e}"))?;
                 CounterKind::HuggingFace(Box::new(tokenizer))
             }
-            other => bail!(
+            (None, other) => bail!(
                 "unknown tokenizer {other:?} (cl100k_base, o200k_base, or a path to a tokenizer.json)"
             ),
         };
@@ -88,19 +96,15 @@ impl TokenCounter {
     /// `why-relevant` at 26M lines. [`TokenCounter::named`] then finds them built (or waits
     /// for them). Other names load nothing here.
     pub fn warm(name: &str) {
-        let load: fn() = match name {
-            "cl100k_base" => || {
-                bpe_openai::cl100k_base();
-            },
-            "o200k_base" => || {
-                bpe_openai::o200k_base();
-            },
-            _ => return,
+        let Some(load) = builtin_bpe(name) else {
+            return;
         };
         // Nothing to report: should the thread not start, `named` loads them itself.
         let _ = std::thread::Builder::new()
             .name("tokenizer".into())
-            .spawn(load);
+            .spawn(move || {
+                load();
+            });
     }
 
     /// The tokenizer's name.

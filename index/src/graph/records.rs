@@ -246,11 +246,10 @@ impl<'f> SymbolTable<'f> {
         (file_node, nodes)
     }
 
-    /// The record of file `path` (numbered `file_node`, its `facts` whole) with its resolved
+    /// The record of the file numbered `file_node` (its `facts` whole) with its resolved
     /// `edges` (structural ones aside).
     pub(crate) fn record(
         &self,
-        path: &str,
         file_node: NodeIndex,
         facts: &LinkFacts,
         edges: impl Iterator<Item = (NodeIndex, NodeIndex, Edge)>,
@@ -290,7 +289,6 @@ impl<'f> SymbolTable<'f> {
                 (from, (target_path, symbol), edge)
             })
             .collect();
-        debug_assert!(self.paths[file as usize] == path);
         GraphRecord::of_parts(symbols, edges, stats, scope)
     }
 }

@@ -70,11 +70,12 @@ pub fn link(files: &BTreeMap<String, LinkFacts>) -> CodeGraph {
 }
 
 /// Links `files` as [`link`] does (a file's facts there may lack their references, which
-/// `whole` then gives, a batch of files at a time), handing the records of each `batch` files (in path
-/// order) to `write` as soon as they are resolved, and returns how references and imports
-/// resolved over all of them. The graph's nodes are built whole, but its reference edges
-/// and each file's scope live only while their batch is written: at 26M lines those were
-/// most of a cold index's memory. The records equal those of [`link`]'s graph (tested).
+/// `whole` then gives, a batch of files at a time), handing the records of each `batch`
+/// files (in path order) to `write` as soon as they are resolved, and returns how references
+/// and imports resolved over all of them. No graph is built: symbols are numbered in a
+/// [`SymbolTable`], and a batch's reference edges, scopes and whole facts live only while
+/// its records are made — at 26M lines those were most of a cold index's memory. The records
+/// equal those of [`link`]'s graph (tested).
 pub fn link_in_batches<E: Send>(
     files: &BTreeMap<String, LinkFacts>,
     whole: impl Fn(&str) -> Result<Option<LinkFacts>, E> + Sync,
@@ -111,23 +112,13 @@ pub fn link_in_batches<E: Send>(
                 let facts = whole.as_ref().unwrap_or(lean);
                 let scope = FileScope::new(&paths, files, path, lean);
                 let resolution = resolve_file(&graph, facts, &tables, &scope, path);
-                let file_node = graph.files[*path];
-                let imports = scope.imported().map(|(target, line)| {
-                    let edge = Edge {
-                        kind: EdgeKind::Imports,
-                        weight: 1.0,
-                        confidence: 1.0,
-                        line,
-                    };
-                    (file_node, graph.files[target], edge)
-                });
+                let imports = scope.import_edges(&graph, path);
                 let references = resolution
                     .edges
                     .iter()
                     .map(|(&(source, target, _), &edge)| (source, target, edge));
                 let record = table.record(
-                    path,
-                    file_node,
+                    graph.files[*path],
                     facts,
                     imports.chain(references),
                     resolution.stats,
