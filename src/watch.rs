@@ -21,6 +21,7 @@ use notify::{RecursiveMode, Watcher as _};
 use sextant_index::store::StoreError;
 use sextant_index::update::IndexSummary;
 use sextant_index::vector::{LiveVectors, VECTOR_STEP_STOPPED};
+use sextant_index::walk::Coverage;
 
 use crate::commands::index::VectorHooks;
 
@@ -172,13 +173,14 @@ impl TreeWatch {
         self.stirred.store(false, Ordering::Release);
     }
 
-    /// Blocks until a burst of relevant changes has settled; returns how many paths changed
-    /// (`None` when the watch ended).
-    pub fn next_burst(&mut self, settings: &Settings) -> Option<usize> {
+    /// Blocks until a burst of relevant changes has settled; returns it (`None` when the
+    /// watch ended).
+    pub fn next_burst(&mut self, settings: &Settings) -> Option<Burst> {
         loop {
             let first = self.events.recv().ok()?;
             let mut changed = std::collections::BTreeSet::new();
-            if !self.absorb(first, settings, &mut changed) {
+            let mut seen = Seen::default();
+            if !self.absorb(first, settings, &mut changed, &mut seen) {
                 continue;
             }
             let started = Instant::now();
@@ -193,7 +195,7 @@ impl TreeWatch {
                 }
                 match self.events.recv_timeout(quiet) {
                     Ok(event) => {
-                        if self.absorb(event, settings, &mut changed) {
+                        if self.absorb(event, settings, &mut changed, &mut seen) {
                             last_relevant = Instant::now();
                         }
                     }
@@ -202,24 +204,39 @@ impl TreeWatch {
                 }
             }
             if !changed.is_empty() {
-                return Some(changed.len());
+                return Some(Burst {
+                    changed: changed.len(),
+                    only: seen.coverage(&settings.root, settings.index_dir.path()),
+                });
             }
         }
     }
 
-    /// Adds the event's relevant paths to `changed`; whether it had any.
+    /// Adds the event's relevant paths to `changed` and every path it names to `seen`;
+    /// whether it had a relevant one.
     fn absorb(
         &mut self,
         event: notify::Result<notify::Event>,
         settings: &Settings,
         changed: &mut std::collections::BTreeSet<PathBuf>,
+        seen: &mut Seen,
     ) -> bool {
         let Ok(event) = event else {
+            // The watch lost track (an error from the watcher): only a walk of the tree
+            // knows what changed.
+            seen.lost = true;
             return false;
         };
+        if event.need_rescan() {
+            // Events were dropped (the kernel's queue overflowed): the same.
+            seen.lost = true;
+        }
         if matches!(event.kind, notify::EventKind::Access(_)) {
             return false;
         }
+        // Every path an event names, relevant or not, is walked again: the walk's rules, not
+        // `Relevance`'s reading of them, decide what is indexed.
+        seen.note(&event.paths);
         let mut relevant = false;
         for path in event.paths {
             if Relevance::is_rule_file(&path) {
@@ -237,6 +254,65 @@ impl TreeWatch {
             }
         }
         relevant
+    }
+}
+
+/// A settled burst of changes.
+#[derive(Debug)]
+pub struct Burst {
+    /// How many relevant paths changed.
+    pub changed: usize,
+    /// What the reindex must walk: the paths the burst's events named; `None` (the whole
+    /// tree) when the watch may have missed events or they named too many paths.
+    pub only: Option<Arc<Coverage>>,
+}
+
+/// Most paths one burst walks one by one; past it the whole tree is walked (a checkout of
+/// thousands of files is walked faster in one pass).
+const MAX_PATHS_OF_A_BURST: usize = 10_000;
+
+/// The paths a burst's events named, and whether events may have been missed.
+#[derive(Default)]
+struct Seen {
+    paths: std::collections::BTreeSet<PathBuf>,
+    lost: bool,
+}
+
+impl Seen {
+    fn note(&mut self, paths: &[PathBuf]) {
+        if self.paths.len() <= MAX_PATHS_OF_A_BURST {
+            self.paths.extend(paths.iter().cloned());
+        }
+    }
+
+    /// The paths as a walk's coverage of the tree at `root` (paths outside it, the index's
+    /// own in `index_dir` and version-control internals left out); `None` for the whole tree,
+    /// which a change of `.git/info/exclude` (rules for every path) also asks for.
+    fn coverage(&self, root: &Path, index_dir: &Path) -> Option<Arc<Coverage>> {
+        if self.lost || self.paths.len() > MAX_PATHS_OF_A_BURST {
+            return None;
+        }
+        let mut relative = Vec::with_capacity(self.paths.len());
+        for path in &self.paths {
+            if path.starts_with(index_dir) {
+                continue;
+            }
+            let Ok(inside) = path.strip_prefix(root) else {
+                continue;
+            };
+            let parts: Vec<&str> = inside
+                .components()
+                .map(|c| c.as_os_str().to_str())
+                .collect::<Option<Vec<&str>>>()?;
+            if parts.ends_with(&[".git", "info", "exclude"]) {
+                return None;
+            }
+            if parts.iter().any(|part| SKIPPED_DIRS.contains(part)) {
+                continue;
+            }
+            relative.push(parts.join("/"));
+        }
+        Coverage::of(relative.iter().map(String::as_str)).map(Arc::new)
     }
 }
 
@@ -282,9 +358,11 @@ fn reindex(
     settings: &Settings,
     mode: VectorMode,
     hooks: VectorHooks,
+    only: Option<Arc<Coverage>>,
 ) -> anyhow::Result<IndexSummary> {
     loop {
-        match crate::commands::index::update_with_mode(settings, mode, hooks.clone()) {
+        match crate::commands::index::update_with_mode(settings, mode, hooks.clone(), only.clone())
+        {
             Err(error)
                 if error
                     .chain()
@@ -301,15 +379,22 @@ fn reindex(
 /// makes an edit findable, committed in a fraction of a second), then the vectors of that
 /// generation — unless the tree changed again meanwhile, in which case the vector step gives
 /// way (at once, or at its next checkpoint) to the newer change, whose run builds them.
-/// Returns the first step's summary and a line on the vectors, if there is one to say.
+/// Returns the first step's summary and a line on the vectors, if there is one to say. Both
+/// steps walk only what `only` covers (the burst's paths), when it is set.
 pub fn reindex_burst(
     settings: &Settings,
     mode: VectorMode,
     watch: &TreeWatch,
     pacing: &mut VectorPacing,
+    only: Option<Arc<Coverage>>,
 ) -> (anyhow::Result<IndexSummary>, Option<String>) {
     watch.calm();
-    let lexical = reindex(settings, VectorMode::Off, VectorHooks::default());
+    let lexical = reindex(
+        settings,
+        VectorMode::Off,
+        VectorHooks::default(),
+        only.clone(),
+    );
     if lexical.is_err() || mode == VectorMode::Off {
         return (lexical, None);
     }
@@ -327,7 +412,7 @@ pub fn reindex_burst(
         stop: yielding.then(|| watch.stirred()),
         live: Some(pacing.live.clone()),
     };
-    let line = match reindex(settings, mode, hooks) {
+    let line = match reindex(settings, mode, hooks, only) {
         Ok(summary) => match (&summary.vectors, &summary.vectors_missing) {
             (Some(vectors), _) => {
                 pacing.given_up = 0;
@@ -381,10 +466,19 @@ pub fn spawn(settings: Settings, live: LiveVectors) -> anyhow::Result<()> {
             // branch switch, edits between sessions) and repairs damaged index files; then
             // one pass per burst of changes.
             let mut catching_up = true;
-            while catching_up || watch.next_burst(&settings).is_some() {
-                catching_up = false;
+            loop {
+                // The first pass walks the whole tree.
+                let only = if catching_up {
+                    catching_up = false;
+                    None
+                } else {
+                    match watch.next_burst(&settings) {
+                        Some(burst) => burst.only,
+                        None => break,
+                    }
+                };
                 let mode = settings.vectors.mode.unwrap_or(VectorMode::Auto);
-                let (lexical, vectors) = reindex_burst(&settings, mode, &watch, &mut pacing);
+                let (lexical, vectors) = reindex_burst(&settings, mode, &watch, &mut pacing, only);
                 match lexical {
                     Ok(summary) if summary.committed => {
                         eprintln!("{}", committed_line(&summary));
@@ -468,7 +562,12 @@ mod tests {
         let waited = started.elapsed();
         busy.store(false, std::sync::atomic::Ordering::Relaxed);
         noise.join().expect("noise");
-        assert_eq!(changed, Some(1));
+        let burst = changed.expect("a burst");
+        assert_eq!(burst.changed, 1);
+        // The reindex walks the changed file only: neither the files read nor the index's
+        // own writes.
+        let only = burst.only.expect("a limited walk");
+        assert_eq!(only.paths().collect::<Vec<_>>(), ["app.py"]);
         assert!(
             waited < LONGEST_BURST / 2,
             "the change waited {waited:?} behind reads and the index's writes"

@@ -324,10 +324,6 @@ pub struct CodeGraph {
     /// files (all for a fresh link), sorted (not stored).
     #[serde(skip)]
     pub relinked: Vec<String>,
-    /// Whether the link read only the facts of the files it concerned, from the stored
-    /// records (a partial graph: see [`resolve::relink_stored`]; not stored).
-    #[serde(skip)]
-    pub from_records: bool,
     /// Of a graph read in part: names whose definitions were not all read (defined in too
     /// many files to say which is meant), so that [`CodeGraph::find_symbols`] cannot tell
     /// where they are defined (not stored).

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rayon::prelude::*;
@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::facts::FileFacts;
 use crate::graph::records::{GraphCounts, GraphRecord, SymbolPositions};
 use crate::graph::resolve::{
-    FactsSource, PathEntry, link_in_batches, relink_stored, relinkable_from_records,
+    FactsSource, PathEntry, StoredRelink, link_in_batches, relink_stored, relinkable_from_records,
 };
 use crate::graph::{CodeGraph, LinkFacts, ResolutionStats};
 use crate::lang::Language;
@@ -29,7 +29,7 @@ use crate::syntax::{ChunkLimits, LineIndex, extract};
 use crate::vector::{
     VectorOptions, VectorState, VectorSummary, collect_units, update_vectors, vector_state,
 };
-use crate::walk::{Skip, WalkError, WalkOptions, WalkedFile, read_source, walk};
+use crate::walk::{Coverage, Skip, WalkError, WalkOptions, WalkedFile, read_source, walk};
 
 /// Settings that shape what is indexed. A change to any of them (other than threads) forces a
 /// full rebuild, so an index never mixes two configurations.
@@ -334,19 +334,24 @@ impl Scan {
     }
 }
 
-/// Walks the tree and hashes every file to find what differs from `previous`.
+/// Walks the tree and hashes every file to find what differs from `previous`. With `only`
+/// (and a `previous` manifest), only the files it covers are walked: every other file the
+/// manifest holds is taken as unchanged without being looked at.
 pub fn scan(
     root: &Path,
     dir: &IndexDir,
     settings: &IndexSettings,
     previous: Option<&Manifest>,
+    only: Option<Arc<Coverage>>,
     progress: &dyn Progress,
 ) -> Result<Scan, IndexError> {
     let started = Instant::now();
+    let only = only.filter(|_| previous.is_some());
     let options = WalkOptions {
         max_file_size: settings.max_file_size,
         threads: settings.effective_threads(),
         exclude_dir: Some(dir.path().to_path_buf()),
+        only: only.clone(),
     };
     let walked = walk(root, &options)?;
     let walk_ms = elapsed_ms(started);
@@ -404,6 +409,15 @@ pub fn scan(
         ..Scan::default()
     };
     let mut present = std::collections::HashSet::new();
+    // What the walk did not look at stays as the manifest has it.
+    if let Some(only) = &only {
+        for (path, record) in known {
+            if !only.covers(path) {
+                present.insert(path.clone());
+                scan.unchanged.push((path.clone(), record.clone()));
+            }
+        }
+    }
     for checked in checked {
         match checked {
             Checked::Skipped(skip) => scan.skipped.push(skip),
@@ -440,6 +454,13 @@ pub struct UpdateOptions {
     pub full: bool,
     /// Build the vector index after the commit, with this model (`None`: no vectors).
     pub vectors: Option<VectorOptions>,
+    /// When set, only the paths it covers can have changed since the previous generation
+    /// (what a file watcher, a git hook or an agent that wrote the files knows): the walk
+    /// visits only them, and every other file keeps its record without being looked at — a
+    /// change costs what it touches, not a walk of the tree. Ignored for a full run or when
+    /// there is no previous generation. A change it does not cover is missed until a run
+    /// without it.
+    pub only: Option<Arc<Coverage>>,
 }
 
 /// Brings the index in `dir` up to date with the tree at `root` and commits it.
@@ -513,6 +534,7 @@ fn update_in_pool(
         dir,
         settings,
         if full { None } else { previous_manifest },
+        if full { None } else { options.only.clone() },
         progress,
     )?;
     // An incremental run with changes needs the previous generation's facts (every file's,
@@ -812,7 +834,14 @@ fn update_in_pool(
         (Some(snapshot), _) => {
             relink_from_records(dir, snapshot, &files, &mut facts, &touched_before, &touched)
                 .map_err(IndexError::from)
-                .and_then(|graph| write_linked(&writer, &graph, full))
+                .and_then(|relinked| match relinked {
+                    Relinked::Records(relink) => Ok(Linked {
+                        counts: add_graph_records(&writer, relink.records, full)?,
+                        resolved_files: relink.resolved_files,
+                        from_records: true,
+                    }),
+                    Relinked::Graph(graph) => write_linked(&writer, &graph, full),
+                })
         }
         (None, Some(previous)) => {
             let graph = previous.update(&facts, &touched_before, &touched);
@@ -891,6 +920,13 @@ fn update_in_pool(
     Ok(summary)
 }
 
+/// What a relink of a change gave: the records of the files it resolved again, or, when it
+/// could not relink from the records, the whole graph updated.
+enum Relinked {
+    Records(StoredRelink),
+    Graph(CodeGraph),
+}
+
 /// Relinks a change from the previous generation's stored records ([`relink_stored`]):
 /// `facts` holds the touched files' facts now. Should the change move imports or scopes after
 /// all, or the records fail to read, every file's facts and the graph are read and the graph
@@ -902,7 +938,7 @@ fn relink_from_records(
     facts: &mut FactsMap,
     touched_before: &FactsMap,
     touched: &BTreeSet<String>,
-) -> Result<CodeGraph, StoreError> {
+) -> Result<Relinked, StoreError> {
     let layout: Vec<PathEntry> = files
         .iter()
         .map(|(path, record)| PathEntry {
@@ -912,18 +948,18 @@ fn relink_from_records(
         })
         .collect();
     let source = snapshot.stored_facts(dir);
-    if let Ok(Some(graph)) = relink_stored(&source, &layout, facts, touched_before, touched) {
-        return Ok(graph);
+    if let Ok(Some(relink)) = relink_stored(&source, &layout, facts, touched_before, touched) {
+        return Ok(Relinked::Records(relink));
     }
     let (every, graph) = rayon::join(|| snapshot.read_facts(dir), || snapshot.read_graph(dir));
     let mut every = every?;
     every.retain(|path, _| !touched.contains(path));
     every.append(facts);
     *facts = every;
-    Ok(match graph {
+    Ok(Relinked::Graph(match graph {
         Ok(graph) => graph.update(facts, touched_before, touched),
         Err(_) => CodeGraph::build(facts),
-    })
+    }))
 }
 
 /// What linking wrote: each re-resolved file's graph counts, how many files resolved, and
@@ -954,7 +990,7 @@ fn write_linked(
     Ok(Linked {
         counts,
         resolved_files: graph.resolved_files,
-        from_records: graph.from_records,
+        from_records: false,
     })
 }
 

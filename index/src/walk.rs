@@ -78,6 +78,10 @@ impl FileStamp {
     }
 }
 
+/// Ignore files the walk reads in every directory: a change of one can change what is
+/// indexed anywhere under it.
+const RULE_FILES: [&str; 3] = [".gitignore", ".ignore", IGNORE_FILE_NAME];
+
 /// Directories never walked: version-control internals and sextant's default index folder.
 const ALWAYS_SKIPPED_DIRS: [&str; 4] = [".git", ".hg", ".svn", ".sextant"];
 
@@ -103,6 +107,77 @@ pub struct WalkOptions {
     pub threads: usize,
     /// Directory excluded from the walk (the index itself, when it lives inside the repo).
     pub exclude_dir: Option<PathBuf>,
+    /// When set, only the files these paths cover are walked (see [`Coverage`]): the walk
+    /// descends only into the directories on the way to them, so every ignore rule applies
+    /// as in a whole walk, and no other file is looked at.
+    pub only: Option<std::sync::Arc<Coverage>>,
+}
+
+/// Paths relative to the root (`/`-separated; files or directories, present or gone) that a
+/// walk is limited to: a path covers itself and everything under it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    paths: std::collections::BTreeSet<String>,
+}
+
+impl Coverage {
+    /// The coverage of `paths`, each relative to the root with `/` separators (a trailing
+    /// `/` and empty components are ignored). An ignore file covers its whole directory (its
+    /// rules decide what is indexed there). `None` — no limit, the whole tree — when a path
+    /// names the root, climbs out of it (`..`), is an ignore file of the root, or lies in a
+    /// version-control directory (`.git/info/exclude` is an ignore file of the whole tree).
+    pub fn of<'p>(paths: impl IntoIterator<Item = &'p str>) -> Option<Coverage> {
+        let mut covered = std::collections::BTreeSet::new();
+        for path in paths {
+            let mut parts: Vec<&str> = path
+                .split('/')
+                .filter(|part| !part.is_empty() && *part != ".")
+                .collect();
+            if parts.contains(&"..") || parts.iter().any(|p| ALWAYS_SKIPPED_DIRS.contains(p)) {
+                return None;
+            }
+            if parts.last().is_some_and(|name| RULE_FILES.contains(name)) {
+                parts.pop();
+            }
+            if parts.is_empty() {
+                return None;
+            }
+            covered.insert(parts.join("/"));
+        }
+        Some(Coverage { paths: covered })
+    }
+
+    /// The paths given, normalised.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.paths.iter().map(String::as_str)
+    }
+
+    /// Whether `path` (relative, `/`-separated) is one of the paths or lies under one.
+    pub fn covers(&self, path: &str) -> bool {
+        let mut prefix = path;
+        loop {
+            if self.paths.contains(prefix) {
+                return true;
+            }
+            match prefix.rsplit_once('/') {
+                Some((parent, _)) => prefix = parent,
+                None => return false,
+            }
+        }
+    }
+
+    /// Whether a walk must enter directory `dir` (relative): it is covered, or a covered
+    /// path lies under it.
+    fn leads_to(&self, dir: &str) -> bool {
+        if self.covers(dir) {
+            return true;
+        }
+        let below = format!("{dir}/");
+        self.paths
+            .range(below.clone()..)
+            .next()
+            .is_some_and(|path| path.starts_with(&below))
+    }
 }
 
 impl Default for WalkOptions {
@@ -111,6 +186,7 @@ impl Default for WalkOptions {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             threads: 0,
             exclude_dir: None,
+            only: None,
         }
     }
 }
@@ -246,6 +322,7 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkOutcome, WalkError
         .threads(options.threads)
         .add_custom_ignore_filename(IGNORE_FILE_NAME);
     let root_for_filter = root.clone();
+    let only = options.only.clone();
     builder.filter_entry(move |entry| {
         let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
         if !is_dir || entry.path() == root_for_filter {
@@ -255,15 +332,26 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkOutcome, WalkError
             return false;
         }
         let name = entry.file_name().to_str().unwrap_or("");
-        !ALWAYS_SKIPPED_DIRS.contains(&name)
+        if ALWAYS_SKIPPED_DIRS.contains(&name) {
+            return false;
+        }
+        only.as_deref().is_none_or(|only| {
+            entry
+                .path()
+                .strip_prefix(&root_for_filter)
+                .ok()
+                .and_then(|p| p.to_str())
+                .is_some_and(|relative| only.leads_to(&to_slashes(relative)))
+        })
     });
     let (sender, receiver) = mpsc::channel();
     let max_file_size = options.max_file_size;
     builder.build_parallel().run(|| {
         let sender = sender.clone();
         let root = root.clone();
+        let only = options.only.clone();
         Box::new(move |result| {
-            if let Some(found) = classify(&root, result, max_file_size) {
+            if let Some(found) = classify(&root, result, max_file_size, only.as_deref()) {
                 // The receiver outlives the walk, so a send cannot fail.
                 let _ = sender.send(found);
             }
@@ -287,6 +375,7 @@ fn classify(
     root: &Path,
     result: Result<ignore::DirEntry, ignore::Error>,
     max_file_size: u64,
+    only: Option<&Coverage>,
 ) -> Option<Found> {
     let entry = match result {
         Ok(entry) => entry,
@@ -319,6 +408,10 @@ fn classify(
             reason: SkipReason::NonUtf8Path,
         }));
     };
+    // A file in a directory on the way to the covered paths, not covered itself.
+    if only.is_some_and(|only| !only.covers(&relative_path)) {
+        return None;
+    }
     let skip = |reason| {
         Some(Found::Skipped(Skip {
             path: relative_path.clone(),
@@ -490,6 +583,63 @@ mod tests {
 
     fn paths(outcome: &WalkOutcome) -> Vec<&str> {
         outcome.files.iter().map(|f| f.path.as_str()).collect()
+    }
+
+    /// A walk limited to some paths finds there exactly what the whole walk finds there:
+    /// the ignore rules of every directory above them apply (a file named inside an ignored
+    /// directory is not found), a directory is walked whole, a gone path finds nothing.
+    #[test]
+    fn a_walk_limited_to_paths_finds_what_the_whole_walk_finds_there() {
+        let dir = tree();
+        write(dir.path(), "many/dir3/.gitignore", b"skip_*.py\n");
+        write(dir.path(), "many/dir3/skip_me.py", b"x = 2\n");
+        write(dir.path(), "many/dir3/deep/keep.py", b"x = 3\n");
+        let whole = walk(dir.path(), &WalkOptions::default()).expect("walk");
+        let cases: [&[&str]; 7] = [
+            &["src/main.rs"],
+            &["target/debug/out.rs", "vendor/dep.rs", "debug.log"],
+            &["many/dir3"],
+            &["many/dir3/skip_me.py", "many/dir3/deep/keep.py"],
+            &["gone.rs", "many/gone/", "src/"],
+            &["Cargo.lock", "big.txt", "./many//dir1/file1.py"],
+            &[],
+        ];
+        for given in cases {
+            let only = Coverage::of(given.iter().copied()).expect("limited");
+            let expected: Vec<&WalkedFile> = whole
+                .files
+                .iter()
+                .filter(|f| only.covers(&f.path))
+                .collect();
+            let expected_skips: Vec<&Skip> = whole
+                .skipped
+                .iter()
+                .filter(|s| only.covers(&s.path))
+                .collect();
+            let options = WalkOptions {
+                only: Some(std::sync::Arc::new(only)),
+                ..WalkOptions::default()
+            };
+            let limited = walk(dir.path(), &options).expect("walk");
+            assert_eq!(
+                limited.files.iter().collect::<Vec<_>>(),
+                expected,
+                "{given:?}"
+            );
+            assert_eq!(
+                limited.skipped.iter().collect::<Vec<_>>(),
+                expected_skips,
+                "{given:?}"
+            );
+        }
+        // What cannot be limited: the root, a path out of it, the root's ignore rules, and
+        // version-control internals walk the whole tree.
+        for whole_tree in [".", "../x", ".gitignore", ".git/info/exclude", "a/../../b"] {
+            assert_eq!(Coverage::of([whole_tree]), None, "{whole_tree}");
+        }
+        // A directory's ignore file covers the directory.
+        let only = Coverage::of(["many/dir3/.gitignore"]).expect("limited");
+        assert!(only.covers("many/dir3/skip_me.py") && !only.covers("many/dir30/x.py"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use sextant_index::store::{FactsMap, IndexDir, Manifest, StoreError};
 use sextant_index::update::{
     IndexError, IndexSettings, IndexSummary, NoProgress, UpdateOptions, update_index,
 };
+use sextant_index::walk::Coverage;
 
 const PATHS: [&str; 8] = [
     "src/lib.rs",
@@ -59,6 +60,10 @@ enum Edit {
     Write(usize, u8),
     Delete(usize),
     Rename(usize, usize),
+    /// An ignore file beside the path, naming it; removed when there is one.
+    Ignore(usize),
+    /// The path's whole directory removed.
+    DeleteDir(usize),
 }
 
 fn edit() -> impl Strategy<Value = Edit> {
@@ -66,7 +71,32 @@ fn edit() -> impl Strategy<Value = Edit> {
         (0..PATHS.len(), 0u8..4).prop_map(|(p, v)| Edit::Write(p, v)),
         (0..PATHS.len()).prop_map(Edit::Delete),
         (0..PATHS.len(), 0..PATHS.len()).prop_map(|(a, b)| Edit::Rename(a, b)),
+        (0..PATHS.len()).prop_map(Edit::Ignore),
+        (0..PATHS.len()).prop_map(Edit::DeleteDir),
     ]
+}
+
+/// The ignore file an [`Edit::Ignore`] of `path` writes.
+fn ignore_file(path: &str) -> String {
+    match path.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/.gitignore"),
+        None => ".gitignore".to_string(),
+    }
+}
+
+/// The paths an edit touches, as a watcher or a hook would name them.
+fn touched(edit: &Edit) -> Vec<String> {
+    match edit {
+        Edit::Write(path, _) | Edit::Delete(path) => vec![PATHS[*path].to_string()],
+        Edit::Rename(from, to) => vec![PATHS[*from].to_string(), PATHS[*to].to_string()],
+        Edit::Ignore(path) => vec![ignore_file(PATHS[*path])],
+        Edit::DeleteDir(path) => vec![
+            PATHS[*path]
+                .rsplit_once('/')
+                .map_or(PATHS[*path], |(dir, _)| dir)
+                .to_string(),
+        ],
+    }
 }
 
 fn apply(root: &Path, edit: &Edit) {
@@ -87,6 +117,23 @@ fn apply(root: &Path, edit: &Edit) {
                 std::fs::rename(source, target).expect("rename");
             }
         }
+        Edit::Ignore(path) => {
+            let file = root.join(ignore_file(PATHS[*path]));
+            if file.exists() {
+                std::fs::remove_file(file).expect("remove");
+            } else {
+                std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+                let name = PATHS[*path].rsplit('/').next().expect("name");
+                std::fs::write(file, format!("{name}\n")).expect("write");
+            }
+        }
+        Edit::DeleteDir(path) => {
+            if let Some((dir, _)) = PATHS[*path].rsplit_once('/') {
+                let _ = std::fs::remove_dir_all(root.join(dir));
+            } else {
+                let _ = std::fs::remove_file(root.join(PATHS[*path]));
+            }
+        }
     }
 }
 
@@ -98,6 +145,11 @@ fn settings() -> IndexSettings {
 }
 
 fn index(root: &Path, dir: &IndexDir, full: bool) {
+    index_only(root, dir, full, None);
+}
+
+/// [`index`], walking only what `only` covers.
+fn index_only(root: &Path, dir: &IndexDir, full: bool, only: Option<Coverage>) {
     update_index(
         root,
         dir,
@@ -105,6 +157,7 @@ fn index(root: &Path, dir: &IndexDir, full: bool) {
         UpdateOptions {
             full,
             vectors: None,
+            only: only.map(std::sync::Arc::new),
         },
         &NoProgress,
     )
@@ -142,6 +195,9 @@ proptest! {
     fn incremental_equals_full_rebuild(
         initial in proptest::collection::vec((0..PATHS.len(), 0u8..4), 0..6),
         batches in proptest::collection::vec(proptest::collection::vec(edit(), 1..4), 1..5),
+        // Each batch indexed walking only the paths it touched (as `--changed` and the watch
+        // do), or walking the whole tree.
+        limited in any::<bool>(),
     ) {
         let repo = tempfile::tempdir().expect("repo");
         let root = repo.path();
@@ -154,7 +210,13 @@ proptest! {
             for edit in batch {
                 apply(root, edit);
             }
-            index(root, &incremental, false);
+            let only = limited
+                .then(|| {
+                    let paths: Vec<String> = batch.iter().flat_map(touched).collect();
+                    Coverage::of(paths.iter().map(String::as_str))
+                })
+                .flatten();
+            index_only(root, &incremental, false, only);
         }
         let scratch = tempfile::tempdir().expect("scratch");
         let full = IndexDir::new(scratch.path().join("index"));

@@ -139,6 +139,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
                 stop: None,
                 live: None,
             }),
+            only: None,
         },
         &progress,
     )

@@ -2,10 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use sextant_index::store::StoreError;
 use sextant_index::update::{IndexSummary, UpdateOptions, update_index};
+use sextant_index::walk::Coverage;
 
 use crate::rank::history::History;
 use sextant_index::vector::units::UnitDesign;
@@ -35,12 +38,18 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         .vectors
         .or(settings.vectors.mode)
         .unwrap_or(VectorMode::Auto);
+    let only = if args.changed.is_empty() {
+        None
+    } else {
+        changed_coverage(&settings.root, &args.changed)?
+    };
     let summary = update_with(
         &settings,
         args.full,
         mode,
         &progress,
         VectorHooks::default(),
+        only,
     )?;
     if json {
         print_json(&summary)?;
@@ -68,8 +77,10 @@ fn watch(settings: &Settings, mode: VectorMode) -> anyhow::Result<()> {
     let mut watch = crate::watch::TreeWatch::start(settings)?;
     eprintln!("watching {} (Ctrl-C stops)", settings.root.display());
     let mut pacing = crate::watch::VectorPacing::default();
-    while let Some(changed) = watch.next_burst(settings) {
-        let (lexical, vectors) = crate::watch::reindex_burst(settings, mode, &watch, &mut pacing);
+    while let Some(burst) = watch.next_burst(settings) {
+        let changed = burst.changed;
+        let (lexical, vectors) =
+            crate::watch::reindex_burst(settings, mode, &watch, &mut pacing, burst.only);
         match lexical {
             Ok(summary) => print(&format!(
                 "{changed} paths changed: {}\n",
@@ -101,6 +112,7 @@ pub(crate) fn update(settings: &Settings, full: bool) -> anyhow::Result<IndexSum
         mode,
         &TerminalProgress::new(false),
         VectorHooks::default(),
+        None,
     )
 }
 
@@ -114,13 +126,93 @@ pub(crate) struct VectorHooks {
 }
 
 /// An incremental update with vectors as `mode` says (not as the settings do), without
-/// printing.
+/// printing; limited to what `only` covers when it is set.
 pub(crate) fn update_with_mode(
     settings: &Settings,
     mode: VectorMode,
     hooks: VectorHooks,
+    only: Option<Arc<Coverage>>,
 ) -> anyhow::Result<IndexSummary> {
-    update_with(settings, false, mode, &TerminalProgress::new(false), hooks)
+    update_with(
+        settings,
+        false,
+        mode,
+        &TerminalProgress::new(false),
+        hooks,
+        only,
+    )
+}
+
+/// The paths of `--changed` (relative to the current directory, or absolute; `-` reads
+/// more, a line each, from standard input) as the coverage of an update of the tree at
+/// `root`; `None` when one of them is the root or an ignore file every path answers to
+/// (the whole tree is walked).
+fn changed_coverage(root: &Path, changed: &[PathBuf]) -> anyhow::Result<Option<Arc<Coverage>>> {
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for path in changed {
+        if path.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .context("reading the changed paths from standard input")?;
+            paths.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|line| !line.is_empty())
+                    .map(PathBuf::from),
+            );
+        } else {
+            paths.push(path.clone());
+        }
+    }
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    let mut relative = Vec::with_capacity(paths.len());
+    for path in &paths {
+        let inside = inside_root(root, &cwd.join(path)).with_context(|| {
+            format!(
+                "--changed {}: not a path inside the repository at {}",
+                path.display(),
+                root.display()
+            )
+        })?;
+        relative.push(inside);
+    }
+    Ok(Coverage::of(relative.iter().map(String::as_str)).map(Arc::new))
+}
+
+/// `path` (absolute; present or gone) relative to `root`, with `/` separators: `.` and `..`
+/// resolved as written, and, when it does not start with `root` as spelled, with its deepest
+/// existing ancestor resolved through symlinks (a root reached through a link). `None` when
+/// it lies outside `root` or is not valid UTF-8.
+fn inside_root(root: &Path, path: &Path) -> Option<String> {
+    use std::path::Component;
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                normal.pop();
+            }
+            other => normal.push(other),
+        }
+    }
+    let relative = |root: &Path, path: &Path| -> Option<String> {
+        let rest = path.strip_prefix(root).ok()?;
+        let parts: Option<Vec<&str>> = rest.components().map(|c| c.as_os_str().to_str()).collect();
+        Some(parts?.join("/"))
+    };
+    if let Some(inside) = relative(root, &normal) {
+        return Some(inside);
+    }
+    let root = root.canonicalize().ok()?;
+    let mut existing = normal.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        rest.push(existing.file_name()?);
+        existing = existing.parent()?;
+    }
+    let mut resolved = existing.canonicalize().ok()?;
+    resolved.extend(rest.iter().rev());
+    relative(&root, &resolved)
 }
 
 fn update_with(
@@ -129,6 +221,7 @@ fn update_with(
     mode: VectorMode,
     progress: &TerminalProgress,
     hooks: VectorHooks,
+    only: Option<Arc<Coverage>>,
 ) -> anyhow::Result<IndexSummary> {
     let (vectors, no_model) = match mode {
         VectorMode::Off => (None, None),
@@ -146,7 +239,11 @@ fn update_with(
             Err(error) => (None, Some(format!("{error:#}"))),
         },
     };
-    let options = UpdateOptions { full, vectors };
+    let options = UpdateOptions {
+        full,
+        vectors,
+        only,
+    };
     let mut summary = update_index(
         &settings.root,
         &settings.index_dir,

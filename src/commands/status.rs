@@ -81,6 +81,7 @@ pub fn run(args: &StatusArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             &settings.index_dir,
             &settings.index,
             Some(manifest),
+            None,
             &NoProgress,
         )
         .context("scanning the tree")?;

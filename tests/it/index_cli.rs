@@ -64,6 +64,92 @@ fn incremental_run_reports_what_changed() {
     );
 }
 
+/// `--changed` walks the paths named (here from `git diff --name-only` on standard input, as a
+/// hook would give them, and from a subdirectory as arguments) and only those: what they hold
+/// is indexed as a whole run would, a change not named waits for a run without it, and a path
+/// outside the repository is refused before anything is written.
+#[test]
+fn index_changed_walks_the_paths_named_and_only_those() {
+    let repo = copy_fixture("polyglot");
+    let root = repo.path();
+    crate::support::git(root, &["init", "--quiet"]);
+    crate::support::git(root, &["add", "."]);
+    crate::support::git(root, &["commit", "--quiet", "-m", "polyglot"]);
+    stdout_of(sextant(root).args(["index", "--quiet"]));
+    std::fs::write(
+        root.join("tools/new_tool.py"),
+        "def rotate_keys():\n    pass\n",
+    )
+    .expect("write");
+    crate::support::git(root, &["add", "tools/new_tool.py"]);
+    std::fs::remove_file(root.join("web/src/api.js")).expect("remove");
+    let auth = root.join("server/src/auth.rs");
+    let text = std::fs::read_to_string(&auth).expect("read") + "\nfn revoke_token() {}\n";
+    std::fs::write(&auth, text).expect("write");
+    // Changed too, but named nowhere.
+    std::fs::write(root.join("README.md"), "# unnamed_change_marker\n").expect("write");
+    let named = crate::support::git(
+        root,
+        &[
+            "diff",
+            "--name-only",
+            "HEAD",
+            "--",
+            "tools",
+            "web",
+            "server",
+        ],
+    );
+    assert_eq!(named.lines().count(), 3, "{named}");
+    let output = sextant(root)
+        .args(["index", "--ci", "--changed", "-"])
+        .write_stdin(named)
+        .output()
+        .expect("runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(summary["files"]["added"], 1, "{summary}");
+    assert_eq!(summary["files"]["changed"], 1, "{summary}");
+    assert_eq!(summary["files"]["removed"], 1, "{summary}");
+    let hits = stdout_of(sextant(root).args(["search", "revoke_token rotate_keys", "--json"]));
+    assert!(
+        hits.contains("server/src/auth.rs") && hits.contains("tools/new_tool.py"),
+        "{hits}"
+    );
+    let unnamed = stdout_of(sextant(root).args(["search", "unnamed_change_marker", "--json"]));
+    assert!(!unnamed.contains("README.md"), "{unnamed}");
+    // Relative to the current directory, like any path argument; a directory is walked whole.
+    std::fs::write(root.join("server/src/extra.rs"), "fn extra_marker() {}\n").expect("write");
+    let summary =
+        stdout_of(sextant(&root.join("server")).args(["index", "..", "--ci", "--changed", "src"]));
+    let summary: serde_json::Value = serde_json::from_str(&summary).expect("json");
+    assert_eq!(summary["files"]["added"], 1, "{summary}");
+    assert_eq!(summary["files"]["changed"], 0, "{summary}");
+    // Outside the repository: refused, nothing written.
+    let generation = summary["generation"].clone();
+    let outside = sextant(root)
+        .args(["index", "--changed", "../elsewhere.rs"])
+        .output()
+        .expect("runs");
+    assert!(!outside.status.success());
+    let message = String::from_utf8_lossy(&outside.stderr);
+    assert!(
+        message.contains("not a path inside the repository"),
+        "{message}"
+    );
+    // The next run without it sees what was not named.
+    let summary = stdout_of(sextant(root).args(["index", "--ci"]));
+    let summary: serde_json::Value = serde_json::from_str(&summary).expect("json");
+    assert_eq!(summary["files"]["changed"], 1, "{summary}");
+    assert_ne!(summary["generation"], generation);
+    let found = stdout_of(sextant(root).args(["search", "unnamed_change_marker", "--json"]));
+    assert!(found.contains("README.md"), "{found}");
+}
+
 #[test]
 fn files_touched_without_a_change_are_read_once() {
     let repo = copy_fixture("polyglot");

@@ -449,6 +449,7 @@ fn a_vector_step_asked_to_stop_gives_way_and_the_next_run_builds_the_vectors() {
             stop,
             live: None,
         }),
+        only: None,
     };
     let settings = sextant_index::update::IndexSettings::default();
     let stopped = update_index(
@@ -547,6 +548,7 @@ fn vectors_patched_in_memory_answer_as_vectors_read_from_disk() {
                     stop: None,
                     live: Some(live.clone()),
                 }),
+                only: None,
             },
             &sextant_index::update::NoProgress,
         )

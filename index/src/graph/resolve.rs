@@ -31,7 +31,9 @@ use rayon::prelude::*;
 pub use self::imports::PathEntry;
 use self::imports::{PathIndex, module_stem};
 use self::names::{FileScope, NameTables, is_reexporting, resolve_file, resolve_files};
-pub use self::stored::{FactsSource, max_files_read, relink_stored, relinkable_from_records};
+pub use self::stored::{
+    FactsSource, StoredRelink, max_files_read, relink_stored, relinkable_from_records,
+};
 use super::records::{GraphRecord, SymbolTable};
 use super::{CodeGraph, Edge, EdgeKind, FileLink, LinkFacts, Node, ResolutionStats};
 use crate::facts::SymbolKind;
@@ -85,19 +87,7 @@ pub fn link_in_batches<E: Send>(
     // Resolving reads only which node is which file's symbol, and a record only where each
     // node is and its id: the nodes are numbered in a table, not built (a symbol node with
     // its strings was ~300 bytes, 600 MB at 26M lines).
-    let mut graph = CodeGraph::default();
-    let mut table = SymbolTable::new();
-    for (path, facts) in files {
-        let (file_node, symbols) = table.add_file(path, symbol_ids(path, facts));
-        graph.files.insert(path.clone(), file_node);
-        graph.links.insert(
-            path.clone(),
-            FileLink {
-                symbols,
-                ..FileLink::default()
-            },
-        );
-    }
+    let (graph, table) = numbered(files, std::iter::empty());
     let paths = PathIndex::new(files);
     let all: BTreeSet<&str> = files.keys().map(String::as_str).collect();
     let tables = NameTables::new(&graph, files, all.iter().copied(), &all);
@@ -111,20 +101,8 @@ pub fn link_in_batches<E: Send>(
                 let whole = whole(path)?;
                 let facts = whole.as_ref().unwrap_or(lean);
                 let scope = FileScope::new(&paths, files, path, lean);
-                let resolution = resolve_file(&graph, facts, &tables, &scope, path);
-                let imports = scope.import_edges(&graph, path);
-                let references = resolution
-                    .edges
-                    .iter()
-                    .map(|(&(source, target, _), &edge)| (source, target, edge));
-                let record = table.record(
-                    graph.files[*path],
-                    facts,
-                    imports.chain(references),
-                    resolution.stats,
-                    scope.hash,
-                );
-                Ok((path.to_string(), record, resolution.stats))
+                let (record, stats) = file_record(&graph, &table, &tables, facts, &scope, path);
+                Ok((path.to_string(), record, stats))
             })
             .collect::<Result<_, E>>()?;
         let records = records
@@ -137,6 +115,61 @@ pub fn link_in_batches<E: Send>(
         write(records)?;
     }
     Ok(stats)
+}
+
+/// The files of `files` and their symbols, then the files `also` names (without symbols of
+/// their own: what imports reach), numbered in a [`SymbolTable`], with the maps of file nodes
+/// and symbol nodes [`resolve_file`] reads. No graph nodes are built.
+fn numbered<'f>(
+    files: &'f BTreeMap<String, LinkFacts>,
+    also: impl Iterator<Item = &'f str>,
+) -> (CodeGraph, SymbolTable<'f>) {
+    let mut graph = CodeGraph::default();
+    let mut table = SymbolTable::new();
+    for (path, facts) in files {
+        let (file_node, symbols) = table.add_file(path, symbol_ids(path, facts));
+        graph.files.insert(path.clone(), file_node);
+        graph.links.insert(
+            path.clone(),
+            FileLink {
+                symbols,
+                ..FileLink::default()
+            },
+        );
+    }
+    for path in also {
+        if !graph.files.contains_key(path) {
+            let (file_node, _) = table.add_file(path, Vec::new());
+            graph.files.insert(path.to_string(), file_node);
+        }
+    }
+    (graph, table)
+}
+
+/// Resolves file `path` (its `facts`, numbered in `graph` and `table`) in its `scope` against
+/// `tables`: the graph record a whole link writes for it, and how its references resolved.
+fn file_record(
+    graph: &CodeGraph,
+    table: &SymbolTable<'_>,
+    tables: &NameTables<'_>,
+    facts: &LinkFacts,
+    scope: &FileScope<'_>,
+    path: &str,
+) -> (GraphRecord, ResolutionStats) {
+    let resolution = resolve_file(graph, facts, tables, scope, path);
+    let imports = scope.import_edges(graph, path);
+    let references = resolution
+        .edges
+        .iter()
+        .map(|(&(source, target, _), &edge)| (source, target, edge));
+    let record = table.record(
+        graph.files[path],
+        facts,
+        imports.chain(references),
+        resolution.stats,
+        scope.hash,
+    );
+    (record, resolution.stats)
 }
 
 /// Brings `graph`, linked from an earlier version of the facts, up to date with `files` after

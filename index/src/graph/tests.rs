@@ -411,9 +411,8 @@ fn update_matches_fresh_link(
         // A removed file's records go with it.
         let mut from_stored = records.clone();
         from_stored.retain(|path, _| after.contains_key(path));
-        let positions = SymbolPositions::of(&partial);
-        for path in &partial.relinked {
-            from_stored.insert(path.clone(), stored(partial.record(path, &positions)));
+        for (path, record) in partial.records {
+            from_stored.insert(path, stored(record));
         }
         let assembled = CodeGraph::assemble(from_stored.into_iter().collect()).expect("assemble");
         assert!(
@@ -797,7 +796,9 @@ fn facts_from(files: &[(&str, &str)]) -> BTreeMap<String, LinkFacts> {
 /// the stored records, in each language, as a fresh link would.
 #[test]
 fn importers_that_name_nothing_of_a_file_that_comes_and_goes_relink_from_the_records() {
-    let cases: [(&str, &[(&str, &str)], (&str, &str)); 7] = [
+    /// A language, its importers (path, text), and the file that comes and goes.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], (&'a str, &'a str));
+    let cases: [Case; 7] = [
         (
             "typescript, a hyphenated name",
             &[(

@@ -2,7 +2,8 @@
 //! workspace crates, Python modules, relative script imports, Go packages, Java classes and
 //! packages, C/C++ includes), and the path helpers it rests on.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 
 use crate::graph::LinkFacts;
 use crate::lang::Language;
@@ -84,21 +85,24 @@ pub struct PathEntry<'a> {
     pub package: Option<&'a str>,
 }
 
-/// Lookups over the set of indexed paths that import resolution needs.
+/// Lookups over the set of indexed paths that import resolution needs. Each table is built
+/// the first time an import asks for it: a relink of one Rust file at 26M lines needs the
+/// path list and the crate table, not the Python module names of 80k files (building every
+/// table was ~58 ms of a ~1 s one-file change).
 pub(super) struct PathIndex<'a> {
-    paths: BTreeSet<&'a str>,
+    /// Every entry, sorted by path, each path once (what `existing` searches).
+    entries: Vec<PathEntry<'a>>,
     /// Rust package name (with `-` as `_`, as code writes it) → its `src` directory.
-    rust_crates: HashMap<String, String>,
-    by_dir: BTreeMap<&'a str, Vec<&'a str>>,
+    rust_crates: OnceLock<HashMap<String, String>>,
+    by_dir: OnceLock<BTreeMap<&'a str, Vec<&'a str>>>,
     /// File name → paths with that name, and directory name → directories with that name, in
     /// path order: suffix lookups (`com/acme/X.java`, `include/x.h`) then look only at files
     /// that can match instead of scanning every path for every import.
-    by_file_name: HashMap<&'a str, Vec<&'a str>>,
-    dirs_by_name: HashMap<&'a str, Vec<&'a str>>,
-    python_modules: HashMap<String, Vec<&'a str>>,
+    by_file_name: OnceLock<HashMap<&'a str, Vec<&'a str>>>,
+    dirs_by_name: OnceLock<HashMap<&'a str, Vec<&'a str>>>,
+    python_modules: OnceLock<HashMap<String, Vec<&'a str>>>,
     /// Script workspace package name (a `package.json`'s `name`) → its directory.
-    script_packages: HashMap<&'a str, &'a str>,
-    languages: HashMap<&'a str, Option<Language>>,
+    script_packages: OnceLock<HashMap<&'a str, &'a str>>,
 }
 
 const SCRIPT_EXTENSIONS: [&str; 8] = [
@@ -116,18 +120,106 @@ impl<'a> PathIndex<'a> {
         }))
     }
 
-    /// Indexes `entries` (each path once): what import resolution needs of every indexed
-    /// file, which a manifest holds without any file's facts.
+    /// Indexes `entries`: what import resolution needs of every indexed file, which a
+    /// manifest holds without any file's facts. (Entries usually come sorted, from a map.)
     pub(super) fn of(entries: impl Iterator<Item = PathEntry<'a>>) -> PathIndex<'a> {
-        let entries: Vec<PathEntry<'a>> = entries.collect();
-        let mut by_dir: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        let mut python_modules: HashMap<String, Vec<&str>> = HashMap::new();
-        for PathEntry { path, .. } in &entries {
-            by_dir.entry(parent_dir(path)).or_default().push(path);
-            if let Some(module) = path
-                .strip_suffix(".py")
-                .or_else(|| path.strip_suffix(".pyi"))
-            {
+        let mut entries: Vec<PathEntry<'a>> = entries.collect();
+        if !entries.is_sorted_by(|a, b| a.path < b.path) {
+            entries.sort_by(|a, b| a.path.cmp(b.path));
+            entries.dedup_by(|a, b| a.path == b.path);
+        }
+        PathIndex {
+            entries,
+            rust_crates: OnceLock::new(),
+            by_dir: OnceLock::new(),
+            by_file_name: OnceLock::new(),
+            dirs_by_name: OnceLock::new(),
+            python_modules: OnceLock::new(),
+            script_packages: OnceLock::new(),
+        }
+    }
+
+    /// Every indexed path, in order.
+    fn paths(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.entries.iter().map(|entry| entry.path)
+    }
+
+    fn entry(&self, path: &str) -> Option<&PathEntry<'a>> {
+        self.entries
+            .binary_search_by(|entry| entry.path.cmp(path))
+            .ok()
+            .map(|at| &self.entries[at])
+    }
+
+    /// Whether `path` is indexed.
+    pub(super) fn contains(&self, path: &str) -> bool {
+        self.entry(path).is_some()
+    }
+
+    fn existing(&self, candidate: &str) -> Option<&'a str> {
+        self.entry(candidate).map(|entry| entry.path)
+    }
+
+    fn rust_crates(&self) -> &HashMap<String, String> {
+        self.rust_crates.get_or_init(|| {
+            self.entries
+                .iter()
+                .filter(|e| last_component(e.path) == "Cargo.toml")
+                .filter_map(|e| {
+                    let source = join(parent_dir(e.path), "src");
+                    let has_lib = self.existing(&join(&source, "lib.rs")).is_some();
+                    Some((e.package?.replace('-', "_"), source)).filter(|_| has_lib)
+                })
+                .collect()
+        })
+    }
+
+    fn by_dir(&self) -> &BTreeMap<&'a str, Vec<&'a str>> {
+        self.by_dir.get_or_init(|| {
+            let mut by_dir: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            for path in self.paths() {
+                by_dir.entry(parent_dir(path)).or_default().push(path);
+            }
+            by_dir
+        })
+    }
+
+    fn by_file_name(&self) -> &HashMap<&'a str, Vec<&'a str>> {
+        self.by_file_name.get_or_init(|| {
+            let mut by_file_name: HashMap<&str, Vec<&str>> = HashMap::new();
+            for path in self.paths() {
+                by_file_name
+                    .entry(last_component(path))
+                    .or_default()
+                    .push(path);
+            }
+            by_file_name
+        })
+    }
+
+    fn dirs_by_name(&self) -> &HashMap<&'a str, Vec<&'a str>> {
+        self.dirs_by_name.get_or_init(|| {
+            let mut dirs_by_name: HashMap<&str, Vec<&str>> = HashMap::new();
+            for dir in self.by_dir().keys() {
+                dirs_by_name
+                    .entry(last_component(dir))
+                    .or_default()
+                    .push(dir);
+            }
+            dirs_by_name
+        })
+    }
+
+    fn python_modules(&self) -> &HashMap<String, Vec<&'a str>> {
+        self.python_modules.get_or_init(|| {
+            let mut python_modules: HashMap<String, Vec<&str>> = HashMap::new();
+            for path in self.paths() {
+                let Some(module) = path
+                    .strip_suffix(".py")
+                    .or_else(|| path.strip_suffix(".pyi"))
+                else {
+                    continue;
+                };
                 let module = module.strip_suffix("/__init__").unwrap_or(module);
                 let parts: Vec<&str> = module.split('/').collect();
                 // Every suffix is a possible import name, since source roots (`src/`, `lib/`)
@@ -139,50 +231,18 @@ impl<'a> PathIndex<'a> {
                         .push(path);
                 }
             }
-        }
-        let paths: BTreeSet<&str> = entries.iter().map(|e| e.path).collect();
-        let rust_crates = entries
-            .iter()
-            .filter(|e| last_component(e.path) == "Cargo.toml")
-            .filter_map(|e| {
-                let source = join(parent_dir(e.path), "src");
-                let has_lib = paths.contains(join(&source, "lib.rs").as_str());
-                Some((e.package?.replace('-', "_"), source)).filter(|_| has_lib)
-            })
-            .collect();
-        let mut by_file_name: HashMap<&str, Vec<&str>> = HashMap::new();
-        for path in &paths {
-            by_file_name
-                .entry(last_component(path))
-                .or_default()
-                .push(path);
-        }
-        let mut dirs_by_name: HashMap<&str, Vec<&str>> = HashMap::new();
-        for dir in by_dir.keys() {
-            dirs_by_name
-                .entry(last_component(dir))
-                .or_default()
-                .push(dir);
-        }
-        let script_packages = entries
-            .iter()
-            .filter(|e| last_component(e.path) == "package.json")
-            .filter_map(|e| Some((e.package?, parent_dir(e.path))))
-            .collect();
-        PathIndex {
-            paths,
-            script_packages,
-            rust_crates,
-            by_file_name,
-            dirs_by_name,
-            by_dir,
-            python_modules,
-            languages: entries.iter().map(|e| (e.path, e.language)).collect(),
-        }
+            python_modules
+        })
     }
 
-    fn existing(&self, candidate: &str) -> Option<&'a str> {
-        self.paths.get(candidate).copied()
+    fn script_packages(&self) -> &HashMap<&'a str, &'a str> {
+        self.script_packages.get_or_init(|| {
+            self.entries
+                .iter()
+                .filter(|e| last_component(e.path) == "package.json")
+                .filter_map(|e| Some((e.package?, parent_dir(e.path))))
+                .collect()
+        })
     }
 
     /// Files an import names, or `None` for an import of something outside the repository.
@@ -259,7 +319,7 @@ impl<'a> PathIndex<'a> {
             _ => None,
         };
         if base.is_none()
-            && let Some(source) = self.rust_crates.get(*first)
+            && let Some(source) = self.rust_crates().get(*first)
         {
             // `use other_crate::a::b` in a workspace: the crate's own sources.
             let found = self.rust_longest(source, rest);
@@ -330,7 +390,7 @@ impl<'a> PathIndex<'a> {
                 .collect();
         }
         for length in (1..=parts.len()).rev() {
-            if let Some(candidates) = self.python_modules.get(&parts[..length].join(".")) {
+            if let Some(candidates) = self.python_modules().get(&parts[..length].join(".")) {
                 // The shortest path is the most likely top-level package.
                 let best = candidates.iter().min_by_key(|p| (p.len(), **p)).copied();
                 return best.into_iter().collect();
@@ -359,7 +419,7 @@ impl<'a> PathIndex<'a> {
             return Vec::new();
         }
         let name = segments[..name_length].join("/");
-        let Some(&dir) = self.script_packages.get(name.as_str()) else {
+        let Some(&dir) = self.script_packages().get(name.as_str()) else {
             return Vec::new();
         };
         let rest = segments[name_length..].join("/");
@@ -399,7 +459,7 @@ impl<'a> PathIndex<'a> {
         let parts: Vec<&str> = import.split('/').collect();
         for start in 0..parts.len() {
             let dir = parts[start..].join("/");
-            if let Some(files) = self.by_dir.get(dir.as_str()) {
+            if let Some(files) = self.by_dir().get(dir.as_str()) {
                 let go: Vec<&str> = files
                     .iter()
                     .filter(|f| f.ends_with(".go") && !f.ends_with("_test.go"))
@@ -426,10 +486,10 @@ impl<'a> PathIndex<'a> {
             if length == parts.len() {
                 // A package import (`com.acme.*`): every class in that directory.
                 let package: Vec<&str> =
-                    ends_with_path(self.dirs_by_name.get(last_component(&suffix)), &suffix)
+                    ends_with_path(self.dirs_by_name().get(last_component(&suffix)), &suffix)
                         .into_iter()
                         .flat_map(|dir| {
-                            self.by_dir[dir]
+                            self.by_dir()[dir]
                                 .iter()
                                 .filter(|f| f.ends_with(".java"))
                                 .copied()
@@ -460,7 +520,7 @@ impl<'a> PathIndex<'a> {
 
     /// Indexed files whose path is `suffix` or ends with `/suffix`, in path order.
     fn files_ending_with(&self, suffix: &str) -> Vec<&'a str> {
-        ends_with_path(self.by_file_name.get(last_component(suffix)), suffix)
+        ends_with_path(self.by_file_name().get(last_component(suffix)), suffix)
     }
 
     /// Files in a file's scope without an import: Go and Java package peers (same directory,
@@ -473,12 +533,12 @@ impl<'a> PathIndex<'a> {
     ) -> Vec<&'a str> {
         match language {
             Some(Language::Go | Language::Java) => {
-                self.by_dir
+                self.by_dir()
                     .get(parent_dir(path))
                     .map_or_else(Vec::new, |files| {
                         files
                             .iter()
-                            .filter(|f| self.languages.get(**f) == Some(&language))
+                            .filter(|f| self.entry(f).map(|e| e.language) == Some(language))
                             .copied()
                             .collect()
                     })

@@ -40,8 +40,8 @@ impl<'a> FileScope<'a> {
     /// Resolves a file's imports and gathers its scope: the files it imports, their
     /// re-exports (what an imported package's `__init__.py` or a script's `index` file imports
     /// in turn, see [`is_reexporting`]), and its peers.
-    pub(super) fn new(
-        paths: &PathIndex<'a>,
+    pub(super) fn new<'p: 'a>(
+        paths: &PathIndex<'p>,
         files: &'a BTreeMap<String, LinkFacts>,
         path: &'a str,
         facts: &'a LinkFacts,
@@ -354,7 +354,12 @@ pub(super) fn resolve_file(
     FileResolution { edges, stats }
 }
 
-impl FileScope<'_> {
+impl<'a> FileScope<'a> {
+    /// The files the file imports.
+    pub(super) fn imported_files(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.imported.keys().copied()
+    }
+
     /// The `imports` edges of file `path` (whose nodes `graph` numbers): to each file it
     /// imports, at the line of its first import.
     pub(super) fn import_edges<'g>(
