@@ -359,6 +359,45 @@ pub fn scan(
     progress.start("scanning", walked.files.len() as u64);
     let empty = BTreeMap::new();
     let known = previous.map_or(&empty, |m| &m.files);
+    // The manifest's paths the walk looked for: all of them, or those `only` covers (found
+    // by range: a path and what lies under it sort together).
+    let looked_for: Vec<&String> = match &only {
+        None => known.keys().collect(),
+        Some(only) => {
+            let mut found: Vec<&String> = only
+                .paths()
+                .flat_map(|path| {
+                    let end = format!("{path}0"); // '0' follows '/'
+                    known
+                        .range::<str, _>((
+                            std::ops::Bound::Included(path),
+                            std::ops::Bound::Excluded(end.as_str()),
+                        ))
+                        .map(|(p, _)| p)
+                        .filter(move |p| only.covers(p))
+                })
+                .collect();
+            found.sort_unstable();
+            found.dedup();
+            found
+        }
+    };
+    // Of those, the ones the walk did not find (both lists are sorted by path).
+    let mut removed = Vec::new();
+    let mut walked_paths = walked
+        .files
+        .iter()
+        .map(|file| file.path.as_str())
+        .peekable();
+    for path in &looked_for {
+        while walked_paths
+            .next_if(|walked| *walked < path.as_str())
+            .is_some()
+        {}
+        if walked_paths.peek() != Some(&path.as_str()) {
+            removed.push((*path).clone());
+        }
+    }
     let read_files = std::sync::atomic::AtomicUsize::new(0);
     let now = std::time::SystemTime::now();
     let checked: Vec<Checked> = walked
@@ -408,34 +447,32 @@ pub fn scan(
         read_files: read_files.into_inner(),
         ..Scan::default()
     };
-    let mut present = std::collections::HashSet::new();
-    // What the walk did not look at stays as the manifest has it.
-    if let Some(only) = &only {
-        for (path, record) in known {
-            if !only.covers(path) {
-                present.insert(path.clone());
-                scan.unchanged.push((path.clone(), record.clone()));
-            }
-        }
+    // What the walk did not look for stays as the manifest has it.
+    if only.is_some() {
+        let looked_for: std::collections::HashSet<&str> =
+            looked_for.iter().map(|path| path.as_str()).collect();
+        scan.unchanged.extend(
+            known
+                .iter()
+                .filter(|(path, _)| !looked_for.contains(path.as_str()))
+                .map(|(path, record)| (path.clone(), record.clone())),
+        );
     }
     for checked in checked {
         match checked {
-            Checked::Skipped(skip) => scan.skipped.push(skip),
-            Checked::Unchanged(path, record) => {
-                present.insert(path.clone());
-                scan.unchanged.push((path, record));
+            Checked::Skipped(skip) => {
+                // Found but no longer readable as source: it leaves the index.
+                if known.contains_key(&skip.path) {
+                    removed.push(skip.path.clone());
+                }
+                scan.skipped.push(skip);
             }
-            Checked::Changed(file, new) => {
-                present.insert(file.path.clone());
-                scan.to_index.push((file, new));
-            }
+            Checked::Unchanged(path, record) => scan.unchanged.push((path, record)),
+            Checked::Changed(file, new) => scan.to_index.push((file, new)),
         }
     }
-    scan.removed = known
-        .keys()
-        .filter(|path| !present.contains(*path))
-        .cloned()
-        .collect();
+    removed.sort_unstable();
+    scan.removed = removed;
     scan.skipped.sort();
     scan.scan_ms = elapsed_ms(started);
     Ok(scan)

@@ -203,13 +203,16 @@ impl CodeGraph {
 }
 
 /// Where the symbols of a link without a graph are ([`super::resolve::link_in_batches`]):
-/// each node's file and position, and each file's symbol id tails.
+/// each node's file and position, and each file's symbol id tails — made the first time an
+/// edge points into the file (a relink reads the symbols of 1,500 files that define a name
+/// it looks up, and points into a few).
 pub(crate) struct SymbolTable<'f> {
     /// By node index: the file's index in `paths`, and the symbol's position (`u32::MAX` for
     /// the file's own node).
     owners: Vec<(u32, u32)>,
     paths: Vec<&'f str>,
-    tails: Vec<Vec<String>>,
+    facts: Vec<Option<&'f LinkFacts>>,
+    tails: Vec<std::sync::OnceLock<Vec<String>>>,
 }
 
 impl<'f> SymbolTable<'f> {
@@ -218,32 +221,39 @@ impl<'f> SymbolTable<'f> {
         SymbolTable {
             owners: Vec::new(),
             paths: Vec::new(),
+            facts: Vec::new(),
             tails: Vec::new(),
         }
     }
 
-    /// Numbers file `path`, then its symbols (their ids given), returning their nodes.
+    /// Numbers file `path`, then its symbols (those of its `facts`, if given), returning
+    /// their nodes.
     pub(crate) fn add_file(
         &mut self,
         path: &'f str,
-        ids: Vec<String>,
+        facts: Option<&'f LinkFacts>,
     ) -> (NodeIndex, Vec<NodeIndex>) {
         let file = self.paths.len() as u32;
         self.paths.push(path);
+        self.facts.push(facts);
+        self.tails.push(std::sync::OnceLock::new());
         let file_node = NodeIndex::new(self.owners.len());
         self.owners.push((file, u32::MAX));
-        let nodes = (0..ids.len())
+        let count = facts.map_or(0, |facts| facts.symbols.len());
+        let nodes = (0..count)
             .map(|position| {
                 self.owners.push((file, position as u32));
                 NodeIndex::new(self.owners.len() - 1)
             })
             .collect();
-        self.tails.push(
-            ids.into_iter()
-                .map(|id| tail(path, &id).to_string())
-                .collect(),
-        );
         (file_node, nodes)
+    }
+
+    /// The id tails of the symbols of the file numbered `file`.
+    fn tails(&self, file: u32) -> &[String] {
+        self.tails[file as usize].get_or_init(|| {
+            self.facts[file as usize].map_or_else(Vec::new, super::resolve::symbol_tails)
+        })
     }
 
     /// The record of the file numbered `file_node` (its `facts` whole) with its resolved
@@ -257,7 +267,7 @@ impl<'f> SymbolTable<'f> {
         scope: u64,
     ) -> GraphRecord {
         let (file, _) = self.owners[file_node.index()];
-        let tails = &self.tails[file as usize];
+        let tails = self.tails(file);
         let symbols = facts
             .symbols
             .iter()
@@ -280,12 +290,8 @@ impl<'f> SymbolTable<'f> {
                 };
                 let (file, position) = self.owners[target.index()];
                 let target_path = self.paths[file as usize];
-                let symbol = (position != u32::MAX).then(|| {
-                    (
-                        position,
-                        self.tails[file as usize][position as usize].as_str(),
-                    )
-                });
+                let symbol = (position != u32::MAX)
+                    .then(|| (position, self.tails(file)[position as usize].as_str()));
                 (from, (target_path, symbol), edge)
             })
             .collect();

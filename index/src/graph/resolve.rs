@@ -127,7 +127,7 @@ fn numbered<'f>(
     let mut graph = CodeGraph::default();
     let mut table = SymbolTable::new();
     for (path, facts) in files {
-        let (file_node, symbols) = table.add_file(path, symbol_ids(path, facts));
+        let (file_node, symbols) = table.add_file(path, Some(facts));
         graph.files.insert(path.clone(), file_node);
         graph.links.insert(
             path.clone(),
@@ -139,7 +139,7 @@ fn numbered<'f>(
     }
     for path in also {
         if !graph.files.contains_key(path) {
-            let (file_node, _) = table.add_file(path, Vec::new());
+            let (file_node, _) = table.add_file(path, None);
             graph.files.insert(path.to_string(), file_node);
         }
     }
@@ -462,6 +462,15 @@ fn changed_names(
 /// Each symbol's stable id, in the order of the file's facts: `path::Container::name`, plus
 /// `@line` when the same id repeats in the file.
 fn symbol_ids(path: &str, facts: &LinkFacts) -> Vec<String> {
+    symbol_tails(facts)
+        .into_iter()
+        .map(|tail| format!("{path}::{tail}"))
+        .collect()
+}
+
+/// The ids of a file's symbols without their `path::` prefix: the chain of container names
+/// (`Type::method`), with `@line` added to a chain an earlier symbol of the file already has.
+pub(super) fn symbol_tails(facts: &LinkFacts) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     facts
         .symbols
@@ -475,12 +484,12 @@ fn symbol_ids(path: &str, facts: &LinkFacts) -> Vec<String> {
                 container = parent_symbol.container;
             }
             chain.reverse();
-            let mut id = format!("{path}::{}", chain.join("::"));
-            if !seen.insert(id.clone()) {
-                id = format!("{id}@{}", symbol.span.start);
-                seen.insert(id.clone());
+            let mut tail = chain.join("::");
+            if !seen.insert(tail.clone()) {
+                tail = format!("{tail}@{}", symbol.span.start);
+                seen.insert(tail.clone());
             }
-            id
+            tail
         })
         .collect()
 }
