@@ -147,6 +147,8 @@ pub struct FileWarning {
 /// Wall time of each phase, in milliseconds.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct Timings {
+    /// Taking the writer lock and opening and checking the previous generation.
+    pub open_ms: u64,
     /// Walking the tree.
     pub walk_ms: u64,
     /// Reading and hashing every file.
@@ -566,6 +568,7 @@ fn update_in_pool(
         ));
         full = true;
     }
+    let open_ms = elapsed_ms(started);
     let mut scan = scan(
         root,
         dir,
@@ -678,6 +681,7 @@ fn update_in_pool(
         vectors: None,
         vectors_missing: None,
         timings: Timings {
+            open_ms,
             walk_ms: scan.walk_ms,
             scan_ms: scan.scan_ms,
             load_ms,
