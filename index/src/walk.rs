@@ -347,28 +347,46 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkOutcome, WalkError
     let (sender, receiver) = mpsc::channel();
     let max_file_size = options.max_file_size;
     builder.build_parallel().run(|| {
-        let sender = sender.clone();
         let root = root.clone();
         let only = options.only.clone();
+        // Each walker thread gathers what it finds and hands it over once, when the walk
+        // drops it: a send per file was a fifth of a walk of 80k files.
+        let mut batch = Batch {
+            found: Vec::new(),
+            sender: sender.clone(),
+        };
         Box::new(move |result| {
             if let Some(found) = classify(&root, result, max_file_size, only.as_deref()) {
-                // The receiver outlives the walk, so a send cannot fail.
-                let _ = sender.send(found);
+                batch.found.push(found);
             }
             WalkState::Continue
         })
     });
     drop(sender);
     let mut outcome = WalkOutcome::default();
-    for found in receiver {
+    for found in receiver.into_iter().flatten() {
         match found {
             Found::File(file) => outcome.files.push(file),
             Found::Skipped(skip) => outcome.skipped.push(skip),
         }
     }
-    outcome.files.sort();
+    // Each path once: their order is the order of their paths.
+    outcome.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     outcome.skipped.sort();
     Ok(outcome)
+}
+
+/// What one walker thread found, sent to the collector when the thread's visitor is dropped.
+struct Batch {
+    found: Vec<Found>,
+    sender: mpsc::Sender<Vec<Found>>,
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        // The receiver outlives the walk, so a send cannot fail.
+        let _ = self.sender.send(std::mem::take(&mut self.found));
+    }
 }
 
 fn classify(
@@ -455,7 +473,7 @@ fn classify(
     }
     Some(Found::File(WalkedFile {
         path: relative_path,
-        absolute: path.to_path_buf(),
+        absolute: entry.into_path(),
         size,
         stamp,
     }))
