@@ -529,12 +529,13 @@ pub struct IndexArgs {
     /// interrupted): the index stays fresh without MCP.
     #[arg(long, conflicts_with_all = ["json", "ci"])]
     pub watch: bool,
-    /// Only this file or directory can have changed since the last index (repeatable; `-`
-    /// reads paths from standard input, a line each, as `git diff --name-only` prints them
-    /// from the repository root). The walk then looks at these paths only, and every other
-    /// file keeps its entry unchecked: for a git hook, an editor or a script that knows what
-    /// it changed. A change not named is missed until an index run without `--changed`.
-    #[arg(long, value_name = "PATH", conflicts_with = "full")]
+    /// Only this file or directory can have changed since the last index (repeatable;
+    /// relative to the current directory). `-` reads paths from standard input, a line each,
+    /// relative to the repository root as `git diff --name-only` prints them. The walk then
+    /// looks at these paths only, and every other file keeps its entry unchecked: for a git
+    /// hook, an editor or a script that knows what it changed. A change not named is missed
+    /// until an index run without `--changed`.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["full", "watch"])]
     pub changed: Vec<PathBuf>,
 }
 

@@ -201,6 +201,10 @@ pub struct IndexSummary {
     pub extracted_bytes: u64,
     /// Paths not indexed, with reasons.
     pub skipped: Vec<Skip>,
+    /// Of the paths the run was limited to (`UpdateOptions::only`), those with nothing under
+    /// them on disk or in the previous generation (a mistyped path, most likely).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unmatched: Vec<String>,
     /// Indexed files with caveats (lossy UTF-8, syntax errors).
     pub warnings: Vec<FileWarning>,
     /// Size of the knowledge graph after the run (absent when nothing changed).
@@ -321,6 +325,9 @@ pub struct Scan {
     pub scan_ms: u64,
     /// Files read and hashed to tell whether they changed (the others kept their stamp).
     pub read_files: usize,
+    /// Of the paths a limited scan was given, those with nothing under them on disk or in
+    /// the previous generation.
+    pub unmatched: Vec<String>,
 }
 
 impl Scan {
@@ -366,6 +373,12 @@ pub fn scan(
     let looked_for: Vec<&String> = match &only {
         None => known.keys().collect(),
         Some(only) => {
+            // A file where a named path's directory would be is looked for too (it is gone
+            // if that directory is there now).
+            let in_the_way = only.paths().flat_map(|path| {
+                path.match_indices('/')
+                    .filter_map(|(at, _)| known.get_key_value(&path[..at]).map(|(p, _)| p))
+            });
             let mut found: Vec<&String> = only
                 .paths()
                 .flat_map(|path| {
@@ -378,10 +391,34 @@ pub fn scan(
                         .map(|(p, _)| p)
                         .filter(move |p| only.covers(p))
                 })
+                .chain(in_the_way)
                 .collect();
             found.sort_unstable();
             found.dedup();
             found
+        }
+    };
+    // Named paths with nothing under them on disk or in the index: a typo, most likely.
+    let unmatched: Vec<String> = match &only {
+        None => Vec::new(),
+        Some(only) => {
+            let found: BTreeSet<&str> = looked_for
+                .iter()
+                .map(|path| path.as_str())
+                .chain(walked.files.iter().map(|file| file.path.as_str()))
+                .chain(walked.skipped.iter().map(|skip| skip.path.as_str()))
+                .collect();
+            only.paths()
+                .filter(|named| {
+                    let below = format!("{named}/");
+                    !found.contains(named)
+                        && found
+                            .range(below.as_str()..)
+                            .next()
+                            .is_none_or(|path| !path.starts_with(&below))
+                })
+                .map(str::to_string)
+                .collect()
         }
     };
     // Of those, the ones the walk did not find (both lists are sorted by path).
@@ -446,6 +483,7 @@ pub fn scan(
     let mut scan = Scan {
         skipped: walked.skipped,
         walk_ms,
+        unmatched,
         read_files: read_files.into_inner(),
         ..Scan::default()
     };
@@ -676,6 +714,7 @@ fn update_in_pool(
         extracted_lines: 0,
         extracted_bytes: 0,
         skipped: std::mem::take(&mut scan.skipped),
+        unmatched: std::mem::take(&mut scan.unmatched),
         warnings: Vec::new(),
         graph: None,
         vectors: None,

@@ -166,13 +166,14 @@ impl Coverage {
         }
     }
 
-    /// Whether a walk must enter directory `dir` (relative): it is covered, or a covered
-    /// path lies under it.
-    fn leads_to(&self, dir: &str) -> bool {
-        if self.covers(dir) {
+    /// Whether `path` (relative) is covered, or a covered path lies under it: a directory a
+    /// walk must enter, or a file standing where a covered path's directory would be (a file
+    /// `a` when `a/b.rs` is named: either it is there, or it is gone).
+    pub fn leads_to(&self, path: &str) -> bool {
+        if self.covers(path) {
             return true;
         }
-        let below = format!("{dir}/");
+        let below = format!("{path}/");
         self.paths
             .range(below.clone()..)
             .next()
@@ -426,8 +427,9 @@ fn classify(
             reason: SkipReason::NonUtf8Path,
         }));
     };
-    // A file in a directory on the way to the covered paths, not covered itself.
-    if only.is_some_and(|only| !only.covers(&relative_path)) {
+    // A file in a directory on the way to the covered paths, not covered itself (nor in the
+    // way of one).
+    if only.is_some_and(|only| !only.leads_to(&relative_path)) {
         return None;
     }
     let skip = |reason| {

@@ -64,6 +64,8 @@ enum Edit {
     Ignore(usize),
     /// The path's whole directory removed.
     DeleteDir(usize),
+    /// The file replaced by a directory of its name holding one file.
+    FileToDir(usize),
 }
 
 fn edit() -> impl Strategy<Value = Edit> {
@@ -73,6 +75,7 @@ fn edit() -> impl Strategy<Value = Edit> {
         (0..PATHS.len(), 0..PATHS.len()).prop_map(|(a, b)| Edit::Rename(a, b)),
         (0..PATHS.len()).prop_map(Edit::Ignore),
         (0..PATHS.len()).prop_map(Edit::DeleteDir),
+        (0..PATHS.len()).prop_map(Edit::FileToDir),
     ]
 }
 
@@ -96,6 +99,15 @@ fn touched(edit: &Edit) -> Vec<String> {
                 .map_or(PATHS[*path], |(dir, _)| dir)
                 .to_string(),
         ],
+        // What a watcher would name first: the file in the new directory.
+        Edit::FileToDir(path) => vec![format!("{}/inner.py", PATHS[*path])],
+    }
+}
+
+/// Makes room for a file at `full`: a directory there (an [`Edit::FileToDir`]) goes.
+fn clear(full: &Path) {
+    if full.is_dir() {
+        std::fs::remove_dir_all(full).expect("remove dir");
     }
 }
 
@@ -103,6 +115,7 @@ fn apply(root: &Path, edit: &Edit) {
     match edit {
         Edit::Write(path, variant) => {
             let full = root.join(PATHS[*path]);
+            clear(&full);
             std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
             std::fs::write(full, content(PATHS[*path], *variant)).expect("write");
         }
@@ -112,7 +125,8 @@ fn apply(root: &Path, edit: &Edit) {
         Edit::Rename(from, to) => {
             let source = root.join(PATHS[*from]);
             let target = root.join(PATHS[*to]);
-            if source.exists() && from != to {
+            if source.is_file() && from != to {
+                clear(&target);
                 std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
                 std::fs::rename(source, target).expect("rename");
             }
@@ -132,6 +146,15 @@ fn apply(root: &Path, edit: &Edit) {
                 let _ = std::fs::remove_dir_all(root.join(dir));
             } else {
                 let _ = std::fs::remove_file(root.join(PATHS[*path]));
+            }
+        }
+        Edit::FileToDir(path) => {
+            let full = root.join(PATHS[*path]);
+            if full.is_file() {
+                std::fs::remove_file(&full).expect("remove");
+                std::fs::create_dir(&full).expect("mkdir");
+                std::fs::write(full.join("inner.py"), "def inner():\n    return 1\n")
+                    .expect("write");
             }
         }
     }

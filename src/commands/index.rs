@@ -51,6 +51,7 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         VectorHooks::default(),
         only,
     )?;
+    note_unmatched(&summary);
     if json {
         print_json(&summary)?;
     } else if !settings.quiet {
@@ -143,46 +144,112 @@ pub(crate) fn update_with_mode(
     )
 }
 
-/// The paths of `--changed` (relative to the current directory, or absolute; `-` reads
-/// more, a line each, from standard input) as the coverage of an update of the tree at
-/// `root`; `None` when one of them is the root or an ignore file every path answers to
-/// (the whole tree is walked).
+/// The paths of `--changed` as the coverage of an update of the tree at `root`: each
+/// argument relative to the current directory (or absolute); `-` reads more from standard
+/// input, a line each, relative to the repository root as git prints them (git's quoted
+/// names unquoted). `None` when one of them is the root or an ignore file every path answers
+/// to (the whole tree is walked).
 fn changed_coverage(root: &Path, changed: &[PathBuf]) -> anyhow::Result<Option<Arc<Coverage>>> {
-    let mut paths: Vec<PathBuf> = Vec::new();
-    for path in changed {
-        if path.as_os_str() == "-" {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                .context("reading the changed paths from standard input")?;
-            paths.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|line| !line.is_empty())
-                    .map(PathBuf::from),
-            );
-        } else {
-            paths.push(path.clone());
-        }
-    }
     let cwd = std::env::current_dir().context("reading the current directory")?;
-    let mut relative = Vec::with_capacity(paths.len());
-    for path in &paths {
-        let inside = inside_root(root, &cwd.join(path)).with_context(|| {
+    let mut relative = Vec::with_capacity(changed.len());
+    let mut add = |path: &Path, base: &Path, from: &str| -> anyhow::Result<()> {
+        let inside = inside_root(root, &base.join(path)).with_context(|| {
             format!(
-                "--changed {}: not a path inside the repository at {}",
+                "--changed {}: not a path inside the repository at {} (read {from})",
                 path.display(),
                 root.display()
             )
         })?;
         relative.push(inside);
+        Ok(())
+    };
+    for path in changed {
+        if path.as_os_str() == "-" {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+                .context("reading the changed paths from standard input")?;
+            for line in stdin_paths(&bytes) {
+                add(
+                    &line,
+                    root,
+                    "from standard input, relative to the repository root",
+                )?;
+            }
+        } else {
+            add(path, &cwd, "relative to the current directory")?;
+        }
     }
     Ok(Coverage::of(relative.iter().map(String::as_str)).map(Arc::new))
 }
 
+/// The paths of standard input's lines: every byte of a line is the path's (spaces too),
+/// but a line's final carriage return; empty lines are skipped; a line in double quotes is
+/// unquoted as git quotes unusual names (`"dir/a\tb\303\251.py"`).
+fn stdin_paths(bytes: &[u8]) -> Vec<PathBuf> {
+    bytes
+        .split(|byte| *byte == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let bytes = match line.strip_prefix(b"\"").and_then(|l| l.strip_suffix(b"\"")) {
+                Some(quoted) => unquote_git(quoted).unwrap_or_else(|| line.to_vec()),
+                None => line.to_vec(),
+            };
+            path_from_bytes(bytes)
+        })
+        .collect()
+}
+
+/// A git-quoted name's bytes (C escapes: `\\ \" \a \b \f \n \r \t \v` and three octal
+/// digits per byte); `None` when an escape is not one of those.
+fn unquote_git(quoted: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(quoted.len());
+    let mut bytes = quoted.iter().copied();
+    while let Some(byte) = bytes.next() {
+        if byte != b'\\' {
+            out.push(byte);
+            continue;
+        }
+        let escaped = bytes.next()?;
+        out.push(match escaped {
+            b'\\' | b'"' => escaped,
+            b'a' => 0x07,
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'v' => 0x0b,
+            b'0'..=b'3' => {
+                let digit = |b: u8| (b'0'..=b'7').contains(&b).then(|| b - b'0');
+                let second = digit(bytes.next()?)?;
+                let third = digit(bytes.next()?)?;
+                ((escaped - b'0') << 6) | (second << 3) | third
+            }
+            _ => return None,
+        });
+    }
+    Some(out)
+}
+
+/// A path from its bytes, as the platform spells paths (lossy where paths are not bytes).
+fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStringExt;
+        PathBuf::from(std::ffi::OsString::from_vec(bytes))
+    }
+    #[cfg(not(unix))]
+    {
+        PathBuf::from(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
 /// `path` (absolute; present or gone) relative to `root`, with `/` separators: `.` and `..`
 /// resolved as written, and, when it does not start with `root` as spelled, with its deepest
-/// existing ancestor resolved through symlinks (a root reached through a link). `None` when
-/// it lies outside `root` or is not valid UTF-8.
+/// existing ancestor resolved through symlinks (a root reached through a link). A component
+/// that is not valid UTF-8 (which the index skips, naming why) stands for its directory: the
+/// path is cut before it. `None` when it lies outside `root`.
 fn inside_root(root: &Path, path: &Path) -> Option<String> {
     use std::path::Component;
     let mut normal = PathBuf::new();
@@ -197,8 +264,13 @@ fn inside_root(root: &Path, path: &Path) -> Option<String> {
     }
     let relative = |root: &Path, path: &Path| -> Option<String> {
         let rest = path.strip_prefix(root).ok()?;
-        let parts: Option<Vec<&str>> = rest.components().map(|c| c.as_os_str().to_str()).collect();
-        Some(parts?.join("/"))
+        let parts: Vec<&str> = rest
+            .components()
+            .map(|c| c.as_os_str().to_str())
+            .take_while(Option::is_some)
+            .flatten()
+            .collect();
+        Some(parts.join("/"))
     };
     if let Some(inside) = relative(root, &normal) {
         return Some(inside);
@@ -213,6 +285,13 @@ fn inside_root(root: &Path, path: &Path) -> Option<String> {
     let mut resolved = existing.canonicalize().ok()?;
     resolved.extend(rest.iter().rev());
     relative(&root, &resolved)
+}
+
+/// Says which `--changed` paths matched nothing on disk or in the index.
+fn note_unmatched(summary: &IndexSummary) {
+    for path in &summary.unmatched {
+        eprintln!("note: --changed {path}: nothing there on disk or in the index");
+    }
 }
 
 fn update_with(
@@ -399,4 +478,56 @@ fn render(summary: &IndexSummary, settings: &Settings) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    /// Standard input's lines are paths byte for byte: spaces at either end kept, a final
+    /// carriage return and empty lines dropped, git's quoted names unquoted (octal bytes that
+    /// are not UTF-8 included), a quote git would not write left as it is.
+    #[test]
+    fn stdin_lines_are_paths_as_git_prints_them() {
+        let input = b"src/a.py\r\n\n sp/trail.py \n\"dir/a\\tb\\303\\251.py\"\n\"raw\\377.py\"\n\"odd\\q\"\nplain\xff.rs\n";
+        let paths = stdin_paths(input);
+        let bytes: Vec<Vec<u8>> = paths
+            .iter()
+            .map(|p| {
+                use std::os::unix::ffi::OsStrExt;
+                p.as_os_str().as_bytes().to_vec()
+            })
+            .collect();
+        assert_eq!(
+            bytes,
+            [
+                b"src/a.py".to_vec(),
+                b" sp/trail.py ".to_vec(),
+                "dir/a\tbé.py".as_bytes().to_vec(),
+                b"raw\xff.py".to_vec(),
+                b"\"odd\\q\"".to_vec(),
+                b"plain\xff.rs".to_vec(),
+            ]
+        );
+    }
+
+    /// A path is taken relative to the root however it is spelled; a component that is not
+    /// UTF-8 stands for its directory; outside the root is `None`.
+    #[cfg(unix)]
+    #[test]
+    fn named_paths_are_made_relative_to_the_root() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("root");
+        std::fs::create_dir_all(root.join("src")).expect("mkdir");
+        let inside = |path: &str| inside_root(&root, &root.join(path));
+        assert_eq!(inside("src/./a.py").as_deref(), Some("src/a.py"));
+        assert_eq!(inside("src/../lib/b.rs").as_deref(), Some("lib/b.rs"));
+        assert_eq!(inside("gone/x.py").as_deref(), Some("gone/x.py"));
+        assert_eq!(inside("").as_deref(), Some(""));
+        assert_eq!(inside("../elsewhere.rs"), None);
+        assert_eq!(inside_root(&root, Path::new("/etc/passwd")), None);
+        let odd = root.join(path_from_bytes(b"src/bad\xff/x.py".to_vec()));
+        assert_eq!(inside_root(&root, &odd).as_deref(), Some("src"));
+    }
 }

@@ -129,6 +129,73 @@ fn index_changed_walks_the_paths_named_and_only_those() {
     let summary: serde_json::Value = serde_json::from_str(&summary).expect("json");
     assert_eq!(summary["files"]["added"], 1, "{summary}");
     assert_eq!(summary["files"]["changed"], 0, "{summary}");
+    // Standard input is relative to the repository root, as git prints it, wherever the
+    // command runs; a name's spaces are part of it.
+    std::fs::write(
+        root.join("server/src/extra two.rs "),
+        "fn spaced_marker() {}\n",
+    )
+    .expect("write");
+    let output = sextant(&root.join("server"))
+        .args(["index", "..", "--ci", "--changed", "-"])
+        .write_stdin("server/src/extra two.rs \n")
+        .output()
+        .expect("runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(summary["files"]["added"], 1, "{summary}");
+    // A file replaced by a directory of its name: naming what is in the directory is enough
+    // for the file to leave the index. A name with nothing under it is said to match nothing.
+    std::fs::remove_file(root.join("tools/new_tool.py")).expect("remove");
+    std::fs::create_dir(root.join("tools/new_tool.py")).expect("mkdir");
+    std::fs::write(
+        root.join("tools/new_tool.py/inner.py"),
+        "def inner_marker():\n    pass\n",
+    )
+    .expect("write");
+    let output = sextant(root)
+        .args([
+            "index",
+            "--ci",
+            "--changed",
+            "tools/new_tool.py/inner.py",
+            "--changed",
+            "tols/typo.py",
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(summary["files"]["added"], 1, "{summary}");
+    assert_eq!(summary["files"]["removed"], 1, "{summary}");
+    assert_eq!(
+        summary["unmatched"],
+        serde_json::json!(["tols/typo.py"]),
+        "{summary}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--changed tols/typo.py: nothing there"),
+        "{stderr}"
+    );
+    let status = stdout_of(sextant(root).args(["status", "--json"]));
+    let status: serde_json::Value = serde_json::from_str(&status).expect("json");
+    assert_eq!(status["stale"]["counts"]["removed"], 0, "{status}");
+    assert_eq!(status["stale"]["counts"]["added"], 0, "{status}");
+    // Watching goes with a whole first walk, not with named paths.
+    let both = sextant(root)
+        .args(["index", "--changed", "README.md", "--watch"])
+        .output()
+        .expect("runs");
+    assert_eq!(both.status.code(), Some(2));
     // Outside the repository: refused, nothing written.
     let generation = summary["generation"].clone();
     let outside = sextant(root)
