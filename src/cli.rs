@@ -531,7 +531,8 @@ pub struct IndexArgs {
     pub watch: bool,
     /// Only this file or directory can have changed since the last index (repeatable;
     /// relative to the current directory). `-` reads paths from standard input, a line each,
-    /// relative to the repository root as `git diff --name-only` prints them. The walk then
+    /// relative to the repository root as `git diff --name-only --no-renames` prints them
+    /// (without `--no-renames` a rename names only its new path). The walk then
     /// looks at these paths only, and every other file keeps its entry unchecked: for a git
     /// hook, an editor or a script that knows what it changed. A change not named is missed
     /// until an index run without `--changed`.

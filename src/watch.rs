@@ -243,11 +243,14 @@ impl TreeWatch {
                 *self.relevance.write().unwrap_or_else(|e| e.into_inner()) =
                     Relevance::read(&settings.root, settings.index_dir.path());
             }
-            let matters = self
-                .relevance
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .matters(&path);
+            // `.git/info/exclude` changes what the walk indexes anywhere, though nothing under
+            // `.git` is indexed itself.
+            let matters = is_git_exclude(&path, &settings.root)
+                || self
+                    .relevance
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .matters(&path);
             if matters {
                 changed.insert(path);
                 relevant = true;
@@ -255,6 +258,12 @@ impl TreeWatch {
         }
         relevant
     }
+}
+
+/// Whether `path` is the repository's `.git/info/exclude`.
+fn is_git_exclude(path: &Path, root: &Path) -> bool {
+    path.strip_prefix(root)
+        .is_ok_and(|inside| inside == Path::new(".git/info/exclude"))
 }
 
 /// A settled burst of changes.
@@ -526,6 +535,37 @@ mod tests {
     /// A change settles after [`SETTLE`] of quiet in relevant paths, whatever else happens:
     /// a server answering queries keeps opening the tree's files and the index writes its
     /// own; those events used to hold every change back until [`LONGEST_BURST`].
+    /// A change of `.git/info/exclude` (nothing under `.git` is indexed, but its rules apply
+    /// to every path) makes a burst, and that burst walks the whole tree.
+    #[test]
+    fn a_changed_git_exclude_walks_the_whole_tree() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("root");
+        std::fs::write(root.join("app.py"), "x = 1\n").expect("write");
+        std::fs::create_dir_all(root.join(".git/info")).expect("mkdir");
+        let global = crate::cli::GlobalArgs {
+            index_dir: None,
+            quiet: true,
+            threads: None,
+        };
+        let settings =
+            Settings::resolve(Some(&root), &global, &crate::settings::Overrides::default())
+                .expect("settings");
+        let mut watch = TreeWatch::start(&settings).expect("watch");
+        std::thread::sleep(Duration::from_millis(100));
+        std::fs::write(root.join(".git/info/exclude"), "app.py\n").expect("write");
+        // (Without a burst the watch waits for ever: the test waits 10 s for one.)
+        let (sender, receiver) = channel();
+        std::thread::spawn(move || {
+            let _ = sender.send(watch.next_burst(&settings));
+        });
+        let burst = receiver
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a burst within 10 s")
+            .expect("a burst");
+        assert!(burst.only.is_none(), "{burst:?}");
+    }
+
     #[test]
     fn reads_and_the_indexs_own_writes_do_not_hold_a_change_back() {
         let dir = tempfile::tempdir().expect("tempdir");

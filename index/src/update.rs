@@ -393,6 +393,26 @@ pub fn scan(
                 })
                 .chain(in_the_way)
                 .collect();
+            // A file (or symlink) the walk found in the way of a named path stands where a
+            // directory may have been: whatever the index holds under it is gone.
+            let in_the_way_now = walked
+                .files
+                .iter()
+                .map(|file| file.path.as_str())
+                .chain(walked.skipped.iter().map(|skip| skip.path.as_str()))
+                .filter(|path| !only.covers(path));
+            for path in in_the_way_now {
+                let below = format!("{path}/");
+                let end = format!("{path}0"); // '0' follows '/'
+                found.extend(
+                    known
+                        .range::<str, _>((
+                            std::ops::Bound::Included(below.as_str()),
+                            std::ops::Bound::Excluded(end.as_str()),
+                        ))
+                        .map(|(p, _)| p),
+                );
+            }
             found.sort_unstable();
             found.dedup();
             found

@@ -336,13 +336,13 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkOutcome, WalkError
         if ALWAYS_SKIPPED_DIRS.contains(&name) {
             return false;
         }
+        // (A directory whose name is not UTF-8 is entered when its lossy spelling is under a
+        // covered path: its files are then reported as the whole walk reports them.)
         only.as_deref().is_none_or(|only| {
             entry
                 .path()
                 .strip_prefix(&root_for_filter)
-                .ok()
-                .and_then(|p| p.to_str())
-                .is_some_and(|relative| only.leads_to(&to_slashes(relative)))
+                .is_ok_and(|relative| only.leads_to(&to_slashes(&relative.to_string_lossy())))
         })
     });
     let (sender, receiver) = mpsc::channel();

@@ -66,6 +66,8 @@ enum Edit {
     DeleteDir(usize),
     /// The file replaced by a directory of its name holding one file.
     FileToDir(usize),
+    /// The path's top directory replaced by a file of its name (what else was under it goes).
+    DirToFile(usize),
 }
 
 fn edit() -> impl Strategy<Value = Edit> {
@@ -76,6 +78,7 @@ fn edit() -> impl Strategy<Value = Edit> {
         (0..PATHS.len()).prop_map(Edit::Ignore),
         (0..PATHS.len()).prop_map(Edit::DeleteDir),
         (0..PATHS.len()).prop_map(Edit::FileToDir),
+        (0..PATHS.len()).prop_map(Edit::DirToFile),
     ]
 }
 
@@ -101,11 +104,22 @@ fn touched(edit: &Edit) -> Vec<String> {
         ],
         // What a watcher would name first: the file in the new directory.
         Edit::FileToDir(path) => vec![format!("{}/inner.py", PATHS[*path])],
+        // One of the paths under the directory that went, not the directory.
+        Edit::DirToFile(path) => vec![PATHS[*path].to_string()],
     }
 }
 
-/// Makes room for a file at `full`: a directory there (an [`Edit::FileToDir`]) goes.
-fn clear(full: &Path) {
+/// Makes room for a file at `full` under `root`: a directory there (an [`Edit::FileToDir`])
+/// goes, and so does a file where one of its directories belongs (an [`Edit::DirToFile`]).
+fn clear(root: &Path, full: &Path) {
+    for ancestor in full.ancestors().skip(1) {
+        if ancestor == root {
+            break;
+        }
+        if ancestor.is_file() {
+            std::fs::remove_file(ancestor).expect("remove file");
+        }
+    }
     if full.is_dir() {
         std::fs::remove_dir_all(full).expect("remove dir");
     }
@@ -115,7 +129,7 @@ fn apply(root: &Path, edit: &Edit) {
     match edit {
         Edit::Write(path, variant) => {
             let full = root.join(PATHS[*path]);
-            clear(&full);
+            clear(root, &full);
             std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
             std::fs::write(full, content(PATHS[*path], *variant)).expect("write");
         }
@@ -126,7 +140,7 @@ fn apply(root: &Path, edit: &Edit) {
             let source = root.join(PATHS[*from]);
             let target = root.join(PATHS[*to]);
             if source.is_file() && from != to {
-                clear(&target);
+                clear(root, &target);
                 std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
                 std::fs::rename(source, target).expect("rename");
             }
@@ -136,6 +150,7 @@ fn apply(root: &Path, edit: &Edit) {
             if file.exists() {
                 std::fs::remove_file(file).expect("remove");
             } else {
+                clear(root, &file);
                 std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
                 let name = PATHS[*path].rsplit('/').next().expect("name");
                 std::fs::write(file, format!("{name}\n")).expect("write");
@@ -146,6 +161,12 @@ fn apply(root: &Path, edit: &Edit) {
                 let _ = std::fs::remove_dir_all(root.join(dir));
             } else {
                 let _ = std::fs::remove_file(root.join(PATHS[*path]));
+            }
+        }
+        Edit::DirToFile(path) => {
+            if let Some((top, _)) = PATHS[*path].split_once('/') {
+                let _ = std::fs::remove_dir_all(root.join(top));
+                std::fs::write(root.join(top), "x = 1\n").expect("write");
             }
         }
         Edit::FileToDir(path) => {

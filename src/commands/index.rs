@@ -84,7 +84,8 @@ fn watch(settings: &Settings, mode: VectorMode) -> anyhow::Result<()> {
             crate::watch::reindex_burst(settings, mode, &watch, &mut pacing, burst.only);
         match lexical {
             Ok(summary) => print(&format!(
-                "{changed} paths changed: {}\n",
+                "{} changed: {}\n",
+                counted(changed as u64, "path"),
                 if summary.committed {
                     format!(
                         "generation {} ({} files indexed)",
@@ -190,13 +191,15 @@ fn stdin_paths(bytes: &[u8]) -> Vec<PathBuf> {
         .split(|byte| *byte == b'\n')
         .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
         .filter(|line| !line.is_empty())
-        .map(|line| {
-            let bytes = match line.strip_prefix(b"\"").and_then(|l| l.strip_suffix(b"\"")) {
+        .map(
+            |line| match line.strip_prefix(b"\"").and_then(|l| l.strip_suffix(b"\"")) {
                 Some(quoted) => unquote_git(quoted).unwrap_or_else(|| line.to_vec()),
                 None => line.to_vec(),
-            };
-            path_from_bytes(bytes)
-        })
+            },
+        )
+        // (A quoted empty name is no name: not the repository root.)
+        .filter(|bytes| !bytes.is_empty())
+        .map(path_from_bytes)
         .collect()
 }
 
@@ -290,7 +293,9 @@ fn inside_root(root: &Path, path: &Path) -> Option<String> {
 /// Says which `--changed` paths matched nothing on disk or in the index.
 fn note_unmatched(summary: &IndexSummary) {
     for path in &summary.unmatched {
-        eprintln!("note: --changed {path}: nothing there on disk or in the index");
+        eprintln!(
+            "note: --changed {path}: nothing to index there (no such file, or ignored) and nothing indexed under it"
+        );
     }
 }
 

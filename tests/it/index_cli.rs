@@ -183,7 +183,7 @@ fn index_changed_walks_the_paths_named_and_only_those() {
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("--changed tols/typo.py: nothing there"),
+        stderr.contains("--changed tols/typo.py: nothing to index there"),
         "{stderr}"
     );
     let status = stdout_of(sextant(root).args(["status", "--json"]));
@@ -456,10 +456,7 @@ fn index_watch_reindexes_a_saved_file_and_ignores_ignored_ones() {
     let _ = child.kill();
     let _ = child.wait();
     // One path: the ignored build output did not count.
-    assert!(
-        first.starts_with("1 paths changed: generation 2"),
-        "{first}"
-    );
+    assert!(first.starts_with("1 path changed: generation 2"), "{first}");
     let hits = crate::support::stdout_of(crate::support::sextant(root).args([
         "search",
         "audit_trail",
