@@ -184,6 +184,13 @@ impl<'a> PathIndex<'a> {
         })
     }
 
+    /// The indexed files in the directory of `path` (`path` itself among them if indexed).
+    pub(super) fn files_in_dir_of(&self, path: &str) -> &[&'a str] {
+        self.by_dir()
+            .get(parent_dir(path))
+            .map_or(&[], Vec::as_slice)
+    }
+
     fn by_file_name(&self) -> &HashMap<&'a str, Vec<&'a str>> {
         self.by_file_name.get_or_init(|| {
             let mut by_file_name: HashMap<&str, Vec<&str>> = HashMap::new();
