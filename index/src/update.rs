@@ -379,20 +379,6 @@ pub fn scan(
                 path.match_indices('/')
                     .filter_map(|(at, _)| known.get_key_value(&path[..at]).map(|(p, _)| p))
             });
-            let mut found: Vec<&String> = only
-                .paths()
-                .flat_map(|path| {
-                    let end = format!("{path}0"); // '0' follows '/'
-                    known
-                        .range::<str, _>((
-                            std::ops::Bound::Included(path),
-                            std::ops::Bound::Excluded(end.as_str()),
-                        ))
-                        .map(|(p, _)| p)
-                        .filter(move |p| only.covers(p))
-                })
-                .chain(in_the_way)
-                .collect();
             // A file (or symlink) the walk found in the way of a named path stands where a
             // directory may have been: whatever the index holds under it is gone.
             let in_the_way_now = walked
@@ -401,18 +387,12 @@ pub fn scan(
                 .map(|file| file.path.as_str())
                 .chain(walked.skipped.iter().map(|skip| skip.path.as_str()))
                 .filter(|path| !only.covers(path));
-            for path in in_the_way_now {
-                let below = format!("{path}/");
-                let end = format!("{path}0"); // '0' follows '/'
-                found.extend(
-                    known
-                        .range::<str, _>((
-                            std::ops::Bound::Included(below.as_str()),
-                            std::ops::Bound::Excluded(end.as_str()),
-                        ))
-                        .map(|(p, _)| p),
-                );
-            }
+            let mut found: Vec<&String> = only
+                .paths()
+                .chain(in_the_way_now)
+                .flat_map(|path| paths_at_or_under(known, path))
+                .chain(in_the_way)
+                .collect();
             found.sort_unstable();
             found.dedup();
             found
@@ -536,6 +516,23 @@ pub fn scan(
     scan.skipped.sort();
     scan.scan_ms = elapsed_ms(started);
     Ok(scan)
+}
+
+/// The paths of `known` that are `path` or lie under it (they sort together: from `path`
+/// up to, not including, `path` followed by `0`, the character after `/`).
+fn paths_at_or_under<'k, V>(
+    known: &'k BTreeMap<String, V>,
+    path: &str,
+) -> impl Iterator<Item = &'k String> {
+    let below = format!("{path}/");
+    let end = format!("{path}0");
+    known
+        .range::<str, _>((
+            std::ops::Bound::Included(path),
+            std::ops::Bound::Excluded(end.as_str()),
+        ))
+        .map(|(p, _)| p)
+        .filter(move |p| p.as_str() == path || p.starts_with(&below))
 }
 
 enum Checked {
