@@ -532,9 +532,17 @@ mod tests {
         assert!(relevance.matters(&root.join("dist/keep.js")));
     }
 
-    /// A change settles after [`SETTLE`] of quiet in relevant paths, whatever else happens:
-    /// a server answering queries keeps opening the tree's files and the index writes its
-    /// own; those events used to hold every change back until [`LONGEST_BURST`].
+    /// Quiet settings for the tree at `root`.
+    fn settings_of(root: &Path) -> Settings {
+        let global = crate::cli::GlobalArgs {
+            index_dir: None,
+            quiet: true,
+            threads: None,
+        };
+        Settings::resolve(Some(root), &global, &crate::settings::Overrides::default())
+            .expect("settings")
+    }
+
     /// A change of `.git/info/exclude` (nothing under `.git` is indexed, but its rules apply
     /// to every path) makes a burst, and that burst walks the whole tree.
     #[test]
@@ -543,14 +551,7 @@ mod tests {
         let root = dir.path().canonicalize().expect("root");
         std::fs::write(root.join("app.py"), "x = 1\n").expect("write");
         std::fs::create_dir_all(root.join(".git/info")).expect("mkdir");
-        let global = crate::cli::GlobalArgs {
-            index_dir: None,
-            quiet: true,
-            threads: None,
-        };
-        let settings =
-            Settings::resolve(Some(&root), &global, &crate::settings::Overrides::default())
-                .expect("settings");
+        let settings = settings_of(&root);
         let mut watch = TreeWatch::start(&settings).expect("watch");
         std::thread::sleep(Duration::from_millis(100));
         std::fs::write(root.join(".git/info/exclude"), "app.py\n").expect("write");
@@ -566,20 +567,16 @@ mod tests {
         assert!(burst.only.is_none(), "{burst:?}");
     }
 
+    /// A change settles after [`SETTLE`] of quiet in relevant paths, whatever else happens:
+    /// a server answering queries keeps opening the tree's files and the index writes its
+    /// own; those events used to hold every change back until [`LONGEST_BURST`].
     #[test]
     fn reads_and_the_indexs_own_writes_do_not_hold_a_change_back() {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().canonicalize().expect("root");
         std::fs::write(root.join("app.py"), "x = 1\n").expect("write");
         std::fs::create_dir_all(root.join(".sextant")).expect("mkdir");
-        let global = crate::cli::GlobalArgs {
-            index_dir: None,
-            quiet: true,
-            threads: None,
-        };
-        let settings =
-            Settings::resolve(Some(&root), &global, &crate::settings::Overrides::default())
-                .expect("settings");
+        let settings = settings_of(&root);
         let mut watch = TreeWatch::start(&settings).expect("watch");
         let busy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
         let noise = {

@@ -101,17 +101,12 @@ fn index_changed_walks_the_paths_named_and_only_those() {
         ],
     );
     assert_eq!(named.lines().count(), 3, "{named}");
-    let output = sextant(root)
-        .args(["index", "--ci", "--changed", "-"])
-        .write_stdin(named)
-        .output()
-        .expect("runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let summary = stdout_of(
+        sextant(root)
+            .args(["index", "--ci", "--changed", "-"])
+            .write_stdin(named),
     );
-    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let summary: serde_json::Value = serde_json::from_str(&summary).expect("json");
     assert_eq!(summary["files"]["added"], 1, "{summary}");
     assert_eq!(summary["files"]["changed"], 1, "{summary}");
     assert_eq!(summary["files"]["removed"], 1, "{summary}");
@@ -136,17 +131,12 @@ fn index_changed_walks_the_paths_named_and_only_those() {
         "fn spaced_marker() {}\n",
     )
     .expect("write");
-    let output = sextant(&root.join("server"))
-        .args(["index", "..", "--ci", "--changed", "-"])
-        .write_stdin("server/src/extra two.rs \n")
-        .output()
-        .expect("runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let summary = stdout_of(
+        sextant(&root.join("server"))
+            .args(["index", "..", "--ci", "--changed", "-"])
+            .write_stdin("server/src/extra two.rs \n"),
     );
-    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let summary: serde_json::Value = serde_json::from_str(&summary).expect("json");
     assert_eq!(summary["files"]["added"], 1, "{summary}");
     // A file replaced by a directory of its name: naming what is in the directory is enough
     // for the file to leave the index. A name with nothing under it is said to match nothing.
