@@ -539,17 +539,12 @@ impl<'a> PathIndex<'a> {
         imported: &BTreeMap<&str, u32>,
     ) -> Vec<&'a str> {
         match language {
-            Some(Language::Go | Language::Java) => {
-                self.by_dir()
-                    .get(parent_dir(path))
-                    .map_or_else(Vec::new, |files| {
-                        files
-                            .iter()
-                            .filter(|f| self.entry(f).map(|e| e.language) == Some(language))
-                            .copied()
-                            .collect()
-                    })
-            }
+            Some(Language::Go | Language::Java) => self
+                .files_in_dir_of(path)
+                .iter()
+                .filter(|f| self.entry(f).map(|e| e.language) == Some(language))
+                .copied()
+                .collect(),
             Some(Language::C | Language::Cpp) => imported
                 .keys()
                 .filter_map(|header| header.rsplit_once('.').map(|(stem, _)| stem))
