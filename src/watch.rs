@@ -36,10 +36,9 @@ const LONGEST_BURST: Duration = Duration::from_secs(2);
 /// Wait before trying again when another process holds the writer lock.
 const LOCKED_RETRY: Duration = Duration::from_millis(500);
 
-/// Directories whose changes never matter (as the walk skips them).
-const SKIPPED_DIRS: [&str; 4] = [".git", ".hg", ".svn", ".sextant"];
-/// Ignore files the walk honours, each from its own directory.
-const IGNORE_FILES: [&str; 3] = [".gitignore", ".ignore", ".sextantignore"];
+// Directories whose changes never matter (the walk skips them), and the ignore files the
+// walk honours, each from its own directory: the walk's own lists.
+use sextant_index::walk::{ALWAYS_SKIPPED_DIRS as SKIPPED_DIRS, RULE_FILES as IGNORE_FILES};
 
 /// Which changed paths matter: the walk's ignore rules, read when watching starts and again
 /// when an ignore file changes.

@@ -80,10 +80,10 @@ impl FileStamp {
 
 /// Ignore files the walk reads in every directory: a change of one can change what is
 /// indexed anywhere under it.
-const RULE_FILES: [&str; 3] = [".gitignore", ".ignore", IGNORE_FILE_NAME];
+pub const RULE_FILES: [&str; 3] = [".gitignore", ".ignore", IGNORE_FILE_NAME];
 
 /// Directories never walked: version-control internals and sextant's default index folder.
-const ALWAYS_SKIPPED_DIRS: [&str; 4] = [".git", ".hg", ".svn", ".sextant"];
+pub const ALWAYS_SKIPPED_DIRS: [&str; 4] = [".git", ".hg", ".svn", ".sextant"];
 
 /// Lock files: generated, large and full of hashes that only add noise to search.
 const LOCK_FILE_NAMES: [&str; 9] = [
