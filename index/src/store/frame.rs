@@ -16,8 +16,9 @@ use serde::de::DeserializeOwned;
 /// frequencies without positions (nothing searches phrases through tantivy). 12: link facts
 /// are per-file records in the lexical index (no facts file). 13: the manifest counts a file's
 /// chunks instead of listing them (the lexical index has them). 14: the graph is per-file
-/// records in the lexical index (no graph file).
-pub const FORMAT_VERSION: u32 = 14;
+/// records in the lexical index (no graph file). 15: the manifest is a table of its own layout
+/// (paths front-coded), read without serde.
+pub const FORMAT_VERSION: u32 = 15;
 
 const HEADER_LEN: usize = 8 + 4 + 32;
 
@@ -40,14 +41,22 @@ pub enum FrameError {
 /// Serialises `value` inside a frame with `magic`, encoding straight after the header in one
 /// buffer (a large body is not copied into a second one).
 pub fn encode<T: Serialize>(magic: &[u8; 8], value: &T) -> Vec<u8> {
+    encode_with(magic, |bytes| {
+        // Encoding plain owned data into a Vec cannot fail; were it to, the empty body left
+        // would fail to decode on read rather than go unnoticed.
+        let start = bytes.len();
+        if bincode::serde::encode_into_std_write(value, bytes, bincode::config::standard()).is_err()
+        {
+            bytes.truncate(start);
+        }
+    })
+}
+
+/// A frame with `magic` around the body `write` appends (for a body with its own layout, as
+/// the manifest's).
+pub fn encode_with(magic: &[u8; 8], write: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     let mut bytes = blank_header(magic).to_vec();
-    // Encoding plain owned data into a Vec cannot fail; were it to, the empty body left would
-    // fail to decode on read rather than go unnoticed.
-    if bincode::serde::encode_into_std_write(value, &mut bytes, bincode::config::standard())
-        .is_err()
-    {
-        bytes.truncate(HEADER_LEN);
-    }
+    write(&mut bytes);
     let hash = blake3::hash(&bytes[HEADER_LEN..]);
     bytes[12..HEADER_LEN].copy_from_slice(hash.as_bytes());
     bytes
