@@ -507,7 +507,8 @@ pub struct LlmReplayArgs {
 /// `sextant index`.
 #[derive(Debug, Args)]
 pub struct IndexArgs {
-    /// Repository root [default: the current directory].
+    /// Repository root [default: found from the current directory, as every command finds
+    /// it: the nearest directory up from it with `.git` or an index, else the current one].
     pub path: Option<PathBuf>,
     /// Re-index every file, not just the changed ones.
     #[arg(long)]

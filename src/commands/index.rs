@@ -27,11 +27,9 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let overrides = Overrides {
         max_file_size: args.max_file_size,
     };
-    let settings = Settings::resolve(
-        Some(args.path.as_deref().unwrap_or(".".as_ref())),
-        global,
-        &overrides,
-    )?;
+    // Found as every other command finds it: run in a subdirectory, `index` updates the
+    // repository's index instead of starting a second one there.
+    let settings = Settings::resolve(args.path.as_deref(), global, &overrides)?;
     let json = args.json || args.ci;
     let progress = TerminalProgress::new(!(settings.quiet || args.ci));
     let mode = args

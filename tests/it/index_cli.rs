@@ -64,6 +64,36 @@ fn incremental_run_reports_what_changed() {
     );
 }
 
+/// Run in a subdirectory without a path, `index` finds the repository as every other command
+/// does (the nearest directory up with an index or `.git`) and updates its index: it used to
+/// start a second index in the subdirectory, which `search` from the root never saw.
+#[test]
+fn index_in_a_subdirectory_updates_the_repositorys_index() {
+    let changed = |root: &std::path::Path, sub: &std::path::Path| -> serde_json::Value {
+        let auth = root.join("server/src/auth.rs");
+        let text = std::fs::read_to_string(&auth).expect("read") + "\nfn subdir_marker() {}\n";
+        std::fs::write(&auth, text).expect("write");
+        let summary = stdout_of(sextant(sub).args(["index", "--json"]));
+        assert!(!sub.join(".sextant").exists(), "a second index in {sub:?}");
+        let hits = stdout_of(sextant(root).args(["search", "subdir_marker", "--json"]));
+        assert!(hits.contains("server/src/auth.rs"), "{hits}");
+        serde_json::from_str(&summary).expect("json")
+    };
+    // The index marks the root.
+    let repo = copy_fixture("polyglot");
+    let root = repo.path();
+    stdout_of(sextant(root).args(["index", "--quiet"]));
+    let summary = changed(root, &root.join("server/src"));
+    assert_eq!(summary["files"]["changed"], 1, "{summary}");
+    assert_eq!(summary["files"]["added"], 0, "{summary}");
+    // No index yet: `.git` marks the root, and the whole repository is indexed.
+    let repo = copy_fixture("polyglot");
+    let root = repo.path();
+    crate::support::git(root, &["init", "--quiet"]);
+    let summary = changed(root, &root.join("web"));
+    assert!(summary["indexed_files"].as_u64() > Some(5), "{summary}");
+}
+
 /// `--changed` walks the paths named (here from `git diff --name-only` on standard input, as a
 /// hook would give them, and from a subdirectory as arguments) and only those: what they hold
 /// is indexed as a whole run would, a change not named waits for a run without it, and a path
