@@ -507,8 +507,8 @@ pub struct LlmReplayArgs {
 /// `sextant index`.
 #[derive(Debug, Args)]
 pub struct IndexArgs {
-    /// Repository root [default: found from the current directory, as every command finds
-    /// it: the nearest directory up from it with `.git` or an index, else the current one].
+    /// Repository root [default: the nearest directory up from the current one that holds an
+    /// index, else the current directory].
     pub path: Option<PathBuf>,
     /// Re-index every file, not just the changed ones.
     #[arg(long)]
@@ -530,14 +530,15 @@ pub struct IndexArgs {
     /// interrupted): the index stays fresh without MCP.
     #[arg(long, conflicts_with_all = ["json", "ci"])]
     pub watch: bool,
-    /// Only this file or directory can have changed since the last index (repeatable;
-    /// relative to the current directory). `-` reads paths from standard input, a line each,
+    /// Only these files or directories can have changed since the last index (one or more
+    /// after the flag, as `xargs` passes them, or the flag repeated; relative to the current
+    /// directory; a repository path given as well goes before the flag). `-` reads paths from standard input, a line each,
     /// relative to the repository root as `git diff --name-only --no-renames` prints them
     /// (without `--no-renames` a rename names only its new path). The walk then
     /// looks at these paths only, and every other file keeps its entry unchecked: for a git
     /// hook, an editor or a script that knows what it changed. A change not named is missed
     /// until an index run without `--changed`.
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["full", "watch"])]
+    #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with_all = ["full", "watch"])]
     pub changed: Vec<PathBuf>,
 }
 

@@ -586,17 +586,20 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
 /// The nearest ancestor holding a committed index or a `.git`, else `start` itself. A bare
 /// `.sextant` folder (metrics only, say) does not mark a root.
 fn discover_root(start: &Path) -> PathBuf {
-    let is_root = |dir: &Path| {
-        dir.join(".git").exists()
-            || IndexDir::new(dir.join(DEFAULT_INDEX_DIR))
-                .lexical_meta_path()
-                .exists()
-    };
+    let is_root = |dir: &Path| dir.join(".git").exists() || has_index(dir);
     start
         .ancestors()
         .find(|dir| is_root(dir))
         .unwrap_or(start)
         .to_path_buf()
+}
+
+/// Whether `dir` holds an index in its default place (one that has committed or is being
+/// built).
+pub fn has_index(dir: &Path) -> bool {
+    IndexDir::new(dir.join(DEFAULT_INDEX_DIR))
+        .lexical_meta_path()
+        .exists()
 }
 
 /// What a repository's own `sextant.toml` may not decide about the model server: where

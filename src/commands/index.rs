@@ -17,7 +17,7 @@ use sextant_index::vector::{LiveVectors, VectorOptions};
 use crate::cli::{GlobalArgs, IndexArgs, VectorMode};
 use crate::output::{counted, escaped, print, print_json, seconds, thousands};
 use crate::progress::TerminalProgress;
-use crate::settings::{Overrides, Settings};
+use crate::settings::{Overrides, Settings, has_index};
 
 /// Skipped paths listed one by one up to this many; beyond, they are counted by reason.
 const MAX_LISTED_SKIPS: usize = 20;
@@ -27,9 +27,14 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let overrides = Overrides {
         max_file_size: args.max_file_size,
     };
-    // Found as every other command finds it: run in a subdirectory, `index` updates the
-    // repository's index instead of starting a second one there.
-    let settings = Settings::resolve(args.path.as_deref(), global, &overrides)?;
+    let root = match (&args.path, &global.index_dir) {
+        (Some(path), _) => path.clone(),
+        (None, Some(_)) => PathBuf::from("."),
+        (None, None) => {
+            index_root(&std::env::current_dir().context("reading the current directory")?)
+        }
+    };
+    let settings = Settings::resolve(Some(&root), global, &overrides)?;
     let json = args.json || args.ci;
     let progress = TerminalProgress::new(!(settings.quiet || args.ci));
     let mode = args
@@ -141,6 +146,41 @@ pub(crate) fn update_with_mode(
         hooks,
         only,
     )
+}
+
+/// The root `sextant index` updates when no path is given: the nearest directory up from
+/// `start` holding an index, so a run in a subdirectory updates the repository's index
+/// instead of starting a second one there; with none, `start` itself. Unlike the other
+/// commands it does not stop at `.git`: a first index goes where it is asked for (a `.git` in
+/// a home directory must not make `index` in a project walk the whole home). Says so on
+/// stderr when another index lies further up, or a first index starts below a repository's
+/// root.
+fn index_root(start: &Path) -> PathBuf {
+    let mut found = start.ancestors().filter(|dir| has_index(dir));
+    let Some(root) = found.next() else {
+        if let Some(repository) = start
+            .ancestors()
+            .find(|dir| dir.join(".git").exists())
+            .filter(|repository| *repository != start)
+        {
+            eprintln!(
+                "note: indexing {} only; the repository's root is {} (`sextant index {}` indexes all of it)",
+                escaped(&start.display().to_string()),
+                escaped(&repository.display().to_string()),
+                escaped(&repository.display().to_string()),
+            );
+        }
+        return start.to_path_buf();
+    };
+    if let Some(above) = found.next() {
+        eprintln!(
+            "note: updating the index of {}; {} has an index too (`sextant index {}` updates that one)",
+            escaped(&root.display().to_string()),
+            escaped(&above.display().to_string()),
+            escaped(&above.display().to_string()),
+        );
+    }
+    root.to_path_buf()
 }
 
 /// The paths of `--changed` as the coverage of an update of the tree at `root`: each

@@ -64,34 +64,62 @@ fn incremental_run_reports_what_changed() {
     );
 }
 
-/// Run in a subdirectory without a path, `index` finds the repository as every other command
-/// does (the nearest directory up with an index or `.git`) and updates its index: it used to
-/// start a second index in the subdirectory, which `search` from the root never saw.
+/// Run in a subdirectory without a path, `index` updates the nearest index up from it (it
+/// used to start a second index in the subdirectory, which `search` from the root never saw);
+/// with no index anywhere up, it indexes the current directory and says where the repository's
+/// root is, rather than walking whatever a `.git` above marks (a home directory kept in git).
 #[test]
 fn index_in_a_subdirectory_updates_the_repositorys_index() {
-    let changed = |root: &std::path::Path, sub: &std::path::Path| -> serde_json::Value {
-        let auth = root.join("server/src/auth.rs");
-        let text = std::fs::read_to_string(&auth).expect("read") + "\nfn subdir_marker() {}\n";
-        std::fs::write(&auth, text).expect("write");
-        let summary = stdout_of(sextant(sub).args(["index", "--json"]));
-        assert!(!sub.join(".sextant").exists(), "a second index in {sub:?}");
-        let hits = stdout_of(sextant(root).args(["search", "subdir_marker", "--json"]));
-        assert!(hits.contains("server/src/auth.rs"), "{hits}");
-        serde_json::from_str(&summary).expect("json")
-    };
-    // The index marks the root.
-    let repo = copy_fixture("polyglot");
-    let root = repo.path();
-    stdout_of(sextant(root).args(["index", "--quiet"]));
-    let summary = changed(root, &root.join("server/src"));
-    assert_eq!(summary["files"]["changed"], 1, "{summary}");
-    assert_eq!(summary["files"]["added"], 0, "{summary}");
-    // No index yet: `.git` marks the root, and the whole repository is indexed.
     let repo = copy_fixture("polyglot");
     let root = repo.path();
     crate::support::git(root, &["init", "--quiet"]);
-    let summary = changed(root, &root.join("web"));
-    assert!(summary["indexed_files"].as_u64() > Some(5), "{summary}");
+    let sub = root.join("server/src");
+    // No index yet: the subdirectory alone, with a note.
+    let output = sextant(&sub)
+        .args(["index", "--ci"])
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("indexing") && stderr.contains("the repository's root is"),
+        "{stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert!(summary["indexed_files"].as_u64() < Some(5), "{summary}");
+    assert!(!root.join(".sextant").exists());
+    std::fs::remove_dir_all(sub.join(".sextant")).expect("remove");
+    // The repository indexed at its root: a run in the subdirectory updates that index.
+    stdout_of(sextant(root).args(["index", "--quiet"]));
+    let auth = root.join("server/src/auth.rs");
+    let text = std::fs::read_to_string(&auth).expect("read") + "\nfn subdir_marker() {}\n";
+    std::fs::write(&auth, text).expect("write");
+    let output = sextant(&sub)
+        .args(["index", "--ci"])
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(summary["files"]["changed"], 1, "{summary}");
+    assert_eq!(summary["files"]["added"], 0, "{summary}");
+    assert!(!sub.join(".sextant").exists(), "a second index in {sub:?}");
+    let hits = stdout_of(sextant(root).args(["search", "subdir_marker", "--json"]));
+    assert!(hits.contains("server/src/auth.rs"), "{hits}");
+    // A stray index in the subdirectory (left by an earlier sextant) is the nearest: it is
+    // updated, and the run says the repository's index lies above.
+    stdout_of(sextant(&root.join("server")).args(["index", ".", "--quiet"]));
+    let output = sextant(&sub)
+        .args(["index", "--ci"])
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("has an index too"), "{stderr}");
 }
 
 /// `--changed` walks the paths named (here from `git diff --name-only` on standard input, as a
@@ -181,10 +209,13 @@ fn index_changed_walks_the_paths_named_and_only_those() {
         .args([
             "index",
             "--ci",
+            // Several paths after one `--changed` (as `xargs` passes them), and the flag
+            // repeated.
             "--changed",
             "tools/new_tool.py/inner.py",
-            "--changed",
             "tols/typo.py",
+            "--changed",
+            "web",
         ])
         .output()
         .expect("runs");
