@@ -453,9 +453,9 @@ mod tests {
                 line_count: u32::MAX - i as u32,
                 symbol_count: 127 + i as u32,
                 chunk_count: 128 << i,
-                lossy_utf8: i % 2 == 0,
-                has_syntax_errors: i % 3 == 0,
-                stamp: (i % 2 == 1).then_some(crate::walk::FileStamp {
+                lossy_utf8: i.is_multiple_of(2),
+                has_syntax_errors: i.is_multiple_of(3),
+                stamp: (!i.is_multiple_of(2)).then_some(crate::walk::FileStamp {
                     modified_ns: u64::MAX - i,
                     changed_ns: 1 << (7 * i),
                     inode: i,
@@ -534,19 +534,22 @@ mod tests {
             .expect("path")
             + 3;
         let record_bytes = record_bytes[start..].to_vec();
-        let growing = |count: usize| {
+        // A body of `count` records, the i-th path written as `path(i)` = (shared, rest).
+        let body_of = |count: usize, path: &dyn Fn(usize) -> (u64, String)| {
             let mut body = Vec::new();
             table::varint(&mut body, 1);
             table::varint(&mut body, 1);
             table::bytes(&mut body, b"");
             table::varint(&mut body, count as u64);
             for i in 0..count {
-                table::varint(&mut body, i as u64);
-                table::bytes(&mut body, b"a");
+                let (shared, rest) = path(i);
+                table::varint(&mut body, shared);
+                table::bytes(&mut body, rest.as_bytes());
                 body.extend_from_slice(&record_bytes);
             }
             body
         };
+        let growing = |count| body_of(count, &|i| (i as u64, "a".to_string()));
         // Within the bounds it decodes: paths a, aa, aaa...
         let small = table::read(&growing(100)).expect("decodes");
         assert_eq!(small.files.keys().last().map(String::len), Some(100));
@@ -554,23 +557,11 @@ mod tests {
         assert!(table::read(&growing(5_000)).is_err());
         // Paths within the bound, each repeating 4,000 bytes of the one before for 7 new
         // ones: more path text than the body could rebuild is damage.
-        let repeating = |count: usize| {
-            let mut body = Vec::new();
-            table::varint(&mut body, 1);
-            table::varint(&mut body, 1);
-            table::bytes(&mut body, b"");
-            table::varint(&mut body, count as u64);
-            for i in 0..count {
-                let (shared, rest) = if i == 0 {
-                    (0, format!("{}{i:07}", "a".repeat(4_000)))
-                } else {
-                    (4_000, format!("{i:07}"))
-                };
-                table::varint(&mut body, shared);
-                table::bytes(&mut body, rest.as_bytes());
-                body.extend_from_slice(&record_bytes);
-            }
-            body
+        let repeating = |count| {
+            body_of(count, &|i| match i {
+                0 => (0, format!("{}{i:07}", "a".repeat(4_000))),
+                _ => (4_000, format!("{i:07}")),
+            })
         };
         assert_eq!(table::read(&repeating(10)).map(|m| m.files.len()), Ok(10));
         assert!(table::read(&repeating(2_000)).is_err());
