@@ -325,15 +325,20 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkOutcome, WalkError
     let root_for_filter = root.clone();
     let only = options.only.clone();
     builder.filter_entry(move |entry| {
+        if entry.path() == root_for_filter {
+            return true;
+        }
+        // Files of those names too: a submodule's or worktree's `.git` file points at git's
+        // data, and a `.sextant` file is nobody's source.
+        let name = entry.file_name().to_str().unwrap_or("");
+        if ALWAYS_SKIPPED_DIRS.contains(&name) {
+            return false;
+        }
         let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-        if !is_dir || entry.path() == root_for_filter {
+        if !is_dir {
             return true;
         }
         if exclude.as_deref().is_some_and(|e| entry.path() == e) {
-            return false;
-        }
-        let name = entry.file_name().to_str().unwrap_or("");
-        if ALWAYS_SKIPPED_DIRS.contains(&name) {
             return false;
         }
         // (A directory whose name is not UTF-8 is entered when its lossy spelling is under a
@@ -743,6 +748,29 @@ mod tests {
         assert_eq!(reason("alias.rs"), Some(SkipReason::Symlink));
         assert_eq!(reason("src-link"), Some(SkipReason::Symlink));
         assert!(!paths(&outcome).iter().any(|p| p.starts_with("src-link/")));
+    }
+
+    /// A submodule's or worktree's `.git` is a file pointing at git's data, and a `.sextant`
+    /// may be a file: neither is walked (both were indexed as text).
+    #[test]
+    fn version_control_and_index_names_are_skipped_as_files_too() {
+        let dir = tree();
+        let root = dir.path();
+        write(
+            root,
+            "vendor2/lib/.git",
+            b"gitdir: ../../.git/modules/lib\n",
+        );
+        write(root, "vendor2/lib/lib.py", b"x = 1\n");
+        write(root, "other/.sextant", b"not an index\n");
+        write(root, "other/.hg", b"x\n");
+        let outcome = walk(root, &WalkOptions::default()).expect("walk");
+        let found = paths(&outcome);
+        assert!(found.contains(&"vendor2/lib/lib.py"), "{found:?}");
+        for skipped in ["vendor2/lib/.git", "other/.sextant", "other/.hg"] {
+            assert!(!found.contains(&skipped), "{skipped} in {found:?}");
+        }
+        assert!(!outcome.skipped.iter().any(|s| s.path.contains(".git")));
     }
 
     #[test]

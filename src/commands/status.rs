@@ -56,6 +56,8 @@ pub struct Staleness {
     pub counts: FileCounts,
     /// Added or changed paths.
     pub changed_paths: Vec<String>,
+    /// Of those, the added ones (the rest changed).
+    pub added_paths: Vec<String>,
     /// Removed paths.
     pub removed_paths: Vec<String>,
 }
@@ -88,6 +90,12 @@ pub fn run(args: &StatusArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         Some(Staleness {
             counts: found.counts(),
             changed_paths: found.to_index.iter().map(|(f, _)| f.path.clone()).collect(),
+            added_paths: found
+                .to_index
+                .iter()
+                .filter(|(_, new)| *new)
+                .map(|(f, _)| f.path.clone())
+                .collect(),
             removed_paths: found.removed.clone(),
         })
     };
@@ -150,7 +158,11 @@ fn render(status: &Status) -> String {
             let listed = stale
                 .changed_paths
                 .iter()
-                .map(|p| ("modified", p))
+                .map(|p| {
+                    // Both lists come in path order.
+                    let added = stale.added_paths.binary_search(p).is_ok();
+                    (if added { "added" } else { "modified" }, p)
+                })
                 .chain(stale.removed_paths.iter().map(|p| ("removed", p)));
             for (what, path) in listed.take(MAX_LISTED_CHANGES) {
                 let _ = writeln!(out, "  {what}: {path}");

@@ -23,6 +23,36 @@ fn index_search_and_status_on_the_polyglot_fixture() {
     });
 }
 
+/// `status` says what happened to each path since indexing: an added file is "added", not
+/// "modified" (it said "modified" for both).
+#[test]
+fn status_lists_added_changed_and_removed_files_as_such() {
+    let repo = copy_fixture("polyglot");
+    let root = repo.path();
+    stdout_of(sextant(root).args(["index", "--quiet"]));
+    std::fs::write(root.join("tools/brand_new.py"), "def fresh():\n    pass\n").expect("write");
+    let auth = root.join("server/src/auth.rs");
+    let text = std::fs::read_to_string(&auth).expect("read") + "\nfn later() {}\n";
+    std::fs::write(&auth, text).expect("write");
+    std::fs::remove_file(root.join("web/src/api.js")).expect("remove");
+    let status = stdout_of(sextant(root).args(["status"]));
+    for line in [
+        "stale: 1 added, 1 changed, 1 removed",
+        "  added: tools/brand_new.py",
+        "  modified: server/src/auth.rs",
+        "  removed: web/src/api.js",
+    ] {
+        assert!(status.contains(line), "{line:?} in {status}");
+    }
+    let status = stdout_of(sextant(root).args(["status", "--json"]));
+    let status: serde_json::Value = serde_json::from_str(&status).expect("json");
+    assert_eq!(
+        status["stale"]["added_paths"],
+        serde_json::json!(["tools/brand_new.py"]),
+        "{status}"
+    );
+}
+
 #[test]
 fn identifiers_match_in_any_spelling() {
     let repo = copy_fixture("polyglot");

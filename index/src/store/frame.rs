@@ -95,7 +95,7 @@ pub fn decode<T: DeserializeOwned>(magic: &[u8; 8], bytes: &[u8]) -> Result<T, F
 fn check_header(magic: &[u8; 8], bytes: &[u8]) -> Result<(), FrameError> {
     if bytes.len() < HEADER_LEN || &bytes[..8] != magic {
         return Err(FrameError::Corrupt(format!(
-            "not a sextant {} file",
+            "not a sextant file of its kind (it does not start with {:?})",
             String::from_utf8_lossy(magic).trim_end_matches('\0')
         )));
     }
