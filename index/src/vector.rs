@@ -394,7 +394,8 @@ fn read_table(dir: &IndexDir, generation: u64) -> Result<Option<UnitTable>, Vect
             path: path.clone(),
             reason: e.to_string(),
         })?;
-    if table.files.is_empty() {
+    // An empty graph has no files (hnsw_rs cannot write one); any other needs its two.
+    if table.files.is_empty() && !table.units.is_empty() {
         return Err(VectorError::Corrupt {
             path,
             reason: "no HNSW files recorded".to_string(),
@@ -529,7 +530,8 @@ pub fn update_vectors(
     let previous =
         held.or_else(|| previous_table(dir, generation, &model_id, dimension, options.design));
     let (table, ann, rebuilt) = match previous {
-        Some((mut table, ann)) => {
+        // An empty graph is rebuilt rather than grown from nothing.
+        Some((mut table, ann)) if !table.units.is_empty() => {
             // Keep ids of unchanged units, tombstone vanished ones, append new ones.
             let current: HashSet<&StoredUnit> = stored.iter().collect();
             let mut known: HashSet<StoredUnit> = HashSet::new();
@@ -558,7 +560,7 @@ pub fn update_vectors(
                 (Some(table), Some(ann), false)
             }
         }
-        None => (None, None, true),
+        _ => (None, None, true),
     };
     let (table, ann) = match (table, ann) {
         (Some(table), Some(ann)) => (table, ann),
@@ -757,7 +759,11 @@ impl VectorSnapshot {
             return Ok(None);
         };
         let path = units_path(dir, generation);
-        let ann = AnnIndex::load(&vector_dir(dir), &ann_basename(generation))?;
+        let ann = if table.units.is_empty() {
+            AnnIndex::build(&[])
+        } else {
+            AnnIndex::load(&vector_dir(dir), &ann_basename(generation))?
+        };
         if ann.len() != table.units.len() {
             return Err(VectorError::Corrupt {
                 path,

@@ -34,6 +34,38 @@ fn index_json(root: &std::path::Path, home: &std::path::Path, extra: &[&str]) ->
     serde_json::from_str(&stdout_of(&mut command)).expect("json")
 }
 
+/// A tree with nothing to embed (empty, or files without definitions) gets an empty vector
+/// index, not an error: hnsw_rs cannot write an empty graph, and every run said "writing
+/// hnsw-1: unexpected error". The first file with definitions is then embedded and found.
+#[test]
+fn a_tree_with_nothing_to_embed_has_empty_vectors_not_an_error() {
+    let Some(home) = model_home() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let summary = index_json(root, &home, &[]);
+    assert_eq!(summary["vectors"]["units"], 0, "{summary}");
+    assert!(summary["vectors_missing"].is_null(), "{summary}");
+    // The next run finds the empty vectors complete: nothing to say.
+    let summary = index_json(root, &home, &[]);
+    assert!(summary["vectors_missing"].is_null(), "{summary}");
+    let status = stdout_of(sextant(root).env("SEXTANT_HOME", &home).args(["status"]));
+    assert!(!status.contains("error"), "{status}");
+    std::fs::write(
+        root.join("limits.py"),
+        "def throttle_requests(per_second):\n    return per_second\n",
+    )
+    .expect("write");
+    let summary = index_json(root, &home, &[]);
+    assert!(summary["vectors"]["units"].as_u64() > Some(0), "{summary}");
+    let hits = stdout_of(sextant(root).env("SEXTANT_HOME", &home).args([
+        "search",
+        "--semantic",
+        "rate limiting",
+        "--json",
+    ]));
+    assert!(hits.contains("limits.py"), "{hits}");
+}
+
 #[test]
 fn vectors_find_by_meaning_and_update_incrementally() {
     let Some(home) = model_home() else { return };

@@ -79,7 +79,12 @@ impl AnnIndex {
 
     /// Writes the graph and its vectors as `<dir>/<basename>.hnsw.{graph,data}` and returns
     /// their digests, to be checked before [`AnnIndex::load`] lets hnsw_rs read them.
+    /// An empty graph writes nothing and returns no digests (hnsw_rs cannot dump one; a
+    /// tree with nothing to embed reloads it as [`AnnIndex::build`] of nothing).
     pub fn dump(&self, dir: &Path, basename: &str) -> Result<Vec<FileDigest>, VectorError> {
+        if self.is_empty() {
+            return Ok(Vec::new());
+        }
         let written = self
             .hnsw
             .file_dump(dir, basename)
