@@ -46,6 +46,7 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     } else {
         changed_coverage(&settings.root, &args.changed)?
     };
+    let limited = only.is_some();
     let summary = update_with(
         &settings,
         args.full,
@@ -54,11 +55,11 @@ pub fn run(args: &IndexArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         VectorHooks::default(),
         only,
     )?;
-    note_unmatched(&summary);
+    note_unmatched(&summary, &settings.root);
     if json {
         print_json(&summary)?;
     } else if !settings.quiet {
-        print(&render(&summary, &settings))?;
+        print(&render(&summary, &settings, limited))?;
     }
     if args.watch {
         return watch(&settings, mode);
@@ -329,11 +330,27 @@ fn inside_root(root: &Path, path: &Path) -> Option<String> {
 }
 
 /// Says which `--changed` paths matched nothing on disk or in the index.
-fn note_unmatched(summary: &IndexSummary) {
+/// Says which `--changed` paths matched nothing, and, for one that names a file when read
+/// from the repository root instead (as `git diff --name-only` prints paths, run from a
+/// subdirectory), how to pass such paths.
+fn note_unmatched(summary: &IndexSummary, root: &Path) {
+    let below = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| inside_root(root, &cwd))
+        .filter(|below| !below.is_empty() && below != ".");
     for path in &summary.unmatched {
-        eprintln!(
-            "note: --changed {path}: nothing to index there (no such file, or ignored) and nothing indexed under it"
-        );
+        let from_root = below
+            .as_deref()
+            .and_then(|below| path.strip_prefix(below)?.strip_prefix('/'))
+            .filter(|rest| root.join(rest).exists());
+        match from_root {
+            Some(rest) => eprintln!(
+                "note: --changed {path}: nothing there, but {rest} exists from the repository root; paths are read from the current directory, except with `--changed -`, which reads them from the root as `git diff --name-only` prints them"
+            ),
+            None => eprintln!(
+                "note: --changed {path}: nothing to index there (no such file, or ignored) and nothing indexed under it"
+            ),
+        }
     }
 }
 
@@ -393,7 +410,9 @@ fn update_with(
 }
 
 /// The human-readable summary.
-fn render(summary: &IndexSummary, settings: &Settings) -> String {
+/// The summary a person reads; `limited` when only the `--changed` paths were looked at (the
+/// rest of the tree was not checked, so "up to date" would claim too much).
+fn render(summary: &IndexSummary, settings: &Settings, limited: bool) -> String {
     let mut out = String::new();
     let files = &summary.files;
     let _ = writeln!(
@@ -405,12 +424,16 @@ fn render(summary: &IndexSummary, settings: &Settings) -> String {
     if let Some(reason) = &summary.rebuild_reason {
         let _ = writeln!(out, "  note: {reason}");
     }
+    let nothing = if limited {
+        "nothing changed under the paths named"
+    } else {
+        "nothing changed; index is up to date"
+    };
     let action = match (summary.committed, summary.restamped_files) {
         (true, _) => format!("generation {}", summary.generation),
-        (false, 0) => "nothing changed; index is up to date".to_string(),
+        (false, 0) => nothing.to_string(),
         (false, restamped) => format!(
-            "nothing changed; index is up to date; {} touched without a change, \
-             not read again",
+            "{nothing}; {} touched without a change, not read again",
             counted(restamped as u64, "file")
         ),
     };

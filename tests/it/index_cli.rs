@@ -152,6 +152,44 @@ fn index_in_a_subdirectory_updates_the_repositorys_index() {
     assert!(stderr.contains("has an index too"), "{stderr}");
 }
 
+/// Paths as `git diff --name-only` prints them (from the repository root), passed as
+/// arguments in a subdirectory, name nothing there: the run says where they do exist and how
+/// to pass them, and does not claim the index is up to date (it looked at nothing else).
+#[test]
+fn root_relative_paths_given_in_a_subdirectory_get_a_hint_not_up_to_date() {
+    let repo = copy_fixture("polyglot");
+    let root = repo.path();
+    stdout_of(sextant(root).args(["index", "--quiet"]));
+    let auth = root.join("server/src/auth.rs");
+    let text = std::fs::read_to_string(&auth).expect("read") + "\nfn hinted() {}\n";
+    std::fs::write(&auth, text).expect("write");
+    let output = sextant(&root.join("server"))
+        .args(["index", "--changed", "server/src/auth.rs"])
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("server/src/auth.rs exists from the repository root")
+            && stderr.contains("--changed -"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("up to date"), "{stdout}");
+    assert!(
+        stdout.contains("nothing changed under the paths named"),
+        "{stdout}"
+    );
+    // Passed as the hint says, the change is indexed.
+    let summary = sextant(&root.join("server"))
+        .args(["index", "--ci", "--changed", "-"])
+        .write_stdin("server/src/auth.rs\n")
+        .output()
+        .expect("runs");
+    let summary: serde_json::Value = serde_json::from_slice(&summary.stdout).expect("json");
+    assert_eq!(summary["files"]["changed"], 1, "{summary}");
+}
+
 /// `--changed` walks the paths named (here from `git diff --name-only` on standard input, as a
 /// hook would give them, and from a subdirectory as arguments) and only those: what they hold
 /// is indexed as a whole run would, a change not named waits for a run without it, and a path
