@@ -349,7 +349,11 @@ impl Retrieval {
         secrets: &SecretRules,
     ) -> anyhow::Result<Answer> {
         if TaskQuery::parse(task).is_empty() {
-            anyhow::bail!("the task {task:?} has no words to search for once filler is dropped");
+            // What the user typed: bad usage (exit 2), as a flag out of range is.
+            return Err(crate::bounds::UsageError(format!(
+                "the task {task:?} has no words to search for once filler is dropped"
+            ))
+            .into());
         }
         let ranking = Instant::now();
         let (query, ranked) = self.rank(task, weights, CANDIDATES)?;

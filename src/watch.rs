@@ -426,10 +426,10 @@ pub fn reindex_burst(
                 pacing.given_up = 0;
                 (vectors.embedded > 0 || vectors.ann_ms > 0).then(|| {
                     format!(
-                        "vectors of generation {} built in {} ms ({} units embedded)",
+                        "vectors of generation {} built in {} ms ({} embedded)",
                         summary.generation,
                         started.elapsed().as_millis(),
-                        vectors.embedded
+                        crate::output::counted(vectors.embedded as u64, "unit")
                     )
                 })
             }

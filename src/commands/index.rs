@@ -92,8 +92,9 @@ fn watch(settings: &Settings, mode: VectorMode) -> anyhow::Result<()> {
                 counted(changed as u64, "path"),
                 if summary.committed {
                     format!(
-                        "generation {} ({} files indexed)",
-                        summary.generation, summary.indexed_files
+                        "generation {} ({} indexed)",
+                        summary.generation,
+                        counted(summary.indexed_files as u64, "file")
                     )
                 } else {
                     "nothing to index".to_string()
@@ -473,10 +474,14 @@ fn render(summary: &IndexSummary, settings: &Settings, limited: bool) -> String 
     if let Some(vectors) = &summary.vectors {
         let _ = writeln!(
             out,
-            "  vectors: {} units, {} embedded now ({:.0} units/s), the rest cached; {} model {}",
-            thousands(vectors.units as u64),
+            "  vectors: {}, {} embedded now{}, the rest cached; {} model {}",
+            counted(vectors.units as u64, "unit"),
             thousands(vectors.embedded as u64),
-            vectors.units_per_second,
+            if vectors.embedded > 0 {
+                format!(" ({:.0} units/s)", vectors.units_per_second)
+            } else {
+                String::new()
+            },
             seconds(summary.timings.vectors_ms),
             vectors.model_id
         );
@@ -503,8 +508,8 @@ fn render(summary: &IndexSummary, settings: &Settings, limited: bool) -> String 
         let rate = summary.extracted_lines as f64 / (indexing_ms as f64 / 1000.0);
         let _ = writeln!(
             out,
-            "  parsed {} lines ({:.1} MB) in {} ({} lines/s)",
-            thousands(summary.extracted_lines),
+            "  parsed {} ({:.1} MB) in {} ({} lines/s)",
+            counted(summary.extracted_lines, "line"),
             summary.extracted_bytes as f64 / 1e6,
             seconds(indexing_ms),
             thousands(rate as u64)

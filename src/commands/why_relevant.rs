@@ -10,7 +10,7 @@ use sextant_index::lexical::{MatchedLine, matched_lines, term_set};
 use sextant_index::walk::read_source;
 
 use crate::cli::{GlobalArgs, WhyRelevantArgs};
-use crate::output::{escaped, json_text, print, thousands};
+use crate::output::{counted, escaped, json_text, print, thousands};
 use crate::rank::explain::Explanation;
 use crate::rank::pack::{Budget, Packed, Passed, TokenCounter};
 use crate::rank::query::{TaskQuery, is_filler};
@@ -257,8 +257,8 @@ fn render(report: &Report<'_>) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} files for {:?} — {} of {} tokens ({})",
-        report.files.len(),
+        "{} for {:?} — {} of {} tokens ({})",
+        counted(report.files.len() as u64, "file"),
         report.task,
         thousands(report.tokens_used as u64),
         thousands(report.budget.tokens as u64),
@@ -320,8 +320,8 @@ fn render(report: &Report<'_>) -> String {
 /// The packed context: a short preamble, then each file's section.
 fn context_text(task: &str, packed: &Packed, budget: &Budget, tokenizer: &str) -> String {
     let mut out = format!(
-        "# Context for: {task}\n\n{} files selected by sextant, {} of {} tokens ({tokenizer}).\n\n",
-        packed.files.len(),
+        "# Context for: {task}\n\n{} selected by sextant, {} of {} tokens ({tokenizer}).\n\n",
+        counted(packed.files.len() as u64, "file"),
         thousands(packed.tokens as u64),
         thousands(budget.tokens as u64),
     );

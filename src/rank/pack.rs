@@ -5,7 +5,6 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use anyhow::bail;
 use serde::Serialize;
 use sextant_index::graph::CodeGraph;
 use sextant_index::store::Manifest;
@@ -81,9 +80,13 @@ impl TokenCounter {
                     .map_err(|e| anyhow::anyhow!("tokenizer {path}: {e}"))?;
                 CounterKind::HuggingFace(Box::new(tokenizer))
             }
-            (None, other) => bail!(
-                "unknown tokenizer {other:?} (cl100k_base, o200k_base, or a path to a tokenizer.json)"
-            ),
+            // A name the user typed (flag or config): bad usage, exit 2.
+            (None, other) => {
+                return Err(crate::bounds::UsageError(format!(
+                    "unknown tokenizer {other:?} (cl100k_base, o200k_base, or a path to a tokenizer.json)"
+                ))
+                .into());
+            }
         };
         Ok(TokenCounter {
             name: name.to_string(),

@@ -126,6 +126,28 @@ fn a_file_given_as_the_repository_is_a_clear_usage_error() {
     }
 }
 
+/// A task with no words and an unknown tokenizer are what the user typed: usage errors (exit
+/// 2, as the README's table says), not failures of the tool (they exited 1).
+#[test]
+fn a_task_without_words_and_an_unknown_tokenizer_are_usage_errors() {
+    let repo = copy_fixture("shop");
+    stdout_of(sextant(repo.path()).args(["index", "--quiet", "--vectors", "off"]));
+    let cases: [(&[&str], &str); 3] = [
+        (&["why-relevant", ""], "no words to search for"),
+        (&["why-relevant", "the a of"], "no words to search for"),
+        (
+            &["why-relevant", "lock the account", "--tokenizer", "gpt5"],
+            "unknown tokenizer",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = sextant(repo.path()).args(args).output().expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn names_with_control_characters_print_escaped() {
