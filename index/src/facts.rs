@@ -239,4 +239,6 @@ pub struct FileFacts {
     pub line_count: u32,
     /// Set when the parser recovered from syntax errors: facts may be incomplete.
     pub has_syntax_errors: bool,
+    /// The line (1-based) of the first syntax error, when there is one: where a reader looks.
+    pub first_syntax_error_line: Option<u32>,
 }

@@ -4,6 +4,7 @@
 //! the indexer runs it for many files at once under rayon.
 
 mod chunk;
+mod variance;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -81,7 +82,13 @@ pub fn extract(language: Language, text: &str, limits: &ChunkLimits) -> FileFact
     let (Some(grammar), Some(Ok(query))) = (language.grammar(), language.tags_query()) else {
         return text_facts(text, &lines, limits);
     };
-    let Some(tree) = parse(&grammar, text, None) else {
+    // TypeScript's variance annotations are hidden from a grammar that does not know them
+    // (same byte positions; names and signatures are still read from `text`).
+    let parsed = match language {
+        Language::TypeScript | Language::Tsx => variance::mask_variance(text),
+        _ => std::borrow::Cow::Borrowed(text),
+    };
+    let Some(tree) = parse(&grammar, &parsed, None) else {
         return text_facts(text, &lines, limits);
     };
     let root = tree.root_node();
@@ -103,7 +110,25 @@ pub fn extract(language: Language, text: &str, limits: &ChunkLimits) -> FileFact
     );
     let mut facts = collector.finish(&lines, limits, values_yield);
     facts.has_syntax_errors = root.has_error();
+    facts.first_syntax_error_line = root.has_error().then(|| first_error_line(root));
     facts
+}
+
+/// The line (1-based) of the first node the parser could not fit (an error or a missing
+/// node), found by descending into the first child that holds one.
+fn first_error_line(root: Node) -> u32 {
+    let mut node = root;
+    loop {
+        if node.is_error() || node.is_missing() {
+            break;
+        }
+        let mut cursor = node.walk();
+        let Some(child) = node.children(&mut cursor).find(Node::has_error) else {
+            break;
+        };
+        node = child;
+    }
+    node.start_position().row as u32 + 1
 }
 
 /// Parses `text`, or only `range` of it (with positions still those of the whole text).
@@ -452,6 +477,7 @@ impl<'t> Collector<'t> {
             chunks,
             line_count: lines.line_count(),
             has_syntax_errors: false,
+            first_syntax_error_line: None,
         }
     }
 }

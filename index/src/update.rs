@@ -1301,8 +1301,12 @@ fn index_file(
         note("invalid UTF-8 replaced with U+FFFD".to_string(), None);
     }
     if facts.has_syntax_errors {
+        let at = facts
+            .first_syntax_error_line
+            .map(|line| format!(" (the first at line {line})"))
+            .unwrap_or_default();
         note(
-            format!("{language} syntax errors; facts may be incomplete"),
+            format!("{language} syntax errors{at}; facts may be incomplete"),
             None,
         );
     }

@@ -338,8 +338,40 @@ fn broken_syntax_still_yields_facts() {
     let text = "fn good() {}\nfn broken( {\nfn also_good() { good() }\n";
     let facts = extract(Language::Rust, text, &ChunkLimits::default());
     assert!(facts.has_syntax_errors);
+    // Where to look: the broken line, not the file.
+    assert_eq!(facts.first_syntax_error_line, Some(2));
     assert!(facts.symbols.iter().any(|s| s.name == "good"));
     assert_eq!(facts.chunks.last().map(|c| c.span.end), Some(3));
+}
+
+/// TypeScript 4.7's variance annotations (zod's central files use them) parse: the grammar
+/// does not know them and recovered with an error, losing what followed; the signature
+/// still shows them.
+#[test]
+fn typescript_variance_annotations_parse_and_keep_their_definitions() {
+    let text = "export interface Box<in T = never, out U = unknown> extends Base {\n  get(): U;\n}\n\
+                export type Fn<in out T> = (x: T) => T;\n\
+                export function keep<out extends string>(x: out): out {\n  return helper(x);\n}\n\
+                export function after(): void {\n  keep(\"a\");\n}\n";
+    for language in [Language::TypeScript, Language::Tsx] {
+        let facts = extract(language, text, &ChunkLimits::default());
+        assert!(!facts.has_syntax_errors, "{language:?}");
+        let names: Vec<&str> = facts.symbols.iter().map(|s| s.name.as_str()).collect();
+        for name in ["Box", "Fn", "keep", "after"] {
+            assert!(names.contains(&name), "{language:?}: {name} in {names:?}");
+        }
+        let boxed = facts.symbols.iter().find(|s| s.name == "Box").expect("Box");
+        assert!(
+            boxed.signature.contains("<in T = never, out U"),
+            "{}",
+            boxed.signature
+        );
+        assert!(
+            facts.references.iter().any(|r| r.name == "keep"),
+            "{:?}",
+            facts.references
+        );
+    }
 }
 
 #[test]
