@@ -19,6 +19,13 @@ pub const DEFAULT_MAX_FILE_SIZE: u64 = 1024 * 1024;
 
 /// Bytes inspected for a NUL when deciding a file is binary (the same window git uses).
 const BINARY_SNIFF_BYTES: usize = 8000;
+/// A file without a NUL in that window is still binary when more than this share of its bytes
+/// are not UTF-8 (at least [`MIN_INVALID_BYTES`] of them): a PDF-based `.ai` file or a
+/// compressed blob, not text in a legacy encoding, whose odd bytes stand alone between text.
+const MAX_INVALID_SHARE: f64 = 0.2;
+/// Invalid bytes a file may hold before [`MAX_INVALID_SHARE`] is applied (a short Latin-1 file
+/// is text).
+const MIN_INVALID_BYTES: usize = 64;
 
 /// How much older than its reading a stamp must be to be trusted later: a write within the
 /// file system's timestamp granularity (coarse clocks tick in milliseconds; FAT in 2 s) after
@@ -565,7 +572,16 @@ pub fn source_from_bytes(bytes: Vec<u8>, max_file_size: u64) -> Result<SourceTex
     let hash = ContentHash::of(&bytes);
     let (text, lossy) = match String::from_utf8(bytes) {
         Ok(text) => (text, false),
-        Err(error) => (String::from_utf8_lossy(error.as_bytes()).into_owned(), true),
+        Err(error) => {
+            let bytes = error.as_bytes();
+            let invalid: usize = bytes.utf8_chunks().map(|c| c.invalid().len()).sum();
+            if invalid >= MIN_INVALID_BYTES
+                && invalid as f64 > MAX_INVALID_SHARE * bytes.len() as f64
+            {
+                return Err(SkipReason::Binary);
+            }
+            (String::from_utf8_lossy(bytes).into_owned(), true)
+        }
     };
     Ok(SourceText {
         text,
@@ -795,6 +811,24 @@ mod tests {
         assert!(source.lossy);
         assert_eq!(source.text, "name = 'caf\u{fffd}'\n");
         assert_eq!(source.hash, ContentHash::of(b"name = 'caf\xe9'\n"));
+        // No NUL in the first 8,000 bytes, but mostly not UTF-8 past a text header (a
+        // PDF-based Illustrator file): binary. Latin-1 text with many accents is still text.
+        let mut pdf =
+            b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Length 9000 >>\nstream\n".to_vec();
+        pdf.extend((0..9_000u32).map(|i| 0x80 | (i.wrapping_mul(2_654_435_761) >> 25) as u8));
+        let artwork = dir.path().join("logo.ai");
+        std::fs::write(&artwork, &pdf).expect("write");
+        assert_eq!(
+            read_source(&artwork, 1 << 20).map(|s| s.size),
+            Err(SkipReason::Binary)
+        );
+        let french =
+            "le caf\u{e9} est d\u{e9}j\u{e0} pr\u{ea}t, \u{e9}t\u{e9} comme hiver\n".repeat(200);
+        let french: Vec<u8> = french.chars().map(|c| c as u32 as u8).collect();
+        let latin1_text = dir.path().join("notes.txt");
+        std::fs::write(&latin1_text, &french).expect("write");
+        let source = read_source(&latin1_text, 1 << 20).expect("text");
+        assert!(source.lossy);
         let missing = read_source(&dir.path().join("gone.rs"), 1024).map(|s| s.size);
         assert!(matches!(missing, Err(SkipReason::Unreadable { .. })));
     }
