@@ -235,7 +235,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} queries ({}) from {} (index of {} at {}: {} files, {} lines)",
+        "{} queries ({}) from {} up to {}, against an index of the tree before them (at {}: {} files, {} lines)",
         report.queries,
         match report.query_from {
             QueryText::Subject => "commit subjects",
