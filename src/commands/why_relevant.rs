@@ -181,7 +181,7 @@ pub fn answer(
                 line_count: file.line_count,
                 stale: file.stale,
                 signals: &ranked.signals,
-                matched_lines: evidence_lines(&settings.root, ranked, &terms),
+                matched_lines: evidence_lines(&settings.root, ranked, &terms, &query.quoted),
                 explanation: ranked.explain(weights, &query),
             })
         })
@@ -218,12 +218,32 @@ pub fn answer(
 }
 
 /// Lines of the file's best chunks that contain query terms, read from the working tree.
-fn evidence_lines(root: &Path, file: &RankedFile, terms: &BTreeSet<String>) -> Vec<MatchedLine> {
+/// Lines of the file's best chunks that hold query terms; first, any line of the file that
+/// holds a phrase the task quotes (an error message pasted into a task is where to look,
+/// wherever BM25 put the file's best chunks).
+fn evidence_lines(
+    root: &Path,
+    file: &RankedFile,
+    terms: &BTreeSet<String>,
+    quoted: &[String],
+) -> Vec<MatchedLine> {
     let Ok(source) = read_source(&root.join(&file.path), u64::MAX) else {
         return Vec::new();
     };
     let lines: Vec<&str> = source.text.lines().collect();
-    let mut found = Vec::new();
+    let phrases: Vec<String> = quoted.iter().map(|q| q.to_lowercase()).collect();
+    let mut found: Vec<MatchedLine> = Vec::new();
+    if !phrases.is_empty() {
+        for (index, line) in lines.iter().enumerate() {
+            let lower = line.to_lowercase();
+            if phrases.iter().any(|phrase| lower.contains(phrase.as_str())) {
+                found.extend(matched_lines(line, index as u32 + 1, terms));
+                if found.len() >= EVIDENCE_LINES {
+                    break;
+                }
+            }
+        }
+    }
     for hit in &file.signals.chunk_hits {
         let start = hit.span.start.max(1) as usize - 1;
         let end = (hit.span.end as usize).min(lines.len());

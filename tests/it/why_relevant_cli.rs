@@ -26,6 +26,43 @@ fn paths(report: &Value) -> Vec<String> {
 
 const LOCKOUT: &str = "login endpoint should lock account after five failed attempts";
 
+/// A task quoting an error message shows, first among a file's evidence, the line that holds
+/// it, even when BM25's best chunks of the file are elsewhere (it showed only the lines of the
+/// chunk that repeats the words most).
+#[test]
+fn a_quoted_phrase_is_shown_where_it_stands() {
+    let repo = copy_fixture("shop");
+    let root = repo.path();
+    let mut text = String::from(
+        "def describe_union():\n    \"\"\"Matching a discriminator: the discriminator picks the member; \
+         a matching error names the discriminator.\"\"\"\n    discriminator = matching_discriminator()\n    \
+         error = matching(discriminator)\n    return discriminator, error\n\n",
+    );
+    for i in 0..40 {
+        text.push_str(&format!(
+            "def helper_{i}(value):\n    return value + {i}\n\n"
+        ));
+    }
+    text.push_str(
+        "def pick(options, key):\n    if key not in options:\n        raise ValueError(\"No matching discriminator\")\n    return options[key]\n",
+    );
+    std::fs::write(root.join("app/unions.py"), text).expect("write");
+    stdout_of(sextant(root).args(["index", "--quiet", "--vectors", "off"]));
+    let report = why_json(root, &["fix \"No matching discriminator\" error"]);
+    let file = report["files"]
+        .as_array()
+        .and_then(|files| files.iter().find(|f| f["path"] == "app/unions.py"))
+        .unwrap_or_else(|| panic!("app/unions.py in {report}"));
+    let first = &file["matched_lines"][0];
+    assert!(
+        first["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("No matching discriminator")),
+        "{file}"
+    );
+    assert_eq!(first["line"], 129, "{file}");
+}
+
 #[test]
 fn the_graph_finds_what_shares_no_word_with_the_task() {
     let repo = indexed_shop();
