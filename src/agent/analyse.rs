@@ -240,6 +240,30 @@ impl Match {
     }
 }
 
+/// The package manager a JavaScript repository uses, as its tools decide: the `packageManager`
+/// field (corepack's), else the lock file present; npm when nothing says. Running npm in a
+/// pnpm workspace fails on `workspace:` dependencies.
+fn package_manager(root: &Path, package_json: &serde_json::Value) -> &'static str {
+    const MANAGERS: [&str; 4] = ["pnpm", "yarn", "bun", "npm"];
+    let declared = package_json["packageManager"]
+        .as_str()
+        .and_then(|field| field.split('@').next())
+        .and_then(|name| MANAGERS.iter().find(|m| **m == name.trim()));
+    if let Some(manager) = declared {
+        return manager;
+    }
+    let locks = [
+        ("pnpm-lock.yaml", "pnpm"),
+        ("yarn.lock", "yarn"),
+        ("bun.lock", "bun"),
+        ("bun.lockb", "bun"),
+    ];
+    locks
+        .iter()
+        .find(|(file, _)| root.join(file).is_file())
+        .map_or("npm", |(_, manager)| manager)
+}
+
 /// Analyses the repository at `root`; `languages` comes from the index when there is one.
 /// Manifests are parsed (TOML, JSON, XML elements, requirement specifiers); only the
 /// dependency names they declare are matched.
@@ -267,13 +291,18 @@ pub fn analyse(root: &Path, languages: Vec<String>) -> Analysis {
         analysis.manifests.push("package.json".into());
         if let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) {
             let scripts = &json["scripts"];
+            let manager = package_manager(root, &json);
             if scripts["build"].is_string() {
-                analysis.build_commands.push("npm run build".into());
+                analysis.build_commands.push(format!("{manager} run build"));
             }
             let test = scripts["test"].as_str().unwrap_or("");
             // npm's placeholder script fails on purpose; it is no test command.
             if !test.is_empty() && !test.contains("no test specified") {
-                analysis.test_commands.push("npm test".into());
+                analysis.test_commands.push(match manager {
+                    // `bun test` is bun's own runner, not the script.
+                    "bun" => "bun run test".into(),
+                    _ => format!("{manager} test"),
+                });
             }
             dependencies.extend(manifests::package_json(&json));
         }
@@ -608,6 +637,42 @@ git+https://github.com/x/flask.git
         assert_eq!(analysis.frameworks, ["Next.js", "React"]);
         assert_eq!(analysis.databases, ["Prisma"]);
         assert_eq!(analysis.test_commands, ["npm test"]);
+        assert_eq!(analysis.build_commands, ["npm run build"]);
+
+        // The package manager the repository uses, not npm (zod declares pnpm).
+        let scripts = r#""scripts":{"build":"tsc","test":"vitest run"}"#;
+        let declared = format!(r#"{{"packageManager":"pnpm@10.12.1",{scripts}}}"#);
+        let plain = format!("{{{scripts}}}");
+        for (files, build, test) in [
+            (
+                vec![("package.json", declared.as_str())],
+                "pnpm run build",
+                "pnpm test",
+            ),
+            (
+                vec![("package.json", plain.as_str()), ("yarn.lock", "# yarn\n")],
+                "yarn run build",
+                "yarn test",
+            ),
+            (
+                vec![("package.json", plain.as_str()), ("bun.lock", "{}\n")],
+                "bun run build",
+                "bun run test",
+            ),
+            (
+                vec![
+                    ("package.json", plain.as_str()),
+                    ("pnpm-lock.yaml", "lockfileVersion: 9\n"),
+                ],
+                "pnpm run build",
+                "pnpm test",
+            ),
+        ] {
+            let dir = repo(&files);
+            let analysis = analyse(dir.path(), Vec::new());
+            assert_eq!(analysis.build_commands, [build], "{files:?}");
+            assert_eq!(analysis.test_commands, [test], "{files:?}");
+        }
 
         let go = repo(&[(
             "go.mod",
