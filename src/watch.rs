@@ -36,9 +36,9 @@ const LONGEST_BURST: Duration = Duration::from_secs(2);
 /// Wait before trying again when another process holds the writer lock.
 const LOCKED_RETRY: Duration = Duration::from_millis(500);
 
-// Directories whose changes never matter (the walk skips them), and the ignore files the
-// walk honours, each from its own directory: the walk's own lists.
-use sextant_index::walk::{ALWAYS_SKIPPED_DIRS as SKIPPED_DIRS, RULE_FILES as IGNORE_FILES};
+// Names whose changes never matter (the walk skips them), and the ignore files the walk
+// honours, each from its own directory: the walk's own lists.
+use sextant_index::walk::{ALWAYS_SKIPPED_NAMES as SKIPPED_NAMES, RULE_FILES as IGNORE_FILES};
 
 /// Which changed paths matter: the walk's ignore rules, read when watching starts and again
 /// when an ignore file changes.
@@ -64,7 +64,9 @@ impl Relevance {
             .hidden(false)
             .follow_links(false)
             .require_git(false)
-            .filter_entry(|entry| !SKIPPED_DIRS.contains(&entry.file_name().to_str().unwrap_or("")))
+            .filter_entry(|entry| {
+                !SKIPPED_NAMES.contains(&entry.file_name().to_str().unwrap_or(""))
+            })
             .build();
         for entry in walk.flatten() {
             let name = entry.file_name().to_str().unwrap_or("");
@@ -95,7 +97,7 @@ impl Relevance {
         };
         if relative
             .components()
-            .any(|part| SKIPPED_DIRS.contains(&part.as_os_str().to_str().unwrap_or("")))
+            .any(|part| SKIPPED_NAMES.contains(&part.as_os_str().to_str().unwrap_or("")))
         {
             return false;
         }
@@ -315,7 +317,7 @@ impl Seen {
             if parts.ends_with(&[".git", "info", "exclude"]) {
                 return None;
             }
-            if parts.iter().any(|part| SKIPPED_DIRS.contains(part)) {
+            if parts.iter().any(|part| SKIPPED_NAMES.contains(part)) {
                 continue;
             }
             relative.push(parts.join("/"));

@@ -237,8 +237,14 @@ pub struct FileFacts {
     pub chunks: Vec<Chunk>,
     /// Number of lines in the file.
     pub line_count: u32,
-    /// Set when the parser recovered from syntax errors: facts may be incomplete.
-    pub has_syntax_errors: bool,
-    /// The line (1-based) of the first syntax error, when there is one: where a reader looks.
+    /// The line (1-based) of the first syntax error, set when the parser recovered from
+    /// syntax errors: facts may be incomplete, and this is where a reader looks.
     pub first_syntax_error_line: Option<u32>,
+}
+
+impl FileFacts {
+    /// Whether the parser recovered from syntax errors (facts may be incomplete).
+    pub fn has_syntax_errors(&self) -> bool {
+        self.first_syntax_error_line.is_some()
+    }
 }

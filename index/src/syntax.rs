@@ -76,7 +76,7 @@ const MAX_DOC_CHARS: usize = 600;
 /// Extracts symbols, references, imports and chunks from one file's text.
 ///
 /// Never fails: a file the grammar cannot parse, or a language without a grammar, yields
-/// line-window chunks and no symbols, and syntax errors set `has_syntax_errors`.
+/// line-window chunks and no symbols, and syntax errors set `first_syntax_error_line`.
 pub fn extract(language: Language, text: &str, limits: &ChunkLimits) -> FileFacts {
     let lines = LineIndex::new(text);
     let (Some(grammar), Some(Ok(query))) = (language.grammar(), language.tags_query()) else {
@@ -109,7 +109,6 @@ pub fn extract(language: Language, text: &str, limits: &ChunkLimits) -> FileFact
         Language::Python | Language::JavaScript | Language::TypeScript | Language::Tsx
     );
     let mut facts = collector.finish(&lines, limits, values_yield);
-    facts.has_syntax_errors = root.has_error();
     facts.first_syntax_error_line = root.has_error().then(|| first_error_line(root));
     facts
 }
@@ -476,7 +475,6 @@ impl<'t> Collector<'t> {
             imports,
             chunks,
             line_count: lines.line_count(),
-            has_syntax_errors: false,
             first_syntax_error_line: None,
         }
     }

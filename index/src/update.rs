@@ -422,26 +422,25 @@ pub fn scan(
         }
     };
     // Of those, the ones the walk did not find (both lists are sorted by path).
-    let mut removed = Vec::new();
-    let mut walked_paths = walked
-        .files
+    let walked_paths = walked.files.iter().map(|file| (file.path.as_str(), ()));
+    let mut removed: Vec<String> = looked_for
         .iter()
-        .map(|file| file.path.as_str())
-        .peekable();
-    for path in &looked_for {
-        while walked_paths
-            .next_if(|walked| *walked < path.as_str())
-            .is_some()
-        {}
-        if walked_paths.peek() != Some(&path.as_str()) {
-            removed.push((*path).clone());
-        }
-    }
+        .zip(matches_in_sorted(
+            looked_for.iter().map(|path| path.as_str()),
+            walked_paths,
+        ))
+        .filter(|(_, found)| found.is_none())
+        .map(|(path, _)| (*path).clone())
+        .collect();
     let read_files = std::sync::atomic::AtomicUsize::new(0);
     let now = std::time::SystemTime::now();
     // Each walked file's record, found by merging the two sorted lists (80k lookups in the
     // map compared paths all the way down the tree).
-    let records = records_of(&walked.files, known);
+    let records: Vec<Option<&FileRecord>> = matches_in_sorted(
+        walked.files.iter().map(|file| file.path.as_str()),
+        known.iter().map(|(path, record)| (path.as_str(), record)),
+    )
+    .collect();
     let checked: Vec<Checked> = walked
         .files
         .into_par_iter()
@@ -521,25 +520,19 @@ pub fn scan(
     Ok(scan)
 }
 
-/// The record `known` holds for each of `files` (both sorted by path), in their order.
-fn records_of<'k>(
-    files: &[WalkedFile],
-    known: &'k BTreeMap<String, FileRecord>,
-) -> Vec<Option<&'k FileRecord>> {
-    let mut known = known.iter().peekable();
-    files
-        .iter()
-        .map(|file| {
-            while known
-                .next_if(|(path, _)| path.as_str() < file.path.as_str())
-                .is_some()
-            {}
-            known
-                .peek()
-                .filter(|(path, _)| path.as_str() == file.path.as_str())
-                .map(|(_, record)| *record)
-        })
-        .collect()
+/// For each of `wanted` (sorted, distinct), the value `sorted` (sorted by key) holds under
+/// it, in `wanted`'s order: one pass over both lists, as a merge does.
+fn matches_in_sorted<'k, V>(
+    wanted: impl Iterator<Item = &'k str>,
+    sorted: impl Iterator<Item = (&'k str, V)>,
+) -> impl Iterator<Item = Option<V>> {
+    let mut sorted = sorted.peekable();
+    wanted.map(move |key| {
+        while sorted.next_if(|(other, _)| *other < key).is_some() {}
+        sorted
+            .next_if(|(other, _)| *other == key)
+            .map(|(_, value)| value)
+    })
 }
 
 /// The paths of `known` that are `path` or lie under it (they sort together: from `path`
@@ -1300,13 +1293,9 @@ fn index_file(
     if source.lossy {
         note("invalid UTF-8 replaced with U+FFFD".to_string(), None);
     }
-    if facts.has_syntax_errors {
-        let at = facts
-            .first_syntax_error_line
-            .map(|line| format!(" (the first at line {line})"))
-            .unwrap_or_default();
+    if let Some(line) = facts.first_syntax_error_line {
         note(
-            format!("{language} syntax errors{at}; facts may be incomplete"),
+            format!("{language} syntax errors (the first at line {line}); facts may be incomplete"),
             None,
         );
     }
@@ -1320,7 +1309,7 @@ fn index_file(
         symbol_count: facts.symbols.len() as u32,
         chunk_count,
         lossy_utf8: source.lossy,
-        has_syntax_errors: facts.has_syntax_errors,
+        has_syntax_errors: facts.has_syntax_errors(),
         // Taken at the walk, before this read: a write in between changes it.
         stamp: file
             .stamp

@@ -89,8 +89,9 @@ impl FileStamp {
 /// indexed anywhere under it.
 pub const RULE_FILES: [&str; 3] = [".gitignore", ".ignore", IGNORE_FILE_NAME];
 
-/// Directories never walked: version-control internals and sextant's default index folder.
-pub const ALWAYS_SKIPPED_DIRS: [&str; 4] = [".git", ".hg", ".svn", ".sextant"];
+/// Names never walked, as directories or as files: version-control internals (a submodule's
+/// `.git` is a file) and sextant's default index folder.
+pub const ALWAYS_SKIPPED_NAMES: [&str; 4] = [".git", ".hg", ".svn", ".sextant"];
 
 /// Lock files: generated, large and full of hashes that only add noise to search.
 const LOCK_FILE_NAMES: [&str; 9] = [
@@ -140,7 +141,7 @@ impl Coverage {
                 .split('/')
                 .filter(|part| !part.is_empty() && *part != ".")
                 .collect();
-            if parts.contains(&"..") || parts.iter().any(|p| ALWAYS_SKIPPED_DIRS.contains(p)) {
+            if parts.contains(&"..") || parts.iter().any(|p| ALWAYS_SKIPPED_NAMES.contains(p)) {
                 return None;
             }
             if parts.last().is_some_and(|name| RULE_FILES.contains(name)) {
@@ -338,7 +339,7 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkOutcome, WalkError
         // Files of those names too: a submodule's or worktree's `.git` file points at git's
         // data, and a `.sextant` file is nobody's source.
         let name = entry.file_name().to_str().unwrap_or("");
-        if ALWAYS_SKIPPED_DIRS.contains(&name) {
+        if ALWAYS_SKIPPED_NAMES.contains(&name) {
             return false;
         }
         let is_dir = entry.file_type().is_some_and(|t| t.is_dir());

@@ -2,7 +2,7 @@
 
 use insta::{assert_snapshot, with_settings};
 
-use crate::support::{copy_fixture, sextant, stable_filters, stdout_of};
+use crate::support::{copy_fixture, outputs_of, sextant, stable_filters, stdout_of};
 
 #[test]
 fn index_search_and_status_on_the_polyglot_fixture() {
@@ -105,17 +105,12 @@ fn index_in_a_subdirectory_updates_the_repositorys_index() {
     crate::support::git(root, &["init", "--quiet"]);
     let sub = root.join("server/src");
     // No index yet: the subdirectory alone, with a note.
-    let output = sextant(&sub)
-        .args(["index", "--ci"])
-        .output()
-        .expect("runs");
-    assert!(output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (stdout, stderr) = outputs_of(sextant(&sub).args(["index", "--ci"]));
     assert!(
         stderr.contains("indexing") && stderr.contains("the repository's root is"),
         "{stderr}"
     );
-    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let summary: serde_json::Value = serde_json::from_str(&stdout).expect("json");
     assert!(summary["indexed_files"].as_u64() < Some(5), "{summary}");
     assert!(!root.join(".sextant").exists());
     std::fs::remove_dir_all(sub.join(".sextant")).expect("remove");
@@ -124,17 +119,9 @@ fn index_in_a_subdirectory_updates_the_repositorys_index() {
     let auth = root.join("server/src/auth.rs");
     let text = std::fs::read_to_string(&auth).expect("read") + "\nfn subdir_marker() {}\n";
     std::fs::write(&auth, text).expect("write");
-    let output = sextant(&sub)
-        .args(["index", "--ci"])
-        .output()
-        .expect("runs");
-    assert!(output.status.success());
-    assert!(
-        output.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let (stdout, stderr) = outputs_of(sextant(&sub).args(["index", "--ci"]));
+    assert!(stderr.is_empty(), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_str(&stdout).expect("json");
     assert_eq!(summary["files"]["changed"], 1, "{summary}");
     assert_eq!(summary["files"]["added"], 0, "{summary}");
     assert!(!sub.join(".sextant").exists(), "a second index in {sub:?}");
@@ -143,12 +130,7 @@ fn index_in_a_subdirectory_updates_the_repositorys_index() {
     // A stray index in the subdirectory (left by an earlier sextant) is the nearest: it is
     // updated, and the run says the repository's index lies above.
     stdout_of(sextant(&root.join("server")).args(["index", ".", "--quiet"]));
-    let output = sextant(&sub)
-        .args(["index", "--ci"])
-        .output()
-        .expect("runs");
-    assert!(output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (_, stderr) = outputs_of(sextant(&sub).args(["index", "--ci"]));
     assert!(stderr.contains("has an index too"), "{stderr}");
 }
 
@@ -163,13 +145,11 @@ fn root_relative_paths_given_in_a_subdirectory_get_a_hint_not_up_to_date() {
     let auth = root.join("server/src/auth.rs");
     let text = std::fs::read_to_string(&auth).expect("read") + "\nfn hinted() {}\n";
     std::fs::write(&auth, text).expect("write");
-    let output = sextant(&root.join("server"))
-        .args(["index", "--changed", "server/src/auth.rs"])
-        .output()
-        .expect("runs");
-    assert!(output.status.success());
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (stdout, stderr) = outputs_of(sextant(&root.join("server")).args([
+        "index",
+        "--changed",
+        "server/src/auth.rs",
+    ]));
     assert!(
         stderr.contains("server/src/auth.rs exists from the repository root")
             && stderr.contains("--changed -"),
@@ -181,12 +161,12 @@ fn root_relative_paths_given_in_a_subdirectory_get_a_hint_not_up_to_date() {
         "{stdout}"
     );
     // Passed as the hint says, the change is indexed.
-    let summary = sextant(&root.join("server"))
-        .args(["index", "--ci", "--changed", "-"])
-        .write_stdin("server/src/auth.rs\n")
-        .output()
-        .expect("runs");
-    let summary: serde_json::Value = serde_json::from_slice(&summary.stdout).expect("json");
+    let summary = stdout_of(
+        sextant(&root.join("server"))
+            .args(["index", "--ci", "--changed", "-"])
+            .write_stdin("server/src/auth.rs\n"),
+    );
+    let summary: serde_json::Value = serde_json::from_str(&summary).expect("json");
     assert_eq!(summary["files"]["changed"], 1, "{summary}");
 }
 
@@ -273,26 +253,18 @@ fn index_changed_walks_the_paths_named_and_only_those() {
         "def inner_marker():\n    pass\n",
     )
     .expect("write");
-    let output = sextant(root)
-        .args([
-            "index",
-            "--ci",
-            // Several paths after one `--changed` (as `xargs` passes them), and the flag
-            // repeated.
-            "--changed",
-            "tools/new_tool.py/inner.py",
-            "tols/typo.py",
-            "--changed",
-            "web",
-        ])
-        .output()
-        .expect("runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let (stdout, stderr) = outputs_of(sextant(root).args([
+        "index",
+        "--ci",
+        // Several paths after one `--changed` (as `xargs` passes them), and the flag
+        // repeated.
+        "--changed",
+        "tools/new_tool.py/inner.py",
+        "tols/typo.py",
+        "--changed",
+        "web",
+    ]));
+    let summary: serde_json::Value = serde_json::from_str(&stdout).expect("json");
     assert_eq!(summary["files"]["added"], 1, "{summary}");
     assert_eq!(summary["files"]["removed"], 1, "{summary}");
     assert_eq!(
@@ -300,7 +272,6 @@ fn index_changed_walks_the_paths_named_and_only_those() {
         serde_json::json!(["tols/typo.py"]),
         "{summary}"
     );
-    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("--changed tols/typo.py: nothing to index there"),
         "{stderr}"

@@ -54,6 +54,11 @@ pub fn sextant(dir: &Path) -> Command {
 
 /// Stdout of a successful run.
 pub fn stdout_of(command: &mut Command) -> String {
+    outputs_of(command).0
+}
+
+/// Stdout and stderr of a successful run (what a test says on both streams).
+pub fn outputs_of(command: &mut Command) -> (String, String) {
     let output = command.output().expect("runs");
     assert!(
         output.status.success(),
@@ -62,7 +67,10 @@ pub fn stdout_of(command: &mut Command) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8(output.stdout).expect("utf-8 output")
+    (
+        String::from_utf8(output.stdout).expect("utf-8 output"),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 /// Filters that make output independent of the temp dir and the clock.

@@ -148,7 +148,7 @@ fn check_text(relative: &str, language: Language, text: &str) -> FileFacts {
         "{relative} ({language}):\n  {}",
         problems.join("\n  ")
     );
-    assert!(!facts.has_syntax_errors, "{relative} has syntax errors");
+    assert!(!facts.has_syntax_errors(), "{relative} has syntax errors");
     facts
 }
 
@@ -337,7 +337,7 @@ fn plain_text_has_chunks_and_no_symbols() {
 fn broken_syntax_still_yields_facts() {
     let text = "fn good() {}\nfn broken( {\nfn also_good() { good() }\n";
     let facts = extract(Language::Rust, text, &ChunkLimits::default());
-    assert!(facts.has_syntax_errors);
+    assert!(facts.has_syntax_errors());
     // Where to look: the broken line, not the file.
     assert_eq!(facts.first_syntax_error_line, Some(2));
     assert!(facts.symbols.iter().any(|s| s.name == "good"));
@@ -355,7 +355,7 @@ fn typescript_variance_annotations_parse_and_keep_their_definitions() {
                 export function after(): void {\n  keep(\"a\");\n}\n";
     for language in [Language::TypeScript, Language::Tsx] {
         let facts = extract(language, text, &ChunkLimits::default());
-        assert!(!facts.has_syntax_errors, "{language:?}");
+        assert!(!facts.has_syntax_errors(), "{language:?}");
         let names: Vec<&str> = facts.symbols.iter().map(|s| s.name.as_str()).collect();
         for name in ["Box", "Fn", "keep", "after"] {
             assert!(names.contains(&name), "{language:?}: {name} in {names:?}");

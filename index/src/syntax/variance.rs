@@ -8,9 +8,8 @@ use std::borrow::Cow;
 
 /// `text` with each `in` / `out` that modifies a type parameter replaced by spaces: the
 /// keyword right after `<` or `,` (whitespace and comments between), followed by whitespace
-/// and a name
-/// that is not `extends` (`<out extends string>` declares a parameter named `out`).
-/// Borrowed when there is none.
+/// and a name that is not `extends` (`<out extends string>` declares a parameter named
+/// `out`). Borrowed when there is none.
 pub fn mask_variance(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
     let mut masked: Option<Vec<u8>> = None;
